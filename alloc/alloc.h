@@ -1,0 +1,145 @@
+/*
+ * alloc.h - tickd's private heap: the public interface of alloc/.
+ *
+ * A heap is a pymalloc-style small-object allocator owned by one event loop
+ * (no global state, no locks). Requests of 1..512 bytes are served from
+ * fixed-size blocks in pools of one size class; pools live in arenas mapped
+ * from the OS; larger requests go to the system allocator and are counted.
+ * alloc/heap.c opens with the design essay; alloc/types.h documents every
+ * structure field by field.
+ *
+ * heap_alloc() and heap_free() are inline: their fast paths are a handful of
+ * instructions that fall through to out-of-line *_generic() slow paths for
+ * everything else (a class with no usable pool, pool state transitions, large
+ * blocks, debug mode, foreign pointers).
+ *
+ * Errors are negative errno values. Corruption that debug mode detects
+ * (double free, overrun, foreign pointer) is fatal: it prints what happened
+ * and where, then aborts.
+ */
+#ifndef TICKD_ALLOC_H
+#define TICKD_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+/* Environment variable that turns debug mode on for heaps created with
+ * debug = HEAP_DEBUG_FROM_ENV ("1" on, anything else off). */
+#define HEAP_DEBUG_ENV "TICKD_ALLOC_DEBUG"
+
+enum heap_debug_mode {
+    HEAP_DEBUG_FROM_ENV = -1, /* read HEAP_DEBUG_ENV at heap_create() */
+    HEAP_DEBUG_OFF = 0,
+    HEAP_DEBUG_ON = 1,
+};
+
+typedef struct heap_options {
+    size_t arena_size; /* power of two, 256 KiB .. 16 MiB; 0 = 1 MiB */
+    size_t pool_size;  /* power of two, 4 KiB .. 64 KiB; 0 = 16 KiB */
+    int debug;         /* enum heap_debug_mode */
+} heap_options_t;
+
+/* Fills opts with the defaults (1 MiB arenas, 16 KiB pools, debug from env). */
+void heap_options_init(heap_options_t *opts);
+
+/* Creates a heap. opts may be NULL for the defaults. Returns 0, -EINVAL for a
+ * size that is not a power of two in range, or -ENOMEM. */
+int heap_create(const heap_options_t *opts, heap_t **out);
+
+/* Unmaps every arena and frees every large block, live or not. */
+void heap_destroy(heap_t *heap);
+
+/* Size class index serving a request of size bytes (1..HEAP_SMALL_MAX). */
+static inline unsigned heap_size_class(size_t size)
+{
+    return (unsigned)((size - 1) >> HEAP_ALIGN_SHIFT);
+}
+
+/* Block size of size class idx. */
+static inline size_t heap_class_size(unsigned idx)
+{
+    return ((size_t)idx + 1) << HEAP_ALIGN_SHIFT;
+}
+
+void *heap_alloc_generic(heap_t *heap, size_t size);
+void heap_free_generic(heap_t *heap, void *ptr);
+void heap__pool_refill(heap_t *heap, heap_pool_t *pool);
+void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhead);
+
+/* Allocates size bytes, 16-byte aligned. size 0 is served as 1. Returns NULL
+ * only when the OS refuses memory. */
+static inline void *heap_alloc(heap_t *heap, size_t size)
+{
+    if (HEAP_LIKELY(size - 1 < heap->fast_limit)) {
+        heap_class_t *cls = &heap->classes[heap_size_class(size)];
+        heap_pool_t *pool = cls->pool;
+        heap_block_t *block = pool->freeblock;
+        if (HEAP_LIKELY(block != NULL)) {
+            heap__unpoison(block, cls->block_size);
+            heap_block_t *next = block->next;
+            pool->freeblock = next;
+            pool->used++;
+            cls->allocs++;
+            if (HEAP_UNLIKELY(next == NULL))
+                heap__pool_refill(heap, pool);
+            return block;
+        }
+    }
+    return heap_alloc_generic(heap, size);
+}
+
+/* Is ptr inside one of this heap's arenas in use? One bit test. */
+static inline int heap_owns(const heap_t *heap, const void *ptr)
+{
+    uintptr_t idx = (uintptr_t)ptr >> heap->arena_shift;
+    return idx < heap->arena_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1);
+}
+
+/* Pushes block on its pool's free list; hands pool state changes (full ->
+ * used, used -> empty) to the slow path. Shared by the fast path and the
+ * debug path. */
+static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_t *block)
+{
+    heap_block_t *head = pool->freeblock;
+    block->next = head;
+    pool->freeblock = block;
+    heap->classes[pool->szidx].frees++;
+    heap__poison(block, heap->classes[pool->szidx].block_size);
+    if (HEAP_UNLIKELY(--pool->used == 0 || head == NULL))
+        heap__pool_transition(heap, pool, head);
+}
+
+/* Frees a block from heap_alloc(). NULL is ignored. A pointer this heap does
+ * not own is fatal. (The ownership test is heap_owns(), with fast_map_bits
+ * as the bound so that debug mode takes the checked path.) */
+static inline void heap_free(heap_t *heap, void *ptr)
+{
+    uintptr_t idx = (uintptr_t)ptr >> heap->arena_shift;
+    if (HEAP_LIKELY(idx < heap->fast_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1))) {
+        heap_pool_t *pool = (heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
+        heap__free_block(heap, pool, (heap_block_t *)ptr);
+        return;
+    }
+    heap_free_generic(heap, ptr);
+}
+
+/* Usable size of a live block (its size class, or the large request). */
+size_t heap_usable_size(const heap_t *heap, const void *ptr);
+
+/* Whole-heap statistics, computed from counters kept on every path; cheap
+ * enough for every metrics scrape (O(classes + arenas)). */
+void heap_get_stats(const heap_t *heap, heap_stats_t *out);
+
+/* Writes the sys._debugmallocstats()-style report into buf (NUL-terminated,
+ * truncated to len). Returns the length the full report needs, excluding the
+ * NUL, like snprintf. */
+size_t heap_format_stats(const heap_t *heap, char *buf, size_t len);
+
+/* Walks every arena and pool and checks the invariants the counters promise
+ * (free-list lengths, pool states, class lists). Returns 0, or -EFAULT and
+ * writes what is wrong into why. For tests and debug tooling; O(heap). */
+int heap_check(const heap_t *heap, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * heap.c - the heap object, and the paths the inline fast paths fall to.
+ *
+ * The design, in the manner of CPython's Objects/obmalloc.c:
+ *
+ * Market data is millions of small, short-lived objects of a few sizes
+ * (ticks, orders, encoded payloads). The system allocator is general; we are
+ * not. A heap serves requests of 1..512 bytes from *blocks* of 32 size
+ * classes, 16 bytes apart. Blocks of one class live in a *pool*, a 16 KiB
+ * page with a 48-byte header; pools live in *arenas*, 1 MiB regions mapped
+ * from the OS and aligned to their own size. Because pools are aligned to
+ * their size, the pool of any block is `block & ~(pool_size - 1)`: free needs
+ * no size and no search.
+ *
+ * Allocation looks at one place: the first non-full pool of the class. It
+ * pops the head of that pool's free list, a LIFO of blocks given back (the
+ * most recently freed block is the one still in cache). When the free list
+ * runs dry the pool carves the next never-used block from its tail (blocks
+ * are only touched when first needed), and when nothing is left to carve the
+ * pool is FULL and leaves the class list. A class with no pool takes an
+ * empty one from an arena.
+ *
+ * Freeing pushes the block on its pool's free list. A FULL pool that gets a
+ * block back rejoins the front of its class list; a pool whose last block
+ * comes back is EMPTY and returns to its arena, unless it is the head of its
+ * class list, the pool allocation pops from (pool.c explains the bias that
+ * keeps a block allocated and freed in a loop on the fast path).
+ *
+ * Arenas with empty pools are kept sorted by how many they have, fewest
+ * first, and new pools come from the front: allocation packs into the
+ * fullest arenas and leaves the nearly empty ones to drain. This is where
+ * tickd differs from CPython in effect, not idea: an arena whose last pool
+ * comes back is returned to the OS at once, except one spare that is kept
+ * mapped (its pages released with madvise) so that a workload hovering at an
+ * arena boundary does not map and unmap on every swing. After a burst the
+ * resident size falls back to within about an arena of where it was.
+ *
+ * Requests over 512 bytes go to malloc with a small header, so they can be
+ * counted, listed and told apart from foreign pointers. A pointer is ours if
+ * its arena's bit is set in a bitmap indexed by `ptr >> arena_shift`;
+ * anything else must carry a large header, or it is foreign and fatal.
+ *
+ * Debug mode (heap option or TICKD_ALLOC_DEBUG=1) routes every request
+ * through debug.c: blocks get guard bytes and fill patterns and every free is
+ * checked. Under AddressSanitizer free blocks are poisoned in every mode.
+ *
+ * A heap belongs to one thread (one event loop); nothing here locks.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define HEAP_LARGE_MAGIC ((uintptr_t)0x7469636b644c4152u) /* "tickdLAR" */
+
+void heap__fatal(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("tickd: heap: fatal: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    abort();
+}
+
+static int is_pow2_in(size_t v, size_t lo, size_t hi)
+{
+    return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+void heap_options_init(heap_options_t *opts)
+{
+    opts->arena_size = HEAP_ARENA_SIZE_DEFAULT;
+    opts->pool_size = HEAP_POOL_SIZE_DEFAULT;
+    opts->debug = HEAP_DEBUG_FROM_ENV;
+}
+
+static int debug_from_env(void)
+{
+    const char *v = getenv(HEAP_DEBUG_ENV);
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
+int heap_create(const heap_options_t *opts, heap_t **out)
+{
+    heap_options_t o;
+    heap_options_init(&o);
+    if (opts != NULL) {
+        if (opts->arena_size != 0)
+            o.arena_size = opts->arena_size;
+        if (opts->pool_size != 0)
+            o.pool_size = opts->pool_size;
+        o.debug = opts->debug;
+    }
+    if (!is_pow2_in(o.arena_size, HEAP_ARENA_SIZE_MIN, HEAP_ARENA_SIZE_MAX) ||
+        !is_pow2_in(o.pool_size, HEAP_POOL_SIZE_MIN, HEAP_POOL_SIZE_MAX))
+        return -EINVAL;
+
+    heap_t *heap;
+    if (posix_memalign((void **)&heap, 64, sizeof(*heap)) != 0)
+        return -ENOMEM;
+    memset(heap, 0, sizeof(*heap));
+    heap->arena_size = o.arena_size;
+    heap->pool_size = o.pool_size;
+    heap->pool_mask = ~(uintptr_t)(o.pool_size - 1);
+    heap->arena_shift = (unsigned)__builtin_ctzl(o.arena_size);
+    heap->debug = o.debug == HEAP_DEBUG_FROM_ENV ? debug_from_env() : o.debug != 0;
+    heap->fast_limit = heap->debug ? 0 : HEAP_SMALL_MAX;
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
+        heap_class_t *cls = &heap->classes[i];
+        cls->pool = &heap->sentinel;
+        cls->block_size = (uint32_t)heap_class_size(i);
+        cls->blocks_per_pool = (uint32_t)((o.pool_size - HEAP_POOL_FIRST) / cls->block_size);
+    }
+    size_t npools = o.arena_size / o.pool_size;
+    heap->nfp2last = calloc(npools + 1, sizeof(*heap->nfp2last));
+    int err = heap->nfp2last == NULL ? -ENOMEM : arena__map_init(heap);
+    if (err == 0)
+        err = obj__runtime_create(heap);
+    if (err != 0) {
+        arena__release_all(heap);
+        free(heap->nfp2last);
+        free(heap);
+        return err;
+    }
+    *out = heap;
+    return 0;
+}
+
+void heap_destroy(heap_t *heap)
+{
+    if (heap == NULL)
+        return;
+    obj__runtime_destroy(heap);
+    while (heap->large != NULL)
+        heap__large_free(heap, heap->large);
+    arena__release_all(heap);
+    free(heap->nfp2last);
+    free(heap);
+}
+
+void *heap__alloc_small(heap_t *heap, unsigned idx)
+{
+    heap_class_t *cls = &heap->classes[idx];
+    heap_pool_t *pool = cls->pool;
+    if (pool->freeblock == NULL) {
+        pool = arena__take_pool(heap);
+        if (pool == NULL)
+            return NULL;
+        pool__init(heap, pool, pool->arena, idx);
+    }
+    heap_block_t *block = pool->freeblock;
+    heap__unpoison(block, cls->block_size);
+    heap_block_t *next = block->next;
+    pool->freeblock = next;
+    pool->used++;
+    cls->allocs++;
+    if (next == NULL)
+        heap__pool_refill(heap, pool);
+    return block;
+}
+
+void *heap_alloc_generic(heap_t *heap, size_t size)
+{
+    if (heap->debug)
+        return debug__alloc(heap, size);
+    if (size == 0)
+        size = 1;
+    if (size > HEAP_SMALL_MAX)
+        return heap__large_alloc(heap, size);
+    return heap__alloc_small(heap, heap_size_class(size));
+}
+
+void *heap__large_alloc(heap_t *heap, size_t size)
+{
+    if (size > SIZE_MAX - sizeof(heap_large_t))
+        return NULL;
+    heap_large_t *large = malloc(sizeof(*large) + size);
+    if (large == NULL)
+        return NULL;
+    large->size = size;
+    large->tag = HEAP_LARGE_MAGIC ^ (uintptr_t)large;
+    large->prev = NULL;
+    large->next = heap->large;
+    if (heap->large != NULL)
+        heap->large->prev = large;
+    heap->large = large;
+    heap->large_allocs++;
+    heap->large_bytes += size;
+    if (heap->large_bytes > heap->large_bytes_peak)
+        heap->large_bytes_peak = heap->large_bytes;
+    return large + 1;
+}
+
+heap_large_t *heap__large_of(const heap_t *heap, const void *ptr)
+{
+    (void)heap;
+    if (((uintptr_t)ptr & (HEAP_ALIGN - 1)) != 0 || (uintptr_t)ptr < sizeof(heap_large_t))
+        return NULL;
+    heap_large_t *large = (heap_large_t *)ptr - 1;
+    return large->tag == (HEAP_LARGE_MAGIC ^ (uintptr_t)large) ? large : NULL;
+}
+
+void heap__large_free(heap_t *heap, heap_large_t *large)
+{
+    if (large->prev != NULL)
+        large->prev->next = large->next;
+    else
+        heap->large = large->next;
+    if (large->next != NULL)
+        large->next->prev = large->prev;
+    large->tag = 0;
+    heap->large_frees++;
+    heap->large_bytes -= large->size;
+    free(large);
+}
+
+void heap_free_generic(heap_t *heap, void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    if (heap->debug) {
+        debug__free(heap, ptr);
+        return;
+    }
+    heap_large_t *large = heap__large_of(heap, ptr);
+    if (large == NULL)
+        heap__fatal("free of foreign pointer %p: not allocated by this heap (%p)", ptr,
+                    (void *)heap);
+    heap__large_free(heap, large);
+}
+
+size_t heap_usable_size(const heap_t *heap, const void *ptr)
+{
+    if (heap->debug)
+        return debug__usable_size(heap, ptr);
+    if (heap_owns(heap, ptr)) {
+        const heap_pool_t *pool = (const heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
+        return heap_class_size(pool->szidx);
+    }
+    const heap_large_t *large = heap__large_of(heap, ptr);
+    if (large == NULL)
+        heap__fatal("usable size of foreign pointer %p", ptr);
+    return large->size;
+}

@@ -1,0 +1,54 @@
+/*
+ * internal.h - names shared between the files of alloc/ and nothing else.
+ *
+ * heap.c owns the heap object and the generic paths; pool.c the pool state
+ * machine; arena.c the mappings, the arena map and the arena order;
+ * debug.c the checked paths of debug mode; stats.c the reports.
+ */
+#ifndef TICKD_ALLOC_INTERNAL_H
+#define TICKD_ALLOC_INTERNAL_H
+
+#include "alloc.h"
+
+/* Bytes from a pool's start to its first block: the header, rounded up to
+ * the block alignment. */
+#define HEAP_POOL_FIRST ((sizeof(heap_pool_t) + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1))
+
+/* Prints "tickd: heap: fatal: <message>" on stderr and aborts. */
+__attribute__((noreturn, format(printf, 1, 2))) void heap__fatal(const char *fmt, ...);
+
+/* heap.c: pops a block of class idx, taking a new pool when the class has
+ * none. NULL when the OS refuses memory. */
+void *heap__alloc_small(heap_t *heap, unsigned idx);
+/* heap.c: the system-allocator path for requests over HEAP_SMALL_MAX. */
+void *heap__large_alloc(heap_t *heap, size_t size);
+/* heap.c: header of a large block, or NULL when ptr is not one of ours. */
+heap_large_t *heap__large_of(const heap_t *heap, const void *ptr);
+void heap__large_free(heap_t *heap, heap_large_t *large);
+
+/* pool.c: prepares pool (fresh from its arena) to serve class idx and puts
+ * it at the head of the class list. */
+void pool__init(heap_t *heap, heap_pool_t *pool, heap_arena_t *arena, unsigned idx);
+
+/* arena.c */
+/* Takes an empty pool from the fullest usable arena, mapping a new arena
+ * when none has one. NULL when the OS refuses memory. */
+heap_pool_t *arena__take_pool(heap_t *heap);
+/* Gives an emptied pool back to its arena; an arena left with no pool in use
+ * becomes the spare or is unmapped. */
+void arena__give_pool(heap_t *heap, heap_pool_t *pool);
+/* Unmaps every arena, the spare included, and the arena map. */
+void arena__release_all(heap_t *heap);
+/* Reserves the arena map (ownership bitmap); needs arena_shift and debug. */
+int arena__map_init(heap_t *heap);
+
+/* debug.c */
+void *debug__alloc(heap_t *heap, size_t size);
+void debug__free(heap_t *heap, void *ptr);
+size_t debug__usable_size(const heap_t *heap, const void *ptr);
+
+/* object.c: the object runtime living beside every heap. */
+int obj__runtime_create(heap_t *heap);
+void obj__runtime_destroy(heap_t *heap);
+
+#endif

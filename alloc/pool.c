@@ -1,0 +1,131 @@
+/*
+ * pool.c - the pool state machine: EMPTY -> USED <-> FULL -> EMPTY.
+ *
+ * A pool serves one size class. While USED it sits on its class list and its
+ * free list is never empty (the fast path relies on that: it pops without
+ * looking at carving state). These functions run only when a pool changes
+ * state: the last free block was popped (refill), a FULL pool got a block
+ * back, or the last live block came home.
+ *
+ * The head bias: the head of a class list (the pool allocation pops from)
+ * counts one extra in `used`. So the fast path's `--used == 0` never fires
+ * for the head, and a block allocated and freed in a loop never leaves the
+ * fast path, while every other pool still goes back to its arena the moment
+ * its last block does. The bias moves with the head, in the functions below
+ * and nowhere else.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static heap_pool_t *class_head(const heap_t *heap, const heap_class_t *cls)
+{
+    return cls->pool == &heap->sentinel ? NULL : cls->pool;
+}
+
+/* An emptied pool that is not the class head leaves the list and goes back
+ * to its arena. */
+static void pool_release(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
+{
+    if (pool->prevpool != NULL)
+        pool->prevpool->nextpool = pool->nextpool;
+    if (pool->nextpool != NULL)
+        pool->nextpool->prevpool = pool->prevpool;
+    pool->state = HEAP_POOL_EMPTY;
+    cls->npools--;
+    arena__give_pool(heap, pool);
+}
+
+/* Puts pool at the front of its class list: it becomes the head and takes
+ * the bias; the old head gives its bias up, and goes back to its arena if
+ * that was all it held. */
+static void class_push_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
+{
+    heap_pool_t *old = class_head(heap, cls);
+    pool->prevpool = NULL;
+    pool->nextpool = old;
+    pool->used++;
+    cls->pool = pool;
+    if (old == NULL)
+        return;
+    old->prevpool = pool;
+    if (--old->used == 0)
+        pool_release(heap, cls, old);
+}
+
+/* Takes the head (just gone FULL) off the list; the next pool, if any, is
+ * the new head and takes the bias. */
+static void class_pop_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
+{
+    heap_pool_t *next = pool->nextpool;
+    pool->used--;
+    pool->nextpool = NULL;
+    if (next == NULL) {
+        cls->pool = &heap->sentinel;
+        return;
+    }
+    next->prevpool = NULL;
+    next->used++;
+    cls->pool = next;
+}
+
+void pool__init(heap_t *heap, heap_pool_t *pool, heap_arena_t *arena, unsigned idx)
+{
+    heap_class_t *cls = &heap->classes[idx];
+    size_t size = cls->block_size;
+    heap_block_t *first = (heap_block_t *)((char *)pool + HEAP_POOL_FIRST);
+
+    /* Debug mode recognises a free block by its fill; a pool that served
+     * another class before must not show that class's stale fills. */
+    if (heap->debug) {
+        heap__unpoison(first, heap->pool_size - HEAP_POOL_FIRST);
+        memset(first, 0, heap->pool_size - HEAP_POOL_FIRST);
+    }
+    heap__unpoison(first, sizeof(*first));
+    first->next = NULL;
+    heap__poison((char *)pool + HEAP_POOL_FIRST, heap->pool_size - HEAP_POOL_FIRST);
+    pool->freeblock = first;
+    pool->used = 0;
+    pool->szidx = (uint16_t)idx;
+    pool->state = HEAP_POOL_USED;
+    pool->nextoffset = (uint32_t)(HEAP_POOL_FIRST + size);
+    pool->maxnextoffset = (uint32_t)(heap->pool_size - size);
+    pool->arena = arena;
+    cls->npools++;
+    class_push_head(heap, cls, pool);
+}
+
+/* The pool's free list just ran dry: carve the next never-used block, or the
+ * pool is FULL and leaves its class list. The pool is the class head (the
+ * only pool allocation pops from). */
+void heap__pool_refill(heap_t *heap, heap_pool_t *pool)
+{
+    heap_class_t *cls = &heap->classes[pool->szidx];
+    if (pool->nextoffset <= pool->maxnextoffset) {
+        heap_block_t *block = (heap_block_t *)((char *)pool + pool->nextoffset);
+        pool->nextoffset += cls->block_size;
+        heap__unpoison(block, sizeof(*block));
+        block->next = NULL;
+        heap__poison(block, cls->block_size);
+        pool->freeblock = block;
+        return;
+    }
+    pool->state = HEAP_POOL_FULL;
+    cls->nfull++;
+    class_pop_head(heap, cls, pool);
+}
+
+/* A block was just pushed on pool. oldhead is the free list before the push:
+ * NULL means the pool was FULL. pool->used == 0 means it is now empty (never
+ * the head: the head's bias keeps it above zero). */
+void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhead)
+{
+    heap_class_t *cls = &heap->classes[pool->szidx];
+    if (oldhead == NULL) {
+        pool->state = HEAP_POOL_USED;
+        cls->nfull--;
+        class_push_head(heap, cls, pool);
+    }
+    if (pool->used == 0)
+        pool_release(heap, cls, pool);
+}

@@ -1,0 +1,303 @@
+/*
+ * stats.c - what the heap reports about itself.
+ *
+ * heap_get_stats() derives everything from counters the allocation paths
+ * keep (per class: allocs, frees, pools, full pools; per heap: arenas and
+ * large blocks), walking only the arena list, so a Prometheus scrape costs
+ * O(classes + arenas), never a walk of the blocks.
+ *
+ * heap_format_stats() prints the report in the spirit of CPython's
+ * sys._debugmallocstats(): the size-class table, the arena counts, and the
+ * byte breakdown whose lines add up exactly to the mapped total.
+ *
+ * heap_check() is the opposite of cheap: it walks every pool and free list
+ * and checks that the counters tell the truth. Tests call it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+void heap_get_stats(const heap_t *heap, heap_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->arena_size = heap->arena_size;
+    out->pool_size = heap->pool_size;
+    out->arenas = heap->narenas;
+    out->arenas_highwater = heap->narenas_highwater;
+    out->arenas_allocated = heap->arenas_allocated;
+    out->arenas_released = heap->arenas_released;
+    out->mapped_bytes = (size_t)heap->narenas * heap->arena_size;
+    out->mapped_bytes_peak = heap->mapped_peak;
+    out->large_allocs = heap->large_allocs;
+    out->large_frees = heap->large_frees;
+    out->large_bytes = heap->large_bytes;
+    out->large_bytes_peak = heap->large_bytes_peak;
+
+    size_t pools_in_use = 0;
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
+        const heap_class_t *cls = &heap->classes[i];
+        heap_class_stats_t *cs = &out->classes[i];
+        cs->block_size = cls->block_size;
+        cs->allocs = cls->allocs;
+        cs->frees = cls->frees;
+        cs->used_blocks = cls->allocs - cls->frees;
+        cs->free_blocks = (uint64_t)cls->npools * cls->blocks_per_pool - cs->used_blocks;
+        cs->pools = cls->npools;
+        cs->full_pools = cls->nfull;
+        out->pools_used += cls->npools - cls->nfull;
+        out->pools_full += cls->nfull;
+        out->used_bytes += cs->used_blocks * cls->block_size;
+        out->available_bytes += cs->free_blocks * cls->block_size;
+        out->quantization_bytes +=
+            (size_t)cls->npools *
+            (heap->pool_size - HEAP_POOL_FIRST - (size_t)cls->blocks_per_pool * cls->block_size);
+        pools_in_use += cls->npools;
+    }
+    for (const heap_arena_t *a = heap->all; a != NULL; a = a->all_next)
+        out->pools_empty += a == heap->spare ? a->ntotalpools : a->nfreepools;
+    out->empty_pool_bytes = (size_t)out->pools_empty * heap->pool_size;
+    out->pool_header_bytes = pools_in_use * sizeof(heap_pool_t);
+    out->alignment_bytes = pools_in_use * (HEAP_POOL_FIRST - sizeof(heap_pool_t));
+}
+
+/* snprintf into a bounded buffer, remembering the length a full report
+ * needs. */
+typedef struct out {
+    char *buf;
+    size_t len;
+    size_t need;
+} out_t;
+
+__attribute__((format(printf, 2, 3))) static void put(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = o->need < o->len ? o->len - o->need : 0;
+    int n = vsnprintf(room ? o->buf + o->need : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->need += (size_t)n;
+}
+
+/* v with thousands separators, CPython style. */
+static const char *commas(char *dst, size_t v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "%zu", v);
+    int j = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            dst[j++] = ',';
+        dst[j++] = tmp[i];
+    }
+    dst[j] = '\0';
+    return dst;
+}
+
+static void put_line(out_t *o, const char *label, size_t v)
+{
+    char num[40];
+    put(o, "%-40s= %21s\n", label, commas(num, v));
+}
+
+size_t heap_format_stats(const heap_t *heap, char *buf, size_t len)
+{
+    out_t o = {buf, len, 0};
+    heap_stats_t s;
+    heap_get_stats(heap, &s);
+    char label[64];
+
+    if (len > 0)
+        buf[0] = '\0';
+    put(&o, "Small block threshold = %d, in %d size classes.\n\n", HEAP_SMALL_MAX,
+        (int)HEAP_NCLASSES);
+    put(&o, "class   size   num pools   full pools   blocks in use   avail blocks   "
+            "allocations total\n");
+    put(&o, "-----   ----   ---------   ----------   -------------   ------------   "
+            "-----------------\n");
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
+        const heap_class_stats_t *c = &s.classes[i];
+        if (c->pools == 0 && c->allocs == 0)
+            continue;
+        put(&o, "%5u %6zu %11u %12u %15llu %14llu %19llu\n", i, c->block_size, c->pools,
+            c->full_pools, (unsigned long long)c->used_blocks, (unsigned long long)c->free_blocks,
+            (unsigned long long)c->allocs);
+    }
+    put(&o, "\n");
+    put_line(&o, "# arenas allocated total", s.arenas_allocated);
+    put_line(&o, "# arenas released total", s.arenas_released);
+    put_line(&o, "# arenas highwater mark", s.arenas_highwater);
+    put_line(&o, "# arenas allocated current", s.arenas);
+    snprintf(label, sizeof(label), "%u arenas * %zu bytes/arena", s.arenas, s.arena_size);
+    put_line(&o, label, s.mapped_bytes);
+    put(&o, "\n");
+    put_line(&o, "# bytes in allocated blocks", s.used_bytes);
+    put_line(&o, "# bytes in available blocks", s.available_bytes);
+    snprintf(label, sizeof(label), "%u unused pools * %zu bytes", s.pools_empty, s.pool_size);
+    put_line(&o, label, s.empty_pool_bytes);
+    put_line(&o, "# bytes lost to pool headers", s.pool_header_bytes);
+    put_line(&o, "# bytes lost to alignment", s.alignment_bytes);
+    put_line(&o, "# bytes lost to quantization", s.quantization_bytes);
+    put_line(&o, "Total",
+             s.used_bytes + s.available_bytes + s.empty_pool_bytes + s.pool_header_bytes +
+                 s.alignment_bytes + s.quantization_bytes);
+    put(&o, "\n");
+    put_line(&o, "# pools used", s.pools_used);
+    put_line(&o, "# pools full", s.pools_full);
+    put_line(&o, "# pools empty", s.pools_empty);
+    put(&o, "\n");
+    put_line(&o, "# large blocks allocated total", s.large_allocs);
+    put_line(&o, "# large blocks freed total", s.large_frees);
+    put_line(&o, "# bytes in large blocks", s.large_bytes);
+    put_line(&o, "# bytes in large blocks, peak", s.large_bytes_peak);
+
+    put(&o, "\narena               pools in use   free pools\n");
+    for (const heap_arena_t *a = heap->all; a != NULL; a = a->all_next) {
+        if (a == heap->spare)
+            put(&o, "%#-18lx  %12s %12u   (spare)\n", (unsigned long)a->base, "-", a->ntotalpools);
+        else
+            put(&o, "%#-18lx  %12u %12u\n", (unsigned long)a->base, a->ntotalpools - a->nfreepools,
+                a->nfreepools);
+    }
+    return o.need;
+}
+
+/* heap_check */
+
+__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t whylen, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (whylen > 0)
+        vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return -EFAULT;
+}
+
+/* Length of pool's free list, reading the links under ASan's poison. */
+static size_t free_list_length(const heap_pool_t *pool, size_t limit)
+{
+    size_t n = 0;
+    size_t bsize = heap_class_size(pool->szidx);
+    for (heap_block_t *b = pool->freeblock; b != NULL && n <= limit; n++) {
+        heap__unpoison(b, sizeof(*b));
+        heap_block_t *next = b->next;
+        heap__poison(b, bsize);
+        b = next;
+    }
+    return n;
+}
+
+static int check_pool(const heap_t *heap, const heap_pool_t *pool, uint32_t *full, uint32_t *used,
+                      uint64_t *live, char *why, size_t whylen)
+{
+    if (pool->szidx >= HEAP_NCLASSES)
+        return fail(why, whylen, "pool %p: size class %u", (const void *)pool, pool->szidx);
+    const heap_class_t *cls = &heap->classes[pool->szidx];
+    size_t carved = (pool->nextoffset - HEAP_POOL_FIRST) / cls->block_size;
+    size_t nfree = free_list_length(pool, cls->blocks_per_pool);
+    uint32_t bias = cls->pool == pool; /* the head counts one extra */
+    if (pool->used < bias || (!bias && pool->used == 0))
+        return fail(why, whylen, "pool %p: not EMPTY, yet no block in use", (const void *)pool);
+    if (carved > cls->blocks_per_pool || pool->used - bias + nfree != carved)
+        return fail(why, whylen, "pool %p: %u used + %zu free != %zu carved (of %u)",
+                    (const void *)pool, pool->used - bias, nfree, carved, cls->blocks_per_pool);
+    live[pool->szidx] += pool->used - bias;
+    if (pool->state == HEAP_POOL_FULL) {
+        if (pool->freeblock != NULL || carved != cls->blocks_per_pool)
+            return fail(why, whylen, "pool %p: FULL with free blocks", (const void *)pool);
+        full[pool->szidx]++;
+    } else if (pool->freeblock == NULL) {
+        return fail(why, whylen, "pool %p: USED with an empty free list", (const void *)pool);
+    } else {
+        used[pool->szidx]++;
+    }
+    return 0;
+}
+
+static int check_arena(const heap_t *heap, const heap_arena_t *a, uint32_t *full, uint32_t *used,
+                       uint64_t *live, char *why, size_t whylen)
+{
+    if (!heap_owns(heap, (const void *)a->base))
+        return fail(why, whylen, "arena %#lx: not in the arena map", (unsigned long)a->base);
+    size_t nempty = a->ntotalpools - a->ncarved;
+    for (const heap_pool_t *p = a->freepools; p != NULL; p = p->nextpool) {
+        if (p->state != HEAP_POOL_EMPTY || p->arena != a)
+            return fail(why, whylen, "arena %#lx: free pool %p is not EMPTY",
+                        (unsigned long)a->base, (const void *)p);
+        if (++nempty > a->ntotalpools)
+            return fail(why, whylen, "arena %#lx: free pool list loops", (unsigned long)a->base);
+    }
+    if (nempty != a->nfreepools)
+        return fail(why, whylen, "arena %#lx: nfreepools %u, counted %zu", (unsigned long)a->base,
+                    a->nfreepools, nempty);
+    for (uint32_t i = 0; i < a->ncarved; i++) {
+        const heap_pool_t *p = (const heap_pool_t *)(a->base + (uintptr_t)i * heap->pool_size);
+        if (p->state == HEAP_POOL_EMPTY)
+            continue;
+        if (p->arena != a)
+            return fail(why, whylen, "pool %p: wrong arena", (const void *)p);
+        int err = check_pool(heap, p, full, used, live, why, whylen);
+        if (err != 0)
+            return err;
+    }
+    return 0;
+}
+
+static int check_order(const heap_t *heap, char *why, size_t whylen)
+{
+    uint32_t prev = 0;
+    for (const heap_arena_t *a = heap->usable; a != NULL; a = a->next) {
+        if (a->nfreepools == 0 || a->nfreepools < prev)
+            return fail(why, whylen, "usable arenas out of order at %#lx (%u after %u)",
+                        (unsigned long)a->base, a->nfreepools, prev);
+        if ((a->next == NULL || a->next->nfreepools != a->nfreepools) &&
+            heap->nfp2last[a->nfreepools] != a)
+            return fail(why, whylen, "nfp2last[%u] is not arena %#lx", a->nfreepools,
+                        (unsigned long)a->base);
+        prev = a->nfreepools;
+    }
+    return 0;
+}
+
+int heap_check(const heap_t *heap, char *why, size_t whylen)
+{
+    uint32_t full[HEAP_NCLASSES] = {0}, used[HEAP_NCLASSES] = {0};
+    uint64_t live[HEAP_NCLASSES] = {0};
+    uint32_t narenas = 0;
+    for (const heap_arena_t *a = heap->all; a != NULL; a = a->all_next) {
+        narenas++;
+        if (a == heap->spare)
+            continue;
+        int err = check_arena(heap, a, full, used, live, why, whylen);
+        if (err != 0)
+            return err;
+    }
+    if (narenas != heap->narenas)
+        return fail(why, whylen, "%u arenas listed, %u counted", narenas, heap->narenas);
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
+        const heap_class_t *cls = &heap->classes[i];
+        uint32_t listed = 0;
+        const heap_pool_t *p = cls->pool == &heap->sentinel ? NULL : cls->pool;
+        for (; p != NULL && listed <= used[i]; p = p->nextpool) {
+            if (p->state != HEAP_POOL_USED || p->szidx != i)
+                return fail(why, whylen, "class %u: pool %p on its list is not USED", i,
+                            (const void *)p);
+            listed++;
+        }
+        if (live[i] != cls->allocs - cls->frees)
+            return fail(why, whylen, "class %u: %llu blocks live in pools, counters say %llu", i,
+                        (unsigned long long)live[i],
+                        (unsigned long long)(cls->allocs - cls->frees));
+        if (full[i] != cls->nfull || used[i] + full[i] != cls->npools || listed != used[i])
+            return fail(why, whylen,
+                        "class %u: %u used (%u listed) + %u full pools found, counters say "
+                        "%u pools, %u full",
+                        i, used[i], listed, full[i], cls->npools, cls->nfull);
+    }
+    return check_order(heap, why, whylen);
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# setup.sh - the README's two commands: install what tickd needs on a fresh
+# Debian 12 machine (as root), build it, then run it or test it.
+#
+#   deploy/setup.sh run     build, then run tickd on its embedded default
+#   deploy/setup.sh test    build, then run the whole test suite (ctest)
+#   deploy/setup.sh deps    only install the Debian packages
+#
+# Idempotent: packages already installed are not fetched again, and the
+# build directory (build/, preset "default") is reused.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+# Build and test dependencies, all from Debian 12.
+packages=(
+  build-essential cmake pkg-config clang-format python3
+  libuv1-dev libyaml-dev libcmocka-dev
+  libjemalloc-dev libmimalloc-dev
+)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+install_deps() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing packages: ${missing[*]}; run as root (or install them) and retry"
+    exit 1
+  fi
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  cmake --preset default >/dev/null
+  cmake --build --preset default -j "$(nproc)"
+}
+
+case "${1:-}" in
+  deps)
+    install_deps
+    ;;
+  run)
+    install_deps
+    build
+    shift
+    exec build/tests/bench/tickd-bench-alloc "$@"
+    ;;
+  test)
+    install_deps
+    build
+    ctest --preset default -j "$(nproc)"
+    ;;
+  *)
+    echo "usage: deploy/setup.sh run|test|deps" >&2
+    exit 2
+    ;;
+esac
