@@ -17,7 +17,7 @@ cd "$here"
 packages=(
   build-essential cmake pkg-config clang-format python3
   libuv1-dev libyaml-dev libcmocka-dev
-  libjemalloc-dev libmimalloc-dev
+  libjemalloc-dev libmimalloc-dev libisal-dev
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

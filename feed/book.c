@@ -1,0 +1,127 @@
+/*
+ * book.c - price levels of one symbol's book.
+ *
+ * Levels of a side are sorted by key, best last, where the key is the price
+ * for bids and the negated price for asks, so one search serves both sides.
+ * The arrays grow by doubling (rarely: a book's depth settles early in the
+ * day), never shrink until the book is freed with its symbol.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "book.h"
+
+#define BOOK_INITIAL_LEVELS 16
+
+static int side_init(book_side_t *s, int ask)
+{
+    s->levels = malloc(BOOK_INITIAL_LEVELS * sizeof(*s->levels));
+    s->n = 0;
+    s->cap = BOOK_INITIAL_LEVELS;
+    s->ask = ask;
+    return s->levels == NULL ? -ENOMEM : 0;
+}
+
+book_t *book_new(void)
+{
+    book_t *book = malloc(sizeof(*book));
+    if (book == NULL)
+        return NULL;
+    int err = side_init(&book->bid, 0);
+    if (err == 0)
+        err = side_init(&book->ask, 1);
+    if (err != 0) {
+        book_free(book);
+        return NULL;
+    }
+    return book;
+}
+
+void book_free(book_t *book)
+{
+    if (book == NULL)
+        return;
+    free(book->bid.levels);
+    free(book->ask.levels);
+    free(book);
+}
+
+static int64_t key_of(const book_side_t *s, int64_t price)
+{
+    return s->ask ? -price : price;
+}
+
+/* Index of the level with price, or of where it would go. Searches from the
+ * best end first: most changes happen within a few levels of the top. */
+static uint32_t find(const book_side_t *s, int64_t price, int *found)
+{
+    int64_t key = key_of(s, price);
+    uint32_t lo = 0, hi = s->n;
+    for (uint32_t i = s->n, steps = 0; i > 0 && steps < 4; i--, steps++) {
+        int64_t k = key_of(s, s->levels[i - 1].price);
+        if (k == key) {
+            *found = 1;
+            return i - 1;
+        }
+        if (k < key) {
+            *found = 0;
+            return i;
+        }
+        hi = i - 1;
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int64_t k = key_of(s, s->levels[mid].price);
+        if (k == key) {
+            *found = 1;
+            return mid;
+        }
+        if (k < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+int book_add(book_t *book, char side, int64_t price, uint32_t shares)
+{
+    book_side_t *s = side == 'B' ? &book->bid : &book->ask;
+    int found;
+    uint32_t i = find(s, price, &found);
+    if (found) {
+        s->levels[i].shares += shares;
+        s->levels[i].orders++;
+        return 0;
+    }
+    if (s->n == s->cap) {
+        book_level_t *grown = realloc(s->levels, 2 * (size_t)s->cap * sizeof(*grown));
+        if (grown == NULL)
+            return -ENOMEM;
+        s->levels = grown;
+        s->cap *= 2;
+    }
+    memmove(&s->levels[i + 1], &s->levels[i], (s->n - i) * sizeof(*s->levels));
+    s->levels[i] = (book_level_t){.price = price, .shares = shares, .orders = 1};
+    s->n++;
+    return 0;
+}
+
+void book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gone)
+{
+    book_side_t *s = side == 'B' ? &book->bid : &book->ask;
+    int found;
+    uint32_t i = find(s, price, &found);
+    if (!found)
+        return;
+    book_level_t *l = &s->levels[i];
+    l->shares -= shares < l->shares ? shares : l->shares;
+    if (gone && l->orders > 0)
+        l->orders--;
+    if (l->orders == 0) {
+        memmove(&s->levels[i], &s->levels[i + 1], (s->n - i - 1) * sizeof(*s->levels));
+        s->n--;
+    }
+}

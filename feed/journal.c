@@ -1,0 +1,357 @@
+/*
+ * journal.c - the journal: record encoding, the buffered writer, the reader,
+ * and repair.
+ *
+ * The writer owns one file descriptor and one buffer. journal_append() only
+ * copies JOURNAL_RECORD_SIZE bytes into the buffer; the system calls happen
+ * in journal_flush()/journal_sync(), which the daemon calls off the tick path
+ * (a timer, or a worker for the always policy). A record is never written in
+ * part by us: on a short write the unwritten remainder stays buffered and the
+ * next flush continues it, and a crash mid-write leaves a tail that the
+ * reader rejects by length or checksum and repair cuts off.
+ *
+ * Checksums are CRC-32C from ISA-L (crc32_iscsi), the SSE4.2 instruction where
+ * the CPU has it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <isa-l/crc.h>
+
+#include "journal.h"
+
+struct journal_writer {
+    int fd;
+    enum journal_fsync policy;
+    unsigned char *buf;
+    size_t cap;     /* bytes buf holds */
+    size_t len;     /* bytes buffered */
+    uint64_t count; /* records appended */
+};
+
+uint32_t journal_crc32c(const void *buf, size_t len)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+    const unsigned char *p = buf;
+    while (len > 0) {
+        int n = len > (1u << 30) ? 1 << 30 : (int)len;
+        crc = crc32_iscsi((unsigned char *)p, n, crc);
+        p += n;
+        len -= (size_t)n;
+    }
+    return crc ^ 0xFFFFFFFFu;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void journal_encode(const journal_rec_t *rec, unsigned char *out)
+{
+    unsigned char *p = out + 8;
+    memset(p, 0, JOURNAL_PAYLOAD_V1);
+    p[0] = rec->kind;
+    p[1] = (unsigned char)rec->side;
+    put32(p + 4, rec->size);
+    memcpy(p + 8, rec->sym, 8);
+    put64(p + 16, (uint64_t)rec->price);
+    put64(p + 24, (uint64_t)rec->ask);
+    put32(p + 32, rec->ask_size);
+    put64(p + 40, rec->seq);
+    put64(p + 48, (uint64_t)rec->ts_exch);
+    put64(p + 56, (uint64_t)rec->ts_recv);
+    put32(out, JOURNAL_PAYLOAD_V1);
+    put32(out + 4, journal_crc32c(p, JOURNAL_PAYLOAD_V1));
+}
+
+int journal_decode(const unsigned char *buf, size_t len, journal_rec_t *rec)
+{
+    if (len < 8)
+        return 0;
+    uint32_t plen = get32(buf);
+    if (plen < JOURNAL_PAYLOAD_V1 || plen > JOURNAL_MAX_PAYLOAD)
+        return -EBADMSG;
+    if (len - 8 < plen)
+        return 0;
+    const unsigned char *p = buf + 8;
+    if (journal_crc32c(p, plen) != get32(buf + 4))
+        return -EBADMSG;
+    if (p[0] != JOURNAL_TRADE && p[0] != JOURNAL_QUOTE)
+        return -EBADMSG;
+    rec->kind = p[0];
+    rec->side = (char)p[1];
+    rec->size = get32(p + 4);
+    memcpy(rec->sym, p + 8, 8);
+    rec->price = (int64_t)get64(p + 16);
+    rec->ask = (int64_t)get64(p + 24);
+    rec->ask_size = get32(p + 32);
+    rec->seq = get64(p + 40);
+    rec->ts_exch = (int64_t)get64(p + 48);
+    rec->ts_recv = (int64_t)get64(p + 56);
+    return (int)(8 + plen);
+}
+
+int journal_filename(char *buf, size_t len, int year, int month, int day)
+{
+    int n = snprintf(buf, len, "tickd-%04d%02d%02d.tlog", year, month, day);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void header_encode(unsigned char *h)
+{
+    memcpy(h, JOURNAL_MAGIC, 8);
+    put32(h + 8, JOURNAL_VERSION);
+    put32(h + 12, 0);
+}
+
+static int header_valid(const unsigned char *h)
+{
+    return memcmp(h, JOURNAL_MAGIC, 8) == 0 && get32(h + 8) == JOURNAL_VERSION;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len, size_t *done)
+{
+    *done = 0;
+    while (*done < len) {
+        ssize_t n = write(fd, p + *done, len - *done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        *done += (size_t)n;
+    }
+    return 0;
+}
+
+int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg), void *arg,
+                 journal_scan_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    out->file_bytes = (uint64_t)st.st_size;
+
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK + JOURNAL_MAX_PAYLOAD + 8);
+    if (buf == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t have = 0, off = 0;
+    int err = 0, eof = 0, stop = 0;
+    while (!stop) {
+        if (!eof && have < JOURNAL_MAX_PAYLOAD + 8) {
+            memmove(buf, buf + off, have);
+            off = 0;
+            ssize_t n = read(fd, buf + have, CHUNK);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                err = -errno;
+                break;
+            }
+            eof = n == 0;
+            have += (size_t)n;
+        }
+        if (out->valid_bytes == 0) {
+            if (have < JOURNAL_HEADER_SIZE && !eof)
+                continue;
+            if (have < JOURNAL_HEADER_SIZE || !header_valid(buf + off)) {
+                out->bad_header = 1;
+                break;
+            }
+            off += JOURNAL_HEADER_SIZE;
+            have -= JOURNAL_HEADER_SIZE;
+            out->valid_bytes = JOURNAL_HEADER_SIZE;
+        }
+        journal_rec_t rec;
+        int n = journal_decode(buf + off, have, &rec);
+        if (n < 0 || (n == 0 && eof))
+            break; /* corrupt, or a record cut short at the end of the file */
+        if (n == 0)
+            continue;
+        off += (size_t)n;
+        have -= (size_t)n;
+        out->records++;
+        out->valid_bytes += (uint64_t)n;
+        if (cb != NULL && cb(&rec, arg) != 0)
+            stop = 1;
+    }
+    free(buf);
+    close(fd);
+    return err;
+}
+
+static int copy_tail(int fd, const char *path, uint64_t from, uint64_t to)
+{
+    char name[4096];
+    int n = snprintf(name, sizeof(name), "%s.bad-%llu", path, (unsigned long long)from);
+    if (n < 0 || (size_t)n >= sizeof(name))
+        return -ENAMETOOLONG;
+    int out = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+        return -errno;
+    unsigned char buf[65536];
+    int err = 0;
+    for (uint64_t at = from; at < to && err == 0;) {
+        size_t want = to - at < sizeof(buf) ? (size_t)(to - at) : sizeof(buf);
+        ssize_t got = pread(fd, buf, want, (off_t)at);
+        if (got <= 0) {
+            err = got < 0 ? -errno : -EIO;
+            break;
+        }
+        size_t done;
+        err = write_all(out, buf, (size_t)got, &done);
+        at += (uint64_t)got;
+    }
+    if (err == 0 && fsync(out) != 0)
+        err = -errno;
+    close(out);
+    return err;
+}
+
+int journal_repair(const char *path, journal_scan_t *out)
+{
+    int err = journal_scan(path, NULL, NULL, out);
+    if (err != 0)
+        return err;
+    if (out->bad_header)
+        return -EBADMSG;
+    if (out->valid_bytes == out->file_bytes)
+        return 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    err = copy_tail(fd, path, out->valid_bytes, out->file_bytes);
+    if (err == 0 && ftruncate(fd, (off_t)out->valid_bytes) != 0)
+        err = -errno;
+    if (err == 0 && fsync(fd) != 0)
+        err = -errno;
+    close(fd);
+    return err;
+}
+
+int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
+                 journal_writer_t **out)
+{
+    if (bufsize == 0)
+        bufsize = 256 << 10;
+    if (bufsize < JOURNAL_RECORD_SIZE)
+        return -EINVAL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int err = fstat(fd, &st) != 0 ? -errno : 0;
+    if (err == 0 && st.st_size == 0) {
+        unsigned char h[JOURNAL_HEADER_SIZE];
+        size_t done;
+        header_encode(h);
+        err = write_all(fd, h, sizeof(h), &done);
+        if (err == 0 && fsync(fd) != 0)
+            err = -errno;
+    } else if (err == 0) {
+        journal_scan_t scan;
+        err = journal_repair(path, &scan);
+    }
+    journal_writer_t *w = err == 0 ? calloc(1, sizeof(*w)) : NULL;
+    if (err == 0 && w == NULL)
+        err = -ENOMEM;
+    if (err == 0 && (w->buf = malloc(bufsize)) == NULL) {
+        free(w);
+        err = -ENOMEM;
+    }
+    if (err != 0) {
+        close(fd);
+        return err;
+    }
+    w->fd = fd;
+    w->policy = policy;
+    w->cap = bufsize;
+    *out = w;
+    return 0;
+}
+
+int journal_append(journal_writer_t *w, const journal_rec_t *rec)
+{
+    if (w->cap - w->len < JOURNAL_RECORD_SIZE) {
+        int err = journal_flush(w);
+        if (err != 0)
+            return err;
+    }
+    journal_encode(rec, w->buf + w->len);
+    w->len += JOURNAL_RECORD_SIZE;
+    w->count++;
+    return 0;
+}
+
+int journal_flush(journal_writer_t *w)
+{
+    size_t done;
+    int err = write_all(w->fd, w->buf, w->len, &done);
+    memmove(w->buf, w->buf + done, w->len - done);
+    w->len -= done;
+    if (err == 0 && w->policy == JOURNAL_FSYNC_ALWAYS && done > 0 && fdatasync(w->fd) != 0)
+        err = -errno;
+    return err;
+}
+
+int journal_sync(journal_writer_t *w)
+{
+    int err = journal_flush(w);
+    if (err == 0 && fdatasync(w->fd) != 0)
+        err = -errno;
+    return err;
+}
+
+uint64_t journal_records(const journal_writer_t *w)
+{
+    return w->count;
+}
+
+int journal_close(journal_writer_t *w)
+{
+    int err = w->policy == JOURNAL_FSYNC_NEVER ? journal_flush(w) : journal_sync(w);
+    if (close(w->fd) != 0 && err == 0)
+        err = -errno;
+    free(w->buf);
+    free(w);
+    return err;
+}

@@ -1,0 +1,563 @@
+/*
+ * market.c - one trading day's state: symbols, orders, books, and the ticks
+ * they make.
+ *
+ * The hot path is market_itch(): a decoded message finds its order (an open
+ * addressing table keyed by reference, the key stored in the slot so that a
+ * probe never touches an order object) or its symbol (an array indexed by
+ * stock locate), updates the book, and makes at most a couple of objects
+ * from the heap. Nothing here calls the system allocator per message; the
+ * tables grow by doubling, which a day does a handful of times.
+ *
+ * Every tick goes to the sink first and then into its symbol's last-value
+ * slot, which takes the market's reference; the tick it replaces is released
+ * then and there, so a symbol holds exactly its latest trade and quote.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "book.h"
+#include "itch.h"
+#include "market.h"
+
+#define LOCATE_SLOTS    65536
+#define ORDERS_INITIAL  (1u << 16)
+#define SYMBOLS_INITIAL (1u << 10)
+#define HASH_MULTIPLIER 0x9E3779B97F4A7C15ull
+
+typedef struct order_slot {
+    uint64_t ref; /* 0 marks an empty slot (ITCH never uses reference 0) */
+    order_t *order;
+} order_slot_t;
+
+struct market {
+    heap_t *heap;
+    int64_t day_start_ns;
+    market_sink_fn sink;
+    void *sink_arg;
+    uint64_t seq;         /* last tick sequence number handed out */
+    order_slot_t *orders; /* open addressing, linear probing */
+    uint32_t orders_bits; /* log2 of the table size */
+    uint64_t orders_count;
+    symbol_t **symbols; /* open addressing by name, linear probing */
+    uint32_t symbols_bits;
+    uint32_t symbols_count;
+    symbol_t **by_locate; /* [stock locate] -> symbol, borrowed */
+    market_stats_t stats;
+};
+
+int symbol_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > SYMBOL_MAX_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static uint64_t name_key(const char *name, size_t len)
+{
+    char padded[SYMBOL_MAX_LEN] = {0};
+    memcpy(padded, name, len);
+    uint64_t key;
+    memcpy(&key, padded, sizeof(key));
+    return key;
+}
+
+static size_t hash_slot(uint64_t key, uint32_t bits)
+{
+    return (size_t)((key * HASH_MULTIPLIER) >> (64 - bits));
+}
+
+int market_create(heap_t *heap, int64_t day_start_ns, market_sink_fn sink, void *arg,
+                  market_t **out)
+{
+    market_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    m->heap = heap;
+    m->day_start_ns = day_start_ns;
+    m->sink = sink;
+    m->sink_arg = arg;
+    m->orders_bits = __builtin_ctz(ORDERS_INITIAL);
+    m->orders = calloc(ORDERS_INITIAL, sizeof(*m->orders));
+    m->symbols_bits = __builtin_ctz(SYMBOLS_INITIAL);
+    m->symbols = calloc(SYMBOLS_INITIAL, sizeof(*m->symbols));
+    m->by_locate = calloc(LOCATE_SLOTS, sizeof(*m->by_locate));
+    if (m->orders == NULL || m->symbols == NULL || m->by_locate == NULL) {
+        market_destroy(m);
+        return -ENOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void market_destroy(market_t *m)
+{
+    if (m == NULL)
+        return;
+    if (m->orders != NULL) {
+        for (size_t i = 0; i < (size_t)1 << m->orders_bits; i++)
+            if (m->orders[i].ref != 0)
+                obj_decref(m->heap, &m->orders[i].order->ob);
+    }
+    if (m->symbols != NULL) {
+        for (size_t i = 0; i < (size_t)1 << m->symbols_bits; i++) {
+            symbol_t *s = m->symbols[i];
+            if (s == NULL)
+                continue;
+            book_free(s->book);
+            s->book = NULL;
+            obj_decref(m->heap, &s->ob);
+        }
+    }
+    free(m->orders);
+    free(m->symbols);
+    free(m->by_locate);
+    free(m);
+}
+
+const market_stats_t *market_stats(const market_t *m)
+{
+    return &m->stats;
+}
+
+/* ---- symbols ---- */
+
+symbol_t *market_find(const market_t *m, const char *sym, size_t len)
+{
+    if (!symbol_valid(sym, len))
+        return NULL;
+    uint64_t key = name_key(sym, len);
+    size_t mask = ((size_t)1 << m->symbols_bits) - 1;
+    for (size_t i = hash_slot(key, m->symbols_bits);; i = (i + 1) & mask) {
+        symbol_t *s = m->symbols[i];
+        if (s == NULL || name_key(s->name, s->len) == key)
+            return s;
+    }
+}
+
+static int symbols_grow(market_t *m)
+{
+    uint32_t bits = m->symbols_bits + 1;
+    size_t size = (size_t)1 << bits, mask = size - 1;
+    symbol_t **grown = calloc(size, sizeof(*grown));
+    if (grown == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < (size_t)1 << m->symbols_bits; i++) {
+        symbol_t *s = m->symbols[i];
+        if (s == NULL)
+            continue;
+        size_t j = hash_slot(name_key(s->name, s->len), bits);
+        while (grown[j] != NULL)
+            j = (j + 1) & mask;
+        grown[j] = s;
+    }
+    free(m->symbols);
+    m->symbols = grown;
+    m->symbols_bits = bits;
+    return 0;
+}
+
+symbol_t *market_symbol(market_t *m, const char *sym, size_t len)
+{
+    symbol_t *s = market_find(m, sym, len);
+    if (s != NULL || !symbol_valid(sym, len))
+        return s;
+    if ((size_t)(m->symbols_count + 1) * 2 > (size_t)1 << m->symbols_bits && symbols_grow(m) != 0)
+        return NULL;
+    s = (symbol_t *)obj_new(m->heap, &symbol_type);
+    if (s == NULL)
+        return NULL;
+    s->book = book_new();
+    if (s->book == NULL) {
+        obj_decref(m->heap, &s->ob);
+        return NULL;
+    }
+    memcpy(s->name, sym, len);
+    s->len = (uint8_t)len;
+    uint64_t key = name_key(sym, len);
+    size_t mask = ((size_t)1 << m->symbols_bits) - 1;
+    size_t i = hash_slot(key, m->symbols_bits);
+    while (m->symbols[i] != NULL)
+        i = (i + 1) & mask;
+    m->symbols[i] = s;
+    m->symbols_count++;
+    return s;
+}
+
+int market_foreach(const market_t *m, int (*cb)(symbol_t *sym, void *arg), void *arg)
+{
+    for (size_t i = 0; i < (size_t)1 << m->symbols_bits; i++) {
+        if (m->symbols[i] == NULL)
+            continue;
+        int r = cb(m->symbols[i], arg);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The symbol of an ITCH message: by locate, or by its Stock field (then
+ * remembered under the locate) when the day had no directory entry for it. */
+static symbol_t *itch_symbol(market_t *m, uint16_t locate, const char *stock)
+{
+    symbol_t *s = m->by_locate[locate];
+    if (s != NULL || stock == NULL)
+        return s;
+    s = market_symbol(m, stock, itch_stock_len(stock));
+    if (s != NULL && locate != 0) {
+        m->by_locate[locate] = s;
+        s->locate = locate;
+    }
+    return s;
+}
+
+/* ---- orders ---- */
+
+order_t *market_order(const market_t *m, uint64_t ref)
+{
+    size_t mask = ((size_t)1 << m->orders_bits) - 1;
+    for (size_t i = hash_slot(ref, m->orders_bits);; i = (i + 1) & mask) {
+        if (m->orders[i].ref == ref)
+            return m->orders[i].order;
+        if (m->orders[i].ref == 0)
+            return NULL;
+    }
+}
+
+static int orders_grow(market_t *m)
+{
+    uint32_t bits = m->orders_bits + 1;
+    size_t size = (size_t)1 << bits, mask = size - 1;
+    order_slot_t *grown = calloc(size, sizeof(*grown));
+    if (grown == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < (size_t)1 << m->orders_bits; i++) {
+        if (m->orders[i].ref == 0)
+            continue;
+        size_t j = hash_slot(m->orders[i].ref, bits);
+        while (grown[j].ref != 0)
+            j = (j + 1) & mask;
+        grown[j] = m->orders[i];
+    }
+    free(m->orders);
+    m->orders = grown;
+    m->orders_bits = bits;
+    return 0;
+}
+
+/* Slot index of ref, or of the empty slot where it would go. */
+static size_t order_slot(const market_t *m, uint64_t ref)
+{
+    size_t mask = ((size_t)1 << m->orders_bits) - 1;
+    size_t i = hash_slot(ref, m->orders_bits);
+    while (m->orders[i].ref != 0 && m->orders[i].ref != ref)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Empties slot i and shifts later members of its probe run back, so lookups
+ * never need tombstones. */
+static void order_slot_clear(market_t *m, size_t i)
+{
+    size_t mask = ((size_t)1 << m->orders_bits) - 1;
+    size_t j = i;
+    for (;;) {
+        m->orders[i].ref = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (m->orders[j].ref == 0)
+                return;
+            size_t home = hash_slot(m->orders[j].ref, m->orders_bits);
+            /* Can the entry at j move to i? Only if its home is not in (i, j]. */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        m->orders[i] = m->orders[j];
+        i = j;
+    }
+}
+
+/* ---- ticks ---- */
+
+static int emit(market_t *m, symbol_t *sym, uint8_t kind, char side, int64_t price, uint32_t size,
+                int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    tick_t *t = (tick_t *)obj_new(m->heap, &tick_type);
+    if (HEAP_UNLIKELY(t == NULL))
+        return -ENOMEM;
+    obj_incref(&sym->ob);
+    t->sym = sym;
+    t->kind = kind;
+    t->side = side;
+    t->price = price;
+    t->size = size;
+    t->ask = ask;
+    t->ask_size = ask_size;
+    t->seq = seq != 0 ? seq : m->seq + 1;
+    if (t->seq > m->seq)
+        m->seq = t->seq;
+    t->ts_exch = ts_exch;
+    t->ts_recv = ts_recv;
+    if (m->sink != NULL)
+        m->sink(m->sink_arg, t);
+    tick_t **slot = kind == TICK_TRADE ? &sym->last_trade : &sym->last_quote;
+    tick_t *old = *slot;
+    *slot = t;
+    if (kind == TICK_TRADE)
+        m->stats.trades++;
+    else
+        m->stats.quotes++;
+    if (old != NULL)
+        obj_decref(m->heap, &old->ob);
+    return 0;
+}
+
+static uint32_t clamp32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
+                uint32_t *ask_size)
+{
+    const book_level_t *b = sym->book != NULL ? book_best(&sym->book->bid) : NULL;
+    const book_level_t *a = sym->book != NULL ? book_best(&sym->book->ask) : NULL;
+    *bid = b != NULL ? b->price : 0;
+    *bid_size = b != NULL ? clamp32(b->shares) : 0;
+    *ask = a != NULL ? a->price : 0;
+    *ask_size = a != NULL ? clamp32(a->shares) : 0;
+}
+
+typedef struct bbo {
+    int64_t bid, ask;
+    uint32_t bid_size, ask_size;
+} bbo_t;
+
+/* Emits a quote if sym's best bid or offer differs from before. */
+static int quote_if_changed(market_t *m, symbol_t *sym, const bbo_t *before, int64_t ts_exch,
+                            int64_t ts_recv)
+{
+    bbo_t now;
+    market_bbo(sym, &now.bid, &now.bid_size, &now.ask, &now.ask_size);
+    if (now.bid == before->bid && now.ask == before->ask && now.bid_size == before->bid_size &&
+        now.ask_size == before->ask_size)
+        return 0;
+    return emit(m, sym, TICK_QUOTE, 0, now.bid, now.bid_size, now.ask, now.ask_size, 0, ts_exch,
+                ts_recv);
+}
+
+static void bbo_of(const symbol_t *sym, bbo_t *b)
+{
+    market_bbo(sym, &b->bid, &b->bid_size, &b->ask, &b->ask_size);
+}
+
+static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32_t shares,
+                     int64_t price)
+{
+    if (ref == 0 || shares == 0 || (side != 'B' && side != 'S')) {
+        m->stats.rejected++;
+        return -EINVAL;
+    }
+    if ((m->orders_count + 1) * 2 > (uint64_t)1 << m->orders_bits && orders_grow(m) != 0)
+        return -ENOMEM;
+    size_t i = order_slot(m, ref);
+    if (m->orders[i].ref == ref) {
+        m->stats.rejected++; /* a reference already live: refuse the duplicate */
+        return -EEXIST;
+    }
+    if (book_add(sym->book, side, price, shares) != 0)
+        return -ENOMEM;
+    order_t *o = (order_t *)obj_new(m->heap, &order_type);
+    if (HEAP_UNLIKELY(o == NULL)) {
+        book_reduce(sym->book, side, price, shares, 1);
+        return -ENOMEM;
+    }
+    o->ref = ref;
+    o->sym = sym;
+    o->price = price;
+    o->shares = shares;
+    o->side = side;
+    m->orders[i].ref = ref;
+    m->orders[i].order = o;
+    m->orders_count++;
+    m->stats.orders_added++;
+    m->stats.orders_live++;
+    return 0;
+}
+
+/* Takes shares off the order in slot i; the order leaves when none are left
+ * (or when all is set). */
+static void order_reduce(market_t *m, size_t i, uint32_t shares, int all)
+{
+    order_t *o = m->orders[i].order;
+    if (all || shares >= o->shares) {
+        book_reduce(o->sym->book, o->side, o->price, o->shares, 1);
+        order_slot_clear(m, i);
+        m->orders_count--;
+        m->stats.orders_live--;
+        obj_decref(m->heap, &o->ob);
+        return;
+    }
+    book_reduce(o->sym->book, o->side, o->price, shares, 0);
+    o->shares -= shares;
+}
+
+static char aggressor_of(char resting_side)
+{
+    return resting_side == 'B' ? 'S' : 'B';
+}
+
+/* E and C: a resting order traded; the trade prints at price. */
+static int order_execute(market_t *m, uint64_t ref, uint32_t shares, int64_t price, int print,
+                         int64_t ts_exch, int64_t ts_recv)
+{
+    size_t i = order_slot(m, ref);
+    if (m->orders[i].ref != ref) {
+        m->stats.unknown_orders++;
+        return -ENOENT;
+    }
+    order_t *o = m->orders[i].order;
+    symbol_t *sym = o->sym;
+    char side = aggressor_of(o->side);
+    if (price < 0)
+        price = o->price;
+    uint32_t done = shares < o->shares ? shares : o->shares;
+    bbo_t before;
+    bbo_of(sym, &before);
+    order_reduce(m, i, shares, 0);
+    int err = print && done > 0
+                  ? emit(m, sym, TICK_TRADE, side, price, done, 0, 0, 0, ts_exch, ts_recv)
+                  : 0;
+    if (err == 0)
+        err = quote_if_changed(m, sym, &before, ts_exch, ts_recv);
+    return err;
+}
+
+static int order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int64_t ts_exch,
+                        int64_t ts_recv)
+{
+    size_t i = order_slot(m, ref);
+    if (m->orders[i].ref != ref) {
+        m->stats.unknown_orders++;
+        return -ENOENT;
+    }
+    symbol_t *sym = m->orders[i].order->sym;
+    bbo_t before;
+    bbo_of(sym, &before);
+    order_reduce(m, i, shares, all);
+    return quote_if_changed(m, sym, &before, ts_exch, ts_recv);
+}
+
+static int order_replace(market_t *m, const struct itch_order_replace *u, int64_t ts_exch,
+                         int64_t ts_recv)
+{
+    size_t i = order_slot(m, u->orig_ref);
+    if (m->orders[i].ref != u->orig_ref) {
+        m->stats.unknown_orders++;
+        return -ENOENT;
+    }
+    order_t *o = m->orders[i].order;
+    symbol_t *sym = o->sym;
+    char side = o->side;
+    bbo_t before;
+    bbo_of(sym, &before);
+    order_reduce(m, i, 0, 1);
+    int err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
+    int qerr = quote_if_changed(m, sym, &before, ts_exch, ts_recv);
+    return err != 0 ? err : qerr;
+}
+
+static int stock_unknown(market_t *m)
+{
+    m->stats.unknown_stocks++;
+    return -ENOENT;
+}
+
+int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
+{
+    int64_t ts = m->day_start_ns + (int64_t)msg->timestamp;
+    symbol_t *sym;
+    bbo_t before;
+    int err;
+
+    m->stats.messages++;
+    switch (msg->type) {
+    case ITCH_ADD_ORDER:
+    case ITCH_ADD_ORDER_MPID: {
+        const struct itch_add_order *a = &msg->add;
+        sym = itch_symbol(m, msg->stock_locate, a->stock);
+        if (sym == NULL)
+            return stock_unknown(m);
+        bbo_of(sym, &before);
+        err = order_add(m, sym, a->order_ref, a->side, a->shares, a->price);
+        return err != 0 ? err : quote_if_changed(m, sym, &before, ts, ts_recv);
+    }
+    case ITCH_ORDER_EXECUTED:
+        return order_execute(m, msg->executed.order_ref, msg->executed.shares, -1, 1, ts, ts_recv);
+    case ITCH_ORDER_EXECUTED_PRICE: {
+        const struct itch_order_executed_price *c = &msg->executed_price;
+        return order_execute(m, c->order_ref, c->shares, c->price, c->printable == 'Y', ts,
+                             ts_recv);
+    }
+    case ITCH_ORDER_CANCEL:
+        return order_cancel(m, msg->cancel.order_ref, msg->cancel.shares, 0, ts, ts_recv);
+    case ITCH_ORDER_DELETE:
+        return order_cancel(m, msg->del.order_ref, 0, 1, ts, ts_recv);
+    case ITCH_ORDER_REPLACE:
+        return order_replace(m, &msg->replace, ts, ts_recv);
+    case ITCH_TRADE: {
+        const struct itch_trade *p = &msg->trade;
+        sym = itch_symbol(m, msg->stock_locate, p->stock);
+        if (sym == NULL)
+            return stock_unknown(m);
+        if (p->shares == 0)
+            return 0;
+        return emit(m, sym, TICK_TRADE, p->side == 'B' || p->side == 'S' ? p->side : 0, p->price,
+                    p->shares, 0, 0, 0, ts, ts_recv);
+    }
+    case ITCH_CROSS_TRADE: {
+        const struct itch_cross_trade *q = &msg->cross_trade;
+        sym = itch_symbol(m, msg->stock_locate, q->stock);
+        if (sym == NULL)
+            return stock_unknown(m);
+        if (q->shares == 0)
+            return 0;
+        return emit(m, sym, TICK_TRADE, 0, q->price, clamp32(q->shares), 0, 0, 0, ts, ts_recv);
+    }
+    case ITCH_STOCK_DIRECTORY: {
+        const struct itch_stock_directory *r = &msg->stock_directory;
+        m->by_locate[msg->stock_locate] = NULL;
+        return itch_symbol(m, msg->stock_locate, r->stock) != NULL ? 0 : stock_unknown(m);
+    }
+    default:
+        return 0; /* no bearing on books or ticks */
+    }
+}
+
+int market_trade(market_t *m, const char *sym, size_t len, int64_t price, uint32_t size, char side,
+                 uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    symbol_t *s = market_symbol(m, sym, len);
+    if (s == NULL) {
+        m->stats.rejected++;
+        return symbol_valid(sym, len) ? -ENOMEM : -EINVAL;
+    }
+    return emit(m, s, TICK_TRADE, side, price, size, 0, 0, seq, ts_exch, ts_recv);
+}
+
+int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t bid_size,
+                 int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    symbol_t *s = market_symbol(m, sym, len);
+    if (s == NULL) {
+        m->stats.rejected++;
+        return symbol_valid(sym, len) ? -ENOMEM : -EINVAL;
+    }
+    return emit(m, s, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, seq, ts_exch, ts_recv);
+}

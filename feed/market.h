@@ -1,0 +1,144 @@
+/*
+ * market.h - ticks, symbols, orders and the market that makes them.
+ *
+ * A market is one trading day's state on one heap: the interned symbols (each
+ * with its order book and its last trade and last quote), the live orders by
+ * reference, and the sink that every new tick is handed to. Decoders feed it
+ * (market_itch() for ITCH 5.0 messages, market_trade()/market_quote() for
+ * CSV, journal and PUBLISH input); it keeps the books, and turns executions
+ * and trades into trade ticks and every change of a best bid or offer into a
+ * quote tick.
+ *
+ * Everything here is a refcounted object from the heap (alloc/object.h):
+ *   Tick    a trade or a quote; holds its Symbol.            (container)
+ *   Symbol  interned by name; holds its last trade and last quote, which hold
+ *           it back: Symbol <-> Tick cycles, reclaimed by the collector once
+ *           the market lets go of the symbol.                (container)
+ *   Order   a live ITCH order; owned by the market's order map, points at its
+ *           Symbol without a reference (the market outlives its orders).
+ * Prices are int64 with 4 implied decimals, never floats.
+ */
+#ifndef TICKD_FEED_MARKET_H
+#define TICKD_FEED_MARKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/object.h"
+
+struct itch_msg;
+
+#define SYMBOL_MAX_LEN 8
+
+enum tick_kind {
+    TICK_TRADE = 1,
+    TICK_QUOTE = 2,
+};
+
+typedef struct symbol symbol_t;
+typedef struct book book_t;
+
+/* A trade (price, size, side) or a quote (bid, bid size, ask, ask size). */
+typedef struct tick {
+    obj_t ob;
+    symbol_t *sym;     /* the instrument; a reference */
+    uint8_t kind;      /* enum tick_kind */
+    char side;         /* trade: 'B' buyer initiated, 'S' seller, 0 unknown */
+    uint32_t size;     /* trade size, or bid size */
+    int64_t price;     /* trade price, or bid; 4 implied decimals */
+    int64_t ask;       /* quote: best offer (0 when the side is empty) */
+    uint32_t ask_size; /* quote: shares at the best offer */
+    uint64_t seq;      /* the market's tick sequence number, from 1 */
+    int64_t ts_exch;   /* exchange timestamp, ns */
+    int64_t ts_recv;   /* when tickd received it, ns (CLOCK_REALTIME) */
+} tick_t;
+
+/* An instrument, interned by name in its market. */
+struct symbol {
+    obj_t ob;
+    char name[SYMBOL_MAX_LEN + 1]; /* NUL terminated */
+    uint8_t len;                   /* strlen(name), 1..8 */
+    uint16_t locate;               /* ITCH stock locate, 0 when none */
+    tick_t *last_trade;            /* the last-value cache; references */
+    tick_t *last_quote;
+    book_t *book; /* price levels of the live orders */
+};
+
+/* A live order in a book. */
+typedef struct order {
+    obj_t ob;
+    uint64_t ref;  /* the order reference number */
+    symbol_t *sym; /* borrowed: the market holds the symbol */
+    int64_t price; /* 4 implied decimals */
+    uint32_t shares;
+    char side; /* 'B' or 'S' */
+} order_t;
+
+extern const obj_type_t tick_type;
+extern const obj_type_t symbol_type;
+extern const obj_type_t order_type;
+
+/* Receives every new tick. The tick is borrowed for the call: a sink that
+ * keeps it takes a reference. */
+typedef void (*market_sink_fn)(void *arg, tick_t *tick);
+
+/* What the market saw; the feed metrics come from here. */
+typedef struct market_stats {
+    uint64_t messages; /* ITCH messages processed */
+    uint64_t trades;   /* trade ticks made */
+    uint64_t quotes;   /* quote ticks made */
+    uint64_t orders_added;
+    uint64_t orders_live;
+    uint64_t unknown_orders; /* E/C/X/D/U naming an order not in the book */
+    uint64_t unknown_stocks; /* messages naming a locate with no directory entry */
+    uint64_t rejected;       /* inputs refused (bad symbol, zero shares, ...) */
+} market_stats_t;
+
+typedef struct market market_t;
+
+/* A market on heap; sink (may be NULL) receives the ticks. day_start_ns is
+ * the exchange's midnight as ns since the epoch: ITCH timestamps (ns since
+ * midnight) are added to it. 0 or -ENOMEM. */
+int market_create(heap_t *heap, int64_t day_start_ns, market_sink_fn sink, void *arg,
+                  market_t **out);
+
+/* Drops the books, the orders and the symbol table. Symbols still held by a
+ * tick (their last-value cycles) are left for the collector; everything else
+ * is freed on the spot. */
+void market_destroy(market_t *m);
+
+/* Applies one decoded ITCH message received at ts_recv. Returns 0, or -ENOENT
+ * for a reference to an unknown order or stock (counted; nothing changes). */
+int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv);
+
+/* A trade or a quote from a source that already speaks in ticks (CSV,
+ * journal, PUBLISH). seq 0 assigns the market's next sequence number.
+ * Returns 0 or -EINVAL for a bad symbol (1..8 of A-Z 0-9 . -) or -ENOMEM. */
+int market_trade(market_t *m, const char *sym, size_t len, int64_t price, uint32_t size, char side,
+                 uint64_t seq, int64_t ts_exch, int64_t ts_recv);
+int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t bid_size,
+                 int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv);
+
+/* The symbol named sym, interned (created if new); NULL for a bad name or
+ * no memory. Borrowed: the market holds it. */
+symbol_t *market_symbol(market_t *m, const char *sym, size_t len);
+/* The symbol named sym if the market has it, else NULL. Borrowed. */
+symbol_t *market_find(const market_t *m, const char *sym, size_t len);
+/* Calls cb for every symbol (in no particular order) until it returns
+ * non-zero, which it returns. */
+int market_foreach(const market_t *m, int (*cb)(symbol_t *sym, void *arg), void *arg);
+
+/* Best bid and offer of a symbol's book: prices (0 for an empty side) and
+ * the total shares at them. */
+void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
+                uint32_t *ask_size);
+
+const market_stats_t *market_stats(const market_t *m);
+
+/* Order by reference, or NULL. Borrowed. */
+order_t *market_order(const market_t *m, uint64_t ref);
+
+/* Is name a valid symbol (1..8 characters of A-Z, 0-9, '.', '-')? */
+int symbol_valid(const char *name, size_t len);
+
+#endif

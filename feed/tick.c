@@ -1,0 +1,86 @@
+/*
+ * tick.c - the object types of the feed: Tick, Symbol and Order.
+ *
+ * Tick and Symbol are containers (a tick holds its symbol; a symbol holds its
+ * last trade and last quote), so the collector can break the Symbol <-> Tick
+ * cycles left when a market drops its symbol table at the end of the day.
+ * An Order holds no reference (its symbol is borrowed), so it carries no GC
+ * header and costs the collector nothing: with millions of them live, that
+ * matters.
+ */
+#include <stddef.h>
+
+#include "book.h"
+#include "market.h"
+
+enum feed_type_slot {
+    FEED_SLOT_TICK = 1,
+    FEED_SLOT_SYMBOL = 2,
+    FEED_SLOT_ORDER = 3,
+};
+
+static void tick_dealloc(heap_t *heap, obj_t *self)
+{
+    tick_t *t = (tick_t *)self;
+    OBJ_CLEAR(heap, t->sym);
+}
+
+static int tick_traverse(obj_t *self, obj_visit_fn visit, void *arg)
+{
+    tick_t *t = (tick_t *)self;
+    OBJ_VISIT(t->sym);
+    return 0;
+}
+
+static void tick_clear(heap_t *heap, obj_t *self)
+{
+    tick_t *t = (tick_t *)self;
+    OBJ_CLEAR(heap, t->sym);
+}
+
+const obj_type_t tick_type = {
+    .name = "tick",
+    .size = sizeof(tick_t),
+    .slot = FEED_SLOT_TICK,
+    .dealloc = tick_dealloc,
+    .traverse = tick_traverse,
+    .clear = tick_clear,
+};
+
+static void symbol_clear(heap_t *heap, obj_t *self)
+{
+    symbol_t *s = (symbol_t *)self;
+    OBJ_CLEAR(heap, s->last_trade);
+    OBJ_CLEAR(heap, s->last_quote);
+}
+
+static void symbol_dealloc(heap_t *heap, obj_t *self)
+{
+    symbol_t *s = (symbol_t *)self;
+    symbol_clear(heap, self);
+    book_free(s->book);
+    s->book = NULL;
+}
+
+static int symbol_traverse(obj_t *self, obj_visit_fn visit, void *arg)
+{
+    symbol_t *s = (symbol_t *)self;
+    OBJ_VISIT(s->last_trade);
+    OBJ_VISIT(s->last_quote);
+    return 0;
+}
+
+const obj_type_t symbol_type = {
+    .name = "symbol",
+    .size = sizeof(symbol_t),
+    .slot = FEED_SLOT_SYMBOL,
+    .dealloc = symbol_dealloc,
+    .traverse = symbol_traverse,
+    .clear = symbol_clear,
+};
+
+const obj_type_t order_type = {
+    .name = "order",
+    .size = sizeof(order_t),
+    .slot = FEED_SLOT_ORDER,
+};

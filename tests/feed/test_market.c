@@ -1,0 +1,513 @@
+/*
+ * test_market.c - the market: books, ticks from ITCH messages, the
+ * last-value cache, and the end of the day (every object reclaimed).
+ *
+ * The generated-day tests keep their own model of the book: every live
+ * order in an array indexed by reference (the generator numbers orders from
+ * 1), with levels recomputed from scratch by sorting, and compare it with
+ * the market's books level by level.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alloc/object.h"
+#include "feed/binfile.h"
+#include "feed/book.h"
+#include "feed/gen.h"
+#include "feed/itch.h"
+#include "feed/market.h"
+
+/* ---- a sink that records what it is given ---- */
+
+typedef struct seen {
+    uint64_t trades, quotes;
+    tick_t last; /* a copy of the last tick */
+    char last_sym[SYMBOL_MAX_LEN + 1];
+    uint64_t last_seq;
+    int seq_in_order;
+} seen_t;
+
+static void record_tick(void *arg, tick_t *t)
+{
+    seen_t *s = arg;
+    if (t->kind == TICK_TRADE)
+        s->trades++;
+    else
+        s->quotes++;
+    if (t->seq != s->last_seq + 1)
+        s->seq_in_order = 0;
+    s->last_seq = t->seq;
+    s->last = *t;
+    strcpy(s->last_sym, t->sym->name);
+}
+
+static heap_t *new_heap(void)
+{
+    heap_t *heap;
+    assert_int_equal(heap_create(NULL, &heap), 0);
+    return heap;
+}
+
+static uint64_t live(heap_t *heap, const obj_type_t *type)
+{
+    obj_type_stats_t st;
+    if (obj_type_get_stats(heap, type, &st) != 0)
+        return 0;
+    return st.live;
+}
+
+/* The end of a day: nothing of the market may survive one full collection. */
+static void assert_day_reclaimed(heap_t *heap)
+{
+    gc_collect(heap, GC_NGENERATIONS - 1);
+    assert_int_equal(live(heap, &order_type), 0);
+    assert_int_equal(live(heap, &tick_type), 0);
+    assert_int_equal(live(heap, &symbol_type), 0);
+    heap_stats_t hs;
+    heap_get_stats(heap, &hs);
+    assert_int_equal(hs.used_bytes, 0);
+    heap_destroy(heap);
+}
+
+static struct itch_msg add_msg(uint16_t locate, const char *stock, uint64_t ref, char side,
+                               uint32_t shares, uint32_t price)
+{
+    struct itch_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = ITCH_ADD_ORDER;
+    m.stock_locate = locate;
+    m.timestamp = 34200000000000ull + ref;
+    m.add.order_ref = ref;
+    m.add.side = side;
+    m.add.shares = shares;
+    memset(m.add.stock, ' ', ITCH_STOCK_LEN);
+    memcpy(m.add.stock, stock, strlen(stock));
+    m.add.price = price;
+    return m;
+}
+
+static struct itch_msg ref_msg(uint8_t type, uint64_t ref, uint32_t shares)
+{
+    struct itch_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.timestamp = 34300000000000ull;
+    switch (type) {
+    case ITCH_ORDER_EXECUTED:
+        m.executed.order_ref = ref;
+        m.executed.shares = shares;
+        break;
+    case ITCH_ORDER_CANCEL:
+        m.cancel.order_ref = ref;
+        m.cancel.shares = shares;
+        break;
+    case ITCH_ORDER_DELETE:
+        m.del.order_ref = ref;
+        break;
+    default:
+        fail_msg("ref_msg: type %c", type);
+    }
+    return m;
+}
+
+static void assert_bbo(market_t *m, const char *name, int64_t bid, uint32_t bsz, int64_t ask,
+                       uint32_t asz)
+{
+    symbol_t *s = market_find(m, name, strlen(name));
+    assert_non_null(s);
+    int64_t b, a;
+    uint32_t bs, as;
+    market_bbo(s, &b, &bs, &a, &as);
+    assert_int_equal(b, bid);
+    assert_int_equal(bs, bsz);
+    assert_int_equal(a, ask);
+    assert_int_equal(as, asz);
+}
+
+static void adds_build_levels_and_quote_only_when_the_top_changes(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    seen_t seen = {.seq_in_order = 1};
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
+
+    struct itch_msg msg = add_msg(7, "AAPL", 1, 'B', 100, 1000000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.quotes, 1);
+    assert_bbo(m, "AAPL", 1000000, 100, 0, 0);
+
+    msg = add_msg(7, "AAPL", 2, 'B', 50, 999900); /* below the best bid: no quote */
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.quotes, 1);
+
+    msg = add_msg(7, "AAPL", 3, 'B', 25, 1000000); /* joins the best: size changes */
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.quotes, 2);
+    assert_bbo(m, "AAPL", 1000000, 125, 0, 0);
+
+    msg = add_msg(7, "AAPL", 4, 'S', 10, 1000500);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.quotes, 3);
+    assert_bbo(m, "AAPL", 1000000, 125, 1000500, 10);
+    assert_string_equal(seen.last_sym, "AAPL");
+    assert_int_equal(seen.last.kind, TICK_QUOTE);
+    assert_int_equal(seen.last.ask, 1000500);
+    assert_int_equal(seen.last.ts_exch, 34200000000000LL + 4);
+
+    symbol_t *s = market_find(m, "AAPL", 4);
+    assert_int_equal(s->locate, 7);
+    assert_int_equal(s->last_quote->seq, seen.last_seq);
+    assert_int_equal(market_stats(m)->orders_live, 4);
+    assert_int_equal(live(heap, &order_type), 4);
+    /* Only the latest quote is kept: the last-value cache released the rest. */
+    assert_int_equal(live(heap, &tick_type), 1);
+    assert_true(seen.seq_in_order);
+
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+static void executions_print_trades_at_the_resting_price_from_the_aggressor(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    seen_t seen = {.seq_in_order = 1};
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
+    struct itch_msg msg = add_msg(1, "MSFT", 10, 'S', 300, 4200000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+
+    msg = ref_msg(ITCH_ORDER_EXECUTED, 10, 100);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.trades, 1);
+    symbol_t *s = market_find(m, "MSFT", 4);
+    assert_int_equal(s->last_trade->price, 4200000);
+    assert_int_equal(s->last_trade->size, 100);
+    assert_int_equal(s->last_trade->side, 'B'); /* a buyer took the resting offer */
+    assert_bbo(m, "MSFT", 0, 0, 4200000, 200);
+
+    /* C at another price, printable. */
+    memset(&msg, 0, sizeof(msg));
+    msg.type = ITCH_ORDER_EXECUTED_PRICE;
+    msg.executed_price.order_ref = 10;
+    msg.executed_price.shares = 50;
+    msg.executed_price.printable = 'Y';
+    msg.executed_price.price = 4199000;
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.trades, 2);
+    assert_int_equal(s->last_trade->price, 4199000);
+    /* Non-printable: the book changes, no trade prints. */
+    msg.executed_price.printable = 'N';
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(seen.trades, 2);
+    assert_bbo(m, "MSFT", 0, 0, 4200000, 100);
+
+    /* Executing more than is left takes what is left and removes the order. */
+    msg = ref_msg(ITCH_ORDER_EXECUTED, 10, 1000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(s->last_trade->size, 100);
+    assert_null(market_order(m, 10));
+    assert_bbo(m, "MSFT", 0, 0, 0, 0);
+    assert_int_equal(seen.last.kind, TICK_QUOTE); /* the offer side emptied */
+
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+static void cancel_delete_and_replace_move_the_book(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    struct itch_msg msg = add_msg(3, "IBM", 1, 'B', 500, 1500000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    msg = add_msg(3, "IBM", 2, 'B', 100, 1490000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+
+    msg = ref_msg(ITCH_ORDER_CANCEL, 1, 200);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_bbo(m, "IBM", 1500000, 300, 0, 0);
+    assert_int_equal(market_order(m, 1)->shares, 300);
+
+    memset(&msg, 0, sizeof(msg));
+    msg.type = ITCH_ORDER_REPLACE;
+    msg.replace.orig_ref = 1;
+    msg.replace.new_ref = 5;
+    msg.replace.shares = 50;
+    msg.replace.price = 1510000;
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_null(market_order(m, 1));
+    order_t *o = market_order(m, 5);
+    assert_non_null(o);
+    assert_int_equal(o->side, 'B'); /* a replacement keeps the side */
+    assert_bbo(m, "IBM", 1510000, 50, 0, 0);
+
+    msg = ref_msg(ITCH_ORDER_DELETE, 5, 0);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_bbo(m, "IBM", 1490000, 100, 0, 0);
+
+    /* References to orders that are not in the book change nothing. */
+    msg = ref_msg(ITCH_ORDER_DELETE, 99, 0);
+    assert_int_equal(market_itch(m, &msg, 1), -ENOENT);
+    msg = ref_msg(ITCH_ORDER_EXECUTED, 1, 10);
+    assert_int_equal(market_itch(m, &msg, 1), -ENOENT);
+    assert_int_equal(market_stats(m)->unknown_orders, 2);
+    /* A live reference added again is refused. */
+    msg = add_msg(3, "IBM", 2, 'S', 10, 1600000);
+    assert_int_equal(market_itch(m, &msg, 1), -EEXIST);
+    assert_bbo(m, "IBM", 1490000, 100, 0, 0);
+
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+static void direct_trades_and_quotes_fill_the_last_value_cache(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    seen_t seen = {.seq_in_order = 1};
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
+    assert_int_equal(market_trade(m, "SPY", 3, 4512500, 10, 'B', 0, 5, 6), 0);
+    assert_int_equal(market_quote(m, "SPY", 3, 4512400, 100, 4512600, 200, 0, 7, 8), 0);
+    assert_int_equal(market_trade(m, "SPY", 3, 4512600, 20, 'S', 0, 9, 10), 0);
+    symbol_t *s = market_find(m, "SPY", 3);
+    assert_int_equal(s->last_trade->price, 4512600);
+    assert_int_equal(s->last_trade->seq, 3);
+    assert_int_equal(s->last_quote->ask_size, 200);
+    assert_int_equal(live(heap, &tick_type), 2);
+    /* A recorded sequence number is kept, and later ones continue after it. */
+    assert_int_equal(market_trade(m, "SPY", 3, 1, 1, 0, 100, 0, 0), 0);
+    assert_int_equal(market_trade(m, "SPY", 3, 1, 1, 0, 0, 0, 0), 0);
+    assert_int_equal(s->last_trade->seq, 101);
+    /* Bad symbols are refused and counted. */
+    assert_int_equal(market_trade(m, "spy", 3, 1, 1, 0, 0, 0, 0), -EINVAL);
+    assert_int_equal(market_trade(m, "TOOLONGSYM", 10, 1, 1, 0, 0, 0, 0), -EINVAL);
+    assert_int_equal(market_quote(m, "", 0, 1, 1, 1, 1, 0, 0, 0), -EINVAL);
+    assert_int_equal(market_stats(m)->rejected, 3);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+/* ---- generated days against the reference model ---- */
+
+typedef struct model_order {
+    uint32_t shares; /* 0: not live */
+    uint16_t locate;
+    char side;
+    int64_t price;
+} model_order_t;
+
+typedef struct model {
+    model_order_t *orders; /* by reference */
+    uint64_t cap;
+} model_t;
+
+static void model_apply(model_t *md, const struct itch_msg *msg)
+{
+    model_order_t *o;
+    switch (msg->type) {
+    case ITCH_ADD_ORDER:
+    case ITCH_ADD_ORDER_MPID:
+        assert_true(msg->add.order_ref < md->cap);
+        o = &md->orders[msg->add.order_ref];
+        o->shares = msg->add.shares;
+        o->locate = msg->stock_locate;
+        o->side = msg->add.side;
+        o->price = msg->add.price;
+        break;
+    case ITCH_ORDER_EXECUTED:
+    case ITCH_ORDER_CANCEL: {
+        uint64_t ref =
+            msg->type == ITCH_ORDER_EXECUTED ? msg->executed.order_ref : msg->cancel.order_ref;
+        uint32_t n = msg->type == ITCH_ORDER_EXECUTED ? msg->executed.shares : msg->cancel.shares;
+        o = &md->orders[ref];
+        o->shares = n >= o->shares ? 0 : o->shares - n;
+        break;
+    }
+    case ITCH_ORDER_EXECUTED_PRICE:
+        o = &md->orders[msg->executed_price.order_ref];
+        o->shares =
+            msg->executed_price.shares >= o->shares ? 0 : o->shares - msg->executed_price.shares;
+        break;
+    case ITCH_ORDER_DELETE:
+        md->orders[msg->del.order_ref].shares = 0;
+        break;
+    case ITCH_ORDER_REPLACE: {
+        model_order_t old = md->orders[msg->replace.orig_ref];
+        md->orders[msg->replace.orig_ref].shares = 0;
+        o = &md->orders[msg->replace.new_ref];
+        *o = old;
+        o->shares = msg->replace.shares;
+        o->price = msg->replace.price;
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+typedef struct agg {
+    int64_t price;
+    uint64_t shares;
+    uint32_t orders;
+} agg_t;
+
+static int agg_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const agg_t *)a)->price, y = ((const agg_t *)b)->price;
+    return (x > y) - (x < y);
+}
+
+/* The model's levels of one side of one locate, sorted by price ascending,
+ * merged per price. Returns how many. */
+static size_t model_levels(const model_t *md, uint16_t locate, char side, agg_t *out)
+{
+    size_t n = 0;
+    for (uint64_t r = 1; r < md->cap; r++) {
+        const model_order_t *o = &md->orders[r];
+        if (o->shares > 0 && o->locate == locate && o->side == side)
+            out[n++] = (agg_t){o->price, o->shares, 1};
+    }
+    qsort(out, n, sizeof(*out), agg_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && out[k - 1].price == out[i].price) {
+            out[k - 1].shares += out[i].shares;
+            out[k - 1].orders++;
+        } else {
+            out[k++] = out[i];
+        }
+    }
+    return k;
+}
+
+typedef struct check_ctx {
+    const model_t *md;
+    agg_t *scratch;
+} check_ctx_t;
+
+static int check_symbol(symbol_t *s, void *arg)
+{
+    check_ctx_t *c = arg;
+    for (int side = 0; side < 2; side++) {
+        const book_side_t *bs = side == 0 ? &s->book->bid : &s->book->ask;
+        size_t n = model_levels(c->md, s->locate, side == 0 ? 'B' : 'S', c->scratch);
+        assert_int_equal(bs->n, n);
+        for (size_t i = 0; i < n; i++) {
+            /* Book levels run best last: bids ascending, asks descending. */
+            const book_level_t *l = &bs->levels[side == 0 ? i : n - 1 - i];
+            assert_int_equal(l->price, c->scratch[i].price);
+            assert_int_equal(l->shares, c->scratch[i].shares);
+            assert_int_equal(l->orders, c->scratch[i].orders);
+        }
+        /* The last quote of the symbol shows the current top of book. */
+        if (s->last_quote != NULL) {
+            int64_t best = n == 0 ? 0 : c->scratch[side == 0 ? n - 1 : 0].price;
+            assert_int_equal(side == 0 ? s->last_quote->price : s->last_quote->ask, best);
+        }
+    }
+    return 0;
+}
+
+typedef struct buf {
+    uint8_t *data;
+    size_t len, cap;
+} buf_t;
+
+static int buf_write(void *ctx, const void *p, size_t len)
+{
+    buf_t *b = ctx;
+    if (b->len + len > b->cap) {
+        b->cap = (b->len + len) * 2;
+        b->data = realloc(b->data, b->cap);
+        assert_non_null(b->data);
+    }
+    memcpy(b->data + b->len, p, len);
+    b->len += len;
+    return 0;
+}
+
+static void replay_generated_day(uint32_t symbols, uint64_t messages, uint64_t seed)
+{
+    buf_t day = {0};
+    struct gen_opts opts = {.symbols = symbols, .messages = messages, .seed = seed};
+    assert_int_equal(gen_itch(&opts, buf_write, &day), 0);
+
+    heap_t *heap = new_heap();
+    seen_t seen = {.seq_in_order = 1};
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
+    model_t md = {calloc(messages + 1, sizeof(model_order_t)), messages + 1};
+    agg_t *scratch = malloc((messages + 1) * sizeof(agg_t));
+    check_ctx_t ctx = {&md, scratch};
+
+    struct binfile_reader r;
+    binfile_reader_init(&r);
+    binfile_reader_push(&r, day.data, day.len);
+    const uint8_t *p;
+    size_t len;
+    uint64_t n = 0;
+    while (binfile_reader_next(&r, &p, &len) == 1) {
+        struct itch_msg msg;
+        assert_int_equal(itch_decode(p, len, &msg), 0);
+        assert_int_equal(market_itch(m, &msg, 0), 0);
+        model_apply(&md, &msg);
+        if (++n % (messages / 4) == 0)
+            market_foreach(m, check_symbol, &ctx);
+    }
+    assert_int_equal(binfile_reader_finish(&r), 0);
+    assert_int_equal(n, messages);
+    market_foreach(m, check_symbol, &ctx);
+
+    const market_stats_t *st = market_stats(m);
+    assert_int_equal(st->messages, messages);
+    assert_int_equal(st->unknown_orders, 0);
+    assert_int_equal(st->rejected, 0);
+    assert_true(st->trades > 0);
+    assert_true(st->quotes > 0);
+    assert_int_equal(seen.trades + seen.quotes, st->trades + st->quotes);
+    assert_true(seen.seq_in_order);
+    assert_int_equal(live(heap, &order_type), st->orders_live);
+    assert_true(live(heap, &symbol_type) == symbols);
+
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+    free(md.orders);
+    free(scratch);
+    free(day.data);
+}
+
+static void generated_day_books_match_the_reference_model(void **state)
+{
+    (void)state;
+    replay_generated_day(20, 200000, 42);
+}
+
+static void generated_day_with_many_symbols_matches_the_reference_model(void **state)
+{
+    (void)state;
+    replay_generated_day(200, 100000, 7);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(adds_build_levels_and_quote_only_when_the_top_changes),
+        cmocka_unit_test(executions_print_trades_at_the_resting_price_from_the_aggressor),
+        cmocka_unit_test(cancel_delete_and_replace_move_the_book),
+        cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
+        cmocka_unit_test(generated_day_books_match_the_reference_model),
+        cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
