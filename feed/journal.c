@@ -133,7 +133,7 @@ static void header_encode(unsigned char *h)
     put32(h + 12, 0);
 }
 
-static int header_valid(const unsigned char *h)
+int journal_header_valid(const unsigned char *h)
 {
     return memcmp(h, JOURNAL_MAGIC, 8) == 0 && get32(h + 8) == JOURNAL_VERSION;
 }
@@ -193,7 +193,7 @@ int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg
         if (out->valid_bytes == 0) {
             if (have < JOURNAL_HEADER_SIZE && !eof)
                 continue;
-            if (have < JOURNAL_HEADER_SIZE || !header_valid(buf + off)) {
+            if (have < JOURNAL_HEADER_SIZE || !journal_header_valid(buf + off)) {
                 out->bad_header = 1;
                 break;
             }

@@ -74,6 +74,9 @@ void journal_encode(const journal_rec_t *rec, unsigned char *out);
  * the record is corrupt (bad length or checksum) or of an unknown kind. */
 int journal_decode(const unsigned char *buf, size_t len, journal_rec_t *rec);
 
+/* Is h (JOURNAL_HEADER_SIZE bytes) a valid file header? */
+int journal_header_valid(const unsigned char *h);
+
 /* CRC-32C (Castagnoli) of len bytes. */
 uint32_t journal_crc32c(const void *buf, size_t len);
 

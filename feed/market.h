@@ -138,6 +138,10 @@ const market_stats_t *market_stats(const market_t *m);
 /* Order by reference, or NULL. Borrowed. */
 order_t *market_order(const market_t *m, uint64_t ref);
 
+/* The journal's record of a tick. */
+struct journal_rec;
+void journal_rec_from_tick(const tick_t *t, struct journal_rec *rec);
+
 /* Is name a valid symbol (1..8 characters of A-Z, 0-9, '.', '-')? */
 int symbol_valid(const char *name, size_t len);
 

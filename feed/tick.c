@@ -9,8 +9,10 @@
  * matters.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "book.h"
+#include "journal.h"
 #include "market.h"
 
 enum feed_type_slot {
@@ -84,3 +86,18 @@ const obj_type_t order_type = {
     .size = sizeof(order_t),
     .slot = FEED_SLOT_ORDER,
 };
+
+void journal_rec_from_tick(const tick_t *t, journal_rec_t *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->kind = t->kind == TICK_TRADE ? JOURNAL_TRADE : JOURNAL_QUOTE;
+    rec->side = t->side;
+    memcpy(rec->sym, t->sym->name, t->sym->len);
+    rec->price = t->price;
+    rec->size = t->size;
+    rec->ask = t->ask;
+    rec->ask_size = t->ask_size;
+    rec->seq = t->seq;
+    rec->ts_exch = t->ts_exch;
+    rec->ts_recv = t->ts_recv;
+}

@@ -1,0 +1,342 @@
+/*
+ * ingest.c - from bytes to ticks, for every input format.
+ *
+ * Each format has a `next` step that decodes one input into ing->held and
+ * says its exchange timestamp, and an `apply` step that hands it to the
+ * market. ingest_run() alternates them, holding a decoded message back when
+ * pacing says it is not yet time. The framers come from binfile.c, csv.c and
+ * mold.c; the journal's framing is here, since a journal is otherwise read
+ * whole by journal_scan().
+ *
+ * Never allocates; never reads past a chunk; a bad input is counted,
+ * reported and skipped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "feed/ingest.h"
+
+enum ingest_format ingest_format_parse(const char *name)
+{
+    static const struct {
+        const char *name;
+        enum ingest_format fmt;
+    } names[] = {
+        {"itch", INGEST_ITCH}, {"csv", INGEST_CSV}, {"tlog", INGEST_TLOG}, {"mold", INGEST_MOLD}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i].name) == 0)
+            return names[i].fmt;
+    return 0;
+}
+
+const char *ingest_format_name(enum ingest_format fmt)
+{
+    switch (fmt) {
+    case INGEST_ITCH:
+        return "itch";
+    case INGEST_CSV:
+        return "csv";
+    case INGEST_TLOG:
+        return "tlog";
+    case INGEST_MOLD:
+        return "mold";
+    }
+    return "?";
+}
+
+void ingest_init(ingest_t *ing, enum ingest_format fmt, market_t *market, ingest_error_fn on_error,
+                 void *error_arg)
+{
+    memset(ing, 0, sizeof(*ing));
+    ing->fmt = fmt;
+    ing->market = market;
+    ing->on_error = on_error;
+    ing->error_arg = error_arg;
+    binfile_reader_init(&ing->bin);
+    csv_reader_init(&ing->csv);
+    mold_session_init(&ing->mold);
+}
+
+static void report(ingest_t *ing, uint64_t where, const char *reason)
+{
+    ing->stats.decode_errors++;
+    if (ing->on_error != NULL)
+        ing->on_error(ing->error_arg, where, reason);
+}
+
+static uint64_t binfile_errors(const struct binfile_stats *s)
+{
+    return s->zero_length + s->unknown_type + s->bad_length + s->truncated;
+}
+
+static uint64_t mold_errors(const struct mold_stats *s)
+{
+    return s->zero_length + s->unknown_type + s->bad_length + s->truncated;
+}
+
+/* The framers count what they skip; fold their counts into decode_errors
+ * and say so once per chunk. */
+static void sync_framer_errors(ingest_t *ing, uint64_t before, uint64_t after, const char *what)
+{
+    if (after == before)
+        return;
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%llu malformed %s skipped",
+             (unsigned long long)(after - before), what);
+    ing->stats.decode_errors += after - before - 1;
+    report(ing, ing->stats.messages + 1, reason);
+}
+
+void ingest_push(ingest_t *ing, const void *chunk, size_t len, int64_t ts_recv)
+{
+    ing->ts_recv = ts_recv;
+    switch (ing->fmt) {
+    case INGEST_ITCH:
+        binfile_reader_push(&ing->bin, chunk, len);
+        break;
+    case INGEST_CSV:
+        csv_reader_push(&ing->csv, chunk, len);
+        break;
+    case INGEST_TLOG:
+        ing->chunk = chunk;
+        ing->chunk_len = len;
+        ing->chunk_pos = 0;
+        break;
+    case INGEST_MOLD:
+        break;
+    }
+}
+
+/* ---- the journal's framing ---- */
+
+/* Moves bytes from the chunk into the carry until it holds want bytes.
+ * Returns whether it does. */
+static int carry_fill(ingest_t *ing, size_t want)
+{
+    size_t need = want - ing->tlog_carry_len;
+    size_t avail = ing->chunk_len - ing->chunk_pos;
+    size_t n = need < avail ? need : avail;
+    memcpy(ing->tlog_carry + ing->tlog_carry_len, ing->chunk + ing->chunk_pos, n);
+    ing->tlog_carry_len += n;
+    ing->chunk_pos += n;
+    return ing->tlog_carry_len == want;
+}
+
+static void tlog_break(ingest_t *ing, const char *reason)
+{
+    ing->tlog_broken = 1;
+    report(ing, ing->stats.messages + ing->stats.decode_errors + 1, reason);
+}
+
+/* 1: a record in ing->held.rec; 0: need another chunk. */
+static int tlog_next(ingest_t *ing)
+{
+    if (ing->tlog_broken) {
+        ing->chunk_pos = ing->chunk_len;
+        return 0;
+    }
+    if (!ing->tlog_header_seen) {
+        if (!carry_fill(ing, JOURNAL_HEADER_SIZE))
+            return 0;
+        ing->tlog_carry_len = 0;
+        if (!journal_header_valid(ing->tlog_carry)) {
+            tlog_break(ing, "not a tickd journal (bad header)");
+            return 0;
+        }
+        ing->tlog_header_seen = 1;
+    }
+    int n;
+    if (ing->tlog_carry_len > 0) {
+        /* A record split across chunks: first its 8-byte prefix, then the
+         * payload length it announces. */
+        if (ing->tlog_carry_len < 8 && !carry_fill(ing, 8))
+            return 0;
+        n = journal_decode(ing->tlog_carry, ing->tlog_carry_len, &ing->held.rec);
+        if (n == 0) {
+            uint32_t plen = (uint32_t)ing->tlog_carry[0] | (uint32_t)ing->tlog_carry[1] << 8 |
+                            (uint32_t)ing->tlog_carry[2] << 16 | (uint32_t)ing->tlog_carry[3] << 24;
+            if (!carry_fill(ing, 8 + plen))
+                return 0;
+            n = journal_decode(ing->tlog_carry, ing->tlog_carry_len, &ing->held.rec);
+        }
+        ing->tlog_carry_len = 0;
+    } else {
+        n = journal_decode(ing->chunk + ing->chunk_pos, ing->chunk_len - ing->chunk_pos,
+                           &ing->held.rec);
+        if (n == 0) {
+            carry_fill(ing, ing->chunk_len - ing->chunk_pos);
+            return 0;
+        }
+        if (n > 0)
+            ing->chunk_pos += (size_t)n;
+    }
+    if (n < 0) {
+        tlog_break(ing, "corrupt journal record (length or checksum); the rest is skipped");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- next and apply, per format ---- */
+
+/* Decodes the next input into ing->held and sets ing->pending_ts. Returns 1,
+ * or 0 when the chunk is used up. Bad inputs are skipped here. */
+static int next_input(ingest_t *ing)
+{
+    const uint8_t *p;
+    const char *line;
+    size_t len;
+    for (;;) {
+        switch (ing->fmt) {
+        case INGEST_ITCH:
+            if (binfile_reader_next(&ing->bin, &p, &len) == 0)
+                return 0;
+            if (itch_decode(p, len, &ing->held.itch) != 0) {
+                report(ing, ing->stats.messages + 1, "undecodable ITCH message");
+                continue;
+            }
+            ing->pending_ts = (int64_t)ing->held.itch.timestamp;
+            return 1;
+        case INGEST_CSV: {
+            int r = csv_reader_next(&ing->csv, &line, &len);
+            if (r == 0)
+                return 0;
+            const char *reason = "line too long";
+            int parsed = r > 0 ? csv_parse_line(line, len, &ing->held.csv, &reason) : r;
+            if (parsed == 1) {
+                ing->pending_ts = (int64_t)ing->held.csv.ts_ns;
+                return 1;
+            }
+            if (parsed < 0)
+                report(ing, ing->csv.line_no, reason);
+            continue; /* a comment or a blank line, or reported */
+        }
+        case INGEST_TLOG:
+            if (tlog_next(ing) == 0)
+                return 0;
+            ing->pending_ts = ing->held.rec.ts_exch;
+            return 1;
+        case INGEST_MOLD:
+            return 0;
+        }
+    }
+}
+
+static int apply_csv(ingest_t *ing, const struct csv_tick *t)
+{
+    size_t n = strlen(t->symbol);
+    if (t->kind == CSV_TRADE)
+        return market_trade(ing->market, t->symbol, n, t->trade.price, t->trade.size, t->trade.side,
+                            0, (int64_t)t->ts_ns, ing->ts_recv);
+    return market_quote(ing->market, t->symbol, n, t->quote.bid, t->quote.bid_size, t->quote.ask,
+                        t->quote.ask_size, 0, (int64_t)t->ts_ns, ing->ts_recv);
+}
+
+static int apply_rec(ingest_t *ing, const journal_rec_t *r)
+{
+    size_t n = strnlen(r->sym, sizeof(r->sym));
+    if (r->kind == JOURNAL_TRADE)
+        return market_trade(ing->market, r->sym, n, r->price, r->size, r->side, r->seq, r->ts_exch,
+                            ing->ts_recv);
+    return market_quote(ing->market, r->sym, n, r->price, r->size, r->ask, r->ask_size, r->seq,
+                        r->ts_exch, ing->ts_recv);
+}
+
+static void apply_input(ingest_t *ing)
+{
+    int err;
+    switch (ing->fmt) {
+    case INGEST_ITCH:
+    case INGEST_MOLD:
+        err = market_itch(ing->market, &ing->held.itch, ing->ts_recv);
+        break;
+    case INGEST_CSV:
+        err = apply_csv(ing, &ing->held.csv);
+        break;
+    default:
+        err = apply_rec(ing, &ing->held.rec);
+        break;
+    }
+    ing->stats.messages++;
+    ing->last_ts = ing->pending_ts;
+    if (HEAP_UNLIKELY(err != 0))
+        ing->stats.rejected++;
+}
+
+int ingest_run(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts)
+{
+    uint64_t before = binfile_errors(&ing->bin.stats);
+    int more = 0;
+    for (uint64_t done = 0; done < max; done++) {
+        if (!ing->pending && !next_input(ing))
+            goto out;
+        ing->pending = 1;
+        if (ing->pending_ts > until_ts) {
+            if (next_ts != NULL)
+                *next_ts = ing->pending_ts;
+            more = 1;
+            goto out;
+        }
+        apply_input(ing);
+        ing->pending = 0;
+    }
+    more = 1;
+    if (next_ts != NULL)
+        *next_ts = ing->last_ts;
+out:
+    if (ing->fmt == INGEST_ITCH)
+        sync_framer_errors(ing, before, binfile_errors(&ing->bin.stats), "ITCH messages");
+    return more;
+}
+
+void ingest_finish(ingest_t *ing)
+{
+    const char *line;
+    size_t len;
+    switch (ing->fmt) {
+    case INGEST_ITCH:
+        if (binfile_reader_finish(&ing->bin) != 0)
+            report(ing, ing->stats.messages + 1, "stream ends inside an ITCH message");
+        break;
+    case INGEST_CSV: {
+        int r = csv_reader_finish(&ing->csv, &line, &len);
+        const char *reason = "line too long";
+        int parsed = r > 0 ? csv_parse_line(line, len, &ing->held.csv, &reason) : r;
+        if (parsed == 1) {
+            ing->pending_ts = (int64_t)ing->held.csv.ts_ns;
+            apply_input(ing);
+        } else if (parsed < 0) {
+            report(ing, ing->csv.line_no, reason);
+        }
+        break;
+    }
+    case INGEST_TLOG:
+        if (ing->tlog_carry_len > 0 && !ing->tlog_broken)
+            report(ing, ing->stats.messages + 1, "journal ends inside a record");
+        ing->tlog_carry_len = 0;
+        break;
+    case INGEST_MOLD:
+        break;
+    }
+}
+
+void ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
+{
+    struct mold_packet info;
+    struct mold_msg msg;
+    uint64_t before = mold_errors(&ing->mold.stats);
+    ing->ts_recv = ts_recv;
+    if (mold_session_packet(&ing->mold, pkt, len, &info) == 0) {
+        while (mold_session_next(&ing->mold, &msg) == 1) {
+            if (itch_decode(msg.data, msg.len, &ing->held.itch) != 0) {
+                report(ing, msg.seq, "undecodable ITCH message");
+                continue;
+            }
+            ing->pending_ts = (int64_t)ing->held.itch.timestamp;
+            apply_input(ing);
+        }
+    }
+    ing->stats.sequence_gaps = ing->mold.stats.gap_messages;
+    sync_framer_errors(ing, before, mold_errors(&ing->mold.stats), "MoldUDP64 messages");
+}

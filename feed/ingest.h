@@ -1,0 +1,99 @@
+/*
+ * ingest.h - from bytes to ticks: framing, decoding and the market, for
+ * every input format.
+ *
+ * An ingest turns a stream of chunks (a file read in pieces, a TCP stream)
+ * or a series of datagrams (MoldUDP64) into market updates. It owns the
+ * framer of its format and counts what it saw; bad input is counted, reported
+ * through the error callback with where it was (line number or message
+ * number) and skipped, never fatal.
+ *
+ * Pacing: ingest_run() stops before the first message whose exchange
+ * timestamp is past a limit, so a replay at N times the recorded speed only
+ * has to move the limit forward with the clock.
+ */
+#ifndef TICKD_FEED_INGEST_H
+#define TICKD_FEED_INGEST_H
+
+#include <stdint.h>
+
+#include "feed/binfile.h"
+#include "feed/csv.h"
+#include "feed/itch.h"
+#include "feed/journal.h"
+#include "feed/market.h"
+#include "feed/mold.h"
+
+enum ingest_format {
+    INGEST_ITCH = 1, /* ITCH 5.0, BinaryFILE framing */
+    INGEST_CSV = 2,  /* the CSV tick format */
+    INGEST_TLOG = 3, /* tickd's journal */
+    INGEST_MOLD = 4, /* ITCH 5.0 in MoldUDP64 datagrams */
+};
+
+/* Parses "itch", "csv", "tlog" or "mold"; 0 for anything else. */
+enum ingest_format ingest_format_parse(const char *name);
+const char *ingest_format_name(enum ingest_format fmt);
+
+/* Told about each bad input: where is the 1-based line (CSV), message (ITCH,
+ * MoldUDP64 sequence number) or record (journal) number. */
+typedef void (*ingest_error_fn)(void *arg, uint64_t where, const char *reason);
+
+typedef struct ingest_stats {
+    uint64_t messages;      /* inputs decoded and applied (lines, messages, records) */
+    uint64_t decode_errors; /* inputs that could not be decoded, skipped */
+    uint64_t sequence_gaps; /* MoldUDP64: messages missed */
+    uint64_t rejected;      /* decoded, but the market refused them (bad symbol, ...) */
+} ingest_stats_t;
+
+typedef struct ingest {
+    enum ingest_format fmt;
+    market_t *market;
+    ingest_error_fn on_error;
+    void *error_arg;
+    int64_t ts_recv; /* receive time stamped on this chunk's ticks */
+    struct binfile_reader bin;
+    struct csv_reader csv;
+    struct mold_session mold;
+    /* The journal's framing: bytes of a header or record split across
+     * chunks. */
+    unsigned char tlog_carry[8 + JOURNAL_MAX_PAYLOAD];
+    size_t tlog_carry_len;
+    int tlog_header_seen;
+    int tlog_broken;            /* a corrupt record was met: the rest is unreadable */
+    const unsigned char *chunk; /* journal: the chunk being walked */
+    size_t chunk_len, chunk_pos;
+    /* A decoded message held back by ingest_run() because it was later than
+     * the limit. */
+    int pending;
+    int64_t pending_ts;
+    union {
+        struct itch_msg itch;
+        struct csv_tick csv;
+        journal_rec_t rec;
+    } held;
+    int64_t last_ts; /* exchange timestamp of the last message applied */
+    ingest_stats_t stats;
+} ingest_t;
+
+void ingest_init(ingest_t *ing, enum ingest_format fmt, market_t *market, ingest_error_fn on_error,
+                 void *error_arg);
+
+/* Hands over the next chunk of a stream (not for INGEST_MOLD); only once
+ * ingest_run() has returned 0. The chunk stays the caller's and must live
+ * until then. ts_recv stamps the ticks it makes. */
+void ingest_push(ingest_t *ing, const void *chunk, size_t len, int64_t ts_recv);
+
+/* Applies the chunk's messages in order, stopping before one whose exchange
+ * timestamp is past until_ts, or after max messages. Returns 1 when it
+ * stopped early (more is ready: *next_ts, when not NULL, is the next
+ * message's timestamp), 0 when the chunk is used up. */
+int ingest_run(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts);
+
+/* End of the stream: reports a message cut short at the end. */
+void ingest_finish(ingest_t *ing);
+
+/* Applies every new message of one MoldUDP64 datagram. */
+void ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv);
+
+#endif
