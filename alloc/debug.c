@@ -14,8 +14,7 @@
  *
  * A freed block is filled with 0xDD from offset 12 on, and checked to still
  * be so when it is handed out again: a write after free is reported there.
- * Large requests carry the usual large header; the payload gets the same
- * fills and an 8-byte rear guard.
+ * Large requests get the same fills and an 8-byte rear guard.
  *
  * Every problem is fatal with a message that names it: double free, free of
  * a foreign pointer or of a pointer that is not a block start, underrun,
@@ -74,14 +73,9 @@ static void *debug_small(heap_t *heap, size_t size)
 
 static void *debug_large(heap_t *heap, size_t size)
 {
-    if (size > SIZE_MAX - DEBUG_REAR)
-        return NULL;
-    unsigned char *p = heap__large_alloc(heap, size + DEBUG_REAR);
+    unsigned char *p = heap__large_alloc(heap, size, DEBUG_REAR);
     if (p == NULL)
         return NULL;
-    heap_large_t *large = (heap_large_t *)p - 1;
-    large->size = size;
-    heap->large_bytes -= DEBUG_REAR;
     memset(p, FILL_NEW, size);
     memset(p + size, FILL_GUARD, DEBUG_REAR);
     return p;
@@ -117,7 +111,7 @@ static debug_head_t *debug_block_of(const heap_t *heap, const void *ptr, const c
 void debug__free(heap_t *heap, void *ptr)
 {
     if (!heap_owns(heap, ptr)) {
-        heap_large_t *large = heap__large_of(heap, ptr);
+        heap_large_t *large = heap__large_find(heap, ptr);
         if (large == NULL)
             heap__fatal("free of foreign pointer %p: not allocated by this heap (%p), or "
                         "already freed",
@@ -129,7 +123,6 @@ void debug__free(heap_t *heap, void *ptr)
                         "offset %zu is 0x%02x)",
                         large->size, ptr, bad, p[bad]);
         memset(p, FILL_DEAD, large->size + DEBUG_REAR);
-        heap->large_bytes += DEBUG_REAR;
         heap__large_free(heap, large);
         return;
     }
@@ -161,7 +154,7 @@ void debug__free(heap_t *heap, void *ptr)
 size_t debug__usable_size(const heap_t *heap, const void *ptr)
 {
     if (!heap_owns(heap, ptr)) {
-        const heap_large_t *large = heap__large_of(heap, ptr);
+        const heap_large_t *large = heap__large_find(heap, ptr);
         if (large == NULL)
             heap__fatal("usable size of foreign pointer %p", ptr);
         return large->size;

@@ -21,7 +21,7 @@
  * empty one from an arena.
  *
  * Freeing pushes the block on its pool's free list. A FULL pool that gets a
- * block back rejoins the front of its class list; a pool whose last block
+ * block back rejoins its class list right behind the head; a pool whose last block
  * comes back is EMPTY and returns to its arena, unless it is the head of its
  * class list, the pool allocation pops from (pool.c explains the bias that
  * keeps a block allocated and freed in a loop on the fast path).
@@ -35,10 +35,11 @@
  * arena boundary does not map and unmap on every swing. After a burst the
  * resident size falls back to within about an arena of where it was.
  *
- * Requests over 512 bytes go to malloc with a small header, so they can be
- * counted, listed and told apart from foreign pointers. A pointer is ours if
+ * Requests over 512 bytes go to malloc and are recorded in a small hash set,
+ * so they can be counted, listed and told apart from foreign pointers. A pointer is ours if
  * its arena's bit is set in a bitmap indexed by `ptr >> arena_shift`;
- * anything else must carry a large header, or it is foreign and fatal.
+ * anything else must be in the large-block set, or it is foreign and fatal;
+ * neither test reads the memory the pointer points at.
  *
  * Debug mode (heap option or TICKD_ALLOC_DEBUG=1) routes every request
  * through debug.c: blocks get guard bytes and fill patterns and every free is
@@ -53,8 +54,6 @@
 #include <string.h>
 
 #include "internal.h"
-
-#define HEAP_LARGE_MAGIC ((uintptr_t)0x7469636b644c4152u) /* "tickdLAR" */
 
 void heap__fatal(const char *fmt, ...)
 {
@@ -137,8 +136,9 @@ void heap_destroy(heap_t *heap)
     if (heap == NULL)
         return;
     obj__runtime_destroy(heap);
-    while (heap->large != NULL)
-        heap__large_free(heap, heap->large);
+    for (size_t i = 0; i < heap->large_cap; i++)
+        free((void *)heap->large[i].addr);
+    free(heap->large);
     arena__release_all(heap);
     free(heap->nfp2last);
     free(heap);
@@ -172,52 +172,93 @@ void *heap_alloc_generic(heap_t *heap, size_t size)
     if (size == 0)
         size = 1;
     if (size > HEAP_SMALL_MAX)
-        return heap__large_alloc(heap, size);
+        return heap__large_alloc(heap, size, 0);
     return heap__alloc_small(heap, heap_size_class(size));
 }
 
-void *heap__large_alloc(heap_t *heap, size_t size)
+static size_t large_slot(uintptr_t addr, size_t cap)
 {
-    if (size > SIZE_MAX - sizeof(heap_large_t))
+    return (size_t)(((addr >> 4) * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+static int large_grow(heap_t *heap)
+{
+    size_t cap = heap->large_cap ? heap->large_cap * 2 : 64;
+    heap_large_t *table = calloc(cap, sizeof(*table));
+    if (table == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < heap->large_cap; i++) {
+        if (heap->large[i].addr == 0)
+            continue;
+        size_t j = large_slot(heap->large[i].addr, cap);
+        while (table[j].addr != 0)
+            j = (j + 1) & (cap - 1);
+        table[j] = heap->large[i];
+    }
+    free(heap->large);
+    heap->large = table;
+    heap->large_cap = cap;
+    return 0;
+}
+
+void *heap__large_alloc(heap_t *heap, size_t size, size_t extra)
+{
+    if (size > SIZE_MAX - extra)
         return NULL;
-    heap_large_t *large = malloc(sizeof(*large) + size);
-    if (large == NULL)
+    if ((heap->large_count + 1) * 2 > heap->large_cap && large_grow(heap) != 0)
         return NULL;
-    large->size = size;
-    large->tag = HEAP_LARGE_MAGIC ^ (uintptr_t)large;
-    large->prev = NULL;
-    large->next = heap->large;
-    if (heap->large != NULL)
-        heap->large->prev = large;
-    heap->large = large;
+    void *p = malloc(size + extra);
+    if (p == NULL)
+        return NULL;
+    size_t i = large_slot((uintptr_t)p, heap->large_cap);
+    while (heap->large[i].addr != 0)
+        i = (i + 1) & (heap->large_cap - 1);
+    heap->large[i].addr = (uintptr_t)p;
+    heap->large[i].size = size;
+    heap->large_count++;
     heap->large_allocs++;
     heap->large_bytes += size;
     if (heap->large_bytes > heap->large_bytes_peak)
         heap->large_bytes_peak = heap->large_bytes;
-    return large + 1;
+    return p;
 }
 
-heap_large_t *heap__large_of(const heap_t *heap, const void *ptr)
+heap_large_t *heap__large_find(const heap_t *heap, const void *ptr)
 {
-    (void)heap;
-    if (((uintptr_t)ptr & (HEAP_ALIGN - 1)) != 0 || (uintptr_t)ptr < sizeof(heap_large_t))
+    if (heap->large_count == 0 || ptr == NULL)
         return NULL;
-    heap_large_t *large = (heap_large_t *)ptr - 1;
-    return large->tag == (HEAP_LARGE_MAGIC ^ (uintptr_t)large) ? large : NULL;
+    size_t mask = heap->large_cap - 1;
+    for (size_t i = large_slot((uintptr_t)ptr, heap->large_cap);; i = (i + 1) & mask) {
+        if (heap->large[i].addr == (uintptr_t)ptr)
+            return &heap->large[i];
+        if (heap->large[i].addr == 0)
+            return NULL;
+    }
 }
 
-void heap__large_free(heap_t *heap, heap_large_t *large)
+void heap__large_free(heap_t *heap, heap_large_t *slot)
 {
-    if (large->prev != NULL)
-        large->prev->next = large->next;
-    else
-        heap->large = large->next;
-    if (large->next != NULL)
-        large->next->prev = large->prev;
-    large->tag = 0;
+    size_t mask = heap->large_cap - 1;
+    size_t i = (size_t)(slot - heap->large), j = i;
+    free((void *)slot->addr);
     heap->large_frees++;
-    heap->large_bytes -= large->size;
-    free(large);
+    heap->large_bytes -= slot->size;
+    heap->large_count--;
+    /* Backward-shift deletion: later members of the probe run move up, so
+     * lookups never meet a tombstone. */
+    for (;;) {
+        heap->large[i].addr = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (heap->large[j].addr == 0)
+                return;
+            size_t home = large_slot(heap->large[j].addr, heap->large_cap);
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        heap->large[i] = heap->large[j];
+        i = j;
+    }
 }
 
 void heap_free_generic(heap_t *heap, void *ptr)
@@ -228,10 +269,11 @@ void heap_free_generic(heap_t *heap, void *ptr)
         debug__free(heap, ptr);
         return;
     }
-    heap_large_t *large = heap__large_of(heap, ptr);
+    heap_large_t *large = heap__large_find(heap, ptr);
     if (large == NULL)
-        heap__fatal("free of foreign pointer %p: not allocated by this heap (%p)", ptr,
-                    (void *)heap);
+        heap__fatal("free of foreign pointer %p: not allocated by this heap (%p), or "
+                    "already freed",
+                    ptr, (void *)heap);
     heap__large_free(heap, large);
 }
 
@@ -243,7 +285,7 @@ size_t heap_usable_size(const heap_t *heap, const void *ptr)
         const heap_pool_t *pool = (const heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
         return heap_class_size(pool->szidx);
     }
-    const heap_large_t *large = heap__large_of(heap, ptr);
+    const heap_large_t *large = heap__large_find(heap, ptr);
     if (large == NULL)
         heap__fatal("usable size of foreign pointer %p", ptr);
     return large->size;

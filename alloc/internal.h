@@ -14,16 +14,23 @@
  * the block alignment. */
 #define HEAP_POOL_FIRST ((sizeof(heap_pool_t) + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1))
 
+/* Carving granularity: a refill carves the never-used blocks that start
+ * before the next boundary of this many bytes. */
+#define HEAP_CARVE_PAGE 4096u
+
 /* Prints "tickd: heap: fatal: <message>" on stderr and aborts. */
 __attribute__((noreturn, format(printf, 1, 2))) void heap__fatal(const char *fmt, ...);
 
 /* heap.c: pops a block of class idx, taking a new pool when the class has
  * none. NULL when the OS refuses memory. */
 void *heap__alloc_small(heap_t *heap, unsigned idx);
-/* heap.c: the system-allocator path for requests over HEAP_SMALL_MAX. */
-void *heap__large_alloc(heap_t *heap, size_t size);
-/* heap.c: header of a large block, or NULL when ptr is not one of ours. */
-heap_large_t *heap__large_of(const heap_t *heap, const void *ptr);
+/* heap.c: the system-allocator path for requests over HEAP_SMALL_MAX:
+ * malloc(size + extra), recorded as a large block of size bytes. */
+void *heap__large_alloc(heap_t *heap, size_t size, size_t extra);
+/* heap.c: the large-block record of ptr, or NULL when ptr is not a live
+ * large block of this heap. Does not touch *ptr. */
+heap_large_t *heap__large_find(const heap_t *heap, const void *ptr);
+/* heap.c: frees the block and forgets it. */
 void heap__large_free(heap_t *heap, heap_large_t *large);
 
 /* pool.c: prepares pool (fresh from its arena) to serve class idx and puts

@@ -53,6 +53,25 @@ static void class_push_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
         pool_release(heap, cls, old);
 }
 
+/* Puts a pool that was FULL on its class list right behind the head, so the
+ * head keeps serving: made the head, the pool would hand out the one block
+ * it just got back and go FULL again at once, and a queue of frees would
+ * bounce every pool in and out of the list. Behind the head it gathers free
+ * blocks until the head fills up. */
+static void class_push_second(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
+{
+    heap_pool_t *head = class_head(heap, cls);
+    if (head == NULL) {
+        class_push_head(heap, cls, pool);
+        return;
+    }
+    pool->prevpool = head;
+    pool->nextpool = head->nextpool;
+    if (head->nextpool != NULL)
+        head->nextpool->prevpool = pool;
+    head->nextpool = pool;
+}
+
 /* Takes the head (just gone FULL) off the list; the next pool, if any, is
  * the new head and takes the bias. */
 static void class_pop_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
@@ -95,19 +114,33 @@ void pool__init(heap_t *heap, heap_pool_t *pool, heap_arena_t *arena, unsigned i
     class_push_head(heap, cls, pool);
 }
 
-/* The pool's free list just ran dry: carve the next never-used block, or the
- * pool is FULL and leaves its class list. The pool is the class head (the
- * only pool allocation pops from). */
+/* The pool's free list just ran dry: carve never-used blocks, or the pool is
+ * FULL and leaves its class list. The pool is the class head (the only pool
+ * allocation pops from). Carving takes the blocks that start before the next
+ * page boundary (at least one), so memory is still touched a page at a time,
+ * as it is needed, without a trip here for every block. */
 void heap__pool_refill(heap_t *heap, heap_pool_t *pool)
 {
     heap_class_t *cls = &heap->classes[pool->szidx];
     if (pool->nextoffset <= pool->maxnextoffset) {
-        heap_block_t *block = (heap_block_t *)((char *)pool + pool->nextoffset);
-        pool->nextoffset += cls->block_size;
-        heap__unpoison(block, sizeof(*block));
-        block->next = NULL;
-        heap__poison(block, cls->block_size);
-        pool->freeblock = block;
+        uint32_t size = cls->block_size;
+        uint32_t end = (pool->nextoffset | (HEAP_CARVE_PAGE - 1)) + 1;
+        if (end > pool->maxnextoffset + 1)
+            end = pool->maxnextoffset + 1;
+        char *base = (char *)pool;
+        heap_block_t *first = (heap_block_t *)(base + pool->nextoffset), *last = first;
+        heap__unpoison(first, sizeof(*first));
+        for (uint32_t off = pool->nextoffset + size; off < end; off += size) {
+            heap_block_t *b = (heap_block_t *)(base + off);
+            heap__unpoison(b, sizeof(*b));
+            last->next = b;
+            heap__poison(last, size);
+            last = b;
+        }
+        last->next = NULL;
+        heap__poison(last, size);
+        pool->nextoffset = (uint32_t)((char *)last - base) + size;
+        pool->freeblock = first;
         return;
     }
     pool->state = HEAP_POOL_FULL;
@@ -124,7 +157,7 @@ void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhea
     if (oldhead == NULL) {
         pool->state = HEAP_POOL_USED;
         cls->nfull--;
-        class_push_head(heap, cls, pool);
+        class_push_second(heap, cls, pool);
     }
     if (pool->used == 0)
         pool_release(heap, cls, pool);

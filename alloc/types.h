@@ -145,13 +145,12 @@ typedef struct heap_class {
     uint32_t nfull;
 } heap_class_t;
 
-/* Header in front of a large (system allocator) block; 32 bytes keeps the
- * payload 16-byte aligned. */
+/* A live large (system allocator) block, in the heap's large-block table:
+ * an open-addressing set keyed by address, so that telling a large block from
+ * a foreign pointer never reads the memory around the pointer. */
 typedef struct heap_large {
-    struct heap_large *next;
-    struct heap_large *prev;
-    size_t size;   /* requested bytes */
-    uintptr_t tag; /* HEAP_LARGE_MAGIC ^ address of this header */
+    uintptr_t addr; /* the block; 0 marks an empty slot */
+    size_t size;    /* requested bytes */
 } heap_large_t;
 
 typedef struct heap {
@@ -181,7 +180,9 @@ typedef struct heap {
     heap_arena_t **nfp2last; /* [n] = last usable arena with n free pools */
     heap_arena_t *all;       /* every mapped arena */
     heap_arena_t *spare;     /* one empty arena kept mapped, pages released */
-    heap_large_t *large;     /* live large blocks */
+    heap_large_t *large;     /* live large blocks, linear probing */
+    size_t large_cap;        /* slots in large: a power of two, or 0 */
+    size_t large_count;      /* live large blocks */
     struct obj_runtime *rt;  /* object runtime and cycle collector
                                 (alloc/object.c, alloc/gc.c) */
 
