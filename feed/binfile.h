@@ -1,0 +1,75 @@
+/*
+ * binfile.h - BinaryFILE framing of ITCH 5.0 messages, as in Nasdaq's
+ * published daily files: each message is preceded by its length as a 2-byte
+ * big-endian integer, and nothing else is in the file.
+ *
+ * A struct binfile_reader frames a byte stream that arrives in chunks of any
+ * size (a whole mapped file is one chunk; a socket or read(2) loop gives many)
+ * and yields whole messages. A message that lies inside the current chunk is
+ * yielded in place, with no copy; only a message split across chunks is
+ * copied, into a buffer of ITCH_MAX_LEN + 2 bytes inside the reader, which
+ * therefore never holds more than one partial message and never grows.
+ *
+ * Every message yielded has a known type and exactly that type's length, so
+ * itch_decode() cannot fail on it. Anything else is counted and skipped by
+ * its declared length: a zero length, an unknown type, a length that is not
+ * the type's (or exceeds the longest type, then the type is not looked at).
+ * A stream that ends inside a message is reported by binfile_reader_finish().
+ * A corrupt length prefix desynchronises everything after it; BinaryFILE has
+ * no way to resynchronise, so the counters are how such a file is noticed.
+ */
+#ifndef TICKD_FEED_BINFILE_H
+#define TICKD_FEED_BINFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feed/itch.h"
+
+#define BINFILE_PREFIX_LEN 2 /* the length before each message */
+
+/* What a reader has seen; exported by the daemon as counters. */
+struct binfile_stats {
+    uint64_t messages;     /* messages yielded */
+    uint64_t zero_length;  /* length prefixes of 0, skipped */
+    uint64_t unknown_type; /* messages whose type byte is no ITCH 5.0 type, skipped */
+    uint64_t bad_length;   /* messages whose length is not their type's, skipped */
+    uint64_t truncated;    /* streams that ended inside a message */
+};
+
+/* Framing state over a chunked stream. Fields are private to binfile.c;
+ * read `stats` freely. */
+struct binfile_reader {
+    const uint8_t *chunk; /* the chunk being framed; the caller's, valid until next() returns 0 */
+    size_t chunk_len;     /* its length */
+    size_t pos;           /* bytes of it consumed so far */
+    uint32_t skip;        /* bytes still to discard of a rejected message that runs past the
+                             chunk (only messages longer than ITCH_MAX_LEN are skipped this way) */
+    uint8_t part_len;     /* bytes held in part: 0 when no message is split */
+    uint8_t part[BINFILE_PREFIX_LEN + ITCH_MAX_LEN]; /* the split message, prefix included */
+    struct binfile_stats stats;
+};
+
+void binfile_reader_init(struct binfile_reader *r);
+
+/* Hand the reader the next chunk of the stream. Call it only when
+ * binfile_reader_next() has returned 0: the previous chunk is then used up
+ * (its unfinished tail, if any, is held in the reader). The chunk must stay
+ * valid until binfile_reader_next() returns 0 again. */
+void binfile_reader_push(struct binfile_reader *r, const uint8_t *chunk, size_t len);
+
+/* The next whole message: returns 1 and sets *msg and *len (the message
+ * without its prefix, valid until the next call), or 0 when the chunk is used
+ * up and another is needed. */
+int binfile_reader_next(struct binfile_reader *r, const uint8_t **msg, size_t *len);
+
+/* End of stream: returns 0, or -ENODATA if it ended inside a message (counted
+ * in stats.truncated). The reader is then empty and takes a new stream;
+ * stats accumulate. */
+int binfile_reader_finish(struct binfile_reader *r);
+
+/* Write *msg with its length prefix into buf[0..cap). Returns the bytes
+ * written, or the error of itch_encode() (nothing written). */
+int binfile_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap);
+
+#endif

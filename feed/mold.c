@@ -1,0 +1,132 @@
+/*
+ * mold.c - MoldUDP64 receiver: header, sequence state, message blocks.
+ *
+ * mold_session_packet() decides everything that the header alone decides
+ * (heartbeat, end of session, new session, gap); mold_session_next() walks
+ * the blocks and skips those already delivered. Invariants: next_seq only
+ * grows within a session; a block is delivered only when its sequence number
+ * equals next_seq, which then moves past it; every read of the datagram is
+ * preceded by a check that it lies below pkt_len.
+ */
+#include "feed/mold.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "feed/be.h"
+#include "feed/itch.h"
+
+void mold_session_init(struct mold_session *s)
+{
+    memset(s, 0, sizeof *s);
+    s->next_seq = 1;
+}
+
+/* The stream is at `seq`: anything between next_seq and it was lost. */
+static void jump_to(struct mold_session *s, uint64_t seq, struct mold_packet *info)
+{
+    if (seq <= s->next_seq)
+        return;
+    info->gap_from = s->next_seq;
+    info->gap = seq - s->next_seq;
+    s->stats.gaps++;
+    s->stats.gap_messages += info->gap;
+    s->next_seq = seq;
+}
+
+int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
+                        struct mold_packet *info)
+{
+    s->stats.packets++;
+    s->blocks_left = 0;
+    memset(info, 0, sizeof *info);
+    if (len < MOLD_HEADER_LEN) {
+        s->stats.truncated++;
+        return -ENODATA;
+    }
+
+    info->seq = be64_get(pkt + MOLD_SESSION_LEN);
+    info->count = be16_get(pkt + MOLD_SESSION_LEN + 8);
+
+    if (!s->started || memcmp(s->name, pkt, MOLD_SESSION_LEN) != 0) {
+        if (s->started) {
+            s->stats.session_changes++;
+            info->new_session = true;
+        }
+        memcpy(s->name, pkt, MOLD_SESSION_LEN);
+        s->started = true;
+        s->ended = false;
+        s->next_seq = 1;
+    }
+
+    switch (info->count) {
+    case MOLD_COUNT_HEARTBEAT:
+        info->kind = MOLD_HEARTBEAT;
+        s->stats.heartbeats++;
+        jump_to(s, info->seq, info);
+        return 0;
+    case MOLD_COUNT_END:
+        info->kind = MOLD_END_OF_SESSION;
+        s->stats.end_of_session++;
+        s->ended = true;
+        jump_to(s, info->seq, info);
+        return 0;
+    default:
+        info->kind = MOLD_DATA;
+        jump_to(s, info->seq, info);
+        s->pkt = pkt;
+        s->pkt_len = len;
+        s->pos = MOLD_HEADER_LEN;
+        s->block_seq = info->seq;
+        s->blocks_left = info->count;
+        return 0;
+    }
+}
+
+/* Count a message that passed framing but not itch_check(), classified as
+ * binfile.c does: a length beyond any type is bad whatever the type byte. */
+static void reject(struct mold_session *s, int rc, size_t len)
+{
+    if (len == 0)
+        s->stats.zero_length++;
+    else if (len > ITCH_MAX_LEN)
+        s->stats.bad_length++;
+    else if (rc == ITCH_EUNKNOWN)
+        s->stats.unknown_type++;
+    else
+        s->stats.bad_length++;
+}
+
+int mold_session_next(struct mold_session *s, struct mold_msg *msg)
+{
+    while (s->blocks_left > 0) {
+        size_t avail = s->pkt_len - s->pos;
+        if (avail < MOLD_BLOCK_PREFIX || be16_get(s->pkt + s->pos) > avail - MOLD_BLOCK_PREFIX) {
+            s->stats.truncated++;
+            s->blocks_left = 0;
+            return 0;
+        }
+        const uint8_t *p = s->pkt + s->pos + MOLD_BLOCK_PREFIX;
+        size_t len = be16_get(s->pkt + s->pos);
+        uint64_t seq = s->block_seq++;
+        s->pos += MOLD_BLOCK_PREFIX + len;
+        s->blocks_left--;
+
+        if (seq < s->next_seq) {
+            s->stats.duplicates++;
+            continue;
+        }
+        s->next_seq = seq + 1;
+        int rc = itch_check(p, len);
+        if (rc != 0) {
+            reject(s, rc, len);
+            continue;
+        }
+        s->stats.messages++;
+        msg->data = p;
+        msg->len = len;
+        msg->seq = seq;
+        return 1;
+    }
+    return 0;
+}

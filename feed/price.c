@@ -1,0 +1,107 @@
+/*
+ * price.c - parse and format fixed-point prices, exactly.
+ *
+ * Parsing accumulates the integer part in an unsigned 64-bit value and
+ * checks it against INT64_MAX / PRICE_SCALE before every step, so it cannot
+ * wrap; the fraction is at most 4 digits and is scaled up, never down.
+ * Formatting works on the magnitude as uint64_t so INT64_MIN has no special
+ * case. Neither touches floating point or the locale, and neither reads or
+ * writes outside the bounds it is given.
+ */
+#include "feed/price.h"
+
+#include <string.h>
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int price_parse(const char *s, size_t len, int64_t *out)
+{
+    const uint64_t int_max = (uint64_t)INT64_MAX / PRICE_SCALE;
+    size_t i = 0;
+
+    if (len > 0 && s[0] == '-')
+        return PRICE_ENEGATIVE;
+
+    uint64_t whole = 0;
+    while (i < len && is_digit(s[i])) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (whole > (int_max - d) / 10)
+            return PRICE_EOVERFLOW;
+        whole = whole * 10 + d;
+        i++;
+    }
+    if (i == 0)
+        return PRICE_EMALFORMED;
+
+    uint64_t frac = 0;
+    if (i < len && s[i] == '.') {
+        size_t start = ++i;
+        while (i < len && is_digit(s[i])) {
+            if (i - start == PRICE_DECIMALS)
+                return PRICE_EDECIMALS;
+            frac = frac * 10 + (unsigned)(s[i] - '0');
+            i++;
+        }
+        if (i == start)
+            return PRICE_EMALFORMED;
+        for (size_t n = i - start; n < PRICE_DECIMALS; n++)
+            frac *= 10;
+    }
+    if (i != len)
+        return PRICE_EMALFORMED;
+
+    uint64_t v = whole * PRICE_SCALE + frac;
+    if (v > (uint64_t)INT64_MAX)
+        return PRICE_EOVERFLOW;
+    *out = (int64_t)v;
+    return 0;
+}
+
+int price_format(int64_t price, char *buf, size_t cap)
+{
+    char tmp[PRICE_TEXT_MAX];
+    char *p = tmp + sizeof tmp;
+    uint64_t mag = price < 0 ? 0 - (uint64_t)price : (uint64_t)price;
+
+    uint64_t frac = mag % PRICE_SCALE;
+    for (int i = 0; i < PRICE_DECIMALS; i++) {
+        *--p = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--p = '.';
+    uint64_t whole = mag / PRICE_SCALE;
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole != 0);
+    if (price < 0)
+        *--p = '-';
+
+    size_t n = (size_t)(tmp + sizeof tmp - p);
+    if (cap < n + 1)
+        return -ENOBUFS;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+const char *price_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "ok";
+    case PRICE_EMALFORMED:
+        return "malformed price";
+    case PRICE_ENEGATIVE:
+        return "negative price";
+    case PRICE_EDECIMALS:
+        return "price has more than 4 decimals";
+    case PRICE_EOVERFLOW:
+        return "price overflows";
+    default:
+        return "unexpected error";
+    }
+}

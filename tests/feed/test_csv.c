@@ -1,0 +1,610 @@
+/*
+ * test_csv.c - tests of feed/csv.c: the CSV tick format, line by line and
+ * over a chunked stream.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed/csv.h"
+#include "feed/price.h"
+#include "wire.h"
+
+static int parse(const char *line, struct csv_tick *t, const char **reason)
+{
+    return csv_parse_line(line, strlen(line), t, reason);
+}
+
+/* Parse a line that must fail with `rc` and `why`. */
+static void assert_rejected(const char *line, int rc, const char *why)
+{
+    struct csv_tick t;
+    memset(&t, 0x5A, sizeof t);
+    struct csv_tick before;
+    memcpy(&before, &t, sizeof t);
+    const char *reason = NULL;
+    int got = parse(line, &t, &reason);
+    if (got != rc || reason == NULL || strcmp(reason, why) != 0)
+        print_error("line \"%s\": got %d \"%s\", want %d \"%s\"\n", line, got,
+                    reason ? reason : "(null)", rc, why);
+    assert_int_equal(got, rc);
+    assert_non_null(reason);
+    assert_string_equal(reason, why);
+    assert_memory_equal(&t, &before, sizeof t); /* untouched */
+}
+
+static void test_trade_line_parses_every_field(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("T,34200000000123,AAPL,101.25,300,B", &t, &reason), 1);
+    assert_int_equal(t.kind, CSV_TRADE);
+    assert_int_equal(t.ts_ns, 34200000000123ULL);
+    assert_string_equal(t.symbol, "AAPL");
+    assert_int_equal(t.trade.price, 1012500);
+    assert_int_equal(t.trade.size, 300);
+    assert_int_equal(t.trade.side, CSV_SIDE_BUY);
+
+    assert_int_equal(parse("T,1,BRK.A,0.0001,1,S", &t, &reason), 1);
+    assert_int_equal(t.trade.price, 1);
+    assert_int_equal(t.trade.side, CSV_SIDE_SELL);
+}
+
+static void test_trade_side_absent_or_empty_is_unknown(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("T,1,AAPL,1,100", &t, &reason), 1);
+    assert_int_equal(t.trade.side, CSV_SIDE_UNKNOWN);
+    assert_int_equal(parse("T,1,AAPL,1,100,", &t, &reason), 1);
+    assert_int_equal(t.trade.side, CSV_SIDE_UNKNOWN);
+}
+
+static void test_quote_line_parses_every_field(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("Q,57599999999999,MSFT,410.5,200,410.52,0", &t, &reason), 1);
+    assert_int_equal(t.kind, CSV_QUOTE);
+    assert_int_equal(t.ts_ns, 57599999999999ULL);
+    assert_string_equal(t.symbol, "MSFT");
+    assert_int_equal(t.quote.bid, 4105000);
+    assert_int_equal(t.quote.bid_size, 200);
+    assert_int_equal(t.quote.ask, 4105200);
+    assert_int_equal(t.quote.ask_size, 0);
+}
+
+static void test_crossed_quote_is_accepted_as_markets_cross(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("Q,1,X,10.01,100,10,100", &t, &reason), 1);
+    assert_true(t.quote.bid > t.quote.ask);
+}
+
+static void test_comment_and_empty_lines_carry_no_tick(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "", "\n", "\r\n", "\r", "#", "# comment, with commas\n", "#T,1,AAPL,1,1\r\n"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        struct csv_tick t;
+        const char *reason = NULL;
+        assert_int_equal(parse(lines[i], &t, &reason), 0);
+        assert_null(reason);
+    }
+}
+
+static void test_lf_and_crlf_terminators_are_stripped(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("T,1,AAPL,1,100,B\n", &t, &reason), 1);
+    assert_int_equal(t.trade.side, CSV_SIDE_BUY);
+    assert_int_equal(parse("T,1,AAPL,1,100,S\r\n", &t, &reason), 1);
+    assert_int_equal(t.trade.side, CSV_SIDE_SELL);
+    assert_int_equal(parse("Q,1,AAPL,1,100,2,300\r\n", &t, &reason), 1);
+    assert_int_equal(t.quote.ask_size, 300);
+    assert_rejected("T,1,AAPL,1,100,B\r\r\n", -EINVAL, "bad side (want B or S)");
+}
+
+static void test_missing_fields_are_rejected(void **state)
+{
+    (void)state;
+    assert_rejected("T", -EINVAL, "missing field");
+    assert_rejected("T,1,AAPL,1", -EINVAL, "missing field");
+    assert_rejected("Q,1,AAPL,1,100,2", -EINVAL, "missing field");
+    assert_rejected("Q,1", -EINVAL, "missing field");
+}
+
+static void test_extra_fields_are_rejected(void **state)
+{
+    (void)state;
+    assert_rejected("T,1,AAPL,1,100,B,x", -EINVAL, "extra field");
+    assert_rejected("T,1,AAPL,1,100,B,", -EINVAL, "extra field");
+    assert_rejected("Q,1,AAPL,1,100,2,300,", -EINVAL, "extra field");
+    assert_rejected("Q,1,AAPL,1,100,2,300,4,5,6,7,8,9", -EINVAL, "extra field");
+}
+
+static void test_unknown_record_types_are_rejected(void **state)
+{
+    (void)state;
+    const char *why = "unknown record type (want T or Q)";
+    assert_rejected("X,1,AAPL,1,100", -EINVAL, why);
+    assert_rejected("TT,1,AAPL,1,100", -EINVAL, why);
+    assert_rejected("t,1,AAPL,1,100", -EINVAL, why);
+    assert_rejected(" T,1,AAPL,1,100", -EINVAL, why);
+    assert_rejected(",", -EINVAL, why);
+}
+
+static void test_bad_sides_are_rejected(void **state)
+{
+    (void)state;
+    const char *why = "bad side (want B or S)";
+    assert_rejected("T,1,AAPL,1,100,b", -EINVAL, why);
+    assert_rejected("T,1,AAPL,1,100,X", -EINVAL, why);
+    assert_rejected("T,1,AAPL,1,100,BS", -EINVAL, why);
+    assert_rejected("T,1,AAPL,1,100, B", -EINVAL, why);
+}
+
+static void test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"A", "BRK.A", "BF-B", "ABCDEFGH", "123", "Z9.-"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "T,1,%s,1,100", good[i]);
+        struct csv_tick t;
+        const char *reason = NULL;
+        assert_int_equal(parse(line, &t, &reason), 1);
+        assert_string_equal(t.symbol, good[i]);
+    }
+    const char *why = "bad symbol (want 1-8 of A-Z 0-9 . -)";
+    assert_rejected("T,1,,1,100", -EINVAL, why);
+    assert_rejected("T,1,ABCDEFGHI,1,100", -EINVAL, why);
+    assert_rejected("T,1,aapl,1,100", -EINVAL, why);
+    assert_rejected("T,1,AA PL,1,100", -EINVAL, why);
+    assert_rejected("T,1,AA/PL,1,100", -EINVAL, why);
+    assert_rejected("T,1,\"AAPL\",1,100", -EINVAL, why);
+}
+
+static void test_timestamp_is_an_unsigned_64_bit_integer(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("T,0,A,1,1", &t, &reason), 1);
+    assert_int_equal(t.ts_ns, 0);
+    assert_int_equal(parse("T,18446744073709551615,A,1,1", &t, &reason), 1);
+    assert_int_equal(t.ts_ns, UINT64_MAX);
+    assert_rejected("T,18446744073709551616,A,1,1", -ERANGE, "timestamp overflows");
+    assert_rejected("T,99999999999999999999999,A,1,1", -ERANGE, "timestamp overflows");
+    assert_rejected("T,,A,1,1", -EINVAL, "malformed timestamp");
+    assert_rejected("T,-1,A,1,1", -EINVAL, "malformed timestamp");
+    assert_rejected("T,1.5,A,1,1", -EINVAL, "malformed timestamp");
+    assert_rejected("T, 1,A,1,1", -EINVAL, "malformed timestamp");
+}
+
+static void test_prices_parse_exactly_and_errors_name_the_field(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("T,1,A,1,1", &t, &reason), 1);
+    assert_int_equal(t.trade.price, 10000);
+    assert_int_equal(parse("Q,1,A,0.0001,1,922337203685477.5807,1", &t, &reason), 1);
+    assert_int_equal(t.quote.bid, 1);
+    assert_int_equal(t.quote.ask, INT64_MAX);
+
+    assert_rejected("T,1,A,1.,1", -EINVAL, "malformed price");
+    assert_rejected("T,1,A,.5,1", -EINVAL, "malformed price");
+    assert_rejected("T,1,A,,1", -EINVAL, "malformed price");
+    assert_rejected("T,1,A,1e2,1", -EINVAL, "malformed price");
+    assert_rejected("T,1,A,-1,1", -EINVAL, "negative price");
+    assert_rejected("T,1,A,1.00001,1", -EINVAL, "price has more than 4 decimals");
+    assert_rejected("T,1,A,922337203685477.5808,1", -ERANGE, "price overflows");
+    assert_rejected("Q,1,A,-0.01,1,1,1", -EINVAL, "negative bid");
+    assert_rejected("Q,1,A,0.12345,1,1,1", -EINVAL, "bid has more than 4 decimals");
+    assert_rejected("Q,1,A,x,1,1,1", -EINVAL, "malformed bid");
+    assert_rejected("Q,1,A,99999999999999999,1,1,1", -ERANGE, "bid overflows");
+    assert_rejected("Q,1,A,1,1,-1,1", -EINVAL, "negative ask");
+    assert_rejected("Q,1,A,1,1,1.23456,1", -EINVAL, "ask has more than 4 decimals");
+    assert_rejected("Q,1,A,1,1,,1", -EINVAL, "malformed ask");
+    assert_rejected("Q,1,A,1,1,99999999999999999,1", -ERANGE, "ask overflows");
+}
+
+static void test_sizes_are_unsigned_32_bit_and_a_trade_has_at_least_1(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    const char *reason = NULL;
+    assert_int_equal(parse("T,1,A,1,4294967295", &t, &reason), 1);
+    assert_int_equal(t.trade.size, UINT32_MAX);
+    assert_int_equal(parse("Q,1,A,1,0,2,4294967295", &t, &reason), 1);
+    assert_int_equal(t.quote.bid_size, 0);
+    assert_int_equal(t.quote.ask_size, UINT32_MAX);
+
+    assert_rejected("T,1,A,1,0", -EINVAL, "trade size is 0");
+    assert_rejected("T,1,A,1,4294967296", -ERANGE, "size overflows");
+    assert_rejected("T,1,A,1,1.0", -EINVAL, "malformed size");
+    assert_rejected("T,1,A,1,-1", -EINVAL, "malformed size");
+    assert_rejected("T,1,A,1,", -EINVAL, "malformed size");
+    assert_rejected("Q,1,A,1,x,2,3", -EINVAL, "malformed bid size");
+    assert_rejected("Q,1,A,1,4294967296,2,3", -ERANGE, "bid size overflows");
+    assert_rejected("Q,1,A,1,1,2,", -EINVAL, "malformed ask size");
+    assert_rejected("Q,1,A,1,1,2,4294967296", -ERANGE, "ask size overflows");
+}
+
+static void test_spaces_around_fields_are_rejected(void **state)
+{
+    (void)state;
+    assert_rejected("T,1,AAPL,1 ,100", -EINVAL, "malformed price");
+    assert_rejected("T,1,AAPL,1,100 ", -EINVAL, "malformed size");
+    assert_rejected("T,1, AAPL,1,100", -EINVAL, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+}
+
+static void test_parse_reads_only_the_given_length(void **state)
+{
+    (void)state;
+    struct guard g;
+    assert_int_equal(guard_open(&g), 0);
+    static const char *const lines[] = {
+        "T,1,AAPL,101.25,300,B", "Q,1,A,1,1,2,2", "T,1,A,1,0", "T", "#", "T,1,A,1.,1",
+        "Q,1,A,1,1,2,"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        size_t n = strlen(lines[i]);
+        const char *p = (const char *)guard_place(&g, lines[i], n);
+        struct csv_tick t;
+        const char *reason;
+        (void)csv_parse_line(p, n, &t, &reason);
+    }
+    guard_close(&g);
+}
+
+static void test_formats_trade_and_quote_lines_exactly(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    memset(&t, 0, sizeof t);
+    t.kind = CSV_TRADE;
+    t.ts_ns = 34200000000123ULL;
+    strcpy(t.symbol, "AAPL");
+    t.trade.price = 1012500;
+    t.trade.size = 300;
+    t.trade.side = CSV_SIDE_BUY;
+    char buf[CSV_FORMAT_MAX];
+    assert_int_equal(csv_format(&t, buf, sizeof buf), 37);
+    assert_string_equal(buf, "T,34200000000123,AAPL,101.2500,300,B\n");
+
+    t.trade.side = CSV_SIDE_UNKNOWN;
+    csv_format(&t, buf, sizeof buf);
+    assert_string_equal(buf, "T,34200000000123,AAPL,101.2500,300\n");
+
+    memset(&t, 0, sizeof t);
+    t.kind = CSV_QUOTE;
+    t.ts_ns = 0;
+    strcpy(t.symbol, "BRK.A");
+    t.quote.bid = 1;
+    t.quote.bid_size = 0;
+    t.quote.ask = INT64_MAX;
+    t.quote.ask_size = UINT32_MAX;
+    csv_format(&t, buf, sizeof buf);
+    assert_string_equal(buf, "Q,0,BRK.A,0.0001,0,922337203685477.5807,4294967295\n");
+}
+
+static void test_format_then_parse_gives_the_same_tick(void **state)
+{
+    (void)state;
+    srand(4242);
+    for (int i = 0; i < 20000; i++) {
+        struct csv_tick t;
+        memset(&t, 0, sizeof t);
+        t.ts_ns = (uint64_t)rand() << 33 ^ (uint64_t)rand();
+        size_t symlen = 1 + (size_t)rand() % CSV_SYMBOL_MAX;
+        for (size_t k = 0; k < symlen; k++)
+            t.symbol[k] = "ABCXYZ019.-"[rand() % 11];
+        if (rand() % 2) {
+            t.kind = CSV_TRADE;
+            t.trade.price = (int64_t)rand() * (rand() % 1000);
+            t.trade.size = 1 + (uint32_t)rand();
+            t.trade.side = "BS"[rand() % 2];
+            if (rand() % 3 == 0)
+                t.trade.side = CSV_SIDE_UNKNOWN;
+        } else {
+            t.kind = CSV_QUOTE;
+            t.quote.bid = (int64_t)rand();
+            t.quote.ask = (int64_t)rand() << 20;
+            t.quote.bid_size = (uint32_t)rand();
+            t.quote.ask_size = (uint32_t)rand() * 2u;
+        }
+        char buf[CSV_FORMAT_MAX];
+        int n = csv_format(&t, buf, sizeof buf);
+        assert_true(n > 0);
+        struct csv_tick back;
+        const char *reason = NULL;
+        assert_int_equal(csv_parse_line(buf, (size_t)n, &back, &reason), 1);
+        assert_int_equal(back.kind, t.kind);
+        assert_int_equal(back.ts_ns, t.ts_ns);
+        assert_string_equal(back.symbol, t.symbol);
+        if (t.kind == CSV_TRADE) {
+            assert_int_equal(back.trade.price, t.trade.price);
+            assert_int_equal(back.trade.size, t.trade.size);
+            assert_int_equal(back.trade.side, t.trade.side);
+        } else {
+            assert_int_equal(back.quote.bid, t.quote.bid);
+            assert_int_equal(back.quote.ask, t.quote.ask);
+            assert_int_equal(back.quote.bid_size, t.quote.bid_size);
+            assert_int_equal(back.quote.ask_size, t.quote.ask_size);
+        }
+    }
+}
+
+static void test_format_refuses_ticks_it_could_not_read_back(void **state)
+{
+    (void)state;
+    struct csv_tick ok;
+    memset(&ok, 0, sizeof ok);
+    ok.kind = CSV_TRADE;
+    strcpy(ok.symbol, "AAPL");
+    ok.trade.price = 1;
+    ok.trade.size = 1;
+    char buf[CSV_FORMAT_MAX];
+    assert_true(csv_format(&ok, buf, sizeof buf) > 0);
+
+    struct csv_tick t = ok;
+    t.kind = 'X';
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    t.symbol[0] = '\0';
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    strcpy(t.symbol, "a,b");
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    memcpy(t.symbol, "ABCDEFGHI", sizeof t.symbol); /* no NUL in the field */
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    t.trade.price = -1;
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    t.trade.size = 0;
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    t.trade.side = 'b';
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+    t = ok;
+    t.kind = CSV_QUOTE;
+    t.quote.ask = -5;
+    assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+}
+
+static void test_format_needs_room_for_the_line_and_its_nul(void **state)
+{
+    (void)state;
+    struct csv_tick t;
+    memset(&t, 0, sizeof t);
+    t.kind = CSV_TRADE;
+    strcpy(t.symbol, "A");
+    t.trade.price = 10000;
+    t.trade.size = 1;
+    char buf[32];
+    memset(buf, 'x', sizeof buf);
+    /* "T,0,A,1.0000,1\n" is 15 bytes */
+    assert_int_equal(csv_format(&t, buf, 15), -ENOBUFS);
+    assert_int_equal(buf[0], 'x');
+    assert_int_equal(csv_format(&t, buf, 16), 15);
+}
+
+/* Lines a reader returned, joined by '|', with "<long@N>" for each line too
+ * long, reported at line number N. */
+struct lines {
+    char text[4096];
+    size_t n;
+};
+
+static void add(struct lines *l, const char *s, size_t n)
+{
+    assert_true(l->n + n + 1 < sizeof l->text);
+    memcpy(l->text + l->n, s, n);
+    l->n += n;
+    l->text[l->n++] = '|';
+    l->text[l->n] = '\0';
+}
+
+static void collect(struct csv_reader *r, int rc, const char *line, size_t len, struct lines *out)
+{
+    char tag[32];
+    if (rc == 1) {
+        add(out, line, len);
+    } else if (rc == -EMSGSIZE) {
+        int n = snprintf(tag, sizeof tag, "<long@%llu>", (unsigned long long)r->line_no);
+        add(out, tag, (size_t)n);
+    }
+}
+
+/* Split text[0..n) at cuts[0..ncuts), each chunk flush against one guard. */
+static void read_lines(const char *text, size_t n, const size_t *cuts, size_t ncuts,
+                       struct lines *out)
+{
+    struct guard g;
+    assert_int_equal(guard_open(&g), 0);
+    struct csv_reader r;
+    csv_reader_init(&r);
+    memset(out, 0, sizeof *out);
+    size_t from = 0;
+    for (size_t c = 0; c <= ncuts; c++) {
+        size_t to = c < ncuts ? cuts[c] : n;
+        csv_reader_push(&r, (const char *)guard_place(&g, text + from, to - from), to - from);
+        const char *line;
+        size_t len;
+        int rc;
+        while ((rc = csv_reader_next(&r, &line, &len)) != 0)
+            collect(&r, rc, line, len, out);
+        from = to;
+    }
+    const char *line = NULL;
+    size_t len = 0;
+    int rc = csv_reader_finish(&r, &line, &len);
+    collect(&r, rc, line, len, out);
+    guard_close(&g);
+}
+
+static void test_reader_splits_lines_and_strips_lf_and_crlf(void **state)
+{
+    (void)state;
+    const char *text = "# head\nT,1,A,1,1\r\n\nQ,2,B,1,1,2,2\n\r\nlast";
+    struct lines out;
+    read_lines(text, strlen(text), NULL, 0, &out);
+    assert_string_equal(out.text, "# head|T,1,A,1,1||Q,2,B,1,1,2,2||last|");
+}
+
+static void test_reader_returns_lines_in_place_when_whole_in_the_chunk(void **state)
+{
+    (void)state;
+    const char text[] = "T,1,A,1,1\nQ,2,B,1,1,2,2\n";
+    struct csv_reader r;
+    csv_reader_init(&r);
+    csv_reader_push(&r, text, sizeof text - 1);
+    const char *line;
+    size_t len;
+    assert_int_equal(csv_reader_next(&r, &line, &len), 1);
+    assert_ptr_equal(line, text);
+    assert_int_equal(len, 9);
+    assert_int_equal(csv_reader_next(&r, &line, &len), 1);
+    assert_ptr_equal(line, text + 10);
+    assert_int_equal(csv_reader_next(&r, &line, &len), 0);
+    assert_int_equal(csv_reader_finish(&r, &line, &len), 0);
+    assert_int_equal(r.line_no, 2);
+}
+
+static void test_reader_gives_the_same_lines_wherever_the_chunks_are_cut(void **state)
+{
+    (void)state;
+    static char text[1024];
+    int n = snprintf(text, sizeof text,
+                     "T,1,A,1,1\r\n\n#c\r\nQ,22,BB,1.5,10,2.25,20\n%0300d\nT,3,C,3,3\r\nend", 0);
+    struct lines whole;
+    read_lines(text, (size_t)n, NULL, 0, &whole);
+    assert_non_null(strstr(whole.text, "<long@5>|T,3,C,3,3|end|"));
+    for (size_t i = 0; i <= (size_t)n; i++) {
+        struct lines split;
+        read_lines(text, (size_t)n, &i, 1, &split);
+        assert_string_equal(split.text, whole.text);
+    }
+    for (size_t i = 0; i <= (size_t)n; i += 7) {
+        for (size_t j = i; j <= (size_t)n; j += 3) {
+            size_t cuts[2] = {i, j};
+            struct lines split;
+            read_lines(text, (size_t)n, cuts, 2, &split);
+            assert_string_equal(split.text, whole.text);
+        }
+    }
+}
+
+static void test_reader_keeps_a_max_length_line_and_reports_a_longer_one_once(void **state)
+{
+    (void)state;
+    static char text[5 * CSV_LINE_MAX];
+    size_t n = 0;
+    memset(text + n, 'a', CSV_LINE_MAX); /* line 1: exactly the limit */
+    n += CSV_LINE_MAX;
+    text[n++] = '\n';
+    memset(text + n, 'b', CSV_LINE_MAX + 1); /* line 2: one byte over */
+    n += CSV_LINE_MAX + 1;
+    text[n++] = '\n';
+    memcpy(text + n, "ok\n", 3); /* line 3 */
+    n += 3;
+    memset(text + n, 'c', 2 * CSV_LINE_MAX); /* line 4: far over, no newline */
+    n += 2 * CSV_LINE_MAX;
+
+    size_t cuts[] = {100, 300, 400, 600, 700};
+    struct lines out;
+    read_lines(text, n, cuts, sizeof cuts / sizeof cuts[0], &out);
+    char want[4096];
+    memset(want, 'a', CSV_LINE_MAX);
+    strcpy(want + CSV_LINE_MAX, "|<long@2>|ok|<long@4>|");
+    assert_string_equal(out.text, want);
+}
+
+static void test_reader_finish_returns_a_last_line_without_newline(void **state)
+{
+    (void)state;
+    struct csv_reader r;
+    csv_reader_init(&r);
+    const char *line;
+    size_t len;
+    csv_reader_push(&r, "T,1,A,1,1\nT,2,B", 15);
+    assert_int_equal(csv_reader_next(&r, &line, &len), 1);
+    assert_int_equal(csv_reader_next(&r, &line, &len), 0);
+    csv_reader_push(&r, ",2,2\r", 5);
+    assert_int_equal(csv_reader_next(&r, &line, &len), 0);
+    assert_int_equal(csv_reader_finish(&r, &line, &len), 1);
+    assert_int_equal(len, 9);
+    assert_memory_equal(line, "T,2,B,2,2", 9);
+    assert_int_equal(r.line_no, 2);
+    assert_int_equal(csv_reader_finish(&r, &line, &len), 0);
+}
+
+static void test_reader_numbers_every_line_for_log_messages(void **state)
+{
+    (void)state;
+    const char text[] = "# one\n\nT,3,A,1,1\nbad line\n";
+    struct csv_reader r;
+    csv_reader_init(&r);
+    csv_reader_push(&r, text, sizeof text - 1);
+    const char *line;
+    size_t len;
+    uint64_t bad_at = 0;
+    int rc;
+    while ((rc = csv_reader_next(&r, &line, &len)) == 1) {
+        struct csv_tick t;
+        const char *reason;
+        if (csv_parse_line(line, len, &t, &reason) < 0)
+            bad_at = r.line_no;
+    }
+    assert_int_equal(bad_at, 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trade_line_parses_every_field),
+        cmocka_unit_test(test_trade_side_absent_or_empty_is_unknown),
+        cmocka_unit_test(test_quote_line_parses_every_field),
+        cmocka_unit_test(test_crossed_quote_is_accepted_as_markets_cross),
+        cmocka_unit_test(test_comment_and_empty_lines_carry_no_tick),
+        cmocka_unit_test(test_lf_and_crlf_terminators_are_stripped),
+        cmocka_unit_test(test_missing_fields_are_rejected),
+        cmocka_unit_test(test_extra_fields_are_rejected),
+        cmocka_unit_test(test_unknown_record_types_are_rejected),
+        cmocka_unit_test(test_bad_sides_are_rejected),
+        cmocka_unit_test(test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash),
+        cmocka_unit_test(test_timestamp_is_an_unsigned_64_bit_integer),
+        cmocka_unit_test(test_prices_parse_exactly_and_errors_name_the_field),
+        cmocka_unit_test(test_sizes_are_unsigned_32_bit_and_a_trade_has_at_least_1),
+        cmocka_unit_test(test_spaces_around_fields_are_rejected),
+        cmocka_unit_test(test_parse_reads_only_the_given_length),
+        cmocka_unit_test(test_formats_trade_and_quote_lines_exactly),
+        cmocka_unit_test(test_format_then_parse_gives_the_same_tick),
+        cmocka_unit_test(test_format_refuses_ticks_it_could_not_read_back),
+        cmocka_unit_test(test_format_needs_room_for_the_line_and_its_nul),
+        cmocka_unit_test(test_reader_splits_lines_and_strips_lf_and_crlf),
+        cmocka_unit_test(test_reader_returns_lines_in_place_when_whole_in_the_chunk),
+        cmocka_unit_test(test_reader_gives_the_same_lines_wherever_the_chunks_are_cut),
+        cmocka_unit_test(test_reader_keeps_a_max_length_line_and_reports_a_longer_one_once),
+        cmocka_unit_test(test_reader_finish_returns_a_last_line_without_newline),
+        cmocka_unit_test(test_reader_numbers_every_line_for_log_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
