@@ -125,6 +125,13 @@ static inline void heap_free(heap_t *heap, void *ptr)
     heap_free_generic(heap, ptr);
 }
 
+/* Gives back to the arenas what the size classes keep for reuse (each
+ * class's cached empty pool, and a head pool with no live block), so that
+ * arenas left with nothing in use return to the OS. For a quiet moment (a
+ * timer, the end of a burst); the next allocation of a class pays for a new
+ * pool. */
+void heap_trim(heap_t *heap);
+
 /* Usable size of a live block (its size class, or the large request). */
 size_t heap_usable_size(const heap_t *heap, const void *ptr);
 

@@ -24,7 +24,10 @@
  * block back rejoins its class list right behind the head; a pool whose last block
  * comes back is EMPTY and returns to its arena, unless it is the head of its
  * class list, the pool allocation pops from (pool.c explains the bias that
- * keeps a block allocated and freed in a loop on the fast path).
+ * keeps a block allocated and freed in a loop on the fast path). A class also
+ * keeps one emptied pool, free list intact, to take up again when its list
+ * runs out: a queue of blocks that crosses pool boundaries then costs no
+ * arena work. heap_trim() gives both back when the heap has gone quiet.
  *
  * Arenas with empty pools are kept sorted by how many they have, fewest
  * first, and new pools come from the front: allocation packs into the
@@ -149,10 +152,9 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
     heap_class_t *cls = &heap->classes[idx];
     heap_pool_t *pool = cls->pool;
     if (pool->freeblock == NULL) {
-        pool = arena__take_pool(heap);
+        pool = pool__new_head(heap, idx);
         if (pool == NULL)
             return NULL;
-        pool__init(heap, pool, pool->arena, idx);
     }
     heap_block_t *block = pool->freeblock;
     heap__unpoison(block, cls->block_size);
@@ -163,6 +165,12 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
     if (next == NULL)
         heap__pool_refill(heap, pool);
     return block;
+}
+
+void heap_trim(heap_t *heap)
+{
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++)
+        pool__trim(heap, i);
 }
 
 void *heap_alloc_generic(heap_t *heap, size_t size)

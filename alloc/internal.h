@@ -36,6 +36,12 @@ void heap__large_free(heap_t *heap, heap_large_t *large);
 /* pool.c: prepares pool (fresh from its arena) to serve class idx and puts
  * it at the head of the class list. */
 void pool__init(heap_t *heap, heap_pool_t *pool, heap_arena_t *arena, unsigned idx);
+/* pool.c: a new head for class idx, which has none: its cached pool, or a
+ * pool from the arenas. NULL when the OS refuses memory. */
+heap_pool_t *pool__new_head(heap_t *heap, unsigned idx);
+/* pool.c: gives class idx's cached pool, and its head if nothing in it is
+ * live, back to their arenas. */
+void pool__trim(heap_t *heap, unsigned idx);
 
 /* arena.c */
 /* Takes an empty pool from the fullest usable arena, mapping a new arena

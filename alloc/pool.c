@@ -23,17 +23,29 @@ static heap_pool_t *class_head(const heap_t *heap, const heap_class_t *cls)
     return cls->pool == &heap->sentinel ? NULL : cls->pool;
 }
 
-/* An emptied pool that is not the class head leaves the list and goes back
- * to its arena. */
+static void pool_to_arena(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
+{
+    pool->state = HEAP_POOL_EMPTY;
+    cls->npools--;
+    arena__give_pool(heap, pool);
+}
+
+/* An emptied pool that is not the class head leaves the list: the class
+ * keeps it if it has no pool cached yet, otherwise it goes back to its
+ * arena. */
 static void pool_release(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
 {
     if (pool->prevpool != NULL)
         pool->prevpool->nextpool = pool->nextpool;
     if (pool->nextpool != NULL)
         pool->nextpool->prevpool = pool->prevpool;
-    pool->state = HEAP_POOL_EMPTY;
-    cls->npools--;
-    arena__give_pool(heap, pool);
+    if (cls->cached == NULL) {
+        pool->state = HEAP_POOL_CACHED;
+        pool->nextpool = pool->prevpool = NULL;
+        cls->cached = pool;
+        return;
+    }
+    pool_to_arena(heap, cls, pool);
 }
 
 /* Puts pool at the front of its class list: it becomes the head and takes
@@ -161,4 +173,35 @@ void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhea
     }
     if (pool->used == 0)
         pool_release(heap, cls, pool);
+}
+
+heap_pool_t *pool__new_head(heap_t *heap, unsigned idx)
+{
+    heap_class_t *cls = &heap->classes[idx];
+    heap_pool_t *pool = cls->cached;
+    if (pool != NULL) { /* its free list is intact: no carving, no arena */
+        cls->cached = NULL;
+        pool->state = HEAP_POOL_USED;
+        class_push_head(heap, cls, pool);
+        return pool;
+    }
+    pool = arena__take_pool(heap);
+    if (pool != NULL)
+        pool__init(heap, pool, pool->arena, idx);
+    return pool;
+}
+
+void pool__trim(heap_t *heap, unsigned idx)
+{
+    heap_class_t *cls = &heap->classes[idx];
+    heap_pool_t *head = class_head(heap, cls);
+    if (cls->cached != NULL) {
+        heap_pool_t *pool = cls->cached;
+        cls->cached = NULL;
+        pool_to_arena(heap, cls, pool);
+    }
+    if (head != NULL && head->used == 1) { /* the bias alone: nothing live */
+        class_pop_head(heap, cls, head);
+        pool_to_arena(heap, cls, head);
+    }
 }

@@ -192,8 +192,16 @@ static size_t free_list_length(const heap_pool_t *pool, size_t limit)
     return n;
 }
 
-static int check_pool(const heap_t *heap, const heap_pool_t *pool, uint32_t *full, uint32_t *used,
-                      uint64_t *live, char *why, size_t whylen)
+/* What the walk finds, per size class. */
+typedef struct found {
+    uint32_t full[HEAP_NCLASSES];   /* FULL pools */
+    uint32_t used[HEAP_NCLASSES];   /* USED and CACHED pools */
+    uint32_t cached[HEAP_NCLASSES]; /* CACHED pools */
+    uint64_t live[HEAP_NCLASSES];   /* live blocks */
+} found_t;
+
+static int check_pool(const heap_t *heap, const heap_pool_t *pool, found_t *n, char *why,
+                      size_t whylen)
 {
     if (pool->szidx >= HEAP_NCLASSES)
         return fail(why, whylen, "pool %p: size class %u", (const void *)pool, pool->szidx);
@@ -201,26 +209,32 @@ static int check_pool(const heap_t *heap, const heap_pool_t *pool, uint32_t *ful
     size_t carved = (pool->nextoffset - HEAP_POOL_FIRST) / cls->block_size;
     size_t nfree = free_list_length(pool, cls->blocks_per_pool);
     uint32_t bias = cls->pool == pool; /* the head counts one extra */
-    if (pool->used < bias || (!bias && pool->used == 0))
+    if (pool->used < bias || (!bias && pool->used == 0 && pool->state != HEAP_POOL_CACHED))
         return fail(why, whylen, "pool %p: not EMPTY, yet no block in use", (const void *)pool);
     if (carved > cls->blocks_per_pool || pool->used - bias + nfree != carved)
         return fail(why, whylen, "pool %p: %u used + %zu free != %zu carved (of %u)",
                     (const void *)pool, pool->used - bias, nfree, carved, cls->blocks_per_pool);
-    live[pool->szidx] += pool->used - bias;
-    if (pool->state == HEAP_POOL_FULL) {
+    n->live[pool->szidx] += pool->used - bias;
+    if (pool->state == HEAP_POOL_CACHED) {
+        if (pool->used != 0 || heap->classes[pool->szidx].cached != pool)
+            return fail(why, whylen, "pool %p: CACHED but not its class's cache, or in use",
+                        (const void *)pool);
+        n->used[pool->szidx]++;
+        n->cached[pool->szidx]++;
+    } else if (pool->state == HEAP_POOL_FULL) {
         if (pool->freeblock != NULL || carved != cls->blocks_per_pool)
             return fail(why, whylen, "pool %p: FULL with free blocks", (const void *)pool);
-        full[pool->szidx]++;
+        n->full[pool->szidx]++;
     } else if (pool->freeblock == NULL) {
         return fail(why, whylen, "pool %p: USED with an empty free list", (const void *)pool);
     } else {
-        used[pool->szidx]++;
+        n->used[pool->szidx]++;
     }
     return 0;
 }
 
-static int check_arena(const heap_t *heap, const heap_arena_t *a, uint32_t *full, uint32_t *used,
-                       uint64_t *live, char *why, size_t whylen)
+static int check_arena(const heap_t *heap, const heap_arena_t *a, found_t *n, char *why,
+                       size_t whylen)
 {
     if (!heap_owns(heap, (const void *)a->base))
         return fail(why, whylen, "arena %#lx: not in the arena map", (unsigned long)a->base);
@@ -241,7 +255,7 @@ static int check_arena(const heap_t *heap, const heap_arena_t *a, uint32_t *full
             continue;
         if (p->arena != a)
             return fail(why, whylen, "pool %p: wrong arena", (const void *)p);
-        int err = check_pool(heap, p, full, used, live, why, whylen);
+        int err = check_pool(heap, p, n, why, whylen);
         if (err != 0)
             return err;
     }
@@ -266,14 +280,14 @@ static int check_order(const heap_t *heap, char *why, size_t whylen)
 
 int heap_check(const heap_t *heap, char *why, size_t whylen)
 {
-    uint32_t full[HEAP_NCLASSES] = {0}, used[HEAP_NCLASSES] = {0};
-    uint64_t live[HEAP_NCLASSES] = {0};
+    static const found_t zero;
+    found_t n = zero;
     uint32_t narenas = 0;
     for (const heap_arena_t *a = heap->all; a != NULL; a = a->all_next) {
         narenas++;
         if (a == heap->spare)
             continue;
-        int err = check_arena(heap, a, full, used, live, why, whylen);
+        int err = check_arena(heap, a, &n, why, whylen);
         if (err != 0)
             return err;
     }
@@ -283,21 +297,22 @@ int heap_check(const heap_t *heap, char *why, size_t whylen)
         const heap_class_t *cls = &heap->classes[i];
         uint32_t listed = 0;
         const heap_pool_t *p = cls->pool == &heap->sentinel ? NULL : cls->pool;
-        for (; p != NULL && listed <= used[i]; p = p->nextpool) {
+        for (; p != NULL && listed <= n.used[i]; p = p->nextpool) {
             if (p->state != HEAP_POOL_USED || p->szidx != i)
                 return fail(why, whylen, "class %u: pool %p on its list is not USED", i,
                             (const void *)p);
             listed++;
         }
-        if (live[i] != cls->allocs - cls->frees)
+        if (n.live[i] != cls->allocs - cls->frees)
             return fail(why, whylen, "class %u: %llu blocks live in pools, counters say %llu", i,
-                        (unsigned long long)live[i],
+                        (unsigned long long)n.live[i],
                         (unsigned long long)(cls->allocs - cls->frees));
-        if (full[i] != cls->nfull || used[i] + full[i] != cls->npools || listed != used[i])
+        if (n.full[i] != cls->nfull || n.used[i] + n.full[i] != cls->npools ||
+            listed + n.cached[i] != n.used[i])
             return fail(why, whylen,
                         "class %u: %u used (%u listed) + %u full pools found, counters say "
                         "%u pools, %u full",
-                        i, used[i], listed, full[i], cls->npools, cls->nfull);
+                        i, n.used[i], listed, n.full[i], cls->npools, cls->nfull);
     }
     return check_order(heap, why, whylen);
 }

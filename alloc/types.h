@@ -67,9 +67,10 @@ struct obj_runtime;
 
 /* Where a pool is; a pool is in exactly one state at a time. */
 enum heap_pool_state {
-    HEAP_POOL_EMPTY = 0, /* on its arena's free-pool list, no live block */
-    HEAP_POOL_USED = 1,  /* on its class list: some blocks live, some free */
-    HEAP_POOL_FULL = 2,  /* on no list: every block live, none left to carve */
+    HEAP_POOL_EMPTY = 0,  /* on its arena's free-pool list, no live block */
+    HEAP_POOL_USED = 1,   /* on its class list: some blocks live, some free */
+    HEAP_POOL_FULL = 2,   /* on no list: every block live, none left to carve */
+    HEAP_POOL_CACHED = 3, /* emptied, kept off the list by its class for reuse */
 };
 
 /*
@@ -139,7 +140,11 @@ typedef struct heap_class {
     /* Blocks handed out and given back over the heap's life. */
     uint64_t allocs;
     uint64_t frees;
-    /* Pools of this class that are USED or FULL. */
+    /* An emptied pool the class keeps (CACHED) so that a queue of blocks
+     * crossing pool boundaries does not hand pools back to the arena and
+     * take them again every few hundred blocks; NULL when none. */
+    heap_pool_t *cached;
+    /* Pools of this class that are USED, FULL or CACHED. */
     uint32_t npools;
     /* Of those, FULL ones. */
     uint32_t nfull;
