@@ -28,10 +28,11 @@
 struct journal_writer {
     int fd;
     enum journal_fsync policy;
-    unsigned char *buf;
-    size_t cap;     /* bytes buf holds */
-    size_t len;     /* bytes buffered */
-    uint64_t count; /* records appended */
+    unsigned char *buf;   /* records being appended */
+    unsigned char *spare; /* the other buffer, NULL while a batch is out */
+    size_t cap;           /* bytes each buffer holds */
+    size_t len;           /* bytes buffered in buf */
+    uint64_t count;       /* records appended */
 };
 
 uint32_t journal_crc32c(const void *buf, size_t len)
@@ -294,7 +295,8 @@ int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
     journal_writer_t *w = err == 0 ? calloc(1, sizeof(*w)) : NULL;
     if (err == 0 && w == NULL)
         err = -ENOMEM;
-    if (err == 0 && (w->buf = malloc(bufsize)) == NULL) {
+    if (err == 0 && ((w->buf = malloc(bufsize)) == NULL || (w->spare = malloc(bufsize)) == NULL)) {
+        free(w->buf);
         free(w);
         err = -ENOMEM;
     }
@@ -312,6 +314,8 @@ int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
 int journal_append(journal_writer_t *w, const journal_rec_t *rec)
 {
     if (w->cap - w->len < JOURNAL_RECORD_SIZE) {
+        if (w->spare == NULL)
+            return -EAGAIN;
         int err = journal_flush(w);
         if (err != 0)
             return err;
@@ -341,6 +345,47 @@ int journal_sync(journal_writer_t *w)
     return err;
 }
 
+int journal_detach(journal_writer_t *w, journal_batch_t *b)
+{
+    if (w->len == 0)
+        return -ENODATA;
+    if (w->spare == NULL)
+        return -EBUSY;
+    b->buf = w->buf;
+    b->len = w->len;
+    b->written = 0;
+    b->err = 0;
+    w->buf = w->spare;
+    w->spare = NULL;
+    w->len = 0;
+    return 0;
+}
+
+int journal_write_batch(journal_writer_t *w, journal_batch_t *b, int sync)
+{
+    b->err = write_all(w->fd, b->buf, b->len, &b->written);
+    size_t torn = b->written % JOURNAL_RECORD_SIZE;
+    struct stat st;
+    if (torn != 0 && fstat(w->fd, &st) == 0 && ftruncate(w->fd, st.st_size - (off_t)torn) == 0)
+        b->written -= torn; /* a short write (disk full) must not leave half a record */
+    if (b->err == 0 && sync && fdatasync(w->fd) != 0)
+        b->err = -errno;
+    return b->err;
+}
+
+uint64_t journal_attach(journal_writer_t *w, journal_batch_t *b)
+{
+    uint64_t lost = (b->len - b->written) / JOURNAL_RECORD_SIZE;
+    w->spare = b->buf;
+    b->buf = NULL;
+    return lost;
+}
+
+enum journal_fsync journal_policy(const journal_writer_t *w)
+{
+    return w->policy;
+}
+
 uint64_t journal_records(const journal_writer_t *w)
 {
     return w->count;
@@ -352,6 +397,7 @@ int journal_close(journal_writer_t *w)
     if (close(w->fd) != 0 && err == 0)
         err = -errno;
     free(w->buf);
+    free(w->spare);
     free(w);
     return err;
 }

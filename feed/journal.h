@@ -97,9 +97,35 @@ int journal_append(journal_writer_t *w, const journal_rec_t *rec);
 int journal_flush(journal_writer_t *w);
 /* Flushes and fdatasync()s (the interval policy's timer calls this). */
 int journal_sync(journal_writer_t *w);
+/* Writing from another thread. The daemon never writes on its loop: at the
+ * end of a batch it detaches the buffered records, a worker writes them (and
+ * syncs them, for the always policy) with journal_write_batch(), and the loop
+ * gives the buffer back with journal_attach(). The writer keeps appending to
+ * its second buffer meanwhile; with both out, journal_append() returns
+ * -EAGAIN and the record is not kept (the caller counts it). */
+typedef struct journal_batch {
+    unsigned char *buf;
+    size_t len;     /* bytes to write */
+    size_t written; /* bytes written so far */
+    int err;        /* 0 or -errno of the write or sync */
+} journal_batch_t;
+
+/* Takes the buffered records out as a batch. 0, -ENODATA when nothing is
+ * buffered, -EBUSY when the other buffer is still out. */
+int journal_detach(journal_writer_t *w, journal_batch_t *b);
+/* Writes a batch, then fdatasync()s when sync is set. Safe on any thread
+ * while the loop keeps appending (it touches only the fd and the batch). */
+int journal_write_batch(journal_writer_t *w, journal_batch_t *b, int sync);
+/* Gives a written batch's buffer back. Records a failed write did not get
+ * out are dropped: returns how many. */
+uint64_t journal_attach(journal_writer_t *w, journal_batch_t *b);
+/* The policy the writer was opened with. */
+enum journal_fsync journal_policy(const journal_writer_t *w);
+
 /* Records appended since open (written or still buffered). */
 uint64_t journal_records(const journal_writer_t *w);
-/* Flushes, syncs unless the policy is never, closes. Returns the first error. */
+/* Flushes, syncs unless the policy is never, closes. Returns the first error.
+ * Only with no batch out (journal_attach() took every one back). */
 int journal_close(journal_writer_t *w);
 
 /* The daily file name for a calendar day: tickd-YYYYMMDD.tlog. */

@@ -334,27 +334,30 @@ void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *
     *ask_size = a != NULL ? clamp32(a->shares) : 0;
 }
 
-typedef struct bbo {
-    int64_t bid, ask;
-    uint32_t bid_size, ask_size;
-} bbo_t;
+/* The top of one side of a book: what a quote shows of it. */
+typedef struct top {
+    int64_t price;
+    uint64_t shares;
+} top_t;
 
-/* Emits a quote if sym's best bid or offer differs from before. */
-static int quote_if_changed(market_t *m, symbol_t *sym, const bbo_t *before, int64_t ts_exch,
-                            int64_t ts_recv)
+static top_t top_of(const symbol_t *sym, char side)
 {
-    bbo_t now;
-    market_bbo(sym, &now.bid, &now.bid_size, &now.ask, &now.ask_size);
-    if (now.bid == before->bid && now.ask == before->ask && now.bid_size == before->bid_size &&
-        now.ask_size == before->ask_size)
-        return 0;
-    return emit(m, sym, TICK_QUOTE, 0, now.bid, now.bid_size, now.ask, now.ask_size, 0, ts_exch,
-                ts_recv);
+    const book_level_t *l = book_best(side == 'B' ? &sym->book->bid : &sym->book->ask);
+    return l != NULL ? (top_t){l->price, l->shares} : (top_t){0, 0};
 }
 
-static void bbo_of(const symbol_t *sym, bbo_t *b)
+/* Emits a quote if the top of sym's side differs from before (a change on
+ * one side leaves the other as it was). */
+static int quote_if_changed(market_t *m, symbol_t *sym, char side, top_t before, int64_t ts_exch,
+                            int64_t ts_recv)
 {
-    market_bbo(sym, &b->bid, &b->bid_size, &b->ask, &b->ask_size);
+    top_t now = top_of(sym, side);
+    if (now.price == before.price && now.shares == before.shares)
+        return 0;
+    int64_t bid, ask;
+    uint32_t bid_size, ask_size;
+    market_bbo(sym, &bid, &bid_size, &ask, &ask_size);
+    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, 0, ts_exch, ts_recv);
 }
 
 static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32_t shares,
@@ -428,14 +431,14 @@ static int order_execute(market_t *m, uint64_t ref, uint32_t shares, int64_t pri
     if (price < 0)
         price = o->price;
     uint32_t done = shares < o->shares ? shares : o->shares;
-    bbo_t before;
-    bbo_of(sym, &before);
+    char book_side = o->side;
+    top_t before = top_of(sym, book_side);
     order_reduce(m, i, shares, 0);
     int err = print && done > 0
                   ? emit(m, sym, TICK_TRADE, side, price, done, 0, 0, 0, ts_exch, ts_recv)
                   : 0;
     if (err == 0)
-        err = quote_if_changed(m, sym, &before, ts_exch, ts_recv);
+        err = quote_if_changed(m, sym, book_side, before, ts_exch, ts_recv);
     return err;
 }
 
@@ -448,10 +451,10 @@ static int order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int
         return -ENOENT;
     }
     symbol_t *sym = m->orders[i].order->sym;
-    bbo_t before;
-    bbo_of(sym, &before);
+    char side = m->orders[i].order->side;
+    top_t before = top_of(sym, side);
     order_reduce(m, i, shares, all);
-    return quote_if_changed(m, sym, &before, ts_exch, ts_recv);
+    return quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
 }
 
 static int order_replace(market_t *m, const struct itch_order_replace *u, int64_t ts_exch,
@@ -465,11 +468,10 @@ static int order_replace(market_t *m, const struct itch_order_replace *u, int64_
     order_t *o = m->orders[i].order;
     symbol_t *sym = o->sym;
     char side = o->side;
-    bbo_t before;
-    bbo_of(sym, &before);
+    top_t before = top_of(sym, side);
     order_reduce(m, i, 0, 1);
     int err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
-    int qerr = quote_if_changed(m, sym, &before, ts_exch, ts_recv);
+    int qerr = quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
     return err != 0 ? err : qerr;
 }
 
@@ -483,7 +485,6 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
 {
     int64_t ts = m->day_start_ns + (int64_t)msg->timestamp;
     symbol_t *sym;
-    bbo_t before;
     int err;
 
     m->stats.messages++;
@@ -494,9 +495,9 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
         sym = itch_symbol(m, msg->stock_locate, a->stock);
         if (sym == NULL)
             return stock_unknown(m);
-        bbo_of(sym, &before);
+        top_t before = top_of(sym, a->side);
         err = order_add(m, sym, a->order_ref, a->side, a->shares, a->price);
-        return err != 0 ? err : quote_if_changed(m, sym, &before, ts, ts_recv);
+        return err != 0 ? err : quote_if_changed(m, sym, a->side, before, ts, ts_recv);
     }
     case ITCH_ORDER_EXECUTED:
         return order_execute(m, msg->executed.order_ref, msg->executed.shares, -1, 1, ts, ts_recv);

@@ -3,7 +3,7 @@
  * pipeline (decode, objects, books, ticks, optionally the journal) with no
  * network, then a summary.
  *
- * The file is read in 4 MiB chunks and handed to an ingest (feed/ingest.c).
+ * The file is mapped and handed to an ingest (feed/ingest.c) 4 MiB at a time.
  * Between chunks, a safe point, the cycle collector runs when a threshold was
  * crossed, exactly as the daemon's timer would. At --speed N the replay
  * follows the recorded exchange timestamps N times faster than real time.
@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,29 +207,21 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
         printf("journal records    %" PRIu64 "\n", journal_records(r->journal));
 }
 
-static int run(replay_t *r, int fd, unsigned char *buf, heap_t *heap, market_t *m, ingest_t *ing,
-               uint64_t total)
+/* Runs the mapped file through the ingest a chunk at a time: the chunk ends
+ * are the safe points where the collector may run and progress is shown. */
+static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *heap, market_t *m,
+                ingest_t *ing)
 {
     int show_progress = isatty(STDERR_FILENO);
     int64_t wall0 = cli_monotonic_ns(), last_shown = 0, t0 = 0;
-    uint64_t done = 0;
     int have_t0 = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, REPLAY_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fprintf(stderr, "tickd replay: reading %s: %s\n", r->path, strerror(errno));
-            return 1;
-        }
-        if (n == 0)
-            break;
-        if (r->fmt == 0)
-            r->fmt = sniff(r->path, buf, (size_t)n);
-        if (ing->fmt == 0)
-            ingest_init(ing, r->fmt, m, show_error, r);
-        done += (uint64_t)n;
-        ingest_push(ing, buf, (size_t)n, cli_realtime_ns());
+    if (r->fmt == 0)
+        r->fmt = sniff(r->path, data, total);
+    ingest_init(ing, r->fmt, m, show_error, r);
+    for (size_t done = 0; done < total;) {
+        size_t n = total - done < REPLAY_CHUNK ? total - done : REPLAY_CHUNK;
+        ingest_push(ing, data + done, n, cli_realtime_ns());
+        done += n;
         if (r->speed == 0) {
             ingest_run(ing, INT64_MAX, UINT64_MAX, NULL);
         } else {
@@ -253,13 +247,11 @@ static int run(replay_t *r, int fd, unsigned char *buf, heap_t *heap, market_t *
             last_shown = now;
         }
     }
-    if (ing->fmt != 0)
-        ingest_finish(ing);
+    ingest_finish(ing);
     if (show_progress) {
         progress(total, total, ing->stats.messages);
         fputc('\n', stderr);
     }
-    return 0;
 }
 
 int cmd_replay(int argc, char **argv)
@@ -268,18 +260,27 @@ int cmd_replay(int argc, char **argv)
     if (parse_args(&r, argc, argv) != 0)
         return EX_USAGE_CODE;
     int fd = open(r.path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         fprintf(stderr, "tickd replay: cannot open %s: %s\n", r.path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return 1;
     }
-    off_t total = lseek(fd, 0, SEEK_END);
-    lseek(fd, 0, SEEK_SET);
+    size_t total = (size_t)st.st_size;
+    void *data = total > 0 ? mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (data == MAP_FAILED) {
+        fprintf(stderr, "tickd replay: cannot map %s: %s\n", r.path, strerror(errno));
+        return 1;
+    }
+    if (data != NULL)
+        madvise(data, total, MADV_SEQUENTIAL);
 
     heap_t *heap = NULL;
     market_t *m = NULL;
-    unsigned char *buf = malloc(REPLAY_CHUNK);
     static ingest_t ing;
-    int status = 1, err = buf == NULL ? -ENOMEM : heap_create(NULL, &heap);
+    int status = 1, err = heap_create(NULL, &heap);
     if (err == 0 && r.journal_dir != NULL)
         err = open_journal(&r);
     if (err == 0)
@@ -289,7 +290,8 @@ int cmd_replay(int argc, char **argv)
         goto out;
     }
     int64_t start = cli_monotonic_ns();
-    status = run(&r, fd, buf, heap, m, &ing, total > 0 ? (uint64_t)total : 0);
+    run(&r, data, total, heap, m, &ing);
+    status = 0;
     if (r.journal != NULL) {
         err = journal_close(r.journal);
         if (err == 0)
@@ -315,7 +317,7 @@ int cmd_replay(int argc, char **argv)
 out:
     market_destroy(m);
     heap_destroy(heap);
-    free(buf);
-    close(fd);
+    if (data != NULL)
+        munmap(data, total);
     return status;
 }

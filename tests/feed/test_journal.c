@@ -256,6 +256,66 @@ static void file_without_header_is_reported(void **state)
     assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 0, &w), -EBADMSG);
 }
 
+static void detached_batches_are_written_in_order_while_appends_continue(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "batches.tlog");
+    journal_writer_t *w;
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_ALWAYS, 0, &w), 0);
+    journal_batch_t b1, b2;
+    assert_int_equal(journal_detach(w, &b1), -ENODATA);
+    for (uint64_t i = 0; i < 10; i++) {
+        journal_rec_t r = sample(i);
+        assert_int_equal(journal_append(w, &r), 0);
+    }
+    assert_int_equal(journal_detach(w, &b1), 0);
+    assert_int_equal(b1.len, 10 * JOURNAL_RECORD_SIZE);
+    for (uint64_t i = 10; i < 15; i++) { /* the loop goes on appending */
+        journal_rec_t r = sample(i);
+        assert_int_equal(journal_append(w, &r), 0);
+    }
+    assert_int_equal(journal_detach(w, &b2), -EBUSY); /* one batch out at a time */
+    assert_int_equal(journal_write_batch(w, &b1, 1), 0);
+    assert_int_equal(journal_attach(w, &b1), 0);
+    assert_int_equal(journal_detach(w, &b2), 0);
+    assert_int_equal(journal_write_batch(w, &b2, 0), 0);
+    assert_int_equal(journal_attach(w, &b2), 0);
+    assert_int_equal(journal_close(w), 0);
+
+    collect_t c = {calloc(15, sizeof(journal_rec_t)), 0};
+    journal_scan_t scan;
+    assert_int_equal(journal_scan(path, collect_cb, &c, &scan), 0);
+    assert_int_equal(scan.records, 15);
+    for (uint64_t i = 0; i < 15; i++) {
+        journal_rec_t want = sample(i);
+        assert_rec_equal(&want, &c.recs[i]);
+    }
+    free(c.recs);
+}
+
+static void full_buffer_with_a_batch_out_refuses_the_record(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "full.tlog");
+    journal_writer_t *w;
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 2 * JOURNAL_RECORD_SIZE, &w), 0);
+    journal_rec_t r = sample(1);
+    assert_int_equal(journal_append(w, &r), 0);
+    journal_batch_t b;
+    assert_int_equal(journal_detach(w, &b), 0);
+    assert_int_equal(journal_append(w, &r), 0);
+    assert_int_equal(journal_append(w, &r), 0);
+    assert_int_equal(journal_append(w, &r), -EAGAIN);
+    assert_int_equal(journal_write_batch(w, &b, 0), 0);
+    journal_attach(w, &b);
+    assert_int_equal(journal_close(w), 0);
+    journal_scan_t scan;
+    assert_int_equal(journal_scan(path, NULL, NULL, &scan), 0);
+    assert_int_equal(scan.records, 3);
+}
+
 static void daily_file_name_is_tickd_yyyymmdd(void **state)
 {
     (void)state;
@@ -276,6 +336,8 @@ int main(void)
         cmocka_unit_test(file_cut_mid_record_is_detected_and_repaired),
         cmocka_unit_test(corrupt_record_stops_the_reader_there),
         cmocka_unit_test(file_without_header_is_reported),
+        cmocka_unit_test(detached_batches_are_written_in_order_while_appends_continue),
+        cmocka_unit_test(full_buffer_with_a_batch_out_refuses_the_record),
         cmocka_unit_test(daily_file_name_is_tickd_yyyymmdd),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
