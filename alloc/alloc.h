@@ -72,7 +72,7 @@ void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhea
  * only when the OS refuses memory. */
 static inline void *heap_alloc(heap_t *heap, size_t size)
 {
-    if (HEAP_LIKELY(size - 1 < heap->fast_limit)) {
+    if (HEAP_LIKELY(size - 1 < HEAP_SMALL_MAX && size - 1 < heap->fast_limit)) {
         heap_class_t *cls = &heap->classes[heap_size_class(size)];
         heap_pool_t *pool = cls->pool;
         heap_block_t *block = pool->freeblock;

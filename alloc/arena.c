@@ -116,6 +116,7 @@ static void arena_unmap(heap_t *heap, heap_arena_t *arena)
         heap->all = arena->all_next;
     if (arena->all_next != NULL)
         arena->all_next->all_prev = arena->all_prev;
+    heap__unpoison((void *)arena->base, heap->arena_size); /* what maps here next is not ours */
     munmap((void *)arena->base, heap->arena_size);
     heap->narenas--;
     heap->arenas_released++;

@@ -131,6 +131,7 @@ void debug__free(heap_t *heap, void *ptr)
     heap_pool_t *pool = (heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
     size_t bsize = heap_class_size(pool->szidx);
     unsigned char *block = (unsigned char *)head;
+    heap__unpoison(block, bsize); /* a block freed before is poisoned: look anyway */
     if (head->state == DEBUG_DEAD)
         heap__fatal("double free of %p (%zu-byte block)", ptr, bsize);
     if (head->state != DEBUG_LIVE)

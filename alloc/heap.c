@@ -27,7 +27,9 @@
  * keeps a block allocated and freed in a loop on the fast path). A class also
  * keeps one emptied pool, free list intact, to take up again when its list
  * runs out: a queue of blocks that crosses pool boundaries then costs no
- * arena work. heap_trim() gives both back when the heap has gone quiet.
+ * arena work. Those two idle pools per class are all a heap keeps of a burst
+ * once it is freed; heap_trim() gives them back too (the daemon calls it on
+ * every cycle-sweep tick), and then nothing but the spare stays mapped.
  *
  * Arenas with empty pools are kept sorted by how many they have, fewest
  * first, and new pools come from the front: allocation packs into the
@@ -35,8 +37,9 @@
  * tickd differs from CPython in effect, not idea: an arena whose last pool
  * comes back is returned to the OS at once, except one spare that is kept
  * mapped (its pages released with madvise) so that a workload hovering at an
- * arena boundary does not map and unmap on every swing. After a burst the
- * resident size falls back to within about an arena of where it was.
+ * arena boundary does not map and unmap on every swing. After a burst and a
+ * heap_trim() the resident size falls back to within about an arena of where
+ * it was.
  *
  * Requests over 512 bytes go to malloc and are recorded in a small hash set,
  * so they can be counted, listed and told apart from foreign pointers. A pointer is ours if

@@ -1,0 +1,647 @@
+/*
+ * daemon.c - the running daemon: start-up, the tick sink, timers, signals,
+ * reload, the end of the day, and shutdown.
+ *
+ * One libuv loop, one heap. Every tick the market makes goes through
+ * on_tick(): counted, appended to the journal buffer, and queued to the
+ * subscribers. At the end of each batch (daemon_batch_done) the subscribers
+ * are flushed and the journal's buffer goes to a libuv worker that writes
+ * (and, with fsync always, syncs) it: the loop itself never blocks on a disk.
+ *
+ * Timers, all safe points between batches: the cycle sweep (gc.interval:
+ * collect when a threshold was crossed, and record the pause), the journal's
+ * fsync interval, the end of the day (session.roll_at in session.timezone),
+ * the systemd watchdog and status, and a loop-lag probe.
+ *
+ * Signals: SIGTERM and SIGINT stop the feeds, drain the subscribers' queues
+ * (at most TICKD_DRAIN_NS), sync the journal and exit 0. SIGHUP reloads the
+ * configuration: listeners, limits, the journal and the feeds change in
+ * place; subscribers stay connected.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "daemon_internal.h"
+#include "feed/csv.h"
+#include "feed/ingest.h"
+#include "feeds.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+
+#define TICKD_DRAIN_NS     (5ull * 1000000000ull)
+#define LOOP_LAG_PERIOD_MS 100
+
+typedef struct daemon_ctx {
+    daemon_t d;
+    uv_loop_t loop;
+    uv_timer_t gc_timer, fsync_timer, roll_timer, watchdog_timer, status_timer, lag_timer;
+    uv_signal_t sigterm, sigint, sighup;
+    uint64_t lag_last;
+    uv_work_t journal_work;
+    journal_batch_t batch;
+    int batch_out;          /* a journal batch is with a worker */
+    int batch_sync;         /* ... and is to be synced */
+    int sync_due;           /* the fsync interval passed: sync with the next batch */
+    uint64_t batch_started; /* uv_hrtime() when the batch went out */
+    int64_t day_start_ns;   /* midnight of the current day, session timezone */
+    uint64_t status_ticks;  /* ticks at the last status line */
+    uint64_t input_errors_logged;
+    int64_t input_errors_second;
+    int exit_code;
+} daemon_ctx_t;
+
+static daemon_ctx_t *ctx_of(daemon_t *d)
+{
+    return (daemon_ctx_t *)d;
+}
+
+int64_t daemon_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void daemon_input_error(daemon_t *d, const char *feed, uint64_t where, const char *reason)
+{
+    daemon_ctx_t *c = ctx_of(d);
+    int64_t second = daemon_realtime_ns() / 1000000000;
+    if (second != c->input_errors_second) {
+        c->input_errors_second = second;
+        c->input_errors_logged = 0;
+    }
+    if (c->input_errors_logged++ < 5)
+        log_msg(LOG_WARNING, "feed %s: input %llu: %s (skipped)", feed, (unsigned long long)where,
+                reason);
+}
+
+/* ---- time of day in the session's timezone ---- */
+
+static void apply_timezone(const config_t *cfg)
+{
+    setenv("TZ", cfg->session.timezone, 1);
+    tzset();
+}
+
+/* Midnight of the day containing t, and the next roll time after t. */
+static int64_t day_start(time_t t)
+{
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000000000;
+}
+
+static time_t next_roll(time_t now, int roll_minute)
+{
+    struct tm tm;
+    localtime_r(&now, &tm);
+    tm.tm_hour = roll_minute / 60;
+    tm.tm_min = roll_minute % 60;
+    tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t <= now) {
+        tm.tm_mday++;
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+    }
+    return t;
+}
+
+/* ---- journal ---- */
+
+static int journal_open_today(daemon_t *d)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char name[64], path[sizeof(d->cfg.journal.dir) + 64];
+    journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(path, sizeof(path), "%s/%s", d->cfg.journal.dir, name);
+    int err = journal_open(path, d->cfg.journal.fsync, 4u << 20, &d->journal);
+    if (err != 0)
+        log_msg(LOG_ERR, "journal: cannot open %s: %s (check journal.dir and its permissions)",
+                path, strerror(-err));
+    else
+        log_msg(LOG_INFO, "journal: writing %s", path);
+    return err;
+}
+
+static void journal_close_now(daemon_t *d)
+{
+    if (d->journal == NULL)
+        return;
+    int err = journal_close(d->journal);
+    if (err != 0) {
+        d->journal_errors_total++;
+        log_msg(LOG_ERR, "journal: closing: %s", strerror(-err));
+    }
+    d->journal = NULL;
+}
+
+static void journal_work(uv_work_t *w)
+{
+    daemon_ctx_t *c = w->data;
+    journal_write_batch(c->d.journal, &c->batch, c->batch_sync);
+}
+
+static void journal_kick(daemon_ctx_t *c);
+
+static void journal_work_done(uv_work_t *w, int status)
+{
+    daemon_ctx_t *c = w->data;
+    daemon_t *d = &c->d;
+    (void)status;
+    c->batch_out = 0;
+    if (c->batch_sync)
+        histogram_observe(&d->journal_fsync, (double)(uv_hrtime() - c->batch_started) / 1e9);
+    if (c->batch.err != 0) {
+        d->journal_errors_total++;
+        log_msg(LOG_ERR,
+                "journal: write failed: %s; %llu records not written (subscribers "
+                "are still served)",
+                strerror(-c->batch.err),
+                (unsigned long long)((c->batch.len - c->batch.written) / JOURNAL_RECORD_SIZE));
+    }
+    if (c->batch.buf != NULL)
+        journal_attach(d->journal, &c->batch);
+    if (d->stopping)
+        return;
+    journal_kick(c);
+}
+
+/* Sends the buffered records to a worker, unless one is out already. */
+static void journal_kick(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    if (d->journal == NULL || c->batch_out)
+        return;
+    int err = journal_detach(d->journal, &c->batch);
+    if (err == -ENODATA && !c->sync_due)
+        return;
+    if (err != 0)
+        memset(&c->batch, 0, sizeof(c->batch)); /* nothing to write: a sync alone */
+    c->batch_sync = journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS || c->sync_due;
+    c->sync_due = 0;
+    c->batch_started = uv_hrtime();
+    c->journal_work.data = c;
+    if (uv_queue_work(d->loop, &c->journal_work, journal_work, journal_work_done) == 0)
+        c->batch_out = 1;
+}
+
+static void on_fsync_timer(uv_timer_t *t)
+{
+    daemon_ctx_t *c = t->data;
+    c->sync_due = 1;
+    journal_kick(c);
+}
+
+/* ---- ticks ---- */
+
+static void on_tick(void *arg, tick_t *t)
+{
+    daemon_t *d = arg;
+    d->ticks_total[t->kind == TICK_TRADE ? 0 : 1]++;
+    if (d->journal != NULL) {
+        journal_rec_t rec;
+        journal_rec_from_tick(t, &rec);
+        if (HEAP_UNLIKELY(journal_append(d->journal, &rec) != 0))
+            d->journal_errors_total++;
+        else
+            d->journal_records_total++;
+    }
+    if (d->pubsub != NULL)
+        pubsub_tick(d->pubsub, t);
+}
+
+void daemon_batch_done(daemon_t *d)
+{
+    if (d->pubsub != NULL)
+        pubsub_flush(d->pubsub);
+    journal_kick(ctx_of(d));
+}
+
+/* PUBLISH trade.AAPL "T,<ts>,AAPL,101.25,100,B": the CSV line is the tick;
+ * the channel must name its kind and symbol. */
+static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
+                      const char **reason)
+{
+    daemon_t *d = arg;
+    struct csv_tick t;
+    int r = csv_parse_line(payload, len, &t, reason);
+    if (r <= 0) {
+        if (r == 0)
+            *reason = "the message is not a tick (empty or a comment)";
+        return -EINVAL;
+    }
+    const char *prefix = t.kind == CSV_TRADE ? "trade." : "quote.";
+    size_t plen = strlen(prefix), slen = strlen(t.symbol);
+    if (chlen != plen + slen || memcmp(channel, prefix, plen) != 0 ||
+        memcmp(channel + plen, t.symbol, slen) != 0) {
+        *reason = "the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick";
+        return -EINVAL;
+    }
+    int64_t now = daemon_realtime_ns();
+    if (t.kind == CSV_TRADE)
+        r = market_trade(d->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side, 0,
+                         (int64_t)t.ts_ns, now);
+    else
+        r = market_quote(d->market, t.symbol, slen, t.quote.bid, t.quote.bid_size, t.quote.ask,
+                         t.quote.ask_size, 0, (int64_t)t.ts_ns, now);
+    if (r != 0) {
+        *reason = "the tick was refused";
+        return r;
+    }
+    daemon_batch_done(d);
+    return 0;
+}
+
+/* ---- the day ---- */
+
+void daemon_roll_day(daemon_t *d, const char *why)
+{
+    daemon_ctx_t *c = ctx_of(d);
+    market_t *fresh;
+    c->day_start_ns = day_start(time(NULL));
+    if (market_create(d->heap, c->day_start_ns, on_tick, d, &fresh) != 0) {
+        log_msg(LOG_ERR, "new day (%s): out of memory; keeping the current one", why);
+        return;
+    }
+    market_t *old = d->market;
+    d->market = fresh;
+    for (size_t i = 0; i < d->nfeeds; i++)
+        feed_set_market(d->feeds[i], fresh);
+    if (d->pubsub != NULL)
+        pubsub_set_market(d->pubsub, fresh);
+    market_destroy(old);
+    int64_t collected = gc_collect(d->heap, GC_NGENERATIONS - 1);
+    d->sessions_rolled++;
+    if (d->journal != NULL && !c->batch_out) {
+        journal_close_now(d);
+        journal_open_today(d);
+    }
+    log_msg(LOG_INFO, "new trading day (%s): %lld objects of the last one collected", why,
+            (long long)collected);
+}
+
+static void arm_roll_timer(daemon_ctx_t *c)
+{
+    time_t now = time(NULL);
+    time_t at = next_roll(now, c->d.cfg.session.roll_minute);
+    uv_timer_start(&c->roll_timer, NULL, (uint64_t)(at - now) * 1000, 0);
+}
+
+static void on_roll_timer(uv_timer_t *t)
+{
+    daemon_ctx_t *c = t->data;
+    daemon_roll_day(&c->d, "session.roll_at");
+    time_t now = time(NULL);
+    uv_timer_start(&c->roll_timer, on_roll_timer,
+                   (uint64_t)(next_roll(now, c->d.cfg.session.roll_minute) - now) * 1000, 0);
+}
+
+/* ---- periodic work ---- */
+
+static void on_gc_timer(uv_timer_t *t)
+{
+    daemon_ctx_t *c = t->data;
+    int gen = gc_should_collect(c->d.heap);
+    if (gen >= 0)
+        gc_collect(c->d.heap, gen);
+    heap_trim(c->d.heap); /* idle pools back to their arenas, empty arenas to the OS */
+}
+
+static void on_lag_timer(uv_timer_t *t)
+{
+    daemon_ctx_t *c = t->data;
+    uint64_t now = uv_hrtime();
+    if (c->lag_last != 0) {
+        double late = (double)(now - c->lag_last) / 1e9 - LOOP_LAG_PERIOD_MS / 1e3;
+        histogram_observe(&c->d.loop_lag, late > 0 ? late : 0);
+    }
+    c->lag_last = now;
+}
+
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    (void)t;
+    notify_watchdog();
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+    daemon_ctx_t *c = t->data;
+    daemon_t *d = &c->d;
+    uint64_t ticks = d->ticks_total[0] + d->ticks_total[1];
+    pubsub_stats_t ps = {0};
+    if (d->pubsub != NULL)
+        pubsub_get_stats(d->pubsub, &ps);
+    notify_status("%llu ticks/s, %llu subscribers", (unsigned long long)(ticks - c->status_ticks),
+                  (unsigned long long)ps.clients);
+    c->status_ticks = ticks;
+}
+
+static void start_timers(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    uint64_t gc_ms = d->cfg.gc.interval_ns / 1000000;
+    uv_timer_start(&c->gc_timer, on_gc_timer, gc_ms ? gc_ms : 1, gc_ms ? gc_ms : 1);
+    uv_timer_stop(&c->fsync_timer);
+    if (d->journal != NULL && d->cfg.journal.fsync == JOURNAL_FSYNC_INTERVAL) {
+        uint64_t ms = d->cfg.journal.fsync_interval_ns / 1000000;
+        uv_timer_start(&c->fsync_timer, on_fsync_timer, ms ? ms : 1, ms ? ms : 1);
+    }
+    arm_roll_timer(c);
+    uv_timer_start(&c->roll_timer, on_roll_timer, uv_timer_get_due_in(&c->roll_timer), 0);
+}
+
+/* ---- feeds ---- */
+
+static int start_feed(daemon_t *d, const config_feed_t *fc)
+{
+    char err[CONFIG_ERR_LEN];
+    feed_t *f;
+    int r = feed_start(d, fc, &f, err, sizeof(err));
+    if (r != 0) {
+        log_msg(LOG_ERR, "%s", err);
+        return r;
+    }
+    d->feeds[d->nfeeds++] = f;
+    log_msg(LOG_INFO, "feed %s: %s %s %s", fc->name,
+            fc->kind == FEED_FILE  ? "replaying"
+            : fc->kind == FEED_TCP ? "listening (tcp) on"
+                                   : "receiving (udp) on",
+            fc->kind == FEED_FILE ? fc->path : fc->listen, ingest_format_name(fc->format));
+    return 0;
+}
+
+static const config_feed_t *find_feed(const config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nfeeds; i++)
+        if (strcmp(cfg->feeds[i].name, name) == 0)
+            return &cfg->feeds[i];
+    return NULL;
+}
+
+/* ---- reload ---- */
+
+static void reload(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    static config_t fresh; /* large; one reload at a time on the one loop */
+    char err[CONFIG_ERR_LEN];
+    notify_reloading();
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERR, "reload: %s; keeping the running configuration", err);
+        notify_ready();
+        return;
+    }
+    if (fresh.heap.arena_size != d->cfg.heap.arena_size ||
+        fresh.heap.pool_size != d->cfg.heap.pool_size || fresh.heap.debug != d->cfg.heap.debug)
+        log_msg(LOG_WARNING, "reload: heap.* changes take effect at the next start");
+    log_set_level(fresh.log.level);
+    gc_set_thresholds(d->heap, fresh.gc.thresholds[0], fresh.gc.thresholds[1],
+                      fresh.gc.thresholds[2]);
+    if (pubsub_reconfigure(d->pubsub, &fresh, err, sizeof(err)) != 0)
+        log_msg(LOG_ERR, "reload: %s", err);
+    if (http_reconfigure(d->http, &fresh, err, sizeof(err)) != 0)
+        log_msg(LOG_ERR, "reload: %s", err);
+
+    /* Feeds: keep the unchanged, stop the removed and changed, start the new. */
+    size_t kept = 0;
+    for (size_t i = 0; i < d->nfeeds; i++) {
+        const config_feed_t *now = find_feed(&fresh, feed_name(d->feeds[i]));
+        if (now != NULL && memcmp(now, feed_config(d->feeds[i]), sizeof(*now)) == 0) {
+            d->feeds[kept++] = d->feeds[i];
+            continue;
+        }
+        log_msg(LOG_INFO, "reload: feed %s %s", feed_name(d->feeds[i]),
+                now == NULL ? "removed" : "changed");
+        feed_stop(d->feeds[i]);
+    }
+    d->nfeeds = kept;
+    for (size_t i = 0; i < fresh.nfeeds; i++) {
+        int running = 0;
+        for (size_t j = 0; j < d->nfeeds; j++)
+            running |= strcmp(feed_name(d->feeds[j]), fresh.feeds[i].name) == 0;
+        if (!running)
+            start_feed(d, &fresh.feeds[i]);
+    }
+
+    int journal_changed = fresh.journal.enabled != d->cfg.journal.enabled ||
+                          strcmp(fresh.journal.dir, d->cfg.journal.dir) != 0 ||
+                          fresh.journal.fsync != d->cfg.journal.fsync;
+    d->cfg = fresh;
+    apply_timezone(&d->cfg);
+    if (journal_changed && c->batch_out)
+        log_msg(LOG_WARNING, "reload: journal changes wait for the next day (a write is "
+                             "in flight)");
+    else if (journal_changed) {
+        journal_close_now(d);
+        if (d->cfg.journal.enabled)
+            journal_open_today(d);
+    }
+    start_timers(c);
+    d->reloads_total++;
+    log_msg(LOG_INFO, "reload: configuration %s applied", d->cfg.path);
+    notify_ready();
+}
+
+/* ---- shutdown ---- */
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void http_stopped(void *arg)
+{
+    daemon_ctx_t *c = arg;
+    daemon_t *d = &c->d;
+    if (c->batch_out) { /* let the worker finish; it comes back here */
+        uv_sleep(1);
+        uv_run(d->loop, UV_RUN_NOWAIT);
+        http_stopped(c);
+        return;
+    }
+    journal_close_now(d);
+    uv_walk(d->loop, close_walk, NULL);
+}
+
+static void pubsub_stopped(void *arg)
+{
+    daemon_ctx_t *c = arg;
+    http_stop(c->d.http, http_stopped, c);
+}
+
+static void stop(daemon_ctx_t *c, const char *why)
+{
+    daemon_t *d = &c->d;
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    log_msg(LOG_INFO, "%s: stopping (draining subscribers for at most %llu s)", why,
+            (unsigned long long)(TICKD_DRAIN_NS / 1000000000));
+    notify_stopping();
+    for (size_t i = 0; i < d->nfeeds; i++)
+        feed_stop(d->feeds[i]);
+    d->nfeeds = 0;
+    uv_timer_stop(&c->gc_timer);
+    uv_timer_stop(&c->fsync_timer);
+    uv_timer_stop(&c->roll_timer);
+    uv_timer_stop(&c->watchdog_timer);
+    uv_timer_stop(&c->status_timer);
+    uv_timer_stop(&c->lag_timer);
+    uv_signal_stop(&c->sighup);
+    pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    daemon_ctx_t *c = s->data;
+    if (signum == SIGHUP)
+        reload(c);
+    else
+        stop(c, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- HTTP routes ---- */
+
+static int route_metrics(void *arg, http_body_t *body)
+{
+    return metrics_render(arg, body);
+}
+
+static int route_mallocstats(void *arg, http_body_t *body)
+{
+    daemon_t *d = arg;
+    size_t need = heap_format_stats(d->heap, NULL, 0);
+    int err = http_body_reserve(body, need + 1);
+    if (err != 0)
+        return err;
+    body->len += heap_format_stats(d->heap, body->data + body->len, need + 1);
+    return 0;
+}
+
+static int route_healthy(void *arg)
+{
+    daemon_t *d = arg;
+    if (d->stopping)
+        return 0;
+    for (size_t i = 0; i < d->nfeeds; i++) {
+        feed_stats_t st;
+        feed_get_stats(d->feeds[i], &st);
+        if (!st.up)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- start ---- */
+
+static int start(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    char err[CONFIG_ERR_LEN];
+    heap_options_t ho;
+    heap_options_init(&ho);
+    ho.arena_size = d->cfg.heap.arena_size;
+    ho.pool_size = d->cfg.heap.pool_size;
+    ho.debug = d->cfg.heap.debug ? HEAP_DEBUG_ON : HEAP_DEBUG_FROM_ENV;
+    int r = heap_create(&ho, &d->heap);
+    if (r != 0) {
+        log_msg(LOG_ERR, "heap: %s", strerror(-r));
+        return r;
+    }
+    gc_set_thresholds(d->heap, d->cfg.gc.thresholds[0], d->cfg.gc.thresholds[1],
+                      d->cfg.gc.thresholds[2]);
+    apply_timezone(&d->cfg);
+    c->day_start_ns = day_start(time(NULL));
+    if ((r = market_create(d->heap, c->day_start_ns, on_tick, d, &d->market)) != 0)
+        return r;
+    if (d->cfg.journal.enabled && (r = journal_open_today(d)) != 0)
+        return r;
+    if ((r = pubsub_start(d->loop, d->heap, d->market, &d->cfg, on_publish, d, &d->pubsub, err,
+                          sizeof(err))) != 0) {
+        log_msg(LOG_ERR, "%s", err);
+        return r;
+    }
+    http_routes_t routes = {route_metrics, route_mallocstats, route_healthy, d};
+    if ((r = http_start(d->loop, &d->cfg, &routes, &d->http, err, sizeof(err))) != 0) {
+        log_msg(LOG_ERR, "%s", err);
+        return r;
+    }
+    for (size_t i = 0; i < d->cfg.nfeeds; i++)
+        if ((r = start_feed(d, &d->cfg.feeds[i])) != 0)
+            return r;
+
+    uv_timer_t *timers[] = {&c->gc_timer,       &c->fsync_timer,  &c->roll_timer,
+                            &c->watchdog_timer, &c->status_timer, &c->lag_timer};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        uv_timer_init(d->loop, timers[i]);
+        timers[i]->data = c;
+    }
+    start_timers(c);
+    uv_timer_start(&c->lag_timer, on_lag_timer, LOOP_LAG_PERIOD_MS, LOOP_LAG_PERIOD_MS);
+    uint64_t wd = notify_watchdog_usec();
+    if (wd > 0)
+        uv_timer_start(&c->watchdog_timer, on_watchdog_timer, wd / 2000, wd / 2000);
+    if (notify_enabled())
+        uv_timer_start(&c->status_timer, on_status_timer, 1000, 1000);
+
+    uv_signal_t *sigs[] = {&c->sigterm, &c->sigint, &c->sighup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d->loop, sigs[i]);
+        sigs[i]->data = c;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    log_msg(LOG_INFO, "tickd %s ready: pub/sub on %s, http on %s, %zu feed(s)", TICKD_VERSION,
+            d->cfg.pubsub.listen, d->cfg.http.listen, d->nfeeds);
+    notify_ready();
+    return 0;
+}
+
+int daemon_run(const char *config_path)
+{
+    static daemon_ctx_t c; /* one daemon per process; static keeps the big config off the stack */
+    daemon_t *d = &c.d;
+    char err[CONFIG_ERR_LEN];
+    if (config_load(config_path, &d->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tickd: %s\n", err);
+        return 78; /* EX_CONFIG */
+    }
+    log_init(d->cfg.log.level);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&c.loop);
+    d->loop = &c.loop;
+    d->start_time_ns = daemon_realtime_ns();
+    histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
+    histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
+
+    int r = start(&c);
+    if (r != 0) {
+        c.exit_code = 1;
+        stop(&c, "start-up failed");
+    }
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(d->loop);
+    if (d->pubsub != NULL)
+        pubsub_free(d->pubsub);
+    if (d->http != NULL)
+        http_free(d->http);
+    market_destroy(d->market);
+    heap_destroy(d->heap);
+    log_msg(LOG_INFO, "stopped");
+    return c.exit_code;
+}

@@ -1,0 +1,433 @@
+/*
+ * test_heap.c - tests of alloc/heap.c: creating and destroying heaps, their
+ * options, the size-class mapping of every request size, alignment, usable
+ * sizes, and large requests that go to the system allocator.
+ *
+ * Every test leaves its heap empty (checked through heap_get_stats() and
+ * heap_check()) before destroying it. Fatal paths (foreign pointers, debug
+ * checks) are death tests in test_debug.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc/alloc.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+/* Sizes over HEAP_SMALL_MAX that are compile-time constants go through this:
+ * GCC 12's -Warray-bounds misfires on heap_alloc()'s inlined fast path when
+ * it sees a constant size over 512 (the guard is a runtime bound). */
+static size_t opaque(size_t n)
+{
+    volatile size_t v = n;
+    return v;
+}
+
+static heap_t *heap_new(size_t arena_size, size_t pool_size, int debug)
+{
+    heap_options_t opts;
+    heap_options_init(&opts);
+    opts.arena_size = arena_size;
+    opts.pool_size = pool_size;
+    opts.debug = debug;
+    heap_t *heap = NULL;
+    assert_int_equal(heap_create(&opts, &heap), 0);
+    assert_non_null(heap);
+    return heap;
+}
+
+static void heap_assert_valid(const heap_t *heap)
+{
+    char why[512] = "";
+    int rc = heap_check(heap, why, sizeof(why));
+    if (rc != 0)
+        print_error("heap_check: %s\n", why);
+    assert_int_equal(rc, 0);
+}
+
+/* The heap holds no live block (small or large); then it is destroyed. */
+static void heap_assert_empty_and_destroy(heap_t *heap)
+{
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(st.large_bytes, 0);
+    assert_int_equal(st.large_allocs, st.large_frees);
+    assert_int_equal(st.pools_full, 0);
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
+        assert_int_equal(st.classes[i].used_blocks, 0);
+        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
+    }
+    heap_assert_valid(heap);
+    heap_destroy(heap);
+}
+
+static size_t round_up16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static void test_options_init_gives_1mib_arenas_16kib_pools_debug_from_env(void **state)
+{
+    (void)state;
+    heap_options_t opts;
+    memset(&opts, 0x5a, sizeof(opts));
+    heap_options_init(&opts);
+    assert_int_equal(opts.arena_size, HEAP_ARENA_SIZE_DEFAULT);
+    assert_int_equal(opts.arena_size, 1 * MiB);
+    assert_int_equal(opts.pool_size, HEAP_POOL_SIZE_DEFAULT);
+    assert_int_equal(opts.pool_size, 16 * KiB);
+    assert_int_equal(opts.debug, HEAP_DEBUG_FROM_ENV);
+}
+
+static void test_create_with_null_options_uses_default_sizes(void **state)
+{
+    (void)state;
+    heap_t *heap = NULL;
+    assert_int_equal(heap_create(NULL, &heap), 0);
+    assert_non_null(heap);
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.arena_size, 1 * MiB);
+    assert_int_equal(st.pool_size, 16 * KiB);
+    heap_assert_empty_and_destroy(heap);
+}
+
+static void test_create_with_zero_sizes_uses_default_sizes(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.arena_size, HEAP_ARENA_SIZE_DEFAULT);
+    assert_int_equal(st.pool_size, HEAP_POOL_SIZE_DEFAULT);
+    heap_assert_empty_and_destroy(heap);
+}
+
+/* Every power-of-two arena size 256 KiB..16 MiB with every power-of-two pool
+ * size 4..64 KiB is accepted, reported, and serves every size class with
+ * blocks inside an arena-aligned mapping. */
+static void test_create_accepts_every_power_of_two_size_in_range(void **state)
+{
+    (void)state;
+    for (size_t arena = HEAP_ARENA_SIZE_MIN; arena <= HEAP_ARENA_SIZE_MAX; arena <<= 1) {
+        for (size_t pool = HEAP_POOL_SIZE_MIN; pool <= HEAP_POOL_SIZE_MAX; pool <<= 1) {
+            heap_t *heap = heap_new(arena, pool, HEAP_DEBUG_OFF);
+            heap_stats_t st;
+            heap_get_stats(heap, &st);
+            assert_int_equal(st.arena_size, arena);
+            assert_int_equal(st.pool_size, pool);
+
+            void *blocks[HEAP_NCLASSES];
+            for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
+                blocks[c] = heap_alloc(heap, heap_class_size(c));
+                assert_non_null(blocks[c]);
+                assert_int_equal((uintptr_t)blocks[c] % HEAP_ALIGN, 0);
+                assert_true(heap_owns(heap, blocks[c]));
+                memset(blocks[c], c, heap_class_size(c));
+            }
+            heap_get_stats(heap, &st);
+            assert_int_equal(st.pools_used + st.pools_full, HEAP_NCLASSES);
+            assert_int_equal(st.mapped_bytes, (size_t)st.arenas * arena);
+            assert_int_equal(st.pools_used + st.pools_full + st.pools_empty,
+                             (size_t)st.arenas * (arena / pool));
+            for (unsigned c = 0; c < HEAP_NCLASSES; c++)
+                heap_free(heap, blocks[c]);
+            heap_assert_empty_and_destroy(heap);
+        }
+    }
+}
+
+static void assert_create_rejected(size_t arena, size_t pool)
+{
+    heap_options_t opts;
+    heap_options_init(&opts);
+    opts.arena_size = arena;
+    opts.pool_size = pool;
+    opts.debug = HEAP_DEBUG_OFF;
+    heap_t *heap = NULL;
+    int rc = heap_create(&opts, &heap);
+    if (rc != -EINVAL)
+        print_error("arena_size %zu pool_size %zu: heap_create returned %d\n", arena, pool, rc);
+    assert_int_equal(rc, -EINVAL);
+}
+
+static void test_create_rejects_arena_size_not_power_of_two_or_out_of_range(void **state)
+{
+    (void)state;
+    assert_create_rejected(HEAP_ARENA_SIZE_MIN / 2, 0);
+    assert_create_rejected(HEAP_ARENA_SIZE_MIN - 1, 0);
+    assert_create_rejected(HEAP_ARENA_SIZE_MAX * 2, 0);
+    assert_create_rejected(HEAP_ARENA_SIZE_MAX + 1, 0);
+    assert_create_rejected(3 * MiB, 0);
+    assert_create_rejected(768 * KiB, 0);
+    assert_create_rejected(1 * MiB + 4 * KiB, 0);
+    assert_create_rejected(1, 0);
+    assert_create_rejected(SIZE_MAX, 0);
+    assert_create_rejected((size_t)1 << 40, 0);
+}
+
+static void test_create_rejects_pool_size_not_power_of_two_or_out_of_range(void **state)
+{
+    (void)state;
+    assert_create_rejected(0, HEAP_POOL_SIZE_MIN / 2);
+    assert_create_rejected(0, HEAP_POOL_SIZE_MIN - 1);
+    assert_create_rejected(0, HEAP_POOL_SIZE_MAX * 2);
+    assert_create_rejected(0, HEAP_POOL_SIZE_MAX + 1);
+    assert_create_rejected(0, 12 * KiB);
+    assert_create_rejected(0, 16 * KiB + 16);
+    assert_create_rejected(0, 1);
+    assert_create_rejected(0, SIZE_MAX);
+    assert_create_rejected(HEAP_ARENA_SIZE_MIN, 48 * KiB);
+}
+
+/* Each request size 1..512 is served from the class of the next multiple of
+ * 16: heap_size_class()/heap_class_size() agree, the block is 16-byte aligned,
+ * its usable size is the class size (all writable), and the class counters
+ * see it. */
+static void
+test_every_small_size_is_served_from_its_class_aligned_with_class_usable_size(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    static void *blocks[HEAP_SMALL_MAX + 1];
+    heap_stats_t st;
+    for (size_t size = 1; size <= HEAP_SMALL_MAX; size++) {
+        unsigned cls = heap_size_class(size);
+        assert_int_equal(cls, (size - 1) / 16);
+        assert_int_equal(heap_class_size(cls), round_up16(size));
+
+        blocks[size] = heap_alloc(heap, size);
+        assert_non_null(blocks[size]);
+        assert_int_equal((uintptr_t)blocks[size] % 16, 0);
+        assert_true(heap_owns(heap, blocks[size]));
+        assert_int_equal(heap_usable_size(heap, blocks[size]), round_up16(size));
+        memset(blocks[size], (int)size, heap_usable_size(heap, blocks[size]));
+    }
+    heap_get_stats(heap, &st);
+    for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
+        assert_int_equal(st.classes[c].block_size, heap_class_size(c));
+        assert_int_equal(st.classes[c].used_blocks, 16);
+        assert_int_equal(st.classes[c].allocs, 16);
+        assert_int_equal(st.classes[c].frees, 0);
+    }
+    assert_int_equal(st.large_allocs, 0);
+    for (size_t size = 1; size <= HEAP_SMALL_MAX; size++) {
+        const unsigned char *p = blocks[size];
+        for (size_t i = 0; i < round_up16(size); i++)
+            assert_int_equal(p[i], (unsigned char)size);
+        heap_free(heap, blocks[size]);
+    }
+    heap_get_stats(heap, &st);
+    for (unsigned c = 0; c < HEAP_NCLASSES; c++)
+        assert_int_equal(st.classes[c].frees, 16);
+    heap_assert_empty_and_destroy(heap);
+}
+
+static void test_size_zero_is_served_as_a_16_byte_block(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    void *a = heap_alloc(heap, 0);
+    void *b = heap_alloc(heap, 0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal((uintptr_t)a % 16, 0);
+    assert_true(heap_owns(heap, a));
+    assert_int_equal(heap_usable_size(heap, a), 16);
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[0].used_blocks, 2);
+    assert_int_equal(st.large_allocs, 0);
+    heap_free(heap, a);
+    heap_free(heap, b);
+    heap_assert_empty_and_destroy(heap);
+}
+
+static void test_free_null_is_ignored(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    void *p = heap_alloc(heap, 40);
+    heap_stats_t before, after;
+    heap_get_stats(heap, &before);
+    heap_free(heap, NULL);
+    heap_get_stats(heap, &after);
+    assert_int_equal(after.used_bytes, before.used_bytes);
+    assert_int_equal(after.large_frees, before.large_frees);
+    for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
+        assert_int_equal(after.classes[c].frees, before.classes[c].frees);
+        assert_int_equal(after.classes[c].used_blocks, before.classes[c].used_blocks);
+    }
+    heap_free(heap, p);
+    heap_assert_empty_and_destroy(heap);
+}
+
+/* Requests above 512 bytes go to the system allocator: counted in
+ * large_allocs/large_frees/large_bytes, 16-byte aligned, usable size is the
+ * request, not owned by the arenas, no pool used. */
+static void test_large_requests_are_counted_aligned_and_freed(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {513, 528, 600, 1000, 4096, 65537, 1 << 20};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_stats_t before, st;
+    heap_get_stats(heap, &before);
+
+    void *blocks[N];
+    size_t total = 0;
+    for (size_t i = 0; i < N; i++) {
+        blocks[i] = heap_alloc(heap, sizes[i]);
+        assert_non_null(blocks[i]);
+        assert_int_equal((uintptr_t)blocks[i] % 16, 0);
+        assert_false(heap_owns(heap, blocks[i]));
+        assert_int_equal(heap_usable_size(heap, blocks[i]), sizes[i]);
+        memset(blocks[i], 0xab, sizes[i]);
+        total += sizes[i];
+        heap_get_stats(heap, &st);
+        assert_int_equal(st.large_allocs, i + 1);
+        assert_int_equal(st.large_frees, 0);
+        assert_int_equal(st.large_bytes, total);
+    }
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(st.pools_used + st.pools_full, 0);
+    assert_int_equal(st.arenas, before.arenas);
+    assert_int_equal(st.large_bytes_peak, total);
+
+    for (size_t i = 0; i < N; i++) {
+        const unsigned char *p = blocks[i];
+        assert_int_equal(p[0], 0xab);
+        assert_int_equal(p[sizes[i] - 1], 0xab);
+        heap_free(heap, blocks[i]);
+        total -= sizes[i];
+        heap_get_stats(heap, &st);
+        assert_int_equal(st.large_frees, i + 1);
+        assert_int_equal(st.large_bytes, total);
+    }
+    assert_int_equal(st.large_allocs, N);
+    heap_assert_empty_and_destroy(heap);
+}
+
+static void test_512_bytes_is_the_last_small_size_and_513_is_large(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    void *small = heap_alloc(heap, HEAP_SMALL_MAX);
+    void *large = heap_alloc(heap, opaque(HEAP_SMALL_MAX + 1));
+    assert_non_null(small);
+    assert_non_null(large);
+    assert_true(heap_owns(heap, small));
+    assert_false(heap_owns(heap, large));
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[HEAP_NCLASSES - 1].used_blocks, 1);
+    assert_int_equal(st.used_bytes, HEAP_SMALL_MAX);
+    assert_int_equal(st.large_allocs, 1);
+    assert_int_equal(st.large_bytes, HEAP_SMALL_MAX + 1);
+    heap_free(heap, large);
+    heap_free(heap, small);
+    heap_assert_empty_and_destroy(heap);
+}
+
+static void test_heaps_do_not_own_each_others_blocks(void **state)
+{
+    (void)state;
+    heap_t *a = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *b = heap_new(0, 0, HEAP_DEBUG_OFF);
+    void *pa = heap_alloc(a, 64);
+    void *pb = heap_alloc(b, 64);
+    assert_true(heap_owns(a, pa));
+    assert_true(heap_owns(b, pb));
+    assert_false(heap_owns(a, pb));
+    assert_false(heap_owns(b, pa));
+    int on_stack = 0;
+    void *from_malloc = malloc(64);
+    assert_non_null(from_malloc);
+    assert_false(heap_owns(a, &on_stack));
+    assert_false(heap_owns(a, from_malloc));
+    assert_false(heap_owns(a, NULL));
+    free(from_malloc);
+    heap_free(a, pa);
+    heap_free(b, pb);
+    heap_assert_empty_and_destroy(a);
+    heap_assert_empty_and_destroy(b);
+}
+
+/* A freed block is handed out again: a heap's memory is recycled, not grown,
+ * by a steady alloc/free of one size. */
+static void test_alloc_free_cycle_reuses_memory_without_growing(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    void *first = heap_alloc(heap, 100);
+    heap_free(heap, first);
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    uint64_t mapped = st.arenas_allocated;
+    for (int i = 0; i < 100000; i++) {
+        void *p = heap_alloc(heap, 100);
+        assert_non_null(p);
+        heap_free(heap, p);
+    }
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.arenas_allocated, mapped);
+    assert_int_equal(st.classes[heap_size_class(100)].allocs, 100001);
+    heap_assert_empty_and_destroy(heap);
+}
+
+/* A request no allocator can serve returns NULL and changes no counter.
+ * (AddressSanitizer's malloc aborts on such sizes instead of returning NULL,
+ * so not under ASan.) */
+static void test_impossible_request_returns_null_and_counts_nothing(void **state)
+{
+    (void)state;
+#ifdef HEAP_ASAN
+    skip();
+#else
+    for (int debug = HEAP_DEBUG_OFF; debug <= HEAP_DEBUG_ON; debug++) {
+        heap_t *heap = heap_new(0, 0, debug);
+        assert_null(heap_alloc(heap, opaque(SIZE_MAX)));
+        assert_null(heap_alloc(heap, opaque(SIZE_MAX - 16)));
+        assert_null(heap_alloc(heap, opaque(SIZE_MAX / 2 + 1)));
+        heap_stats_t st;
+        heap_get_stats(heap, &st);
+        assert_int_equal(st.large_allocs, 0);
+        assert_int_equal(st.large_bytes, 0);
+        assert_int_equal(st.large_bytes_peak, 0);
+        heap_assert_empty_and_destroy(heap);
+    }
+#endif
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options_init_gives_1mib_arenas_16kib_pools_debug_from_env),
+        cmocka_unit_test(test_create_with_null_options_uses_default_sizes),
+        cmocka_unit_test(test_create_with_zero_sizes_uses_default_sizes),
+        cmocka_unit_test(test_create_accepts_every_power_of_two_size_in_range),
+        cmocka_unit_test(test_create_rejects_arena_size_not_power_of_two_or_out_of_range),
+        cmocka_unit_test(test_create_rejects_pool_size_not_power_of_two_or_out_of_range),
+        cmocka_unit_test(
+            test_every_small_size_is_served_from_its_class_aligned_with_class_usable_size),
+        cmocka_unit_test(test_size_zero_is_served_as_a_16_byte_block),
+        cmocka_unit_test(test_free_null_is_ignored),
+        cmocka_unit_test(test_large_requests_are_counted_aligned_and_freed),
+        cmocka_unit_test(test_512_bytes_is_the_last_small_size_and_513_is_large),
+        cmocka_unit_test(test_heaps_do_not_own_each_others_blocks),
+        cmocka_unit_test(test_alloc_free_cycle_reuses_memory_without_growing),
+        cmocka_unit_test(test_impossible_request_returns_null_and_counts_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
