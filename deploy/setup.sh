@@ -16,8 +16,9 @@ cd "$here"
 # Build and test dependencies, all from Debian 12.
 packages=(
   build-essential cmake pkg-config clang-format python3
-  libuv1-dev libyaml-dev libcmocka-dev
-  libjemalloc-dev libmimalloc-dev libisal-dev
+  libuv1-dev libyaml-dev libcmocka-dev libhttp-parser-dev libisal-dev
+  libjemalloc-dev libmimalloc-dev
+  redis-tools prometheus
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

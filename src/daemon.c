@@ -292,20 +292,21 @@ void daemon_roll_day(daemon_t *d, const char *why)
             (long long)collected);
 }
 
+static void on_roll_timer(uv_timer_t *t);
+
+/* The end-of-day timer fires at the next session.roll_at. */
 static void arm_roll_timer(daemon_ctx_t *c)
 {
     time_t now = time(NULL);
     time_t at = next_roll(now, c->d.cfg.session.roll_minute);
-    uv_timer_start(&c->roll_timer, NULL, (uint64_t)(at - now) * 1000, 0);
+    uv_timer_start(&c->roll_timer, on_roll_timer, (uint64_t)(at - now) * 1000, 0);
 }
 
 static void on_roll_timer(uv_timer_t *t)
 {
     daemon_ctx_t *c = t->data;
     daemon_roll_day(&c->d, "session.roll_at");
-    time_t now = time(NULL);
-    uv_timer_start(&c->roll_timer, on_roll_timer,
-                   (uint64_t)(next_roll(now, c->d.cfg.session.roll_minute) - now) * 1000, 0);
+    arm_roll_timer(c);
 }
 
 /* ---- periodic work ---- */
@@ -360,7 +361,6 @@ static void start_timers(daemon_ctx_t *c)
         uv_timer_start(&c->fsync_timer, on_fsync_timer, ms ? ms : 1, ms ? ms : 1);
     }
     arm_roll_timer(c);
-    uv_timer_start(&c->roll_timer, on_roll_timer, uv_timer_get_due_in(&c->roll_timer), 0);
 }
 
 /* ---- feeds ---- */

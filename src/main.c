@@ -1,6 +1,8 @@
 /*
  * main.c - the tickd command line.
  *
+ *   tickd [--config FILE]           the daemon (daemon.c)
+ *   tickd --check-config FILE       validate a configuration
  *   tickd replay FILE [options]     run a recorded day through the pipeline
  *   tickd gen itch|csv [options]    write a synthetic day
  *   tickd journal verify|repair|cat FILE
@@ -13,11 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
+#include "daemon.h"
 
 static const char usage[] =
-    "usage: tickd <command> [arguments]\n"
+    "usage: tickd [--config FILE]           run the daemon\n"
+    "       tickd --check-config FILE       validate a configuration and exit\n"
+    "       tickd <command> [arguments]\n"
     "\n"
     "commands:\n"
     "  replay FILE [--format itch|csv|tlog] [--speed max|N] [--json]\n"
@@ -27,7 +34,10 @@ static const char usage[] =
     "  gen itch|csv --symbols N --messages M [--seed S] -o FILE\n"
     "      write a deterministic synthetic trading day\n"
     "  journal verify|repair|cat FILE\n"
-    "      check a journal, cut it back to its last good record, or print it\n";
+    "      check a journal, cut it back to its last good record, or print it\n"
+    "\n"
+    "Without --config the daemon reads " TICKD_SYSCONF_CONFIG " when installed,\n"
+    "and the source tree's config/tickd.yaml when run from the build tree.\n";
 
 int64_t cli_realtime_ns(void)
 {
@@ -56,11 +66,58 @@ int cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+/* The configuration to use without --config: the source tree's when this
+ * binary is the one in the build tree, the system's otherwise. */
+static const char *default_config(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        size_t blen = strlen(TICKD_BUILD_DIR);
+        if (strncmp(exe, TICKD_BUILD_DIR, blen) == 0 && exe[blen] == '/')
+            return TICKD_SOURCE_CONFIG;
+    }
+    return TICKD_SYSCONF_CONFIG;
+}
+
+static int check_config(const char *path)
+{
+    static config_t cfg;
+    char err[CONFIG_ERR_LEN];
+    if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EX_CONFIG_CODE;
+    }
+    printf("%s: ok (%zu feed%s)\n", path, cfg.nfeeds, cfg.nfeeds == 1 ? "" : "s");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EX_USAGE_CODE : 0;
+    if (argc < 2)
+        return daemon_run(default_config());
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tickd %s\n", TICKD_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--config") == 0 || strcmp(argv[1], "-c") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "tickd: %s needs a file\n\n%s", argv[1], usage);
+            return EX_USAGE_CODE;
+        }
+        return daemon_run(argv[2]);
+    }
+    if (strcmp(argv[1], "--check-config") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "tickd: --check-config needs a file\n\n%s", usage);
+            return EX_USAGE_CODE;
+        }
+        return check_config(argv[2]);
     }
     if (strcmp(argv[1], "replay") == 0)
         return cmd_replay(argc - 1, argv + 1);

@@ -1,0 +1,117 @@
+/*
+ * config.h - tickd's configuration: the YAML file, parsed and validated.
+ *
+ * config_load() reads a YAML file with libyaml into a config_t. Every key is
+ * documented in config/tickd.yaml; unknown keys are errors; a bad value is
+ * reported once with its place and the fix, e.g.
+ *
+ *   config/tickd.yaml:12:5: pubsub.listen: expected host:port, got "6380"
+ *
+ * Sizes take 512, 64KiB, 32MiB, 1GiB (also KB/MB/GB as powers of 1000 and a
+ * bare number of bytes); durations take 250ms, 10s, 5m, 1h, 100us. Relative
+ * paths in the file are relative to the directory of the file.
+ */
+#ifndef TICKD_SRC_CONFIG_H
+#define TICKD_SRC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_FEEDS 32
+#define CONFIG_ERR_LEN   512
+
+enum feed_kind {
+    FEED_FILE = 1, /* replay a recorded file */
+    FEED_TCP = 2,  /* accept connections that stream ITCH (BinaryFILE) or CSV */
+    FEED_UDP = 3,  /* MoldUDP64 datagrams, unicast or a multicast group */
+};
+
+typedef struct config_feed {
+    char name[64];       /* unique; the `feed` label of the metrics */
+    enum feed_kind kind;
+    int format;          /* enum ingest_format */
+    char path[4096];     /* file: the file to replay */
+    double speed;        /* file: 0 for as fast as possible, else N x recorded speed */
+    int loop;            /* file: start over at the end (a new trading day each time) */
+    char listen[256];    /* tcp, udp: host:port to bind */
+    char group[64];      /* udp: multicast group to join, "" for unicast */
+    char interface[64];  /* udp: local address of the interface for the group, "" any */
+} config_feed_t;
+
+typedef struct config {
+    char path[4096];              /* the file this was read from */
+
+    struct {
+        size_t arena_size;        /* heap.arena_size, default 1MiB */
+        size_t pool_size;         /* heap.pool_size, default 16KiB */
+        int debug;                /* heap.debug, default false */
+    } heap;
+
+    struct {
+        uint64_t interval_ns;     /* gc.interval, default 100ms */
+        uint32_t thresholds[3];   /* gc.thresholds, default [700, 10, 10] */
+    } gc;
+
+    struct {
+        char listen[256];         /* pubsub.listen, default 127.0.0.1:6380 */
+        int payload;              /* pubsub.payload: 0 json (default), 1 csv */
+        char password[256];       /* pubsub.password, "" for no AUTH */
+        uint32_t max_clients;     /* pubsub.max_clients, default 10000 */
+        size_t max_request;       /* pubsub.max_request, default 64KiB */
+        uint64_t idle_timeout_ns; /* pubsub.idle_timeout, default 0 (none) */
+        size_t hard_limit;        /* pubsub.output_hard_limit, default 32MiB */
+        size_t soft_limit;        /* pubsub.output_soft_limit, default 8MiB */
+        uint64_t soft_ns;         /* pubsub.output_soft_seconds, default 60s */
+        int snapshot;             /* pubsub.snapshot_on_subscribe, default true */
+    } pubsub;
+
+    struct {
+        char listen[256];         /* http.listen, default 127.0.0.1:9108 */
+        uint32_t max_connections; /* http.max_connections, default 64 */
+        size_t max_header;        /* http.max_header, default 8KiB */
+        uint64_t idle_timeout_ns; /* http.idle_timeout, default 30s */
+    } http;
+
+    struct {
+        int enabled;              /* journal.enabled, default false */
+        char dir[4096];           /* journal.dir, default /var/lib/tickd */
+        int fsync;                /* journal.fsync: enum journal_fsync, default interval */
+        uint64_t fsync_interval_ns; /* journal.fsync_interval, default 1s */
+    } journal;
+
+    struct {
+        int roll_minute;          /* session.roll_at "HH:MM" as minutes, default 0 */
+        char timezone[64];        /* session.timezone, default UTC */
+    } session;
+
+    struct {
+        int level;                /* log.level: 3 error, 4 warning, 6 info (default), 7 debug */
+    } log;
+
+    size_t nfeeds;
+    config_feed_t feeds[CONFIG_MAX_FEEDS];
+} config_t;
+
+/* Fills cfg with the defaults (no feeds). */
+void config_defaults(config_t *cfg);
+
+/* Reads and validates path into cfg. Returns 0, or -EINVAL with the message
+ * (file:line:column: key: what is wrong) in err; -errno when the file cannot
+ * be read, also with a message. */
+int config_load(const char *path, config_t *cfg, char *err, size_t errlen);
+
+/* The same from len bytes at data (need not end in a NUL), named name in
+ * messages and in cfg->path; relative paths are taken from name's
+ * directory. For config_load() and for fuzzing. On an error cfg holds
+ * defaults and part of the file: use it only after a 0. */
+int config_load_buffer(const char *name, const char *data, size_t len, config_t *cfg, char *err,
+                       size_t errlen);
+
+/* Parses "32MiB" etc. into bytes; 0 or -EINVAL. */
+int config_parse_size(const char *s, size_t *out);
+/* Parses "100ms" etc. into nanoseconds; 0 or -EINVAL. */
+int config_parse_duration(const char *s, uint64_t *out);
+/* Splits "host:port" ("[v6]:port" too); 0 or -EINVAL. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

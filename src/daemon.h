@@ -1,0 +1,71 @@
+/*
+ * daemon.h - the running daemon: one libuv loop, one heap, and everything
+ * wired to them.
+ *
+ * daemon.c owns start-up, the timers (cycle sweep, watchdog, status, journal
+ * fsync, end of day, loop lag), signals (SIGTERM/SIGINT drain and exit,
+ * SIGHUP reload) and the tick sink that sends every tick to the journal and
+ * to the subscribers. feeds.c owns the ways in. The other modules see the
+ * daemon through this struct, read-only: metrics.c renders it for
+ * Prometheus.
+ */
+#ifndef TICKD_SRC_DAEMON_H
+#define TICKD_SRC_DAEMON_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "alloc/object.h"
+#include "config.h"
+#include "feed/journal.h"
+#include "feed/market.h"
+#include "histogram.h"
+#include "http.h"
+#include "pubsub.h"
+
+typedef struct feed feed_t;
+
+/* What one configured feed has seen over the daemon's life. */
+typedef struct feed_stats {
+    uint64_t messages;      /* inputs decoded and applied */
+    uint64_t decode_errors; /* inputs that could not be decoded */
+    uint64_t sequence_gaps; /* MoldUDP64 messages missed */
+    uint64_t rejected;      /* decoded but refused by the market */
+    uint64_t connections;   /* tcp: connected sources now */
+    int up;                 /* file open / listener bound */
+} feed_stats_t;
+
+const char *feed_name(const feed_t *f);
+void feed_get_stats(const feed_t *f, feed_stats_t *out);
+
+typedef struct daemon {
+    uv_loop_t *loop;
+    config_t cfg;     /* the configuration in force */
+    heap_t *heap;     /* the one heap; every object comes from it */
+    market_t *market; /* today's symbols, books and orders */
+    pubsub_t *pubsub;
+    http_server_t *http;
+    journal_writer_t *journal; /* NULL when journal.enabled is false */
+    feed_t *feeds[CONFIG_MAX_FEEDS];
+    size_t nfeeds;
+
+    histogram_t loop_lag;      /* tickd_loop_lag_seconds */
+    histogram_t journal_fsync; /* tickd_journal_fsync_seconds */
+    uint64_t ticks_total[2];   /* [0] trades, [1] quotes, over the daemon's life */
+    uint64_t journal_records_total;
+    uint64_t journal_errors_total; /* failed writes or syncs (disk full, ...) */
+    uint64_t sessions_rolled;      /* end-of-day rolls */
+    uint64_t reloads_total;        /* SIGHUP reloads applied */
+    int64_t start_time_ns;         /* CLOCK_REALTIME when the daemon started */
+    int stopping;                  /* SIGTERM/SIGINT received: draining */
+} daemon_t;
+
+#define TICKD_VERSION "0.1.0"
+
+/* Runs the daemon with the configuration at config_path until SIGTERM or
+ * SIGINT; returns the exit status (0, 1 when start-up failed, 78 for a bad
+ * configuration). */
+int daemon_run(const char *config_path);
+
+#endif

@@ -1,0 +1,528 @@
+/*
+ * feeds.c - file replay, TCP streams and MoldUDP64 datagrams on the loop.
+ *
+ * A file feed reads its file with libuv's asynchronous file reads into two
+ * 1 MiB buffers (one being decoded, one being read) and decodes in slices of
+ * at most FEED_SLICE messages, yielding to the loop between slices, so a
+ * replay at full speed never starves the subscribers. At --speed N a timer
+ * moves the pacing limit forward with the clock. At the end of the file a
+ * looping feed starts a new trading day (daemon_roll_day) and reads the file
+ * again.
+ *
+ * A TCP feed accepts any number of sources; each connection gets its own
+ * ingest (its own framing state) and 64 KiB read buffer, allocated when it
+ * connects. A UDP feed has one ingest (one MoldUDP64 session) and joins its
+ * multicast group if it has one.
+ *
+ * After every slice, read or datagram the daemon's batch hook runs (flush the
+ * subscribers, hand the journal its batch): that is the end of a batch.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon_internal.h"
+#include "log.h"
+#include "feeds.h"
+#include "feed/ingest.h"
+
+#define FEED_CHUNK      (1u << 20)
+#define FEED_SLICE      65536
+#define FEED_TCP_BUFFER (64u << 10)
+#define FEED_UDP_BUFFER (64u << 10)
+
+typedef struct feed_conn {
+    uv_tcp_t handle;
+    feed_t *feed;
+    ingest_t ing;
+    struct feed_conn *next, *prev;
+    unsigned char buf[FEED_TCP_BUFFER];
+} feed_conn_t;
+
+struct feed {
+    daemon_t *d;
+    config_feed_t cfg;
+    market_t *market;
+    feed_stats_t done; /* counters of ingests that are gone */
+    int up;
+    int closing;
+    int handles; /* handles still open; the feed is freed at 0 */
+
+    /* file */
+    ingest_t ing; /* file and udp */
+    uv_file fd;
+    uv_fs_t read_req;
+    int reading; /* a read is in flight */
+    unsigned char *buf[2];
+    size_t len[2]; /* bytes in buf[i]; buf[cur] is being decoded */
+    int cur;
+    int have_chunk; /* buf[cur] was pushed and is not used up */
+    int ready;      /* buf[!cur] holds a chunk read ahead */
+    int eof;
+    int64_t offset; /* next read position */
+    uv_timer_t pump;
+    int64_t t0;     /* exchange time of the first message */
+    uint64_t wall0; /* uv_hrtime() when it was applied */
+    int have_t0;
+
+    /* tcp */
+    uv_tcp_t server;
+    feed_conn_t *conns;
+    uint64_t nconns;
+
+    /* udp */
+    uv_udp_t udp;
+    unsigned char *udp_buf;
+};
+
+static void feed_error(void *arg, uint64_t where, const char *reason)
+{
+    feed_t *f = arg;
+    daemon_input_error(f->d, f->cfg.name, where, reason);
+}
+
+static void add_stats(feed_stats_t *to, const ingest_stats_t *s)
+{
+    to->messages += s->messages;
+    to->decode_errors += s->decode_errors;
+    to->sequence_gaps += s->sequence_gaps;
+    to->rejected += s->rejected;
+}
+
+const char *feed_name(const feed_t *f)
+{
+    return f->cfg.name;
+}
+
+const config_feed_t *feed_config(const feed_t *f)
+{
+    return &f->cfg;
+}
+
+void feed_get_stats(const feed_t *f, feed_stats_t *out)
+{
+    *out = f->done;
+    if (f->cfg.kind != FEED_TCP)
+        add_stats(out, &f->ing.stats);
+    for (const feed_conn_t *c = f->conns; c != NULL; c = c->next)
+        add_stats(out, &c->ing.stats);
+    out->connections = f->nconns;
+    out->up = f->up;
+}
+
+void feed_set_market(feed_t *f, market_t *m)
+{
+    f->market = m;
+    f->ing.market = m;
+    for (feed_conn_t *c = f->conns; c != NULL; c = c->next)
+        c->ing.market = m;
+}
+
+static void feed_free(feed_t *f)
+{
+    free(f->buf[0]);
+    free(f->buf[1]);
+    free(f->udp_buf);
+    free(f);
+}
+
+/* A handle of the feed closed (or a read it waited for returned). */
+static void handle_closed(uv_handle_t *h)
+{
+    feed_t *f = h->data;
+    if (--f->handles == 0)
+        feed_free(f);
+}
+
+static void close_handle(feed_t *f, uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, handle_closed);
+    else
+        f->handles--;
+}
+
+/* ---- file replay ---- */
+
+static void file_read(feed_t *f);
+static void file_pump(uv_timer_t *t);
+
+/* Hands the read-ahead chunk to the ingest and reads the next one. */
+static void file_next_chunk(feed_t *f)
+{
+    f->cur = !f->cur;
+    f->ready = 0;
+    f->have_chunk = 1;
+    ingest_push(&f->ing, f->buf[f->cur], f->len[f->cur], daemon_realtime_ns());
+    if (!f->eof)
+        file_read(f);
+    uv_timer_start(&f->pump, file_pump, 0, 0);
+}
+
+/* The end of the file: a looping feed begins a new day from the start. */
+static void file_end(feed_t *f)
+{
+    ingest_finish(&f->ing);
+    if (!f->cfg.loop) {
+        log_msg(LOG_INFO, "feed %s: end of %s after %llu messages", f->cfg.name, f->cfg.path,
+                (unsigned long long)f->ing.stats.messages);
+        return;
+    }
+    add_stats(&f->done, &f->ing.stats);
+    daemon_roll_day(f->d, "end of a looping replay");
+    ingest_init(&f->ing, f->cfg.format, f->market, feed_error, f);
+    f->eof = 0;
+    f->offset = 0;
+    f->have_t0 = 0;
+    file_read(f);
+}
+
+static void file_pump(uv_timer_t *t)
+{
+    feed_t *f = t->data;
+    if (f->closing || !f->have_chunk)
+        return;
+    int64_t limit = INT64_MAX, next = 0;
+    if (f->cfg.speed > 0) {
+        if (!f->have_t0) {
+            if (ingest_run(&f->ing, INT64_MIN, FEED_SLICE, &next) == 1) {
+                f->t0 = next;
+                f->wall0 = uv_hrtime();
+                f->have_t0 = 1;
+            }
+        }
+        if (f->have_t0)
+            limit = f->t0 + (int64_t)((double)(uv_hrtime() - f->wall0) * f->cfg.speed);
+    }
+    int more = ingest_run(&f->ing, limit, FEED_SLICE, &next);
+    daemon_batch_done(f->d);
+    if (more) {
+        uint64_t ms = 0;
+        if (next > limit) { /* paced: sleep until the next message is due */
+            double wait_ns = (double)(next - limit) / f->cfg.speed;
+            ms = wait_ns > 100e6 ? 100 : (uint64_t)(wait_ns / 1e6);
+        }
+        uv_timer_start(&f->pump, file_pump, ms, 0);
+        return;
+    }
+    f->have_chunk = 0;
+    if (f->ready)
+        file_next_chunk(f);
+    else if (f->eof && !f->reading)
+        file_end(f);
+}
+
+static void file_read_done(uv_fs_t *req)
+{
+    feed_t *f = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    f->reading = 0;
+    if (f->closing) {
+        handle_closed((uv_handle_t *)&f->pump); /* the read held a reference */
+        return;
+    }
+    f->handles--;
+    if (n < 0) {
+        log_msg(LOG_ERR, "feed %s: reading %s: %s", f->cfg.name, f->cfg.path, uv_strerror((int)n));
+        f->up = 0;
+        return;
+    }
+    if (n == 0) {
+        f->eof = 1;
+        if (!f->have_chunk && !f->ready)
+            file_end(f);
+        return;
+    }
+    f->offset += n;
+    f->len[!f->cur] = (size_t)n;
+    f->ready = 1;
+    if (!f->have_chunk)
+        file_next_chunk(f);
+}
+
+static void file_read(feed_t *f)
+{
+    uv_buf_t b = uv_buf_init((char *)f->buf[!f->cur], FEED_CHUNK);
+    f->read_req.data = f;
+    if (uv_fs_read(f->d->loop, &f->read_req, f->fd, &b, 1, f->offset, file_read_done) == 0) {
+        f->reading = 1;
+        f->handles++; /* keeps the feed alive until the read returns */
+    } else {
+        f->up = 0;
+    }
+}
+
+static int file_start(feed_t *f, char *err, size_t errlen)
+{
+    uv_fs_t req;
+    int fd = uv_fs_open(NULL, &req, f->cfg.path, O_RDONLY | O_CLOEXEC, 0, NULL);
+    uv_fs_req_cleanup(&req);
+    if (fd < 0) {
+        snprintf(err, errlen, "feed %s: cannot open %s: %s", f->cfg.name, f->cfg.path,
+                 uv_strerror(fd));
+        return fd;
+    }
+    f->fd = fd;
+    f->buf[0] = malloc(FEED_CHUNK);
+    f->buf[1] = malloc(FEED_CHUNK);
+    if (f->buf[0] == NULL || f->buf[1] == NULL) {
+        snprintf(err, errlen, "feed %s: out of memory", f->cfg.name);
+        return -ENOMEM;
+    }
+    ingest_init(&f->ing, f->cfg.format, f->market, feed_error, f);
+    uv_timer_init(f->d->loop, &f->pump);
+    f->pump.data = f;
+    f->handles = 1;
+    f->cur = 1; /* the first read goes into buf[0] */
+    file_read(f);
+    f->up = 1;
+    return 0;
+}
+
+/* ---- TCP streams ---- */
+
+static void conn_closed(uv_handle_t *h)
+{
+    feed_conn_t *c = h->data;
+    feed_t *f = c->feed;
+    free(c);
+    handle_closed((uv_handle_t *)&f->server);
+}
+
+static void conn_close(feed_conn_t *c)
+{
+    feed_t *f = c->feed;
+    ingest_finish(&c->ing);
+    add_stats(&f->done, &c->ing.stats);
+    memset(&c->ing.stats, 0, sizeof(c->ing.stats));
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        f->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    f->nconns--;
+    c->handle.data = c;
+    uv_close((uv_handle_t *)&c->handle, conn_closed);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    feed_conn_t *c = h->data;
+    *buf = uv_buf_init((char *)c->buf, sizeof(c->buf));
+}
+
+static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    feed_conn_t *c = s->data;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    ingest_push(&c->ing, buf->base, (size_t)n, daemon_realtime_ns());
+    ingest_run(&c->ing, INT64_MAX, UINT64_MAX, NULL);
+    daemon_batch_done(c->feed->d);
+}
+
+static void conn_refused(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void tcp_accept(uv_stream_t *server, int status)
+{
+    feed_t *f = server->data;
+    if (status < 0)
+        return;
+    feed_conn_t *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return;
+    uv_tcp_init(f->d->loop, &c->handle);
+    c->handle.data = c;
+    c->feed = f;
+    if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
+        uv_close((uv_handle_t *)&c->handle, conn_refused);
+        return;
+    }
+    ingest_init(&c->ing, f->cfg.format, f->market, feed_error, f);
+    c->prev = NULL;
+    c->next = f->conns;
+    if (f->conns != NULL)
+        f->conns->prev = c;
+    f->conns = c;
+    f->nconns++;
+    f->handles++;
+    uv_read_start((uv_stream_t *)&c->handle, conn_alloc, conn_read);
+}
+
+static int resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen,
+                   const char *name)
+{
+    char host[256];
+    int port, r;
+    if (config_parse_hostport(listen, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "feed %s: bad listen address %s", name, listen);
+        return -EINVAL;
+    }
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    r = strchr(host, ':') != NULL ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss)
+                                  : uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+    if (r != 0)
+        snprintf(err, errlen, "feed %s: bad address %s: %s", name, listen, uv_strerror(r));
+    return r;
+}
+
+static int tcp_start(feed_t *f, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int r = resolve(f->cfg.listen, &ss, err, errlen, f->cfg.name);
+    if (r != 0)
+        return r;
+    uv_tcp_init(f->d->loop, &f->server);
+    f->server.data = f;
+    f->handles = 1;
+    r = uv_tcp_bind(&f->server, (const struct sockaddr *)&ss, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&f->server, 128, tcp_accept);
+    if (r != 0) {
+        snprintf(err, errlen, "feed %s: cannot listen on %s: %s", f->cfg.name, f->cfg.listen,
+                 uv_strerror(r));
+        return r;
+    }
+    f->up = 1;
+    return 0;
+}
+
+/* ---- MoldUDP64 ---- */
+
+static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    feed_t *f = h->data;
+    *buf = uv_buf_init((char *)f->udp_buf, FEED_UDP_BUFFER);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                     unsigned flags)
+{
+    feed_t *f = h->data;
+    (void)from;
+    if (n <= 0 || (flags & UV_UDP_PARTIAL)) {
+        if (flags & UV_UDP_PARTIAL)
+            f->ing.stats.decode_errors++; /* a datagram larger than any MoldUDP64 packet */
+        return;
+    }
+    ingest_packet(&f->ing, buf->base, (size_t)n, daemon_realtime_ns());
+    daemon_batch_done(f->d);
+}
+
+static int udp_start(feed_t *f, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int r = resolve(f->cfg.listen, &ss, err, errlen, f->cfg.name);
+    if (r != 0)
+        return r;
+    f->udp_buf = malloc(FEED_UDP_BUFFER);
+    if (f->udp_buf == NULL)
+        return -ENOMEM;
+    ingest_init(&f->ing, INGEST_MOLD, f->market, feed_error, f);
+    uv_udp_init(f->d->loop, &f->udp);
+    f->udp.data = f;
+    f->handles = 1;
+    r = uv_udp_bind(&f->udp, (const struct sockaddr *)&ss, UV_UDP_REUSEADDR);
+    if (r == 0 && f->cfg.group[0] != '\0')
+        r = uv_udp_set_membership(&f->udp, f->cfg.group,
+                                  f->cfg.interface[0] != '\0' ? f->cfg.interface : NULL,
+                                  UV_JOIN_GROUP);
+    if (r == 0)
+        r = uv_udp_recv_start(&f->udp, udp_alloc, udp_recv);
+    if (r != 0) {
+        snprintf(err, errlen, "feed %s: cannot receive on %s%s%s: %s", f->cfg.name, f->cfg.listen,
+                 f->cfg.group[0] ? " group " : "", f->cfg.group, uv_strerror(r));
+        return r;
+    }
+    f->up = 1;
+    return 0;
+}
+
+/* ---- start and stop ---- */
+
+int feed_start(daemon_t *d, const config_feed_t *cfg, feed_t **out, char *err, size_t errlen)
+{
+    feed_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -ENOMEM;
+    f->d = d;
+    f->cfg = *cfg;
+    f->market = d->market;
+    f->fd = -1;
+    int r;
+    switch (cfg->kind) {
+    case FEED_FILE:
+        r = file_start(f, err, errlen);
+        break;
+    case FEED_TCP:
+        r = tcp_start(f, err, errlen);
+        break;
+    default:
+        r = udp_start(f, err, errlen);
+        break;
+    }
+    if (r != 0) {
+        feed_stop(f);
+        return r;
+    }
+    *out = f;
+    return 0;
+}
+
+void feed_stop(feed_t *f)
+{
+    f->closing = 1;
+    f->up = 0;
+    if (f->fd >= 0) {
+        uv_fs_t req;
+        uv_fs_close(NULL, &req, f->fd, NULL);
+        uv_fs_req_cleanup(&req);
+        f->fd = -1;
+    }
+    if (f->handles == 0) { /* nothing was opened */
+        feed_free(f);
+        return;
+    }
+    switch (f->cfg.kind) {
+    case FEED_FILE:
+        if (f->reading)
+            uv_cancel((uv_req_t *)&f->read_req);
+        close_handle(f, (uv_handle_t *)&f->pump);
+        break;
+    case FEED_TCP:
+        while (f->conns != NULL)
+            conn_close(f->conns);
+        close_handle(f, (uv_handle_t *)&f->server);
+        break;
+    default:
+        close_handle(f, (uv_handle_t *)&f->udp);
+        break;
+    }
+}
+
+int feed_port(const feed_t *f)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int r = f->cfg.kind == FEED_TCP   ? uv_tcp_getsockname(&f->server, (struct sockaddr *)&ss, &len)
+            : f->cfg.kind == FEED_UDP ? uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len)
+                                      : -EINVAL;
+    if (r != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}

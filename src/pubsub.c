@@ -1,0 +1,1803 @@
+/*
+ * pubsub.c - the RESP2 pub/sub server: clients, commands, fan-out, output.
+ *
+ * Clients. Each connection is a client_t on the loop. Bytes read go through
+ * resp_parse(); a request cut short by the end of a read waits in the
+ * client's input buffer (never more than pubsub.max_request bytes). Commands
+ * are the subset of Redis that a subscriber needs, answered byte for byte as
+ * Redis 7 answers them, errors included, so that redis-cli, hiredis and
+ * redis-py (protocol 2) work unchanged.
+ *
+ * Registry. A channel or a pattern is a topic_t; channels and patterns each
+ * have a hash table by name. A subscription (sub_t) links one client and one
+ * topic and is listed on both sides, each list remembering its index in the
+ * other, so SUBSCRIBE and UNSUBSCRIBE are O(1) apart from the duplicate check
+ * (a scan of the shorter of the two lists). A channel topic also caches the
+ * patterns that match its name, tagged with the pattern generation it was
+ * computed at: creating or dropping a pattern bumps the generation and the
+ * caches refresh lazily on the next tick. While patterns exist, a tick on a
+ * channel nobody subscribed to creates its (empty) channel topic once, to
+ * hold that cache; when the last pattern goes, such topics are dropped.
+ * Every table entry is allocated at (P)SUBSCRIBE time or, for those caches,
+ * on a channel's first tick: never per tick in the steady state.
+ *
+ * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
+ * and after one hash lookup when nobody subscribed to the tick's channel and
+ * there are no patterns. Otherwise the tick is encoded once (payload.h) and
+ * each subscriber's output ring gets a reference: the whole frame for a
+ * channel subscriber, the pattern's precomputed head plus the frame's tail
+ * for a pattern subscriber.
+ *
+ * Output. A client's output is a ring of (payload, byte range) entries that
+ * doubles when full (rare: a ring only grows past its usual size while its
+ * client lags) and shrinks back once drained. Command replies are gathered in
+ * one scratch buffer per read and queued as one payload. pubsub_flush()
+ * walks the clients with pending output (an intrusive list, never all the
+ * clients) and writes each with one uv_try_write() of up to IOV_BATCH
+ * buffers; what the socket does not take is handed to uv_write() (at most
+ * four buffers, which libuv keeps without allocating) and the client is
+ * skipped until its callback, which resumes writing. A client queued over
+ * pubsub.output_hard_limit, or over the soft limit for longer than
+ * output_soft_seconds, is marked and disconnected once the fan-out is over:
+ * nobody ever waits for it.
+ *
+ * Never blocks, never allocates from the system allocator per tick; every
+ * buffer, table and client comes from the daemon's heap.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "glob.h"
+#include "payload.h"
+#include "pubsub.h"
+#include "resp.h"
+
+#define LISTEN_BACKLOG  511
+#define READ_BUF_SIZE   (64 * 1024)
+#define IOV_BATCH       128 /* buffers per uv_try_write() */
+#define WRITE_BUFS      4   /* buffers per uv_write(): libuv keeps four without allocating */
+#define RING_INITIAL    16  /* output ring entries of a new client */
+#define RING_KEEP       256 /* an emptied ring bigger than this shrinks back to RING_INITIAL */
+#define INPUT_KEEP      (16 * 1024) /* an emptied input buffer bigger than this is freed */
+#define REPLY_SCRATCH   (16 * 1024) /* replies gathered before they become a payload */
+#define TABLE_INITIAL   64
+#define HOUSEKEEPING_MS 1000 /* at most; shorter when idle_timeout or soft_seconds is */
+#define ERROR_TEXT_MAX  512
+
+static const char max_clients_error[] = "-ERR max number of clients reached\r\n";
+
+typedef struct client client_t;
+typedef struct topic topic_t;
+
+/* One subscription: a client to a channel or a pattern, listed on both. */
+typedef struct sub {
+    client_t *client;
+    topic_t *topic;
+    uint32_t client_idx; /* in client->subs */
+    uint32_t topic_idx;  /* in topic->subs */
+} sub_t;
+
+/* A channel or a pattern, by name. */
+struct topic {
+    topic_t *next; /* hash chain */
+    uint32_t hash;
+    uint32_t len;
+    uint8_t is_pattern;
+    sub_t **subs; /* the subscriptions to it */
+    uint32_t nsubs, subs_cap;
+    /* Channels: the patterns matching the name, valid while pgen equals the
+     * server's pattern generation. */
+    topic_t **pmatch;
+    uint32_t npmatch, pmatch_cap;
+    uint64_t pgen;
+    /* Patterns: the pmessage head for the name (payload.h). */
+    payload_t *head;
+    char name[]; /* len bytes and a NUL */
+};
+
+typedef struct topic_table {
+    topic_t **buckets;
+    uint32_t mask; /* buckets - 1, a power of two minus one */
+    uint32_t count;
+} topic_table_t;
+
+/* A reference to bytes [off, end) of a payload, waiting to be written. */
+typedef struct out_entry {
+    payload_t *p;
+    uint32_t off, end;
+} out_entry_t;
+
+enum client_flags {
+    CLIENT_AUTHED = 1 << 0,  /* AUTH succeeded, or no password when it connected */
+    CLIENT_CLOSING = 1 << 1, /* QUIT, protocol error or stop: close once the output is out */
+    CLIENT_CLOSED = 1 << 2,  /* uv_close() called; freed in its callback */
+    CLIENT_WRITING = 1 << 3, /* a uv_write() is in flight: flushes skip the client */
+    CLIENT_DIRTY = 1 << 4,   /* on the server's dirty list */
+    CLIENT_SLOW = 1 << 5,    /* over an output limit: on the doomed list */
+    CLIENT_SOFT = 1 << 6,    /* over the soft limit since soft_since_ms */
+    CLIENT_COUNTED = 1 << 7, /* counted in stats.clients (not a refused connection) */
+};
+
+struct client {
+    uv_tcp_t tcp; /* tcp.data points back here */
+    pubsub_t *ps;
+    client_t *prev, *next;             /* every live client */
+    client_t *dirty_prev, *dirty_next; /* clients with output not yet tried */
+    client_t *doomed_next;             /* slow consumers to disconnect */
+    unsigned flags;                    /* enum client_flags */
+    uint64_t last_active_ms;           /* loop time of the last bytes received */
+    uint64_t soft_since_ms;            /* CLIENT_SOFT: loop time it went over */
+
+    /* An unfinished request carried over from earlier reads. */
+    char *in;
+    size_t in_len, in_cap;
+
+    /* Output: ring[(head + i) & (cap - 1)] for i < count; the first inflight
+     * entries belong to the uv_write() in flight. */
+    out_entry_t *ring;
+    uint32_t ring_cap, ring_head, ring_count, inflight;
+    size_t queued; /* bytes in the ring */
+    uv_write_t wreq;
+
+    sub_t **subs; /* channels and patterns, in no order */
+    uint32_t nsubs, subs_cap;
+};
+
+/* pubsub.* settings in force. */
+typedef struct settings {
+    char listen[256];
+    int payload;
+    char password[256];
+    uint32_t max_clients;
+    size_t max_request;
+    uint64_t idle_timeout_ns;
+    size_t hard_limit;
+    size_t soft_limit;
+    uint64_t soft_ns;
+    int snapshot;
+} settings_t;
+
+/* A listening socket; its own allocation so that a rebind can run the new
+ * one while the old one closes. ps is NULL for one that failed to start. */
+typedef struct listener {
+    uv_tcp_t tcp;
+    pubsub_t *ps;
+    heap_t *heap;
+} listener_t;
+
+struct pubsub {
+    uv_loop_t *loop;
+    heap_t *heap;
+    market_t *market;
+    pubsub_publish_fn on_publish;
+    void *publish_arg;
+    settings_t opt;
+
+    listener_t *listener;
+    uv_timer_t housekeeping; /* idle clients, soft limits */
+    uv_timer_t drain;        /* pubsub_stop()'s deadline */
+
+    client_t *clients;
+    client_t *dirty;
+    client_t *doomed;
+
+    topic_table_t channels;
+    topic_table_t patterns;
+    uint64_t pgen; /* bumped whenever a pattern topic comes or goes */
+
+    pubsub_stats_t stats;
+    histogram_t latency;
+
+    /* Request parsing: one client at a time, so shared. */
+    resp_parser_t parser;
+    resp_arg_t argv[RESP_MAX_ARGS];
+    char *scratch; /* parser.scratch, scratch_cap >= max_request */
+    size_t scratch_cap;
+    char *rbuf; /* READ_BUF_SIZE: every read lands here */
+
+    /* Replies of the client being served, not yet queued. */
+    client_t *reply_client;
+    size_t reply_len;
+    char reply[REPLY_SCRATCH];
+
+    /* PUBLISH: subscribers reached by the ticks on_publish made. */
+    int publishing;
+    uint64_t publish_receivers;
+
+    int stopping;
+    unsigned handles; /* open handles: listeners, timers, clients */
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+static void client_close(client_t *c);
+static void client_write(client_t *c);
+static void on_connection(uv_stream_t *server, int status);
+
+/* ---- memory ---- */
+
+static void *zalloc(heap_t *heap, size_t size)
+{
+    void *p = heap_alloc(heap, size);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
+}
+
+/* Makes room for need elements of size elem in *arr (capacity *cap),
+ * doubling. 0 or -ENOMEM. */
+static int grow(heap_t *heap, void **arr, uint32_t *cap, size_t elem, uint32_t need)
+{
+    if (need <= *cap)
+        return 0;
+    uint32_t ncap = *cap != 0 ? *cap : 4;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = heap_alloc(heap, (size_t)ncap * elem);
+    if (n == NULL)
+        return -ENOMEM;
+    if (*arr != NULL) {
+        memcpy(n, *arr, (size_t)*cap * elem);
+        heap_free(heap, *arr);
+    }
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- topics ---- */
+
+static uint32_t hash_name(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int table_init(heap_t *heap, topic_table_t *t)
+{
+    t->buckets = zalloc(heap, TABLE_INITIAL * sizeof(topic_t *));
+    t->mask = TABLE_INITIAL - 1;
+    t->count = 0;
+    return t->buckets != NULL ? 0 : -ENOMEM;
+}
+
+static topic_t *table_find(const topic_table_t *t, const char *name, size_t len, uint32_t hash)
+{
+    for (topic_t *e = t->buckets[hash & t->mask]; e != NULL; e = e->next)
+        if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    return NULL;
+}
+
+static int table_insert(heap_t *heap, topic_table_t *t, topic_t *e)
+{
+    if (t->count > t->mask) {
+        uint32_t nmask = t->mask * 2 + 1;
+        topic_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(topic_t *));
+        if (nb == NULL)
+            return -ENOMEM;
+        for (uint32_t i = 0; i <= t->mask; i++) {
+            topic_t *x = t->buckets[i];
+            while (x != NULL) {
+                topic_t *next = x->next;
+                x->next = nb[x->hash & nmask];
+                nb[x->hash & nmask] = x;
+                x = next;
+            }
+        }
+        heap_free(heap, t->buckets);
+        t->buckets = nb;
+        t->mask = nmask;
+    }
+    e->next = t->buckets[e->hash & t->mask];
+    t->buckets[e->hash & t->mask] = e;
+    t->count++;
+    return 0;
+}
+
+static void table_remove(topic_table_t *t, topic_t *e)
+{
+    topic_t **pp = &t->buckets[e->hash & t->mask];
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    t->count--;
+}
+
+static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t len, uint32_t hash,
+                        topic_t **out)
+{
+    topic_t *e = zalloc(ps->heap, sizeof(topic_t) + len + 1);
+    if (e == NULL)
+        return -ENOMEM;
+    memcpy(e->name, name, len);
+    e->len = (uint32_t)len;
+    e->hash = hash;
+    e->is_pattern = (uint8_t)is_pattern;
+    if (is_pattern && payload_pattern_head(ps->heap, name, len, &e->head) != 0) {
+        heap_free(ps->heap, e);
+        return -ENOMEM;
+    }
+    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0) {
+        if (e->head != NULL)
+            payload_release(ps->heap, &ps->latency, e->head);
+        heap_free(ps->heap, e);
+        return -ENOMEM;
+    }
+    if (is_pattern)
+        ps->pgen++;
+    *out = e;
+    return 0;
+}
+
+static void topic_free(pubsub_t *ps, topic_t *e)
+{
+    table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
+    if (e->is_pattern) {
+        payload_release(ps->heap, &ps->latency, e->head);
+        ps->pgen++;
+    }
+    heap_free(ps->heap, e->subs);
+    heap_free(ps->heap, e->pmatch);
+    heap_free(ps->heap, e);
+}
+
+/* Drops the channel topics that only held a pattern cache: called when the
+ * last pattern went away. */
+static void sweep_channels(pubsub_t *ps)
+{
+    for (uint32_t i = 0; i <= ps->channels.mask; i++) {
+        topic_t *e = ps->channels.buckets[i];
+        while (e != NULL) {
+            topic_t *next = e->next;
+            if (e->nsubs == 0)
+                topic_free(ps, e);
+            e = next;
+        }
+    }
+}
+
+/* Recomputes the patterns matching channel ch. On no memory the cache stays
+ * stale (and empty) and the next tick tries again. */
+static void pmatch_refresh(pubsub_t *ps, topic_t *ch)
+{
+    uint32_t n = 0;
+    ch->npmatch = 0;
+    for (uint32_t i = 0; i <= ps->patterns.mask; i++)
+        for (topic_t *p = ps->patterns.buckets[i]; p != NULL; p = p->next)
+            if (glob_match(p->name, p->len, ch->name, ch->len)) {
+                if (grow(ps->heap, (void **)&ch->pmatch, &ch->pmatch_cap, sizeof(topic_t *),
+                         n + 1) != 0)
+                    return;
+                ch->pmatch[n++] = p;
+            }
+    ch->npmatch = n;
+    ch->pgen = ps->pgen;
+}
+
+/* ---- subscriptions ---- */
+
+static sub_t *sub_find(const client_t *c, const topic_t *t)
+{
+    if (c->nsubs <= t->nsubs) {
+        for (uint32_t i = 0; i < c->nsubs; i++)
+            if (c->subs[i]->topic == t)
+                return c->subs[i];
+    } else {
+        for (uint32_t i = 0; i < t->nsubs; i++)
+            if (t->subs[i]->client == c)
+                return t->subs[i];
+    }
+    return NULL;
+}
+
+/* Subscribes c to the channel or pattern name. 1 if new, 0 if c already
+ * was, -ENOMEM. *topic is the topic either way. */
+static int sub_add(client_t *c, int is_pattern, const char *name, size_t len, topic_t **topic)
+{
+    pubsub_t *ps = c->ps;
+    uint32_t hash = hash_name(name, len);
+    topic_t *t = table_find(is_pattern ? &ps->patterns : &ps->channels, name, len, hash);
+    int created = 0;
+
+    if (t == NULL) {
+        if (topic_create(ps, is_pattern, name, len, hash, &t) != 0)
+            return -ENOMEM;
+        created = 1;
+    } else if (sub_find(c, t) != NULL) {
+        *topic = t;
+        return 0;
+    }
+    sub_t *s = heap_alloc(ps->heap, sizeof(sub_t));
+    if (s == NULL ||
+        grow(ps->heap, (void **)&c->subs, &c->subs_cap, sizeof(sub_t *), c->nsubs + 1) != 0 ||
+        grow(ps->heap, (void **)&t->subs, &t->subs_cap, sizeof(sub_t *), t->nsubs + 1) != 0) {
+        heap_free(ps->heap, s);
+        if (created)
+            topic_free(ps, t);
+        return -ENOMEM;
+    }
+    s->client = c;
+    s->topic = t;
+    s->client_idx = c->nsubs;
+    s->topic_idx = t->nsubs;
+    c->subs[c->nsubs++] = s;
+    t->subs[t->nsubs++] = s;
+    ps->stats.subscriptions++;
+    *topic = t;
+    return 1;
+}
+
+static void sub_remove(pubsub_t *ps, sub_t *s)
+{
+    client_t *c = s->client;
+    topic_t *t = s->topic;
+
+    c->subs[s->client_idx] = c->subs[--c->nsubs];
+    c->subs[s->client_idx]->client_idx = s->client_idx;
+    t->subs[s->topic_idx] = t->subs[--t->nsubs];
+    t->subs[s->topic_idx]->topic_idx = s->topic_idx;
+    heap_free(ps->heap, s);
+    ps->stats.subscriptions--;
+    if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0)) {
+        int was_pattern = t->is_pattern;
+        topic_free(ps, t);
+        if (was_pattern && ps->patterns.count == 0)
+            sweep_channels(ps);
+    }
+}
+
+static uint32_t client_count_subs(const client_t *c, int is_pattern)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->nsubs; i++)
+        n += c->subs[i]->topic->is_pattern == is_pattern;
+    return n;
+}
+
+/* Drops every subscription of c, without replies. */
+static void unsubscribe_quietly(client_t *c)
+{
+    while (c->nsubs > 0)
+        sub_remove(c->ps, c->subs[c->nsubs - 1]);
+}
+
+/* ---- output queue ---- */
+
+static void dirty_add(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+    if (c->flags & CLIENT_DIRTY)
+        return;
+    c->flags |= CLIENT_DIRTY;
+    c->dirty_prev = NULL;
+    c->dirty_next = ps->dirty;
+    if (ps->dirty != NULL)
+        ps->dirty->dirty_prev = c;
+    ps->dirty = c;
+}
+
+static void dirty_remove(client_t *c)
+{
+    if (!(c->flags & CLIENT_DIRTY))
+        return;
+    c->flags &= ~CLIENT_DIRTY;
+    if (c->dirty_prev != NULL)
+        c->dirty_prev->dirty_next = c->dirty_next;
+    else
+        c->ps->dirty = c->dirty_next;
+    if (c->dirty_next != NULL)
+        c->dirty_next->dirty_prev = c->dirty_prev;
+}
+
+/* Marks c to be disconnected as a slow consumer once the work at hand (a
+ * fan-out, a command) is over. */
+static void doom(client_t *c)
+{
+    if (c->flags & (CLIENT_SLOW | CLIENT_CLOSED))
+        return;
+    c->flags |= CLIENT_SLOW;
+    c->doomed_next = c->ps->doomed;
+    c->ps->doomed = c;
+}
+
+static void reap_slow(pubsub_t *ps)
+{
+    client_t *c;
+    while ((c = ps->doomed) != NULL) {
+        ps->doomed = c->doomed_next;
+        c->flags &= ~CLIENT_SLOW;
+        ps->stats.slow_consumer_disconnects_total++;
+        client_close(c);
+    }
+}
+
+/* Doubles the ring, keeping the entries in order from index 0. */
+static int ring_grow(client_t *c)
+{
+    heap_t *heap = c->ps->heap;
+    uint32_t ncap = c->ring_cap * 2;
+    out_entry_t *n = heap_alloc(heap, (size_t)ncap * sizeof(out_entry_t));
+    if (n == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->ring_count; i++)
+        n[i] = c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+    heap_free(heap, c->ring);
+    c->ring = n;
+    c->ring_cap = ncap;
+    c->ring_head = 0;
+    return 0;
+}
+
+static void reply_seal(pubsub_t *ps);
+
+/* Queues bytes [off, end) of p on c (taking a reference) and applies the
+ * output limits. 0, or -EPIPE when c takes no more output. */
+static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+{
+    pubsub_t *ps = c->ps;
+
+    if (HEAP_UNLIKELY(c->flags & (CLIENT_SLOW | CLIENT_CLOSED)))
+        return -EPIPE;
+    if (HEAP_UNLIKELY(ps->reply_client == c))
+        reply_seal(ps); /* replies gathered so far go first */
+    if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
+        doom(c);
+        return -EPIPE;
+    }
+    out_entry_t *e = &c->ring[(c->ring_head + c->ring_count) & (c->ring_cap - 1)];
+    e->p = p;
+    e->off = off;
+    e->end = end;
+    payload_incref(p);
+    c->ring_count++;
+    c->queued += end - off;
+    ps->stats.output_buffer_bytes += end - off;
+    dirty_add(c);
+
+    if (ps->opt.hard_limit != 0 && c->queued > ps->opt.hard_limit) {
+        doom(c);
+    } else if (ps->opt.soft_limit != 0 && c->queued > ps->opt.soft_limit) {
+        uint64_t now = uv_now(ps->loop);
+        if (!(c->flags & CLIENT_SOFT)) {
+            c->flags |= CLIENT_SOFT;
+            c->soft_since_ms = now;
+        } else if ((now - c->soft_since_ms) * 1000000 >= ps->opt.soft_ns) {
+            doom(c);
+        }
+    }
+    return 0;
+}
+
+/* Takes bytes written off the front of c's ring; fully written entries are
+ * released, a tick's buffer first stamped with the time of the write. */
+static void consume(client_t *c, size_t bytes, int64_t *now)
+{
+    pubsub_t *ps = c->ps;
+
+    c->queued -= bytes;
+    ps->stats.output_buffer_bytes -= bytes;
+    while (bytes > 0) {
+        out_entry_t *e = &c->ring[c->ring_head];
+        size_t n = e->end - e->off;
+        if (bytes < n) {
+            e->off += (uint32_t)bytes;
+            break;
+        }
+        bytes -= n;
+        if (e->p->flags & PAYLOAD_TICK) {
+            if (*now < 0)
+                *now = realtime_ns();
+            e->p->ts_written = *now;
+            e->p->flags |= PAYLOAD_WRITTEN;
+        }
+        payload_release(ps->heap, &ps->latency, e->p);
+        c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
+        c->ring_count--;
+    }
+    if ((c->flags & CLIENT_SOFT) && c->queued <= ps->opt.soft_limit)
+        c->flags &= ~CLIENT_SOFT;
+}
+
+/* Fills iov with up to max entries from the front of c's ring. Returns the
+ * number of buffers; *bytes gets their total. */
+static unsigned fill_iov(const client_t *c, uv_buf_t *iov, unsigned max, size_t *bytes)
+{
+    unsigned n = c->ring_count < max ? c->ring_count : max;
+    *bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const out_entry_t *e = &c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+        iov[i] = uv_buf_init(e->p->data + e->off, e->end - e->off);
+        *bytes += e->end - e->off;
+    }
+    return n;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    client_t *c = req->data;
+    int64_t now = -1;
+    size_t bytes = 0;
+
+    c->flags &= ~CLIENT_WRITING;
+    if (status < 0) {
+        client_close(c); /* no-op when the write was cancelled by a close */
+        return;
+    }
+    for (uint32_t i = 0; i < c->inflight; i++) {
+        const out_entry_t *e = &c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+        bytes += e->end - e->off;
+    }
+    c->inflight = 0;
+    consume(c, bytes, &now);
+    client_write(c);
+}
+
+/* Writes as much of c's output as the socket takes now; the rest goes to a
+ * uv_write(). Closes c once a closing client's output is out. */
+static void client_write(client_t *c)
+{
+    uv_buf_t iov[IOV_BATCH];
+    int64_t now = -1;
+    size_t total;
+
+    if (c->flags & (CLIENT_WRITING | CLIENT_CLOSED))
+        return;
+    while (c->ring_count > 0) {
+        unsigned n = fill_iov(c, iov, IOV_BATCH, &total);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
+        if (r == UV_EAGAIN) {
+            r = 0;
+        } else if (r < 0) {
+            client_close(c);
+            return;
+        }
+        consume(c, (size_t)r, &now);
+        if ((size_t)r < total) {
+            n = fill_iov(c, iov, WRITE_BUFS, &total);
+            c->wreq.data = c;
+            if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, n, on_write) != 0) {
+                client_close(c);
+                return;
+            }
+            c->inflight = n;
+            c->flags |= CLIENT_WRITING;
+            return;
+        }
+    }
+    if (c->ring_cap > RING_KEEP) {
+        out_entry_t *small = heap_alloc(c->ps->heap, RING_INITIAL * sizeof(out_entry_t));
+        if (small != NULL) {
+            heap_free(c->ps->heap, c->ring);
+            c->ring = small;
+            c->ring_cap = RING_INITIAL;
+            c->ring_head = 0;
+        }
+    }
+    if (c->flags & CLIENT_CLOSING)
+        client_close(c);
+}
+
+/* ---- replies ---- */
+
+/* Queues the replies gathered in the scratch as one payload. */
+static void reply_seal(pubsub_t *ps)
+{
+    client_t *c = ps->reply_client;
+    size_t n = ps->reply_len;
+
+    ps->reply_client = NULL;
+    ps->reply_len = 0;
+    if (c == NULL || n == 0)
+        return;
+    payload_t *p = payload_alloc(ps->heap, n);
+    if (p == NULL) {
+        doom(c); /* a reply lost would desynchronise the client */
+        return;
+    }
+    memcpy(p->data, ps->reply, n);
+    p->len = (uint32_t)n;
+    enqueue(c, p, 0, p->len);
+    payload_release(ps->heap, &ps->latency, p);
+}
+
+static void reply_raw(client_t *c, const char *s, size_t n)
+{
+    pubsub_t *ps = c->ps;
+
+    if (ps->reply_client != c) {
+        reply_seal(ps);
+        ps->reply_client = c;
+    }
+    if (ps->reply_len + n > REPLY_SCRATCH) {
+        reply_seal(ps);
+        if (n > REPLY_SCRATCH) {
+            payload_t *p = payload_alloc(ps->heap, n);
+            if (p == NULL) {
+                doom(c);
+                return;
+            }
+            memcpy(p->data, s, n);
+            p->len = (uint32_t)n;
+            enqueue(c, p, 0, p->len);
+            payload_release(ps->heap, &ps->latency, p);
+            return;
+        }
+        ps->reply_client = c;
+    }
+    memcpy(ps->reply + ps->reply_len, s, n);
+    ps->reply_len += n;
+}
+
+static void reply_str(client_t *c, const char *s)
+{
+    reply_raw(c, s, strlen(s));
+}
+
+/* "<prefix><n>\r\n": ":5", "$3", "*2". */
+static void reply_number(client_t *c, char prefix, long long n)
+{
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%c%lld\r\n", prefix, n);
+    reply_raw(c, buf, (size_t)len);
+}
+
+static void reply_bulk(client_t *c, const char *s, size_t n)
+{
+    reply_number(c, '$', (long long)n);
+    reply_raw(c, s, n);
+    reply_raw(c, "\r\n", 2);
+}
+
+/* "-<text>\r\n", with any CR or LF in the text turned into spaces as Redis
+ * does, so that an echoed argument cannot break the framing. */
+static void reply_error(client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_error(client_t *c, const char *fmt, ...)
+{
+    char buf[ERROR_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + 1, sizeof buf - 3, fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof buf - 3 ? (size_t)n : sizeof buf - 4;
+    buf[0] = '-';
+    for (size_t i = 1; i <= len; i++)
+        if (buf[i] == '\r' || buf[i] == '\n')
+            buf[i] = ' ';
+    buf[len + 1] = '\r';
+    buf[len + 2] = '\n';
+    reply_raw(c, buf, len + 3);
+}
+
+/* *3 $<kind> $<name> :<count>, the reply to (P)(UN)SUBSCRIBE; name NULL
+ * for the null bulk of an UNSUBSCRIBE with nothing to drop. */
+static void reply_subscription(client_t *c, const char *kind, const char *name, size_t len)
+{
+    reply_raw(c, "*3\r\n", 4);
+    reply_bulk(c, kind, strlen(kind));
+    if (name != NULL)
+        reply_bulk(c, name, len);
+    else
+        reply_raw(c, "$-1\r\n", 5);
+    reply_number(c, ':', c->nsubs);
+}
+
+/* ---- snapshots ---- */
+
+/* Queues the message frame of tick t on c: whole for a channel subscriber,
+ * after the pattern's head for a pattern subscriber. */
+static void send_tick(client_t *c, const tick_t *t, const topic_t *pattern)
+{
+    pubsub_t *ps = c->ps;
+    char name[PAYLOAD_CHANNEL_MAX];
+    size_t n = payload_channel(t, name);
+    payload_t *p;
+
+    if (payload_message(ps->heap, t, ps->opt.payload, name, n, 0, &p) != 0) {
+        ps->stats.encode_errors_total++;
+        return;
+    }
+    if (pattern == NULL)
+        enqueue(c, p, 0, p->len);
+    else if (enqueue(c, pattern->head, 0, pattern->head->len) == 0)
+        enqueue(c, p, PAYLOAD_MESSAGE_HEAD, p->len);
+    payload_release(ps->heap, &ps->latency, p);
+}
+
+/* SUBSCRIBE trade.AAPL: the last trade of AAPL, if any. */
+static void snapshot_channel(client_t *c, const topic_t *t)
+{
+    market_t *m = c->ps->market;
+    int trade = t->len > 6 && memcmp(t->name, "trade.", 6) == 0;
+    int quote = t->len > 6 && memcmp(t->name, "quote.", 6) == 0;
+
+    if (m == NULL || !(trade || quote))
+        return;
+    symbol_t *sym = market_find(m, t->name + 6, t->len - 6);
+    if (sym == NULL)
+        return;
+    const tick_t *last = trade ? sym->last_trade : sym->last_quote;
+    if (last != NULL)
+        send_tick(c, last, NULL);
+}
+
+struct snapshot_walk {
+    client_t *client;
+    const topic_t *pattern;
+};
+
+static int snapshot_symbol(symbol_t *sym, void *arg)
+{
+    struct snapshot_walk *w = arg;
+    const tick_t *ticks[2] = {sym->last_trade, sym->last_quote};
+    char name[PAYLOAD_CHANNEL_MAX];
+
+    for (int i = 0; i < 2; i++) {
+        if (ticks[i] == NULL)
+            continue;
+        size_t n = payload_channel(ticks[i], name);
+        if (glob_match(w->pattern->name, w->pattern->len, name, n))
+            send_tick(w->client, ticks[i], w->pattern);
+    }
+    return (w->client->flags & (CLIENT_SLOW | CLIENT_CLOSED)) != 0;
+}
+
+/* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches. */
+static void snapshot_pattern(client_t *c, const topic_t *pattern)
+{
+    struct snapshot_walk w = {c, pattern};
+    if (c->ps->market != NULL)
+        market_foreach(c->ps->market, snapshot_symbol, &w);
+}
+
+/* ---- commands ---- */
+
+typedef struct command command_t;
+typedef void (*command_fn)(client_t *c, size_t argc, const resp_arg_t *argv);
+
+enum command_flags {
+    CMD_NO_AUTH = 1,   /* allowed before AUTH */
+    CMD_SUBSCRIBED = 2 /* allowed in subscribed mode */
+};
+
+struct command {
+    const char *name;     /* lowercase */
+    const char *fullname; /* as Redis names it in errors: "client|setname" */
+    int arity;            /* Redis' convention: n exactly, -n at least n (the name included) */
+    unsigned flags;       /* enum command_flags */
+    command_fn proc;
+    const command_t *subcommands; /* NULL-terminated by name, or NULL */
+};
+
+static int arg_is(const resp_arg_t *a, const char *name)
+{
+    size_t n = strlen(name);
+    return a->len == n && strncasecmp(a->ptr, name, n) == 0;
+}
+
+static int auth_required(const client_t *c)
+{
+    return c->ps->opt.password[0] != '\0' && !(c->flags & CLIENT_AUTHED);
+}
+
+static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
+{
+    for (size_t i = 1; i < argc; i++) {
+        topic_t *t;
+        int r = sub_add(c, is_pattern, argv[i].ptr, argv[i].len, &t);
+        if (r < 0) {
+            reply_error(c, "ERR out of memory");
+            continue;
+        }
+        reply_subscription(c, is_pattern ? "psubscribe" : "subscribe", argv[i].ptr, argv[i].len);
+        if (r == 1 && c->ps->opt.snapshot) {
+            if (is_pattern)
+                snapshot_pattern(c, t);
+            else
+                snapshot_channel(c, t);
+        }
+    }
+}
+
+static void unsubscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
+{
+    const char *kind = is_pattern ? "punsubscribe" : "unsubscribe";
+    pubsub_t *ps = c->ps;
+
+    if (argc == 1) {
+        if (client_count_subs(c, is_pattern) == 0) {
+            reply_subscription(c, kind, NULL, 0);
+            return;
+        }
+        for (uint32_t i = c->nsubs; i-- > 0;) {
+            if (i >= c->nsubs || c->subs[i]->topic->is_pattern != is_pattern)
+                continue;
+            /* The reply names the topic, which may go with the
+             * subscription: write the name first, the count after. */
+            const topic_t *t = c->subs[i]->topic;
+            reply_raw(c, "*3\r\n", 4);
+            reply_bulk(c, kind, strlen(kind));
+            reply_bulk(c, t->name, t->len);
+            sub_remove(ps, c->subs[i]);
+            reply_number(c, ':', c->nsubs);
+        }
+        return;
+    }
+    for (size_t i = 1; i < argc; i++) {
+        topic_table_t *table = is_pattern ? &ps->patterns : &ps->channels;
+        topic_t *t =
+            table_find(table, argv[i].ptr, argv[i].len, hash_name(argv[i].ptr, argv[i].len));
+        sub_t *s = t != NULL ? sub_find(c, t) : NULL;
+        if (s != NULL)
+            sub_remove(ps, s);
+        reply_subscription(c, kind, argv[i].ptr, argv[i].len);
+    }
+}
+
+static void cmd_subscribe(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    subscribe_generic(c, argc, argv, 0);
+}
+
+static void cmd_psubscribe(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    subscribe_generic(c, argc, argv, 1);
+}
+
+static void cmd_unsubscribe(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    unsubscribe_generic(c, argc, argv, 0);
+}
+
+static void cmd_punsubscribe(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    unsubscribe_generic(c, argc, argv, 1);
+}
+
+static void cmd_ping(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    if (argc > 2) {
+        reply_error(c, "ERR wrong number of arguments for 'ping' command");
+    } else if (c->nsubs > 0) {
+        reply_raw(c, "*2\r\n$4\r\npong\r\n", 14);
+        if (argc == 2)
+            reply_bulk(c, argv[1].ptr, argv[1].len);
+        else
+            reply_bulk(c, "", 0);
+    } else if (argc == 2) {
+        reply_bulk(c, argv[1].ptr, argv[1].len);
+    } else {
+        reply_str(c, "+PONG\r\n");
+    }
+}
+
+/* Stops reading from c, drops its subscriptions, and closes it once its
+ * output (the reply at hand included) is written. */
+static void begin_closing(client_t *c)
+{
+    c->flags |= CLIENT_CLOSING;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    unsubscribe_quietly(c);
+}
+
+static void cmd_quit(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_str(c, "+OK\r\n");
+    begin_closing(c);
+}
+
+static void cmd_reset(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    unsubscribe_quietly(c);
+    if (c->ps->opt.password[0] != '\0')
+        c->flags &= ~CLIENT_AUTHED;
+    reply_str(c, "+RESET\r\n");
+}
+
+static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    pubsub_t *ps = c->ps;
+    const char *reason = NULL;
+    int r;
+
+    (void)argc;
+    if (ps->on_publish == NULL) {
+        reply_error(c, "ERR PUBLISH is not accepted here");
+        return;
+    }
+    ps->publishing = 1;
+    ps->publish_receivers = 0;
+    r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len,
+                       &reason);
+    ps->publishing = 0;
+    if (r < 0) {
+        reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
+        return;
+    }
+    ps->stats.publish_total++;
+    reply_number(c, ':', (long long)ps->publish_receivers);
+}
+
+/* Compares without an early exit, so that the time taken says nothing
+ * about how much of the password was right. */
+static int password_equal(const char *want, const resp_arg_t *got)
+{
+    size_t n = strlen(want);
+    unsigned char diff = got->len != n;
+    for (size_t i = 0; i < got->len; i++)
+        diff |= (unsigned char)(got->ptr[i] ^ want[i % (n != 0 ? n : 1)]);
+    return diff == 0;
+}
+
+static void cmd_auth(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    const char *password = c->ps->opt.password;
+    static const resp_arg_t default_user = {"default", 7};
+    int user_ok = argc == 2 || (argv[1].len == default_user.len &&
+                                memcmp(argv[1].ptr, default_user.ptr, default_user.len) == 0);
+
+    if (argc > 3) {
+        reply_error(c, "ERR syntax error");
+    } else if (password[0] == '\0' && argc == 2) {
+        reply_error(c, "ERR AUTH <password> called without any password configured for the "
+                       "default user. Are you sure your configuration is correct?");
+    } else if (user_ok && (password[0] == '\0' || password_equal(password, &argv[argc - 1]))) {
+        c->flags |= CLIENT_AUTHED;
+        reply_str(c, "+OK\r\n");
+    } else {
+        reply_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+static void cmd_ok(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_str(c, "+OK\r\n");
+}
+
+/* COMMAND, COMMAND DOCS/INFO/LIST: no command table to show (redis-cli asks
+ * for the docs at start-up and does without). */
+static void cmd_command_empty(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_str(c, "*0\r\n");
+}
+
+static void cmd_command_count(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_str(c, ":0\r\n");
+}
+
+static const command_t client_subcommands[] = {
+    {"setname", "client|setname", 3, 0, cmd_ok, NULL},
+    {"setinfo", "client|setinfo", 4, 0, cmd_ok, NULL},
+    {NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static const command_t command_subcommands[] = {
+    {"docs", "command|docs", -2, 0, cmd_command_empty, NULL},
+    {"info", "command|info", -2, 0, cmd_command_empty, NULL},
+    {"list", "command|list", -2, 0, cmd_command_empty, NULL},
+    {"count", "command|count", 2, 0, cmd_command_count, NULL},
+    {NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static const command_t commands[] = {
+    {"subscribe", "subscribe", -2, CMD_SUBSCRIBED, cmd_subscribe, NULL},
+    {"psubscribe", "psubscribe", -2, CMD_SUBSCRIBED, cmd_psubscribe, NULL},
+    {"unsubscribe", "unsubscribe", -1, CMD_SUBSCRIBED, cmd_unsubscribe, NULL},
+    {"punsubscribe", "punsubscribe", -1, CMD_SUBSCRIBED, cmd_punsubscribe, NULL},
+    {"ping", "ping", -1, CMD_SUBSCRIBED, cmd_ping, NULL},
+    {"quit", "quit", -1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_quit, NULL},
+    {"reset", "reset", 1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_reset, NULL},
+    {"publish", "publish", 3, 0, cmd_publish, NULL},
+    {"auth", "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
+    {"client", "client", -2, 0, NULL, client_subcommands},
+    {"command", "command", -1, 0, cmd_command_empty, command_subcommands},
+    {NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static const command_t *lookup(const command_t *table, const resp_arg_t *name)
+{
+    for (const command_t *cmd = table; cmd->name != NULL; cmd++)
+        if (arg_is(name, cmd->name))
+            return cmd;
+    return NULL;
+}
+
+/* An argument as printf's "%.*s" takes it: up to max bytes, stopping at a
+ * NUL as Redis' C strings do. */
+static int arg_width(const resp_arg_t *a, size_t max)
+{
+    const char *nul = memchr(a->ptr, '\0', a->len);
+    size_t n = nul != NULL ? (size_t)(nul - a->ptr) : a->len;
+    return (int)(n < max ? n : max);
+}
+
+static void reply_unknown_command(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    char args[ERROR_TEXT_MAX];
+    size_t len = 0;
+
+    args[0] = '\0';
+    for (size_t i = 1; i < argc && len < 128; i++) {
+        int n = snprintf(args + len, sizeof args - len, "'%.*s' ", arg_width(&argv[i], 128 - len),
+                         argv[i].ptr);
+        len += (size_t)n;
+    }
+    reply_error(c, "ERR unknown command '%.*s', with args beginning with: %s",
+                arg_width(&argv[0], 128), argv[0].ptr, args);
+}
+
+static void dispatch(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    const command_t *cmd = lookup(commands, &argv[0]);
+
+    if (cmd == NULL) {
+        reply_unknown_command(c, argc, argv);
+        return;
+    }
+    if (cmd->subcommands != NULL && argc >= 2) {
+        const command_t *sub = lookup(cmd->subcommands, &argv[1]);
+        if (sub == NULL) {
+            char upper[16];
+            size_t n = strlen(cmd->name);
+            for (size_t i = 0; i <= n; i++)
+                upper[i] = (char)(cmd->name[i] >= 'a' && cmd->name[i] <= 'z' ? cmd->name[i] - 32
+                                                                             : cmd->name[i]);
+            reply_error(c, "ERR unknown subcommand '%.*s'. Try %s HELP.", arg_width(&argv[1], 128),
+                        argv[1].ptr, upper);
+            return;
+        }
+        cmd = sub;
+    }
+    if ((cmd->arity > 0 && argc != (size_t)cmd->arity) ||
+        (cmd->arity < 0 && argc < (size_t)-cmd->arity)) {
+        reply_error(c, "ERR wrong number of arguments for '%s' command", cmd->fullname);
+        return;
+    }
+    if (auth_required(c) && !(cmd->flags & CMD_NO_AUTH)) {
+        reply_str(c, "-NOAUTH Authentication required.\r\n");
+        return;
+    }
+    if (c->nsubs > 0 && !(cmd->flags & CMD_SUBSCRIBED)) {
+        reply_error(c,
+                    "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                    "QUIT / RESET are allowed in this context",
+                    cmd->fullname);
+        return;
+    }
+    cmd->proc(c, argc, argv);
+}
+
+/* ---- reading ---- */
+
+/* Runs the complete requests at the start of data[0..len); returns the
+ * bytes used (the rest is an unfinished request). */
+static size_t process(client_t *c, const char *data, size_t len)
+{
+    pubsub_t *ps = c->ps;
+    resp_parser_t *p = &ps->parser;
+    size_t pos = 0;
+
+    while (pos < len && !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW))) {
+        p->unauthenticated = auth_required(c);
+        int r = resp_parse(p, data + pos, len - pos);
+        if (r == RESP_NEED_MORE)
+            break;
+        if (r == RESP_ERROR) {
+            reply_error(c, "ERR %s", p->err);
+            ps->stats.protocol_errors_total++;
+            begin_closing(c);
+            return len;
+        }
+        pos += p->consumed;
+        if (p->argc > 0)
+            dispatch(c, p->argc, p->argv);
+    }
+    return pos;
+}
+
+/* Makes room for n bytes of unfinished request in c->in, keeping what it
+ * holds. 0 or -ENOMEM. */
+static int input_reserve(client_t *c, size_t n)
+{
+    if (n <= c->in_cap)
+        return 0;
+    size_t cap = c->in_cap != 0 ? c->in_cap : 512;
+    while (cap < n)
+        cap *= 2;
+    char *in = heap_alloc(c->ps->heap, cap);
+    if (in == NULL)
+        return -ENOMEM;
+    if (c->in_len > 0)
+        memcpy(in, c->in, c->in_len);
+    heap_free(c->ps->heap, c->in);
+    c->in = in;
+    c->in_cap = cap;
+    return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    client_t *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->ps->rbuf, READ_BUF_SIZE);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    client_t *c = stream->data;
+    pubsub_t *ps = c->ps;
+    const char *data = buf->base;
+    size_t len = (size_t)nread;
+
+    if (nread == 0)
+        return;
+    if (nread < 0) { /* EOF or error, mid-request or not */
+        client_close(c);
+        return;
+    }
+    if (c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))
+        return;
+    c->last_active_ms = uv_now(ps->loop);
+    if (c->in_len > 0) {
+        /* An unfinished inline line with no newline in sight needs no
+         * re-parse: just keep the bytes. */
+        int skip = c->in[0] != '*' && memchr(data, '\n', len) == NULL &&
+                   c->in_len + len < ps->opt.max_request;
+        if (input_reserve(c, c->in_len + len) != 0) {
+            client_close(c);
+            return;
+        }
+        memcpy(c->in + c->in_len, data, len);
+        c->in_len += len;
+        if (skip)
+            return;
+        data = c->in;
+        len = c->in_len;
+    }
+    size_t used = process(c, data, len);
+    if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))) {
+        size_t rest = len - used;
+        if (data == c->in) {
+            memmove(c->in, c->in + used, rest);
+            c->in_len = rest;
+        } else if (rest > 0) {
+            if (input_reserve(c, rest) != 0) {
+                client_close(c);
+            } else {
+                memcpy(c->in, data + used, rest);
+                c->in_len = rest;
+            }
+        }
+        if (c->in_len == 0 && c->in_cap > INPUT_KEEP) {
+            heap_free(ps->heap, c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+        }
+    }
+    reply_seal(ps);
+    reap_slow(ps);
+    dirty_remove(c);
+    client_write(c);
+}
+
+/* ---- clients ---- */
+
+static void maybe_done(pubsub_t *ps)
+{
+    if (ps->stopping && ps->handles == 0 && ps->done != NULL) {
+        void (*done)(void *) = ps->done;
+        ps->done = NULL;
+        done(ps->done_arg);
+    }
+}
+
+static void on_drain_timer(uv_timer_t *t);
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    pubsub_t *ps = h->data;
+    ps->handles--;
+    maybe_done(ps);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    client_t *c = h->data;
+    pubsub_t *ps = c->ps;
+
+    while (c->ring_count > 0) {
+        out_entry_t *e = &c->ring[c->ring_head];
+        c->queued -= e->end - e->off;
+        ps->stats.output_buffer_bytes -= e->end - e->off;
+        payload_release(ps->heap, &ps->latency, e->p);
+        c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
+        c->ring_count--;
+    }
+    heap_free(ps->heap, c->ring);
+    heap_free(ps->heap, c->in);
+    heap_free(ps->heap, c->subs);
+    heap_free(ps->heap, c);
+    ps->handles--;
+    maybe_done(ps);
+}
+
+static void client_close(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+
+    if (c->flags & CLIENT_CLOSED)
+        return;
+    if (c->flags & CLIENT_SLOW) { /* closing for another reason first */
+        client_t **pp = &ps->doomed;
+        while (*pp != c)
+            pp = &(*pp)->doomed_next;
+        *pp = c->doomed_next;
+        c->flags &= ~CLIENT_SLOW;
+    }
+    unsubscribe_quietly(c);
+    dirty_remove(c);
+    if (ps->reply_client == c) {
+        ps->reply_client = NULL;
+        ps->reply_len = 0;
+    }
+    if (c->flags & CLIENT_COUNTED) {
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            ps->clients = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+        ps->stats.clients--;
+    }
+    c->flags |= CLIENT_CLOSED;
+    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+    if (ps->stopping && ps->clients == NULL && uv_is_active((uv_handle_t *)&ps->drain))
+        on_drain_timer(&ps->drain);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    listener_t *l = server->data;
+    pubsub_t *ps = l->ps;
+
+    if (status < 0 || ps == NULL || ps->stopping)
+        return;
+    client_t *c = zalloc(ps->heap, sizeof(client_t));
+    if (c == NULL)
+        return; /* the connection waits in the backlog for better times */
+    c->ps = ps;
+    uv_tcp_init(ps->loop, &c->tcp);
+    c->tcp.data = c;
+    ps->handles++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->flags |= CLIENT_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+        return;
+    }
+    if (ps->stats.clients >= ps->opt.max_clients) {
+        /* Redis' answer: a fresh socket takes these few bytes at once. */
+        uv_buf_t b = uv_buf_init((char *)max_clients_error, sizeof max_clients_error - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        ps->stats.rejected_total++;
+        c->flags |= CLIENT_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+        return;
+    }
+    c->ring = heap_alloc(ps->heap, RING_INITIAL * sizeof(out_entry_t));
+    if (c->ring == NULL) {
+        c->flags |= CLIENT_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+        return;
+    }
+    c->ring_cap = RING_INITIAL;
+    c->flags = CLIENT_COUNTED | (ps->opt.password[0] == '\0' ? CLIENT_AUTHED : 0);
+    c->last_active_ms = uv_now(ps->loop);
+    c->next = ps->clients;
+    if (ps->clients != NULL)
+        ps->clients->prev = c;
+    ps->clients = c;
+    ps->stats.clients++;
+    ps->stats.connections_total++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        client_close(c);
+}
+
+/* ---- housekeeping ---- */
+
+static void on_housekeeping(uv_timer_t *t)
+{
+    pubsub_t *ps = t->data;
+    uint64_t now = uv_now(ps->loop);
+    client_t *next;
+
+    for (client_t *c = ps->clients; c != NULL; c = next) {
+        next = c->next;
+        if (ps->opt.idle_timeout_ns != 0 && c->nsubs == 0 && !(c->flags & CLIENT_CLOSING) &&
+            (now - c->last_active_ms) * 1000000 >= ps->opt.idle_timeout_ns) {
+            client_close(c);
+        } else if ((c->flags & CLIENT_SOFT) &&
+                   (now - c->soft_since_ms) * 1000000 >= ps->opt.soft_ns) {
+            doom(c);
+        }
+    }
+    reap_slow(ps);
+}
+
+/* Half the shortest time limit in force, between 1 ms and HOUSEKEEPING_MS. */
+static uint64_t housekeeping_ms(const settings_t *o)
+{
+    uint64_t ns = (uint64_t)HOUSEKEEPING_MS * 2000000;
+    if (o->idle_timeout_ns != 0 && o->idle_timeout_ns < ns)
+        ns = o->idle_timeout_ns;
+    if (o->soft_limit != 0 && o->soft_ns < ns)
+        ns = o->soft_ns;
+    uint64_t ms = ns / 2000000;
+    return ms < 1 ? 1 : ms;
+}
+
+static void housekeeping_start(pubsub_t *ps)
+{
+    uint64_t ms = housekeeping_ms(&ps->opt);
+    uv_timer_start(&ps->housekeeping, on_housekeeping, ms, ms);
+}
+
+/* ---- listening ---- */
+
+/* "host:port", "[v6]:port" or "localhost:port" into addr. */
+static int parse_listen(const char *s, struct sockaddr_storage *addr)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    const char *h = s;
+    size_t hlen = colon != NULL ? (size_t)(colon - s) : 0;
+    char *end;
+
+    if (colon == NULL || colon[1] == '\0')
+        return -EINVAL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return -EINVAL;
+    int v6 = hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']';
+    if (v6) {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof host)
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (v6)
+        return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)addr);
+    if (strcmp(host, "localhost") == 0)
+        return uv_ip4_addr("127.0.0.1", (int)port, (struct sockaddr_in *)addr);
+    return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    listener_t *l = h->data;
+    pubsub_t *ps = l->ps;
+    heap_free(l->heap, l);
+    if (ps != NULL) {
+        ps->handles--;
+        maybe_done(ps);
+    }
+}
+
+static void listener_close(listener_t *l)
+{
+    if (l != NULL)
+        uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+}
+
+static int listener_open(pubsub_t *ps, const char *listen, listener_t **out, char *err,
+                         size_t errlen)
+{
+    struct sockaddr_storage addr;
+    int r = parse_listen(listen, &addr);
+
+    if (r != 0) {
+        snprintf(err, errlen, "pubsub.listen: expected host:port, got \"%s\"", listen);
+        return -EINVAL;
+    }
+    listener_t *l = heap_alloc(ps->heap, sizeof(listener_t));
+    if (l == NULL) {
+        snprintf(err, errlen, "pubsub: out of memory");
+        return -ENOMEM;
+    }
+    l->ps = ps;
+    l->heap = ps->heap;
+    uv_tcp_init(ps->loop, &l->tcp);
+    l->tcp.data = l;
+    ps->handles++;
+    r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
+    if (r != 0) {
+        snprintf(err, errlen,
+                 "pubsub.listen: cannot listen on %s: %s (is another process using it? change "
+                 "pubsub.listen)",
+                 listen, uv_strerror(r));
+        ps->handles--;
+        l->ps = NULL;
+        listener_close(l);
+        return r;
+    }
+    *out = l;
+    return 0;
+}
+
+/* ---- settings ---- */
+
+static void settings_from(settings_t *o, const config_t *cfg)
+{
+    snprintf(o->listen, sizeof o->listen, "%s", cfg->pubsub.listen);
+    o->payload = cfg->pubsub.payload;
+    snprintf(o->password, sizeof o->password, "%s", cfg->pubsub.password);
+    o->max_clients = cfg->pubsub.max_clients;
+    o->max_request = cfg->pubsub.max_request;
+    o->idle_timeout_ns = cfg->pubsub.idle_timeout_ns;
+    o->hard_limit = cfg->pubsub.hard_limit;
+    o->soft_limit = cfg->pubsub.soft_limit;
+    o->soft_ns = cfg->pubsub.soft_ns;
+    o->snapshot = cfg->pubsub.snapshot;
+}
+
+/* Points the parser at a scratch of at least max_request bytes. */
+static int parser_setup(pubsub_t *ps, size_t max_request)
+{
+    if (max_request > ps->scratch_cap) {
+        char *s = heap_alloc(ps->heap, max_request);
+        if (s == NULL)
+            return -ENOMEM;
+        heap_free(ps->heap, ps->scratch);
+        ps->scratch = s;
+        ps->scratch_cap = max_request;
+    }
+    ps->parser.max_request = max_request;
+    ps->parser.max_args = RESP_MAX_ARGS;
+    ps->parser.argv = ps->argv;
+    ps->parser.scratch = ps->scratch;
+    return 0;
+}
+
+/* ---- the public interface ---- */
+
+void pubsub_free(pubsub_t *ps)
+{
+    if (ps == NULL)
+        return;
+    topic_table_t *tables[2] = {&ps->patterns, &ps->channels};
+    for (int t = 0; t < 2; t++) {
+        if (tables[t]->buckets == NULL)
+            continue;
+        for (uint32_t i = 0; i <= tables[t]->mask; i++)
+            while (tables[t]->buckets[i] != NULL)
+                topic_free(ps, tables[t]->buckets[i]);
+        heap_free(ps->heap, tables[t]->buckets);
+    }
+    heap_free(ps->heap, ps->scratch);
+    heap_free(ps->heap, ps->rbuf);
+    heap_free(ps->heap, ps);
+}
+
+int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t *cfg,
+                 pubsub_publish_fn on_publish, void *arg, pubsub_t **out, char *err, size_t errlen)
+{
+    pubsub_t *ps = zalloc(heap, sizeof(pubsub_t));
+    int r;
+
+    if (ps == NULL) {
+        snprintf(err, errlen, "pubsub: out of memory");
+        return -ENOMEM;
+    }
+    ps->loop = loop;
+    ps->heap = heap;
+    ps->market = market;
+    ps->on_publish = on_publish;
+    ps->publish_arg = arg;
+    settings_from(&ps->opt, cfg);
+    histogram_init(&ps->latency, histogram_latency_bounds, histogram_latency_nbounds);
+    ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
+    if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
+        table_init(heap, &ps->patterns) != 0 || parser_setup(ps, ps->opt.max_request) != 0) {
+        pubsub_free(ps);
+        snprintf(err, errlen, "pubsub: out of memory");
+        return -ENOMEM;
+    }
+    r = listener_open(ps, ps->opt.listen, &ps->listener, err, errlen);
+    if (r != 0) {
+        pubsub_free(ps);
+        return r;
+    }
+    uv_timer_init(loop, &ps->housekeeping);
+    uv_timer_init(loop, &ps->drain);
+    ps->housekeeping.data = ps;
+    ps->drain.data = ps;
+    ps->handles += 2;
+    housekeeping_start(ps);
+    uv_unref((uv_handle_t *)&ps->housekeeping);
+    *out = ps;
+    return 0;
+}
+
+void pubsub_set_market(pubsub_t *ps, market_t *market)
+{
+    ps->market = market;
+}
+
+void pubsub_tick(pubsub_t *ps, tick_t *tick)
+{
+    if (HEAP_LIKELY(ps->stats.subscriptions == 0))
+        return;
+
+    char name[PAYLOAD_CHANNEL_MAX];
+    size_t n = payload_channel(tick, name);
+    uint32_t hash = hash_name(name, n);
+    topic_t *ch = table_find(&ps->channels, name, n, hash);
+    uint32_t npat = 0;
+
+    if (ps->patterns.count > 0) {
+        if (ch == NULL && topic_create(ps, 0, name, n, hash, &ch) != 0)
+            return;
+        if (ch->pgen != ps->pgen)
+            pmatch_refresh(ps, ch);
+        npat = ch->npmatch;
+    }
+    if (ch == NULL || (ch->nsubs == 0 && npat == 0))
+        return;
+
+    payload_t *p;
+    if (payload_message(ps->heap, tick, ps->opt.payload, name, n, PAYLOAD_TICK, &p) != 0) {
+        ps->stats.encode_errors_total++;
+        return;
+    }
+    uint64_t sent = 0;
+    for (uint32_t i = 0; i < ch->nsubs; i++)
+        sent += enqueue(ch->subs[i]->client, p, 0, p->len) == 0;
+    for (uint32_t j = 0; j < npat; j++) {
+        const topic_t *pat = ch->pmatch[j];
+        for (uint32_t i = 0; i < pat->nsubs; i++) {
+            client_t *c = pat->subs[i]->client;
+            sent += enqueue(c, pat->head, 0, pat->head->len) == 0 &&
+                    enqueue(c, p, PAYLOAD_MESSAGE_HEAD, p->len) == 0;
+        }
+    }
+    payload_release(ps->heap, &ps->latency, p);
+    ps->stats.messages_sent_total += sent;
+    if (ps->publishing)
+        ps->publish_receivers += sent;
+    if (HEAP_UNLIKELY(ps->doomed != NULL))
+        reap_slow(ps);
+}
+
+void pubsub_flush(pubsub_t *ps)
+{
+    client_t *c;
+    reap_slow(ps);
+    while ((c = ps->dirty) != NULL) {
+        dirty_remove(c);
+        client_write(c);
+    }
+}
+
+int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen)
+{
+    int r;
+
+    if (strcmp(cfg->pubsub.listen, ps->opt.listen) != 0 && !ps->stopping) {
+        listener_t *l;
+        r = listener_open(ps, cfg->pubsub.listen, &l, err, errlen);
+        if (r == UV_EADDRINUSE) {
+            /* Same port on another address of this host: let go of the old
+             * socket first (uv_close() closes it at once), and take it
+             * back if the new one still cannot bind. */
+            char ignored[CONFIG_ERR_LEN];
+            listener_close(ps->listener);
+            ps->listener = NULL;
+            r = listener_open(ps, cfg->pubsub.listen, &l, err, errlen);
+            if (r != 0)
+                listener_open(ps, ps->opt.listen, &ps->listener, ignored, sizeof ignored);
+        }
+        if (r != 0)
+            return r;
+        listener_close(ps->listener);
+        ps->listener = l;
+    }
+    r = parser_setup(ps, cfg->pubsub.max_request);
+    if (r != 0) {
+        snprintf(err, errlen, "pubsub: out of memory");
+        return r;
+    }
+    settings_from(&ps->opt, cfg);
+    if (!ps->stopping)
+        housekeeping_start(ps);
+    return 0;
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    pubsub_t *ps = t->data;
+    client_t *c;
+
+    uv_timer_stop(t);
+    while ((c = ps->clients) != NULL)
+        client_close(c);
+    if (!uv_is_closing((uv_handle_t *)t))
+        uv_close((uv_handle_t *)t, on_handle_closed);
+}
+
+void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void *arg)
+{
+    if (ps == NULL || ps->stopping) {
+        if (ps == NULL && done != NULL)
+            done(arg);
+        return;
+    }
+    ps->stopping = 1;
+    ps->done = done;
+    ps->done_arg = arg;
+    listener_close(ps->listener);
+    ps->listener = NULL;
+    uv_timer_stop(&ps->housekeeping);
+    uv_close((uv_handle_t *)&ps->housekeeping, on_handle_closed);
+    for (client_t *c = ps->clients; c != NULL; c = c->next) {
+        begin_closing(c);
+        dirty_add(c);
+    }
+    uv_timer_start(&ps->drain, on_drain_timer, (drain_ns + 999999) / 1000000, 0);
+    pubsub_flush(ps); /* closes the clients that had nothing left to send */
+    if (ps->clients == NULL && uv_is_active((uv_handle_t *)&ps->drain))
+        on_drain_timer(&ps->drain);
+}
+
+void pubsub_get_stats(const pubsub_t *ps, pubsub_stats_t *out)
+{
+    *out = ps->stats;
+}
+
+int pubsub_port(const pubsub_t *ps)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+
+    if (ps->listener == NULL)
+        return -EBADF;
+    int r = uv_tcp_getsockname(&ps->listener->tcp, (struct sockaddr *)&ss, &len);
+    if (r != 0)
+        return r;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+const histogram_t *pubsub_latency(const pubsub_t *ps)
+{
+    return &ps->latency;
+}

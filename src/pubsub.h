@@ -1,0 +1,86 @@
+/*
+ * pubsub.h - the subscriber side: a RESP2 pub/sub server on the daemon's loop.
+ *
+ * Stock Redis clients (redis-cli, hiredis, redis-py with protocol 2) connect
+ * and SUBSCRIBE to trade.<SYMBOL> / quote.<SYMBOL>, or PSUBSCRIBE with Redis
+ * glob patterns. Every tick the market makes is handed to pubsub_tick(): it
+ * is encoded once (JSON or CSV payload, per pubsub.payload) into a refcounted
+ * buffer drawn from the heap, and a reference is queued on each matching
+ * subscriber; pubsub_flush() (once per batch) writes the queues out with
+ * writev-style batches. A subscriber over the hard output limit, or over the
+ * soft limit for longer than soft_seconds, is cut off and counted; the others
+ * never wait for it. PUBLISH <channel> <csv tick line> is an ingest path:
+ * the line goes to the on_publish callback (the daemon parses, validates,
+ * journals and fans it out like any other tick).
+ *
+ * Never blocks; never allocates from the system allocator per tick.
+ */
+#ifndef TICKD_SRC_PUBSUB_H
+#define TICKD_SRC_PUBSUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "feed/market.h"
+#include "histogram.h"
+
+typedef struct pubsub pubsub_t;
+
+typedef struct pubsub_stats {
+    uint64_t clients;             /* connected now */
+    uint64_t connections_total;   /* accepted over the daemon's life */
+    uint64_t rejected_total;      /* refused: max_clients reached */
+    uint64_t messages_sent_total; /* messages queued to subscribers (one per subscriber) */
+    uint64_t output_buffer_bytes; /* bytes queued now, over all clients */
+    uint64_t slow_consumer_disconnects_total;
+    uint64_t protocol_errors_total; /* clients closed for bad RESP or limits */
+    uint64_t publish_total;         /* PUBLISH commands accepted */
+    uint64_t subscriptions;         /* channels + patterns subscribed now */
+    uint64_t encode_errors_total;   /* ticks not sent: no memory, or not expressible as CSV */
+} pubsub_stats_t;
+
+/* PUBLISH ingest: channel and payload (a CSV tick line) as received. Returns
+ * 0, or a negative errno with *reason set to a short text for the client's
+ * -ERR reply. */
+typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
+                                 size_t len, const char **reason);
+
+/* Binds cfg->pubsub.listen on loop and starts accepting. On failure returns
+ * a negative errno with a message in err. */
+int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t *cfg,
+                 pubsub_publish_fn on_publish, void *arg, pubsub_t **out, char *err, size_t errlen);
+
+/* Points snapshots and PUBLISH at a new market (end of day). */
+void pubsub_set_market(pubsub_t *ps, market_t *market);
+
+/* Fans one tick out to the matching subscribers (queues only). */
+void pubsub_tick(pubsub_t *ps, tick_t *tick);
+
+/* Writes queued output to every subscriber that has some; observes the tick
+ * latency (ts_recv until written to the socket) for what was written. */
+void pubsub_flush(pubsub_t *ps);
+
+/* New limits, password, payload format and listen address (rebinding if it
+ * changed) without dropping subscribers. 0 or -errno with a message. */
+int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen);
+
+/* Stops accepting, gives every client up to drain_ns to take its queued
+ * output, closes them, then calls done(arg). */
+void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void *arg);
+
+/* Frees what is left after pubsub_stop() finished (done was called). */
+void pubsub_free(pubsub_t *ps);
+
+void pubsub_get_stats(const pubsub_t *ps, pubsub_stats_t *out);
+
+/* The port the listener is bound to (useful when pubsub.listen asked for
+ * port 0), or a negative errno (-EBADF once stopped). */
+int pubsub_port(const pubsub_t *ps);
+
+/* tickd_tick_latency_seconds. */
+const histogram_t *pubsub_latency(const pubsub_t *ps);
+
+#endif

@@ -1,0 +1,279 @@
+"""harness.py - run the real tickd binary on loopback ports for integration tests.
+
+A Tickd instance writes a configuration into a temporary directory, starts
+the binary with NOTIFY_SOCKET pointing at a datagram socket of its own (so a
+test can wait for READY=1 and watch WATCHDOG/RELOADING/STOPPING exactly as
+systemd would), and offers small clients: a RESP connection, an HTTP GET,
+and a TCP feed connection. Everything binds to 127.0.0.1 only.
+
+The binary is taken from the TICKD environment variable, set by ctest.
+"""
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+import urllib.request
+
+TICKD = os.environ.get("TICKD", "tickd")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Tickd:
+    """One tickd process with its own configuration, ports and notify socket."""
+
+    def __init__(self, feeds="", extra="", pubsub_extra=(), env=None, journal=False,
+                 http_extra=()):
+        self.dir = tempfile.TemporaryDirectory(prefix="tickd-it-")
+        self.pubsub_port = free_port()
+        self.http_port = free_port()
+        self.config_path = os.path.join(self.dir.name, "tickd.yaml")
+        self.journal_dir = os.path.join(self.dir.name, "journal")
+        os.mkdir(self.journal_dir)
+        self.feeds = feeds
+        self.extra = extra
+        self.pubsub_extra = pubsub_extra
+        self.http_extra = http_extra
+        self.journal = journal
+        self.write_config()
+        self.notify_path = os.path.join(self.dir.name, "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        self.notes = []
+        self.env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        self.env.update(env or {})
+        self.proc = None
+        self.binary = TICKD
+        self.stderr_path = os.path.join(self.dir.name, "stderr.log")
+
+    def write_config(self):
+        """pubsub_extra and http_extra are lists of "key: value" lines for those
+        sections; extra and feeds are whole top-level YAML blocks."""
+        lines = ["pubsub:", f"  listen: 127.0.0.1:{self.pubsub_port}"]
+        lines += ["  " + line for line in self.pubsub_extra]
+        lines += ["http:", f"  listen: 127.0.0.1:{self.http_port}"]
+        lines += ["  " + line for line in self.http_extra]
+        lines += ["gc:", "  interval: 50ms"]
+        if self.journal:
+            lines += ["journal:", "  enabled: true", f"  dir: {self.journal_dir}",
+                      "  fsync: always"]
+        text = "\n".join(lines) + "\n" + textwrap.dedent(self.extra) + \
+            textwrap.dedent(self.feeds)
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def start(self, wait_ready=True):
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen([self.binary, "--config", self.config_path], env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=self.stderr,
+                                     stderr=self.stderr)
+        if wait_ready:
+            self.wait_note("READY=1", 20)
+        return self
+
+    def log(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def read_notes(self, timeout):
+        """Notify datagrams received within timeout seconds."""
+        end = time.monotonic() + timeout
+        got = []
+        while True:
+            left = max(0.0, end - time.monotonic())
+            r, _, _ = select.select([self.notify], [], [], left)
+            if not r:
+                return got
+            msg = self.notify.recv(4096).decode()
+            self.notes.append(msg)
+            got.append(msg)
+
+    def wait_note(self, needle, timeout):
+        """Waits for a notify datagram containing needle; returns it."""
+        for note in self.notes:
+            if needle in note.split("\n"):
+                self.notes.remove(note)
+                return note
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            exited = self.proc is not None and self.proc.poll() is not None
+            for note in self.read_notes(0 if exited else min(0.2, end - time.monotonic())):
+                if needle in note.split("\n"):
+                    self.notes.remove(note)
+                    return note
+            if exited:
+                raise AssertionError(f"tickd exited with {self.proc.returncode} before "
+                                     f"{needle}:\n{self.log()}")
+        raise AssertionError(f"no {needle} within {timeout}s:\n{self.log()}")
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout=20):
+        """SIGTERM; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"tickd did not stop within {timeout}s:\n{self.log()}")
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None:
+            self.stderr.close()
+        self.notify.close()
+        self.dir.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- clients ----
+
+    def resp(self):
+        return Resp(self.pubsub_port)
+
+    def http_get(self, path):
+        """(status, headers, body) of GET path."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+
+    def metrics(self):
+        """The /metrics page as {name{labels}: value}."""
+        _, _, body = self.http_get("/metrics")
+        out = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
+    def metric(self, key):
+        return self.metrics().get(key)
+
+    def feed_connection(self, port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return s
+
+
+class Resp:
+    """A minimal RESP2 client on a raw socket (independent of tickd's code)."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed by tickd")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read(self):
+        """One reply, decoded: str for simple strings, bytes for bulk, list, int, or an
+        Exception instance for an error reply."""
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise AssertionError(f"not RESP: {line!r}")
+
+    def call(self, *args):
+        self.send(*args)
+        return self.read()
+
+    def closed(self, timeout=5):
+        """True once tickd has closed the connection."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+class RespError(Exception):
+    pass
+
+
+def wait_for(predicate, timeout=10, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def tcp_feed(name, port, fmt="csv"):
+    return f"""
+feeds:
+  - name: {name}
+    type: tcp
+    format: {fmt}
+    listen: 127.0.0.1:{port}
+"""
+
+
+SEQ_RE = re.compile(r'"seq":(\d+)')

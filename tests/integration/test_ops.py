@@ -1,0 +1,191 @@
+"""Operations on the real binary: /metrics checked by promtool and scraped by
+a real Prometheus server, /healthz and /debug/mallocstats, the systemd unit
+checked by systemd-analyze, and the .deb package."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+from harness import Tickd, free_port, tcp_feed, wait_for
+
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD_DIR = os.environ.get("TICKD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+UNIT = os.path.join(SOURCE_DIR, "deploy", "tickd.service")
+
+REQUIRED = [
+    "tickd_alloc_arenas", "tickd_alloc_arenas_allocated_total",
+    "tickd_alloc_arenas_released_total", "tickd_alloc_mapped_bytes", "tickd_alloc_used_bytes",
+    "tickd_alloc_pools", "tickd_alloc_blocks", "tickd_alloc_allocations_total",
+    "tickd_alloc_frees_total", "tickd_alloc_large_bytes", "tickd_objects",
+    "tickd_objects_created_total", "tickd_gc_collections_total",
+    "tickd_gc_objects_collected_total", "tickd_gc_objects_uncollectable_total",
+    "tickd_gc_tracked_objects", "tickd_gc_pause_seconds", "tickd_feed_messages_total",
+    "tickd_feed_decode_errors_total", "tickd_feed_sequence_gaps_total", "tickd_ticks_total",
+    "tickd_pubsub_clients", "tickd_pubsub_messages_sent_total",
+    "tickd_pubsub_output_buffer_bytes", "tickd_pubsub_slow_consumer_disconnects_total",
+    "tickd_tick_latency_seconds", "tickd_loop_lag_seconds", "tickd_journal_records_total",
+    "tickd_journal_fsync_seconds", "process_cpu_seconds_total",
+    "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
+    "process_max_fds", "process_start_time_seconds", "tickd_build_info",
+]
+
+
+class MetricsTest(unittest.TestCase):
+    def setUp(self):
+        self.feed_port = free_port()
+        self.tickd = Tickd(feeds=tcp_feed("live", self.feed_port), journal=True).start()
+        self.addCleanup(self.tickd.close)
+        sub = self.tickd.resp()
+        self.addCleanup(sub.close)
+        sub.call("PSUBSCRIBE", "*")
+        feed = self.tickd.feed_connection(self.feed_port)
+        self.addCleanup(feed.close)
+        feed.sendall(b"T,1,AAA,1.5,10,B\nQ,2,AAA,1.4,5,1.6,7\nbad line\n")
+        wait_for(lambda: self.tickd.metric('tickd_feed_decode_errors_total{feed="live"}') == 1,
+                 what="the bad line counted")
+
+    def test_live_scrape_passes_promtool_and_has_every_required_family(self):
+        status, headers, body = self.tickd.http_get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8")
+        r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        families = set(re.findall(r"^# TYPE (\S+) ", body, re.M))
+        for name in REQUIRED:
+            self.assertIn(name, families)
+        m = self.tickd.metrics()
+        self.assertEqual(m['tickd_ticks_total{kind="trade"}'], 1)
+        self.assertEqual(m['tickd_ticks_total{kind="quote"}'], 1)
+        self.assertEqual(m['tickd_feed_messages_total{feed="live"}'], 2)
+        self.assertGreaterEqual(m["tickd_alloc_arenas"], 1)
+        self.assertEqual(m['tickd_alloc_pools{state="used"}'] + m['tickd_alloc_pools{state="full"}']
+                         + m['tickd_alloc_pools{state="empty"}'],
+                         m["tickd_alloc_mapped_bytes"] / (16 * 1024))
+        self.assertGreaterEqual(m['tickd_objects{type="symbol"}'], 1)
+        self.assertEqual(m['tickd_build_info{version="0.1.0"}'], 1)
+
+    def test_healthz_and_mallocstats(self):
+        status, _, body = self.tickd.http_get("/healthz")
+        self.assertEqual((status, body), (200, "ok\n"))
+        status, _, body = self.tickd.http_get("/debug/mallocstats")
+        self.assertEqual(status, 200)
+        self.assertIn("Small block threshold = 512, in 32 size classes.", body)
+        total = int(re.search(r"^Total\s+=\s+([\d,]+)", body, re.M).group(1).replace(",", ""))
+        arenas = re.search(r"^(\d+) arenas \* (\d+) bytes/arena", body, re.M)
+        self.assertEqual(total, int(arenas.group(1)) * int(arenas.group(2)))
+        status, _, _ = self.tickd.http_get("/nope")
+        self.assertEqual(status, 404)
+
+    def test_a_real_prometheus_server_scrapes_tickd(self):
+        prom = shutil.which("prometheus")
+        self.assertIsNotNone(prom, "the Debian prometheus package is installed by setup.sh")
+        d = tempfile.mkdtemp(prefix="tickd-prom-")
+        self.addCleanup(shutil.rmtree, d, True)
+        port = free_port()
+        with open(os.path.join(d, "prometheus.yml"), "w") as f:
+            f.write(f"""global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: tickd
+    static_configs:
+      - targets: ["127.0.0.1:{self.tickd.http_port}"]
+""")
+        log = open(os.path.join(d, "prometheus.log"), "w")
+        p = subprocess.Popen([prom, f"--config.file={d}/prometheus.yml",
+                              f"--storage.tsdb.path={d}/data",
+                              f"--web.listen-address=127.0.0.1:{port}"],
+                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.addCleanup(p.wait)
+        self.addCleanup(p.terminate)
+
+        def query(q):
+            url = f"http://127.0.0.1:{port}/api/v1/query?query={q}"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    res = json.load(r)["data"]["result"]
+                    return res[0]["value"][1] if res else None
+            except OSError:
+                return None
+
+        self.assertEqual(wait_for(lambda: query("up"), timeout=60, what="up"), "1")
+        arenas = wait_for(lambda: query("tickd_alloc_arenas"), timeout=30,
+                          what="tickd_alloc_arenas")
+        self.assertGreaterEqual(float(arenas), 1)
+
+
+class UnitFileTest(unittest.TestCase):
+    def test_unit_is_hardened_to_two_or_better(self):
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true", UNIT],
+                           capture_output=True, text=True, timeout=60)
+        m = re.search(r"Overall exposure level for tickd\.service: ([\d.]+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        self.assertLessEqual(float(m.group(1)), 2.0, r.stdout)
+
+    def test_installed_unit_verifies_clean(self):
+        root = tempfile.mkdtemp(prefix="tickd-root-")
+        self.addCleanup(shutil.rmtree, root, True)
+        r = subprocess.run(["cmake", "--install", BUILD_DIR],
+                           env=dict(os.environ, DESTDIR=root), capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for path in ("usr/sbin/tickd", "etc/tickd/tickd.yaml", "usr/lib/systemd/system/tickd.service",
+                     "usr/share/tickd/sample/day.itch", "usr/share/doc/tickd/prometheus.yml"):
+            self.assertTrue(os.path.exists(os.path.join(root, path)), path)
+        # systemd-analyze verify checks that every command exists: point the
+        # unit at the binary just installed (the rest of the unit is verbatim).
+        with open(os.path.join(root, "usr/lib/systemd/system/tickd.service")) as f:
+            unit = f.read().replace("/usr/sbin/tickd", os.path.join(root, "usr/sbin/tickd"))
+        check = os.path.join(root, "tickd.service")
+        with open(check, "w") as f:
+            f.write(unit)
+        r = subprocess.run(["systemd-analyze", "verify", check], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout + r.stderr, "")
+
+
+class PackageTest(unittest.TestCase):
+    def test_deb_installs_its_files_and_the_installed_daemon_starts(self):
+        out = tempfile.mkdtemp(prefix="tickd-deb-")
+        self.addCleanup(shutil.rmtree, out, True)
+        r = subprocess.run(["cpack", "-G", "DEB", "-B", out], cwd=BUILD_DIR,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        debs = [f for f in os.listdir(out) if f.endswith(".deb")]
+        self.assertEqual(len(debs), 1, os.listdir(out))
+        deb = os.path.join(out, debs[0])
+        info = subprocess.run(["dpkg-deb", "--info", deb], capture_output=True, text=True).stdout
+        self.assertIn("Package: tickd", info)
+        self.assertIn("libuv1", info)
+        root = os.path.join(out, "root")
+        subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
+        conf = os.path.join(root, "etc/tickd/tickd.yaml")
+        self.assertTrue(os.path.exists(os.path.join(root, "usr/sbin/tickd")))
+        # Start the packaged binary on its packaged configuration, moved to this
+        # root and to free ports.
+        t = Tickd()
+        self.addCleanup(t.close)
+        with open(conf) as f:
+            text = f.read()
+        text = text.replace("/usr/share/tickd", os.path.join(root, "usr/share/tickd"))
+        text = text.replace("/var/lib/tickd", t.journal_dir)
+        text = text.replace("127.0.0.1:6380", f"127.0.0.1:{t.pubsub_port}")
+        text = text.replace("127.0.0.1:9108", f"127.0.0.1:{t.http_port}")
+        with open(t.config_path, "w") as f:
+            f.write(text)
+        t.binary = os.path.join(root, "usr/sbin/tickd")
+        t.start()
+        wait_for(lambda: (t.metric('tickd_feed_messages_total{feed="sample"}') or 0) > 0,
+                 what="the packaged sample day replaying")
+        self.assertEqual(t.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
