@@ -3,6 +3,7 @@
 # Debian 12 machine (as root), build it, then run it or test it.
 #
 #   deploy/setup.sh run     build, then run tickd on its embedded default
+#                           (config/tickd.yaml: the bundled sample day, replayed)
 #   deploy/setup.sh test    build, then run the whole test suite (ctest)
 #   deploy/setup.sh deps    only install the Debian packages
 #
@@ -54,7 +55,7 @@ case "${1:-}" in
     install_deps
     build
     shift
-    exec build/tests/bench/tickd-bench-alloc "$@"
+    exec build/src/tickd "$@"
     ;;
   test)
     install_deps

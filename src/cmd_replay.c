@@ -165,13 +165,20 @@ static void collect_if_due(heap_t *heap)
         gc_collect(heap, gen);
 }
 
-/* Sleeps until the replay clock reaches exchange time ts. */
-static void wait_for(const replay_t *r, int64_t t0, int64_t wall0, int64_t ts)
+/* Sleeps until the replay clock reaches exchange time ts. A wait of more
+ * than a second (the hours before the open, a halt) is skipped: the clock is
+ * moved forward instead. */
+static void wait_for(const replay_t *r, int64_t *t0, int64_t *wall0, int64_t ts)
 {
-    int64_t due = wall0 + (int64_t)((double)(ts - t0) / r->speed);
+    int64_t due = *wall0 + (int64_t)((double)(ts - *t0) / r->speed);
     int64_t now = cli_monotonic_ns();
     if (due <= now)
         return;
+    if (due - now > 1000000000) {
+        *t0 = ts;
+        *wall0 = now;
+        return;
+    }
     int64_t ns = due - now < 100000000 ? due - now : 100000000;
     struct timespec d = {ns / 1000000000, ns % 1000000000};
     nanosleep(&d, NULL);
@@ -236,7 +243,7 @@ static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *he
                     wall0 = cli_monotonic_ns();
                     continue;
                 }
-                wait_for(r, t0, wall0, next);
+                wait_for(r, &t0, &wall0, next);
                 collect_if_due(heap);
             }
         }

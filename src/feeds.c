@@ -5,7 +5,8 @@
  * 1 MiB buffers (one being decoded, one being read) and decodes in slices of
  * at most FEED_SLICE messages, yielding to the loop between slices, so a
  * replay at full speed never starves the subscribers. At --speed N a timer
- * moves the pacing limit forward with the clock. At the end of the file a
+ * moves the pacing limit forward with the clock, skipping any stretch of
+ * more than a second without a message. At the end of the file a
  * looping feed starts a new trading day (daemon_roll_day) and reads the file
  * again.
  *
@@ -32,6 +33,9 @@
 #define FEED_SLICE      65536
 #define FEED_TCP_BUFFER (64u << 10)
 #define FEED_UDP_BUFFER (64u << 10)
+/* Paced replay skips a stretch with no message longer than this (in replay
+ * time): the hours before the open, a halt. */
+#define FEED_MAX_QUIET_NS 1e9
 
 typedef struct feed_conn {
     uv_tcp_t handle;
@@ -202,7 +206,10 @@ static void file_pump(uv_timer_t *t)
         uint64_t ms = 0;
         if (next > limit) { /* paced: sleep until the next message is due */
             double wait_ns = (double)(next - limit) / f->cfg.speed;
-            ms = wait_ns > 100e6 ? 100 : (uint64_t)(wait_ns / 1e6);
+            if (wait_ns > FEED_MAX_QUIET_NS)
+                f->have_t0 = 0; /* a quiet stretch (before the open, a halt): skip it */
+            else
+                ms = wait_ns > 100e6 ? 100 : (uint64_t)(wait_ns / 1e6);
         }
         uv_timer_start(&f->pump, file_pump, ms, 0);
         return;
