@@ -161,18 +161,20 @@ static void journal_work_done(uv_work_t *w, int status)
     daemon_t *d = &c->d;
     (void)status;
     c->batch_out = 0;
-    if (c->batch_sync)
+    d->journal_written_total += c->batch.written / JOURNAL_RECORD_SIZE;
+    if (c->batch_sync) {
         histogram_observe(&d->journal_fsync, (double)(uv_hrtime() - c->batch_started) / 1e9);
-    if (c->batch.err != 0) {
-        d->journal_errors_total++;
+        if (c->batch.err == 0)
+            d->journal_durable_total = d->journal_written_total;
+    }
+    if (c->batch.err != 0 && d->journal_errors_total++ % 1000 == 0)
         log_msg(LOG_ERR,
-                "journal: write failed: %s; %llu records not written (subscribers "
-                "are still served)",
+                "journal: write failed: %s; %llu records not written (subscribers are still "
+                "served; tickd_journal_errors_total counts the failures)",
                 strerror(-c->batch.err),
                 (unsigned long long)((c->batch.len - c->batch.written) / JOURNAL_RECORD_SIZE));
-    }
     if (c->batch.buf != NULL)
-        journal_attach(d->journal, &c->batch);
+        d->journal_dropped_total += journal_attach(d->journal, &c->batch);
     if (d->stopping)
         return;
     journal_kick(c);
@@ -214,7 +216,7 @@ static void on_tick(void *arg, tick_t *t)
         journal_rec_t rec;
         journal_rec_from_tick(t, &rec);
         if (HEAP_UNLIKELY(journal_append(d->journal, &rec) != 0))
-            d->journal_errors_total++;
+            d->journal_dropped_total++; /* both buffers out: the disk is not keeping up */
         else
             d->journal_records_total++;
     }
@@ -623,6 +625,7 @@ int daemon_run(const char *config_path)
     }
     log_init(d->cfg.log.level);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit is a journal write error, not death */
     uv_loop_init(&c.loop);
     d->loop = &c.loop;
     d->start_time_ns = daemon_realtime_ns();

@@ -50,15 +50,18 @@ typedef struct daemon {
     feed_t *feeds[CONFIG_MAX_FEEDS];
     size_t nfeeds;
 
-    histogram_t loop_lag;      /* tickd_loop_lag_seconds */
-    histogram_t journal_fsync; /* tickd_journal_fsync_seconds */
-    uint64_t ticks_total[2];   /* [0] trades, [1] quotes, over the daemon's life */
-    uint64_t journal_records_total;
-    uint64_t journal_errors_total; /* failed writes or syncs (disk full, ...) */
-    uint64_t sessions_rolled;      /* end-of-day rolls */
-    uint64_t reloads_total;        /* SIGHUP reloads applied */
-    int64_t start_time_ns;         /* CLOCK_REALTIME when the daemon started */
-    int stopping;                  /* SIGTERM/SIGINT received: draining */
+    histogram_t loop_lag;           /* tickd_loop_lag_seconds */
+    histogram_t journal_fsync;      /* tickd_journal_fsync_seconds */
+    uint64_t ticks_total[2];        /* [0] trades, [1] quotes, over the daemon's life */
+    uint64_t journal_records_total; /* appended to the journal's buffer */
+    uint64_t journal_written_total; /* written to the file */
+    uint64_t journal_durable_total; /* written and synced: survive a crash of the host */
+    uint64_t journal_errors_total;  /* failed writes or syncs (disk full, ...) */
+    uint64_t journal_dropped_total; /* records lost to those failures */
+    uint64_t sessions_rolled;       /* end-of-day rolls */
+    uint64_t reloads_total;         /* SIGHUP reloads applied */
+    int64_t start_time_ns;          /* CLOCK_REALTIME when the daemon started */
+    int stopping;                   /* SIGTERM/SIGINT received: draining */
 } daemon_t;
 
 #define TICKD_VERSION "0.1.0"

@@ -411,8 +411,17 @@ static void render_pubsub(out_t *o, const daemon_t *d)
 
 static void render_journal(out_t *o, const daemon_t *d)
 {
-    metric_u64(o, "tickd_journal_records_total", "counter", "Tick records written to the journal.",
+    metric_u64(o, "tickd_journal_records_total", "counter",
+               "Tick records appended to the journal (buffered for a worker to write).",
                d->journal_records_total);
+    metric_u64(o, "tickd_journal_written_records_total", "counter",
+               "Journal records written to the file.", d->journal_written_total);
+    metric_u64(o, "tickd_journal_durable_records", "gauge",
+               "Journal records written and synced to disk (fsync always or interval).",
+               d->journal_durable_total);
+    metric_u64(o, "tickd_journal_dropped_records_total", "counter",
+               "Journal records lost to write errors or a journal that could not keep up.",
+               d->journal_dropped_total);
     metric_u64(o, "tickd_journal_errors_total", "counter",
                "Journal writes or syncs that failed (disk full, I/O error).",
                d->journal_errors_total);

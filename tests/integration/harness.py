@@ -54,6 +54,7 @@ class Tickd:
         self.env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
         self.env.update(env or {})
         self.proc = None
+        self.preexec = None
         self.binary = TICKD
         self.stderr_path = os.path.join(self.dir.name, "stderr.log")
 
@@ -77,7 +78,7 @@ class Tickd:
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen([self.binary, "--config", self.config_path], env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=self.stderr,
-                                     stderr=self.stderr)
+                                     stderr=self.stderr, preexec_fn=self.preexec)
         if wait_ready:
             self.wait_note("READY=1", 20)
         return self

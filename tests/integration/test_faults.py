@@ -1,0 +1,105 @@
+"""Faults on the real binary: kill -9 in the middle of ingest, then a restart
+(the journal is repaired and nothing that was reported durable is lost), and
+a journal whose disk is full (errors counted, subscribers still served)."""
+
+import glob
+import os
+import resource
+import signal
+import subprocess
+import threading
+import unittest
+
+from harness import TICKD, Tickd, free_port, tcp_feed, wait_for
+
+
+def journal_file(t):
+    files = glob.glob(os.path.join(t.journal_dir, "tickd-*.tlog"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def verify(path):
+    return subprocess.run([TICKD, "journal", "verify", path], capture_output=True, text=True,
+                          timeout=60)
+
+
+class FaultTest(unittest.TestCase):
+    def test_kill_9_during_ingest_loses_no_durable_record(self):
+        feed_port = free_port()
+        t = Tickd(feeds=tcp_feed("live", feed_port), journal=True)  # fsync: always
+        self.addCleanup(t.close)
+        t.start()
+        feed = t.feed_connection(feed_port)
+        self.addCleanup(feed.close)
+        stop = threading.Event()
+
+        def send():
+            i = 0
+            try:
+                while not stop.is_set():
+                    feed.sendall("".join(f"T,{i + k},KILL,1.{(i + k) % 10000:04d},1\n"
+                                         for k in range(500)).encode())
+                    i += 500
+            except OSError:
+                pass  # the daemon died under us: that is the test
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        self.addCleanup(sender.join)
+        self.addCleanup(stop.set)
+        wait_for(lambda: (t.metric("tickd_journal_durable_records") or 0) > 20000, timeout=60,
+                 what="records synced to disk")
+        durable = t.metric("tickd_journal_durable_records")
+        t.proc.send_signal(signal.SIGKILL)
+        t.proc.wait()
+        stop.set()
+
+        path = journal_file(t)
+        before = verify(path)
+        # Whatever the kill left (perhaps half a record), the records reported
+        # durable are all there.
+        records = int(before.stdout.split(" records")[0].rsplit(" ", 1)[1])
+        self.assertGreaterEqual(records, durable)
+
+        # The restarted daemon repairs the journal before appending to it.
+        t.stderr.close()
+        t.start()
+        self.assertEqual(t.stop(), 0)
+        after = verify(path)
+        self.assertEqual(after.returncode, 0, after.stdout + after.stderr)
+        self.assertIn("ok", after.stdout)
+        self.assertGreaterEqual(int(after.stdout.split(" records")[0].rsplit(" ", 1)[1]),
+                                durable)
+
+    def test_full_disk_counts_journal_errors_and_keeps_serving(self):
+        feed_port = free_port()
+        t = Tickd(feeds=tcp_feed("live", feed_port), journal=True)
+        self.addCleanup(t.close)
+        # A file size limit makes the journal's disk "full" after 64 KiB.
+        limit = 64 * 1024
+        t.preexec = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        t.start()
+        sub = t.resp()
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.call("SUBSCRIBE", "trade.FULL")[0], b"subscribe")
+        feed = t.feed_connection(feed_port)
+        self.addCleanup(feed.close)
+        n = 5000  # 5000 records of 72 bytes: far past the limit
+        feed.sendall("".join(f"T,{i},FULL,1,{i + 1}\n" for i in range(n)).encode())
+        for i in range(n):
+            msg = sub.read()
+            self.assertEqual(msg[:2], [b"message", b"trade.FULL"])
+        wait_for(lambda: (t.metric("tickd_journal_errors_total") or 0) > 0,
+                 what="the journal write errors counted")
+        self.assertGreater(t.metric("tickd_journal_dropped_records_total"), 0)
+        self.assertIn("journal: write failed", t.log())
+        # The journal holds whole records only.
+        r = verify(journal_file(t))
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(t.resp().call("PING"), "PONG")
+        self.assertEqual(t.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
