@@ -19,7 +19,7 @@ packages=(
   build-essential cmake pkg-config clang-format python3
   libuv1-dev libyaml-dev libcmocka-dev libhttp-parser-dev libisal-dev
   libjemalloc-dev libmimalloc-dev
-  redis-tools prometheus
+  redis-tools prometheus valgrind
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

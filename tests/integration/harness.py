@@ -55,6 +55,7 @@ class Tickd:
         self.env.update(env or {})
         self.proc = None
         self.preexec = None
+        self.wrapper = []  # e.g. valgrind and its options
         self.binary = TICKD
         self.stderr_path = os.path.join(self.dir.name, "stderr.log")
 
@@ -76,7 +77,8 @@ class Tickd:
 
     def start(self, wait_ready=True):
         self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([self.binary, "--config", self.config_path], env=self.env,
+        self.proc = subprocess.Popen([*self.wrapper, self.binary, "--config", self.config_path],
+                                     env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=self.stderr,
                                      stderr=self.stderr, preexec_fn=self.preexec)
         if wait_ready:
