@@ -105,7 +105,6 @@ static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_
     heap_block_t *head = pool->freeblock;
     block->next = head;
     pool->freeblock = block;
-    heap->classes[pool->szidx].frees++;
     heap__poison(block, heap->classes[pool->szidx].block_size);
     if (HEAP_UNLIKELY(--pool->used == 0 || head == NULL))
         heap__pool_transition(heap, pool, head);
@@ -135,8 +134,9 @@ void heap_trim(heap_t *heap);
 /* Usable size of a live block (its size class, or the large request). */
 size_t heap_usable_size(const heap_t *heap, const void *ptr);
 
-/* Whole-heap statistics, computed from counters kept on every path; cheap
- * enough for every metrics scrape (O(classes + arenas)). */
+/* Whole-heap statistics, from counters and the headers of the pools in use
+ * (O(pools in use), one cache line each): cheap enough for every metrics
+ * scrape. */
 void heap_get_stats(const heap_t *heap, heap_stats_t *out);
 
 /* Writes the sys._debugmallocstats()-style report into buf (NUL-terminated,

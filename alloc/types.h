@@ -137,9 +137,10 @@ typedef struct heap_class {
     uint32_t block_size;
     /* Blocks one pool holds. */
     uint32_t blocks_per_pool;
-    /* Blocks handed out and given back over the heap's life. */
+    /* Blocks handed out over the heap's life. Frees are not counted on the
+     * free path: heap_get_stats() derives them as allocs minus the blocks
+     * live in the class's pools. */
     uint64_t allocs;
-    uint64_t frees;
     /* An emptied pool the class keeps (CACHED) so that a queue of blocks
      * crossing pool boundaries does not hand pools back to the arena and
      * take them again every few hundred blocks; NULL when none. */
