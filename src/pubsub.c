@@ -29,17 +29,33 @@
  * for a pattern subscriber.
  *
  * Output. A client's output is a ring of (payload, byte range) entries that
- * doubles when full (rare: a ring only grows past its usual size while its
- * client lags) and shrinks back once drained. Command replies are gathered in
- * one scratch buffer per read and queued as one payload. pubsub_flush()
- * walks the clients with pending output (an intrusive list, never all the
- * clients) and writes each with one uv_try_write() of up to IOV_BATCH
- * buffers; what the socket does not take is handed to uv_write() (at most
- * four buffers, which libuv keeps without allocating) and the client is
- * skipped until its callback, which resumes writing. A client queued over
- * pubsub.output_hard_limit, or over the soft limit for longer than
- * output_soft_seconds, is marked and disconnected once the fan-out is over:
+ * doubles when full (rare: a ring only grows past the size its client's
+ * batches need while the client lags) and is cut back by the housekeeping
+ * timer once it has used a quarter or less of itself for a whole pass.
+ * Command replies are gathered in one scratch buffer per read and queued as
+ * one payload. pubsub_flush() walks the clients with pending output (an
+ * intrusive list, never all the clients) and writes each with one
+ * uv_try_write() of up to IOV_BATCH buffers; what the socket does not take
+ * is handed to uv_write() (at most four buffers, which libuv keeps without
+ * allocating) and the client is skipped until its callback, which resumes
+ * writing.
+ *
+ * Limits. They judge what a client fails to take, not what a batch puts in
+ * front of it: a feed read can make a batch far bigger than the hard limit,
+ * and a subscriber that reads must not be cut for it. So the hard limit
+ * applies to what tickd still holds for a client once the socket has been
+ * offered the output (after every write attempt, and at every flush for a
+ * client whose socket is full): that is tickd's memory at stake. The soft
+ * limit asks whether the client keeps up at all: the housekeeping timer
+ * samples what it has not received yet, tickd's queue plus the kernel's
+ * (SIOCOUTQ), and a client over the limit at every pass for
+ * output_soft_seconds is cut; one that reads through a burst is not. Either
+ * way the client is marked and disconnected once the work at hand is over:
  * nobody ever waits for it.
+ *
+ * Housekeeping. A timer (at most every second, more often when idle_timeout
+ * or output_soft_seconds is short) closes idle clients (never subscribers),
+ * samples the soft limit, and trims output rings.
  *
  * Never blocks, never allocates from the system allocator per tick; every
  * buffer, table and client comes from the daemon's heap.
@@ -50,7 +66,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <time.h>
+
+#include <linux/sockios.h>
 
 #include "glob.h"
 #include "payload.h"
@@ -61,8 +80,7 @@
 #define READ_BUF_SIZE   (64 * 1024)
 #define IOV_BATCH       128 /* buffers per uv_try_write() */
 #define WRITE_BUFS      4   /* buffers per uv_write(): libuv keeps four without allocating */
-#define RING_INITIAL    16  /* output ring entries of a new client */
-#define RING_KEEP       256 /* an emptied ring bigger than this shrinks back to RING_INITIAL */
+#define RING_INITIAL    16  /* output ring entries of a new client, and the least kept */
 #define INPUT_KEEP      (16 * 1024) /* an emptied input buffer bigger than this is freed */
 #define REPLY_SCRATCH   (16 * 1024) /* replies gathered before they become a payload */
 #define TABLE_INITIAL   64
@@ -119,7 +137,7 @@ enum client_flags {
     CLIENT_WRITING = 1 << 3, /* a uv_write() is in flight: flushes skip the client */
     CLIENT_DIRTY = 1 << 4,   /* on the server's dirty list */
     CLIENT_SLOW = 1 << 5,    /* over an output limit: on the doomed list */
-    CLIENT_SOFT = 1 << 6,    /* over the soft limit since soft_since_ms */
+    CLIENT_SOFT = 1 << 6,    /* over the soft limit at every pass since soft_since_ms */
     CLIENT_COUNTED = 1 << 7, /* counted in stats.clients (not a refused connection) */
 };
 
@@ -141,7 +159,8 @@ struct client {
      * entries belong to the uv_write() in flight. */
     out_entry_t *ring;
     uint32_t ring_cap, ring_head, ring_count, inflight;
-    size_t queued; /* bytes in the ring */
+    uint32_t ring_peak; /* most entries held since the last housekeeping pass */
+    size_t queued;      /* bytes in the ring */
     uv_write_t wreq;
 
     sub_t **subs; /* channels and patterns, in no order */
@@ -217,7 +236,6 @@ struct pubsub {
 
 static void client_close(client_t *c);
 static void client_write(client_t *c);
-static void on_connection(uv_stream_t *server, int status);
 
 /* ---- memory ---- */
 
@@ -543,10 +561,32 @@ static int ring_grow(client_t *c)
     return 0;
 }
 
+/* Gives back most of a ring that a burst grew and that has been using a
+ * quarter of it or less since the last pass: growing stays rare for a client
+ * whose batches are regularly big, and a lull frees the memory. */
+static void ring_shrink(client_t *c)
+{
+    uint32_t cap = RING_INITIAL;
+    while (cap < 2 * c->ring_peak)
+        cap *= 2;
+    if (c->ring_count == 0 && !(c->flags & CLIENT_WRITING) && cap * 4 <= c->ring_cap) {
+        out_entry_t *small = heap_alloc(c->ps->heap, cap * sizeof(out_entry_t));
+        if (small != NULL) {
+            heap_free(c->ps->heap, c->ring);
+            c->ring = small;
+            c->ring_cap = cap;
+            c->ring_head = 0;
+        }
+    }
+    c->ring_peak = c->ring_count;
+}
+
 static void reply_seal(pubsub_t *ps);
 
-/* Queues bytes [off, end) of p on c (taking a reference) and applies the
- * output limits. 0, or -EPIPE when c takes no more output. */
+/* Queues bytes [off, end) of p on c, taking a reference. 0, or -EPIPE when
+ * c takes no more output. The limits are applied once the socket has been
+ * offered the output (client_write(), housekeeping), never here: a batch
+ * bigger than the hard limit is no reason to cut a client that reads. */
 static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
 {
     pubsub_t *ps = c->ps;
@@ -564,22 +604,11 @@ static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
     e->off = off;
     e->end = end;
     payload_incref(p);
-    c->ring_count++;
+    if (++c->ring_count > c->ring_peak)
+        c->ring_peak = c->ring_count;
     c->queued += end - off;
     ps->stats.output_buffer_bytes += end - off;
     dirty_add(c);
-
-    if (ps->opt.hard_limit != 0 && c->queued > ps->opt.hard_limit) {
-        doom(c);
-    } else if (ps->opt.soft_limit != 0 && c->queued > ps->opt.soft_limit) {
-        uint64_t now = uv_now(ps->loop);
-        if (!(c->flags & CLIENT_SOFT)) {
-            c->flags |= CLIENT_SOFT;
-            c->soft_since_ms = now;
-        } else if ((now - c->soft_since_ms) * 1000000 >= ps->opt.soft_ns) {
-            doom(c);
-        }
-    }
     return 0;
 }
 
@@ -609,8 +638,6 @@ static void consume(client_t *c, size_t bytes, int64_t *now)
         c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
         c->ring_count--;
     }
-    if ((c->flags & CLIENT_SOFT) && c->queued <= ps->opt.soft_limit)
-        c->flags &= ~CLIENT_SOFT;
 }
 
 /* Fills iov with up to max entries from the front of c's ring. Returns the
@@ -645,18 +672,33 @@ static void on_write(uv_write_t *req, int status)
     c->inflight = 0;
     consume(c, bytes, &now);
     client_write(c);
+    reap_slow(c->ps);
+}
+
+/* The hard limit, on what tickd still holds for c after offering it to the
+ * socket: over it, c is marked for disconnection. */
+static void over_hard_limit(client_t *c)
+{
+    size_t hard = c->ps->opt.hard_limit;
+    if (hard != 0 && c->queued > hard)
+        doom(c);
 }
 
 /* Writes as much of c's output as the socket takes now; the rest goes to a
- * uv_write(). Closes c once a closing client's output is out. */
+ * uv_write() and counts against the hard limit. Closes c once a closing
+ * client's output is out. */
 static void client_write(client_t *c)
 {
     uv_buf_t iov[IOV_BATCH];
     int64_t now = -1;
     size_t total;
 
-    if (c->flags & (CLIENT_WRITING | CLIENT_CLOSED))
+    if (c->flags & CLIENT_CLOSED)
         return;
+    if (c->flags & CLIENT_WRITING) {
+        over_hard_limit(c);
+        return;
+    }
     while (c->ring_count > 0) {
         unsigned n = fill_iov(c, iov, IOV_BATCH, &total);
         int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
@@ -676,16 +718,8 @@ static void client_write(client_t *c)
             }
             c->inflight = n;
             c->flags |= CLIENT_WRITING;
+            over_hard_limit(c);
             return;
-        }
-    }
-    if (c->ring_cap > RING_KEEP) {
-        out_entry_t *small = heap_alloc(c->ps->heap, RING_INITIAL * sizeof(out_entry_t));
-        if (small != NULL) {
-            heap_free(c->ps->heap, c->ring);
-            c->ring = small;
-            c->ring_cap = RING_INITIAL;
-            c->ring_head = 0;
         }
     }
     if (c->flags & CLIENT_CLOSING)
@@ -1430,6 +1464,34 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- housekeeping ---- */
 
+/* Bytes the kernel holds for c that the client has not received yet (sent
+ * but not acknowledged, or not sent at all); 0 when it cannot tell. */
+static size_t kernel_backlog(const client_t *c)
+{
+    uv_os_fd_t fd;
+    int n;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &n) != 0 || n < 0)
+        return 0;
+    return (size_t)n;
+}
+
+/* The soft limit, sampled: a client whose output not yet received (tickd's
+ * queue and the kernel's) is over the limit at every pass for soft_ns is
+ * marked for disconnection. Sampling lets a burst that the client reads
+ * through pass, however big; a client that stops reading stays over. */
+static void check_soft_limit(client_t *c, uint64_t now)
+{
+    const settings_t *o = &c->ps->opt;
+    if (o->soft_limit == 0 || c->queued + kernel_backlog(c) <= o->soft_limit) {
+        c->flags &= ~CLIENT_SOFT;
+    } else if (!(c->flags & CLIENT_SOFT)) {
+        c->flags |= CLIENT_SOFT;
+        c->soft_since_ms = now;
+    } else if ((now - c->soft_since_ms) * 1000000 >= o->soft_ns) {
+        doom(c);
+    }
+}
+
 static void on_housekeeping(uv_timer_t *t)
 {
     pubsub_t *ps = t->data;
@@ -1438,12 +1500,12 @@ static void on_housekeeping(uv_timer_t *t)
 
     for (client_t *c = ps->clients; c != NULL; c = next) {
         next = c->next;
-        if (ps->opt.idle_timeout_ns != 0 && c->nsubs == 0 && !(c->flags & CLIENT_CLOSING) &&
+        if (ps->opt.idle_timeout_ns != 0 && c->nsubs == 0 &&
             (now - c->last_active_ms) * 1000000 >= ps->opt.idle_timeout_ns) {
             client_close(c);
-        } else if ((c->flags & CLIENT_SOFT) &&
-                   (now - c->soft_since_ms) * 1000000 >= ps->opt.soft_ns) {
-            doom(c);
+        } else {
+            check_soft_limit(c, now);
+            ring_shrink(c);
         }
     }
     reap_slow(ps);
@@ -1700,18 +1762,19 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
 void pubsub_flush(pubsub_t *ps)
 {
     client_t *c;
-    reap_slow(ps);
     while ((c = ps->dirty) != NULL) {
         dirty_remove(c);
         client_write(c);
     }
+    reap_slow(ps);
 }
 
 int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen)
 {
     int r;
 
-    if (strcmp(cfg->pubsub.listen, ps->opt.listen) != 0 && !ps->stopping) {
+    if ((strcmp(cfg->pubsub.listen, ps->opt.listen) != 0 || ps->listener == NULL) &&
+        !ps->stopping) {
         listener_t *l;
         r = listener_open(ps, cfg->pubsub.listen, &l, err, errlen);
         if (r == UV_EADDRINUSE) {

@@ -68,7 +68,8 @@ void pubsub_flush(pubsub_t *ps);
 int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen);
 
 /* Stops accepting, gives every client up to drain_ns to take its queued
- * output, closes them, then calls done(arg). */
+ * output, closes them, then calls done(arg). ps may be NULL (pubsub_start()
+ * failed): done is called at once. */
 void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void *arg);
 
 /* Frees what is left after pubsub_stop() finished (done was called). */

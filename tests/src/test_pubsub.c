@@ -1,17 +1,1065 @@
-/* test_pubsub.c - being written (tickd_pubsub). */
+/*
+ * test_pubsub.c - the pub/sub server (src/pubsub.c, src/payload.c) over
+ * real loopback sockets.
+ *
+ * Each test starts the server on 127.0.0.1 port 0 on its own loop, with a
+ * real heap and a market whose sink is pubsub_tick(). Clients are plain
+ * non-blocking sockets; between their sends and receives the loop runs with
+ * UV_RUN_NOWAIT, so the test is single-threaded and deterministic. Expected
+ * bytes are Redis 7's own (checked against redis-server), so redis-cli and
+ * hiredis read them as they read Redis. No timing is asserted: waits are
+ * loops with a generous guard against hanging.
+ *
+ * Every test ends by stopping the server, closing the loop, destroying the
+ * market and collecting: the heap must then be empty, so a buffer, a
+ * subscription or a client that leaks fails the test that leaked it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
-static void placeholder(void **state)
+#include "alloc/object.h"
+#include "feed/csv.h"
+#include "src/pubsub.h"
+
+#define GUARD_NS (20ll * 1000000000) /* a wait that takes longer is a hang */
+
+typedef struct fixture {
+    uv_loop_t loop;
+    heap_t *heap;
+    market_t *market;
+    pubsub_t *ps;
+    config_t *cfg;
+    int port;
+    int stopped;
+    int fds[16];
+    size_t nfds;
+} fixture_t;
+
+/* ---- the daemon's part: the sink and PUBLISH ---- */
+
+static void sink(void *arg, tick_t *t)
 {
-    (void)state;
+    fixture_t *f = arg;
+    if (f->ps != NULL)
+        pubsub_tick(f->ps, t);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
+                      const char **reason)
+{
+    fixture_t *f = arg;
+    struct csv_tick t;
+    (void)channel;
+    (void)chlen;
+    if (csv_parse_line(payload, len, &t, reason) <= 0) {
+        *reason = "not a CSV tick";
+        return -EINVAL;
+    }
+    if (t.kind == CSV_TRADE)
+        return market_trade(f->market, t.symbol, strlen(t.symbol), t.trade.price, t.trade.size,
+                            t.trade.side, 0, (int64_t)t.ts_ns, now_ns());
+    return market_quote(f->market, t.symbol, strlen(t.symbol), t.quote.bid, t.quote.bid_size,
+                        t.quote.ask, t.quote.ask_size, 0, (int64_t)t.ts_ns, now_ns());
+}
+
+/* ---- set-up and tear-down ---- */
+
+static void default_config(config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->pubsub.listen, sizeof cfg->pubsub.listen, "127.0.0.1:0");
+    cfg->pubsub.payload = 0;
+    cfg->pubsub.max_clients = 100;
+    cfg->pubsub.max_request = 64 * 1024;
+    cfg->pubsub.hard_limit = 32u << 20;
+    cfg->pubsub.soft_limit = 8u << 20;
+    cfg->pubsub.soft_ns = 60ull * 1000000000;
+    cfg->pubsub.snapshot = 1;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->cfg = calloc(1, sizeof *f->cfg);
+    default_config(f->cfg);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(heap_create(NULL, &f->heap), 0);
+    assert_int_equal(market_create(f->heap, 0, sink, f, &f->market), 0);
+    *state = f;
+    return 0;
+}
+
+/* Starts the server with f->cfg as the test left it. */
+static void start(fixture_t *f)
+{
+    char err[CONFIG_ERR_LEN];
+    int r =
+        pubsub_start(&f->loop, f->heap, f->market, f->cfg, on_publish, f, &f->ps, err, sizeof err);
+    if (r != 0)
+        fail_msg("pubsub_start: %s", err);
+    f->port = pubsub_port(f->ps);
+    assert_true(f->port > 0);
+}
+
+static void on_stopped(void *arg)
+{
+    ((fixture_t *)arg)->stopped = 1;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    for (size_t i = 0; i < f->nfds; i++)
+        if (f->fds[i] >= 0)
+            close(f->fds[i]);
+    if (f->ps != NULL) {
+        pubsub_stop(f->ps, 0, on_stopped, f);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        assert_true(f->stopped);
+        pubsub_free(f->ps);
+    }
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    market_destroy(f->market);
+    gc_collect(f->heap, GC_NGENERATIONS - 1);
+    heap_stats_t hs;
+    heap_get_stats(f->heap, &hs);
+    assert_int_equal(hs.used_bytes, 0);
+    heap_destroy(f->heap);
+    free(f->cfg);
+    free(f);
+    return 0;
+}
+
+/* ---- clients ---- */
+
+static void pump(fixture_t *f)
+{
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    pubsub_flush(f->ps);
+}
+
+static pubsub_stats_t stats(fixture_t *f)
+{
+    pubsub_stats_t st;
+    pubsub_get_stats(f->ps, &st);
+    return st;
+}
+
+/* A connected client socket, non-blocking; rcvbuf > 0 shrinks its receive
+ * buffer (before connecting, so that the window stays small). */
+static int connect_client_rcvbuf(fixture_t *f, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    f->fds[f->nfds++] = fd;
+    uint64_t before = stats(f).connections_total + stats(f).rejected_total;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).connections_total + stats(f).rejected_total == before) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+    return fd;
+}
+
+static int connect_client(fixture_t *f)
+{
+    return connect_client_rcvbuf(f, 0);
+}
+
+static void send_bytes(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void send_str(int fd, const char *s)
+{
+    send_bytes(fd, s, strlen(s));
+}
+
+/* Receives exactly n bytes into buf, running the loop in between. */
+static void recv_n(fixture_t *f, int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (got < n) {
+        ssize_t r = recv(fd, buf + got, n - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            fail_msg("connection closed after %zu of %zu bytes", got, n);
+        assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+}
+
+/* Asserts that the next bytes from fd are exactly want[0..n). */
+static void expect_n(fixture_t *f, int fd, const char *want, size_t n)
+{
+    char *got = malloc(n + 1);
+    recv_n(f, fd, got, n);
+    got[n] = '\0';
+    if (memcmp(got, want, n) != 0)
+        fail_msg("expected \"%.*s\", got \"%s\"", (int)n, want, got);
+    free(got);
+}
+
+static void expect(fixture_t *f, int fd, const char *want)
+{
+    expect_n(f, fd, want, strlen(want));
+}
+
+/* Sends cmd and expects reply. */
+static void roundtrip(fixture_t *f, int fd, const char *cmd, const char *reply)
+{
+    send_str(fd, cmd);
+    expect(f, fd, reply);
+}
+
+/* Asserts that fd reaches end of file (or a reset) with no more bytes. */
+static void expect_closed(fixture_t *f, int fd)
+{
+    int64_t deadline = mono_ns() + GUARD_NS;
+    for (;;) {
+        char c;
+        ssize_t r = recv(fd, &c, 1, 0);
+        if (r == 0 || (r < 0 && errno == ECONNRESET))
+            return;
+        if (r > 0)
+            fail_msg("unexpected byte 0x%02x before the close", (unsigned char)c);
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+}
+
+/* Asserts that nothing is waiting on fd, by a PING round trip: the PONG
+ * must be the very next thing read. */
+static void expect_nothing_before_pong(fixture_t *f, int fd, int subscribed)
+{
+    send_str(fd, "PING\r\n");
+    expect(f, fd, subscribed ? "*2\r\n$4\r\npong\r\n$0\r\n\r\n" : "+PONG\r\n");
+}
+
+/* ---- ticks ---- */
+
+static void trade(fixture_t *f, const char *sym, int64_t price, uint32_t size, char side,
+                  int64_t ts)
+{
+    assert_int_equal(market_trade(f->market, sym, strlen(sym), price, size, side, 0, ts, now_ns()),
+                     0);
+}
+
+static void quote(fixture_t *f, const char *sym, int64_t bid, uint32_t bs, int64_t ask, uint32_t as,
+                  int64_t ts)
+{
+    assert_int_equal(market_quote(f->market, sym, strlen(sym), bid, bs, ask, as, 0, ts, now_ns()),
+                     0);
+}
+
+/* The message frame Redis would send for payload on channel. */
+static char *frame(const char *channel, const char *payload)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+             strlen(channel), channel, strlen(payload), payload);
+    return buf;
+}
+
+static char *pframe(const char *pattern, const char *channel, const char *payload)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "*4\r\n$8\r\npmessage\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+             strlen(pattern), pattern, strlen(channel), channel, strlen(payload), payload);
+    return buf;
+}
+
+#define AAPL_TRADE_JSON                                                                            \
+    "{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"101.2500\",\"size\":100,\"side\":\"B\","     \
+    "\"ts\":123456789,\"seq\":1}"
+
+/* ---- the tests ---- */
+
+static void test_subscribe_replies_are_redis_bytes(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL quote.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\nquote.AAPL\r\n:2\r\n");
+    roundtrip(f, c, "*2\r\n$10\r\nPSUBSCRIBE\r\n$7\r\ntrade.*\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:3\r\n");
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:3\r\n");
+    assert_int_equal(stats(f).subscriptions, 3);
+}
+
+static void test_trade_arrives_as_message_frame_with_json_payload(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    trade(f, "MSFT", 3000000, 5, 'S', 1);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", AAPL_TRADE_JSON));
+    expect_nothing_before_pong(f, c, 1);
+    assert_int_equal(stats(f).messages_sent_total, 1);
+}
+
+static void test_quote_json_has_both_sides_and_unknown_side_is_empty(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE quote.IBM trade.IBM\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$9\r\nquote.IBM\r\n:1\r\n"
+              "*3\r\n$9\r\nsubscribe\r\n$9\r\ntrade.IBM\r\n:2\r\n");
+    quote(f, "IBM", 1500000, 300, 1500100, 0, 42);
+    trade(f, "IBM", 1, 1, 0, -5);
+    pubsub_flush(f->ps);
+    expect(f, c,
+           frame("quote.IBM", "{\"sym\":\"IBM\",\"kind\":\"quote\",\"bid\":\"150.0000\","
+                              "\"bid_size\":300,\"ask\":\"150.0100\",\"ask_size\":0,\"ts\":42,"
+                              "\"seq\":1}"));
+    expect(f, c,
+           frame("trade.IBM", "{\"sym\":\"IBM\",\"kind\":\"trade\",\"price\":\"0.0001\","
+                              "\"size\":1,\"side\":\"\",\"ts\":-5,\"seq\":2}"));
+}
+
+static void test_csv_payload_is_the_csv_line_without_newline(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL quote.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\nquote.AAPL\r\n:2\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    quote(f, "AAPL", 1012400, 200, 1012600, 300, 123456790);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", "T,123456789,AAPL,101.2500,100,B"));
+    expect(f, c, frame("quote.AAPL", "Q,123456790,AAPL,101.2400,200,101.2600,300"));
+}
+
+static void test_psubscribe_gets_pmessage_frames_for_matching_channels_only(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "PSUBSCRIBE trade.*\r\n", "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:1\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    quote(f, "AAPL", 1, 1, 2, 2, 1);
+    pubsub_flush(f->ps);
+    expect(f, c, pframe("trade.*", "trade.AAPL", AAPL_TRADE_JSON));
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_channel_and_pattern_subscriber_gets_both_frames(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\nPSUBSCRIBE *.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$6\r\n*.AAPL\r\n:2\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", AAPL_TRADE_JSON));
+    expect(f, c, pframe("*.AAPL", "trade.AAPL", AAPL_TRADE_JSON));
+    assert_int_equal(stats(f).messages_sent_total, 2);
+}
+
+static void test_unsubscribe_stops_delivery_and_counts_down(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.A trade.B\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n"
+              "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.B\r\n:2\r\n");
+    roundtrip(f, c, "UNSUBSCRIBE trade.A trade.Z\r\n",
+              "*3\r\n$11\r\nunsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n"
+              "*3\r\n$11\r\nunsubscribe\r\n$7\r\ntrade.Z\r\n:1\r\n");
+    trade(f, "A", 10000, 1, 'B', 1);
+    pubsub_flush(f->ps);
+    expect_nothing_before_pong(f, c, 1);
+    roundtrip(f, c, "UNSUBSCRIBE\r\n", "*3\r\n$11\r\nunsubscribe\r\n$7\r\ntrade.B\r\n:0\r\n");
+    roundtrip(f, c, "UNSUBSCRIBE\r\n", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+    roundtrip(f, c, "PSUBSCRIBE a* b*\r\nPUNSUBSCRIBE\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:1\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$2\r\nb*\r\n:2\r\n"
+              "*3\r\n$12\r\npunsubscribe\r\n$2\r\nb*\r\n:1\r\n"
+              "*3\r\n$12\r\npunsubscribe\r\n$2\r\na*\r\n:0\r\n");
+    roundtrip(f, c, "PUNSUBSCRIBE\r\n", "*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n");
+    expect_nothing_before_pong(f, c, 0); /* back in normal mode */
+    assert_int_equal(stats(f).subscriptions, 0);
+}
+
+static void test_ping_answers_in_both_modes(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n");
+    roundtrip(f, c, "*2\r\n$4\r\nping\r\n$5\r\nhello\r\n", "$5\r\nhello\r\n");
+    roundtrip(f, c, "PING a b\r\n", "-ERR wrong number of arguments for 'ping' command\r\n");
+    roundtrip(f, c, "SUBSCRIBE x\r\n", "*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n");
+    roundtrip(f, c, "PING\r\n", "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    roundtrip(f, c, "PING hi\r\n", "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
+}
+
+static void test_inline_commands_are_case_insensitive_and_pipelined(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "PING\r\nping\npInG \"a b\"\r\n", "+PONG\r\n+PONG\r\n$3\r\na b\r\n");
+    /* A request split across many reads. */
+    const char *req = "*2\r\n$4\r\nPING\r\n$3\r\nabc\r\n";
+    for (size_t i = 0; req[i] != '\0'; i++) {
+        send_bytes(c, req + i, 1);
+        pump(f);
+    }
+    expect(f, c, "$3\r\nabc\r\n");
+}
+
+static void test_large_and_many_replies_keep_their_order(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    size_t big = 40000;
+    char *cmd = malloc(big + 64), *want = malloc(big + 64);
+    int n = snprintf(cmd, 64, "*2\r\n$4\r\nPING\r\n$%zu\r\n", big);
+    memset(cmd + n, 'x', big);
+    memcpy(cmd + n + big, "\r\n", 2);
+    int w = snprintf(want, 64, "+PONG\r\n$%zu\r\n", big);
+    memset(want + w, 'x', big);
+    memcpy(want + w + big, "\r\n+PONG\r\n", 9);
+    send_str(c, "PING\r\n");
+    send_bytes(c, cmd, (size_t)n + big + 2);
+    send_str(c, "PING\r\n");
+    expect_n(f, c, want, (size_t)w + big + 9);
+    free(cmd);
+    free(want);
+
+    char pings[6 * 3000 + 1] = "";
+    for (int i = 0; i < 3000; i++)
+        memcpy(pings + 6 * i, "PING\r\n", 6);
+    send_bytes(c, pings, 6 * 3000);
+    for (int i = 0; i < 3000; i++)
+        expect(f, c, "+PONG\r\n");
+}
+
+static void test_hello_client_and_command_answers_let_clients_fall_back(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n",
+              "-ERR unknown command 'HELLO', with args beginning with: '3' \r\n");
+    roundtrip(f, c, "hello\r\n", "-ERR unknown command 'hello', with args beginning with: \r\n");
+    roundtrip(f, c, "CLIENT SETNAME me\r\n", "+OK\r\n");
+    roundtrip(f, c, "client setinfo lib-name redis-py\r\n", "+OK\r\n");
+    roundtrip(f, c, "CLIENT FOO\r\n", "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+    roundtrip(f, c, "CLIENT\r\n", "-ERR wrong number of arguments for 'client' command\r\n");
+    roundtrip(f, c, "CLIENT SETNAME\r\n",
+              "-ERR wrong number of arguments for 'client|setname' command\r\n");
+    roundtrip(f, c, "COMMAND DOCS\r\n", "*0\r\n");
+    roundtrip(f, c, "COMMAND\r\n", "*0\r\n");
+    roundtrip(f, c, "COMMAND COUNT\r\n", ":0\r\n");
+    roundtrip(f, c, "GET a\r\n", "-ERR unknown command 'GET', with args beginning with: 'a' \r\n");
+    roundtrip(f, c, "PUBLISH x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
+}
+
+static void test_subscribed_mode_allows_only_the_pubsub_commands(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE a\r\n", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
+    roundtrip(f, c, "PUBLISH trade.A x\r\n",
+              "-ERR Can't execute 'publish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+              "QUIT / RESET are allowed in this context\r\n");
+    roundtrip(f, c, "COMMAND DOCS\r\n",
+              "-ERR Can't execute 'command|docs': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+              "QUIT / RESET are allowed in this context\r\n");
+    roundtrip(f, c, "FOO\r\n", "-ERR unknown command 'FOO', with args beginning with: \r\n");
+    roundtrip(f, c, "RESET\r\n", "+RESET\r\n");
+    expect_nothing_before_pong(f, c, 0);
+}
+
+static void test_auth_is_required_when_a_password_is_set(void **state)
+{
+    fixture_t *f = *state;
+    snprintf(f->cfg->pubsub.password, sizeof f->cfg->pubsub.password, "secret");
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "PING\r\n", "-NOAUTH Authentication required.\r\n");
+    roundtrip(f, c, "SUBSCRIBE trade.A\r\n", "-NOAUTH Authentication required.\r\n");
+    roundtrip(f, c, "AUTH wrong\r\n",
+              "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    roundtrip(f, c, "AUTH bob secret\r\n",
+              "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    roundtrip(f, c, "AUTH a b c\r\n", "-ERR syntax error\r\n");
+    roundtrip(f, c, "AUTH secret\r\n", "+OK\r\n");
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+    roundtrip(f, c, "RESET\r\n", "+RESET\r\n");
+    roundtrip(f, c, "PING\r\n", "-NOAUTH Authentication required.\r\n");
+    roundtrip(f, c, "AUTH default secret\r\n", "+OK\r\n");
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+
+    /* Before AUTH, Redis' tighter limits apply (and close the connection). */
+    int d = connect_client(f);
+    roundtrip(f, d, "*11\r\n", "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    expect_closed(f, d);
+}
+
+static void test_auth_without_a_password_is_an_error(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "AUTH x\r\n",
+              "-ERR AUTH <password> called without any password configured for the default "
+              "user. Are you sure your configuration is correct?\r\n");
+    roundtrip(f, c, "AUTH default x\r\n", "+OK\r\n");
+}
+
+static void test_publish_ingests_and_replies_with_the_receiver_count(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int sub = connect_client(f), pat = connect_client(f), pub = connect_client(f);
+    roundtrip(f, sub, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, pat, "PSUBSCRIBE trade.* *.AAPL\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:1\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$6\r\n*.AAPL\r\n:2\r\n");
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,123456789,AAPL,101.25,100,B\r\n", ":3\r\n");
+    expect(f, sub, frame("trade.AAPL", AAPL_TRADE_JSON));
+    /* Pattern order is the server's; accept either. */
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s", pframe("trade.*", "trade.AAPL", AAPL_TRADE_JSON));
+    snprintf(b, sizeof b, "%s", pframe("*.AAPL", "trade.AAPL", AAPL_TRADE_JSON));
+    char got[2048];
+    recv_n(f, pat, got, strlen(a) + strlen(b));
+    assert_true((memcmp(got, a, strlen(a)) == 0 && memcmp(got + strlen(a), b, strlen(b)) == 0) ||
+                (memcmp(got, b, strlen(b)) == 0 && memcmp(got + strlen(b), a, strlen(a)) == 0));
+    roundtrip(f, pub, "PUBLISH quote.MSFT Q,1,MSFT,1,1,2,2\r\n", ":0\r\n");
+    roundtrip(f, pub, "PUBLISH trade.AAPL garbage\r\n", "-ERR not a CSV tick\r\n");
+    assert_int_equal(stats(f).publish_total, 2);
+}
+
+static void test_snapshot_on_subscribe_sends_the_last_ticks(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    trade(f, "AAPL", 1000000, 1, 'S', 1);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    quote(f, "AAPL", 1012400, 200, 1012600, 300, 7);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL trade.NONE\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    expect(f, c,
+           frame("trade.AAPL", "{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"101.2500\","
+                               "\"size\":100,\"side\":\"B\",\"ts\":123456789,\"seq\":2}"));
+    expect(f, c, "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.NONE\r\n:2\r\n");
+    roundtrip(f, c, "PSUBSCRIBE quote.AA*\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$9\r\nquote.AA*\r\n:3\r\n");
+    expect(f, c,
+           pframe("quote.AA*", "quote.AAPL",
+                  "{\"sym\":\"AAPL\",\"kind\":\"quote\",\"bid\":\"101.2400\",\"bid_size\":200,"
+                  "\"ask\":\"101.2600\",\"ask_size\":300,\"ts\":7,\"seq\":3}"));
+    /* Subscribing again to the same channel sends no second snapshot. */
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:3\r\n");
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_snapshot_can_be_turned_off(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    expect_nothing_before_pong(f, c, 1);
+}
+
+/* Reads what is there; returns the bytes added to *buf. */
+static size_t drain_into(int fd, char **buf, size_t *len, size_t *cap)
+{
+    size_t added = 0;
+    for (;;) {
+        if (*cap - *len < 65536) {
+            *cap = *cap * 2 + 65536;
+            *buf = realloc(*buf, *cap);
+        }
+        ssize_t r = recv(fd, *buf + *len, *cap - *len, 0);
+        if (r <= 0)
+            return added;
+        *len += (size_t)r;
+        added += (size_t)r;
+    }
+}
+
+/* Every complete trade frame in buf[0..len), in order, has seq 1, 2, 3, ...;
+ * returns how many (a frame cut short at the end is not counted). */
+static uint64_t count_in_order(const char *buf, size_t len)
+{
+    uint64_t next = 1;
+    if (buf == NULL)
+        return 0;
+    const char *p = buf, *end = buf + len;
+    while ((p = memmem(p, (size_t)(end - p), "\"seq\":", 6)) != NULL) {
+        uint64_t seq = 0;
+        for (p += 6; p < end && *p >= '0' && *p <= '9'; p++)
+            seq = seq * 10 + (uint64_t)(*p - '0');
+        if (p == end || *p != '}')
+            break;
+        assert_int_equal(seq, next);
+        next++;
+    }
+    return next - 1;
+}
+
+static void test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 0;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    int fast = connect_client(f);
+    roundtrip(f, slow, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, fast, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+
+    char *got = NULL;
+    size_t len = 0, cap = 0;
+    uint64_t sent = 0;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 100; i++, sent++)
+            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+        pubsub_flush(f->ps);
+        pump(f);
+        drain_into(fast, &got, &len, &cap);
+    }
+    assert_int_equal(stats(f).clients, 1);
+    for (int i = 0; i < 100; i++, sent++)
+        trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+    pubsub_flush(f->ps);
+    while (count_in_order(got, len) < sent) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(fast, &got, &len, &cap);
+    }
+    assert_int_equal(count_in_order(got, len), sent);
+    free(got);
+
+    /* The slow one gets what the kernel held, then the end. */
+    char sink_buf[65536];
+    for (;;) {
+        ssize_t r = recv(slow, sink_buf, sizeof sink_buf, 0);
+        if (r == 0 || (r < 0 && errno == ECONNRESET))
+            break;
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 1);
+    assert_int_equal(stats(f).subscriptions, 1);
+}
+
+static void test_a_batch_bigger_than_the_hard_limit_does_not_cut_a_reader(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 64 * 1024;
+    start(f);
+    /* A receive window that takes the whole batch at once, as a reading
+     * client's grows to on loopback. */
+    int c = connect_client_rcvbuf(f, 1 << 20);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    uint64_t sent = 0;
+    for (; sent < 2000; sent++) /* some 300 KB queued before the flush */
+        trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+    assert_true(stats(f).output_buffer_bytes > 64 * 1024);
+    pubsub_flush(f->ps);
+    char *got = NULL;
+    size_t len = 0, cap = 0;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (count_in_order(got, len) < sent) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(c, &got, &len, &cap);
+    }
+    free(got);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+}
+
+static void test_slow_consumer_is_cut_after_staying_over_the_soft_limit(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 0;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000; /* 1 ms */
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    roundtrip(f, slow, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 100; i++)
+            trade(f, "AAPL", 1012500, 100, 'B', i);
+        pump(f);
+    }
+    assert_int_equal(stats(f).clients, 0);
+}
+
+static void test_malformed_resp_gets_the_error_and_a_close(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "*1\r\nx\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n");
+    expect_closed(f, c);
+    int d = connect_client(f);
+    roundtrip(f, d, "*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n");
+    expect_closed(f, d);
+    assert_int_equal(stats(f).protocol_errors_total, 2);
+}
+
+static void test_request_over_max_request_gets_the_error_and_a_close(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.max_request = 1024;
+    start(f);
+    int c = connect_client(f);
+    char line[2000];
+    memset(line, 'a', sizeof line);
+    send_bytes(c, line, sizeof line);
+    expect(f, c, "-ERR Protocol error: too big inline request\r\n");
+    expect_closed(f, c);
+    int d = connect_client(f);
+    roundtrip(f, d, "*1\r\n$2000\r\n", "-ERR Protocol error: invalid bulk length\r\n");
+    expect_closed(f, d);
+}
+
+static void test_max_clients_refuses_the_extra_connection(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.max_clients = 2;
+    start(f);
+    int a = connect_client(f), b = connect_client(f);
+    int c = connect_client(f);
+    expect(f, c, "-ERR max number of clients reached\r\n");
+    expect_closed(f, c);
+    assert_int_equal(stats(f).rejected_total, 1);
+    assert_int_equal(stats(f).clients, 2);
+    roundtrip(f, a, "PING\r\n", "+PONG\r\n");
+    roundtrip(f, b, "PING\r\n", "+PONG\r\n");
+}
+
+static void test_client_closing_mid_frame_is_cleaned_up(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.A\r\n", "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n");
+    send_str(c, "*2\r\n$9\r\nSUBSC");
+    pump(f);
+    close(c);
+    f->fds[f->nfds - 1] = -1;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).clients != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+    assert_int_equal(stats(f).subscriptions, 0);
+    trade(f, "A", 1, 1, 'B', 1); /* nobody left to send to */
+    pubsub_flush(f->ps);
+}
+
+static void test_quit_replies_ok_and_closes(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE a\r\nQUIT\r\nPING\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n+OK\r\n");
+    expect_closed(f, c);
+    assert_int_equal(stats(f).subscriptions, 0);
+}
+
+static void test_idle_clients_are_closed_but_subscribers_are_not(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.idle_timeout_ns = 300000000; /* 300 ms */
+    start(f);
+    int idle = connect_client(f), sub = connect_client(f);
+    roundtrip(f, sub, "SUBSCRIBE trade.A\r\n", "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n");
+    expect_closed(f, idle);
+    assert_int_equal(stats(f).clients, 1);
+    trade(f, "A", 10000, 1, 'B', 1);
+    pubsub_flush(f->ps);
+    expect(f, sub,
+           frame("trade.A", "{\"sym\":\"A\",\"kind\":\"trade\",\"price\":\"1.0000\",\"size\":1,"
+                            "\"side\":\"B\",\"ts\":1,\"seq\":1}"));
+}
+
+static void test_latency_is_observed_once_per_tick_written_to_every_subscriber(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int a = connect_client(f), b = connect_client(f);
+    roundtrip(f, a, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, b, "PSUBSCRIBE trade.*\r\n", "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:1\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    assert_int_equal(pubsub_latency(f->ps)->count, 0);
+    pubsub_flush(f->ps);
+    pump(f);
+    assert_int_equal(pubsub_latency(f->ps)->count, 2);
+    assert_true(pubsub_latency(f->ps)->sum >= 0);
+    /* A tick nobody receives is not observed. */
+    quote(f, "MSFT", 1, 1, 2, 2, 1);
+    pubsub_flush(f->ps);
+    assert_int_equal(pubsub_latency(f->ps)->count, 2);
+}
+
+/* One round: n trades, a flush, and every subscriber reads all of it (up
+ * to the PONG of a PING sent after the flush). */
+static void fan_out_round(fixture_t *f, const int *fds, size_t nfds, int n, uint64_t *seq)
+{
+    static const char pong[] = "*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+    for (int i = 0; i < n; i++)
+        trade(f, "AAPL", 1012500, 100, 'B', (int64_t)++ * seq);
+    pubsub_flush(f->ps);
+    for (size_t i = 0; i < nfds; i++) {
+        char *got = NULL;
+        size_t len = 0, cap = 0;
+        int64_t deadline = mono_ns() + GUARD_NS;
+        send_str(fds[i], "PING\r\n");
+        while (len < sizeof pong - 1 ||
+               memcmp(got + len - (sizeof pong - 1), pong, sizeof pong - 1) != 0) {
+            assert_true(mono_ns() < deadline);
+            pump(f);
+            drain_into(fds[i], &got, &len, &cap);
+        }
+        free(got);
+    }
+}
+
+static void test_steady_fan_out_takes_nothing_from_the_system_allocator(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int fds[3] = {connect_client(f), connect_client(f), connect_client(f)};
+    roundtrip(f, fds[0], "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, fds[1], "PSUBSCRIBE trade.*\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:1\r\n");
+    roundtrip(f, fds[2], "SUBSCRIBE trade.AAPL\r\nPSUBSCRIBE *\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:2\r\n");
+    uint64_t seq = 0;
+    fan_out_round(f, fds, 3, 100, &seq); /* warm-up: rings and caches reach their size */
+    heap_stats_t before, after;
+    heap_get_stats(f->heap, &before);
+    for (int round = 0; round < 50; round++)
+        fan_out_round(f, fds, 3, 100, &seq);
+    heap_get_stats(f->heap, &after);
+    assert_int_equal(after.large_allocs, before.large_allocs);
+    assert_int_equal(stats(f).messages_sent_total, 4 * seq);
+    assert_int_equal(pubsub_latency(f->ps)->count, seq);
+}
+
+static void test_reconfigure_rebinds_and_keeps_subscribers(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int sub = connect_client(f);
+    roundtrip(f, sub, "SUBSCRIBE trade.A\r\n", "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n");
+    int old_port = f->port;
+
+    config_t *cfg = calloc(1, sizeof *cfg);
+    *cfg = *f->cfg;
+    snprintf(cfg->pubsub.listen, sizeof cfg->pubsub.listen, "localhost:0");
+    cfg->pubsub.payload = 1;
+    snprintf(cfg->pubsub.password, sizeof cfg->pubsub.password, "pw");
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(pubsub_reconfigure(f->ps, cfg, err, sizeof err), 0);
+    f->port = pubsub_port(f->ps);
+    assert_true(f->port > 0 && f->port != old_port);
+
+    trade(f, "A", 10000, 1, 'B', 1);
+    pubsub_flush(f->ps);
+    expect(f, sub, frame("trade.A", "T,1,A,1.0000,1,B"));
+    roundtrip(f, sub, "PING\r\n", "*2\r\n$4\r\npong\r\n$0\r\n\r\n"); /* still authenticated */
+    int fresh = connect_client(f);
+    roundtrip(f, fresh, "PING\r\n", "-NOAUTH Authentication required.\r\n");
+
+    snprintf(cfg->pubsub.listen, sizeof cfg->pubsub.listen, "999.1.1.1:0");
+    assert_int_equal(pubsub_reconfigure(f->ps, cfg, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "pubsub.listen"));
+    assert_int_equal(pubsub_port(f->ps), f->port);
+    free(cfg);
+}
+
+static void test_start_reports_a_bad_listen_address(void **state)
+{
+    fixture_t *f = *state;
+    char err[CONFIG_ERR_LEN];
+    snprintf(f->cfg->pubsub.listen, sizeof f->cfg->pubsub.listen, "nowhere");
+    assert_int_equal(
+        pubsub_start(&f->loop, f->heap, f->market, f->cfg, on_publish, f, &f->ps, err, sizeof err),
+        -EINVAL);
+    assert_null(f->ps);
+    assert_non_null(strstr(err, "pubsub.listen"));
+
+    /* A port in use. */
+    snprintf(f->cfg->pubsub.listen, sizeof f->cfg->pubsub.listen, "127.0.0.1:0");
+    start(f);
+    pubsub_t *second = NULL;
+    snprintf(f->cfg->pubsub.listen, sizeof f->cfg->pubsub.listen, "127.0.0.1:%d", f->port);
+    assert_int_equal(
+        pubsub_start(&f->loop, f->heap, f->market, f->cfg, on_publish, f, &second, err, sizeof err),
+        -EADDRINUSE);
+    assert_null(second);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* lets the failed listener close */
+}
+
+static void test_stop_drains_queued_output_then_closes(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_stop(f->ps, 5000000000ull, on_stopped, f);
+    expect(f, c, frame("trade.AAPL", AAPL_TRADE_JSON));
+    expect_closed(f, c);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->stopped);
+    assert_int_equal(pubsub_port(f->ps), -EBADF);
+    pubsub_free(f->ps);
+    f->ps = NULL;
+}
+
+static void test_stop_closes_clients_that_do_not_drain_in_time(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 0;
+    f->cfg->pubsub.soft_limit = 0;
+    start(f);
+    int c = connect_client_rcvbuf(f, 4096);
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    for (int i = 0; i < 100000; i++)
+        trade(f, "AAPL", 1012500, 100, 'B', i);
+    pubsub_flush(f->ps);
+    assert_true(stats(f).output_buffer_bytes > 0);
+    pubsub_stop(f->ps, 1000000, on_stopped, f); /* 1 ms */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->stopped);
+    assert_int_equal(stats(f).output_buffer_bytes, 0);
+    pubsub_free(f->ps);
+    f->ps = NULL;
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(placeholder)};
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_subscribe_replies_are_redis_bytes),
+        T(test_trade_arrives_as_message_frame_with_json_payload),
+        T(test_quote_json_has_both_sides_and_unknown_side_is_empty),
+        T(test_csv_payload_is_the_csv_line_without_newline),
+        T(test_psubscribe_gets_pmessage_frames_for_matching_channels_only),
+        T(test_channel_and_pattern_subscriber_gets_both_frames),
+        T(test_unsubscribe_stops_delivery_and_counts_down),
+        T(test_ping_answers_in_both_modes),
+        T(test_inline_commands_are_case_insensitive_and_pipelined),
+        T(test_large_and_many_replies_keep_their_order),
+        T(test_hello_client_and_command_answers_let_clients_fall_back),
+        T(test_subscribed_mode_allows_only_the_pubsub_commands),
+        T(test_auth_is_required_when_a_password_is_set),
+        T(test_auth_without_a_password_is_an_error),
+        T(test_publish_ingests_and_replies_with_the_receiver_count),
+        T(test_snapshot_on_subscribe_sends_the_last_ticks),
+        T(test_snapshot_can_be_turned_off),
+        T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
+        T(test_a_batch_bigger_than_the_hard_limit_does_not_cut_a_reader),
+        T(test_slow_consumer_is_cut_after_staying_over_the_soft_limit),
+        T(test_malformed_resp_gets_the_error_and_a_close),
+        T(test_request_over_max_request_gets_the_error_and_a_close),
+        T(test_max_clients_refuses_the_extra_connection),
+        T(test_client_closing_mid_frame_is_cleaned_up),
+        T(test_quit_replies_ok_and_closes),
+        T(test_idle_clients_are_closed_but_subscribers_are_not),
+        T(test_latency_is_observed_once_per_tick_written_to_every_subscriber),
+        T(test_steady_fan_out_takes_nothing_from_the_system_allocator),
+        T(test_reconfigure_rebinds_and_keeps_subscribers),
+        T(test_start_reports_a_bad_listen_address),
+        T(test_stop_drains_queued_output_then_closes),
+        T(test_stop_closes_clients_that_do_not_drain_in_time),
+    };
+#undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
