@@ -49,6 +49,7 @@ typedef struct daemon_ctx {
     int batch_sync;         /* ... and is to be synced */
     int sync_due;           /* the fsync interval passed: sync with the next batch */
     uint64_t batch_started; /* uv_hrtime() when the batch went out */
+    uint64_t batch_upto;    /* journal_records_total when the batch went out */
     int64_t day_start_ns;   /* midnight of the current day, session timezone */
     uint64_t status_ticks;  /* ticks at the last status line */
     uint64_t input_errors_logged;
@@ -166,6 +167,10 @@ static void journal_work_done(uv_work_t *w, int status)
         histogram_observe(&d->journal_fsync, (double)(uv_hrtime() - c->batch_started) / 1e9);
         if (c->batch.err == 0)
             d->journal_durable_total = d->journal_written_total;
+        /* PUBLISH replies held for these records go out now (after a failed
+         * write too: the failure is counted, the publisher not kept waiting). */
+        pubsub_durable(d->pubsub, c->batch_upto);
+        pubsub_flush(d->pubsub);
     }
     if (c->batch.err != 0 && d->journal_errors_total++ % 1000 == 0)
         log_msg(LOG_ERR,
@@ -189,6 +194,7 @@ static void journal_kick(daemon_ctx_t *c)
     int err = journal_detach(d->journal, &c->batch);
     if (err == -ENODATA && !c->sync_due)
         return;
+    c->batch_upto = d->journal_records_total; /* every record appended so far */
     if (err != 0)
         memset(&c->batch, 0, sizeof(c->batch)); /* nothing to write: a sync alone */
     c->batch_sync = journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS || c->sync_due;
@@ -234,7 +240,7 @@ void daemon_batch_done(daemon_t *d)
 /* PUBLISH trade.AAPL "T,<ts>,AAPL,101.25,100,B": the CSV line is the tick;
  * the channel must name its kind and symbol. */
 static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
-                      const char **reason)
+                      const char **reason, uint64_t *durable_at)
 {
     daemon_t *d = arg;
     struct csv_tick t;
@@ -262,6 +268,8 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "the tick was refused";
         return r;
     }
+    if (d->journal != NULL && journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS)
+        *durable_at = d->journal_records_total; /* acknowledged once synced */
     daemon_batch_done(d);
     return 0;
 }
@@ -470,12 +478,6 @@ static void http_stopped(void *arg)
 {
     daemon_ctx_t *c = arg;
     daemon_t *d = &c->d;
-    if (c->batch_out) { /* let the worker finish; it comes back here */
-        uv_sleep(1);
-        uv_run(d->loop, UV_RUN_NOWAIT);
-        http_stopped(c);
-        return;
-    }
     journal_close_now(d);
     uv_walk(d->loop, close_walk, NULL);
 }
@@ -505,6 +507,14 @@ static void stop(daemon_ctx_t *c, const char *why)
     uv_timer_stop(&c->status_timer);
     uv_timer_stop(&c->lag_timer);
     uv_signal_stop(&c->sighup);
+    /* Everything ingested reaches the disk before the drain, so held PUBLISH
+     * replies go out with the rest. */
+    while (c->batch_out)
+        uv_run(d->loop, UV_RUN_ONCE);
+    if (d->journal != NULL && journal_sync(d->journal) != 0)
+        d->journal_errors_total++;
+    pubsub_durable(d->pubsub, UINT64_MAX);
+    pubsub_flush(d->pubsub);
     pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
 }
 

@@ -139,6 +139,7 @@ enum client_flags {
     CLIENT_SLOW = 1 << 5,    /* over an output limit: on the doomed list */
     CLIENT_SOFT = 1 << 6,    /* over the soft limit at every pass since soft_since_ms */
     CLIENT_COUNTED = 1 << 7, /* counted in stats.clients (not a refused connection) */
+    CLIENT_HELD = 1 << 8,    /* output waits for the journal to reach `hold` */
 };
 
 struct client {
@@ -147,6 +148,8 @@ struct client {
     client_t *prev, *next;             /* every live client */
     client_t *dirty_prev, *dirty_next; /* clients with output not yet tried */
     client_t *doomed_next;             /* slow consumers to disconnect */
+    client_t *held_prev, *held_next;   /* CLIENT_HELD: on the server's held list */
+    uint64_t hold;                     /* PUBLISH replies wait for this journal position */
     unsigned flags;                    /* enum client_flags */
     uint64_t last_active_ms;           /* loop time of the last bytes received */
     uint64_t soft_since_ms;            /* CLIENT_SOFT: loop time it went over */
@@ -204,6 +207,8 @@ struct pubsub {
     client_t *clients;
     client_t *dirty;
     client_t *doomed;
+    client_t *held;   /* publishers waiting for the journal */
+    uint64_t durable; /* journal position known to be on disk */
 
     topic_table_t channels;
     topic_table_t patterns;
@@ -522,6 +527,32 @@ static void dirty_remove(client_t *c)
         c->dirty_next->dirty_prev = c->dirty_prev;
 }
 
+static void held_add(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+    if (c->flags & CLIENT_HELD)
+        return;
+    c->flags |= CLIENT_HELD;
+    c->held_prev = NULL;
+    c->held_next = ps->held;
+    if (ps->held != NULL)
+        ps->held->held_prev = c;
+    ps->held = c;
+}
+
+static void held_remove(client_t *c)
+{
+    if (!(c->flags & CLIENT_HELD))
+        return;
+    c->flags &= ~CLIENT_HELD;
+    if (c->held_prev != NULL)
+        c->held_prev->held_next = c->held_next;
+    else
+        c->ps->held = c->held_next;
+    if (c->held_next != NULL)
+        c->held_next->held_prev = c->held_prev;
+}
+
 /* Marks c to be disconnected as a slow consumer once the work at hand (a
  * fan-out, a command) is over. */
 static void doom(client_t *c)
@@ -695,6 +726,10 @@ static void client_write(client_t *c)
 
     if (c->flags & CLIENT_CLOSED)
         return;
+    if (c->hold > c->ps->durable) { /* a PUBLISH reply whose tick is not on disk yet */
+        held_add(c);
+        return;
+    }
     if (c->flags & CLIENT_WRITING) {
         over_hard_limit(c);
         return;
@@ -1057,15 +1092,18 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
         reply_error(c, "ERR PUBLISH is not accepted here");
         return;
     }
+    uint64_t durable_at = 0;
     ps->publishing = 1;
     ps->publish_receivers = 0;
-    r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len,
-                       &reason);
+    r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len, &reason,
+                       &durable_at);
     ps->publishing = 0;
     if (r < 0) {
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
         return;
     }
+    if (durable_at > c->hold)
+        c->hold = durable_at; /* the reply waits until the tick is on disk */
     ps->stats.publish_total++;
     reply_number(c, ':', (long long)ps->publish_receivers);
 }
@@ -1395,6 +1433,7 @@ static void client_close(client_t *c)
     }
     unsubscribe_quietly(c);
     dirty_remove(c);
+    held_remove(c);
     if (ps->reply_client == c) {
         ps->reply_client = NULL;
         ps->reply_len = 0;
@@ -1767,6 +1806,21 @@ void pubsub_flush(pubsub_t *ps)
         client_write(c);
     }
     reap_slow(ps);
+}
+
+void pubsub_durable(pubsub_t *ps, uint64_t upto)
+{
+    if (ps == NULL)
+        return;
+    ps->durable = upto;
+    client_t *c = ps->held, *next;
+    for (; c != NULL; c = next) {
+        next = c->held_next;
+        if (c->hold <= upto) {
+            held_remove(c);
+            dirty_add(c);
+        }
+    }
 }
 
 int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen)

@@ -44,9 +44,11 @@ typedef struct pubsub_stats {
 
 /* PUBLISH ingest: channel and payload (a CSV tick line) as received. Returns
  * 0, or a negative errno with *reason set to a short text for the client's
- * -ERR reply. */
+ * -ERR reply. *durable_at (0 on entry) may be set to a position of the
+ * journal: the reply is then held until pubsub_durable() reaches it, so that
+ * an acknowledged tick is on disk (journal.fsync: always). */
 typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
-                                 size_t len, const char **reason);
+                                 size_t len, const char **reason, uint64_t *durable_at);
 
 /* Binds cfg->pubsub.listen on loop and starts accepting. On failure returns
  * a negative errno with a message in err. */
@@ -55,6 +57,10 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
 
 /* Points snapshots and PUBLISH at a new market (end of day). */
 void pubsub_set_market(pubsub_t *ps, market_t *market);
+
+/* The journal is durable up to position upto: replies held for it go out at
+ * the next pubsub_flush(). */
+void pubsub_durable(pubsub_t *ps, uint64_t upto);
 
 /* Fans one tick out to the matching subscribers (queues only). */
 void pubsub_tick(pubsub_t *ps, tick_t *tick);

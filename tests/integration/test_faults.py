@@ -72,6 +72,21 @@ class FaultTest(unittest.TestCase):
         self.assertGreaterEqual(int(after.stdout.split(" records")[0].rsplit(" ", 1)[1]),
                                 durable)
 
+    def test_acknowledged_publish_survives_kill_9(self):
+        t = Tickd(journal=True)  # fsync: always
+        self.addCleanup(t.close)
+        t.start()
+        pub = t.resp()
+        self.addCleanup(pub.close)
+        for i in range(300):
+            self.assertEqual(pub.call("PUBLISH", "trade.ACK", f"T,{i},ACK,2.5,{i + 1},B"), 0)
+        t.proc.send_signal(signal.SIGKILL)  # right after the last acknowledgment
+        t.proc.wait()
+        r = subprocess.run([TICKD, "journal", "cat", journal_file(t)], capture_output=True,
+                           text=True, timeout=60)
+        sizes = [int(line.split(",")[4]) for line in r.stdout.splitlines()]
+        self.assertEqual(sizes, list(range(1, 301)))
+
     def test_full_disk_counts_journal_errors_and_keeps_serving(self):
         feed_port = free_port()
         t = Tickd(feeds=tcp_feed("live", feed_port), journal=True)

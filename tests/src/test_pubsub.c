@@ -48,6 +48,7 @@ typedef struct fixture {
     int stopped;
     int fds[16];
     size_t nfds;
+    uint64_t publish_hold; /* journal position on_publish asks replies to wait for */
 } fixture_t;
 
 /* ---- the daemon's part: the sink and PUBLISH ---- */
@@ -74,12 +75,13 @@ static int64_t mono_ns(void)
 }
 
 static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
-                      const char **reason)
+                      const char **reason, uint64_t *durable_at)
 {
     fixture_t *f = arg;
     struct csv_tick t;
     (void)channel;
     (void)chlen;
+    *durable_at = f->publish_hold;
     if (csv_parse_line(payload, len, &t, reason) <= 0) {
         *reason = "not a CSV tick";
         return -EINVAL;
@@ -597,6 +599,29 @@ static void test_publish_ingests_and_replies_with_the_receiver_count(void **stat
     assert_int_equal(stats(f).publish_total, 2);
 }
 
+/* With fsync always, a PUBLISH is acknowledged only once its tick is on
+ * disk: the reply waits for pubsub_durable() to reach the position. */
+static void test_publish_reply_waits_until_the_journal_is_durable(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 7;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\n");
+    char c;
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* held */
+    pubsub_durable(f->ps, 6);
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* still short of 7 */
+    pubsub_durable(f->ps, 7);
+    expect(f, pub, ":0\r\n");
+    f->publish_hold = 0;
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n", ":0\r\n");
+}
+
 static void test_snapshot_on_subscribe_sends_the_last_ticks(void **state)
 {
     fixture_t *f = *state;
@@ -1042,6 +1067,7 @@ int main(void)
         T(test_auth_is_required_when_a_password_is_set),
         T(test_auth_without_a_password_is_an_error),
         T(test_publish_ingests_and_replies_with_the_receiver_count),
+        T(test_publish_reply_waits_until_the_journal_is_durable),
         T(test_snapshot_on_subscribe_sends_the_last_ticks),
         T(test_snapshot_can_be_turned_off),
         T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
