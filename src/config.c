@@ -80,6 +80,9 @@ typedef int (*read_fn)(struct loader *ld, const struct field *f, const char *pat
                        const yaml_event_t *v, void *base);
 typedef int (*check_fn)(struct loader *ld, const char *path, const struct seen *seen,
                         const void *base);
+/* Whether s is a valid text for the string field f: 1, or 0 with *hint set
+ * where there is more to say than f->what. */
+typedef int (*valid_fn)(const struct field *f, const char *s, const char **hint);
 
 /* A name a value may take, and what it stands for. */
 struct choice {
@@ -98,6 +101,7 @@ struct field {
                                    * a multicast group: its first byte */
     int pow2;                     /* sizes: powers of two only */
     const struct choice *choices; /* enumerations: the names, ending with a NULL name */
+    valid_fn valid;               /* strings: the check the text must pass, if any */
     const struct field *sub;      /* maps: the keys inside */
     check_fn check;               /* maps: a rule across keys, run at the end of the map */
     unsigned kinds;               /* feed keys: bit (1 << FEED_*) for each type that takes it */
@@ -189,6 +193,12 @@ static void join(char *buf, const char *path, const char *key)
     snprintf(buf, PATH_LEN, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
 }
 
+/* 1024 -> "1024". */
+static void format_uint(uint64_t n, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu", (unsigned long long)n);
+}
+
 /* 1024 -> "1KiB", 1000 -> "1000": the largest binary unit that is exact. */
 static void format_size(uint64_t n, char *buf, size_t len)
 {
@@ -200,7 +210,7 @@ static void format_size(uint64_t n, char *buf, size_t len)
             return;
         }
     }
-    snprintf(buf, len, "%llu", (unsigned long long)n);
+    format_uint(n, buf, len);
 }
 
 /* 3600e9 -> "1h", 1500e6 -> "1500ms": the largest unit that is exact. */
@@ -217,6 +227,19 @@ static void format_duration(uint64_t ns, char *buf, size_t len)
         }
     }
     snprintf(buf, len, "0");
+}
+
+/* "path: expected <noun> from <f->min> to <f->max>, got <v> (<hint>)" at v,
+ * the bounds written by format. */
+static int expected_range(struct loader *ld, const yaml_event_t *v, const char *path,
+                          const struct field *f, const char *noun,
+                          void (*format)(uint64_t, char *, size_t), const char *hint)
+{
+    char lo[32], hi[32], range[96];
+    format(f->min, lo, sizeof(lo));
+    format(f->max, hi, sizeof(hi));
+    snprintf(range, sizeof(range), "%s from %s to %s", noun, lo, hi);
+    return expected(ld, v, path, range, hint);
 }
 
 /* ---- "did you mean" ---- */
@@ -347,6 +370,21 @@ static int next_event(struct loader *ld, const char *path, yaml_event_t *ev)
     return r;
 }
 
+/* The next event inside a map or list. Returns 1 with it in ev (the caller
+ * deletes it), 0 at the end event that closes the map or list, or the
+ * error. */
+static int next_within(struct loader *ld, const char *path, yaml_event_type_t end, yaml_event_t *ev)
+{
+    int r = next_event(ld, path, ev);
+    if (r != 0)
+        return r;
+    if (ev->type == end) {
+        yaml_event_delete(ev);
+        return 0;
+    }
+    return 1;
+}
+
 /* Reads the next key of a map. Returns 1 with the key's index in fields (its
  * place recorded in seen), 0 at the end of the map, or -EINVAL for an
  * unknown or duplicate key. */
@@ -354,13 +392,9 @@ static int next_key(struct loader *ld, const char *path, const struct field *fie
                     struct seen *seen, size_t *index)
 {
     yaml_event_t key;
-    int r = next_event(ld, path, &key);
-    if (r != 0)
+    int r = next_within(ld, path, YAML_MAPPING_END_EVENT, &key);
+    if (r != 1)
         return r;
-    if (key.type == YAML_MAPPING_END_EVENT) {
-        yaml_event_delete(&key);
-        return 0;
-    }
     const char *names[MAX_KEYS];
     size_t n = 0;
     while (fields[n].name != NULL) {
@@ -399,6 +433,18 @@ static int next_key(struct loader *ld, const char *path, const struct field *fie
         }
     }
     yaml_event_delete(&key);
+    return r;
+}
+
+/* Reads the next item of a list, item n. Returns 1 with the item (the caller
+ * deletes it) and its path, path[n], in itempath; 0 at the end of the list;
+ * or the error. */
+static int next_item(struct loader *ld, const char *path, size_t n, char *itempath,
+                     yaml_event_t *item)
+{
+    int r = next_within(ld, path, YAML_SEQUENCE_END_EVENT, item);
+    if (r == 1)
+        snprintf(itempath, PATH_LEN, "%s[%zu]", path, n);
     return r;
 }
 
@@ -445,6 +491,24 @@ static int parse_digits(const char *s, uint64_t *out, const char **end)
     return p == s ? -EINVAL : 0;
 }
 
+/* The whole number that starts s, before its unit; the end in *end. On
+ * -EINVAL, *why says when it is too large, or is fraction when the number
+ * has a fractional part. */
+static int parse_whole(const char *s, uint64_t *out, const char **end, const char *fraction,
+                       const char **why)
+{
+    int r = parse_digits(s, out, end);
+    if (r == -ERANGE)
+        *why = "too large";
+    if (r != 0)
+        return -EINVAL;
+    if (**end == '.') {
+        *why = fraction;
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Sizes: a whole number of bytes with an optional unit. On -EINVAL, *why
  * says what is wrong when there is more to say than the expected form. */
 static int parse_size_text(const char *s, size_t *out, const char **why)
@@ -471,15 +535,8 @@ static int parse_size_text(const char *s, size_t *out, const char **why)
         *why = "sizes cannot be negative";
         return -EINVAL;
     }
-    int r = parse_digits(s, &n, &end);
-    if (r == -ERANGE)
-        *why = "too large";
-    if (r != 0)
+    if (parse_whole(s, &n, &end, "whole numbers only, e.g. 1536KiB rather than 1.5MiB", why) != 0)
         return -EINVAL;
-    if (*end == '.') {
-        *why = "whole numbers only, e.g. 1536KiB rather than 1.5MiB";
-        return -EINVAL;
-    }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcasecmp(end, units[i].unit) != 0)
             continue;
@@ -516,15 +573,8 @@ static int parse_duration_text(const char *s, uint64_t *out, const char **why)
     do {
         uint64_t n;
         const char *unit;
-        int r = parse_digits(p, &n, &unit);
-        if (r == -ERANGE)
-            *why = "too large";
-        if (r != 0)
+        if (parse_whole(p, &n, &unit, "whole numbers only, e.g. 1500ms rather than 1.5s", why) != 0)
             return -EINVAL;
-        if (*unit == '.') {
-            *why = "whole numbers only, e.g. 1500ms rather than 1.5s";
-            return -EINVAL;
-        }
         p = unit;
         while (*p != '\0' && (*p < '0' || *p > '9'))
             p++;
@@ -665,17 +715,6 @@ static int scalar(struct loader *ld, const struct field *f, const char *path, co
     return *s != NULL ? 0 : expected(ld, v, path, f->what, NULL);
 }
 
-/* Copies s into the f-sized member, or says it is too long. */
-static int store_text(struct loader *ld, const struct field *f, const char *path,
-                      const yaml_event_t *v, const char *s, void *base)
-{
-    size_t len = strlen(s);
-    if (len >= f->size)
-        return fail(ld, v->start_mark, path, "too long (at most %zu bytes)", f->size - 1);
-    memcpy(member(base, f), s, len + 1);
-    return 0;
-}
-
 static int read_size(struct loader *ld, const struct field *f, const char *path,
                      const yaml_event_t *v, void *base)
 {
@@ -686,19 +725,16 @@ static int read_size(struct loader *ld, const struct field *f, const char *path,
         return r;
     if (parse_size_text(s, &n, &why) != 0)
         return expected(ld, v, path, f->what, why);
-    if (n < f->min || n > f->max || (f->pow2 && (n & (n - 1)) != 0)) {
-        char lo[32], hi[32], range[96], hint[96];
-        format_size(f->min, lo, sizeof(lo));
-        format_size(f->max, hi, sizeof(hi));
-        snprintf(range, sizeof(range), "a %s from %s to %s", f->pow2 ? "power of two" : "size", lo,
-                 hi);
-        if (n < f->min || n > f->max)
-            return expected(ld, v, path, range, NULL);
+    const char *noun = f->pow2 ? "a power of two" : "a size";
+    if (n < f->min || n > f->max)
+        return expected_range(ld, v, path, f, noun, format_size, NULL);
+    if (f->pow2 && (n & (n - 1)) != 0) {
+        char lo[32], hi[32], hint[96];
         size_t below = (size_t)1 << (63 - __builtin_clzll(n));
         format_size(below, lo, sizeof(lo));
         format_size(below * 2, hi, sizeof(hi));
         snprintf(hint, sizeof(hint), "nearest: %s or %s", lo, hi);
-        return expected(ld, v, path, range, hint);
+        return expected_range(ld, v, path, f, noun, format_size, hint);
     }
     *(size_t *)member(base, f) = n;
     return 0;
@@ -714,13 +750,8 @@ static int read_duration(struct loader *ld, const struct field *f, const char *p
         return r;
     if (parse_duration_text(s, &ns, &why) != 0)
         return expected(ld, v, path, f->what, why);
-    if (ns < f->min || ns > f->max) {
-        char lo[32], hi[32], range[96];
-        format_duration(f->min, lo, sizeof(lo));
-        format_duration(f->max, hi, sizeof(hi));
-        snprintf(range, sizeof(range), "a duration from %s to %s", lo, hi);
-        return expected(ld, v, path, range, NULL);
-    }
+    if (ns < f->min || ns > f->max)
+        return expected_range(ld, v, path, f, "a duration", format_duration, NULL);
     *(uint64_t *)member(base, f) = ns;
     return 0;
 }
@@ -730,13 +761,10 @@ static int read_duration(struct loader *ld, const struct field *f, const char *p
 static int uint_value(struct loader *ld, const struct field *f, const char *path,
                       const yaml_event_t *v, uint32_t *out)
 {
-    char range[96];
-    snprintf(range, sizeof(range), "an integer from %llu to %llu", (unsigned long long)f->min,
-             (unsigned long long)f->max);
     const char *s = text_of(v), *end;
     uint64_t n;
     if (s == NULL || parse_digits(s, &n, &end) != 0 || *end != '\0' || n < f->min || n > f->max)
-        return expected(ld, v, path, range, NULL);
+        return expected_range(ld, v, path, f, "an integer", format_uint, NULL);
     *out = (uint32_t)n;
     return 0;
 }
@@ -784,12 +812,41 @@ static int read_enum(struct loader *ld, const struct field *f, const char *path,
     return expected(ld, v, path, f->what, suggest(s, names, n, hint, sizeof(hint)));
 }
 
+/* Text, copied into the f->size bytes of the member; when f->valid is set,
+ * text it accepts. */
 static int read_string(struct loader *ld, const struct field *f, const char *path,
                        const yaml_event_t *v, void *base)
 {
-    const char *s;
+    const char *s, *hint = NULL;
     int r = scalar(ld, f, path, v, &s);
-    return r != 0 ? r : store_text(ld, f, path, v, s, base);
+    if (r != 0)
+        return r;
+    if (f->valid != NULL && !f->valid(f, s, &hint))
+        return expected(ld, v, path, f->what, hint);
+    size_t len = strlen(s);
+    if (len >= f->size)
+        return fail(ld, v->start_mark, path, "too long (at most %zu bytes)", f->size - 1);
+    memcpy(member(base, f), s, len + 1);
+    return 0;
+}
+
+/* host:port for a listening socket. */
+static int valid_listen(const struct field *f, const char *s, const char **hint)
+{
+    char host[64];
+    int port;
+    (void)f;
+    return parse_hostport_text(s, host, sizeof(host), &port, hint) == 0;
+}
+
+/* session.timezone: UTC or a zone under ZONEINFO. */
+static int valid_timezone(const struct field *f, const char *s, const char **hint)
+{
+    (void)f;
+    if (strcmp(s, "UTC") == 0 || zone_exists(s))
+        return 1;
+    *hint = "no such zone under " ZONEINFO;
+    return 0;
 }
 
 /* A path; a relative one is taken from the directory of the config file. */
@@ -813,20 +870,6 @@ static int read_path(struct loader *ld, const struct field *f, const char *path,
     return 0;
 }
 
-static int read_listen(struct loader *ld, const struct field *f, const char *path,
-                       const yaml_event_t *v, void *base)
-{
-    const char *s, *why;
-    char host[64];
-    int port;
-    int r = scalar(ld, f, path, v, &s);
-    if (r != 0)
-        return r;
-    if (parse_hostport_text(s, host, sizeof(host), &port, &why) != 0)
-        return expected(ld, v, path, f->what, why);
-    return store_text(ld, f, path, v, s, base);
-}
-
 /* session.roll_at: "HH:MM" (or "H:MM") on the 24-hour clock, as minutes. */
 static int read_time_of_day(struct loader *ld, const struct field *f, const char *path,
                             const yaml_event_t *v, void *base)
@@ -845,37 +888,18 @@ static int read_time_of_day(struct loader *ld, const struct field *f, const char
     return 0;
 }
 
-static int read_timezone(struct loader *ld, const struct field *f, const char *path,
-                         const yaml_event_t *v, void *base)
-{
-    const char *s;
-    int r = scalar(ld, f, path, v, &s);
-    if (r != 0)
-        return r;
-    if (strcmp(s, "UTC") != 0 && !zone_exists(s))
-        return expected(ld, v, path, f->what, "no such zone under " ZONEINFO);
-    return store_text(ld, f, path, v, s, base);
-}
-
 /* gc.thresholds: a list of exactly three integers, generations 0, 1, 2. */
 static int read_thresholds(struct loader *ld, const struct field *f, const char *path,
                            const yaml_event_t *v, void *base)
 {
     uint32_t *t = member(base, f);
     size_t n = 0;
+    char itempath[PATH_LEN];
+    yaml_event_t item;
+    int r;
     if (v->type != YAML_SEQUENCE_START_EVENT)
         return expected(ld, v, path, f->what, NULL);
-    for (;;) {
-        char itempath[PATH_LEN];
-        yaml_event_t item;
-        int r = next_event(ld, path, &item);
-        if (r != 0)
-            return r;
-        if (item.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&item);
-            break;
-        }
-        snprintf(itempath, sizeof(itempath), "%s[%zu]", path, n);
+    while ((r = next_item(ld, path, n, itempath, &item)) == 1) {
         if (n == 3)
             r = fail(ld, item.start_mark, path,
                      "expected 3 thresholds (generations 0, 1 and 2), got more");
@@ -885,6 +909,8 @@ static int read_thresholds(struct loader *ld, const struct field *f, const char 
         if (r != 0)
             return r;
     }
+    if (r != 0)
+        return r;
     if (n != 3)
         return fail(ld, v->start_mark, path,
                     "expected 3 thresholds (generations 0, 1 and 2), got %zu", n);
@@ -904,17 +930,12 @@ static int read_map(struct loader *ld, const struct field *f, const char *path,
 
 /* ---- feeds ---- */
 
-static int read_feed_name(struct loader *ld, const struct field *f, const char *path,
-                          const yaml_event_t *v, void *base)
+/* feeds[].name: letters, digits, _ and -, short enough for the member. */
+static int valid_feed_name(const struct field *f, const char *s, const char **hint)
 {
-    const char *s;
-    int r = scalar(ld, f, path, v, &s);
-    if (r != 0)
-        return r;
     size_t len = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
-    if (len == 0 || s[len] != '\0' || len >= f->size)
-        return expected(ld, v, path, f->what, NULL);
-    return store_text(ld, f, path, v, s, base);
+    (void)hint;
+    return len != 0 && s[len] == '\0' && len < f->size;
 }
 
 static int read_speed(struct loader *ld, const struct field *f, const char *path,
@@ -929,18 +950,13 @@ static int read_speed(struct loader *ld, const struct field *f, const char *path
     return 0;
 }
 
-/* feeds[].group (a multicast group) and feeds[].interface (any address). */
-static int read_ipv4(struct loader *ld, const struct field *f, const char *path,
-                     const yaml_event_t *v, void *base)
+/* feeds[].group (a multicast group: f->min to f->max is the range of its
+ * first byte) and feeds[].interface (any address). */
+static int valid_ipv4(const struct field *f, const char *s, const char **hint)
 {
-    const char *s;
     unsigned char a[4];
-    int r = scalar(ld, f, path, v, &s);
-    if (r != 0)
-        return r;
-    if (inet_pton(AF_INET, s, a) != 1 || (f->min != 0 && (a[0] < f->min || a[0] > f->max)))
-        return expected(ld, v, path, f->what, NULL);
-    return store_text(ld, f, path, v, s, base);
+    (void)hint;
+    return inet_pton(AF_INET, s, a) == 1 && (f->min == 0 || (a[0] >= f->min && a[0] <= f->max));
 }
 
 static const struct choice feed_kinds[] = {
@@ -972,8 +988,8 @@ static const struct {
 #define ALL_KINDS (1u << FEED_FILE | 1u << FEED_TCP | 1u << FEED_UDP)
 
 static const struct field feed_fields[] = {
-    [FK_NAME] = {"name", read_feed_name, "a name of 1 to 63 letters, digits, _ or -", FEED(name),
-                 .kinds = ALL_KINDS},
+    [FK_NAME] = {"name", read_string, "a name of 1 to 63 letters, digits, _ or -", FEED(name),
+                 .valid = valid_feed_name, .kinds = ALL_KINDS},
     [FK_TYPE] = {"type", read_enum, "file, tcp or udp", FEED(kind), .choices = feed_kinds,
                  .kinds = ALL_KINDS},
     [FK_FORMAT] = {"format", read_enum, "itch, csv, tlog or mold", FEED(format),
@@ -983,12 +999,13 @@ static const struct field feed_fields[] = {
                   "max or a number of times the recorded speed, above 0 and at most 1000000",
                   FEED(speed), .kinds = 1u << FEED_FILE},
     [FK_LOOP] = {"loop", read_bool, "true or false", FEED(loop), .kinds = 1u << FEED_FILE},
-    [FK_LISTEN] = {"listen", read_listen, "host:port", FEED(listen),
+    [FK_LISTEN] = {"listen", read_string, "host:port", FEED(listen), .valid = valid_listen,
                    .kinds = 1u << FEED_TCP | 1u << FEED_UDP},
-    [FK_GROUP] = {"group", read_ipv4, "an IPv4 multicast address (224.0.0.0 to 239.255.255.255)",
-                  FEED(group), .min = 224, .max = 239, .kinds = 1u << FEED_UDP},
-    [FK_INTERFACE] = {"interface", read_ipv4, "the IPv4 address of a local interface",
-                      FEED(interface), .kinds = 1u << FEED_UDP},
+    [FK_GROUP] = {"group", read_string, "an IPv4 multicast address (224.0.0.0 to 239.255.255.255)",
+                  FEED(group), .min = 224, .max = 239, .valid = valid_ipv4,
+                  .kinds = 1u << FEED_UDP},
+    [FK_INTERFACE] = {"interface", read_string, "the IPv4 address of a local interface",
+                      FEED(interface), .valid = valid_ipv4, .kinds = 1u << FEED_UDP},
     {0},
 };
 
@@ -1115,21 +1132,14 @@ static int read_feeds(struct loader *ld, const struct field *f, const char *path
                       const yaml_event_t *v, void *base)
 {
     config_t *cfg = base;
+    char itempath[PATH_LEN];
+    yaml_event_t item;
+    int r;
     if (is_null(v))
         return 0;
     if (v->type != YAML_SEQUENCE_START_EVENT)
         return expected(ld, v, path, f->what, NULL);
-    for (;;) {
-        char itempath[PATH_LEN];
-        yaml_event_t item;
-        int r = next_event(ld, path, &item);
-        if (r != 0)
-            return r;
-        if (item.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&item);
-            return 0;
-        }
-        snprintf(itempath, sizeof(itempath), "%s[%zu]", path, cfg->nfeeds);
+    while ((r = next_item(ld, path, cfg->nfeeds, itempath, &item)) == 1) {
         if (cfg->nfeeds == CONFIG_MAX_FEEDS)
             r = fail(ld, item.start_mark, itempath, "too many feeds (at most %d)",
                      CONFIG_MAX_FEEDS);
@@ -1143,6 +1153,7 @@ static int read_feeds(struct loader *ld, const struct field *f, const char *path
             return r;
         cfg->nfeeds++;
     }
+    return r;
 }
 
 /* ---- the schema ---- */
@@ -1173,7 +1184,7 @@ static const struct field gc_fields[] = {
 };
 
 static const struct field pubsub_fields[] = {
-    {"listen", read_listen, "host:port", CFG(pubsub.listen)},
+    {"listen", read_string, "host:port", CFG(pubsub.listen), .valid = valid_listen},
     {"payload", read_enum, "json or csv", CFG(pubsub.payload), .choices = payloads},
     {"password", read_string, "a string", CFG(pubsub.password)},
     {"max_clients", read_uint, NULL, CFG(pubsub.max_clients), 1, 1000000},
@@ -1221,7 +1232,7 @@ static int check_pubsub(struct loader *ld, const char *path, const struct seen *
 }
 
 static const struct field http_fields[] = {
-    {"listen", read_listen, "host:port", CFG(http.listen)},
+    {"listen", read_string, "host:port", CFG(http.listen), .valid = valid_listen},
     {"max_connections", read_uint, NULL, CFG(http.max_connections), 1, 10000},
     {"max_header", read_size, SIZE_WHAT, CFG(http.max_header), KiB, MiB},
     {"idle_timeout", read_duration, DURATION_WHAT, CFG(http.idle_timeout_ns), 0, HOUR},
@@ -1239,8 +1250,8 @@ static const struct field journal_fields[] = {
 static const struct field session_fields[] = {
     {"roll_at", read_time_of_day, "a time of day HH:MM on the 24-hour clock, e.g. 17:30",
      CFG(session.roll_minute)},
-    {"timezone", read_timezone, "UTC or an IANA timezone name such as America/New_York",
-     CFG(session.timezone)},
+    {"timezone", read_string, "UTC or an IANA timezone name such as America/New_York",
+     CFG(session.timezone), .valid = valid_timezone},
     {0},
 };
 

@@ -19,75 +19,18 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
+#include "support.h"
 
 #ifdef HEAP_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-
-#define POOL_HEADER (((sizeof(heap_pool_t)) + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1))
-#define BIG         HEAP_SMALL_MAX /* request size of the largest class */
-
-static heap_t *heap_new(size_t arena_size, size_t pool_size)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.arena_size = arena_size;
-    opts.pool_size = pool_size;
-    opts.debug = HEAP_DEBUG_OFF;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-static void heap_assert_valid(const heap_t *heap)
-{
-    char why[512] = "";
-    int rc = heap_check(heap, why, sizeof(why));
-    if (rc != 0)
-        print_error("heap_check: %s\n", why);
-    assert_int_equal(rc, 0);
-}
-
-/* The heap holds no live block (small or large); then it is destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.pools_full, 0);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
-        assert_int_equal(st.classes[i].used_blocks, 0);
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    }
-    heap_assert_valid(heap);
-    heap_destroy(heap);
-}
-
-static size_t blocks_per_pool(size_t pool_size, size_t request)
-{
-    return (pool_size - POOL_HEADER) / heap_class_size(heap_size_class(request));
-}
+#define BIG       HEAP_SMALL_MAX      /* request size of the largest class */
+#define BIG_CLASS (HEAP_NCLASSES - 1) /* that class */
 
 static uintptr_t arena_of(const void *p, size_t arena_size)
 {
     return (uintptr_t)p & ~(uintptr_t)(arena_size - 1);
-}
-
-static uintptr_t pool_of(const void *p, size_t pool_size)
-{
-    return (uintptr_t)p & ~(uintptr_t)(pool_size - 1);
-}
-
-static void **blocks_new(size_t n)
-{
-    void **v = calloc(n, sizeof(void *));
-    assert_non_null(v);
-    return v;
 }
 
 static void assert_stats_mapping(const heap_stats_t *st)
@@ -112,9 +55,9 @@ static void test_arena_is_aligned_to_its_size_and_holds_arena_over_pool_pools(vo
     };
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         size_t arena_size = sizes[k][0], pool_size = sizes[k][1];
-        heap_t *heap = heap_new(arena_size, pool_size);
+        heap_t *heap = heap_new_sized(arena_size, pool_size, HEAP_DEBUG_OFF);
         size_t npools = arena_size / pool_size;
-        size_t n = npools * blocks_per_pool(pool_size, BIG);
+        size_t n = npools * blocks_per_pool(pool_size, BIG_CLASS);
         void **v = blocks_new(n + 1);
         for (size_t i = 0; i < n; i++) {
             v[i] = heap_alloc(heap, BIG);
@@ -155,8 +98,8 @@ static void test_empty_arenas_are_released_keeping_at_most_one_spare(void **stat
 {
     (void)state;
     const size_t arena_size = HEAP_ARENA_SIZE_DEFAULT, pool_size = HEAP_POOL_SIZE_DEFAULT;
-    heap_t *heap = heap_new(arena_size, pool_size);
-    const size_t per_arena = (arena_size / pool_size) * blocks_per_pool(pool_size, BIG);
+    heap_t *heap = heap_new_sized(arena_size, pool_size, HEAP_DEBUG_OFF);
+    const size_t per_arena = (arena_size / pool_size) * blocks_per_pool(pool_size, BIG_CLASS);
     enum { NARENAS = 6 };
     const size_t n = (NARENAS - 1) * per_arena + 10;
     void **v = blocks_new(n);
@@ -197,7 +140,7 @@ static void test_empty_arenas_are_released_keeping_at_most_one_spare(void **stat
 
         size_t still_owned = 0;
         for (size_t a = 0; a < NARENAS; a++)
-            still_owned += heap_owns(heap, (void *)(bases[a] + POOL_HEADER)) ? 1 : 0;
+            still_owned += heap_owns(heap, (void *)(bases[a] + pool_header_size())) ? 1 : 0;
         assert_int_equal(still_owned, 0); /* the spare is not owned either */
         heap_assert_valid(heap);
     }
@@ -212,8 +155,8 @@ static void test_spare_arena_prevents_map_unmap_thrash_at_arena_boundary(void **
 {
     (void)state;
     const size_t arena_size = 256 * KiB, pool_size = 4 * KiB;
-    heap_t *heap = heap_new(arena_size, pool_size);
-    const size_t n = (arena_size / pool_size) * blocks_per_pool(pool_size, BIG);
+    heap_t *heap = heap_new_sized(arena_size, pool_size, HEAP_DEBUG_OFF);
+    const size_t n = (arena_size / pool_size) * blocks_per_pool(pool_size, BIG_CLASS);
     void **v = blocks_new(n);
     for (size_t i = 0; i < n; i++)
         v[i] = heap_alloc(heap, BIG);
@@ -265,11 +208,11 @@ static void test_new_pools_come_from_the_fullest_arena(void **state)
 {
     (void)state;
     const size_t arena_size = HEAP_ARENA_SIZE_DEFAULT, pool_size = HEAP_POOL_SIZE_DEFAULT;
-    heap_t *heap = heap_new(arena_size, pool_size);
-    const size_t npools = arena_size / pool_size;            /* 64 */
-    const size_t per_pool = blocks_per_pool(pool_size, BIG); /* 31 */
-    const size_t n_old = npools * per_pool;                  /* arena A, full */
-    const size_t n_young = (npools / 2) * per_pool;          /* arena B, half full */
+    heap_t *heap = heap_new_sized(arena_size, pool_size, HEAP_DEBUG_OFF);
+    const size_t npools = arena_size / pool_size;                  /* 64 */
+    const size_t per_pool = blocks_per_pool(pool_size, BIG_CLASS); /* 31 */
+    const size_t n_old = npools * per_pool;                        /* arena A, full */
+    const size_t n_young = (npools / 2) * per_pool;                /* arena B, half full */
     void **v = blocks_new(n_old + n_young);
     for (size_t i = 0; i < n_old + n_young; i++)
         v[i] = heap_alloc(heap, BIG);
@@ -306,7 +249,7 @@ static void test_new_pools_come_from_the_fullest_arena(void **state)
         void *first = heap_alloc(heap, bs);
         assert_int_equal(arena_of(first, arena_size), young_arena);
         /* Fill the pool so the next request of this class opens a new one. */
-        size_t per = (pool_size - POOL_HEADER) / bs;
+        size_t per = (pool_size - pool_header_size()) / bs;
         void *prev = first;
         for (size_t j = 1; j < per; j++) {
             void *q = heap_alloc(heap, bs);
@@ -330,7 +273,7 @@ static void test_new_pools_come_from_the_fullest_arena(void **state)
     heap_free(heap, spill);
     for (size_t k = 0; k < young_free; k++) {
         size_t bs = heap_class_size((unsigned)(k % (HEAP_NCLASSES - 1)));
-        size_t per = (pool_size - POOL_HEADER) / bs;
+        size_t per = (pool_size - pool_header_size()) / bs;
         for (size_t j = per; j-- > 0;)
             heap_free(heap, (char *)w[k] + j * bs);
     }
@@ -380,7 +323,7 @@ static void mixed_burst(heap_t *heap, size_t n)
 static void test_freeing_a_mixed_burst_leaves_at_most_two_idle_pools_per_class(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     mixed_burst(heap, 200000);
     heap_stats_t st;
     heap_get_stats(heap, &st);
@@ -403,7 +346,7 @@ static void test_freeing_a_mixed_burst_leaves_at_most_two_idle_pools_per_class(v
 static void test_heap_trim_after_a_mixed_burst_leaves_at_most_one_spare_arena(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN);
+    heap_t *heap = heap_new_sized(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
     mixed_burst(heap, 50000);
     heap_trim(heap);
     heap_stats_t st;
@@ -427,8 +370,8 @@ static void test_unmapped_arenas_leave_no_asan_poison_behind(void **state)
     skip();
 #else
     const size_t arena_size = HEAP_ARENA_SIZE_MIN, pool_size = HEAP_POOL_SIZE_MIN;
-    heap_t *heap = heap_new(arena_size, pool_size);
-    const size_t per_arena = (arena_size / pool_size) * blocks_per_pool(pool_size, BIG);
+    heap_t *heap = heap_new_sized(arena_size, pool_size, HEAP_DEBUG_OFF);
+    const size_t per_arena = (arena_size / pool_size) * blocks_per_pool(pool_size, BIG_CLASS);
     enum { NARENAS = 4 };
     const size_t n = (NARENAS - 1) * per_arena + 1;
     void **v = blocks_new(n);

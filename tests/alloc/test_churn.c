@@ -20,38 +20,9 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
+#include "support.h"
 
 #define MAX_SIZE 600
-
-static heap_t *heap_new(size_t arena_size, size_t pool_size, int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.arena_size = arena_size;
-    opts.pool_size = pool_size;
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-static void heap_assert_valid(const heap_t *heap)
-{
-    char why[512] = "";
-    int rc = heap_check(heap, why, sizeof(why));
-    if (rc != 0)
-        print_error("heap_check: %s\n", why);
-    assert_int_equal(rc, 0);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
 
 typedef struct live {
     unsigned char *p;
@@ -246,7 +217,7 @@ static void churn(heap_t *heap, uint64_t seed, size_t nops, size_t max_live, int
 static void test_two_million_random_ops_keep_blocks_intact_and_end_empty(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     churn(heap, 20240601, 2000000, 40000, HEAP_DEBUG_OFF);
     heap_stats_t st;
     heap_get_stats(heap, &st);
@@ -258,7 +229,7 @@ static void test_two_million_random_ops_keep_blocks_intact_and_end_empty(void **
 static void test_churn_with_smallest_arenas_and_pools_releases_arenas_and_ends_empty(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new_sized(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
     churn(heap, 7, 500000, 20000, HEAP_DEBUG_OFF);
     heap_stats_t st;
     heap_get_stats(heap, &st);
@@ -272,7 +243,7 @@ static void test_churn_with_smallest_arenas_and_pools_releases_arenas_and_ends_e
 static void test_churn_in_debug_mode_fills_new_blocks_and_ends_empty(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_ON);
+    heap_t *heap = heap_new(HEAP_DEBUG_ON);
     churn(heap, 99, 300000, 10000, HEAP_DEBUG_ON);
     heap_destroy(heap);
 }

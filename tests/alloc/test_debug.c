@@ -15,160 +15,35 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc/alloc.h"
+#include "support.h"
 
 #define FILL_NEW   0xCD
 #define FILL_DEAD  0xDD
 #define FILL_GUARD 0xFD
 
-/* Sizes over HEAP_SMALL_MAX that are compile-time constants go through this:
- * GCC 12's -Warray-bounds misfires on heap_alloc()'s inlined fast path when
- * it sees a constant size over 512 (the guard is a runtime bound). */
-static size_t opaque(size_t n)
-{
-    volatile size_t v = n;
-    return v;
-}
-
-static heap_t *heap_new(int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-static void heap_assert_valid(const heap_t *heap)
-{
-    char why[512] = "";
-    int rc = heap_check(heap, why, sizeof(why));
-    if (rc != 0)
-        print_error("heap_check: %s\n", why);
-    assert_int_equal(rc, 0);
-}
-
-/* The heap holds no live block (small or large); then it is destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.large_allocs, st.large_frees);
-    assert_int_equal(st.pools_full, 0);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
-        assert_int_equal(st.classes[i].used_blocks, 0);
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    }
-    heap_assert_valid(heap);
-    heap_destroy(heap);
-}
-
 /* ---- death tests ---- */
-
-typedef struct death {
-    int exited; /* child returned from the operation and exited */
-    int exit_code;
-    int signaled; /* child was killed by a signal */
-    int signal;
-    char stderr_text[8192];
-} death_t;
-
-/* Heap for a child: no cmocka in the child, so failures exit with 99. */
-static heap_t *child_heap(int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    if (heap_create(&opts, &heap) != 0)
-        _exit(99);
-    return heap;
-}
 
 static void *child_alloc(heap_t *heap, size_t size)
 {
-    void *p = heap_alloc(heap, opaque(size));
+    void *p = heap_alloc(heap, size);
     if (p == NULL)
         _exit(99);
     return p;
 }
 
-/* Runs op in a forked child with stderr captured; fills d. */
-static void run_child(void (*op)(void), death_t *d)
-{
-    memset(d, 0, sizeof(*d));
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        /* cmocka catches these in the parent; the child must die of them. */
-        static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
-        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-            signal(sigs[i], SIG_DFL);
-        close(fds[0]);
-        if (dup2(fds[1], STDERR_FILENO) < 0)
-            _exit(98);
-        close(fds[1]);
-        op();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t got = 0;
-    for (;;) {
-        char sink[512];
-        char *dst = got < sizeof(d->stderr_text) - 1 ? d->stderr_text + got : sink;
-        size_t room =
-            got < sizeof(d->stderr_text) - 1 ? sizeof(d->stderr_text) - 1 - got : sizeof(sink);
-        ssize_t r = read(fds[0], dst, room);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (dst != sink)
-            got += (size_t)r;
-    }
-    d->stderr_text[got] = '\0';
-    close(fds[0]);
-    int status = 0;
-    pid_t w;
-    do {
-        w = waitpid(pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    assert_int_equal(w, pid);
-    d->exited = WIFEXITED(status);
-    d->exit_code = d->exited ? WEXITSTATUS(status) : 0;
-    d->signaled = WIFSIGNALED(status);
-    d->signal = d->signaled ? WTERMSIG(status) : 0;
-}
-
-/* The child died of SIGABRT and its stderr contains one of the words. */
+/* The child died of SIGABRT and its stderr contains one of the words (case
+ * insensitive). */
 static void assert_dies_with(void (*op)(void), const char *word, const char *other_word)
 {
     death_t d;
     run_child(op, &d);
-    if (!d.signaled || d.signal != SIGABRT)
-        print_error("child %s %d, stderr:\n%s\n", d.signaled ? "killed by signal" : "exited with",
-                    d.signaled ? d.signal : d.exit_code, d.stderr_text);
-    assert_true(d.signaled);
-    assert_int_equal(d.signal, SIGABRT);
+    assert_child_aborted(&d);
     int named = strcasestr(d.stderr_text, word) != NULL ||
                 (other_word != NULL && strcasestr(d.stderr_text, other_word) != NULL);
     if (!named)
@@ -602,8 +477,8 @@ static void test_debug_large_blocks_count_requested_bytes_and_return_to_zero(voi
 {
     (void)state;
     heap_t *heap = heap_new(HEAP_DEBUG_ON);
-    void *a = heap_alloc(heap, opaque(1000));
-    void *b = heap_alloc(heap, opaque(3000));
+    void *a = heap_alloc(heap, 1000);
+    void *b = heap_alloc(heap, 3000);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     assert_int_equal(st.large_allocs, 2);

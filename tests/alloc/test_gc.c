@@ -19,48 +19,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc/object.h"
+#include "support.h"
 
-/* ---- heaps ---- */
-
-static heap_t *heap_new(int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    return heap;
-}
-
-/* No live block (small or large) and nothing tracked; then destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    gc_stats_t gs;
-    gc_get_stats(heap, &gs);
-    for (unsigned g = 0; g < GC_NGENERATIONS; g++)
-        assert_int_equal(gs.generations[g].tracked, 0);
-    assert_int_equal(gs.frozen, 0);
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.large_allocs, st.large_frees);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++)
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    char why[256] = "";
-    assert_int_equal(heap_check(heap, why, sizeof(why)), 0);
-    heap_destroy(heap);
-}
-
+/* Objects tracked in generation gen of heap. */
 static uint64_t tracked_in(const heap_t *heap, unsigned gen)
 {
     gc_stats_t st;
@@ -367,7 +333,7 @@ static void test_self_cycle_is_collected(void **state)
     assert_int_equal(gc_collect(heap, 0), 1);
     assert_true(w->dead[0]);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_two_cycle_is_collected(void **state)
@@ -385,7 +351,7 @@ static void test_two_cycle_is_collected(void **state)
     assert_int_equal(gc_collect(heap, 0), 2);
     assert_int_equal(w->deaths, 2);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_ring_of_100000_is_collected_without_deep_recursion(void **state)
@@ -407,7 +373,7 @@ static void test_ring_of_100000_is_collected_without_deep_recursion(void **state
     assert_int_equal(gc_collect(heap, 2), 100000);
     assert_int_equal(w->deaths, 100000);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_cycle_reachable_from_outside_is_kept_intact(void **state)
@@ -436,7 +402,7 @@ static void test_cycle_reachable_from_outside_is_kept_intact(void **state)
     drop(heap, a);
     assert_int_equal(gc_collect(heap, 2), 3);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_cycle_hanging_off_an_object_freed_by_refcount_is_collected(void **state)
@@ -457,7 +423,7 @@ static void test_cycle_hanging_off_an_object_freed_by_refcount_is_collected(void
     assert_int_equal(gc_collect(heap, 0), 2);
     assert_int_equal(w->deaths, 3);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_cycle_hanging_off_a_garbage_cycle_is_collected_with_it(void **state)
@@ -485,7 +451,7 @@ static void test_cycle_hanging_off_a_garbage_cycle_is_collected_with_it(void **s
     assert_int_equal(gc_collect(heap, 0), 4);
     assert_int_equal(w->deaths, 5);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_objects_that_only_garbage_refers_to_are_freed_and_held_ones_kept(void **state)
@@ -511,7 +477,7 @@ static void test_objects_that_only_garbage_refers_to_are_freed_and_held_ones_kep
     drop(heap, kept);
     drop(heap, kept_leaf);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* ---- generations ---- */
@@ -540,7 +506,7 @@ static void test_survivors_are_promoted_one_generation_per_collection(void **sta
     drop(heap, young);
     assert_int_equal(tracked_in(heap, 2), 0);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_young_cycle_held_by_an_old_object_survives_young_collections(void **state)
@@ -565,7 +531,7 @@ static void test_young_cycle_held_by_an_old_object_survives_young_collections(vo
     assert_int_equal(w->deaths, 2);
     drop(heap, old);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_young_garbage_pointing_into_old_generation_leaves_it_alive(void **state)
@@ -589,7 +555,7 @@ static void test_young_garbage_pointing_into_old_generation_leaves_it_alive(void
     assert_int_equal(tracked_in(heap, 2), 1);
     drop(heap, old);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_cycle_spanning_generations_waits_for_the_older_collection(void **state)
@@ -611,7 +577,7 @@ static void test_cycle_spanning_generations_waits_for_the_older_collection(void 
     assert_int_equal(gc_collect(heap, 2), 2);
     assert_int_equal(w->deaths, 2);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_old_garbage_cycle_is_left_alone_by_younger_collections(void **state)
@@ -631,7 +597,7 @@ static void test_old_garbage_cycle_is_left_alone_by_younger_collections(void **s
     assert_int_equal(w->deaths, 0);
     assert_int_equal(gc_collect(heap, 2), 2);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* ---- thresholds ---- */
@@ -650,7 +616,7 @@ static void test_default_thresholds_are_700_10_10_and_can_be_changed(void **stat
     assert_int_equal(t[0], 5);
     assert_int_equal(t[1], 6);
     assert_int_equal(t[2], 7);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_young_collection_is_due_when_allocations_minus_deaths_pass_700(void **state)
@@ -676,7 +642,7 @@ static void test_young_collection_is_due_when_allocations_minus_deaths_pass_700(
         drop(heap, n[i]);
     drop(heap, l);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_threshold_zero_turns_automatic_collection_off(void **state)
@@ -692,7 +658,7 @@ static void test_threshold_zero_turns_automatic_collection_off(void **state)
     for (int i = 0; i < 3; i++)
         drop(heap, n[i]);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* Allocates count nodes held by the test in keep[], sets them due. */
@@ -730,7 +696,7 @@ test_middle_generation_is_due_after_more_young_collections_than_its_threshold(vo
     for (int i = 0; i < nkeep; i++)
         drop(heap, keep[i]);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_full_collection_waits_until_pending_long_lived_reach_a_quarter(void **state)
@@ -771,7 +737,7 @@ static void test_full_collection_waits_until_pending_long_lived_reach_a_quarter(
     for (int i = 0; i < nkeep; i++)
         drop(heap, keep[i]);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* ---- freeze, tracking ---- */
@@ -808,7 +774,7 @@ static void test_frozen_objects_are_ignored_until_unfrozen(void **state)
     assert_int_equal(st.generations[2].tracked, 2);
     assert_int_equal(gc_collect(heap, 2), 2);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_untracked_cycle_is_invisible_until_tracked_again(void **state)
@@ -840,7 +806,7 @@ static void test_untracked_cycle_is_invisible_until_tracked_again(void **state)
     assert_int_equal(gc_collect(heap, 2), 2);
     drop(heap, l);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* ---- finalizers, clear ---- */
@@ -865,7 +831,7 @@ static void test_finalizer_runs_once_before_clear_and_not_on_a_later_death(void 
     assert_int_equal(w->collect_from_finalizer, -EBUSY);
     assert_int_equal(w->deaths, 2);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_object_resurrected_by_its_finalizer_is_kept_with_what_it_holds(void **state)
@@ -904,7 +870,7 @@ static void test_object_resurrected_by_its_finalizer_is_kept_with_what_it_holds(
     assert_int_equal(w->finalized[1], 1);
     assert_int_equal(w->deaths, 3);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* A finalizer that breaks its own cycle: the objects die during
@@ -947,7 +913,7 @@ static void test_objects_freed_by_a_finalizer_count_as_collected(void **state)
     assert_int_equal(w->finalized[a_id], 1);
     assert_int_equal(w->deaths, 3);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_cleared_object_stays_valid_while_its_cycle_still_points_at_it(void **state)
@@ -969,7 +935,7 @@ static void test_cleared_object_stays_valid_while_its_cycle_still_points_at_it(v
     assert_int_equal(w->bad_peers, 0);
     assert_int_equal(w->deaths, N);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_cycle_of_objects_without_clear_is_counted_uncollectable_and_kept(void **state)
@@ -994,7 +960,7 @@ static void test_cycle_of_objects_without_clear_is_counted_uncollectable_and_kep
     OBJ_CLEAR(heap, a->ref[0]);
     assert_int_equal(w->deaths, 2);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* A cycle of a stubborn object and a node: the node's clear frees both,
@@ -1022,7 +988,7 @@ static void test_object_without_clear_is_freed_when_a_cycle_partner_clears(void 
         gc_get_stats(heap, &st);
         assert_int_equal(st.generations[0].uncollectable, 0);
         free(w);
-        heap_assert_empty_and_destroy(heap);
+        heap_assert_gc_empty_and_destroy(heap);
     }
 }
 
@@ -1062,7 +1028,7 @@ static void test_stats_count_collections_collected_objects_and_pauses(void **sta
     assert_int_equal(gc_pause_bounds_ns[0], 1000);
     assert_int_equal(gc_pause_bounds_ns[GC_PAUSE_NBUCKETS - 1], 1000000000);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 static void test_collect_rejects_a_generation_out_of_range(void **state)
@@ -1075,7 +1041,7 @@ static void test_collect_rejects_a_generation_out_of_range(void **state)
     gc_get_stats(heap, &st);
     for (unsigned g = 0; g < GC_NGENERATIONS; g++)
         assert_int_equal(st.generations[g].collections, 0);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* ---- random graphs against a reference reachability ---- */
@@ -1238,7 +1204,7 @@ static void test_random_graphs_free_exactly_the_unreachable_objects(void **state
     }
     assert_true(objects > 5 * RG_GRAPHS);
     free(w);
-    heap_assert_empty_and_destroy(heap);
+    heap_assert_gc_empty_and_destroy(heap);
 }
 
 /* ---- death test: a traverse that over-reports ---- */
@@ -1260,11 +1226,7 @@ static const obj_type_t liar_type = {
 
 static void op_collect_with_an_over_reporting_traverse(void)
 {
-    heap_options_t opts;
-    heap_options_init(&opts);
-    heap_t *heap = NULL;
-    if (heap_create(&opts, &heap) != 0)
-        _exit(99);
+    heap_t *heap = child_heap(HEAP_DEBUG_FROM_ENV);
     node_t *liar = (node_t *)obj_new(heap, &liar_type);
     obj_t *target = obj_new(heap, &liar_type);
     if (liar == NULL || target == NULL)
@@ -1276,36 +1238,7 @@ static void op_collect_with_an_over_reporting_traverse(void)
 static void test_traverse_reporting_more_references_than_held_aborts(void **state)
 {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        signal(SIGABRT, SIG_DFL);
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        op_collect_with_an_over_reporting_traverse();
-        _exit(0);
-    }
-    close(fds[1]);
-    char text[2048];
-    size_t got = 0;
-    ssize_t n;
-    while ((n = read(fds[0], text + got, sizeof(text) - 1 - got)) > 0)
-        got += (size_t)n;
-    text[got] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
-    if (strstr(text, "liar") == NULL || strstr(text, "traverse") == NULL)
-        print_error("unexpected message:\n%s\n", text);
-    assert_non_null(strstr(text, "liar"));
-    assert_non_null(strstr(text, "traverse"));
+    assert_dies_naming(op_collect_with_an_over_reporting_traverse, "liar", "traverse");
 }
 
 int main(void)

@@ -18,57 +18,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-
-/* Sizes over HEAP_SMALL_MAX that are compile-time constants go through this:
- * GCC 12's -Warray-bounds misfires on heap_alloc()'s inlined fast path when
- * it sees a constant size over 512 (the guard is a runtime bound). */
-static size_t opaque(size_t n)
-{
-    volatile size_t v = n;
-    return v;
-}
-
-static heap_t *heap_new(size_t arena_size, size_t pool_size, int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.arena_size = arena_size;
-    opts.pool_size = pool_size;
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-static void heap_assert_valid(const heap_t *heap)
-{
-    char why[512] = "";
-    int rc = heap_check(heap, why, sizeof(why));
-    if (rc != 0)
-        print_error("heap_check: %s\n", why);
-    assert_int_equal(rc, 0);
-}
-
-/* The heap holds no live block (small or large); then it is destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.large_allocs, st.large_frees);
-    assert_int_equal(st.pools_full, 0);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
-        assert_int_equal(st.classes[i].used_blocks, 0);
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    }
-    heap_assert_valid(heap);
-    heap_destroy(heap);
-}
+#include "support.h"
 
 static size_t round_up16(size_t n)
 {
@@ -104,7 +54,7 @@ static void test_create_with_null_options_uses_default_sizes(void **state)
 static void test_create_with_zero_sizes_uses_default_sizes(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     assert_int_equal(st.arena_size, HEAP_ARENA_SIZE_DEFAULT);
@@ -120,7 +70,7 @@ static void test_create_accepts_every_power_of_two_size_in_range(void **state)
     (void)state;
     for (size_t arena = HEAP_ARENA_SIZE_MIN; arena <= HEAP_ARENA_SIZE_MAX; arena <<= 1) {
         for (size_t pool = HEAP_POOL_SIZE_MIN; pool <= HEAP_POOL_SIZE_MAX; pool <<= 1) {
-            heap_t *heap = heap_new(arena, pool, HEAP_DEBUG_OFF);
+            heap_t *heap = heap_new_sized(arena, pool, HEAP_DEBUG_OFF);
             heap_stats_t st;
             heap_get_stats(heap, &st);
             assert_int_equal(st.arena_size, arena);
@@ -197,7 +147,7 @@ static void
 test_every_small_size_is_served_from_its_class_aligned_with_class_usable_size(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     static void *blocks[HEAP_SMALL_MAX + 1];
     heap_stats_t st;
     for (size_t size = 1; size <= HEAP_SMALL_MAX; size++) {
@@ -235,7 +185,7 @@ test_every_small_size_is_served_from_its_class_aligned_with_class_usable_size(vo
 static void test_size_zero_is_served_as_a_16_byte_block(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *a = heap_alloc(heap, 0);
     void *b = heap_alloc(heap, 0);
     assert_non_null(a);
@@ -256,7 +206,7 @@ static void test_size_zero_is_served_as_a_16_byte_block(void **state)
 static void test_free_null_is_ignored(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *p = heap_alloc(heap, 40);
     heap_stats_t before, after;
     heap_get_stats(heap, &before);
@@ -280,7 +230,7 @@ static void test_large_requests_are_counted_aligned_and_freed(void **state)
     (void)state;
     static const size_t sizes[] = {513, 528, 600, 1000, 4096, 65537, 1 << 20};
     enum { N = sizeof(sizes) / sizeof(sizes[0]) };
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     heap_stats_t before, st;
     heap_get_stats(heap, &before);
 
@@ -322,9 +272,9 @@ static void test_large_requests_are_counted_aligned_and_freed(void **state)
 static void test_512_bytes_is_the_last_small_size_and_513_is_large(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *small = heap_alloc(heap, HEAP_SMALL_MAX);
-    void *large = heap_alloc(heap, opaque(HEAP_SMALL_MAX + 1));
+    void *large = heap_alloc(heap, HEAP_SMALL_MAX + 1);
     assert_non_null(small);
     assert_non_null(large);
     assert_true(heap_owns(heap, small));
@@ -343,8 +293,8 @@ static void test_512_bytes_is_the_last_small_size_and_513_is_large(void **state)
 static void test_heaps_do_not_own_each_others_blocks(void **state)
 {
     (void)state;
-    heap_t *a = heap_new(0, 0, HEAP_DEBUG_OFF);
-    heap_t *b = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *a = heap_new(HEAP_DEBUG_OFF);
+    heap_t *b = heap_new(HEAP_DEBUG_OFF);
     void *pa = heap_alloc(a, 64);
     void *pb = heap_alloc(b, 64);
     assert_true(heap_owns(a, pa));
@@ -369,7 +319,7 @@ static void test_heaps_do_not_own_each_others_blocks(void **state)
 static void test_alloc_free_cycle_reuses_memory_without_growing(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *first = heap_alloc(heap, 100);
     heap_free(heap, first);
     heap_stats_t st;
@@ -396,10 +346,10 @@ static void test_impossible_request_returns_null_and_counts_nothing(void **state
     skip();
 #else
     for (int debug = HEAP_DEBUG_OFF; debug <= HEAP_DEBUG_ON; debug++) {
-        heap_t *heap = heap_new(0, 0, debug);
-        assert_null(heap_alloc(heap, opaque(SIZE_MAX)));
-        assert_null(heap_alloc(heap, opaque(SIZE_MAX - 16)));
-        assert_null(heap_alloc(heap, opaque(SIZE_MAX / 2 + 1)));
+        heap_t *heap = heap_new(debug);
+        assert_null(heap_alloc(heap, SIZE_MAX));
+        assert_null(heap_alloc(heap, SIZE_MAX - 16));
+        assert_null(heap_alloc(heap, SIZE_MAX / 2 + 1));
         heap_stats_t st;
         heap_get_stats(heap, &st);
         assert_int_equal(st.large_allocs, 0);

@@ -17,44 +17,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc/object.h"
+#include "support.h"
 
-/* ---- heaps ---- */
-
-static heap_t *heap_new(int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-/* The heap holds no live block (small or large); then it is destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.large_allocs, st.large_frees);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++)
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    char why[256] = "";
-    assert_int_equal(heap_check(heap, why, sizeof(why)), 0);
-    heap_destroy(heap);
-}
-
+/* Live objects of type in heap. */
 static uint64_t live_of(const heap_t *heap, const obj_type_t *type)
 {
     obj_type_stats_t st;
@@ -542,76 +510,6 @@ static void test_traverse_fields_visits_non_null_fields_and_stops_when_asked(voi
 
 /* ---- death tests ---- */
 
-typedef struct death {
-    int signaled;
-    int signal;
-    int exit_code;
-    char stderr_text[4096];
-} death_t;
-
-static heap_t *child_heap(int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    if (heap_create(&opts, &heap) != 0)
-        _exit(99);
-    return heap;
-}
-
-/* Runs op in a forked child with stderr captured. */
-static void run_child(void (*op)(void), death_t *d)
-{
-    memset(d, 0, sizeof(*d));
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        signal(SIGABRT, SIG_DFL);
-        signal(SIGSEGV, SIG_DFL);
-        close(fds[0]);
-        if (dup2(fds[1], STDERR_FILENO) < 0)
-            _exit(98);
-        close(fds[1]);
-        op();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t got = 0;
-    ssize_t r;
-    while ((r = read(fds[0], d->stderr_text + got, sizeof(d->stderr_text) - 1 - got)) > 0 ||
-           (r < 0 && errno == EINTR))
-        got += r > 0 ? (size_t)r : 0;
-    d->stderr_text[got] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    d->signaled = WIFSIGNALED(status);
-    d->signal = d->signaled ? WTERMSIG(status) : 0;
-    d->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void assert_dies_with(void (*op)(void), const char *words1, const char *words2)
-{
-    death_t d;
-    run_child(op, &d);
-    if (!d.signaled || d.signal != SIGABRT)
-        print_error("child did not abort (signal %d, exit %d), stderr:\n%s\n", d.signal,
-                    d.exit_code, d.stderr_text);
-    assert_true(d.signaled);
-    assert_int_equal(d.signal, SIGABRT);
-    if (strstr(d.stderr_text, words1) == NULL || strstr(d.stderr_text, words2) == NULL)
-        print_error("expected \"%s\" and \"%s\" in:\n%s\n", words1, words2, d.stderr_text);
-    assert_non_null(strstr(d.stderr_text, words1));
-    assert_non_null(strstr(d.stderr_text, words2));
-}
-
 /* A type whose dealloc wrongly releases a reference to the dying object. */
 static void overrelease_dealloc(heap_t *heap, obj_t *self)
 {
@@ -659,7 +557,8 @@ static void op_obj_new_with_a_slot_taken_by_another_type(void)
 static void test_decref_below_zero_in_debug_mode_aborts_naming_the_type(void **state)
 {
     (void)state;
-    assert_dies_with(op_decref_of_an_object_being_destroyed, "refcount underflow", "overreleaser");
+    assert_dies_naming(op_decref_of_an_object_being_destroyed, "refcount underflow",
+                       "overreleaser");
 }
 
 static void test_decref_of_a_freed_object_in_debug_mode_aborts_with_underflow(void **state)
@@ -668,14 +567,14 @@ static void test_decref_of_a_freed_object_in_debug_mode_aborts_with_underflow(vo
 #ifdef HEAP_ASAN
     skip(); /* AddressSanitizer reports the use after free first */
 #else
-    assert_dies_with(op_decref_of_a_freed_object, "refcount underflow", "already freed");
+    assert_dies_naming(op_decref_of_a_freed_object, "refcount underflow", "already freed");
 #endif
 }
 
 static void test_obj_new_with_a_slot_of_another_type_aborts_naming_both(void **state)
 {
     (void)state;
-    assert_dies_with(op_obj_new_with_a_slot_taken_by_another_type, "squatter", "plain");
+    assert_dies_naming(op_obj_new_with_a_slot_taken_by_another_type, "squatter", "plain");
 }
 
 int main(void)

@@ -18,67 +18,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-
-#define KiB ((size_t)1 << 10)
-
-/* The pool header, rounded so the first block is 16-byte aligned:
- * [header][block][block]...[tail < 1 block]. */
-#define POOL_HEADER (((sizeof(heap_pool_t)) + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1))
-
-static heap_t *heap_new(size_t arena_size, size_t pool_size)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.arena_size = arena_size;
-    opts.pool_size = pool_size;
-    opts.debug = HEAP_DEBUG_OFF;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-static void heap_assert_valid(const heap_t *heap)
-{
-    char why[512] = "";
-    int rc = heap_check(heap, why, sizeof(why));
-    if (rc != 0)
-        print_error("heap_check: %s\n", why);
-    assert_int_equal(rc, 0);
-}
-
-/* The heap holds no live block (small or large); then it is destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.pools_full, 0);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
-        assert_int_equal(st.classes[i].used_blocks, 0);
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    }
-    heap_assert_valid(heap);
-    heap_destroy(heap);
-}
-
-static size_t blocks_per_pool(size_t pool_size, unsigned cls)
-{
-    return (pool_size - POOL_HEADER) / heap_class_size(cls);
-}
-
-static uintptr_t pool_of(const void *p, size_t pool_size)
-{
-    return (uintptr_t)p & ~(uintptr_t)(pool_size - 1);
-}
-
-static void **blocks_new(size_t n)
-{
-    void **v = calloc(n, sizeof(void *));
-    assert_non_null(v);
-    return v;
-}
+#include "support.h"
 
 /* Pools of a heap are partitioned: every pool of every mapped arena is
  * exactly one of USED, FULL, EMPTY. */
@@ -96,7 +36,7 @@ static void test_fresh_pool_carves_blocks_in_address_order_for_every_class(void 
     (void)state;
     const size_t pool_size = HEAP_POOL_SIZE_DEFAULT;
     for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
-        heap_t *heap = heap_new(0, pool_size);
+        heap_t *heap = heap_new_sized(0, pool_size, HEAP_DEBUG_OFF);
         size_t bs = heap_class_size(c);
         size_t n = blocks_per_pool(pool_size, c);
         void **v = blocks_new(n + 1);
@@ -104,7 +44,7 @@ static void test_fresh_pool_carves_blocks_in_address_order_for_every_class(void 
             v[i] = heap_alloc(heap, bs);
             assert_non_null(v[i]);
             if (i == 0)
-                assert_int_equal((uintptr_t)v[0] - pool_of(v[0], pool_size), POOL_HEADER);
+                assert_int_equal((uintptr_t)v[0] - pool_of(v[0], pool_size), pool_header_size());
             else
                 assert_ptr_equal(v[i], (char *)v[i - 1] + bs);
             assert_int_equal(pool_of(v[i], pool_size), pool_of(v[0], pool_size));
@@ -121,7 +61,7 @@ static void test_fresh_pool_carves_blocks_in_address_order_for_every_class(void 
         v[n] = heap_alloc(heap, bs);
         assert_non_null(v[n]);
         assert_int_not_equal(pool_of(v[n], pool_size), pool_of(v[0], pool_size));
-        assert_int_equal((uintptr_t)v[n] - pool_of(v[n], pool_size), POOL_HEADER);
+        assert_int_equal((uintptr_t)v[n] - pool_of(v[n], pool_size), pool_header_size());
         heap_get_stats(heap, &st);
         assert_int_equal(st.classes[c].pools, 2);
         assert_int_equal(st.classes[c].full_pools, 1);
@@ -137,7 +77,7 @@ static void test_fresh_pool_carves_blocks_in_address_order_for_every_class(void 
 static void test_free_list_is_lifo_for_every_class(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
         size_t bs = heap_class_size(c);
         void *a = heap_alloc(heap, bs);
@@ -161,7 +101,7 @@ static void test_free_list_is_lifo_for_every_class(void **state)
 static void test_freed_block_is_reused_before_carving_resumes(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     const size_t bs = 48;
     void *a = heap_alloc(heap, bs);
     void *b = heap_alloc(heap, bs);
@@ -184,7 +124,7 @@ static void test_freed_block_is_reused_before_carving_resumes(void **state)
  * trims. */
 static void check_pool_state_transitions(size_t pool_size, unsigned c)
 {
-    heap_t *heap = heap_new(0, pool_size);
+    heap_t *heap = heap_new_sized(0, pool_size, HEAP_DEBUG_OFF);
     size_t bs = heap_class_size(c);
     size_t n = blocks_per_pool(pool_size, c);
     void **v = blocks_new(n);
@@ -279,7 +219,7 @@ static void test_pool_goes_empty_used_full_used_empty_for_every_class_and_pool_s
 static void test_full_pool_with_one_freed_block_serves_that_block_next(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     const unsigned c = 7;
     size_t bs = heap_class_size(c);
     size_t n = blocks_per_pool(HEAP_POOL_SIZE_DEFAULT, c);
@@ -306,7 +246,7 @@ static void test_blocks_per_pool_is_pool_size_minus_header_over_block_size(void 
 {
     (void)state;
     for (size_t pool = HEAP_POOL_SIZE_MIN; pool <= HEAP_POOL_SIZE_MAX; pool <<= 1) {
-        heap_t *heap = heap_new(0, pool);
+        heap_t *heap = heap_new_sized(0, pool, HEAP_DEBUG_OFF);
         for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
             void *p = heap_alloc(heap, heap_class_size(c));
             heap_stats_t st;
@@ -326,7 +266,7 @@ static void test_blocks_per_pool_is_pool_size_minus_header_over_block_size(void 
 static void test_reused_empty_pool_carves_from_its_start_again(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     const size_t pool_size = HEAP_POOL_SIZE_DEFAULT;
     const size_t bs = 32;
     const size_t n = blocks_per_pool(pool_size, heap_size_class(bs));
@@ -354,7 +294,7 @@ static void test_reused_empty_pool_carves_from_its_start_again(void **state)
     for (int i = 0; i < NB; i++) {
         b[i] = heap_alloc(heap, bs);
         if (i == 0)
-            assert_int_equal((uintptr_t)b[0] - pool_of(b[0], pool_size), POOL_HEADER);
+            assert_int_equal((uintptr_t)b[0] - pool_of(b[0], pool_size), pool_header_size());
         else
             assert_ptr_equal(b[i], (char *)b[i - 1] + bs);
     }
@@ -371,7 +311,7 @@ static void test_reused_empty_pool_carves_from_its_start_again(void **state)
 static void test_emptied_pool_is_reused_by_another_size_class(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     const size_t pool_size = HEAP_POOL_SIZE_DEFAULT;
     const unsigned big = HEAP_NCLASSES - 1;
     size_t per_pool = blocks_per_pool(pool_size, big);
@@ -422,7 +362,7 @@ static void test_emptied_pool_is_reused_by_another_size_class(void **state)
 static void test_heap_trim_gives_back_kept_empty_pools_and_keeps_live_blocks(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     const size_t pool_size = HEAP_POOL_SIZE_DEFAULT;
     const unsigned c = 3;
     const size_t bs = heap_class_size(c);

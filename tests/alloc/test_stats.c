@@ -22,67 +22,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-
-#define POOL_HEADER (((sizeof(heap_pool_t)) + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1))
-
-/* Sizes over HEAP_SMALL_MAX that are compile-time constants go through this:
- * GCC 12's -Warray-bounds misfires on heap_alloc()'s inlined fast path when
- * it sees a constant size over 512 (the guard is a runtime bound). */
-static size_t opaque(size_t n)
-{
-    volatile size_t v = n;
-    return v;
-}
-
-static heap_t *heap_new(size_t arena_size, size_t pool_size, int debug)
-{
-    heap_options_t opts;
-    heap_options_init(&opts);
-    opts.arena_size = arena_size;
-    opts.pool_size = pool_size;
-    opts.debug = debug;
-    heap_t *heap = NULL;
-    assert_int_equal(heap_create(&opts, &heap), 0);
-    assert_non_null(heap);
-    return heap;
-}
-
-static void heap_assert_valid(const heap_t *heap)
-{
-    char why[512] = "";
-    int rc = heap_check(heap, why, sizeof(why));
-    if (rc != 0)
-        print_error("heap_check: %s\n", why);
-    assert_int_equal(rc, 0);
-}
-
-/* The heap holds no live block (small or large); then it is destroyed. */
-static void heap_assert_empty_and_destroy(heap_t *heap)
-{
-    heap_stats_t st;
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(st.large_bytes, 0);
-    assert_int_equal(st.large_allocs, st.large_frees);
-    assert_int_equal(st.pools_full, 0);
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
-        assert_int_equal(st.classes[i].used_blocks, 0);
-        assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
-    }
-    heap_assert_valid(heap);
-    heap_destroy(heap);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
+#include "support.h"
 
 /* What the test believes is live: per class block counts (exact unless debug
  * mode, where a request is served from a larger class to fit its guards),
@@ -114,7 +54,7 @@ static void assert_stats_consistent(const heap_t *heap, const model_t *m)
                      (size_t)st.arenas * (st.arena_size / pool));
     assert_int_equal(st.empty_pool_bytes, (size_t)st.pools_empty * pool);
     assert_int_equal(st.pool_header_bytes + st.alignment_bytes,
-                     (size_t)(st.pools_used + st.pools_full) * POOL_HEADER);
+                     (size_t)(st.pools_used + st.pools_full) * pool_header_size());
 
     size_t used = 0, available = 0, quantization = 0;
     uint64_t small_live = 0;
@@ -127,7 +67,7 @@ static void assert_stats_consistent(const heap_t *heap, const model_t *m)
         if (m->exact_classes)
             assert_int_equal(cs->used_blocks, m->class_live[c]);
         assert_int_equal(cs->used_blocks + cs->free_blocks,
-                         (uint64_t)cs->pools * ((pool - POOL_HEADER) / bs));
+                         (uint64_t)cs->pools * ((pool - pool_header_size()) / bs));
         assert_true(cs->full_pools <= cs->pools);
         /* A pool with a free block is not full, so free blocks need a
          * non-full pool and each non-full pool has at least one. */
@@ -135,7 +75,7 @@ static void assert_stats_consistent(const heap_t *heap, const model_t *m)
         small_live += cs->used_blocks;
         used += cs->used_blocks * bs;
         available += cs->free_blocks * bs;
-        quantization += (size_t)cs->pools * ((pool - POOL_HEADER) % bs);
+        quantization += (size_t)cs->pools * ((pool - pool_header_size()) % bs);
         pools += cs->pools;
         full += cs->full_pools;
     }
@@ -247,7 +187,7 @@ static void run_checked_workload(heap_t *heap, uint64_t seed, size_t nops, size_
 static void test_fresh_heap_reports_no_use_and_class_block_sizes(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     assert_int_equal(st.arena_size, HEAP_ARENA_SIZE_DEFAULT);
@@ -278,7 +218,7 @@ static void test_fresh_heap_reports_no_use_and_class_block_sizes(void **state)
 static void test_class_stats_count_allocs_frees_and_used_blocks_per_class(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     enum { PER_CLASS = 5 };
     void *v[HEAP_NCLASSES][PER_CLASS];
     for (unsigned c = 0; c < HEAP_NCLASSES; c++)
@@ -311,11 +251,11 @@ static void test_class_stats_count_allocs_frees_and_used_blocks_per_class(void *
 static void test_large_bytes_peak_keeps_the_maximum(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
-    void *a = heap_alloc(heap, opaque(1000));
-    void *b = heap_alloc(heap, opaque(2000));
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    void *a = heap_alloc(heap, 1000);
+    void *b = heap_alloc(heap, 2000);
     heap_free(heap, b);
-    void *c = heap_alloc(heap, opaque(1500));
+    void *c = heap_alloc(heap, 1500);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     assert_int_equal(st.large_bytes, 2500);
@@ -332,7 +272,7 @@ static void test_large_bytes_peak_keeps_the_maximum(void **state)
 static void test_byte_breakdown_adds_up_after_every_op_of_random_workload(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     run_checked_workload(heap, 1, 20000, 2500, 600, 1);
     heap_assert_empty_and_destroy(heap);
 }
@@ -342,7 +282,7 @@ static void test_byte_breakdown_adds_up_after_every_op_of_random_workload(void *
 static void test_byte_breakdown_adds_up_with_smallest_arenas_and_pools(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new_sized(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
     run_checked_workload(heap, 2, 20000, 2000, 600, 1);
     heap_stats_t st;
     heap_get_stats(heap, &st);
@@ -353,7 +293,7 @@ static void test_byte_breakdown_adds_up_with_smallest_arenas_and_pools(void **st
 static void test_byte_breakdown_adds_up_with_large_arenas_and_pools(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_ARENA_SIZE_MAX, HEAP_POOL_SIZE_MAX, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new_sized(HEAP_ARENA_SIZE_MAX, HEAP_POOL_SIZE_MAX, HEAP_DEBUG_OFF);
     run_checked_workload(heap, 3, 10000, 2000, 600, 1);
     heap_assert_empty_and_destroy(heap);
 }
@@ -361,7 +301,7 @@ static void test_byte_breakdown_adds_up_with_large_arenas_and_pools(void **state
 static void test_byte_breakdown_adds_up_in_debug_mode(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_ON);
+    heap_t *heap = heap_new(HEAP_DEBUG_ON);
     run_checked_workload(heap, 4, 10000, 1500, 600, 0);
     heap_assert_empty_and_destroy(heap);
 }
@@ -375,7 +315,7 @@ static void test_heap_check_reports_a_truncated_free_list(void **state)
 #ifdef HEAP_ASAN
     skip();
 #else
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *a = heap_alloc(heap, 64);
     void *b = heap_alloc(heap, 64);
     void *keep = heap_alloc(heap, 64);
@@ -400,11 +340,11 @@ static void test_heap_check_reports_a_truncated_free_list(void **state)
 /* A heap with a block in each of classes 0, 6 and 31 and one large block. */
 static heap_t *heap_with_some_blocks(void *v[4])
 {
-    heap_t *heap = heap_new(0, 0, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     v[0] = heap_alloc(heap, 16);
     v[1] = heap_alloc(heap, 100);
     v[2] = heap_alloc(heap, 512);
-    v[3] = heap_alloc(heap, opaque(4000));
+    v[3] = heap_alloc(heap, 4000);
     return heap;
 }
 
@@ -554,7 +494,7 @@ static void test_format_stats_returns_full_length_and_truncates_like_snprintf(vo
 static void test_format_stats_length_matches_output_for_empty_and_busy_heaps(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
+    heap_t *heap = heap_new_sized(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     char *report = format_report(heap);
