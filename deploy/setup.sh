@@ -4,11 +4,14 @@
 #
 #   deploy/setup.sh run     build, then run tickd on its embedded default
 #                           (config/tickd.yaml: the bundled sample day, replayed)
-#   deploy/setup.sh test    build, then run the whole test suite (ctest)
+#   deploy/setup.sh test    build, then run the whole test suite (ctest); then
+#                           again under AddressSanitizer and UBSan (preset
+#                           asan, build-asan/), then fuzz each harness for a
+#                           bounded time (preset fuzz, clang, build-fuzz/)
 #   deploy/setup.sh deps    only install the Debian packages
 #
 # Idempotent: packages already installed are not fetched again, and the
-# build directory (build/, preset "default") is reused.
+# build directories (build/, build-asan/, build-fuzz/) are reused.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +20,7 @@ cd "$here"
 # Build and test dependencies, all from Debian 12.
 packages=(
   build-essential cmake pkg-config clang-format python3
+  clang libclang-rt-14-dev
   libuv1-dev libyaml-dev libcmocka-dev libhttp-parser-dev libisal-dev
   libjemalloc-dev libmimalloc-dev
   redis-tools prometheus valgrind
@@ -47,6 +51,21 @@ build() {
   cmake --build --preset default -j "$(nproc)"
 }
 
+# The whole suite once more, built with -fsanitize=address,undefined.
+test_asan() {
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$(nproc)"
+  ctest --preset asan -j "$(nproc)"
+}
+
+# The libFuzzer harnesses (tests/fuzz/), each fuzzing for a bounded time from
+# its seed corpus; ctest prints each one's "<harness>: N execs" line.
+test_fuzz() {
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "$(nproc)"
+  ctest --preset fuzz -j "$(nproc)"
+}
+
 case "${1:-}" in
   deps)
     install_deps
@@ -61,6 +80,8 @@ case "${1:-}" in
     install_deps
     build
     ctest --preset default -j "$(nproc)"
+    test_asan
+    test_fuzz
     ;;
   *)
     echo "usage: deploy/setup.sh run|test|deps" >&2
