@@ -421,7 +421,7 @@ static int order_execute(market_t *m, uint64_t ref, uint32_t shares, int64_t pri
                          int64_t ts_exch, int64_t ts_recv)
 {
     size_t i = order_slot(m, ref);
-    if (m->orders[i].ref != ref) {
+    if (ref == 0 || m->orders[i].ref != ref) {
         m->stats.unknown_orders++;
         return -ENOENT;
     }
@@ -446,7 +446,7 @@ static int order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int
                         int64_t ts_recv)
 {
     size_t i = order_slot(m, ref);
-    if (m->orders[i].ref != ref) {
+    if (ref == 0 || m->orders[i].ref != ref) {
         m->stats.unknown_orders++;
         return -ENOENT;
     }
@@ -461,7 +461,7 @@ static int order_replace(market_t *m, const struct itch_order_replace *u, int64_
                          int64_t ts_recv)
 {
     size_t i = order_slot(m, u->orig_ref);
-    if (m->orders[i].ref != u->orig_ref) {
+    if (u->orig_ref == 0 || m->orders[i].ref != u->orig_ref) {
         m->stats.unknown_orders++;
         return -ENOENT;
     }

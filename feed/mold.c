@@ -72,6 +72,10 @@ int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
         jump_to(s, info->seq, info);
         return 0;
     default:
+        if (info->seq > UINT64_MAX - info->count) { /* numbers would wrap: delivered again */
+            s->stats.truncated++;
+            return 0;
+        }
         info->kind = MOLD_DATA;
         jump_to(s, info->seq, info);
         s->pkt = pkt;

@@ -14,7 +14,7 @@ int cmd_gen(int argc, char **argv)
     struct gen_opts opts = {.symbols = 200, .messages = 2000000, .seed = 1};
     const char *format = argc > 1 ? argv[1] : NULL, *out = NULL;
     uint64_t v;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) { /* --option value pairs */
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--symbols") == 0 && cli_parse_u64(val, &v) == 0 && v >= 1 &&
             v <= GEN_SYMBOLS_MAX)
@@ -30,7 +30,6 @@ int cmd_gen(int argc, char **argv)
                     val == NULL ? " (missing value)" : "");
             return EX_USAGE_CODE;
         }
-        i++;
     }
     int itch = format != NULL && strcmp(format, "itch") == 0;
     if ((!itch && (format == NULL || strcmp(format, "csv") != 0)) || out == NULL) {

@@ -33,6 +33,7 @@ typedef struct replay {
     const char *journal_dir;
     enum journal_fsync fsync;
     journal_writer_t *journal;
+    uint64_t journal_records; /* appended, read before the journal is closed */
     int journal_err;
     uint64_t errors_shown;
 } replay_t;
@@ -197,7 +198,7 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
                ",\"journal_records\":%" PRIu64 "}\n",
                r->path, ingest_format_name(r->fmt), is->messages, ms->trades + ms->quotes,
                ms->trades, ms->quotes, is->decode_errors, is->rejected, seconds, rate, peak,
-               collections, r->journal != NULL ? journal_records(r->journal) : 0);
+               collections, r->journal_records);
         return;
     }
     printf("file               %s (%s)\n", r->path, ingest_format_name(r->fmt));
@@ -210,8 +211,8 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
     printf("messages/second    %.0f\n", rate);
     printf("peak mapped bytes  %" PRIu64 "\n", peak);
     printf("gc collections     %" PRIu64 "\n", collections);
-    if (r->journal != NULL)
-        printf("journal records    %" PRIu64 "\n", journal_records(r->journal));
+    if (r->journal_dir != NULL)
+        printf("journal records    %" PRIu64 "\n", r->journal_records);
 }
 
 /* Runs the mapped file through the ingest a chunk at a time: the chunk ends
@@ -300,6 +301,7 @@ int cmd_replay(int argc, char **argv)
     run(&r, data, total, heap, m, &ing);
     status = 0;
     if (r.journal != NULL) {
+        r.journal_records = journal_records(r.journal);
         err = journal_close(r.journal);
         if (err == 0)
             err = r.journal_err;

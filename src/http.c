@@ -131,6 +131,7 @@ struct http_conn {
     int in_field;                 /* the parser is inside a header name */
     unsigned hosts;               /* Host headers seen */
     int reject;                   /* status to answer with instead of parsing on, or 0 */
+    int headers_done;             /* on_headers_complete ran for this message */
     int closing;                  /* answered for the last time */
 };
 
@@ -288,6 +289,7 @@ static int on_message_begin(http_parser *p)
     c->field_len = 0;
     c->in_field = 0;
     c->hosts = 0;
+    c->headers_done = 0;
     return 0;
 }
 
@@ -334,6 +336,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 static int on_headers_complete(http_parser *p)
 {
     http_conn_t *c = conn_of(p);
+    c->headers_done = 1;
     if (p->http_major != 1) {
         c->reject = 505;
         return -1;
@@ -423,7 +426,7 @@ size_t http_conn_feed(http_conn_t *c, const char *data, size_t len, http_body_t 
     }
     if (!c->closing && e != HPE_OK) {
         int status = c->reject != 0 ? c->reject : e == HPE_HEADER_OVERFLOW ? 431 : 400;
-        int head = c->target_len > 0 && c->parser.method == HTTP_HEAD;
+        int head = c->headers_done && c->parser.method == HTTP_HEAD;
         respond_error(c, status, head, 0, 0);
     }
     /* Past an Upgrade or CONNECT request the parser stops early: it was

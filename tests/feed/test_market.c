@@ -270,6 +270,35 @@ static void cancel_delete_and_replace_move_the_book(void **state)
     assert_day_reclaimed(heap);
 }
 
+/* Reference 0 marks an empty slot of the order table: a message naming it
+ * must be an unknown order, not a match with an empty slot (found by
+ * fuzz_itch: it dereferenced a NULL order). */
+static void order_reference_zero_is_an_unknown_order(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    struct itch_msg msg = add_msg(1, "ZERO", 1, 'B', 10, 10000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    static const uint8_t types[] = {ITCH_ORDER_EXECUTED, ITCH_ORDER_CANCEL, ITCH_ORDER_DELETE};
+    for (size_t i = 0; i < sizeof(types); i++) {
+        msg = ref_msg(types[i], 0, 5);
+        assert_int_equal(market_itch(m, &msg, 1), -ENOENT);
+    }
+    memset(&msg, 0, sizeof(msg));
+    msg.type = ITCH_ORDER_EXECUTED_PRICE;
+    assert_int_equal(market_itch(m, &msg, 1), -ENOENT);
+    msg.type = ITCH_ORDER_REPLACE;
+    msg.replace.new_ref = 2;
+    msg.replace.shares = 1;
+    assert_int_equal(market_itch(m, &msg, 1), -ENOENT);
+    assert_int_equal(market_stats(m)->unknown_orders, 5);
+    assert_bbo(m, "ZERO", 10000, 10, 0, 0);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
 static void direct_trades_and_quotes_fill_the_last_value_cache(void **state)
 {
     (void)state;
@@ -505,6 +534,7 @@ int main(void)
         cmocka_unit_test(adds_build_levels_and_quote_only_when_the_top_changes),
         cmocka_unit_test(executions_print_trades_at_the_resting_price_from_the_aggressor),
         cmocka_unit_test(cancel_delete_and_replace_move_the_book),
+        cmocka_unit_test(order_reference_zero_is_an_unknown_order),
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),

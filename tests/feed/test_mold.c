@@ -141,6 +141,23 @@ static void test_jump_ahead_is_a_gap_with_its_range_then_delivery_goes_on(void *
     assert_int_equal(s.stats.messages, 8);
 }
 
+/* A packet whose numbers would pass 2^64 - 1 is refused (counted as
+ * truncated): the wrap would deliver the session from the start again
+ * (found by fuzz_mold). */
+static void test_sequence_numbers_that_would_wrap_are_refused(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 2);
+    struct delivered d = feed_data(&s, "S1", UINT64_MAX, 2);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(s.stats.truncated, 1);
+    d = feed_data(&s, "S1", 1, 2); /* the session's first numbers stay delivered */
+    assert_int_equal(d.n, 0);
+    assert_int_equal(s.stats.messages, 2);
+}
+
 static void test_repeated_packet_is_skipped_as_duplicates(void **state)
 {
     (void)state;
@@ -397,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_delivers_the_messages_of_a_packet_in_order_with_their_numbers),
         cmocka_unit_test(test_consecutive_packets_deliver_everything_without_a_gap),
         cmocka_unit_test(test_jump_ahead_is_a_gap_with_its_range_then_delivery_goes_on),
+        cmocka_unit_test(test_sequence_numbers_that_would_wrap_are_refused),
         cmocka_unit_test(test_repeated_packet_is_skipped_as_duplicates),
         cmocka_unit_test(test_overlapping_packet_delivers_only_its_new_tail),
         cmocka_unit_test(test_late_retransmission_of_a_gap_is_skipped_as_old),
