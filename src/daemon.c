@@ -270,7 +270,10 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     }
     if (d->journal != NULL && journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS)
         *durable_at = d->journal_records_total; /* acknowledged once synced */
-    daemon_batch_done(d);
+    /* The subscribers are flushed once the whole read is processed (pubsub
+     * does it); the journal takes what it has now, or when its batch out
+     * returns: PUBLISHes that arrive meanwhile share the next write. */
+    journal_kick(ctx_of(d));
     return 0;
 }
 

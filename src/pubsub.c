@@ -232,6 +232,7 @@ struct pubsub {
     /* PUBLISH: subscribers reached by the ticks on_publish made. */
     int publishing;
     uint64_t publish_receivers;
+    int published; /* this read published ticks: flush the subscribers after it */
 
     int stopping;
     unsigned handles; /* open handles: listeners, timers, clients */
@@ -1104,6 +1105,7 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
     }
     if (durable_at > c->hold)
         c->hold = durable_at; /* the reply waits until the tick is on disk */
+    ps->published = 1;
     ps->stats.publish_total++;
     reply_number(c, ':', (long long)ps->publish_receivers);
 }
@@ -1375,6 +1377,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     reap_slow(ps);
     dirty_remove(c);
     client_write(c);
+    if (ps->published) { /* one write per subscriber for all the read published */
+        ps->published = 0;
+        pubsub_flush(ps);
+    }
 }
 
 /* ---- clients ---- */
