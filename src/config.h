@@ -27,29 +27,29 @@ enum feed_kind {
 };
 
 typedef struct config_feed {
-    char name[64];       /* unique; the `feed` label of the metrics */
+    char name[64]; /* unique; the `feed` label of the metrics */
     enum feed_kind kind;
-    int format;          /* enum ingest_format */
-    char path[4096];     /* file: the file to replay */
-    double speed;        /* file: 0 for as fast as possible, else N x recorded speed */
-    int loop;            /* file: start over at the end (a new trading day each time) */
-    char listen[256];    /* tcp, udp: host:port to bind */
-    char group[64];      /* udp: multicast group to join, "" for unicast */
-    char interface[64];  /* udp: local address of the interface for the group, "" any */
+    int format;         /* enum ingest_format */
+    char path[4096];    /* file: the file to replay */
+    double speed;       /* file: 0 for as fast as possible, else N x recorded speed */
+    int loop;           /* file: start over at the end (a new trading day each time) */
+    char listen[256];   /* tcp, udp: host:port to bind */
+    char group[64];     /* udp: multicast group to join, "" for unicast */
+    char interface[64]; /* udp: local address of the interface for the group, "" any */
 } config_feed_t;
 
 typedef struct config {
-    char path[4096];              /* the file this was read from */
+    char path[4096]; /* the file this was read from */
 
     struct {
-        size_t arena_size;        /* heap.arena_size, default 1MiB */
-        size_t pool_size;         /* heap.pool_size, default 16KiB */
-        int debug;                /* heap.debug, default false */
+        size_t arena_size; /* heap.arena_size, default 1MiB */
+        size_t pool_size;  /* heap.pool_size, default 16KiB */
+        int debug;         /* heap.debug, default false */
     } heap;
 
     struct {
-        uint64_t interval_ns;     /* gc.interval, default 100ms */
-        uint32_t thresholds[3];   /* gc.thresholds, default [700, 10, 10] */
+        uint64_t interval_ns;   /* gc.interval, default 100ms */
+        uint32_t thresholds[3]; /* gc.thresholds, default [700, 10, 10] */
     } gc;
 
     struct {
@@ -73,19 +73,19 @@ typedef struct config {
     } http;
 
     struct {
-        int enabled;              /* journal.enabled, default false */
-        char dir[4096];           /* journal.dir, default /var/lib/tickd */
-        int fsync;                /* journal.fsync: enum journal_fsync, default interval */
+        int enabled;                /* journal.enabled, default false */
+        char dir[4096];             /* journal.dir, default /var/lib/tickd */
+        int fsync;                  /* journal.fsync: enum journal_fsync, default interval */
         uint64_t fsync_interval_ns; /* journal.fsync_interval, default 1s */
     } journal;
 
     struct {
-        int roll_minute;          /* session.roll_at "HH:MM" as minutes, default 0 */
-        char timezone[64];        /* session.timezone, default UTC */
+        int roll_minute;   /* session.roll_at "HH:MM" as minutes, default 0 */
+        char timezone[64]; /* session.timezone, default UTC */
     } session;
 
     struct {
-        int level;                /* log.level: 3 error, 4 warning, 6 info (default), 7 debug */
+        int level; /* log.level: 3 error, 4 warning, 6 info (default), 7 debug */
     } log;
 
     size_t nfeeds;

@@ -14,7 +14,7 @@
 #define HISTOGRAM_MAX_BOUNDS 24
 
 typedef struct histogram {
-    const double *bounds;                   /* upper bounds, seconds, ascending */
+    const double *bounds; /* upper bounds, seconds, ascending */
     size_t nbounds;
     uint64_t buckets[HISTOGRAM_MAX_BOUNDS]; /* observations <= bounds[i], NOT cumulative */
     uint64_t count;                         /* all observations (the +Inf bucket) */

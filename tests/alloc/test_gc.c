@@ -144,8 +144,8 @@ static const obj_type_t fnode_type = {
 };
 
 /* The same without clear: a cycle of these cannot be broken. */
-static const obj_type_t stubborn_type = {
-    .name = "stubborn",
+static const obj_type_t clinging_type = {
+    .name = "clinging",
     .size = sizeof(node_t),
     .slot = 2,
     .dealloc = node_dealloc,
@@ -943,8 +943,8 @@ static void test_cycle_of_objects_without_clear_is_counted_uncollectable_and_kep
     (void)state;
     heap_t *heap = heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
-    node_t *a = new_node_of(heap, w, &stubborn_type);
-    node_t *b = new_node_of(heap, w, &stubborn_type);
+    node_t *a = new_node_of(heap, w, &clinging_type);
+    node_t *b = new_node_of(heap, w, &clinging_type);
     link_ref(a, 0, b);
     link_ref(b, 0, a);
     drop(heap, a);
@@ -963,7 +963,7 @@ static void test_cycle_of_objects_without_clear_is_counted_uncollectable_and_kep
     heap_assert_gc_empty_and_destroy(heap);
 }
 
-/* A cycle of a stubborn object and a node: the node's clear frees both,
+/* A cycle of a clinging object and a node: the node's clear frees both,
  * whichever the collector clears first. */
 static void test_object_without_clear_is_freed_when_a_cycle_partner_clears(void **state)
 {
@@ -973,11 +973,11 @@ static void test_object_without_clear_is_freed_when_a_cycle_partner_clears(void 
         world_t *w = world_new(heap);
         node_t *s, *n;
         if (order == 0) {
-            s = new_node_of(heap, w, &stubborn_type);
+            s = new_node_of(heap, w, &clinging_type);
             n = new_node(heap, w);
         } else {
             n = new_node(heap, w);
-            s = new_node_of(heap, w, &stubborn_type);
+            s = new_node_of(heap, w, &clinging_type);
         }
         link_ref(s, 0, n);
         link_ref(n, 0, s);

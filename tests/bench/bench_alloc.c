@@ -53,6 +53,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_host.h"
 #include "bench_alloc.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -299,33 +300,12 @@ static void print_json(const struct row *row, enum bench_allocator a, const stru
     fflush(stdout);
 }
 
-static void read_cpu_model(char *buf, size_t len)
-{
-    char line[512];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-
-    snprintf(buf, len, "unknown CPU");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "model name", 10) == 0) {
-            const char *v = strchr(line, ':');
-            if (v != NULL) {
-                v += strspn(v + 1, " \t") + 1;
-                snprintf(buf, len, "%.*s", (int)strcspn(v, "\n"), v);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
-
 static void print_header(const struct options *opt, const struct report *rep)
 {
     char cpu[256];
     struct utsname u;
 
-    read_cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     if (uname(&u) < 0)
         memset(&u, 0, sizeof u);
     printf("tickd-bench-alloc: %s (%ld CPUs), %s %s %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),

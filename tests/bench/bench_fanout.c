@@ -80,6 +80,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_host.h"
 #include "resp_client.h"
 
 #ifndef TICKD_BENCH_TICKD_PATH
@@ -98,7 +99,7 @@
 #define STOP_MS          5000         /* SIGTERM, then SIGKILL after this */
 #define MAX_K_VALUES     16
 #define MAX_SUBSCRIBERS  9000 /* both servers refuse clients past 10,000 by default */
-#define TARGET_RATIO     3.0 /* delivered msgs/s, tickd over Redis, at TARGET_K */
+#define TARGET_RATIO     3.0  /* delivered msgs/s, tickd over Redis, at TARGET_K */
 #define TARGET_K         10
 #define TARGET_P99_RATIO 0.5
 #define CLIENT_BUSY      0.85 /* a client thread busier than this may be the bottleneck */
@@ -962,29 +963,6 @@ static int run_server(enum server_kind kind, const struct options *opt,
     return failed;
 }
 
-/* ---- reporting ---- */
-
-static void read_cpu_model(char *buf, size_t len)
-{
-    char line[512];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-
-    snprintf(buf, len, "unknown CPU");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "model name", 10) == 0) {
-            const char *v = strchr(line, ':');
-            if (v != NULL) {
-                v += strspn(v + 1, " \t") + 1;
-                snprintf(buf, len, "%.*s", (int)strcspn(v, "\n"), v);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
-
 /* A latency for JSON: microseconds, or null when the phase was skipped. */
 static void json_latency(const char *key, const struct result *r, double us)
 {
@@ -1047,7 +1025,7 @@ static void print_table(const struct options *opt, struct result res[NSERVERS][M
     struct utsname u;
     const struct result *t, *d;
 
-    read_cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     if (uname(&u) < 0)
         memset(&u, 0, sizeof u);
     printf("tickd-bench-fanout: %s (%ld CPUs), %s %s %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),

@@ -1,0 +1,28 @@
+/*
+ * bench_host.c - the machine the benchmarks ran on, for their headers.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench_host.h"
+
+void bench_cpu_model(char *buf, size_t len)
+{
+    char line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+
+    snprintf(buf, len, "unknown CPU");
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *v = strchr(line, ':');
+            if (v != NULL) {
+                v += strspn(v + 1, " \t") + 1;
+                snprintf(buf, len, "%.*s", (int)strcspn(v, "\n"), v);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
