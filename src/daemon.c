@@ -46,6 +46,9 @@ typedef struct daemon_ctx {
     uv_work_t journal_work;
     journal_batch_t batch;
     int batch_out;          /* a journal batch is with a worker */
+    int reopen_journal;     /* reopen the journal once the batch out is back (new day,
+                               reload) */
+    int draining;           /* the shutdown has passed the journal and drains pubsub */
     int batch_sync;         /* ... and is to be synced */
     int sync_due;           /* the fsync interval passed: sync with the next batch */
     uint64_t batch_started; /* uv_hrtime() when the batch went out */
@@ -148,6 +151,39 @@ static void journal_close_now(daemon_t *d)
     d->journal = NULL;
 }
 
+static void pubsub_stopped(void *arg);
+
+/* The shutdown, once no journal batch is out (journal_work_done() calls back
+ * here otherwise): everything ingested is synced, so held PUBLISH replies go
+ * out with the rest, then the subscribers drain. */
+static void stop_drain(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    if (c->batch_out || c->draining)
+        return;
+    c->draining = 1;
+    if (d->journal != NULL && journal_sync(d->journal) != 0)
+        d->journal_errors_total++;
+    pubsub_durable(d->pubsub, UINT64_MAX);
+    pubsub_flush(d->pubsub);
+    pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
+}
+
+/* Closes the journal and opens the one the configuration and the date now
+ * call for; while a batch is out, once it is back. */
+static void journal_reopen(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    if (c->batch_out) {
+        c->reopen_journal = 1;
+        return;
+    }
+    c->reopen_journal = 0;
+    journal_close_now(d);
+    if (d->cfg.journal.enabled)
+        journal_open_today(d);
+}
+
 static void journal_work(uv_work_t *w)
 {
     daemon_ctx_t *c = w->data;
@@ -180,8 +216,12 @@ static void journal_work_done(uv_work_t *w, int status)
                 (unsigned long long)((c->batch.len - c->batch.written) / JOURNAL_RECORD_SIZE));
     if (c->batch.buf != NULL)
         d->journal_dropped_total += journal_attach(d->journal, &c->batch);
-    if (d->stopping)
+    if (d->stopping) {
+        stop_drain(c);
         return;
+    }
+    if (c->reopen_journal)
+        journal_reopen(c);
     journal_kick(c);
 }
 
@@ -189,8 +229,8 @@ static void journal_work_done(uv_work_t *w, int status)
 static void journal_kick(daemon_ctx_t *c)
 {
     daemon_t *d = &c->d;
-    if (d->journal == NULL || c->batch_out)
-        return;
+    if (d->journal == NULL || c->batch_out || c->draining)
+        return; /* while draining, journal_close() writes what is left */
     int err = journal_detach(d->journal, &c->batch);
     if (err == -ENODATA && !c->sync_due)
         return;
@@ -297,10 +337,8 @@ void daemon_roll_day(daemon_t *d, const char *why)
     market_destroy(old);
     int64_t collected = gc_collect(d->heap, GC_NGENERATIONS - 1);
     d->sessions_rolled++;
-    if (d->journal != NULL && !c->batch_out) {
-        journal_close_now(d);
-        journal_open_today(d);
-    }
+    if (d->journal != NULL)
+        journal_reopen(c);
     log_msg(LOG_INFO, "new trading day (%s): %lld objects of the last one collected", why,
             (long long)collected);
 }
@@ -454,14 +492,8 @@ static void reload(daemon_ctx_t *c)
                           fresh.journal.fsync != d->cfg.journal.fsync;
     d->cfg = fresh;
     apply_timezone(&d->cfg);
-    if (journal_changed && c->batch_out)
-        log_msg(LOG_WARNING, "reload: journal changes wait for the next day (a write is "
-                             "in flight)");
-    else if (journal_changed) {
-        journal_close_now(d);
-        if (d->cfg.journal.enabled)
-            journal_open_today(d);
-    }
+    if (journal_changed)
+        journal_reopen(c);
     start_timers(c);
     d->reloads_total++;
     log_msg(LOG_INFO, "reload: configuration %s applied", d->cfg.path);
@@ -510,15 +542,7 @@ static void stop(daemon_ctx_t *c, const char *why)
     uv_timer_stop(&c->status_timer);
     uv_timer_stop(&c->lag_timer);
     uv_signal_stop(&c->sighup);
-    /* Everything ingested reaches the disk before the drain, so held PUBLISH
-     * replies go out with the rest. */
-    while (c->batch_out)
-        uv_run(d->loop, UV_RUN_ONCE);
-    if (d->journal != NULL && journal_sync(d->journal) != 0)
-        d->journal_errors_total++;
-    pubsub_durable(d->pubsub, UINT64_MAX);
-    pubsub_flush(d->pubsub);
-    pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
+    stop_drain(c);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
