@@ -12,7 +12,8 @@
  * their size, the pool of any block is `block & ~(pool_size - 1)`: free needs
  * no size and no search.
  *
- * Allocation looks at one place: the first non-full pool of the class. It
+ * Allocation pops the class's free stack (below) when it holds a block, and
+ * otherwise looks at one place: the first non-full pool of the class. It
  * pops the head of that pool's free list, a LIFO of blocks given back (the
  * most recently freed block is the one still in cache). When the free list
  * runs dry the pool carves the next never-used block from its tail (blocks
@@ -20,15 +21,30 @@
  * pool is FULL and leaves the class list. A class with no pool takes an
  * empty one from an arena.
  *
- * Freeing pushes the block on its pool's free list. A FULL pool that gets a
+ * Freeing a block of the pool allocation pops from (its class's head) pushes
+ * it straight back on that pool's free list. Any other block goes on its
+ * class's *free stack*, 64 pointers in the heap object, which allocation
+ * pops before it looks at a pool. A tick queue or an order book frees a
+ * block and soon asks for one of the same size: it gets the block it gave
+ * back last, still in cache, and neither call touches a pool header beyond
+ * its size class or writes into a free block (the stack holds the
+ * pointers). When a stack fills, its oldest half goes home, to the pools'
+ * free lists, in one batch; heap_flush() and heap_trim() send everything
+ * home. A stacked block is free for every report (stats.c), though its pool
+ * still counts it in `used`: a pool goes back to its arena only once its
+ * blocks have left the stack, so at most 64 blocks per class stand between
+ * a burst's free and the memory's return.
+ *
+ * Going home, a block is pushed on its pool's free list. A FULL pool that gets a
  * block back rejoins its class list right behind the head; a pool whose last block
  * comes back is EMPTY and returns to its arena, unless it is the head of its
  * class list, the pool allocation pops from (pool.c explains the bias that
  * keeps a block allocated and freed in a loop on the fast path). A class also
  * keeps one emptied pool, free list intact, to take up again when its list
  * runs out: a queue of blocks that crosses pool boundaries then costs no
- * arena work. Those two idle pools per class are all a heap keeps of a burst
- * once it is freed; heap_trim() gives them back too (the daemon calls it on
+ * arena work. Those two idle pools per class, and the pools of the blocks on
+ * its stack, are all a heap keeps of a burst once it is freed; heap_trim()
+ * gives them back too (the daemon calls it on
  * every cycle-sweep tick), and then nothing but the spare stays mapped.
  *
  * Arenas with empty pools are kept sorted by how many they have, fewest
@@ -150,10 +166,44 @@ void heap_destroy(heap_t *heap)
     free(heap);
 }
 
+/* Sends the oldest count blocks of class idx's free stack home and moves
+ * the rest down. Each block goes on its pool's free list as a free without
+ * the stack would have put it (heap__free_block, state changes included). */
+static void stack_drain(heap_t *heap, unsigned idx, uint32_t count)
+{
+    heap_class_t *cls = &heap->classes[idx];
+    heap_block_t **stack = heap->stack[idx];
+    for (uint32_t i = 0; i < count; i++) {
+        heap_block_t *block = stack[i];
+        heap__unpoison(block, sizeof(*block));
+        heap__free_block(heap, (heap_pool_t *)((uintptr_t)block & heap->pool_mask), block);
+    }
+    cls->nstack -= count;
+    memmove(stack, stack + count, cls->nstack * sizeof(*stack));
+}
+
+uint32_t heap__stack_spill(heap_t *heap, unsigned idx)
+{
+    stack_drain(heap, idx, HEAP_STACK_SLOTS / 2);
+    return heap->classes[idx].nstack;
+}
+
+void heap_flush(heap_t *heap)
+{
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++)
+        stack_drain(heap, i, heap->classes[i].nstack);
+}
+
 void *heap__alloc_small(heap_t *heap, unsigned idx)
 {
     heap_class_t *cls = &heap->classes[idx];
     heap_pool_t *pool = cls->pool;
+    if (cls->nstack > 0) {
+        heap_block_t *block = heap->stack[idx][--cls->nstack];
+        cls->allocs++;
+        heap__unpoison(block, cls->block_size);
+        return block;
+    }
     if (pool->freeblock == NULL) {
         pool = pool__new_head(heap, idx);
         if (pool == NULL)
@@ -172,6 +222,7 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
 
 void heap_trim(heap_t *heap)
 {
+    heap_flush(heap);
     for (unsigned i = 0; i < HEAP_NCLASSES; i++)
         pool__trim(heap, i);
 }

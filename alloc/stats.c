@@ -5,7 +5,9 @@
  * (per class: pools, full pools; per heap: arenas and large blocks), the
  * allocation count of each class, and the `used` count in the header of
  * every pool in use: one cache line per pool, never a walk of the blocks.
- * The free path counts nothing beyond `used`, which it needs anyway.
+ * The free path counts nothing: a block on its class's free stack is still
+ * in its pool's `used`, so the class's live blocks are those counts less the
+ * stack's depth.
  *
  * heap_format_stats() prints the report in the spirit of CPython's
  * sys._debugmallocstats(): the size-class table, the arena counts, and the
@@ -56,8 +58,8 @@ void heap_get_stats(const heap_t *heap, heap_stats_t *out)
         heap_class_stats_t *cs = &out->classes[i];
         cs->block_size = cls->block_size;
         cs->allocs = cls->allocs;
-        cs->used_blocks = live[i];
-        cs->frees = cls->allocs - live[i];
+        cs->used_blocks = live[i] - cls->nstack; /* stacked blocks are free */
+        cs->frees = cls->allocs - cs->used_blocks;
         cs->free_blocks = (uint64_t)cls->npools * cls->blocks_per_pool - cs->used_blocks;
         cs->pools = cls->npools;
         cs->full_pools = cls->nfull;
@@ -276,6 +278,31 @@ static int check_arena(const heap_t *heap, const heap_arena_t *a, found_t *n, ch
     return 0;
 }
 
+/* Every block on class idx's free stack is in a pool of that class that
+ * counts it in use, and is there once. */
+static int check_stack(const heap_t *heap, unsigned idx, char *why, size_t whylen)
+{
+    const heap_class_t *cls = &heap->classes[idx];
+    if (cls->nstack > HEAP_STACK_SLOTS)
+        return fail(why, whylen, "class %u: %u blocks on a stack of %d", idx, cls->nstack,
+                    HEAP_STACK_SLOTS);
+    for (uint32_t i = 0; i < cls->nstack; i++) {
+        const heap_block_t *b = heap->stack[idx][i];
+        const heap_pool_t *pool = (const heap_pool_t *)((uintptr_t)b & heap->pool_mask);
+        if (!heap_owns(heap, b) || pool->szidx != idx ||
+            (pool->state != HEAP_POOL_USED && pool->state != HEAP_POOL_FULL) ||
+            ((uintptr_t)b - (uintptr_t)pool - HEAP_POOL_FIRST) % cls->block_size != 0)
+            return fail(why, whylen,
+                        "class %u: stacked block %p is not a block in use of the class", idx,
+                        (const void *)b);
+        for (uint32_t j = 0; j < i; j++)
+            if (heap->stack[idx][j] == b)
+                return fail(why, whylen, "class %u: block %p is on the free stack twice", idx,
+                            (const void *)b);
+    }
+    return 0;
+}
+
 static int check_order(const heap_t *heap, char *why, size_t whylen)
 {
     uint32_t prev = 0;
@@ -317,9 +344,16 @@ int heap_check(const heap_t *heap, char *why, size_t whylen)
                             (const void *)p);
             listed++;
         }
-        if (n.live[i] > cls->allocs)
-            return fail(why, whylen, "class %u: %llu blocks live, only %llu ever allocated", i,
-                        (unsigned long long)n.live[i], (unsigned long long)cls->allocs);
+        int err = check_stack(heap, i, why, whylen);
+        if (err != 0)
+            return err;
+        uint64_t stacked = cls->nstack;
+        if (n.live[i] < stacked || n.live[i] - stacked > cls->allocs)
+            return fail(why, whylen,
+                        "class %u: pools count %llu blocks in use, %u of them stacked, and only "
+                        "%llu were ever allocated",
+                        i, (unsigned long long)n.live[i], (unsigned)stacked,
+                        (unsigned long long)cls->allocs);
         if (n.full[i] != cls->nfull || n.used[i] + n.full[i] != cls->npools ||
             listed + n.cached[i] != n.used[i])
             return fail(why, whylen,

@@ -8,6 +8,7 @@
  * Picture (default sizes):
  *
  *   heap ──classes[32]──> pool (non-full, has a free block) <-> pool <-> ...
+ *     │        └─stack[32][64]: freed blocks, newest on top, popped first
  *     │
  *     └─usable arenas, fewest free pools first
  *          arena: 1 MiB, aligned to 1 MiB, 64 pools of 16 KiB
@@ -83,15 +84,19 @@ typedef struct heap_pool {
      * USED, NULL when FULL. When the list runs dry the allocator carves the
      * next never-used block onto it (or marks the pool FULL). */
     heap_block_t *freeblock;
-    /* Live blocks in this pool. 0 means the pool goes back to its arena. */
+    /* Live blocks in this pool (and blocks of it on its class's free
+     * stack). 0 means the pool goes back to its arena. */
     uint32_t used;
-    /* Size class index, 0..31; block size is (szidx + 1) * 16. */
-    uint16_t szidx;
-    /* enum heap_pool_state. */
-    uint16_t state;
     /* Offset from the pool start of the next never-used block (bump carving:
      * blocks are only touched when first handed out). */
     uint32_t nextoffset;
+    /* Size class index, 0..31; block size is (szidx + 1) * 16. Read by every
+     * free, and kept out of the 8 bytes that hold `used`, which the fast
+     * paths write: a load from the word a store just wrote waits for the
+     * store, even where the bytes do not overlap. */
+    uint16_t szidx;
+    /* enum heap_pool_state. */
+    uint16_t state;
     /* Largest offset at which a whole block still fits. */
     uint32_t maxnextoffset;
     /* Doubly linked class list while USED; nextpool alone links the arena's
@@ -128,18 +133,27 @@ struct heap_arena {
     heap_arena_t *all_prev;
 };
 
-/* Per size class: the allocation fast path touches only this. */
+/* Blocks a size class's free stack holds (heap_t.stack); when it is full,
+ * the oldest half goes back to their pools. */
+#define HEAP_STACK_SLOTS 64
+
+/* Per size class: the fast paths touch only this and the class's free
+ * stack. */
 typedef struct heap_class {
     /* First non-full pool of the class list, or the heap's sentinel pool
      * (whose freeblock is NULL) when the class has none. */
     heap_pool_t *pool;
+    /* Blocks on the class's free stack, heap_t.stack[class]: freed, not yet
+     * back on their pool's free list (their pools still count them in
+     * `used`). 0..HEAP_STACK_SLOTS. */
+    uint32_t nstack;
     /* Block size in bytes. */
     uint32_t block_size;
     /* Blocks one pool holds. */
     uint32_t blocks_per_pool;
     /* Blocks handed out over the heap's life. Frees are not counted on the
      * free path: heap_get_stats() derives them as allocs minus the blocks
-     * live in the class's pools. */
+     * live (counted in the class's pools, less those on its stacks). */
     uint64_t allocs;
     /* An emptied pool the class keeps (CACHED) so that a queue of blocks
      * crossing pool boundaries does not hand pools back to the arena and
@@ -177,6 +191,11 @@ typedef struct heap {
      * pointer to the checked path. */
     size_t fast_map_bits;
     heap_class_t classes[HEAP_NCLASSES];
+    /* The free stacks: entries [0, classes[i].nstack) of stack[i] are
+     * blocks of class i, the oldest at [0]. They hold pointers, so a free
+     * writes nothing into the freed block, and a block freed and taken again
+     * (a queue, a book update) never touches its pool header. */
+    heap_block_t *stack[HEAP_NCLASSES][HEAP_STACK_SLOTS];
 
     /* Slow-path state. */
     size_t arena_size;

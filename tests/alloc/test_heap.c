@@ -360,6 +360,102 @@ static void test_impossible_request_returns_null_and_counts_nothing(void **state
 #endif
 }
 
+/* Fills the head pool of 48-byte blocks and starts the next one, so that
+ * v[0, n) are blocks of a pool that is no longer the class's head: their
+ * frees go on the class's free stack. Returns how many it made. */
+static size_t blocks_off_the_head(heap_t *heap, void **v, size_t cap)
+{
+    size_t n = 0;
+    void *first = heap_alloc(heap, 48);
+    assert_non_null(first);
+    v[n++] = first;
+    uintptr_t mask = ~(uintptr_t)(HEAP_POOL_SIZE_DEFAULT - 1);
+    for (;;) {
+        void *p = heap_alloc(heap, 48);
+        assert_non_null(p);
+        assert_true(n < cap);
+        v[n++] = p;
+        if (((uintptr_t)p & mask) != ((uintptr_t)first & mask))
+            return n - 1; /* v[n - 1] is in the new head pool */
+    }
+}
+
+/* A block freed off the head pool is taken again by the next allocation of
+ * its size: the class's free stack hands back the newest block first, and
+ * while stacked the block is free in the stats. */
+static void test_freed_block_is_the_next_one_handed_out_of_its_class(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    void *v[400];
+    size_t n = blocks_off_the_head(heap, v, 400);
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    uint64_t used = st.classes[2].used_blocks;
+
+    heap_free(heap, v[10]);
+    heap_free(heap, v[20]);
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].used_blocks, used - 2);
+    assert_int_equal(st.classes[2].frees, 2);
+    heap_assert_valid(heap);
+    assert_ptr_equal(heap_alloc(heap, 48), v[20]);
+    assert_ptr_equal(heap_alloc(heap, 33), v[10]); /* 33..48 bytes: the same class */
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].used_blocks, used);
+
+    for (size_t i = 0; i <= n; i++)
+        heap_free(heap, v[i]);
+    heap_assert_empty_and_destroy(heap);
+}
+
+/* The free stack holds HEAP_STACK_SLOTS blocks; one more sends the oldest
+ * half home to their pool's free list (the full pool takes blocks back and
+ * is full no more), and the newest stay on the stack, newest first. */
+static void test_full_free_stack_sends_its_oldest_half_home(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    void *v[400];
+    size_t n = blocks_off_the_head(heap, v, 400);
+    assert_true(n > HEAP_STACK_SLOTS + 1);
+    heap_stats_t st;
+
+    for (size_t i = 0; i < HEAP_STACK_SLOTS; i++)
+        heap_free(heap, v[i]);
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].full_pools, 1); /* all stacked: none home yet */
+    assert_int_equal(st.classes[2].used_blocks, n + 1 - HEAP_STACK_SLOTS);
+
+    heap_free(heap, v[HEAP_STACK_SLOTS]);
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].full_pools, 0); /* v[0 .. SLOTS / 2) are home */
+    assert_int_equal(st.classes[2].used_blocks, n + 1 - (HEAP_STACK_SLOTS + 1));
+    heap_assert_valid(heap);
+    for (size_t i = HEAP_STACK_SLOTS; i >= HEAP_STACK_SLOTS / 2; i--)
+        assert_ptr_equal(heap_alloc(heap, 48), v[i]);
+
+    for (size_t i = HEAP_STACK_SLOTS / 2; i <= n; i++)
+        heap_free(heap, v[i]);
+    heap_assert_empty_and_destroy(heap);
+}
+
+/* Without debug mode a double free is not caught at the call, but the block
+ * is then on its class's free stack twice, and heap_check() names it. */
+static void test_heap_check_finds_a_block_freed_twice_on_the_free_stack(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    void *v[400];
+    blocks_off_the_head(heap, v, 400);
+    heap_free(heap, v[3]);
+    heap_free(heap, v[3]);
+    char why[256] = "";
+    assert_int_equal(heap_check(heap, why, sizeof(why)), -EFAULT);
+    assert_non_null(strstr(why, "on the free stack twice"));
+    heap_destroy(heap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +474,9 @@ int main(void)
         cmocka_unit_test(test_heaps_do_not_own_each_others_blocks),
         cmocka_unit_test(test_alloc_free_cycle_reuses_memory_without_growing),
         cmocka_unit_test(test_impossible_request_returns_null_and_counts_nothing),
+        cmocka_unit_test(test_freed_block_is_the_next_one_handed_out_of_its_class),
+        cmocka_unit_test(test_full_free_stack_sends_its_oldest_half_home),
+        cmocka_unit_test(test_heap_check_finds_a_block_freed_twice_on_the_free_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
