@@ -23,7 +23,7 @@ packages=(
   clang libclang-rt-14-dev
   libuv1-dev libyaml-dev libcmocka-dev libhttp-parser-dev libisal-dev
   libjemalloc-dev libmimalloc-dev
-  redis-tools prometheus valgrind
+  redis-tools redis-server prometheus valgrind
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

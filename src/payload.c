@@ -2,14 +2,16 @@
  * payload.c - encoding ticks into shared RESP frames, and the buffers' life.
  *
  * Runs once per tick that has at least one subscriber, so the encoders write
- * digits by hand into a stack buffer and copy the frame into one exact-size
- * heap block: no printf, no system allocator. The JSON has a fixed key order
+ * digits by hand into a stack buffer, from which the frames are copied into
+ * the fan-out stream (batch.h) or, for a snapshot, into one exact-size heap
+ * block: no printf, no system allocator. The JSON has a fixed key order
  * and never needs escaping (symbols are A-Z 0-9 . -); prices are strings so
  * that no client turns them into floating point.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "batch.h"
 #include "feed/csv.h"
 #include "feed/price.h"
 #include "payload.h"
@@ -22,8 +24,12 @@ payload_t *payload_alloc(heap_t *heap, size_t size)
     p->refcnt = 1;
     p->len = 0;
     p->flags = 0;
-    p->ts_recv = 0;
+    p->nticks = 0;
     p->ts_written = 0;
+    p->data = (char *)(p + 1);
+    p->chunk = NULL;
+    p->ts_recv = NULL;
+    p->pos = 0;
     return p;
 }
 
@@ -31,9 +37,13 @@ void payload__free(heap_t *heap, histogram_t *latency, payload_t *p)
 {
     const uint32_t both = PAYLOAD_TICK | PAYLOAD_WRITTEN;
     if ((p->flags & both) == both) {
-        int64_t ns = p->ts_written - p->ts_recv;
-        histogram_observe(latency, ns > 0 ? (double)ns / 1e9 : 0.0);
+        for (uint32_t i = 0; i < p->nticks; i++) {
+            int64_t ns = p->ts_written - p->ts_recv[i];
+            histogram_observe(latency, ns > 0 ? (double)ns / 1e9 : 0.0);
+        }
     }
+    if (p->chunk != NULL)
+        batch_chunk_release(p->chunk);
     heap_free(heap, p);
 }
 
@@ -144,17 +154,19 @@ int payload_format_tick(const tick_t *t, int format, char *buf, size_t cap)
     /* The longest JSON (a quote with every number at its widest) is under
      * 200 bytes; a CSV line is under CSV_FORMAT_MAX. */
     char tmp[PAYLOAD_TEXT_MAX];
+    char *out = cap >= PAYLOAD_TEXT_MAX ? buf : tmp;
     int n;
 
     if (format == PAYLOAD_CSV)
-        n = format_csv(t, tmp);
+        n = format_csv(t, out);
     else
-        n = (int)format_json(t, tmp);
+        n = (int)format_json(t, out);
     if (n < 0)
         return n;
     if ((size_t)n > cap)
         return -ENOBUFS;
-    memcpy(buf, tmp, (size_t)n);
+    if (out != buf)
+        memcpy(buf, tmp, (size_t)n);
     return n;
 }
 
@@ -179,33 +191,42 @@ static char *put_bulk_len(char *p, size_t n)
     return p;
 }
 
-int payload_message(heap_t *heap, const tick_t *t, int format, const char *channel, size_t chlen,
-                    uint32_t flags, payload_t **out)
+size_t payload_frame_size(size_t hlen, size_t chlen, size_t n)
 {
-    char text[PAYLOAD_TEXT_MAX];
-    int n = payload_format_tick(t, format, text, sizeof text);
-    if (n < 0)
-        return n;
-    payload_t *p = payload_alloc(heap, PAYLOAD_MESSAGE_HEAD + bulk_len_size(chlen) + chlen + 2 +
-                                           bulk_len_size((size_t)n) + (size_t)n + 2);
-    if (p == NULL)
-        return -ENOMEM;
-    char *w = p->data;
-    memcpy(w, "*3\r\n$7\r\nmessage\r\n", PAYLOAD_MESSAGE_HEAD);
-    w += PAYLOAD_MESSAGE_HEAD;
+    return hlen + bulk_len_size(chlen) + chlen + 2 + bulk_len_size(n) + n + 2;
+}
+
+size_t payload_put_frame(char *dst, const char *head, size_t hlen, const char *channel,
+                         size_t chlen, const char *text, size_t n)
+{
+    char *w = dst;
+    memcpy(w, head, hlen);
+    w += hlen;
     w = put_bulk_len(w, chlen);
     memcpy(w, channel, chlen);
     w += chlen;
     *w++ = '\r';
     *w++ = '\n';
-    w = put_bulk_len(w, (size_t)n);
-    memcpy(w, text, (size_t)n);
+    w = put_bulk_len(w, n);
+    memcpy(w, text, n);
     w += n;
     *w++ = '\r';
     *w++ = '\n';
-    p->len = (uint32_t)(w - p->data);
-    p->flags = flags;
-    p->ts_recv = t->ts_recv;
+    return (size_t)(w - dst);
+}
+
+int payload_message(heap_t *heap, const tick_t *t, int format, const char *channel, size_t chlen,
+                    payload_t **out)
+{
+    char text[PAYLOAD_TEXT_MAX];
+    int n = payload_format_tick(t, format, text, sizeof text);
+    if (n < 0)
+        return n;
+    payload_t *p = payload_alloc(heap, payload_frame_size(PAYLOAD_MESSAGE_HEAD, chlen, (size_t)n));
+    if (p == NULL)
+        return -ENOMEM;
+    p->len = (uint32_t)payload_put_frame(p->data, PAYLOAD_MESSAGE_TEXT, PAYLOAD_MESSAGE_HEAD,
+                                         channel, chlen, text, (size_t)n);
     *out = p;
     return 0;
 }

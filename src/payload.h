@@ -1,23 +1,29 @@
 /*
- * payload.h - what subscribers are sent: refcounted buffers of RESP bytes.
+ * payload.h - what subscribers are sent: refcounted references to RESP bytes.
  *
- * A tick is encoded once into one buffer holding its whole `message` frame:
+ * A payload is either a block of its own (command replies, the pmessage head
+ * of a pattern, snapshot frames: payload_alloc()) or a span of the fan-out
+ * stream (batch.h): the message and pmessage frames of the ticks written in
+ * one chunk between two flushes, shared by every subscriber that gets any
+ * of them. An output queue is a plain list of (payload, byte range)
+ * references either way.
+ *
+ * A message frame is
  *
  *   *3\r\n$7\r\nmessage\r\n | $<n>\r\n<channel>\r\n$<n>\r\n<payload>\r\n
  *   <- PAYLOAD_MESSAGE_HEAD -><------------------ the tail ------------------>
  *
- * Channel subscribers are sent the whole buffer. A pmessage differs only in
- * its head, "*4\r\n$8\r\npmessage\r\n$<n>\r\n<pattern>\r\n", which is built
- * once per pattern (payload_pattern_head()) and sent followed by the tail of
- * the same tick buffer: one encoding serves every subscriber of either kind.
- * Replies to commands are payloads too (payload_alloc()), so an output queue
- * is a plain list of (payload, byte range) references.
+ * and a pmessage differs only in its head, "*4\r\n$8\r\npmessage\r\n$<n>\r\n
+ * <pattern>\r\n", built once per pattern (payload_pattern_head()).
+ * payload_put_frame() writes either into the stream; a pattern too long to
+ * copy per tick is sent as its head followed by the tail of the message
+ * frame instead.
  *
- * Buffers come from the daemon's heap (a frame is a couple of hundred bytes,
- * one pool block) and go back the moment the last reference is released. A
- * tick buffer remembers when the tick was received and when a write that
- * contained it last completed; its release observes the difference: the
- * tick's latency from receipt until written to every subscriber socket.
+ * A span remembers when each of its ticks was received and when a write that
+ * contained it last completed; its release observes, for every tick, the
+ * difference: the tick's latency from receipt until written to every
+ * subscriber socket. Blocks come from the daemon's heap and go back the
+ * moment the last reference is released.
  */
 #ifndef TICKD_SRC_PAYLOAD_H
 #define TICKD_SRC_PAYLOAD_H
@@ -34,22 +40,28 @@ enum payload_format {
     PAYLOAD_CSV = 1,  /* the feed/csv.h line, without its newline */
 };
 
-#define PAYLOAD_MESSAGE_HEAD 17                   /* strlen("*3\r\n$7\r\nmessage\r\n") */
-#define PAYLOAD_CHANNEL_MAX  (6 + SYMBOL_MAX_LEN) /* "trade." or "quote." and a symbol */
-#define PAYLOAD_TEXT_MAX     256                  /* a tick as JSON or CSV never needs more */
+#define PAYLOAD_MESSAGE_TEXT "*3\r\n$7\r\nmessage\r\n" /* the head of a message frame */
+#define PAYLOAD_MESSAGE_HEAD 17                        /* its length */
+#define PAYLOAD_CHANNEL_MAX  (6 + SYMBOL_MAX_LEN)      /* "trade." or "quote." and a symbol */
+#define PAYLOAD_TEXT_MAX     256                       /* a tick as JSON or CSV never needs more */
 
 enum payload_flags {
-    PAYLOAD_TICK = 1,    /* a live tick: its release observes the latency */
+    PAYLOAD_TICK = 1,    /* a span of live ticks: its release observes their latency */
     PAYLOAD_WRITTEN = 2, /* some write containing it completed, at ts_written */
 };
 
+typedef struct batch_chunk batch_chunk_t;
+
 typedef struct payload {
-    uint32_t refcnt;    /* queue entries holding it, plus the encoder's own while fanning out */
-    uint32_t len;       /* bytes of data */
-    uint32_t flags;     /* enum payload_flags */
-    int64_t ts_recv;    /* PAYLOAD_TICK: when tickd received the tick, ns, CLOCK_REALTIME */
-    int64_t ts_written; /* PAYLOAD_WRITTEN: when the last write containing it completed */
-    char data[];        /* the RESP bytes */
+    uint32_t refcnt;      /* queue entries holding it, plus the stream's own while open */
+    uint32_t len;         /* bytes of data */
+    uint32_t flags;       /* enum payload_flags */
+    uint32_t nticks;      /* PAYLOAD_TICK: ticks with frames in it, received at ts_recv[] */
+    int64_t ts_written;   /* PAYLOAD_WRITTEN: when the last write containing it completed */
+    char *data;           /* the RESP bytes: in chunk, or right after this header */
+    batch_chunk_t *chunk; /* the stream chunk holding a span, NULL for a block of its own */
+    int64_t *ts_recv;     /* PAYLOAD_TICK: nticks receipt times (ns, CLOCK_REALTIME), in chunk */
+    uint64_t pos;         /* a span: stream position of data[0] (batch.h) */
 } payload_t;
 
 /* A buffer for size bytes of data, with one reference, len 0 and no flags;
@@ -63,8 +75,8 @@ static inline void payload_incref(payload_t *p)
 
 void payload__free(heap_t *heap, histogram_t *latency, payload_t *p);
 
-/* Drops a reference; the last one observes the latency of a written tick in
- * latency and frees the buffer. */
+/* Drops a reference; the last one observes the latency of a written span's
+ * ticks in latency and frees the block (a span gives its chunk back). */
 static inline void payload_release(heap_t *heap, histogram_t *latency, payload_t *p)
 {
     if (HEAP_UNLIKELY(--p->refcnt == 0))
@@ -81,11 +93,20 @@ size_t payload_channel(const tick_t *t, char buf[PAYLOAD_CHANNEL_MAX]);
  * suffices). */
 int payload_format_tick(const tick_t *t, int format, char *buf, size_t cap);
 
-/* The message frame of tick t on channel[0..chlen), encoded in format, with
- * one reference. flags is 0 or PAYLOAD_TICK (a live tick, not a snapshot).
- * 0, -EINVAL (see payload_format_tick) or -ENOMEM. */
+/* Bytes of a frame: a head of hlen, then channel and text as two bulks. */
+size_t payload_frame_size(size_t hlen, size_t chlen, size_t n);
+
+/* Writes head[0..hlen), channel[0..chlen) and text[0..n) as a message (head
+ * "*3\r\n$7\r\nmessage\r\n") or pmessage (a pattern's head) frame at dst;
+ * returns its length, payload_frame_size(hlen, chlen, n). */
+size_t payload_put_frame(char *dst, const char *head, size_t hlen, const char *channel,
+                         size_t chlen, const char *text, size_t n);
+
+/* The message frame of tick t on channel[0..chlen), encoded in format, in a
+ * block of its own with one reference (a snapshot). 0, -EINVAL (see
+ * payload_format_tick) or -ENOMEM. */
 int payload_message(heap_t *heap, const tick_t *t, int format, const char *channel, size_t chlen,
-                    uint32_t flags, payload_t **out);
+                    payload_t **out);
 
 /* The pmessage head of pattern[0..len), with one reference. 0 or -ENOMEM. */
 int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, payload_t **out);

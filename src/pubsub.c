@@ -23,10 +23,16 @@
  *
  * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
  * and after one hash lookup when nobody subscribed to the tick's channel and
- * there are no patterns. Otherwise the tick is encoded once (payload.h) and
- * each subscriber's output ring gets a reference: the whole frame for a
- * channel subscriber, the pattern's precomputed head plus the frame's tail
- * for a pattern subscriber.
+ * there are no patterns. Otherwise the tick is encoded once and its frames
+ * are written at the end of the fan-out stream (batch.h): the message frame,
+ * and a whole pmessage frame for each matching pattern (the pattern's head
+ * copied in front of the tick's channel and text; a pattern longer than
+ * PATTERN_COPY_MAX is sent as its precomputed head plus the message frame's
+ * tail instead). Each subscriber's output ring gets a reference to its frame
+ * in the open span, and a reference that follows on from the ring's last
+ * entry just extends it: a subscriber of one channel or one pattern holds
+ * one entry per flush, written as one contiguous buffer. pubsub_flush()
+ * seals the span once the writes are done.
  *
  * Output. A client's output is a ring of (payload, byte range) entries that
  * doubles when full (rare: a ring only grows past the size its client's
@@ -38,14 +44,21 @@
  * uv_try_write() of up to IOV_BATCH buffers; what the socket does not take
  * is handed to uv_write() (at most four buffers, which libuv keeps without
  * allocating) and the client is skipped until its callback, which resumes
- * writing.
+ * writing. Entries that belong to the uv_write() in flight are never
+ * extended.
  *
  * Limits. They judge what a client fails to take, not what a batch puts in
  * front of it: a feed read can make a batch far bigger than the hard limit,
  * and a subscriber that reads must not be cut for it. So the hard limit
  * applies to what tickd still holds for a client once the socket has been
- * offered the output (after every write attempt, and at every flush for a
- * client whose socket is full): that is tickd's memory at stake. The soft
+ * offered the output (after every write attempt, at every flush for a
+ * client whose socket is full, and at every housekeeping pass): that is
+ * tickd's memory at stake. Queued ticks share the stream's chunks, and a
+ * chunk lives while anyone's entry points into it, so what a client holds
+ * is its queued bytes or, when its oldest entry is in the stream,
+ * everything the stream wrote since, whichever is more: a subscriber of a
+ * quiet channel that stops reading cannot pin the busy channels' chunks
+ * for longer than the hard limit's worth of fan-out. The soft
  * limit asks whether the client keeps up at all: the housekeeping timer
  * samples what it has not received yet, tickd's queue plus the kernel's
  * (SIOCOUTQ), and a client over the limit at every pass for
@@ -71,21 +84,23 @@
 
 #include <linux/sockios.h>
 
+#include "batch.h"
 #include "glob.h"
 #include "payload.h"
 #include "pubsub.h"
 #include "resp.h"
 
-#define LISTEN_BACKLOG  511
-#define READ_BUF_SIZE   (64 * 1024)
-#define IOV_BATCH       128 /* buffers per uv_try_write() */
-#define WRITE_BUFS      4   /* buffers per uv_write(): libuv keeps four without allocating */
-#define RING_INITIAL    16  /* output ring entries of a new client, and the least kept */
-#define INPUT_KEEP      (16 * 1024) /* an emptied input buffer bigger than this is freed */
-#define REPLY_SCRATCH   (16 * 1024) /* replies gathered before they become a payload */
-#define TABLE_INITIAL   64
-#define HOUSEKEEPING_MS 1000 /* at most; shorter when idle_timeout or soft_seconds is */
-#define ERROR_TEXT_MAX  512
+#define LISTEN_BACKLOG   511
+#define READ_BUF_SIZE    (64 * 1024)
+#define IOV_BATCH        128 /* buffers per uv_try_write() */
+#define WRITE_BUFS       4   /* buffers per uv_write(): libuv keeps four without allocating */
+#define RING_INITIAL     16  /* output ring entries of a new client, and the least kept */
+#define INPUT_KEEP       (16 * 1024) /* an emptied input buffer bigger than this is freed */
+#define REPLY_SCRATCH    (16 * 1024) /* replies gathered before they become a payload */
+#define TABLE_INITIAL    64
+#define HOUSEKEEPING_MS  1000 /* at most; shorter when idle_timeout or soft_seconds is */
+#define ERROR_TEXT_MAX   512
+#define PATTERN_COPY_MAX 128 /* pmessage heads up to this long are copied into each frame */
 
 static const char max_clients_error[] = "-ERR max number of clients reached\r\n";
 
@@ -216,6 +231,7 @@ struct pubsub {
 
     pubsub_stats_t stats;
     histogram_t latency;
+    batch_t batch; /* the fan-out stream: every tick's frames */
 
     /* Request parsing: one client at a time, so shared. */
     resp_parser_t parser;
@@ -615,10 +631,11 @@ static void ring_shrink(client_t *c)
 
 static void reply_seal(pubsub_t *ps);
 
-/* Queues bytes [off, end) of p on c, taking a reference. 0, or -EPIPE when
- * c takes no more output. The limits are applied once the socket has been
- * offered the output (client_write(), housekeeping), never here: a batch
- * bigger than the hard limit is no reason to cut a client that reads. */
+/* Queues bytes [off, end) of p on c, taking a reference, or extending the
+ * last entry when it ends where these bytes begin (and is not being
+ * written). 0, or -EPIPE when c takes no more output. The limits are applied once the socket has
+ * been offered the output (client_write(), housekeeping), never here: a batch bigger than the hard
+ * limit is no reason to cut a client that reads. */
 static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
 {
     pubsub_t *ps = c->ps;
@@ -627,17 +644,22 @@ static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
         return -EPIPE;
     if (HEAP_UNLIKELY(ps->reply_client == c))
         reply_seal(ps); /* replies gathered so far go first */
-    if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
-        doom(c);
-        return -EPIPE;
+    out_entry_t *e = &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)];
+    if (HEAP_LIKELY(c->ring_count > c->inflight && e->p == p && e->end == off)) {
+        e->end = end; /* the stream's next frame for c: the same buffer, further on */
+    } else {
+        if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
+            doom(c);
+            return -EPIPE;
+        }
+        e = &c->ring[(c->ring_head + c->ring_count) & (c->ring_cap - 1)];
+        e->p = p;
+        e->off = off;
+        e->end = end;
+        payload_incref(p);
+        if (++c->ring_count > c->ring_peak)
+            c->ring_peak = c->ring_count;
     }
-    out_entry_t *e = &c->ring[(c->ring_head + c->ring_count) & (c->ring_cap - 1)];
-    e->p = p;
-    e->off = off;
-    e->end = end;
-    payload_incref(p);
-    if (++c->ring_count > c->ring_peak)
-        c->ring_peak = c->ring_count;
     c->queued += end - off;
     ps->stats.output_buffer_bytes += end - off;
     dirty_add(c);
@@ -707,12 +729,29 @@ static void on_write(uv_write_t *req, int status)
     reap_slow(c->ps);
 }
 
+/* What tickd holds for c: its queued bytes or, when the oldest of them is
+ * in the stream, all that the stream wrote since (every chunk from there on
+ * lives while c's entry does), whichever is more. */
+static size_t held_bytes(const client_t *c)
+{
+    size_t held = c->queued;
+    if (c->ring_count == 0)
+        return held;
+    const out_entry_t *e = &c->ring[c->ring_head];
+    if (e->p->chunk != NULL) {
+        uint64_t since = batch_position(&c->ps->batch) - (e->p->pos + e->off);
+        if (since > held)
+            held = (size_t)since;
+    }
+    return held;
+}
+
 /* The hard limit, on what tickd still holds for c after offering it to the
  * socket: over it, c is marked for disconnection. */
 static void over_hard_limit(client_t *c)
 {
     size_t hard = c->ps->opt.hard_limit;
-    if (hard != 0 && c->queued > hard)
+    if (hard != 0 && held_bytes(c) > hard)
         doom(c);
 }
 
@@ -818,12 +857,23 @@ static void reply_str(client_t *c, const char *s)
     reply_raw(c, s, strlen(s));
 }
 
-/* "<prefix><n>\r\n": ":5", "$3", "*2". */
+/* "<prefix><n>\r\n": ":5", "$3", "*2". Digits by hand: every PUBLISH
+ * replies with one. */
 static void reply_number(client_t *c, char prefix, long long n)
 {
-    char buf[32];
-    int len = snprintf(buf, sizeof buf, "%c%lld\r\n", prefix, n);
-    reply_raw(c, buf, (size_t)len);
+    char buf[24]; /* prefix, sign, 20 digits, CRLF */
+    char *w = buf + sizeof buf;
+    unsigned long long v = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+    *--w = '\n';
+    *--w = '\r';
+    do {
+        *--w = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (n < 0)
+        *--w = '-';
+    *--w = prefix;
+    reply_raw(c, w, (size_t)(buf + sizeof buf - w));
 }
 
 static void reply_bulk(client_t *c, const char *s, size_t n)
@@ -877,7 +927,7 @@ static void send_tick(client_t *c, const tick_t *t, const topic_t *pattern)
     size_t n = payload_channel(t, name);
     payload_t *p;
 
-    if (payload_message(ps->heap, t, ps->opt.payload, name, n, 0, &p) != 0) {
+    if (payload_message(ps->heap, t, ps->opt.payload, name, n, &p) != 0) {
         ps->stats.encode_errors_total++;
         return;
     }
@@ -1549,6 +1599,8 @@ static void on_housekeeping(uv_timer_t *t)
             (now - c->last_active_ms) * 1000000 >= ps->opt.idle_timeout_ns) {
             client_close(c);
         } else {
+            if (c->flags & CLIENT_WRITING)
+                over_hard_limit(c);
             check_soft_limit(c, now);
             ring_shrink(c);
         }
@@ -1709,6 +1761,7 @@ void pubsub_free(pubsub_t *ps)
                 topic_free(ps, tables[t]->buckets[i]);
         heap_free(ps->heap, tables[t]->buckets);
     }
+    batch_free(&ps->batch);
     heap_free(ps->heap, ps->scratch);
     heap_free(ps->heap, ps->rbuf);
     heap_free(ps->heap, ps);
@@ -1731,6 +1784,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->publish_arg = arg;
     settings_from(&ps->opt, cfg);
     histogram_init(&ps->latency, histogram_latency_bounds, histogram_latency_nbounds);
+    batch_init(&ps->batch, heap, &ps->latency);
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
         table_init(heap, &ps->patterns) != 0 || parser_setup(ps, ps->opt.max_request) != 0) {
@@ -1759,6 +1813,19 @@ void pubsub_set_market(pubsub_t *ps, market_t *market)
     ps->market = market;
 }
 
+/* Whether pattern pat's pmessage frame (f bytes) goes whole into the
+ * stream, *used bytes of whole frames being there already: its head is
+ * short, and the tick's frames stay within BATCH_TICK_MAX with the message
+ * frame (msg bytes). Counts it in *used. Calling it again from *used = 0
+ * over the same patterns gives the same answers. */
+static int pmessage_whole(const topic_t *pat, size_t f, size_t msg, size_t *used)
+{
+    if (pat->head->len > PATTERN_COPY_MAX || *used + f + msg > BATCH_TICK_MAX)
+        return 0;
+    *used += f;
+    return 1;
+}
+
 void pubsub_tick(pubsub_t *ps, tick_t *tick)
 {
     if (HEAP_LIKELY(ps->stats.subscriptions == 0))
@@ -1780,23 +1847,51 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     if (ch == NULL || (ch->nsubs == 0 && npat == 0))
         return;
 
-    payload_t *p;
-    if (payload_message(ps->heap, tick, ps->opt.payload, name, n, PAYLOAD_TICK, &p) != 0) {
+    char text[PAYLOAD_TEXT_MAX];
+    int tn = payload_format_tick(tick, ps->opt.payload, text, sizeof text);
+    if (tn < 0) {
         ps->stats.encode_errors_total++;
         return;
     }
+    size_t len = (size_t)tn, msg = payload_frame_size(PAYLOAD_MESSAGE_HEAD, n, len);
+    size_t whole = 0;
+    int tails = 0;
+    for (uint32_t j = 0; j < npat; j++)
+        tails |= !pmessage_whole(ch->pmatch[j],
+                                 payload_frame_size(ch->pmatch[j]->head->len, n, len), msg, &whole);
+    int with_msg = ch->nsubs > 0 || tails;
+    payload_t *span = batch_reserve(&ps->batch, whole + (with_msg ? msg : 0));
+    if (span == NULL) {
+        ps->stats.encode_errors_total++;
+        return;
+    }
+
+    uint32_t at = span->len, msg_at = at;
     uint64_t sent = 0;
+    if (with_msg)
+        at += (uint32_t)payload_put_frame(span->data + at, PAYLOAD_MESSAGE_TEXT,
+                                          PAYLOAD_MESSAGE_HEAD, name, n, text, len);
     for (uint32_t i = 0; i < ch->nsubs; i++)
-        sent += enqueue(ch->subs[i]->client, p, 0, p->len) == 0;
+        sent += enqueue(ch->subs[i]->client, span, msg_at, msg_at + (uint32_t)msg) == 0;
+    whole = 0;
     for (uint32_t j = 0; j < npat; j++) {
         const topic_t *pat = ch->pmatch[j];
-        for (uint32_t i = 0; i < pat->nsubs; i++) {
-            client_t *c = pat->subs[i]->client;
-            sent += enqueue(c, pat->head, 0, pat->head->len) == 0 &&
-                    enqueue(c, p, PAYLOAD_MESSAGE_HEAD, p->len) == 0;
+        const payload_t *h = pat->head;
+        if (pmessage_whole(pat, payload_frame_size(h->len, n, len), msg, &whole)) {
+            uint32_t from = at;
+            at += (uint32_t)payload_put_frame(span->data + at, h->data, h->len, name, n, text, len);
+            for (uint32_t i = 0; i < pat->nsubs; i++)
+                sent += enqueue(pat->subs[i]->client, span, from, at) == 0;
+        } else {
+            for (uint32_t i = 0; i < pat->nsubs; i++) {
+                client_t *c = pat->subs[i]->client;
+                sent +=
+                    enqueue(c, pat->head, 0, h->len) == 0 &&
+                    enqueue(c, span, msg_at + PAYLOAD_MESSAGE_HEAD, msg_at + (uint32_t)msg) == 0;
+            }
         }
     }
-    payload_release(ps->heap, &ps->latency, p);
+    batch_commit(&ps->batch, at - span->len, tick->ts_recv);
     ps->stats.messages_sent_total += sent;
     if (ps->publishing)
         ps->publish_receivers += sent;
@@ -1811,6 +1906,7 @@ void pubsub_flush(pubsub_t *ps)
         dirty_remove(c);
         client_write(c);
     }
+    batch_seal(&ps->batch);
     reap_slow(ps);
 }
 

@@ -34,6 +34,7 @@
 
 #include "alloc/object.h"
 #include "feed/csv.h"
+#include "src/batch.h"
 #include "src/pubsub.h"
 
 #define GUARD_NS (20ll * 1000000000) /* a wait that takes longer is a hang */
@@ -417,6 +418,89 @@ static void test_channel_and_pattern_subscriber_gets_both_frames(void **state)
     assert_int_equal(stats(f).messages_sent_total, 2);
 }
 
+/* A pattern too long to copy into every frame is sent as its own head and
+ * the message frame's tail: the same bytes, in the same order. */
+static void test_a_long_pattern_gets_the_same_pmessage_frames(void **state)
+{
+    fixture_t *f = *state;
+    char pattern[256], cmd[512], reply[512];
+    snprintf(pattern, sizeof pattern, "trade.%0200d", 0);
+    memset(pattern + 6, '*', 200); /* "trade.****...": matches every trade channel */
+    start(f);
+    int only = connect_client(f), both = connect_client(f);
+    snprintf(cmd, sizeof cmd, "PSUBSCRIBE %s\r\n", pattern);
+    snprintf(reply, sizeof reply, "*3\r\n$10\r\npsubscribe\r\n$%zu\r\n%s\r\n:1\r\n",
+             strlen(pattern), pattern);
+    roundtrip(f, only, cmd, reply);
+    roundtrip(f, both, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    snprintf(reply, sizeof reply, "*3\r\n$10\r\npsubscribe\r\n$%zu\r\n%s\r\n:2\r\n",
+             strlen(pattern), pattern);
+    roundtrip(f, both, cmd, reply);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_flush(f->ps);
+    const char *second = "{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"101.2500\",\"size\":100,"
+                         "\"side\":\"B\",\"ts\":123456789,\"seq\":2}";
+    expect(f, only, pframe(pattern, "trade.AAPL", AAPL_TRADE_JSON));
+    expect(f, only, pframe(pattern, "trade.AAPL", second));
+    expect_nothing_before_pong(f, only, 1);
+    expect(f, both, frame("trade.AAPL", AAPL_TRADE_JSON));
+    expect(f, both, pframe(pattern, "trade.AAPL", AAPL_TRADE_JSON));
+    expect(f, both, frame("trade.AAPL", second));
+    expect(f, both, pframe(pattern, "trade.AAPL", second));
+    expect_nothing_before_pong(f, both, 1);
+}
+
+/* Appends s to want[0..*len). */
+static void append_str(char *want, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(want + *len, s, n);
+    *len += n;
+}
+
+/* One flush that fills several chunks of the fan-out stream reaches a
+ * channel subscriber, a pattern subscriber and one with both, byte for byte
+ * and in order. */
+static void test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order(void **state)
+{
+    fixture_t *f = *state;
+    enum { TICKS = 3000 };      /* some 400 KB of frames: several chunks */
+    f->cfg->pubsub.payload = 1; /* CSV: the expected bytes are easy to spell */
+    start(f);
+    int fds[3] = {connect_client(f), connect_client(f), connect_client(f)};
+    roundtrip(f, fds[0], "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, fds[1], "PSUBSCRIBE trade.*\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:1\r\n");
+    roundtrip(f, fds[2], "SUBSCRIBE trade.AAPL\r\nPSUBSCRIBE trade.*\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:2\r\n");
+    char *want[3];
+    size_t len[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++)
+        want[i] = malloc(TICKS * 160);
+    for (int i = 1; i <= TICKS; i++) {
+        char line[64];
+        trade(f, "AAPL", 1012500, 100, 'B', i);
+        snprintf(line, sizeof line, "T,%d,AAPL,101.2500,100,B", i);
+        append_str(want[0], &len[0], frame("trade.AAPL", line));
+        append_str(want[2], &len[2], frame("trade.AAPL", line));
+        append_str(want[1], &len[1], pframe("trade.*", "trade.AAPL", line));
+        append_str(want[2], &len[2], pframe("trade.*", "trade.AAPL", line));
+    }
+    assert_true(len[2] > 4 * BATCH_CHUNK_SIZE);
+    pubsub_flush(f->ps);
+    for (int i = 0; i < 3; i++) {
+        expect_n(f, fds[i], want[i], len[i]);
+        expect_nothing_before_pong(f, fds[i], 1);
+        free(want[i]);
+    }
+    assert_int_equal(stats(f).messages_sent_total, 4 * TICKS);
+    assert_int_equal(pubsub_latency(f->ps)->count, TICKS);
+}
+
 static void test_unsubscribe_stops_delivery_and_counts_down(void **state)
 {
     fixture_t *f = *state;
@@ -677,11 +761,12 @@ static size_t drain_into(int fd, char **buf, size_t *len, size_t *cap)
     }
 }
 
-/* Every complete trade frame in buf[0..len), in order, has seq 1, 2, 3, ...;
- * returns how many (a frame cut short at the end is not counted). */
-static uint64_t count_in_order(const char *buf, size_t len)
+/* Every complete trade frame in buf[0..len), in order, has seq first,
+ * first + 1, ...; returns how many (a frame cut short at the end is not
+ * counted). */
+static uint64_t count_in_order_from(const char *buf, size_t len, uint64_t first)
 {
-    uint64_t next = 1;
+    uint64_t next = first;
     if (buf == NULL)
         return 0;
     const char *p = buf, *end = buf + len;
@@ -694,7 +779,12 @@ static uint64_t count_in_order(const char *buf, size_t len)
         assert_int_equal(seq, next);
         next++;
     }
-    return next - 1;
+    return next - first;
+}
+
+static uint64_t count_in_order(const char *buf, size_t len)
+{
+    return count_in_order_from(buf, len, 1);
 }
 
 static void test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick(void **state)
@@ -772,6 +862,56 @@ static void test_a_batch_bigger_than_the_hard_limit_does_not_cut_a_reader(void *
     }
     free(got);
     assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+}
+
+/* Queued ticks share the stream's chunks: a subscriber of a quiet channel
+ * that stops reading keeps every chunk since its oldest queued tick alive,
+ * and is cut once that is more than the hard limit, while the busy
+ * channel's reader gets every tick. */
+static void test_a_stalled_quiet_subscriber_is_cut_once_it_pins_the_hard_limit(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 0;
+    start(f);
+    int stalled = connect_client_rcvbuf(f, 4096);
+    int fast = connect_client(f);
+    roundtrip(f, stalled, "SUBSCRIBE trade.QUIET\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$11\r\ntrade.QUIET\r\n:1\r\n");
+    roundtrip(f, fast, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    /* Enough quiet ticks that its socket is full and tickd holds some, far
+     * less than the hard limit. */
+    int64_t deadline = mono_ns() + GUARD_NS;
+    uint64_t quiet = 0; /* the market numbers every tick: AAPL's come after */
+    while (stats(f).output_buffer_bytes == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 50; i++, quiet++)
+            trade(f, "QUIET", 10000, 1, 'B', i);
+        pump(f);
+    }
+    assert_true(stats(f).output_buffer_bytes < 64 * 1024);
+
+    char *got = NULL;
+    size_t len = 0, cap = 0;
+    uint64_t sent = 0;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 100; i++, sent++)
+            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+        pubsub_flush(f->ps);
+        pump(f);
+        drain_into(fast, &got, &len, &cap);
+    }
+    assert_true(sent * 150 > 256 * 1024); /* not before the limit's worth went by */
+    while (count_in_order_from(got, len, quiet + 1) < sent) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(fast, &got, &len, &cap);
+    }
+    free(got);
+    assert_int_equal(stats(f).clients, 1);
+    assert_int_equal(stats(f).output_buffer_bytes, 0);
 }
 
 static void test_slow_consumer_is_cut_after_staying_over_the_soft_limit(void **state)
@@ -942,7 +1082,10 @@ static void test_steady_fan_out_takes_nothing_from_the_system_allocator(void **s
               "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
               "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:2\r\n");
     uint64_t seq = 0;
-    fan_out_round(f, fds, 3, 100, &seq); /* warm-up: rings and caches reach their size */
+    /* Warm-up: rings and caches reach their size, and the fan-out stream
+     * its working set of chunks (some 45 KB a round: a few chunks fill). */
+    for (int round = 0; round < 5; round++)
+        fan_out_round(f, fds, 3, 100, &seq);
     heap_stats_t before, after;
     heap_get_stats(f->heap, &before);
     for (int round = 0; round < 50; round++)
@@ -1058,6 +1201,8 @@ int main(void)
         T(test_csv_payload_is_the_csv_line_without_newline),
         T(test_psubscribe_gets_pmessage_frames_for_matching_channels_only),
         T(test_channel_and_pattern_subscriber_gets_both_frames),
+        T(test_a_long_pattern_gets_the_same_pmessage_frames),
+        T(test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order),
         T(test_unsubscribe_stops_delivery_and_counts_down),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
@@ -1072,6 +1217,7 @@ int main(void)
         T(test_snapshot_can_be_turned_off),
         T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
         T(test_a_batch_bigger_than_the_hard_limit_does_not_cut_a_reader),
+        T(test_a_stalled_quiet_subscriber_is_cut_once_it_pins_the_hard_limit),
         T(test_slow_consumer_is_cut_after_staying_over_the_soft_limit),
         T(test_malformed_resp_gets_the_error_and_a_close),
         T(test_request_over_max_request_gets_the_error_and_a_close),
