@@ -18,6 +18,22 @@
  *     gc_refs (and the COLLECTING flag) when it is first touched, by the walk
  *     or as a child, and members are recognised by their generation bits
  *     (<= g) without touching anything outside the set.
+ *     Wide containers (GC_WIDE_REFS references or more: a root list, a
+ *     table of everything) are set aside by the walk instead of traversed,
+ *     up to GC_WIDE_MAX of them: their references are not subtracted yet.
+ *     Once the walk is over, the references among the wide containers
+ *     themselves are subtracted (found by comparing pointers, without
+ *     touching the targets), which makes the wide containers' own gc_refs
+ *     exact. A wide container left at zero goes back to the ordinary
+ *     members: its other references are subtracted now, and step 2 treats
+ *     it like any other. One above zero is a root, so everything it refers
+ *     to is reachable: its references are never subtracted, which leaves
+ *     each target in the set at least one count above zero, a root in
+ *     step 2 by itself, and so the wide container needs no traversal in
+ *     step 2 either (the wide containers it refers to that went back at zero
+ *     are told they are reachable). Both walks thus skip the targets of a
+ *     wide root, which would otherwise be fetched from memory once more per
+ *     walk, far from where the walk is.
  *  2. move_unreachable: walk the set once more. A member with gc_refs > 0 is
  *     reachable: traverse it and give each child still in the set gc_refs 1
  *     (if the walk had already parked the child on the tentatively
@@ -25,8 +41,8 @@
  *     will get to it). A member with gc_refs == 0 is parked on the
  *     unreachable list. When the walk ends, the young list holds exactly the
  *     objects reachable from outside, their prev links rebuilt, COLLECTING
- *     cleared and generation bits set to their new generation; they are
- *     merged into generation g + 1.
+ *     cleared and generation bits set to their new generation; the wide
+ *     roots join them, and they are all merged into generation g + 1.
  *  3. finalize: the unreachable objects whose type has finalize and that were
  *     not finalized before get it called, once (PEP 442). If any finalizer
  *     ran it may have made an object reachable again, so steps 1-2 run again
@@ -42,16 +58,27 @@
  * gc_should_collect() (gcgen.c) turns the counts into a generation to collect.
  *
  * Speed: no allocation (the lists are intrusive, the scratch count lives in
- * the GC header's prev word, the temporary list heads are on the stack);
- * two walks over the set, each one traverse per object; visit callbacks
- * check a flag or the generation bits in the child's header and write
- * nothing outside the set, so a young collection costs O(young objects and
- * their references) however big the old generations are. Types that list
- * their reference fields (obj_traverse_fields) are traversed inline, with
- * the visit inlined too: no indirect call per object or per reference. A
- * full collection is then bound by memory traffic: each walk streams the
- * whole set through the cache, and a container with many children (a root
- * list) streams its children once more per walk.
+ * the GC header's prev word, the temporary list heads and the wide set are
+ * on the stack); two walks over the set, each one traverse per object;
+ * visit callbacks check a flag or the generation bits in the child's header
+ * and write nothing outside the set, so a young collection costs O(young
+ * objects and their references) however big the old generations are. Types
+ * that list their reference fields (obj_traverse_fields) or return their
+ * reference array (obj_traverse_items) are traversed inline, with the visit
+ * inlined too: no indirect call per object or per reference. A wide root
+ * costs one more read of its pointers, not their targets; telling whether a
+ * container is wide costs nothing for an array, and for a container with a
+ * traverse of its own the first traverse stops after GC_PROBE_REFS
+ * references, which is the whole of a small one.
+ *
+ * A full collection is then bound by memory: each walk streams the whole
+ * set through the cache. The walk is a chain of dependent loads (next),
+ * which the hardware prefetcher alone does not run far enough ahead of, so
+ * both walks prefetch the memory GC_PREFETCH_AHEAD bytes past the current
+ * header: the list is in allocation order, and objects allocated one after
+ * the other mostly sit one after the other in their pools. Where they do
+ * not, the prefetch fetches a useless line (it never faults) and the walk
+ * runs at the speed it would without it.
  *
  * Must never run by itself: only gc_collect(), called at a safe point. User
  * code runs inside a collection only as finalize, clear and dealloc hooks,
@@ -88,50 +115,313 @@ static inline void gc_refs_decrement(gc_head_t *gc, uintptr_t prev)
     gc->prev = prev - GC_REFS_ONE;
 }
 
-/* Calls visit on every reference obj holds. For a type that lists its
- * reference fields the fields are read here, with visit inlined (it is a
- * constant at every call site); other types get their traverse called. */
-__attribute__((always_inline)) static inline void gc_traverse(obj_t *obj, obj_visit_fn visit,
-                                                              void *arg)
+/* Bytes past the current header that a walk prefetches (see the essay): a
+ * few dozen objects ahead, about what covers the latency of the last-level
+ * cache. */
+#define GC_PREFETCH_AHEAD 2048
+
+/* For the two walks: a function of its own, starting on a cache line, so
+ * that where its loop falls (which moves their speed by a tenth or more)
+ * does not depend on the code around it. */
+#define GC_WALK __attribute__((noinline, aligned(64)))
+
+/* The wide containers set aside by step 1. */
+typedef struct gc_wide {
+    /* Members, in the order the walk met them; out of every list. */
+    gc_head_t *member[GC_WIDE_MAX];
+    unsigned n;
+    /* Bit (address / 16) % 64 of each member's obj_t: a child whose bit is
+     * clear is no member, without a look at the array. */
+    uint64_t filter;
+    /* referrers[j]: bit i set when member i refers to member j. */
+    uint32_t referrers[GC_WIDE_MAX];
+    /* Bit i set when member i went back to the ordinary members. */
+    uint32_t returned;
+    /* The member being traversed, and the generation bits of the set. */
+    unsigned current;
+    uintptr_t gen_bits;
+} gc_wide_t;
+
+_Static_assert(GC_WIDE_MAX <= 32, "gc_wide_t keeps members in 32-bit masks");
+
+/* Calls visit on every reference obj holds, for a type that lists its
+ * reference fields: they are read here, with visit inlined (it is a
+ * constant at every call site). */
+__attribute__((always_inline)) static inline void gc_traverse_fields(obj_t *obj, obj_visit_fn visit,
+                                                                     void *arg)
 {
     const obj_type_t *type = obj->type;
-    if (HEAP_LIKELY(type->traverse == obj_traverse_fields)) {
-        for (unsigned i = 0; i < type->nfields; i++) {
-            obj_t *child;
-            memcpy(&child, (char *)obj + type->fields[i], sizeof(child));
-            if (child != NULL)
-                visit(child, arg);
-        }
+    for (unsigned i = 0; i < type->nfields; i++) {
+        obj_t *child;
+        memcpy(&child, (char *)obj + type->fields[i], sizeof(child));
+        if (child != NULL)
+            visit(child, arg);
+    }
+}
+
+/* The same for a type without reference fields: one that returns its
+ * reference array has it read here, visit inlined again; any other gets its
+ * traverse called. */
+__attribute__((always_inline)) static inline void gc_traverse_other(obj_t *obj, obj_visit_fn visit,
+                                                                    void *arg)
+{
+    const obj_type_t *type = obj->type;
+    if (type->traverse == obj_traverse_items) {
+        size_t len;
+        obj_t *const *items = type->items(obj, &len);
+        for (size_t i = 0; i < len; i++)
+            if (items[i] != NULL)
+                visit(items[i], arg);
     } else {
         type->traverse(obj, visit, arg);
     }
 }
 
-/* Step 1 visit: arg is the generation bits of the collected generation. */
-__attribute__((always_inline)) static inline int visit_subtract(obj_t *child, void *arg)
+__attribute__((always_inline)) static inline void gc_traverse(obj_t *obj, obj_visit_fn visit,
+                                                              void *arg)
+{
+    if (HEAP_LIKELY(obj->type->traverse == obj_traverse_fields))
+        gc_traverse_fields(obj, visit, arg);
+    else
+        gc_traverse_other(obj, visit, arg);
+}
+
+/* Step 1 for one reference: when child is a member (generation bits at
+ * most gen_bits), gives it its gc_refs if this is its first touch and takes
+ * one off; returns its header then, NULL otherwise. */
+__attribute__((always_inline)) static inline gc_head_t *gc_subtract(obj_t *child,
+                                                                    uintptr_t gen_bits)
 {
     if (!obj__is_container(child))
-        return 0;
+        return NULL;
     gc_head_t *gc = gc__head(child);
     uintptr_t prev = gc->prev;
-    uintptr_t gen_bits = (uintptr_t)arg;
     if ((prev & GC_GEN_MASK) > gen_bits)
-        return 0;
+        return NULL;
     if (!(prev & GC_COLLECTING))
         prev = gc_refs_init(child, prev, gen_bits);
     gc_refs_decrement(gc, prev);
+    return gc;
+}
+
+/* Step 1 visit: arg is the generation bits of the collected generation. */
+__attribute__((always_inline)) static inline int visit_subtract(obj_t *child, void *arg)
+{
+    gc_subtract(child, (uintptr_t)arg);
     return 0;
 }
 
-static void subtract_refs(gc_head_t *young, unsigned gen)
+/* Index of child among the wide members, or -1. */
+static inline int gc_wide_find(const gc_wide_t *wide, const obj_t *child)
+{
+    if (HEAP_LIKELY(!(wide->filter & (uint64_t)1 << (((uintptr_t)child >> 4) & 63))))
+        return -1;
+    for (unsigned i = 0; i < wide->n; i++)
+        if (gc__obj(wide->member[i]) == child)
+            return (int)i;
+    return -1;
+}
+
+/* References step 1 subtracts from a container with a traverse of its own
+ * while it finds out whether the container is wide: the many small ones
+ * are done in that one traverse. */
+#define GC_PROBE_REFS 64
+
+/* A traverse that subtracts the first GC_PROBE_REFS references and stops. */
+typedef struct gc_probe {
+    uintptr_t gen_bits;
+    unsigned visits;
+    unsigned nseen;
+    /* The members whose gc_refs it took one off, once per reference. */
+    gc_head_t *seen[GC_PROBE_REFS];
+} gc_probe_t;
+
+static int visit_probe(obj_t *child, void *arg)
+{
+    gc_probe_t *probe = arg;
+    if (++probe->visits > GC_PROBE_REFS)
+        return 1;
+    gc_head_t *gc = gc_subtract(child, probe->gen_bits);
+    if (gc != NULL)
+        probe->seen[probe->nseen++] = gc;
+    return 0;
+}
+
+static int visit_count(obj_t *child, void *arg)
+{
+    (void)child;
+    unsigned *n = arg;
+    return ++*n >= GC_WIDE_REFS;
+}
+
+/* Whether obj, a container with a traverse of its own and more than
+ * GC_PROBE_REFS references, is wide. */
+static int gc_is_wide_traverse(obj_t *obj)
+{
+    unsigned n = 0;
+    obj->type->traverse(obj, visit_count, &n);
+    return n >= GC_WIDE_REFS;
+}
+
+static void gc_wide_add(gc_wide_t *wide, gc_head_t *gc)
+{
+    wide->member[wide->n++] = gc;
+    wide->filter |= (uint64_t)1 << (((uintptr_t)gc__obj(gc) >> 4) & 63);
+}
+
+/* Step 1 for a member without reference fields: sets it aside in wide if
+ * it is wide and there is room (returns 1; the caller unlinks it), else
+ * subtracts its references (returns 0). An array's length tells at once;
+ * any other container is first traversed by visit_probe, which is all a
+ * small one needs, and a bigger one gets those references back before it
+ * is counted. Out of line: the walk's loop stays short. */
+__attribute__((noinline)) static int subtract_refs_other(gc_head_t *gc, uintptr_t gen_bits,
+                                                         gc_wide_t *wide)
+{
+    obj_t *obj = gc__obj(gc);
+    const obj_type_t *type = obj->type;
+    if (wide->n == GC_WIDE_MAX) {
+        gc_traverse_other(obj, visit_subtract, (void *)gen_bits);
+        return 0;
+    }
+    if (type->traverse == obj_traverse_items) {
+        size_t len;
+        type->items(obj, &len);
+        if (len >= GC_WIDE_REFS) {
+            gc_wide_add(wide, gc);
+            return 1;
+        }
+        gc_traverse_other(obj, visit_subtract, (void *)gen_bits);
+        return 0;
+    }
+    gc_probe_t probe = {.gen_bits = gen_bits, .visits = 0, .nseen = 0};
+    type->traverse(obj, visit_probe, &probe);
+    if (HEAP_LIKELY(probe.visits <= GC_PROBE_REFS))
+        return 0;
+    for (unsigned i = 0; i < probe.nseen; i++)
+        probe.seen[i]->prev += GC_REFS_ONE;
+    if (gc_is_wide_traverse(obj)) {
+        gc_wide_add(wide, gc);
+        return 1;
+    }
+    type->traverse(obj, visit_subtract, (void *)gen_bits);
+    return 0;
+}
+
+/* Step 1. Gives every member of young its gc_refs and subtracts the
+ * references from members to members, except those of the wide containers,
+ * which leave young for wide. young's prev links are scratch afterwards,
+ * apart from the head's, which points at the last member. */
+GC_WALK static void subtract_refs(gc_head_t *young, unsigned gen, gc_wide_t *wide)
 {
     uintptr_t gen_bits = (uintptr_t)gen << GC_GEN_SHIFT;
-    for (gc_head_t *gc = gc__next(young); gc != young; gc = gc__next(gc)) {
+    gc_head_t *last = young;
+    gc_head_t *gc = gc__next(young);
+    while (gc != young) {
+        __builtin_prefetch((char *)gc + GC_PREFETCH_AHEAD, 1);
+        gc_head_t *next = gc__next(gc);
         obj_t *obj = gc__obj(gc);
         if (!(gc->prev & GC_COLLECTING))
             gc->prev = gc_refs_init(obj, gc->prev, gen_bits);
-        gc_traverse(obj, visit_subtract, (void *)gen_bits);
+        if (HEAP_LIKELY(obj->type->traverse == obj_traverse_fields)) {
+            gc_traverse_fields(obj, visit_subtract, (void *)gen_bits);
+            last = gc;
+        } else if (subtract_refs_other(gc, gen_bits, wide)) {
+            last->next = (uintptr_t)next;
+        } else {
+            last = gc;
+        }
+        gc = next;
     }
+    young->prev = (uintptr_t)last;
+    wide->gen_bits = gen_bits;
+}
+
+__attribute__((always_inline)) static inline int visit_wide_subtract(obj_t *child, void *arg)
+{
+    gc_wide_t *wide = arg;
+    int j = gc_wide_find(wide, child);
+    if (j >= 0) {
+        gc_head_t *gc = wide->member[j];
+        gc_refs_decrement(gc, gc->prev);
+        wide->referrers[j] |= (uint32_t)1 << wide->current;
+    }
+    return 0;
+}
+
+__attribute__((always_inline)) static inline int visit_subtract_unwide(obj_t *child, void *arg)
+{
+    gc_wide_t *wide = arg;
+    if (gc_wide_find(wide, child) < 0)
+        gc_subtract(child, wide->gen_bits);
+    return 0;
+}
+
+/* The references among the wide containers when there is only one, obj,
+ * and it returns its array: those to itself, counted in one plain loop. */
+static void gc_wide_subtract_self(obj_t *obj)
+{
+    size_t len;
+    obj_t *const *items = obj->type->items(obj, &len);
+    uintptr_t self = 0;
+    for (size_t i = 0; i < len; i++)
+        self += items[i] == obj;
+    gc_head_t *gc = gc__head(obj);
+    if (HEAP_UNLIKELY(gc->prev >> GC_REFS_SHIFT < self))
+        gc_refs_too_small(obj);
+    gc->prev -= self << GC_REFS_SHIFT;
+}
+
+/* Step 1, the wide containers (see the essay): makes their gc_refs exact,
+ * sends the ones at zero back to the tail of young with their references
+ * subtracted, and turns the others into survivors of generation new_gen
+ * (COLLECTING cleared, so that step 2 leaves them alone), to be linked in
+ * after step 2 by gc_wide_link(). */
+static void gc_wide_settle(gc_wide_t *wide, gc_head_t *young, unsigned new_gen)
+{
+    for (unsigned i = 0; i < wide->n; i++) {
+        wide->current = i;
+        obj_t *obj = gc__obj(wide->member[i]);
+        if (wide->n == 1 && obj->type->traverse == obj_traverse_items)
+            gc_wide_subtract_self(obj);
+        else
+            gc_traverse_other(obj, visit_wide_subtract, wide);
+    }
+    for (unsigned i = 0; i < wide->n; i++) {
+        gc_head_t *gc = wide->member[i];
+        if (gc->prev >= GC_REFS_ONE)
+            continue;
+        gc_traverse_other(gc__obj(gc), visit_subtract_unwide, wide);
+        gc_head_t *last = (gc_head_t *)young->prev;
+        last->next = (uintptr_t)gc;
+        gc->next = (uintptr_t)young;
+        young->prev = (uintptr_t)gc;
+        wide->returned |= (uint32_t)1 << i;
+    }
+    uintptr_t new_bits = (uintptr_t)new_gen << GC_GEN_SHIFT;
+    for (unsigned i = 0; i < wide->n; i++) {
+        gc_head_t *gc = wide->member[i];
+        if (wide->returned & (uint32_t)1 << i) {
+            if ((wide->referrers[i] & ~wide->returned) != 0 && gc->prev < GC_REFS_ONE)
+                gc->prev |= GC_REFS_ONE;
+        } else {
+            gc->prev = (gc->prev & GC_FINALIZED) | new_bits;
+        }
+    }
+}
+
+/* After step 2: links the wide roots at the tail of young; returns their
+ * number. */
+static uint64_t gc_wide_link(const gc_wide_t *wide, gc_head_t *young)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < wide->n; i++) {
+        if (wide->returned & (uint32_t)1 << i)
+            continue;
+        gc__list_append(wide->member[i], young);
+        n++;
+    }
+    return n;
 }
 
 /* Step 1 for the resurrection check: the set is a list whose members all
@@ -168,10 +458,14 @@ __attribute__((always_inline)) static inline int visit_reachable(obj_t *child, v
         return 0;
     gc_head_t *gc = gc__head(child);
     uintptr_t prev = gc->prev;
-    /* Outside the set, or already scanned by move_unreachable. */
+    /* Outside the set, a wide root, or already scanned by move_unreachable. */
     if (!(prev & GC_COLLECTING))
         return 0;
-    if (gc->next & GC_NEXT_UNREACHABLE) {
+    if (prev < GC_REFS_ONE) {
+        /* Ahead of the walk with gc_refs 0 (a parked object's prev is a
+         * link): tell the walk it is reachable. */
+        gc->prev = prev | GC_REFS_ONE;
+    } else if (gc->next & GC_NEXT_UNREACHABLE) {
         /* Parked as unreachable, reachable after all: unlink it by hand (the
          * flags in next confuse the list helpers) and queue it at the tail
          * of young with gc_refs 1; the walk will scan it. */
@@ -185,40 +479,53 @@ __attribute__((always_inline)) static inline int visit_reachable(obj_t *child, v
         gc->next = (uintptr_t)young;
         young->prev = (uintptr_t)gc;
         gc->prev = GC_REFS_ONE | (prev & GC_FLAGS_MASK);
-    } else if (prev < GC_REFS_ONE) {
-        /* Ahead of the walk with gc_refs 0: tell the walk it is reachable. */
-        gc->prev = prev | GC_REFS_ONE;
     }
     return 0;
 }
 
-/* Step 2. Splits young (scratch counts in prev) into the reachable members,
- * left in young with proper links and generation bits new_gen, and the
- * others, moved to unreachable (every next link there carries
- * GC_NEXT_UNREACHABLE until clear_unreachable_mask()). Returns the number of
- * reachable members. */
-static uint64_t move_unreachable(gc_head_t *young, gc_head_t *unreachable, unsigned new_gen)
+/* Step 2 for a reachable member without reference fields, out of line. */
+__attribute__((noinline)) static void move_reachable_other(obj_t *obj, gc_head_t *young)
+{
+    gc_traverse_other(obj, visit_reachable, young);
+}
+
+/* Step 2. Splits young (scratch counts in prev, the head's prev pointing at
+ * the last member) into the reachable members, left in young with proper
+ * links and generation bits new_gen, and the others, moved to unreachable
+ * (every next link there carries GC_NEXT_UNREACHABLE until
+ * clear_unreachable_mask()). Returns the number of reachable members. */
+GC_WALK static uint64_t move_unreachable(gc_head_t *young, gc_head_t *unreachable, unsigned new_gen)
 {
     uintptr_t keep_bits = ((uintptr_t)new_gen << GC_GEN_SHIFT);
     uint64_t reachable = 0;
     gc_head_t *prev = young;
     gc_head_t *gc = gc__next(young);
     while (gc != young) {
-        if (gc->prev >= GC_REFS_ONE) {
-            /* May append to young, and so change gc->next: read it after. */
-            gc_traverse(gc__obj(gc), visit_reachable, young);
-            gc->prev = (uintptr_t)prev | (gc->prev & GC_FINALIZED) | keep_bits;
+        __builtin_prefetch((char *)gc + GC_PREFETCH_AHEAD, 1);
+        gc_head_t *next = gc__next(gc);
+        uintptr_t refs = gc->prev;
+        if (refs >= GC_REFS_ONE) {
+            obj_t *obj = gc__obj(gc);
+            if (HEAP_LIKELY(obj->type->traverse == obj_traverse_fields))
+                gc_traverse_fields(obj, visit_reachable, young);
+            else
+                move_reachable_other(obj, young);
+            /* The traverse appends to young, so it changes gc->next only
+             * when gc is the last member. */
+            if (HEAP_UNLIKELY(next == young))
+                next = gc__next(gc);
+            gc->prev = (uintptr_t)prev | (refs & GC_FINALIZED) | keep_bits;
             prev = gc;
             reachable++;
         } else {
-            prev->next = gc->next;
+            prev->next = (uintptr_t)next;
             gc_head_t *last = (gc_head_t *)unreachable->prev;
             last->next = GC_NEXT_UNREACHABLE | (uintptr_t)gc;
-            gc->prev = (uintptr_t)last | (gc->prev & GC_FLAGS_MASK);
+            gc->prev = (uintptr_t)last | (refs & GC_FLAGS_MASK);
             gc->next = GC_NEXT_UNREACHABLE | (uintptr_t)unreachable;
             unreachable->prev = (uintptr_t)gc;
         }
-        gc = gc__next(prev);
+        gc = next;
     }
     young->prev = (uintptr_t)prev;
     /* The head's next picked up the flag with the first member parked. */
@@ -358,8 +665,11 @@ int64_t gc_collect(heap_t *heap, int generation)
 
     _Alignas(16) gc_head_t unreachable;
     gc__list_init(&unreachable);
-    subtract_refs(young, gen);
+    gc_wide_t wide = {.n = 0};
+    subtract_refs(young, gen, &wide);
+    gc_wide_settle(&wide, young, new_gen);
     uint64_t survivors = move_unreachable(young, &unreachable, new_gen);
+    survivors += gc_wide_link(&wide, young);
     rt->tracked[gen] -= survivors;
     rt->tracked[new_gen] += survivors;
     if (young != old) {

@@ -91,6 +91,12 @@ struct obj_type {
      * or per reference. NULL and 0 otherwise. */
     const uint16_t *fields;
     unsigned nfields;
+    /* Containers that keep their references in one array (a list; NULL
+     * entries allowed) may return it here, with its length in *len, and use
+     * traverse = obj_traverse_items: the collector then reads the array
+     * itself, with no call per reference. NULL otherwise; a type has fields
+     * or items, never both. */
+    obj_t *const *(*items)(const obj_t *self, size_t *len);
 };
 
 /* traverse of a type that lists its reference fields: visits each non-NULL
@@ -100,6 +106,10 @@ int obj_traverse_fields(obj_t *self, obj_visit_fn visit, void *arg);
 /* clear (and dealloc) of a type that lists its reference fields: drops each
  * one, OBJ_CLEAR style. */
 void obj_clear_fields(heap_t *heap, obj_t *self);
+
+/* traverse of a type that returns its reference array (items): visits each
+ * non-NULL entry in order. */
+int obj_traverse_items(obj_t *self, obj_visit_fn visit, void *arg);
 
 /* Inside a traverse function with parameters named visit and arg: reports
  * child unless it is NULL, and returns early when visit says stop. */
@@ -127,8 +137,9 @@ void obj_clear_fields(heap_t *heap, obj_t *self);
  * show up, at zero, from the start). Returns 0 (also when already
  * registered), -EINVAL for a malformed type (slot out of range, size below
  * the header, no name, clear or finalize without traverse, fields that do
- * not fit the object or come without obj_traverse_fields) or -EEXIST when
- * another type holds the slot. */
+ * not fit the object or come without obj_traverse_fields, items without
+ * obj_traverse_items or the other way round, fields and items together) or
+ * -EEXIST when another type holds the slot. */
 int obj_type_register(heap_t *heap, const obj_type_t *type);
 
 /* A new object of type with a count of one, every byte after the header
@@ -178,6 +189,16 @@ int obj_type_foreach(const heap_t *heap, int (*cb)(const obj_type_stats_t *stats
 /* ---- cycle collector (alloc/gc.c) ---- */
 
 #define GC_NGENERATIONS 3
+
+/* A container reporting at least GC_WIDE_REFS references (an array of
+ * items at least that long) is wide: a collection that meets it leaves its
+ * references for later, and when the container turns out to be held from
+ * outside the collected generations it never visits what they point at,
+ * which is reachable anyway (alloc/gc.c); it only reads the pointers once
+ * more. At most GC_WIDE_MAX containers per collection are handled so; the
+ * others are traversed like any container. */
+#define GC_WIDE_REFS 1024
+#define GC_WIDE_MAX  8
 
 /* Upper bounds (le) of the pause histogram buckets, in nanoseconds, from 1 us
  * to 1 s; a +Inf bucket is implicit (it is the count). */

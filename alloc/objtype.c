@@ -10,7 +10,9 @@
  *
  * A type keeps its slot for the life of the heap; two types may not share
  * one. The table is a fixed array in the runtime: registering never
- * allocates.
+ * allocates. The generic traverse and clear of the types that describe
+ * where their references are (fields, items) live here too, beside the
+ * checks of those descriptions.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -38,6 +40,13 @@ static int obj_type_fields_ok(const obj_type_t *type)
     return 1;
 }
 
+/* The array hook: items exactly when traverse is obj_traverse_items (which
+ * rules out fields too: they want obj_traverse_fields). */
+static int obj_type_items_ok(const obj_type_t *type)
+{
+    return (type->items != NULL) == (type->traverse == obj_traverse_items);
+}
+
 static int obj_type_is_wellformed(const obj_type_t *type)
 {
     if (type->name == NULL || type->name[0] == '\0' || type->slot >= OBJ_TYPE_SLOTS)
@@ -46,7 +55,7 @@ static int obj_type_is_wellformed(const obj_type_t *type)
         return 0;
     if (type->traverse == NULL && (type->clear != NULL || type->finalize != NULL))
         return 0;
-    return obj_type_fields_ok(type);
+    return obj_type_fields_ok(type) && obj_type_items_ok(type);
 }
 
 int obj_type_register(heap_t *heap, const obj_type_t *type)
@@ -73,8 +82,8 @@ void obj__type_require(heap_t *heap, const obj_type_t *type)
                     "each type its own slot",
                     name, type->slot, heap->rt->types[type->slot].type->name);
     heap__fatal("obj_new(): type %s is malformed: it needs a name, a slot below %d, a size of "
-                "at least %zu bytes, traverse if it has clear or finalize, and fields inside the "
-                "object with obj_traverse_fields",
+                "at least %zu bytes, traverse if it has clear or finalize, fields inside the "
+                "object with obj_traverse_fields, items with obj_traverse_items, and not both",
                 name, OBJ_TYPE_SLOTS, sizeof(obj_t));
 }
 
@@ -102,6 +111,15 @@ void obj_clear_fields(heap_t *heap, obj_t *self)
             obj_decref(heap, child);
         }
     }
+}
+
+int obj_traverse_items(obj_t *self, obj_visit_fn visit, void *arg)
+{
+    size_t len;
+    obj_t *const *items = self->type->items(self, &len);
+    for (size_t i = 0; i < len; i++)
+        OBJ_VISIT(items[i]);
+    return 0;
 }
 
 static void obj_type_fill_stats(const obj_type_slot_t *slot, obj_type_stats_t *out)

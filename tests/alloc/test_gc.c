@@ -8,8 +8,11 @@
  * freed memory. Shapes: self cycles, 2-cycles, long rings, cycles kept from
  * outside, cycles hanging off garbage, references across generations; then
  * finalizers (once, before clear; resurrection), clear order, uncollectable
- * cycles, thresholds and freezing; then 100,000 random graphs checked
- * against a reachability computed by the test. Every test ends with an empty
+ * cycles, thresholds and freezing; then wide containers, which the
+ * collector sets aside (held from outside, holding themselves, held only by
+ * another wide one, holding each other, more of them than it sets aside);
+ * then 100,000 random graphs, and 20,000 with wide bags, checked against a
+ * reachability computed by the test. Every test ends with an empty
  * heap, checked through heap_get_stats(). Nothing here asserts a timing.
  */
 #include <stdarg.h>
@@ -232,6 +235,24 @@ static const obj_type_t bag_type = {
     .clear = bag_clear,
 };
 
+static obj_t *const *bag_items(const obj_t *self, size_t *len)
+{
+    const bag_t *b = (const bag_t *)self;
+    *len = b->len;
+    return b->items;
+}
+
+/* The same bag handing the collector its array (obj_traverse_items). */
+static const obj_type_t ibag_type = {
+    .name = "ibag",
+    .size = sizeof(bag_t),
+    .slot = 8,
+    .dealloc = bag_dealloc,
+    .traverse = obj_traverse_items,
+    .clear = bag_clear,
+    .items = bag_items,
+};
+
 /* A plain object (not a container). */
 typedef struct leaf {
     obj_t ob;
@@ -270,10 +291,10 @@ static node_t *new_node(heap_t *heap, world_t *w)
     return new_node_of(heap, w, &node_type);
 }
 
-static bag_t *new_bag(heap_t *heap, world_t *w)
+static bag_t *new_bag(heap_t *heap, world_t *w, const obj_type_t *type)
 {
     assert_true(w->next_id < WORLD_MAX);
-    bag_t *b = (bag_t *)obj_new(heap, &bag_type);
+    bag_t *b = (bag_t *)obj_new(heap, type);
     assert_non_null(b);
     b->w = w;
     b->id = w->next_id++;
@@ -1044,11 +1065,168 @@ static void test_collect_rejects_a_generation_out_of_range(void **state)
     heap_assert_gc_empty_and_destroy(heap);
 }
 
+/* ---- wide containers (GC_WIDE_REFS references or more) ---- */
+
+/* Adds n references to one new leaf to b. */
+static void bag_pad(heap_t *heap, world_t *w, bag_t *b, int n)
+{
+    leaf_t *pad = new_leaf(heap, w);
+    for (int i = 0; i < n; i++)
+        bag_add(heap, b, pad);
+    drop(heap, pad);
+}
+
+/* A bag of type with GC_WIDE_REFS references to one new leaf on top of
+ * what it will hold: a wide container. */
+static bag_t *new_wide_bag(heap_t *heap, world_t *w, const obj_type_t *type)
+{
+    bag_t *b = new_bag(heap, w, type);
+    bag_pad(heap, w, b, GC_WIDE_REFS);
+    return b;
+}
+
+/* Adds n new 2-cycles to b, the first node of each held by b only. */
+static void bag_add_pairs(heap_t *heap, world_t *w, bag_t *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        node_t *x = new_node(heap, w);
+        node_t *y = new_node(heap, w);
+        link_ref(x, 0, y);
+        link_ref(y, 0, x);
+        bag_add(heap, b, x);
+        drop(heap, x);
+        drop(heap, y);
+    }
+}
+
+static void test_wide_root_keeps_all_it_holds_and_goes_up_with_it(void **state)
+{
+    (void)state;
+    static const obj_type_t *const types[] = {&bag_type, &ibag_type};
+    for (int t = 0; t < 2; t++) {
+        heap_t *heap = heap_new(HEAP_DEBUG_ON);
+        world_t *w = world_new(heap);
+        bag_t *root = new_wide_bag(heap, w, types[t]);
+        bag_add_pairs(heap, w, root, 500);
+        assert_int_equal(gc_collect(heap, 0), 0);
+        assert_int_equal(tracked_in(heap, 1), 1001);
+        assert_int_equal(gc_collect(heap, 2), 0);
+        assert_int_equal(gc_collect(heap, 2), 0);
+        assert_int_equal(tracked_in(heap, 2), 1001);
+        assert_int_equal(w->deaths, 0);
+        assert_int_equal(root->ob.refcnt, 1);
+        for (uint32_t i = GC_WIDE_REFS; i < root->len; i++) {
+            node_t *x = (node_t *)root->items[i];
+            assert_int_equal(x->magic, NODE_MAGIC);
+            assert_int_equal(x->ob.refcnt, 2);
+            assert_int_equal(((node_t *)x->ref[0])->ob.refcnt, 1);
+        }
+        drop(heap, root);
+        assert_int_equal(gc_collect(heap, 2), 1000);
+        assert_int_equal(w->deaths, 1 + 1 + 1000);
+        free(w);
+        heap_assert_gc_empty_and_destroy(heap);
+    }
+}
+
+static void test_wide_container_holding_itself_is_collected(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    world_t *w = world_new(heap);
+    bag_t *b = new_wide_bag(heap, w, &ibag_type);
+    for (int i = 0; i < 3; i++)
+        bag_add(heap, b, b);
+    bag_add_pairs(heap, w, b, 10);
+    assert_int_equal(gc_collect(heap, 0), 0);
+    drop(heap, b);
+    assert_int_equal(gc_collect(heap, 1), 21);
+    assert_int_equal(w->deaths, 1 + 1 + 20);
+    free(w);
+    heap_assert_gc_empty_and_destroy(heap);
+}
+
+static void test_wide_container_held_only_by_a_wide_root_keeps_what_it_holds(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    world_t *w = world_new(heap);
+    bag_t *root = new_wide_bag(heap, w, &bag_type);
+    bag_t *inner = new_wide_bag(heap, w, &ibag_type);
+    bag_add(heap, root, inner);
+    drop(heap, inner);
+    bag_add_pairs(heap, w, inner, 100);
+    for (int gen = 0; gen < GC_NGENERATIONS; gen++)
+        assert_int_equal(gc_collect(heap, gen), 0);
+    assert_int_equal(w->deaths, 0);
+    assert_int_equal(tracked_in(heap, 2), 202);
+    assert_int_equal(inner->ob.refcnt, 1);
+    drop(heap, root); /* both bags and their pads die by refcount */
+    assert_int_equal(w->deaths, 4);
+    assert_int_equal(gc_collect(heap, 2), 200);
+    assert_int_equal(w->deaths, 4 + 200);
+    free(w);
+    heap_assert_gc_empty_and_destroy(heap);
+}
+
+static void test_wide_containers_holding_each_other_are_collected_together(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    world_t *w = world_new(heap);
+    bag_t *a = new_wide_bag(heap, w, &bag_type);
+    bag_t *b = new_wide_bag(heap, w, &ibag_type);
+    bag_add(heap, a, b);
+    bag_add(heap, b, a);
+    bag_add_pairs(heap, w, a, 5);
+    bag_add_pairs(heap, w, b, 5);
+    /* Held from outside through a: everything stays. */
+    node_t *holder = new_node(heap, w);
+    link_ref(holder, 0, a);
+    drop(heap, a);
+    drop(heap, b);
+    assert_int_equal(gc_collect(heap, 2), 0);
+    assert_int_equal(w->deaths, 0);
+    /* Only the holder goes: the pair of wide bags is garbage now. */
+    drop(heap, holder);
+    assert_int_equal(w->deaths, 1);
+    assert_int_equal(gc_collect(heap, 2), 22);
+    assert_int_equal(w->deaths, 1 + 2 + 2 + 20);
+    free(w);
+    heap_assert_gc_empty_and_destroy(heap);
+}
+
+static void test_more_wide_containers_than_are_set_aside_are_all_handled(void **state)
+{
+    (void)state;
+    enum { NBAGS = 2 * GC_WIDE_MAX + 3 };
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    world_t *w = world_new(heap);
+    bag_t *bags[NBAGS];
+    for (int i = 0; i < NBAGS; i++) {
+        bags[i] = new_wide_bag(heap, w, i % 2 ? &ibag_type : &bag_type);
+        bag_add_pairs(heap, w, bags[i], 2);
+    }
+    /* A ring of them all, held by the test through bags[0] only. */
+    for (int i = 0; i < NBAGS; i++)
+        bag_add(heap, bags[i], bags[(i + 1) % NBAGS]);
+    for (int i = 1; i < NBAGS; i++)
+        drop(heap, bags[i]);
+    assert_int_equal(gc_collect(heap, 2), 0);
+    assert_int_equal(w->deaths, 0);
+    drop(heap, bags[0]);
+    assert_int_equal(gc_collect(heap, 2), NBAGS * 5);
+    assert_int_equal(w->deaths, NBAGS * 6);
+    free(w);
+    heap_assert_gc_empty_and_destroy(heap);
+}
+
 /* ---- random graphs against a reference reachability ---- */
 
-#define RG_GRAPHS   100000
-#define RG_MAXOBJ   12
-#define RG_MAXEDGES 4
+#define RG_GRAPHS      100000
+#define RG_WIDE_GRAPHS 20000
+#define RG_MAXOBJ      12
+#define RG_MAXEDGES    4
 
 typedef struct rng {
     uint64_t s;
@@ -1109,7 +1287,11 @@ static void rg_reach(rgraph_t *g)
     }
 }
 
-static void rg_make(heap_t *heap, world_t *w, rng_t *r, rgraph_t *g)
+/* With wide, a quarter of the bags are padded (after their edges) to be
+ * wide, and a quarter to half that: more references than the collector
+ * subtracts while it finds out whether a container is wide, fewer than
+ * make it wide. */
+static void rg_make(heap_t *heap, world_t *w, rng_t *r, rgraph_t *g, int wide)
 {
     memset(g, 0, sizeof(*g));
     g->n = 1 + (int)rnd(r, RG_MAXOBJ);
@@ -1125,7 +1307,7 @@ static void rg_make(heap_t *heap, world_t *w, rng_t *r, rgraph_t *g)
             g->obj[i] = n;
             g->id[i] = n->id;
         } else if (kind == 2) {
-            bag_t *b = new_bag(heap, w);
+            bag_t *b = new_bag(heap, w, rnd(r, 2) ? &ibag_type : &bag_type);
             g->obj[i] = b;
             g->id[i] = b->id;
         } else {
@@ -1140,6 +1322,11 @@ static void rg_make(heap_t *heap, world_t *w, rng_t *r, rgraph_t *g)
         int ne = (int)rnd(r, RG_MAXEDGES + 1);
         for (int e = 0; e < ne; e++)
             rg_add_edge(heap, g, i, (int)rnd(r, (uint32_t)g->n));
+    }
+    for (int i = 0; wide && i < g->n; i++) {
+        uint32_t pad = rnd(r, 4);
+        if (g->kind[i] == 2 && pad >= 2)
+            bag_pad(heap, w, g->obj[i], pad == 2 ? GC_WIDE_REFS / 2 : GC_WIDE_REFS);
     }
     for (int i = 0; i < g->n; i++)
         g->root[i] = rnd(r, 10) < 3;
@@ -1162,21 +1349,22 @@ static void rg_check(const rgraph_t *g, const world_t *w, int exact)
     }
 }
 
-static void test_random_graphs_free_exactly_the_unreachable_objects(void **state)
+/* Makes, drops and collects graphs random graphs (with wide bags if wide),
+ * checking each collection against rg_reach(). */
+static void rg_run(int graphs, int wide)
 {
-    (void)state;
     heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     rng_t r = {0x9e3779b97f4a7c15u};
     rgraph_t g;
     uint64_t objects = 0;
-    for (int round = 0; round < RG_GRAPHS; round++) {
-        if (w->next_id + RG_MAXOBJ >= WORLD_MAX) {
+    for (int round = 0; round < graphs; round++) {
+        if (w->next_id + 2 * RG_MAXOBJ >= WORLD_MAX) {
             memset(w->dead, 0, sizeof(w->dead));
             memset(w->finalized, 0, sizeof(w->finalized));
             w->next_id = 0;
         }
-        rg_make(heap, w, &r, &g);
+        rg_make(heap, w, &r, &g, wide);
         objects += (uint64_t)g.n;
         rg_reach(&g);
         for (int i = 0; i < g.n; i++)
@@ -1202,9 +1390,21 @@ static void test_random_graphs_free_exactly_the_unreachable_objects(void **state
                 assert_int_equal(w->finalized[g.id[i]], 1);
         }
     }
-    assert_true(objects > 5 * RG_GRAPHS);
+    assert_true(objects > 5 * (uint64_t)graphs);
     free(w);
     heap_assert_gc_empty_and_destroy(heap);
+}
+
+static void test_random_graphs_free_exactly_the_unreachable_objects(void **state)
+{
+    (void)state;
+    rg_run(RG_GRAPHS, 0);
+}
+
+static void test_random_graphs_with_wide_containers_free_exactly_the_unreachable(void **state)
+{
+    (void)state;
+    rg_run(RG_WIDE_GRAPHS, 1);
 }
 
 /* ---- death test: a traverse that over-reports ---- */
@@ -1272,7 +1472,13 @@ int main(void)
         cmocka_unit_test(test_object_without_clear_is_freed_when_a_cycle_partner_clears),
         cmocka_unit_test(test_stats_count_collections_collected_objects_and_pauses),
         cmocka_unit_test(test_collect_rejects_a_generation_out_of_range),
+        cmocka_unit_test(test_wide_root_keeps_all_it_holds_and_goes_up_with_it),
+        cmocka_unit_test(test_wide_container_holding_itself_is_collected),
+        cmocka_unit_test(test_wide_container_held_only_by_a_wide_root_keeps_what_it_holds),
+        cmocka_unit_test(test_wide_containers_holding_each_other_are_collected_together),
+        cmocka_unit_test(test_more_wide_containers_than_are_set_aside_are_all_handled),
         cmocka_unit_test(test_random_graphs_free_exactly_the_unreachable_objects),
+        cmocka_unit_test(test_random_graphs_with_wide_containers_free_exactly_the_unreachable),
         cmocka_unit_test(test_traverse_reporting_more_references_than_held_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,7 @@
  * creation, reference counting, immediate destruction at zero (dealloc
  * releasing children, bounded nesting for long chains), finalizers on
  * refcount death, the type registry with its per-type counters, the
- * field-list helpers, and the fatal refcount underflow.
+ * field-list and item-array helpers, and the fatal refcount underflow.
  *
  * Every test leaves its heap empty (heap_get_stats(): no live block, small or
  * large) before destroying it. Fatal paths are death tests: the bad
@@ -419,6 +419,16 @@ static void dummy_clear(heap_t *heap, obj_t *self)
     (void)self;
 }
 
+/* An array of three references kept beside an object (items hook). */
+static obj_t *dummy_refs[3];
+
+static obj_t *const *dummy_items(const obj_t *self, size_t *len)
+{
+    (void)self;
+    *len = 3;
+    return dummy_refs;
+}
+
 static void test_register_rejects_malformed_types_and_a_taken_slot(void **state)
 {
     (void)state;
@@ -460,6 +470,22 @@ static void test_register_rejects_malformed_types_and_a_taken_slot(void **state)
          .traverse = obj_traverse_fields,
          .fields = in_header,
          .nfields = 1},
+        {.name = "items without traverse_items",
+         .size = sizeof(pair_t),
+         .slot = 10,
+         .traverse = dummy_traverse,
+         .items = dummy_items},
+        {.name = "traverse_items without items",
+         .size = sizeof(pair_t),
+         .slot = 10,
+         .traverse = obj_traverse_items},
+        {.name = "items and fields",
+         .size = sizeof(pair_t),
+         .slot = 10,
+         .traverse = obj_traverse_items,
+         .items = dummy_items,
+         .fields = pair_fields,
+         .nfields = 2},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(obj_type_register(heap, &bad[i]), -EINVAL);
@@ -469,7 +495,7 @@ static void test_register_rejects_malformed_types_and_a_taken_slot(void **state)
     heap_assert_empty_and_destroy(heap);
 }
 
-/* ---- field helpers ---- */
+/* ---- field and item helpers ---- */
 
 static int count_visit(obj_t *child, void *arg)
 {
@@ -577,6 +603,36 @@ static void test_obj_new_with_a_slot_of_another_type_aborts_naming_both(void **s
     assert_dies_naming(op_obj_new_with_a_slot_taken_by_another_type, "squatter", "plain");
 }
 
+static void test_traverse_items_visits_non_null_entries_and_stops_when_asked(void **state)
+{
+    (void)state;
+    static const obj_type_t array_type = {
+        .name = "array",
+        .size = sizeof(plain_t),
+        .slot = 10,
+        .traverse = obj_traverse_items,
+        .items = dummy_items,
+    };
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    assert_int_equal(obj_type_register(heap, &array_type), 0);
+    obj_t *a = new_obj(heap, &array_type);
+    int n = 0;
+    assert_int_equal(obj_traverse_items(a, count_visit, &n), 0);
+    assert_int_equal(n, 0);
+    dummy_refs[0] = new_obj(heap, &plain_type);
+    dummy_refs[2] = new_obj(heap, &plain_type);
+    assert_int_equal(obj_traverse_items(a, count_visit, &n), 0);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(obj_traverse_items(a, stop_visit, &n), 5);
+    assert_int_equal(n, 1);
+    obj_decref(heap, dummy_refs[0]);
+    obj_decref(heap, dummy_refs[2]);
+    dummy_refs[0] = dummy_refs[2] = NULL;
+    obj_decref(heap, a);
+    heap_assert_empty_and_destroy(heap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -594,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_foreach_lists_registered_types_in_slot_order_with_names),
         cmocka_unit_test(test_register_rejects_malformed_types_and_a_taken_slot),
         cmocka_unit_test(test_traverse_fields_visits_non_null_fields_and_stops_when_asked),
+        cmocka_unit_test(test_traverse_items_visits_non_null_entries_and_stops_when_asked),
         cmocka_unit_test(test_decref_below_zero_in_debug_mode_aborts_naming_the_type),
         cmocka_unit_test(test_decref_of_a_freed_object_in_debug_mode_aborts_with_underflow),
         cmocka_unit_test(test_obj_new_with_a_slot_of_another_type_aborts_naming_both),

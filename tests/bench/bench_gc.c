@@ -16,12 +16,15 @@
  *         objects only, whatever N is.
  *
  * The same is measured in CPython by bench_gc.py (beside this file; its path
- * is compiled in as TICKD_BENCH_GC_PY) run with CMD (default: python3 from
- * PATH); its JSON line is read from a pipe. Each figure is the median of the
- * R runs. The issue's targets (full collection at most 0.2 x CPython per
- * object; young collection at most 50 us on top of 1,000,000 old objects)
- * are printed beside the numbers, never asserted: the lead measures them on a
- * quiet machine.
+ * is compiled in as TICKD_BENCH_GC_PY) run with CMD; its JSON line is read
+ * from a pipe. CMD defaults to /usr/bin/python3 where it exists: the
+ * distribution's interpreter, the CPython a fresh server runs, rather than
+ * whatever python3 comes first on PATH (a pyenv build there can be slower,
+ * which would flatter tickd); to python3 from PATH otherwise. Each figure
+ * is the median of the R runs. The issue's targets (full collection at most
+ * 0.2 x CPython per object; young collection at most 50 us on top of
+ * 1,000,000 old objects) are printed beside the numbers, never asserted:
+ * the lead measures them on a quiet machine.
  *
  * With --json one object on one line: objects, repeat, tickd {full_ms,
  * full_ns_per_object, young_us, young_objects}, python {version, full_ms,
@@ -46,6 +49,7 @@
 #error "TICKD_BENCH_GC_PY must name bench_gc.py (set by tests/bench/CMakeLists.txt)"
 #endif
 
+#define DEFAULT_PYTHON     "/usr/bin/python3"
 #define YOUNG_PAIRS        350
 #define TARGET_FULL_RATIO  0.2
 #define TARGET_YOUNG_US    50.0
@@ -72,7 +76,8 @@ static const obj_type_t node_type = {
     .nfields = 2,
 };
 
-/* A growable array of references. */
+/* A growable array of references, which it hands to the collector whole
+ * (obj_traverse_items), as CPython's list is one array of references. */
 typedef struct list {
     obj_t ob;
     size_t len;
@@ -80,12 +85,11 @@ typedef struct list {
     obj_t **items;
 } list_t;
 
-static int list_traverse(obj_t *self, obj_visit_fn visit, void *arg)
+static obj_t *const *list_items(const obj_t *self, size_t *len)
 {
-    list_t *l = (list_t *)self;
-    for (size_t i = 0; i < l->len; i++)
-        OBJ_VISIT(l->items[i]);
-    return 0;
+    const list_t *l = (const list_t *)self;
+    *len = l->len;
+    return l->items;
 }
 
 static void list_clear(heap_t *heap, obj_t *self)
@@ -108,8 +112,9 @@ static const obj_type_t list_type = {
     .size = sizeof(list_t),
     .slot = 1,
     .dealloc = list_dealloc,
-    .traverse = list_traverse,
+    .traverse = obj_traverse_items,
     .clear = list_clear,
+    .items = list_items,
 };
 
 /* Appends item, taking over the caller's reference. */
@@ -363,7 +368,9 @@ static void usage(FILE *out)
                  "  --objects N   tracked containers, even, >= 2 (default 1000000)\n"
                  "  --repeat R    timed collections of each kind, median reported (default 5)\n"
                  "  --json        one JSON object on one line\n"
-                 "  --python CMD  interpreter for bench_gc.py (default python3 on PATH)\n"
+                 "  --python CMD  interpreter for bench_gc.py (default " DEFAULT_PYTHON
+                 " if it exists,\n"
+                 "                else python3 on PATH)\n"
                  "  --no-python   skip the CPython column\n");
 }
 
@@ -381,7 +388,7 @@ int main(int argc, char **argv)
     size_t nobjects = 1000000;
     unsigned repeat = 5;
     int json = 0;
-    const char *python = "python3";
+    const char *python = access(DEFAULT_PYTHON, X_OK) == 0 ? DEFAULT_PYTHON : "python3";
     char *end;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
