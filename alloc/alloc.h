@@ -133,12 +133,12 @@ static inline void heap_free(heap_t *heap, void *ptr)
     uintptr_t idx = (uintptr_t)ptr >> heap->arena_shift;
     if (HEAP_LIKELY(idx < heap->fast_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1))) {
         heap_pool_t *pool = (heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
-        unsigned szidx = pool->szidx;
-        heap_class_t *cls = &heap->classes[szidx];
-        if (pool == cls->pool) {
+        if (pool->head) {
             heap__free_block(heap, pool, (heap_block_t *)ptr);
             return;
         }
+        unsigned szidx = pool->szidx;
+        heap_class_t *cls = &heap->classes[szidx];
         uint32_t n = cls->nstack;
         if (HEAP_UNLIKELY(n == HEAP_STACK_SLOTS))
             n = heap__stack_spill(heap, szidx);

@@ -225,6 +225,9 @@ static int check_pool(const heap_t *heap, const heap_pool_t *pool, found_t *n, c
     size_t carved = (pool->nextoffset - HEAP_POOL_FIRST) / cls->block_size;
     size_t nfree = free_list_length(pool, cls->blocks_per_pool);
     uint32_t bias = cls->pool == pool; /* the head counts one extra */
+    if (pool->head != bias)
+        return fail(why, whylen, "pool %p: head flag %u, yet %s its class's head",
+                    (const void *)pool, pool->head, bias ? "it is" : "it is not");
     if (pool->used < bias || (!bias && pool->used == 0 && pool->state != HEAP_POOL_CACHED))
         return fail(why, whylen, "pool %p: not EMPTY, yet no block in use", (const void *)pool);
     if (carved > cls->blocks_per_pool || pool->used - bias + nfree != carved)

@@ -90,11 +90,13 @@ typedef struct heap_pool {
     /* Offset from the pool start of the next never-used block (bump carving:
      * blocks are only touched when first handed out). */
     uint32_t nextoffset;
-    /* Size class index, 0..31; block size is (szidx + 1) * 16. Read by every
-     * free, and kept out of the 8 bytes that hold `used`, which the fast
-     * paths write: a load from the word a store just wrote waits for the
-     * store, even where the bytes do not overlap. */
-    uint16_t szidx;
+    /* Size class index, 0..31; block size is (szidx + 1) * 16. */
+    uint8_t szidx;
+    /* 1 while the pool is its class's head (heap_class_t.pool), the pool
+     * allocation pops from: a free of one of its blocks goes straight back
+     * on its free list. Read by every free, one load with no class lookup
+     * behind it. */
+    uint8_t head;
     /* enum heap_pool_state. */
     uint16_t state;
     /* Largest offset at which a whole block still fits. */
