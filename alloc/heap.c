@@ -44,8 +44,8 @@
  * runs out: a queue of blocks that crosses pool boundaries then costs no
  * arena work. Those two idle pools per class, and the pools of the blocks on
  * its stack, are all a heap keeps of a burst once it is freed; heap_trim()
- * gives them back too (the daemon calls it on
- * every cycle-sweep tick), and then nothing but the spare stays mapped.
+ * gives them back too (the daemon calls it on every cycle-sweep tick), and
+ * then nothing but the spare stays mapped.
  *
  * Arenas with empty pools are kept sorted by how many they have, fewest
  * first, and new pools come from the front: allocation packs into the
@@ -198,12 +198,6 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
 {
     heap_class_t *cls = &heap->classes[idx];
     heap_pool_t *pool = cls->pool;
-    if (cls->nstack > 0) {
-        heap_block_t *block = heap->stack[idx][--cls->nstack];
-        cls->allocs++;
-        heap__unpoison(block, cls->block_size);
-        return block;
-    }
     if (pool->freeblock == NULL) {
         pool = pool__new_head(heap, idx);
         if (pool == NULL)
@@ -232,7 +226,7 @@ void *heap_alloc_generic(heap_t *heap, size_t size)
     if (heap->debug)
         return debug__alloc(heap, size);
     if (size == 0)
-        size = 1;
+        return heap_alloc(heap, 1); /* the fast path, free stack first */
     if (size > HEAP_SMALL_MAX)
         return heap__large_alloc(heap, size, 0);
     return heap__alloc_small(heap, heap_size_class(size));
