@@ -633,9 +633,10 @@ static void reply_seal(pubsub_t *ps);
 
 /* Queues bytes [off, end) of p on c, taking a reference, or extending the
  * last entry when it ends where these bytes begin (and is not being
- * written). 0, or -EPIPE when c takes no more output. The limits are applied once the socket has
- * been offered the output (client_write(), housekeeping), never here: a batch bigger than the hard
- * limit is no reason to cut a client that reads. */
+ * written). 0, or -EPIPE when c takes no more output. The limits are
+ * applied once the socket has been offered the output (client_write(),
+ * housekeeping), never here: a batch bigger than the hard limit is no
+ * reason to cut a client that reads. */
 static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
 {
     pubsub_t *ps = c->ps;
