@@ -1427,11 +1427,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     reply_seal(ps);
     reap_slow(ps);
     dirty_remove(c);
-    client_write(c);
-    if (ps->published) { /* one write per subscriber for all the read published */
+    if (ps->published) {
+        /* One write per subscriber for all the read published, ahead of
+         * the publisher's replies: a reply can wait for the fan-out's few
+         * writes, the ticks' readers should not wait for the reply's. */
         ps->published = 0;
         pubsub_flush(ps);
     }
+    client_write(c);
 }
 
 /* ---- clients ---- */
