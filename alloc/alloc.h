@@ -70,23 +70,32 @@ void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhea
 uint32_t heap__stack_spill(heap_t *heap, unsigned idx);
 
 /* Allocates size bytes, 16-byte aligned. size 0 is served as 1. Returns NULL
- * only when the OS refuses memory. The newest block on the class's free
- * stack comes first, then the head pool's free list. */
+ * only when the OS refuses memory. The class's free cache comes first,
+ * newest block first (the stack's top, then its bottom slot), then the head
+ * pool's free list. */
 static inline void *heap_alloc(heap_t *heap, size_t size)
 {
     if (HEAP_LIKELY(size - 1 < HEAP_SMALL_MAX && size - 1 < heap->fast_limit)) {
         unsigned idx = heap_size_class(size);
         heap_class_t *cls = &heap->classes[idx];
+        heap_block_t *block;
         uint32_t n = cls->nstack;
-        if (HEAP_LIKELY(n != 0)) {
-            heap_block_t *block = heap->stack[idx][n - 1];
+        if (n != 0) {
+            block = heap->stack[idx][n - 1];
             cls->nstack = n - 1;
             cls->allocs++;
             heap__unpoison(block, cls->block_size);
             return block;
         }
+        block = cls->bottom;
+        if (HEAP_LIKELY(block != NULL)) {
+            cls->bottom = NULL;
+            cls->allocs++;
+            heap__unpoison(block, cls->block_size);
+            return block;
+        }
         heap_pool_t *pool = cls->pool;
-        heap_block_t *block = pool->freeblock;
+        block = pool->freeblock;
         if (HEAP_LIKELY(block != NULL)) {
             heap__unpoison(block, cls->block_size);
             heap_block_t *next = block->next;
@@ -104,13 +113,13 @@ static inline void *heap_alloc(heap_t *heap, size_t size)
 /* Is ptr inside one of this heap's arenas in use? One bit test. */
 static inline int heap_owns(const heap_t *heap, const void *ptr)
 {
-    uintptr_t idx = (uintptr_t)ptr >> heap->arena_shift;
+    uintptr_t idx = (uintptr_t)ptr >> HEAP_MAP_SHIFT;
     return idx < heap->arena_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1);
 }
 
 /* Pushes block on its pool's free list; hands pool state changes (full ->
- * used, used -> empty) to the slow path. The free of a head pool's block,
- * a block's way home from a stack, and the debug path's free. */
+ * used, used -> empty) to the slow path. A block's way home from a free
+ * cache, and the debug path's free. */
 static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_t *block)
 {
     heap_block_t *head = pool->freeblock;
@@ -123,41 +132,41 @@ static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_
 
 /* Frees a block from heap_alloc(). NULL is ignored. A pointer this heap does
  * not own is fatal. (The ownership test is heap_owns(), with fast_map_bits
- * as the bound so that debug mode takes the checked path.) A block of its
- * class's head pool goes straight back on that pool's free list (the pool
- * allocation pops from anyway); any other goes on the class's free stack,
- * and a full free stack first sends its oldest half home
- * (heap__stack_spill). */
+ * as the bound so that debug mode takes the checked path.) The block goes
+ * on its class's free cache: into the bottom slot if the cache is empty,
+ * else on the stack, a full stack first sending its oldest half home
+ * (heap__stack_spill). The free writes nothing into the block and reads
+ * nothing of its pool but the size class. */
 static inline void heap_free(heap_t *heap, void *ptr)
 {
-    uintptr_t idx = (uintptr_t)ptr >> heap->arena_shift;
+    uintptr_t idx = (uintptr_t)ptr >> HEAP_MAP_SHIFT;
     if (HEAP_LIKELY(idx < heap->fast_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1))) {
         heap_pool_t *pool = (heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
-        if (pool->head) {
-            heap__free_block(heap, pool, (heap_block_t *)ptr);
-            return;
-        }
         unsigned szidx = pool->szidx;
         heap_class_t *cls = &heap->classes[szidx];
+        heap__poison(ptr, cls->block_size);
+        if (HEAP_LIKELY(cls->bottom == NULL)) {
+            cls->bottom = (heap_block_t *)ptr;
+            return;
+        }
         uint32_t n = cls->nstack;
         if (HEAP_UNLIKELY(n == HEAP_STACK_SLOTS))
             n = heap__stack_spill(heap, szidx);
         heap->stack[szidx][n] = (heap_block_t *)ptr;
         cls->nstack = n + 1;
-        heap__poison(ptr, cls->block_size);
         return;
     }
     heap_free_generic(heap, ptr);
 }
 
-/* Sends every block on the free stacks back to its pool's free list; a pool
- * whose last live block was on a stack goes back to its arena then. After it
- * the pools are as the frees would have left them without the stacks.
+/* Sends every block in the free caches back to its pool's free list; a pool
+ * whose last live block was cached goes back to its arena then. After it the
+ * pools are as the frees would have left them without the caches.
  * heap_trim() starts with it. */
 void heap_flush(heap_t *heap);
 
 /* Gives back to the arenas what the size classes keep for reuse (the blocks
- * on each class's free stack, its cached empty pool, and a head pool with no
+ * in each class's free cache, its cached empty pool, and a head pool with no
  * live block), so that arenas left with nothing in use return to the OS.
  * For a quiet moment (a timer, the end of a burst); the next allocation of a
  * class pays for a new pool. */

@@ -13,9 +13,9 @@
  * leaves the list: it becomes the spare (pages released, mapping kept) or is
  * unmapped when there is a spare already.
  *
- * Ownership: bit (base >> arena_shift) of the heap's arena map is set while
- * an arena is in use. It is clear for the spare, so a stale pointer into the
- * spare is foreign, not a silent write into a dead pool.
+ * Ownership: the bits (base >> HEAP_MAP_SHIFT) of the heap's arena map, one
+ * per 256 KiB of the arena, are set while an arena is in use. It is clear for the spare, so a stale
+ * pointer into the spare is foreign, not a silent write into a dead pool.
  *
  * Never called on the fast path except through a pool state change.
  */
@@ -30,7 +30,7 @@
 
 int arena__map_init(heap_t *heap)
 {
-    size_t bits = (size_t)1 << (HEAP_ADDRESS_BITS - heap->arena_shift);
+    size_t bits = (size_t)1 << (HEAP_ADDRESS_BITS - HEAP_MAP_SHIFT);
     void *map = mmap(NULL, bits / 8, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED)
@@ -43,11 +43,14 @@ int arena__map_init(heap_t *heap)
 
 static void map_set(heap_t *heap, uintptr_t base, int on)
 {
-    uintptr_t idx = base >> heap->arena_shift;
-    if (on)
-        heap->arena_map[idx >> 6] |= (uint64_t)1 << (idx & 63);
-    else
-        heap->arena_map[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
+    uintptr_t first = base >> HEAP_MAP_SHIFT;
+    uintptr_t end = first + (heap->arena_size >> HEAP_MAP_SHIFT);
+    for (uintptr_t idx = first; idx < end; idx++) {
+        if (on)
+            heap->arena_map[idx >> 6] |= (uint64_t)1 << (idx & 63);
+        else
+            heap->arena_map[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
+    }
 }
 
 static void *map_aligned(size_t size)
@@ -84,7 +87,8 @@ static heap_arena_t *arena_new(heap_t *heap)
         if (arena == NULL)
             return NULL;
         void *base = map_aligned(heap->arena_size);
-        if (base == NULL || ((uintptr_t)base >> heap->arena_shift) >= heap->arena_map_bits) {
+        if (base == NULL ||
+            ((uintptr_t)base + heap->arena_size - 1) >> HEAP_MAP_SHIFT >= heap->arena_map_bits) {
             if (base != NULL)
                 munmap(base, heap->arena_size);
             free(arena);

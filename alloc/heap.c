@@ -12,7 +12,7 @@
  * their size, the pool of any block is `block & ~(pool_size - 1)`: free needs
  * no size and no search.
  *
- * Allocation pops the class's free stack (below) when it holds a block, and
+ * Allocation pops the class's free cache (below) when it holds a block, and
  * otherwise looks at one place: the first non-full pool of the class. It
  * pops the head of that pool's free list, a LIFO of blocks given back (the
  * most recently freed block is the one still in cache). When the free list
@@ -21,18 +21,21 @@
  * pool is FULL and leaves the class list. A class with no pool takes an
  * empty one from an arena.
  *
- * Freeing a block of the pool allocation pops from (its class's head) pushes
- * it straight back on that pool's free list. Any other block goes on its
- * class's *free stack*, 64 pointers in the heap object, which allocation
- * pops before it looks at a pool. A tick queue or an order book frees a
- * block and soon asks for one of the same size: it gets the block it gave
- * back last, still in cache, and neither call touches a pool header beyond
- * its size class or writes into a free block (the stack holds the
- * pointers). When a stack fills, its oldest half goes home, to the pools'
+ * A freed block goes on its class's *free cache*, 65 pointers in the heap
+ * object, which allocation pops, newest first, before it looks at a pool. A
+ * tick queue or an order book frees a block and soon asks for one of the
+ * same size: it gets the block it gave back last, still in cache, and
+ * neither call touches a pool header beyond its size class or writes into a
+ * free block (the cache holds the pointers). The cache's bottom entry has a
+ * slot of its own beside the class's counters, and the other 64 are a stack
+ * with a count: a free followed at once by an allocation, the commonest
+ * pattern, keeps the cache one deep and touches that slot alone, so neither
+ * call waits on a count the other just wrote (types.h, heap_class_t). When
+ * the stack fills, the oldest half of the cache goes home, to the pools'
  * free lists, in one batch; heap_flush() and heap_trim() send everything
- * home. A stacked block is free for every report (stats.c), though its pool
+ * home. A cached block is free for every report (stats.c), though its pool
  * still counts it in `used`: a pool goes back to its arena only once its
- * blocks have left the stack, so at most 64 blocks per class stand between
+ * blocks have left the cache, so at most 65 blocks per class stand between
  * a burst's free and the memory's return.
  *
  * Going home, a block is pushed on its pool's free list. A FULL pool that gets a
@@ -42,8 +45,8 @@
  * keeps a block allocated and freed in a loop on the fast path). A class also
  * keeps one emptied pool, free list intact, to take up again when its list
  * runs out: a queue of blocks that crosses pool boundaries then costs no
- * arena work. Those two idle pools per class, and the pools of the blocks on
- * its stack, are all a heap keeps of a burst once it is freed; heap_trim()
+ * arena work. Those two idle pools per class, and the pools of the blocks in
+ * its free cache, are all a heap keeps of a burst once it is freed; heap_trim()
  * gives them back too (the daemon calls it on every cycle-sweep tick), and
  * then nothing but the spare stays mapped.
  *
@@ -59,7 +62,7 @@
  *
  * Requests over 512 bytes go to malloc and are recorded in a small hash set,
  * so they can be counted, listed and told apart from foreign pointers. A pointer is ours if
- * its arena's bit is set in a bitmap indexed by `ptr >> arena_shift`;
+ * its arena's bit is set in a bitmap indexed by `ptr >> HEAP_MAP_SHIFT`;
  * anything else must be in the large-block set, or it is foreign and fatal;
  * neither test reads the memory the pointer points at.
  *
@@ -129,7 +132,6 @@ int heap_create(const heap_options_t *opts, heap_t **out)
     heap->arena_size = o.arena_size;
     heap->pool_size = o.pool_size;
     heap->pool_mask = ~(uintptr_t)(o.pool_size - 1);
-    heap->arena_shift = (unsigned)__builtin_ctzl(o.arena_size);
     heap->debug = o.debug == HEAP_DEBUG_FROM_ENV ? debug_from_env() : o.debug != 0;
     heap->fast_limit = heap->debug ? 0 : HEAP_SMALL_MAX;
     for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
@@ -166,32 +168,48 @@ void heap_destroy(heap_t *heap)
     free(heap);
 }
 
-/* Sends the oldest count blocks of class idx's free stack home and moves
- * the rest down. Each block goes on its pool's free list as a free without
- * the stack would have put it (heap__free_block, state changes included). */
-static void stack_drain(heap_t *heap, unsigned idx, uint32_t count)
+/* Puts a block from a free cache on its pool's free list, as a free
+ * without the cache would have (heap__free_block, state changes included). */
+static void block_home(heap_t *heap, heap_block_t *block)
+{
+    heap__unpoison(block, sizeof(*block));
+    heap__free_block(heap, (heap_pool_t *)((uintptr_t)block & heap->pool_mask), block);
+}
+
+/* Sends the count oldest blocks of class idx's free cache home, the bottom
+ * first; the oldest block left, if any, becomes the bottom. count is at
+ * least 1 and at most the blocks cached. */
+static void cache_drain(heap_t *heap, unsigned idx, uint32_t count)
 {
     heap_class_t *cls = &heap->classes[idx];
     heap_block_t **stack = heap->stack[idx];
-    for (uint32_t i = 0; i < count; i++) {
-        heap_block_t *block = stack[i];
-        heap__unpoison(block, sizeof(*block));
-        heap__free_block(heap, (heap_pool_t *)((uintptr_t)block & heap->pool_mask), block);
+    block_home(heap, cls->bottom);
+    for (uint32_t i = 0; i + 1 < count; i++)
+        block_home(heap, stack[i]);
+    uint32_t left = cls->nstack - (count - 1);
+    if (left == 0) {
+        cls->bottom = NULL;
+        cls->nstack = 0;
+        return;
     }
-    cls->nstack -= count;
+    cls->bottom = stack[count - 1];
+    cls->nstack = left - 1;
     memmove(stack, stack + count, cls->nstack * sizeof(*stack));
 }
 
 uint32_t heap__stack_spill(heap_t *heap, unsigned idx)
 {
-    stack_drain(heap, idx, HEAP_STACK_SLOTS / 2);
+    cache_drain(heap, idx, HEAP_STACK_SLOTS / 2);
     return heap->classes[idx].nstack;
 }
 
 void heap_flush(heap_t *heap)
 {
-    for (unsigned i = 0; i < HEAP_NCLASSES; i++)
-        stack_drain(heap, i, heap->classes[i].nstack);
+    for (unsigned i = 0; i < HEAP_NCLASSES; i++) {
+        const heap_class_t *cls = &heap->classes[i];
+        if (cls->bottom != NULL)
+            cache_drain(heap, i, cls->nstack + 1);
+    }
 }
 
 void *heap__alloc_small(heap_t *heap, unsigned idx)
@@ -226,7 +244,7 @@ void *heap_alloc_generic(heap_t *heap, size_t size)
     if (heap->debug)
         return debug__alloc(heap, size);
     if (size == 0)
-        return heap_alloc(heap, 1); /* the fast path, free stack first */
+        return heap_alloc(heap, 1); /* the fast path, free cache first */
     if (size > HEAP_SMALL_MAX)
         return heap__large_alloc(heap, size, 0);
     return heap__alloc_small(heap, heap_size_class(size));

@@ -18,6 +18,12 @@
  * before the next boundary of this many bytes. */
 #define HEAP_CARVE_PAGE 4096u
 
+/* Blocks in a class's free cache: the bottom slot and the stack above it. */
+static inline uint32_t heap__cached(const heap_class_t *cls)
+{
+    return (cls->bottom != NULL) + cls->nstack;
+}
+
 /* Prints "tickd: heap: fatal: <message>" on stderr and aborts. */
 __attribute__((noreturn, format(printf, 1, 2))) void heap__fatal(const char *fmt, ...);
 
@@ -52,7 +58,7 @@ heap_pool_t *arena__take_pool(heap_t *heap);
 void arena__give_pool(heap_t *heap, heap_pool_t *pool);
 /* Unmaps every arena, the spare included, and the arena map. */
 void arena__release_all(heap_t *heap);
-/* Reserves the arena map (ownership bitmap); needs arena_shift and debug. */
+/* Reserves the arena map (ownership bitmap); needs debug. */
 int arena__map_init(heap_t *heap);
 
 /* debug.c */

@@ -11,9 +11,8 @@
  * counts one extra in `used`. So the fast path's `--used == 0` never fires
  * for the head, and a block allocated and freed in a loop never leaves the
  * fast path, while every other pool still goes back to its arena the moment
- * its last block does. The bias, and the header's `head` flag that sends a
- * free of the head's blocks straight to its free list, move with the head,
- * in the functions below and nowhere else.
+ * its last block does. The bias moves with the head, in the functions below
+ * and nowhere else.
  */
 #include <string.h>
 
@@ -58,11 +57,9 @@ static void class_push_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
     pool->prevpool = NULL;
     pool->nextpool = old;
     pool->used++;
-    pool->head = 1;
     cls->pool = pool;
     if (old == NULL)
         return;
-    old->head = 0;
     old->prevpool = pool;
     if (--old->used == 0)
         pool_release(heap, cls, old);
@@ -93,7 +90,6 @@ static void class_pop_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
 {
     heap_pool_t *next = pool->nextpool;
     pool->used--;
-    pool->head = 0;
     pool->nextpool = NULL;
     if (next == NULL) {
         cls->pool = &heap->sentinel;
@@ -101,7 +97,6 @@ static void class_pop_head(heap_t *heap, heap_class_t *cls, heap_pool_t *pool)
     }
     next->prevpool = NULL;
     next->used++;
-    next->head = 1;
     cls->pool = next;
 }
 

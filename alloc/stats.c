@@ -5,9 +5,9 @@
  * (per class: pools, full pools; per heap: arenas and large blocks), the
  * allocation count of each class, and the `used` count in the header of
  * every pool in use: one cache line per pool, never a walk of the blocks.
- * The free path counts nothing: a block on its class's free stack is still
+ * The free path counts nothing: a block in its class's free cache is still
  * in its pool's `used`, so the class's live blocks are those counts less the
- * stack's depth.
+ * cache's depth.
  *
  * heap_format_stats() prints the report in the spirit of CPython's
  * sys._debugmallocstats(): the size-class table, the arena counts, and the
@@ -58,7 +58,7 @@ void heap_get_stats(const heap_t *heap, heap_stats_t *out)
         heap_class_stats_t *cs = &out->classes[i];
         cs->block_size = cls->block_size;
         cs->allocs = cls->allocs;
-        cs->used_blocks = live[i] - cls->nstack; /* stacked blocks are free */
+        cs->used_blocks = live[i] - heap__cached(cls); /* cached blocks are free */
         cs->frees = cls->allocs - cs->used_blocks;
         cs->free_blocks = (uint64_t)cls->npools * cls->blocks_per_pool - cs->used_blocks;
         cs->pools = cls->npools;
@@ -225,9 +225,6 @@ static int check_pool(const heap_t *heap, const heap_pool_t *pool, found_t *n, c
     size_t carved = (pool->nextoffset - HEAP_POOL_FIRST) / cls->block_size;
     size_t nfree = free_list_length(pool, cls->blocks_per_pool);
     uint32_t bias = cls->pool == pool; /* the head counts one extra */
-    if (pool->head != bias)
-        return fail(why, whylen, "pool %p: head flag %u, yet %s its class's head",
-                    (const void *)pool, pool->head, bias ? "it is" : "it is not");
     if (pool->used < bias || (!bias && pool->used == 0 && pool->state != HEAP_POOL_CACHED))
         return fail(why, whylen, "pool %p: not EMPTY, yet no block in use", (const void *)pool);
     if (carved > cls->blocks_per_pool || pool->used - bias + nfree != carved)
@@ -281,26 +278,43 @@ static int check_arena(const heap_t *heap, const heap_arena_t *a, found_t *n, ch
     return 0;
 }
 
-/* Every block on class idx's free stack is in a pool of that class that
- * counts it in use, and is there once. */
-static int check_stack(const heap_t *heap, unsigned idx, char *why, size_t whylen)
+/* Is b a block of class idx in a pool that counts it in use? */
+static int is_cachable(const heap_t *heap, unsigned idx, const heap_block_t *b)
+{
+    const heap_pool_t *pool = (const heap_pool_t *)((uintptr_t)b & heap->pool_mask);
+    return heap_owns(heap, b) && pool->szidx == idx &&
+           (pool->state == HEAP_POOL_USED || pool->state == HEAP_POOL_FULL) &&
+           ((uintptr_t)b - (uintptr_t)pool - HEAP_POOL_FIRST) % heap->classes[idx].block_size == 0;
+}
+
+/* Every block in class idx's free cache is in a pool of that class that
+ * counts it in use, and is there once; the stack stands on the bottom. */
+static int check_cache(const heap_t *heap, unsigned idx, char *why, size_t whylen)
 {
     const heap_class_t *cls = &heap->classes[idx];
     if (cls->nstack > HEAP_STACK_SLOTS)
         return fail(why, whylen, "class %u: %u blocks on a stack of %d", idx, cls->nstack,
                     HEAP_STACK_SLOTS);
+    if (cls->bottom == NULL) {
+        if (cls->nstack != 0)
+            return fail(why, whylen, "class %u: %u blocks on the free stack, none at the bottom",
+                        idx, cls->nstack);
+        return 0;
+    }
+    if (!is_cachable(heap, idx, cls->bottom))
+        return fail(why, whylen, "class %u: cached block %p is not a block in use of the class",
+                    idx, (const void *)cls->bottom);
     for (uint32_t i = 0; i < cls->nstack; i++) {
         const heap_block_t *b = heap->stack[idx][i];
-        const heap_pool_t *pool = (const heap_pool_t *)((uintptr_t)b & heap->pool_mask);
-        if (!heap_owns(heap, b) || pool->szidx != idx ||
-            (pool->state != HEAP_POOL_USED && pool->state != HEAP_POOL_FULL) ||
-            ((uintptr_t)b - (uintptr_t)pool - HEAP_POOL_FIRST) % cls->block_size != 0)
-            return fail(why, whylen,
-                        "class %u: stacked block %p is not a block in use of the class", idx,
+        if (!is_cachable(heap, idx, b))
+            return fail(why, whylen, "class %u: cached block %p is not a block in use of the class",
+                        idx, (const void *)b);
+        if (b == cls->bottom)
+            return fail(why, whylen, "class %u: block %p is in the free cache twice", idx,
                         (const void *)b);
         for (uint32_t j = 0; j < i; j++)
             if (heap->stack[idx][j] == b)
-                return fail(why, whylen, "class %u: block %p is on the free stack twice", idx,
+                return fail(why, whylen, "class %u: block %p is in the free cache twice", idx,
                             (const void *)b);
     }
     return 0;
@@ -347,15 +361,15 @@ int heap_check(const heap_t *heap, char *why, size_t whylen)
                             (const void *)p);
             listed++;
         }
-        int err = check_stack(heap, i, why, whylen);
+        int err = check_cache(heap, i, why, whylen);
         if (err != 0)
             return err;
-        uint64_t stacked = cls->nstack;
-        if (n.live[i] < stacked || n.live[i] - stacked > cls->allocs)
+        uint64_t cached = heap__cached(cls);
+        if (n.live[i] < cached || n.live[i] - cached > cls->allocs)
             return fail(why, whylen,
-                        "class %u: pools count %llu blocks in use, %u of them stacked, and only "
+                        "class %u: pools count %llu blocks in use, %u of them cached, and only "
                         "%llu were ever allocated",
-                        i, (unsigned long long)n.live[i], (unsigned)stacked,
+                        i, (unsigned long long)n.live[i], (unsigned)cached,
                         (unsigned long long)cls->allocs);
         if (n.full[i] != cls->nfull || n.used[i] + n.full[i] != cls->npools ||
             listed + n.cached[i] != n.used[i])

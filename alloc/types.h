@@ -8,14 +8,14 @@
  * Picture (default sizes):
  *
  *   heap ──classes[32]──> pool (non-full, has a free block) <-> pool <-> ...
- *     │        └─stack[32][64]: freed blocks, newest on top, popped first
+ *     │        └─free cache: bottom slot + stack[32][64], newest on top, popped first
  *     │
  *     └─usable arenas, fewest free pools first
  *          arena: 1 MiB, aligned to 1 MiB, 64 pools of 16 KiB
  *            pool: [header 48 B][block][block]...[block][tail < 1 block]
  *
  * Block -> pool is `ptr & pool_mask`; block -> arena ownership is one bit in
- * a flat bitmap indexed by `ptr >> arena_shift`.
+ * a flat bitmap indexed by `ptr >> HEAP_MAP_SHIFT`.
  */
 #ifndef TICKD_ALLOC_TYPES_H
 #define TICKD_ALLOC_TYPES_H
@@ -34,6 +34,11 @@
 #define HEAP_POOL_SIZE_DEFAULT  ((size_t)16 << 10)
 #define HEAP_POOL_SIZE_MIN      ((size_t)4 << 10)
 #define HEAP_POOL_SIZE_MAX      ((size_t)64 << 10)
+
+/* The ownership map has one bit per HEAP_ARENA_SIZE_MIN of address space
+ * whatever the arena size (an arena sets arena_size >> HEAP_MAP_SHIFT bits),
+ * so the free path shifts by a constant. */
+#define HEAP_MAP_SHIFT 18
 
 #define HEAP_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define HEAP_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -90,15 +95,11 @@ typedef struct heap_pool {
     /* Offset from the pool start of the next never-used block (bump carving:
      * blocks are only touched when first handed out). */
     uint32_t nextoffset;
-    /* Size class index, 0..31; block size is (szidx + 1) * 16. */
+    /* Size class index, 0..31; block size is (szidx + 1) * 16. Read by every
+     * free. */
     uint8_t szidx;
-    /* 1 while the pool is its class's head (heap_class_t.pool), the pool
-     * allocation pops from: a free of one of its blocks goes straight back
-     * on its free list. Read by every free, one load with no class lookup
-     * behind it. */
-    uint8_t head;
     /* enum heap_pool_state. */
-    uint16_t state;
+    uint8_t state;
     /* Largest offset at which a whole block still fits. */
     uint32_t maxnextoffset;
     /* Doubly linked class list while USED; nextpool alone links the arena's
@@ -135,19 +136,31 @@ struct heap_arena {
     heap_arena_t *all_prev;
 };
 
-/* Blocks a size class's free stack holds (heap_t.stack); when it is full,
- * the oldest half goes back to their pools. */
+/* Blocks a size class's free stack holds (heap_t.stack), above the bottom
+ * slot; when it is full, its oldest half goes back to their pools. */
 #define HEAP_STACK_SLOTS 64
 
-/* Per size class: the fast paths touch only this and the class's free
- * stack. */
+/* Per size class, one cache line: the fast paths touch only this and the
+ * class's free stack. */
 typedef struct heap_class {
+    /* The bottom of the class's free cache: the block freed when the cache
+     * was empty, NULL when it is empty. Above it, the free stack
+     * (heap_t.stack[class], `nstack` blocks); invariant: bottom is NULL only
+     * if nstack is 0. Allocation takes the stack's top first and the bottom
+     * last, so the cache is one LIFO stack of 1 + HEAP_STACK_SLOTS. The
+     * bottom has a slot of its own for the case of a free followed at once
+     * by an allocation (a tick queue, a decoded tick freed and the next one
+     * made): the cache is then never more than one deep, and the two calls
+     * read and write this slot alone, not the `nstack` count, whose
+     * read-modify-write each call would otherwise have to wait on from the
+     * call before. A cached block is free, not yet back on its pool's free
+     * list (its pool still counts it in `used`). */
+    heap_block_t *bottom;
     /* First non-full pool of the class list, or the heap's sentinel pool
      * (whose freeblock is NULL) when the class has none. */
     heap_pool_t *pool;
-    /* Blocks on the class's free stack, heap_t.stack[class]: freed, not yet
-     * back on their pool's free list (their pools still count them in
-     * `used`). 0..HEAP_STACK_SLOTS. */
+    /* Blocks on the class's free stack, heap_t.stack[class], above the
+     * bottom slot. 0..HEAP_STACK_SLOTS. */
     uint32_t nstack;
     /* Block size in bytes. */
     uint32_t block_size;
@@ -155,7 +168,7 @@ typedef struct heap_class {
     uint32_t blocks_per_pool;
     /* Blocks handed out over the heap's life. Frees are not counted on the
      * free path: heap_get_stats() derives them as allocs minus the blocks
-     * live (counted in the class's pools, less those on its stacks). */
+     * live (counted in the class's pools, less those in its free cache). */
     uint64_t allocs;
     /* An emptied pool the class keeps (CACHED) so that a queue of blocks
      * crossing pool boundaries does not hand pools back to the arena and
@@ -165,7 +178,7 @@ typedef struct heap_class {
     uint32_t npools;
     /* Of those, FULL ones. */
     uint32_t nfull;
-} heap_class_t;
+} __attribute__((aligned(64))) heap_class_t;
 
 /* A live large (system allocator) block, in the heap's large-block table:
  * an open-addressing set keyed by address, so that telling a large block from
@@ -180,13 +193,12 @@ typedef struct heap {
     /* Requests with size - 1 < fast_limit take the inline path: 512 normally,
      * 0 in debug mode so that every request goes through the checks. */
     size_t fast_limit;
-    uintptr_t pool_mask;  /* ~(pool_size - 1) */
-    unsigned arena_shift; /* log2(arena_size) */
-    int debug;            /* debug mode: fills, guards, checks */
-    /* Ownership: bit (addr >> arena_shift) is set while the arena there is
-     * in use. One bit per possible arena of the 48-bit address space, in a
-     * reservation that is never touched except where arenas are (32 MiB of
-     * address space, a page or two of memory, for 1 MiB arenas). */
+    uintptr_t pool_mask; /* ~(pool_size - 1) */
+    int debug;           /* debug mode: fills, guards, checks */
+    /* Ownership: bit (addr >> HEAP_MAP_SHIFT) is set while the arena there
+     * is in use. One bit per 256 KiB of the 48-bit address space, in a
+     * reservation that is never touched except where arenas are (128 MiB of
+     * address space, a page or two of memory). */
     uint64_t *arena_map;
     size_t arena_map_bits;
     /* arena_map_bits, or 0 in debug mode so that heap_free() sends every
@@ -194,9 +206,10 @@ typedef struct heap {
     size_t fast_map_bits;
     heap_class_t classes[HEAP_NCLASSES];
     /* The free stacks: entries [0, classes[i].nstack) of stack[i] are
-     * blocks of class i, the oldest at [0]. They hold pointers, so a free
-     * writes nothing into the freed block, and a block freed and taken again
-     * (a queue, a book update) never touches its pool header. */
+     * blocks of class i, the oldest at [0], above classes[i].bottom. The
+     * free caches hold pointers, so a free writes nothing into the freed
+     * block, and a block freed and taken again (a queue, a book update)
+     * never touches its pool header. */
     heap_block_t *stack[HEAP_NCLASSES][HEAP_STACK_SLOTS];
 
     /* Slow-path state. */

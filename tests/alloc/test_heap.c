@@ -360,100 +360,127 @@ static void test_impossible_request_returns_null_and_counts_nothing(void **state
 #endif
 }
 
-/* Fills the head pool of 48-byte blocks and starts the next one, so that
- * v[0, n) are blocks of a pool that is no longer the class's head: their
- * frees go on the class's free stack. Returns how many it made. */
-static size_t blocks_off_the_head(heap_t *heap, void **v, size_t cap)
+/* Allocates n blocks of 48 bytes into v. */
+static void blocks_of_48(heap_t *heap, void **v, size_t n)
 {
-    size_t n = 0;
-    void *first = heap_alloc(heap, 48);
-    assert_non_null(first);
-    v[n++] = first;
-    uintptr_t mask = ~(uintptr_t)(HEAP_POOL_SIZE_DEFAULT - 1);
-    for (;;) {
-        void *p = heap_alloc(heap, 48);
-        assert_non_null(p);
-        assert_true(n < cap);
-        v[n++] = p;
-        if (((uintptr_t)p & mask) != ((uintptr_t)first & mask))
-            return n - 1; /* v[n - 1] is in the new head pool */
+    for (size_t i = 0; i < n; i++) {
+        v[i] = heap_alloc(heap, 48);
+        assert_non_null(v[i]);
     }
 }
 
-/* A block freed off the head pool is taken again by the next allocation of
- * its size: the class's free stack hands back the newest block first, and
- * while stacked the block is free in the stats. */
+/* A freed block is taken again by the next allocation of its size: the
+ * class's free cache hands back the newest block first, and while cached
+ * the block is free in the stats. */
 static void test_freed_block_is_the_next_one_handed_out_of_its_class(void **state)
 {
     (void)state;
     heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *v[400];
-    size_t n = blocks_off_the_head(heap, v, 400);
+    blocks_of_48(heap, v, 400);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     uint64_t used = st.classes[2].used_blocks;
 
-    heap_free(heap, v[10]);
-    heap_free(heap, v[20]);
+    heap_free(heap, v[10]); /* the cache's bottom */
+    heap_free(heap, v[20]); /* on the stack above it */
+    heap_free(heap, v[30]);
     heap_get_stats(heap, &st);
-    assert_int_equal(st.classes[2].used_blocks, used - 2);
-    assert_int_equal(st.classes[2].frees, 2);
+    assert_int_equal(st.classes[2].used_blocks, used - 3);
+    assert_int_equal(st.classes[2].frees, 3);
     heap_assert_valid(heap);
-    assert_ptr_equal(heap_alloc(heap, 48), v[20]);
-    assert_ptr_equal(heap_alloc(heap, 33), v[10]); /* 33..48 bytes: the same class */
+    assert_ptr_equal(heap_alloc(heap, 48), v[30]);
+    assert_ptr_equal(heap_alloc(heap, 33), v[20]); /* 33..48 bytes: the same class */
+    assert_ptr_equal(heap_alloc(heap, 40), v[10]);
     heap_get_stats(heap, &st);
     assert_int_equal(st.classes[2].used_blocks, used);
 
-    for (size_t i = 0; i <= n; i++)
+    for (size_t i = 0; i < 400; i++)
         heap_free(heap, v[i]);
     heap_assert_empty_and_destroy(heap);
 }
 
-/* The free stack holds HEAP_STACK_SLOTS blocks; one more sends the oldest
- * half home to their pool's free list (the full pool takes blocks back and
- * is full no more), and the newest stay on the stack, newest first. */
-static void test_full_free_stack_sends_its_oldest_half_home(void **state)
+/* The free cache holds 1 + HEAP_STACK_SLOTS blocks; one more sends the
+ * oldest half home to their pools' free lists (the full pool takes blocks
+ * back and is full no more), and the newest stay, newest first. */
+static void test_full_free_cache_sends_its_oldest_half_home(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    enum { CACHE = 1 + HEAP_STACK_SLOTS };
+    void *v[400];
+    blocks_of_48(heap, v, 400); /* the first pool (340 blocks) full */
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].full_pools, 1);
+
+    for (size_t i = 0; i < CACHE; i++)
+        heap_free(heap, v[i]);
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].full_pools, 1); /* all cached: none home yet */
+    assert_int_equal(st.classes[2].used_blocks, 400 - CACHE);
+
+    heap_free(heap, v[CACHE]);
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].full_pools, 0); /* v[0 .. SLOTS / 2) are home */
+    assert_int_equal(st.classes[2].used_blocks, 400 - (CACHE + 1));
+    heap_assert_valid(heap);
+    for (size_t i = CACHE; i >= HEAP_STACK_SLOTS / 2; i--)
+        assert_ptr_equal(heap_alloc(heap, 48), v[i]);
+
+    for (size_t i = HEAP_STACK_SLOTS / 2; i < 400; i++)
+        heap_free(heap, v[i]);
+    heap_assert_empty_and_destroy(heap);
+}
+
+/* heap_flush() sends every cached block home: a full pool whose blocks were
+ * only cached gets them back on its free list and is full no more, and the
+ * cache is empty (the next allocation comes from a pool). */
+static void test_flush_sends_the_whole_free_cache_home(void **state)
 {
     (void)state;
     heap_t *heap = heap_new(HEAP_DEBUG_OFF);
     void *v[400];
-    size_t n = blocks_off_the_head(heap, v, 400);
-    assert_true(n > HEAP_STACK_SLOTS + 1);
-    heap_stats_t st;
-
-    for (size_t i = 0; i < HEAP_STACK_SLOTS; i++)
+    blocks_of_48(heap, v, 400); /* the first pool (340 blocks) full */
+    for (size_t i = 0; i < 10; i++)
         heap_free(heap, v[i]);
+    heap_stats_t st;
     heap_get_stats(heap, &st);
-    assert_int_equal(st.classes[2].full_pools, 1); /* all stacked: none home yet */
-    assert_int_equal(st.classes[2].used_blocks, n + 1 - HEAP_STACK_SLOTS);
+    assert_int_equal(st.classes[2].full_pools, 1); /* cached: the pool still counts them */
 
-    heap_free(heap, v[HEAP_STACK_SLOTS]);
-    heap_get_stats(heap, &st);
-    assert_int_equal(st.classes[2].full_pools, 0); /* v[0 .. SLOTS / 2) are home */
-    assert_int_equal(st.classes[2].used_blocks, n + 1 - (HEAP_STACK_SLOTS + 1));
+    heap_flush(heap);
     heap_assert_valid(heap);
-    for (size_t i = HEAP_STACK_SLOTS; i >= HEAP_STACK_SLOTS / 2; i--)
-        assert_ptr_equal(heap_alloc(heap, 48), v[i]);
-
-    for (size_t i = HEAP_STACK_SLOTS / 2; i <= n; i++)
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.classes[2].full_pools, 0);
+    assert_int_equal(st.classes[2].used_blocks, 390);
+    void *p = heap_alloc(heap, 48); /* the head pool's next block, none of v[0..10) */
+    for (size_t i = 0; i < 10; i++)
+        assert_ptr_not_equal(p, v[i]);
+    heap_free(heap, p);
+    for (size_t i = 10; i < 400; i++)
         heap_free(heap, v[i]);
     heap_assert_empty_and_destroy(heap);
 }
 
 /* Without debug mode a double free is not caught at the call, but the block
- * is then on its class's free stack twice, and heap_check() names it. */
-static void test_heap_check_finds_a_block_freed_twice_on_the_free_stack(void **state)
+ * is then in its class's free cache twice, and heap_check() names it:
+ * twice on the stack, or at the bottom and on the stack. */
+static void test_heap_check_finds_a_block_freed_twice_in_the_free_cache(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
-    void *v[400];
-    blocks_off_the_head(heap, v, 400);
-    heap_free(heap, v[3]);
-    heap_free(heap, v[3]);
-    char why[256] = "";
-    assert_int_equal(heap_check(heap, why, sizeof(why)), -EFAULT);
-    assert_non_null(strstr(why, "on the free stack twice"));
-    heap_destroy(heap);
+    for (int at_bottom = 0; at_bottom <= 1; at_bottom++) {
+        heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+        void *v[8];
+        blocks_of_48(heap, v, 8);
+        if (!at_bottom)
+            heap_free(heap, v[0]);
+        heap_free(heap, v[3]);
+        heap_free(heap, v[3]);
+        char why[256] = "";
+        assert_int_equal(heap_check(heap, why, sizeof(why)), -EFAULT);
+        assert_non_null(strstr(why, "in the free cache twice"));
+        heap_destroy(heap);
+    }
 }
 
 int main(void)
@@ -475,8 +502,9 @@ int main(void)
         cmocka_unit_test(test_alloc_free_cycle_reuses_memory_without_growing),
         cmocka_unit_test(test_impossible_request_returns_null_and_counts_nothing),
         cmocka_unit_test(test_freed_block_is_the_next_one_handed_out_of_its_class),
-        cmocka_unit_test(test_full_free_stack_sends_its_oldest_half_home),
-        cmocka_unit_test(test_heap_check_finds_a_block_freed_twice_on_the_free_stack),
+        cmocka_unit_test(test_full_free_cache_sends_its_oldest_half_home),
+        cmocka_unit_test(test_flush_sends_the_whole_free_cache_home),
+        cmocka_unit_test(test_heap_check_finds_a_block_freed_twice_in_the_free_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
