@@ -136,19 +136,23 @@ static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_
  * on its class's free cache: into the bottom slot if the cache is empty,
  * else on the stack, a full stack first sending its oldest half home
  * (heap__stack_spill). The free writes nothing into the block and reads
- * nothing of its pool but the size class. */
+ * nothing of its pool but the class pointer. A block in the bottom slot is
+ * the one the class's next allocation hands out, and its caller writes it at
+ * once: the free prefetches its line for writing, so that a block freed
+ * cold (the oldest of a queue) is in cache by then. */
 static inline void heap_free(heap_t *heap, void *ptr)
 {
     uintptr_t idx = (uintptr_t)ptr >> HEAP_MAP_SHIFT;
     if (HEAP_LIKELY(idx < heap->fast_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1))) {
         heap_pool_t *pool = (heap_pool_t *)((uintptr_t)ptr & heap->pool_mask);
-        unsigned szidx = pool->szidx;
-        heap_class_t *cls = &heap->classes[szidx];
+        heap_class_t *cls = pool->cls;
         heap__poison(ptr, cls->block_size);
         if (HEAP_LIKELY(cls->bottom == NULL)) {
             cls->bottom = (heap_block_t *)ptr;
+            __builtin_prefetch(ptr, 1);
             return;
         }
+        unsigned szidx = pool->szidx;
         uint32_t n = cls->nstack;
         if (HEAP_UNLIKELY(n == HEAP_STACK_SLOTS))
             n = heap__stack_spill(heap, szidx);

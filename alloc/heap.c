@@ -7,7 +7,7 @@
  * (ticks, orders, encoded payloads). The system allocator is general; we are
  * not. A heap serves requests of 1..512 bytes from *blocks* of 32 size
  * classes, 16 bytes apart. Blocks of one class live in a *pool*, a 16 KiB
- * page with a 48-byte header; pools live in *arenas*, 1 MiB regions mapped
+ * page with a 64-byte header; pools live in *arenas*, 1 MiB regions mapped
  * from the OS and aligned to their own size. Because pools are aligned to
  * their size, the pool of any block is `block & ~(pool_size - 1)`: free needs
  * no size and no search.

@@ -118,6 +118,7 @@ void pool__init(heap_t *heap, heap_pool_t *pool, heap_arena_t *arena, unsigned i
     pool->freeblock = first;
     pool->used = 0;
     pool->szidx = (uint8_t)idx;
+    pool->cls = &heap->classes[idx];
     pool->state = HEAP_POOL_USED;
     pool->nextoffset = (uint32_t)(HEAP_POOL_FIRST + size);
     pool->maxnextoffset = (uint32_t)(heap->pool_size - size);

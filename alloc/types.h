@@ -12,7 +12,7 @@
  *     │
  *     └─usable arenas, fewest free pools first
  *          arena: 1 MiB, aligned to 1 MiB, 64 pools of 16 KiB
- *            pool: [header 48 B][block][block]...[block][tail < 1 block]
+ *            pool: [header 64 B][block][block]...[block][tail < 1 block]
  *
  * Block -> pool is `ptr & pool_mask`; block -> arena ownership is one bit in
  * a flat bitmap indexed by `ptr >> HEAP_MAP_SHIFT`.
@@ -81,22 +81,24 @@ enum heap_pool_state {
 
 /*
  * Pool header, at the start of every pool (pools are aligned to pool_size
- * inside their arena, so `block & pool_mask` finds it). 48 bytes, so the first
- * block starts 16-byte aligned.
+ * inside their arena, so `block & pool_mask` finds it). 56 bytes; the first
+ * block starts at 64, 16-byte aligned, and the header is one cache line.
  */
 typedef struct heap_pool {
     /* Head of the LIFO free list. Invariant: non-NULL while the pool is
      * USED, NULL when FULL. When the list runs dry the allocator carves the
      * next never-used block onto it (or marks the pool FULL). */
     heap_block_t *freeblock;
-    /* Live blocks in this pool (and blocks of it on its class's free
-     * stack). 0 means the pool goes back to its arena. */
+    /* The pool's size class, &heap->classes[szidx]: the one load a free
+     * needs to find the class's free cache. */
+    struct heap_class *cls;
+    /* Live blocks in this pool (and blocks of it in its class's free
+     * cache). 0 means the pool goes back to its arena. */
     uint32_t used;
     /* Offset from the pool start of the next never-used block (bump carving:
      * blocks are only touched when first handed out). */
     uint32_t nextoffset;
-    /* Size class index, 0..31; block size is (szidx + 1) * 16. Read by every
-     * free. */
+    /* Size class index, 0..31; block size is (szidx + 1) * 16. */
     uint8_t szidx;
     /* enum heap_pool_state. */
     uint8_t state;
