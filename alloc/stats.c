@@ -222,6 +222,9 @@ static int check_pool(const heap_t *heap, const heap_pool_t *pool, found_t *n, c
     if (pool->szidx >= HEAP_NCLASSES)
         return fail(why, whylen, "pool %p: size class %u", (const void *)pool, pool->szidx);
     const heap_class_t *cls = &heap->classes[pool->szidx];
+    if (pool->cls != cls)
+        return fail(why, whylen, "pool %p: class pointer %p, yet size class %u", (const void *)pool,
+                    (const void *)pool->cls, pool->szidx);
     size_t carved = (pool->nextoffset - HEAP_POOL_FIRST) / cls->block_size;
     size_t nfree = free_list_length(pool, cls->blocks_per_pool);
     uint32_t bias = cls->pool == pool; /* the head counts one extra */

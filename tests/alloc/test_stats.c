@@ -306,6 +306,25 @@ static void test_byte_breakdown_adds_up_in_debug_mode(void **state)
     heap_assert_empty_and_destroy(heap);
 }
 
+/* heap_check() notices a pool header whose class pointer is not its size
+ * class's (the pointer the free path follows). */
+static void test_heap_check_reports_a_pool_whose_class_pointer_is_wrong(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    void *p = heap_alloc(heap, 64);
+    heap_pool_t *pool = (heap_pool_t *)((uintptr_t)p & ~(uintptr_t)(HEAP_POOL_SIZE_DEFAULT - 1));
+    heap_class_t *saved = pool->cls;
+    pool->cls = &heap->classes[0];
+    char why[256] = "";
+    assert_int_equal(heap_check(heap, why, sizeof(why)), -EFAULT);
+    assert_non_null(strstr(why, "class pointer"));
+    pool->cls = saved;
+    heap_assert_valid(heap);
+    heap_free(heap, p);
+    heap_assert_empty_and_destroy(heap);
+}
+
 /* heap_check() notices a pool whose free list is shorter than its counters
  * say. The corruption is a write into a freed block (a use after free), so
  * it is skipped under AddressSanitizer. */
@@ -531,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_byte_breakdown_adds_up_with_smallest_arenas_and_pools),
         cmocka_unit_test(test_byte_breakdown_adds_up_with_large_arenas_and_pools),
         cmocka_unit_test(test_byte_breakdown_adds_up_in_debug_mode),
+        cmocka_unit_test(test_heap_check_reports_a_pool_whose_class_pointer_is_wrong),
         cmocka_unit_test(test_heap_check_reports_a_truncated_free_list),
         cmocka_unit_test(test_format_stats_has_class_table_and_total_line),
         cmocka_unit_test(test_format_stats_returns_full_length_and_truncates_like_snprintf),
