@@ -13,7 +13,7 @@
  *   space 48         1,000,000 live blocks: bytes mapped (tickd) or resident per
  *                    byte requested
  * lifo and fifo time sections of about 0.25 s; every measurement is repeated 3
- * times and the best is reported. lifo and fifo are also run in 3 rounds,
+ * times and the best is reported. lifo and fifo are also run in 5 rounds,
  * each round every allocator in turn, and each allocator's best round is
  * reported: a slow spell of a shared machine then falls on all of them, not
  * on whichever ran during it. --quick divides counts and times by 10.
@@ -25,7 +25,7 @@
  *
  *   workload, allocator     names as on the command line
  *   size                    request size in bytes; "32-128" for churn's mix
- *   ns_per_pair             best of 3 (lifo, fifo: of 3 x 3), nanoseconds per
+ *   ns_per_pair             best of 3 (lifo, fifo: of 5 x 3), nanoseconds per
  *                           alloc + free pair
  *   ns_per_pair_first       the first of the 3; in burst and space the one
  *                           run where every allocator takes page faults

@@ -26,7 +26,7 @@
 /* Timed repetitions of every measurement; the best one is reported. */
 #define BENCH_REPS 3
 /* Rounds of the lifo and fifo rows over all the allocators (bench_alloc.c). */
-#define BENCH_ROUNDS 3
+#define BENCH_ROUNDS 5
 /* Live blocks in the fifo window (a tick queue). */
 #define BENCH_FIFO_WINDOW 1000
 /* Request sizes of the churn workload (mixed ticks), inclusive. */
