@@ -66,7 +66,6 @@ static inline size_t heap_class_size(unsigned idx)
 void *heap_alloc_generic(heap_t *heap, size_t size);
 void heap_free_generic(heap_t *heap, void *ptr);
 void heap__pool_refill(heap_t *heap, heap_pool_t *pool);
-void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhead);
 uint32_t heap__stack_spill(heap_t *heap, unsigned idx);
 
 /* Allocates size bytes, 16-byte aligned. size 0 is served as 1. Returns NULL
@@ -115,19 +114,6 @@ static inline int heap_owns(const heap_t *heap, const void *ptr)
 {
     uintptr_t idx = (uintptr_t)ptr >> HEAP_MAP_SHIFT;
     return idx < heap->arena_map_bits && ((heap->arena_map[idx >> 6] >> (idx & 63)) & 1);
-}
-
-/* Pushes block on its pool's free list; hands pool state changes (full ->
- * used, used -> empty) to the slow path. A block's way home from a free
- * cache, and the debug path's free. */
-static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_t *block)
-{
-    heap_block_t *head = pool->freeblock;
-    block->next = head;
-    pool->freeblock = block;
-    heap__poison(block, heap->classes[pool->szidx].block_size);
-    if (HEAP_UNLIKELY(--pool->used == 0 || head == NULL))
-        heap__pool_transition(heap, pool, head);
 }
 
 /* Frees a block from heap_alloc(). NULL is ignored. A pointer this heap does

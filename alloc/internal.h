@@ -24,6 +24,24 @@ static inline uint32_t heap__cached(const heap_class_t *cls)
     return (cls->bottom != NULL) + cls->nstack;
 }
 
+/* pool.c: the state changes of a pool that got a block back: FULL -> USED
+ * when oldhead, its free list before, was NULL; then, if nothing in it is
+ * live, back to its arena (or kept as its class's cached pool). */
+void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhead);
+
+/* Pushes block on its pool's free list; hands pool state changes (full ->
+ * used, used -> empty) to the slow path. A block's way home from a free
+ * cache, and the debug path's free. */
+static inline void heap__free_block(heap_t *heap, heap_pool_t *pool, heap_block_t *block)
+{
+    heap_block_t *head = pool->freeblock;
+    block->next = head;
+    pool->freeblock = block;
+    heap__poison(block, heap->classes[pool->szidx].block_size);
+    if (HEAP_UNLIKELY(--pool->used == 0 || head == NULL))
+        heap__pool_transition(heap, pool, head);
+}
+
 /* Prints "tickd: heap: fatal: <message>" on stderr and aborts. */
 __attribute__((noreturn, format(printf, 1, 2))) void heap__fatal(const char *fmt, ...);
 
