@@ -62,7 +62,7 @@ void heap_assert_empty_and_destroy(heap_t *heap)
         assert_int_equal(st.classes[i].allocs, st.classes[i].frees);
     }
     heap_assert_valid(heap);
-    /* Blocks on the free stacks are free, but their pools count them until
+    /* Blocks in the free caches are free, but their pools count them until
      * they go home: once they have, no pool is full. */
     heap_flush(heap);
     heap_get_stats(heap, &st);

@@ -318,9 +318,9 @@ static void mixed_burst(heap_t *heap, size_t n)
 
 /* Without heap_trim(), what a burst leaves behind is bounded: each size class
  * keeps at most its head pool (the head bias), one cached pool and the pools
- * of the blocks on its free stack, with no live block in any; every other
+ * of the blocks in its free cache, with no live block in any; every other
  * pool went back to its arena and every arena left wholly empty was released
- * (one spare at most). Once the stacked blocks are home (heap_flush), only
+ * (one spare at most). Once the cached blocks are home (heap_flush), only
  * the head and the cached pool are left. */
 static void test_freeing_a_mixed_burst_leaves_at_most_two_idle_pools_per_class(void **state)
 {

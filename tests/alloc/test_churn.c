@@ -205,7 +205,7 @@ static void churn(heap_t *heap, uint64_t seed, size_t nops, size_t max_live, int
     assert_int_equal(st.used_bytes, 0);
     assert_int_equal(st.large_bytes, 0);
     assert_int_equal(st.large_allocs, st.large_frees);
-    heap_flush(heap); /* the stacked blocks home: no pool is full */
+    heap_flush(heap); /* the cached blocks home: no pool is full */
     heap_assert_valid(heap);
     heap_get_stats(heap, &st);
     assert_int_equal(st.pools_full, 0);

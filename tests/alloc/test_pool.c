@@ -167,7 +167,7 @@ static void check_pool_state_transitions(size_t pool_size, unsigned c)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(pool_of(v[i], pool_size), pool_of(v[0], pool_size));
 
-    heap_free(heap, v[n / 2]); /* on the class's free stack: free, the pool still full */
+    heap_free(heap, v[n / 2]); /* in the class's free cache: free, the pool still full */
     heap_get_stats(heap, &st);
     assert_int_equal(st.pools_full, 1);
     assert_int_equal(st.classes[c].free_blocks, 1);
