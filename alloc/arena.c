@@ -14,8 +14,9 @@
  * unmapped when there is a spare already.
  *
  * Ownership: the bits (base >> HEAP_MAP_SHIFT) of the heap's arena map, one
- * per 256 KiB of the arena, are set while an arena is in use. It is clear for the spare, so a stale
- * pointer into the spare is foreign, not a silent write into a dead pool.
+ * per 256 KiB of the arena, are set while an arena is in use. They are clear
+ * for the spare, so a stale pointer into the spare is foreign, not a silent
+ * write into a dead pool.
  *
  * Never called on the fast path except through a pool state change.
  */

@@ -25,8 +25,8 @@
  * object, which allocation pops, newest first, before it looks at a pool. A
  * tick queue or an order book frees a block and soon asks for one of the
  * same size: it gets the block it gave back last, still in cache, and
- * neither call touches a pool header beyond its size class or writes into a
- * free block (the cache holds the pointers). The cache's bottom entry has a
+ * neither call reads more of a pool header than its class pointer or writes
+ * into a free block (the cache holds the pointers). The cache's bottom entry has a
  * slot of its own beside the class's counters, and the other 64 are a stack
  * with a count: a free followed at once by an allocation, the commonest
  * pattern, keeps the cache one deep and touches that slot alone, so neither
