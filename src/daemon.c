@@ -280,7 +280,7 @@ void daemon_batch_done(daemon_t *d)
 /* PUBLISH trade.AAPL "T,<ts>,AAPL,101.25,100,B": the CSV line is the tick;
  * the channel must name its kind and symbol. */
 static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
-                      const char **reason, uint64_t *durable_at)
+                      int64_t now, const char **reason, uint64_t *durable_at)
 {
     daemon_t *d = arg;
     struct csv_tick t;
@@ -297,7 +297,6 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick";
         return -EINVAL;
     }
-    int64_t now = daemon_realtime_ns();
     if (t.kind == CSV_TRADE)
         r = market_trade(d->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side, 0,
                          (int64_t)t.ts_ns, now);

@@ -213,6 +213,7 @@ struct pubsub {
     market_t *market;
     pubsub_publish_fn on_publish;
     void *publish_arg;
+    int64_t read_ns; /* the clock at the read being processed; -1 until read */
     settings_t opt;
 
     listener_t *listener;
@@ -1145,10 +1146,12 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
         return;
     }
     uint64_t durable_at = 0;
+    if (ps->read_ns < 0)
+        ps->read_ns = realtime_ns();
     ps->publishing = 1;
     ps->publish_receivers = 0;
-    r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len, &reason,
-                       &durable_at);
+    r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len,
+                       ps->read_ns, &reason, &durable_at);
     ps->publishing = 0;
     if (r < 0) {
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
@@ -1385,6 +1388,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         client_close(c);
         return;
     }
+    ps->read_ns = -1; /* taken by the read's first PUBLISH */
     if (c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))
         return;
     c->last_active_ms = uv_now(ps->loop);

@@ -43,13 +43,15 @@ typedef struct pubsub_stats {
     uint64_t encode_errors_total;   /* ticks not sent: no memory, or not expressible as CSV */
 } pubsub_stats_t;
 
-/* PUBLISH ingest: channel and payload (a CSV tick line) as received. Returns
- * 0, or a negative errno with *reason set to a short text for the client's
- * -ERR reply. *durable_at (0 on entry) may be set to a position of the
- * journal: the reply is then held until pubsub_durable() reaches it, so that
- * an acknowledged tick is on disk (journal.fsync: always). */
+/* PUBLISH ingest: channel and payload (a CSV tick line) as received, and
+ * recv_ns, the CLOCK_REALTIME of the read that brought it (one clock read
+ * per read, as the feeds take it). Returns 0, or a negative errno with
+ * *reason set to a short text for the client's -ERR reply. *durable_at (0 on entry) may be set to a
+ * position of the journal: the reply is then held until pubsub_durable() reaches it, so that an
+ * acknowledged tick is on disk (journal.fsync: always). */
 typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
-                                 size_t len, const char **reason, uint64_t *durable_at);
+                                 size_t len, int64_t recv_ns, const char **reason,
+                                 uint64_t *durable_at);
 
 /* Binds cfg->pubsub.listen on loop and starts accepting. On failure returns
  * a negative errno with a message in err. */

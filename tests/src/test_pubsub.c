@@ -76,7 +76,7 @@ static int64_t mono_ns(void)
 }
 
 static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
-                      const char **reason, uint64_t *durable_at)
+                      int64_t recv_ns, const char **reason, uint64_t *durable_at)
 {
     fixture_t *f = arg;
     struct csv_tick t;
@@ -89,9 +89,9 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     }
     if (t.kind == CSV_TRADE)
         return market_trade(f->market, t.symbol, strlen(t.symbol), t.trade.price, t.trade.size,
-                            t.trade.side, 0, (int64_t)t.ts_ns, now_ns());
+                            t.trade.side, 0, (int64_t)t.ts_ns, recv_ns);
     return market_quote(f->market, t.symbol, strlen(t.symbol), t.quote.bid, t.quote.bid_size,
-                        t.quote.ask, t.quote.ask_size, 0, (int64_t)t.ts_ns, now_ns());
+                        t.quote.ask, t.quote.ask_size, 0, (int64_t)t.ts_ns, recv_ns);
 }
 
 /* ---- set-up and tear-down ---- */
