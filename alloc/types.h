@@ -139,7 +139,8 @@ struct heap_arena {
 };
 
 /* Blocks a size class's free stack holds (heap_t.stack), above the bottom
- * slot; when it is full, its oldest half goes back to their pools. */
+ * slot; a free that finds it full first sends the oldest half of the cache
+ * (the bottom and the stack's oldest) back to their pools. */
 #define HEAP_STACK_SLOTS 64
 
 /* Per size class, one cache line: the fast paths touch only this and the
