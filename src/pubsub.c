@@ -213,7 +213,8 @@ struct pubsub {
     market_t *market;
     pubsub_publish_fn on_publish;
     void *publish_arg;
-    int64_t read_ns; /* the clock at the read being processed; -1 until read */
+    int64_t read_ns; /* the clock at the read being processed (on_read sets -1, its first
+                        PUBLISH reads the clock) */
     settings_t opt;
 
     listener_t *listener;

@@ -787,6 +787,34 @@ static uint64_t count_in_order(const char *buf, size_t len)
     return count_in_order_from(buf, len, 1);
 }
 
+/* Publishes AAPL trades 100 at a time, flushing and reading fd into *buf,
+ * until a slow consumer has been cut. Returns the trades published. */
+static uint64_t publish_until_a_cut(fixture_t *f, int fd, char **buf, size_t *len, size_t *cap,
+                                    int64_t deadline)
+{
+    uint64_t sent = 0;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 100; i++, sent++)
+            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+        pubsub_flush(f->ps);
+        pump(f);
+        drain_into(fd, buf, len, cap);
+    }
+    return sent;
+}
+
+/* Reads fd into *buf until it holds want trades in order from seq first. */
+static void read_until_in_order(fixture_t *f, int fd, char **buf, size_t *len, size_t *cap,
+                                uint64_t first, uint64_t want, int64_t deadline)
+{
+    while (count_in_order_from(*buf, *len, first) < want) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(fd, buf, len, cap);
+    }
+}
+
 static void test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick(void **state)
 {
     fixture_t *f = *state;
@@ -802,25 +830,13 @@ static void test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_t
 
     char *got = NULL;
     size_t len = 0, cap = 0;
-    uint64_t sent = 0;
     int64_t deadline = mono_ns() + GUARD_NS;
-    while (stats(f).slow_consumer_disconnects_total == 0) {
-        assert_true(mono_ns() < deadline);
-        for (int i = 0; i < 100; i++, sent++)
-            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
-        pubsub_flush(f->ps);
-        pump(f);
-        drain_into(fast, &got, &len, &cap);
-    }
+    uint64_t sent = publish_until_a_cut(f, fast, &got, &len, &cap, deadline);
     assert_int_equal(stats(f).clients, 1);
     for (int i = 0; i < 100; i++, sent++)
         trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
     pubsub_flush(f->ps);
-    while (count_in_order(got, len) < sent) {
-        assert_true(mono_ns() < deadline);
-        pump(f);
-        drain_into(fast, &got, &len, &cap);
-    }
+    read_until_in_order(f, fast, &got, &len, &cap, 1, sent, deadline);
     assert_int_equal(count_in_order(got, len), sent);
     free(got);
 
@@ -854,12 +870,7 @@ static void test_a_batch_bigger_than_the_hard_limit_does_not_cut_a_reader(void *
     pubsub_flush(f->ps);
     char *got = NULL;
     size_t len = 0, cap = 0;
-    int64_t deadline = mono_ns() + GUARD_NS;
-    while (count_in_order(got, len) < sent) {
-        assert_true(mono_ns() < deadline);
-        pump(f);
-        drain_into(c, &got, &len, &cap);
-    }
+    read_until_in_order(f, c, &got, &len, &cap, 1, sent, mono_ns() + GUARD_NS);
     free(got);
     assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
 }
@@ -894,21 +905,9 @@ static void test_a_stalled_quiet_subscriber_is_cut_once_it_pins_the_hard_limit(v
 
     char *got = NULL;
     size_t len = 0, cap = 0;
-    uint64_t sent = 0;
-    while (stats(f).slow_consumer_disconnects_total == 0) {
-        assert_true(mono_ns() < deadline);
-        for (int i = 0; i < 100; i++, sent++)
-            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
-        pubsub_flush(f->ps);
-        pump(f);
-        drain_into(fast, &got, &len, &cap);
-    }
+    uint64_t sent = publish_until_a_cut(f, fast, &got, &len, &cap, deadline);
     assert_true(sent * 150 > 256 * 1024); /* not before the limit's worth went by */
-    while (count_in_order_from(got, len, quiet + 1) < sent) {
-        assert_true(mono_ns() < deadline);
-        pump(f);
-        drain_into(fast, &got, &len, &cap);
-    }
+    read_until_in_order(f, fast, &got, &len, &cap, quiet + 1, sent, deadline);
     free(got);
     assert_int_equal(stats(f).clients, 1);
     assert_int_equal(stats(f).output_buffer_bytes, 0);
