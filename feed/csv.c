@@ -19,13 +19,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "feed/digits.h"
 #include "feed/price.h"
 
-#define CSV_MAX_FIELDS 7 /* a quote */
-
-struct field {
-    const char *p;
-    size_t n;
+/* The line being parsed: p walks from the first field to end, each field's
+ * reader stopping at the first byte that cannot be part of it, so that every
+ * byte is looked at once. */
+struct cursor {
+    const char *p, *end;
 };
 
 static int fail(const char **reason, int rc, const char *why)
@@ -34,51 +35,93 @@ static int fail(const char **reason, int rc, const char *why)
     return rc;
 }
 
+static bool symbol_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
 static bool symbol_ok(const char *s, size_t n)
 {
     if (n == 0 || n > CSV_SYMBOL_MAX)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+    for (size_t i = 0; i < n; i++)
+        if (!symbol_char(s[i]))
             return false;
-    }
     return true;
 }
 
-/* An unsigned decimal integer of one or more digits, at most `max`. */
-static int parse_uint(struct field f, uint64_t max, uint64_t *out)
+/* What follows a field: 1 at a ',' (stepped over), 0 at the end of the
+ * line, -1 at any other byte (the field is malformed). */
+static int delimiter(struct cursor *c)
 {
-    if (f.n == 0)
-        return -EINVAL;
+    if (c->p == c->end)
+        return 0;
+    if (*c->p != ',')
+        return -1;
+    c->p++;
+    return 1;
+}
+
+/* The field's delimiter, for a field that is not the last: the reason when
+ * it is missing or the field goes on with bytes that do not belong to it. */
+static int field_ends(struct cursor *c, const char *malformed, const char **reason)
+{
+    int d = delimiter(c);
+    if (d == 0)
+        return fail(reason, -EINVAL, "missing field");
+    if (d < 0)
+        return fail(reason, -EINVAL, malformed);
+    return 0;
+}
+
+/* The digits at the cursor as an integer at most max (leading zeros are
+ * fine): 0, -EINVAL for no digit, -ERANGE above max. Up to 19 digits
+ * cannot wrap 64 bits, so they are read without a check per digit; a
+ * longer run is read again with one. */
+static int scan_uint(struct cursor *c, uint64_t max, uint64_t *out)
+{
+    const char *start = c->p, *p = start;
     uint64_t v = 0;
-    for (size_t i = 0; i < f.n; i++) {
-        char c = f.p[i];
-        if (c < '0' || c > '9')
-            return -EINVAL;
-        unsigned d = (unsigned)(c - '0');
-        if (v > (max - d) / 10)
-            return -ERANGE;
+    unsigned d;
+
+    while (p < c->end && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
         v = v * 10 + d;
+        p++;
     }
+    if (p == start)
+        return -EINVAL;
+    if (p - start > 19) {
+        v = 0;
+        for (const char *q = start; q < p; q++) {
+            d = (unsigned)(*q - '0');
+            if (v > (UINT64_MAX - d) / 10)
+                return -ERANGE;
+            v = v * 10 + d;
+        }
+    }
+    if (v > max)
+        return -ERANGE;
+    c->p = p;
     *out = v;
     return 0;
 }
 
 enum price_field { F_PRICE, F_BID, F_ASK };
 
-/* A price field; on error, *reason names the field and the fault. */
-static int parse_price_field(struct field f, enum price_field which, int64_t *out,
-                             const char **reason)
+/* The price at the cursor; on error, *reason names the field and the
+ * fault. */
+static int price_field(struct cursor *c, enum price_field which, int64_t *out, const char **reason)
 {
     static const char *const why[3][4] = {
         {"malformed price", "negative price", "price has more than 4 decimals", "price overflows"},
         {"malformed bid", "negative bid", "bid has more than 4 decimals", "bid overflows"},
         {"malformed ask", "negative ask", "ask has more than 4 decimals", "ask overflows"},
     };
-    int rc = price_parse(f.p, f.n, out);
+    size_t used;
+    int rc = price_scan(c->p, (size_t)(c->end - c->p), out, &used);
     switch (rc) {
     case 0:
+        c->p += used; /* what follows is field_ends()' to judge: a price is never last */
         return 0;
     case PRICE_ENEGATIVE:
         return fail(reason, -EINVAL, why[which][1]);
@@ -91,20 +134,36 @@ static int parse_price_field(struct field f, enum price_field which, int64_t *ou
     }
 }
 
-/* A size field; the two reasons name the field. */
-static int parse_size_field(struct field f, uint32_t *out, const char *malformed,
-                            const char *overflows, const char **reason)
+/* A size field up to its delimiter; the two reasons name the field. */
+static int size_field(struct cursor *c, uint32_t *out, const char *malformed, const char *overflows,
+                      const char **reason)
 {
     uint64_t v;
-    int rc = parse_uint(f, UINT32_MAX, &v);
+    int rc = scan_uint(c, UINT32_MAX, &v);
     if (rc == -ERANGE)
         return fail(reason, rc, overflows);
-    if (rc != 0)
-        return fail(reason, rc, malformed);
+    if (rc != 0 || (c->p < c->end && *c->p != ','))
+        return fail(reason, -EINVAL, malformed);
     *out = (uint32_t)v;
     return 0;
 }
 
+/* The side, the optional last field of a trade, after its ','. */
+static int side_field(struct cursor *c, char *side, const char **reason)
+{
+    const char *f = c->p, *comma = memchr(f, ',', (size_t)(c->end - f));
+    size_t n = (size_t)((comma != NULL ? comma : c->end) - f);
+    if (n > 0 && (n != 1 || (f[0] != CSV_SIDE_BUY && f[0] != CSV_SIDE_SELL)))
+        return fail(reason, -EINVAL, "bad side (want B or S)");
+    if (comma != NULL)
+        return fail(reason, -EINVAL, "extra field");
+    *side = n > 0 ? f[0] : CSV_SIDE_UNKNOWN;
+    return 0;
+}
+
+/* Fields are read left to right and the first fault found is the one
+ * reported: "T,1,AAPL" is missing a field, "T,x,AAPL" has a malformed
+ * timestamp. */
 int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const char **reason)
 {
     if (len > 0 && line[len - 1] == '\n')
@@ -117,95 +176,68 @@ int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const ch
     char kind = line[0];
     if ((kind != CSV_TRADE && kind != CSV_QUOTE) || (len > 1 && line[1] != ','))
         return fail(reason, -EINVAL, "unknown record type (want T or Q)");
-    size_t want_min = kind == CSV_TRADE ? 5 : 7;
-    size_t want_max = kind == CSV_TRADE ? 6 : 7;
-
-    struct field f[CSV_MAX_FIELDS];
-    size_t nf = 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && line[i] != ',')
-            continue;
-        if (nf == want_max)
-            return fail(reason, -EINVAL, "extra field");
-        f[nf].p = line + start;
-        f[nf].n = i - start;
-        nf++;
-        start = i + 1;
-    }
-    if (nf < want_min)
+    if (len == 1)
         return fail(reason, -EINVAL, "missing field");
 
+    struct cursor c = {line + 2, line + len};
     struct csv_tick t;
     memset(&t, 0, sizeof t);
     t.kind = kind;
 
-    int rc = parse_uint(f[1], UINT64_MAX, &t.ts_ns);
+    int rc = scan_uint(&c, UINT64_MAX, &t.ts_ns);
     if (rc == -ERANGE)
         return fail(reason, rc, "timestamp overflows");
     if (rc != 0)
         return fail(reason, rc, "malformed timestamp");
+    if ((rc = field_ends(&c, "malformed timestamp", reason)) != 0)
+        return rc;
 
-    if (!symbol_ok(f[2].p, f[2].n))
+    const char *sym = c.p;
+    while (c.p < c.end && c.p - sym <= CSV_SYMBOL_MAX && symbol_char(*c.p))
+        c.p++;
+    size_t symlen = (size_t)(c.p - sym);
+    if (symlen == 0 || symlen > CSV_SYMBOL_MAX)
         return fail(reason, -EINVAL, "bad symbol (want 1-8 of A-Z 0-9 . -)");
-    memcpy(t.symbol, f[2].p, f[2].n);
+    if ((rc = field_ends(&c, "bad symbol (want 1-8 of A-Z 0-9 . -)", reason)) != 0)
+        return rc;
+    memcpy(t.symbol, sym, symlen);
 
     if (kind == CSV_TRADE) {
-        if ((rc = parse_price_field(f[3], F_PRICE, &t.trade.price, reason)) != 0)
+        if ((rc = price_field(&c, F_PRICE, &t.trade.price, reason)) != 0 ||
+            (rc = field_ends(&c, "malformed price", reason)) != 0)
             return rc;
-        rc = parse_size_field(f[4], &t.trade.size, "malformed size", "size overflows", reason);
+        rc = size_field(&c, &t.trade.size, "malformed size", "size overflows", reason);
         if (rc != 0)
             return rc;
         if (t.trade.size == 0)
             return fail(reason, -EINVAL, "trade size is 0");
         t.trade.side = CSV_SIDE_UNKNOWN;
-        if (nf == 6 && f[5].n > 0) {
-            if (f[5].n != 1 || (f[5].p[0] != CSV_SIDE_BUY && f[5].p[0] != CSV_SIDE_SELL))
-                return fail(reason, -EINVAL, "bad side (want B or S)");
-            t.trade.side = f[5].p[0];
-        }
+        if (delimiter(&c) == 1 && (rc = side_field(&c, &t.trade.side, reason)) != 0)
+            return rc;
     } else {
-        if ((rc = parse_price_field(f[3], F_BID, &t.quote.bid, reason)) != 0)
+        if ((rc = price_field(&c, F_BID, &t.quote.bid, reason)) != 0 ||
+            (rc = field_ends(&c, "malformed bid", reason)) != 0)
             return rc;
-        rc = parse_size_field(f[4], &t.quote.bid_size, "malformed bid size", "bid size overflows",
-                              reason);
+        rc = size_field(&c, &t.quote.bid_size, "malformed bid size", "bid size overflows", reason);
+        if (rc != 0 || (rc = field_ends(&c, "malformed bid size", reason)) != 0)
+            return rc;
+        if ((rc = price_field(&c, F_ASK, &t.quote.ask, reason)) != 0 ||
+            (rc = field_ends(&c, "malformed ask", reason)) != 0)
+            return rc;
+        rc = size_field(&c, &t.quote.ask_size, "malformed ask size", "ask size overflows", reason);
         if (rc != 0)
             return rc;
-        if ((rc = parse_price_field(f[5], F_ASK, &t.quote.ask, reason)) != 0)
-            return rc;
-        rc = parse_size_field(f[6], &t.quote.ask_size, "malformed ask size", "ask size overflows",
-                              reason);
-        if (rc != 0)
-            return rc;
+        if (delimiter(&c) == 1)
+            return fail(reason, -EINVAL, "extra field");
     }
     *tick = t;
     return 1;
 }
 
-/* Append the decimal digits of v at p; returns the end. */
-static char *put_uint(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
-
-/* Append a non-negative price; the caller checked the sign. */
-static char *put_price(char *p, int64_t price)
-{
-    return p + price_format(price, p, PRICE_TEXT_MAX);
-}
-
 int csv_format(const struct csv_tick *tick, char *buf, size_t cap)
 {
     char tmp[CSV_FORMAT_MAX];
-    char *p = tmp;
+    char *out = cap >= CSV_FORMAT_MAX ? buf : tmp, *p = out;
     size_t symlen = strnlen(tick->symbol, sizeof tick->symbol);
 
     if (!symbol_ok(tick->symbol, symlen))
@@ -225,34 +257,35 @@ int csv_format(const struct csv_tick *tick, char *buf, size_t cap)
 
     *p++ = tick->kind;
     *p++ = ',';
-    p = put_uint(p, tick->ts_ns);
+    p = digits_u64(p, tick->ts_ns);
     *p++ = ',';
     memcpy(p, tick->symbol, symlen);
     p += symlen;
     *p++ = ',';
     if (tick->kind == CSV_TRADE) {
-        p = put_price(p, tick->trade.price);
+        p = price_put(p, tick->trade.price);
         *p++ = ',';
-        p = put_uint(p, tick->trade.size);
+        p = digits_u64(p, tick->trade.size);
         if (tick->trade.side != CSV_SIDE_UNKNOWN) {
             *p++ = ',';
             *p++ = tick->trade.side;
         }
     } else {
-        p = put_price(p, tick->quote.bid);
+        p = price_put(p, tick->quote.bid);
         *p++ = ',';
-        p = put_uint(p, tick->quote.bid_size);
+        p = digits_u64(p, tick->quote.bid_size);
         *p++ = ',';
-        p = put_price(p, tick->quote.ask);
+        p = price_put(p, tick->quote.ask);
         *p++ = ',';
-        p = put_uint(p, tick->quote.ask_size);
+        p = digits_u64(p, tick->quote.ask_size);
     }
     *p++ = '\n';
 
-    size_t n = (size_t)(p - tmp);
+    size_t n = (size_t)(p - out);
     if (cap < n + 1)
         return -ENOBUFS;
-    memcpy(buf, tmp, n);
+    if (out != buf)
+        memcpy(buf, tmp, n);
     buf[n] = '\0';
     return (int)n;
 }

@@ -12,12 +12,14 @@
 
 #include <string.h>
 
+#include "feed/digits.h"
+
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
 
-int price_parse(const char *s, size_t len, int64_t *out)
+int price_scan(const char *s, size_t len, int64_t *out, size_t *used)
 {
     const uint64_t int_max = (uint64_t)INT64_MAX / PRICE_SCALE;
     size_t i = 0;
@@ -50,40 +52,51 @@ int price_parse(const char *s, size_t len, int64_t *out)
         for (size_t n = i - start; n < PRICE_DECIMALS; n++)
             frac *= 10;
     }
-    if (i != len)
-        return PRICE_EMALFORMED;
 
     uint64_t v = whole * PRICE_SCALE + frac;
     if (v > (uint64_t)INT64_MAX)
         return PRICE_EOVERFLOW;
     *out = (int64_t)v;
+    *used = i;
     return 0;
+}
+
+int price_parse(const char *s, size_t len, int64_t *out)
+{
+    int64_t v;
+    size_t used;
+    int rc = price_scan(s, len, &v, &used);
+    if (rc != 0)
+        return rc;
+    if (used != len)
+        return PRICE_EMALFORMED;
+    *out = v;
+    return 0;
+}
+
+char *price_put(char *p, int64_t price)
+{
+    _Static_assert(PRICE_DECIMALS == 4, "the decimals are written as two pairs");
+    uint64_t mag = price < 0 ? 0 - (uint64_t)price : (uint64_t)price;
+    unsigned frac = (unsigned)(mag % PRICE_SCALE);
+
+    if (price < 0)
+        *p++ = '-';
+    p = digits_u64(p, mag / PRICE_SCALE);
+    *p++ = '.';
+    memcpy(p, &digits_pairs[2 * (frac / 100)], 2);
+    memcpy(p + 2, &digits_pairs[2 * (frac % 100)], 2);
+    return p + 4;
 }
 
 int price_format(int64_t price, char *buf, size_t cap)
 {
     char tmp[PRICE_TEXT_MAX];
-    char *p = tmp + sizeof tmp;
-    uint64_t mag = price < 0 ? 0 - (uint64_t)price : (uint64_t)price;
+    size_t n = (size_t)(price_put(tmp, price) - tmp);
 
-    uint64_t frac = mag % PRICE_SCALE;
-    for (int i = 0; i < PRICE_DECIMALS; i++) {
-        *--p = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    *--p = '.';
-    uint64_t whole = mag / PRICE_SCALE;
-    do {
-        *--p = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole != 0);
-    if (price < 0)
-        *--p = '-';
-
-    size_t n = (size_t)(tmp + sizeof tmp - p);
     if (cap < n + 1)
         return -ENOBUFS;
-    memcpy(buf, p, n);
+    memcpy(buf, tmp, n);
     buf[n] = '\0';
     return (int)n;
 }

@@ -36,10 +36,20 @@ enum price_err {
  * *out is untouched on error. */
 int price_parse(const char *s, size_t len, int64_t *out);
 
+/* The price at the start of s[0..len), for a reader that finds where a field
+ * ends by reading it: 0 with *used the bytes it took (the text after them is
+ * the caller's to judge), or a price_err; *out and *used are untouched on
+ * error. */
+int price_scan(const char *s, size_t len, int64_t *out, size_t *used);
+
 /* Write `price` as text with exactly 4 decimals ("101.2500", "-0.0001") and a
  * NUL into buf[0..cap). Returns the length without the NUL, or -ENOBUFS if
  * cap is too small (PRICE_TEXT_MAX always suffices). Any int64 is accepted. */
 int price_format(int64_t price, char *buf, size_t cap);
+
+/* The same text without the NUL, at p, which has room for PRICE_TEXT_MAX
+ * bytes; returns its end. For encoders that write a line in place. */
+char *price_put(char *p, int64_t price);
 
 /* A short description of a price_err, for a log line. */
 const char *price_strerror(int err);

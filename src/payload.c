@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "feed/csv.h"
+#include "feed/digits.h"
 #include "feed/price.h"
 #include "payload.h"
 
@@ -47,26 +48,13 @@ void payload__free(heap_t *heap, histogram_t *latency, payload_t *p)
     heap_free(heap, p);
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
-
 static char *put_i64(char *p, int64_t v)
 {
     if (v < 0) {
         *p++ = '-';
-        return put_u64(p, 0 - (uint64_t)v);
+        return digits_u64(p, 0 - (uint64_t)v);
     }
-    return put_u64(p, (uint64_t)v);
+    return digits_u64(p, (uint64_t)v);
 }
 
 static char *put_str(char *p, const char *s)
@@ -79,12 +67,9 @@ static char *put_str(char *p, const char *s)
 /* "<key>":"<price>" */
 static char *put_price(char *p, const char *key, int64_t price)
 {
-    char text[PRICE_TEXT_MAX];
-    int n = price_format(price, text, sizeof text);
     p = put_str(p, key);
     *p++ = '"';
-    memcpy(p, text, (size_t)n);
-    p += n;
+    p = price_put(p, price);
     *p++ = '"';
     return p;
 }
@@ -106,7 +91,7 @@ static size_t format_json(const tick_t *t, char *buf)
         p = put_str(p, "\",\"kind\":\"trade\",");
         p = put_price(p, "\"price\":", t->price);
         p = put_str(p, ",\"size\":");
-        p = put_u64(p, t->size);
+        p = digits_u64(p, t->size);
         p = put_str(p, ",\"side\":\"");
         if (t->side == 'B' || t->side == 'S')
             *p++ = t->side;
@@ -115,15 +100,15 @@ static size_t format_json(const tick_t *t, char *buf)
         p = put_str(p, "\",\"kind\":\"quote\",");
         p = put_price(p, "\"bid\":", t->price);
         p = put_str(p, ",\"bid_size\":");
-        p = put_u64(p, t->size);
+        p = digits_u64(p, t->size);
         p = put_price(p, ",\"ask\":", t->ask);
         p = put_str(p, ",\"ask_size\":");
-        p = put_u64(p, t->ask_size);
+        p = digits_u64(p, t->ask_size);
     }
     p = put_str(p, ",\"ts\":");
     p = put_i64(p, t->ts_exch);
     p = put_str(p, ",\"seq\":");
-    p = put_u64(p, t->seq);
+    p = digits_u64(p, t->seq);
     *p++ = '}';
     return (size_t)(p - buf);
 }
@@ -173,19 +158,14 @@ int payload_format_tick(const tick_t *t, int format, char *buf, size_t cap)
 /* Bytes of "$<n>\r\n". */
 static size_t bulk_len_size(size_t n)
 {
-    size_t d = 1;
-    while (n >= 10) {
-        n /= 10;
-        d++;
-    }
-    return 1 + d + 2;
+    return 1 + digits_count(n) + 2;
 }
 
 /* "$<n>\r\n" */
 static char *put_bulk_len(char *p, size_t n)
 {
     *p++ = '$';
-    p = put_u64(p, n);
+    p = digits_u64(p, n);
     *p++ = '\r';
     *p++ = '\n';
     return p;

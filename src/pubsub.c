@@ -78,12 +78,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 
 #include <linux/sockios.h>
 
+#include "feed/digits.h"
 #include "batch.h"
 #include "glob.h"
 #include "payload.h"
@@ -158,28 +158,31 @@ enum client_flags {
 };
 
 struct client {
-    uv_tcp_t tcp; /* tcp.data points back here */
+    /* What the fan-out touches for every tick and subscriber (enqueue(),
+     * dirty_add()), together at the front: one or two cache lines a
+     * subscriber instead of three. Output: ring[(head + i) & (cap - 1)] for
+     * i < count; the first inflight entries belong to the uv_write() in
+     * flight. */
     pubsub_t *ps;
-    client_t *prev, *next;             /* every live client */
+    unsigned flags; /* enum client_flags */
+    uint32_t ring_cap, ring_head, ring_count, inflight;
+    uint32_t ring_peak; /* most entries held since the last housekeeping pass */
+    out_entry_t *ring;
+    size_t queued;                     /* bytes in the ring */
     client_t *dirty_prev, *dirty_next; /* clients with output not yet tried */
-    client_t *doomed_next;             /* slow consumers to disconnect */
-    client_t *held_prev, *held_next;   /* CLIENT_HELD: on the server's held list */
-    uint64_t hold;                     /* PUBLISH replies wait for this journal position */
-    unsigned flags;                    /* enum client_flags */
-    uint64_t last_active_ms;           /* loop time of the last bytes received */
-    uint64_t soft_since_ms;            /* CLIENT_SOFT: loop time it went over */
+
+    uv_tcp_t tcp; /* tcp.data points back here */
+    uv_write_t wreq;
+    client_t *prev, *next;           /* every live client */
+    client_t *doomed_next;           /* slow consumers to disconnect */
+    client_t *held_prev, *held_next; /* CLIENT_HELD: on the server's held list */
+    uint64_t hold;                   /* PUBLISH replies wait for this journal position */
+    uint64_t last_active_ms;         /* loop time of the last bytes received */
+    uint64_t soft_since_ms;          /* CLIENT_SOFT: loop time it went over */
 
     /* An unfinished request carried over from earlier reads. */
     char *in;
     size_t in_len, in_cap;
-
-    /* Output: ring[(head + i) & (cap - 1)] for i < count; the first inflight
-     * entries belong to the uv_write() in flight. */
-    out_entry_t *ring;
-    uint32_t ring_cap, ring_head, ring_count, inflight;
-    uint32_t ring_peak; /* most entries held since the last housekeeping pass */
-    size_t queued;      /* bytes in the ring */
-    uv_write_t wreq;
 
     sub_t **subs; /* channels and patterns, in no order */
     uint32_t nsubs, subs_cap;
@@ -633,13 +636,9 @@ static void ring_shrink(client_t *c)
 
 static void reply_seal(pubsub_t *ps);
 
-/* Queues bytes [off, end) of p on c, taking a reference, or extending the
- * last entry when it ends where these bytes begin (and is not being
- * written). 0, or -EPIPE when c takes no more output. The limits are
- * applied once the socket has been offered the output (client_write(),
- * housekeeping), never here: a batch bigger than the hard limit is no
- * reason to cut a client that reads. */
-static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+/* enqueue() for bytes that do not continue c's last entry: a new entry, and
+ * the checks that come with one. */
+static int enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end)
 {
     pubsub_t *ps = c->ps;
 
@@ -647,26 +646,45 @@ static int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
         return -EPIPE;
     if (HEAP_UNLIKELY(ps->reply_client == c))
         reply_seal(ps); /* replies gathered so far go first */
-    out_entry_t *e = &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)];
-    if (HEAP_LIKELY(c->ring_count > c->inflight && e->p == p && e->end == off)) {
-        e->end = end; /* the stream's next frame for c: the same buffer, further on */
-    } else {
-        if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
-            doom(c);
-            return -EPIPE;
-        }
-        e = &c->ring[(c->ring_head + c->ring_count) & (c->ring_cap - 1)];
-        e->p = p;
-        e->off = off;
-        e->end = end;
-        payload_incref(p);
-        if (++c->ring_count > c->ring_peak)
-            c->ring_peak = c->ring_count;
+    if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
+        doom(c);
+        return -EPIPE;
     }
+    out_entry_t *e = &c->ring[(c->ring_head + c->ring_count) & (c->ring_cap - 1)];
+    e->p = p;
+    e->off = off;
+    e->end = end;
+    payload_incref(p);
+    if (++c->ring_count > c->ring_peak)
+        c->ring_peak = c->ring_count;
     c->queued += end - off;
     ps->stats.output_buffer_bytes += end - off;
     dirty_add(c);
     return 0;
+}
+
+/* Queues bytes [off, end) of p on c, taking a reference, or extending the
+ * last entry when it ends where these bytes begin (and is not being
+ * written): what a subscriber's ticks nearly always do, as they follow one
+ * another in the fan-out's stream, so that case is inline. 0, or -EPIPE
+ * when c takes no more output. The limits are applied once the socket has
+ * been offered the output (client_write(), housekeeping), never here: a
+ * batch bigger than the hard limit is no reason to cut a client that
+ * reads. */
+static inline int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+{
+    if (HEAP_LIKELY(c->ring_count > c->inflight && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) &&
+                    c->ps->reply_client != c)) {
+        out_entry_t *e = &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)];
+        if (HEAP_LIKELY(e->p == p && e->end == off)) {
+            e->end = end;
+            c->queued += end - off;
+            c->ps->stats.output_buffer_bytes += end - off;
+            dirty_add(c);
+            return 0;
+        }
+    }
+    return enqueue_entry(c, p, off, end);
 }
 
 /* Takes bytes written off the front of c's ring; fully written entries are
@@ -865,18 +883,14 @@ static void reply_str(client_t *c, const char *s)
 static void reply_number(client_t *c, char prefix, long long n)
 {
     char buf[24]; /* prefix, sign, 20 digits, CRLF */
-    char *w = buf + sizeof buf;
-    unsigned long long v = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
-    *--w = '\n';
-    *--w = '\r';
-    do {
-        *--w = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
+    char *w = buf;
+    *w++ = prefix;
     if (n < 0)
-        *--w = '-';
-    *--w = prefix;
-    reply_raw(c, w, (size_t)(buf + sizeof buf - w));
+        *w++ = '-';
+    w = digits_u64(w, n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n);
+    *w++ = '\r';
+    *w++ = '\n';
+    reply_raw(c, buf, (size_t)(w - buf));
 }
 
 static void reply_bulk(client_t *c, const char *s, size_t n)
@@ -1006,10 +1020,16 @@ struct command {
     const command_t *subcommands; /* NULL-terminated by name, or NULL */
 };
 
+/* Whether a is name in any case. Names are lowercase letters, which differ
+ * from their capitals in bit 5 only; the first difference ends the test
+ * (every request runs it over the command table). */
 static int arg_is(const resp_arg_t *a, const char *name)
 {
-    size_t n = strlen(name);
-    return a->len == n && strncasecmp(a->ptr, name, n) == 0;
+    size_t i = 0;
+    for (; i < a->len; i++)
+        if (name[i] == '\0' || (a->ptr[i] | 0x20) != name[i])
+            return 0;
+    return name[i] == '\0';
 }
 
 static int auth_required(const client_t *c)
@@ -1233,7 +1253,9 @@ static const command_t command_subcommands[] = {
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
+/* PUBLISH first: a publisher sends nothing else, as fast as it can. */
 static const command_t commands[] = {
+    {"publish", "publish", 3, 0, cmd_publish, NULL},
     {"subscribe", "subscribe", -2, CMD_SUBSCRIBED, cmd_subscribe, NULL},
     {"psubscribe", "psubscribe", -2, CMD_SUBSCRIBED, cmd_psubscribe, NULL},
     {"unsubscribe", "unsubscribe", -1, CMD_SUBSCRIBED, cmd_unsubscribe, NULL},
@@ -1241,7 +1263,6 @@ static const command_t commands[] = {
     {"ping", "ping", -1, CMD_SUBSCRIBED, cmd_ping, NULL},
     {"quit", "quit", -1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_quit, NULL},
     {"reset", "reset", 1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_reset, NULL},
-    {"publish", "publish", 3, 0, cmd_publish, NULL},
     {"auth", "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
     {"client", "client", -2, 0, NULL, client_subcommands},
     {"command", "command", -1, 0, cmd_command_empty, command_subcommands},

@@ -137,6 +137,19 @@ static void test_extra_fields_are_rejected(void **state)
     assert_rejected("Q,1,AAPL,1,100,2,300,4,5,6,7,8,9", -EINVAL, "extra field");
 }
 
+static void test_the_first_fault_from_the_left_is_the_one_reported(void **state)
+{
+    (void)state;
+    assert_rejected("T,x", -EINVAL, "malformed timestamp");
+    assert_rejected("T,1,aapl", -EINVAL, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+    assert_rejected("T,1,AAPL,1.00001", -EINVAL, "price has more than 4 decimals");
+    assert_rejected("T,1,AAPL,1,0x", -EINVAL, "malformed size");
+    assert_rejected("T,1,AAPL,1,99999999999x", -ERANGE, "size overflows");
+    assert_rejected("Q,1,AAPL,x,1,2,3,4", -EINVAL, "malformed bid");
+    assert_rejected("Q,1,AAPL,1,1,2,3x", -EINVAL, "malformed ask size");
+    assert_rejected("T,1,AAPL,1,100,BB,x", -EINVAL, "bad side (want B or S)");
+}
+
 static void test_unknown_record_types_are_rejected(void **state)
 {
     (void)state;
@@ -587,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_lf_and_crlf_terminators_are_stripped),
         cmocka_unit_test(test_missing_fields_are_rejected),
         cmocka_unit_test(test_extra_fields_are_rejected),
+        cmocka_unit_test(test_the_first_fault_from_the_left_is_the_one_reported),
         cmocka_unit_test(test_unknown_record_types_are_rejected),
         cmocka_unit_test(test_bad_sides_are_rejected),
         cmocka_unit_test(test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash),

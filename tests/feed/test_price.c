@@ -184,6 +184,31 @@ static void test_parse_of_format_gives_back_every_non_negative_price(void **stat
     }
 }
 
+static void test_scan_takes_the_price_at_the_start_and_says_how_much(void **state)
+{
+    (void)state;
+    int64_t v = -1;
+    size_t used = 99;
+    assert_int_equal(price_scan("101.25,100", 10, &v, &used), 0);
+    assert_int_equal(v, 1012500);
+    assert_int_equal(used, 6);
+    assert_int_equal(price_scan("1.2.3", 5, &v, &used), 0); /* the caller judges ".3" */
+    assert_int_equal(v, 12000);
+    assert_int_equal(used, 3);
+    assert_int_equal(price_scan("7x", 2, &v, &used), 0);
+    assert_int_equal(v, 70000);
+    assert_int_equal(used, 1);
+    v = -1;
+    used = 99;
+    assert_int_equal(price_scan("-1,", 3, &v, &used), PRICE_ENEGATIVE);
+    assert_int_equal(price_scan("1.,", 3, &v, &used), PRICE_EMALFORMED);
+    assert_int_equal(price_scan(",1", 2, &v, &used), PRICE_EMALFORMED);
+    assert_int_equal(price_scan("1.00001,", 8, &v, &used), PRICE_EDECIMALS);
+    assert_int_equal(price_scan("922337203685477.5808,", 21, &v, &used), PRICE_EOVERFLOW);
+    assert_int_equal(v, -1); /* untouched on error */
+    assert_int_equal(used, 99);
+}
+
 static void test_strerror_names_each_error(void **state)
 {
     (void)state;
@@ -205,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_formats_with_exactly_4_decimals),
         cmocka_unit_test(test_format_needs_room_for_the_text_and_its_nul),
         cmocka_unit_test(test_parse_of_format_gives_back_every_non_negative_price),
+        cmocka_unit_test(test_scan_takes_the_price_at_the_start_and_says_how_much),
         cmocka_unit_test(test_strerror_names_each_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

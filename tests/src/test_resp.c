@@ -291,6 +291,27 @@ static void test_count_lines_longer_than_the_line_limit_fail(void **state)
     assert_error_n(in, 4 + RESP_LINE_MAX - 1, "Protocol error: too big bulk count string");
 }
 
+static void test_count_lines_of_every_width_read_alike(void **state)
+{
+    (void)state;
+    /* Up to 18 digits are read in one pass; "0", signs and longer lines by
+     * the full reader: the answers do not depend on which. */
+    parsed_t r = parse("*1\r\n$0\r\n\r\n");
+    assert_int_equal(r.r, RESP_COMMAND);
+    assert_int_equal(r.argc, 1);
+    assert_int_equal(r.lens[0], 0);
+    assert_error("*1\r\n$999999999999999999\r\n", "Protocol error: invalid bulk length");
+    assert_error("*1\r\n$9999999999999999999\r\n", "Protocol error: invalid bulk length");
+    assert_error("*999999999999999999\r\n", "Protocol error: invalid multibulk length");
+    assert_error("*1\r\n$04\r\nPING\r\n", "Protocol error: invalid bulk length");
+    r = parse("*000000000000000000001\r\n");
+    assert_int_equal(r.r, RESP_ERROR);
+    r = parse("*2\r\n$12\r\nabcdefghijkl\r\n$3\r\nxyz\r\n");
+    assert_int_equal(r.r, RESP_COMMAND);
+    assert_arg(&r, 0, "abcdefghijkl", 12);
+    assert_arg(&r, 1, "xyz", 3);
+}
+
 static void test_too_many_arguments_fail(void **state)
 {
     (void)state;
@@ -433,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_protocol_errors_carry_redis_texts),
         cmocka_unit_test(test_errors_are_found_as_soon_as_the_deciding_byte_arrives),
         cmocka_unit_test(test_count_lines_longer_than_the_line_limit_fail),
+        cmocka_unit_test(test_count_lines_of_every_width_read_alike),
         cmocka_unit_test(test_too_many_arguments_fail),
         cmocka_unit_test(test_unauthenticated_limits_are_redis_ones),
         cmocka_unit_test(test_request_over_max_request_fails),
