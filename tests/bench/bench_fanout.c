@@ -3,8 +3,8 @@
  * pub/sub, the same client code against both, side by side in one run.
  *
  *   tickd-bench-fanout [--subscribers K,K,...] [--messages M] [--rate R] [--seconds S]
- *                      [--server tickd|redis] [--tickd PATH] [--redis-server PATH]
- *                      [--payload json|csv] [--quick] [--json]
+ *                      [--rounds N] [--server tickd|redis] [--tickd PATH]
+ *                      [--redis-server PATH] [--payload json|csv] [--quick] [--json]
  *
  * The servers. The benchmark starts each server itself, one at a time, on
  * free ports of 127.0.0.1, from a temporary directory holding its config and
@@ -40,6 +40,14 @@
  *              the messages of all the subscribers, from a log-linear
  *              histogram (buckets 1/64 of an octave wide: within 1%).
  *
+ * Rounds. The whole run, every K, is made N times (--rounds, default 3),
+ * tickd and Redis taking turns (each round starts each server afresh), and
+ * every figure printed is the median of its N values (the CPU shares come
+ * from the round whose throughput is nearest the median); losses count over
+ * all the rounds. A slow spell of a shared or virtual machine then lands on
+ * both servers instead of on whichever happened to run, and one spell
+ * cannot pick the result.
+ *
  * The client and the server share the machine (the output says how many
  * CPUs): the figures include that contention, and the CPU each side used in
  * the throughput phase is printed (a share of one core) so that a saturated
@@ -53,8 +61,8 @@
  * phases), latency_backlog_ms (last delivery after the last publish of the
  * latency phase: large when the server could not keep up with R * K
  * deliveries per second), server_cpu, subscriber_cpu, publisher_cpu (the
- * throughput phase); the latencies are null with --seconds 0. --quick: M
- * 100,000 and S 0.2 unless given. Exit status: 0 success, 1 a server or a
+ * throughput phase), rounds; the latencies are null with --seconds 0.
+ * --quick: M 100,000, S 0.2 and N 1 unless given. Exit status: 0 success, 1 a server or a
  * measurement failed or a message was lost, 2 bad usage.
  */
 #include <dirent.h>
@@ -99,6 +107,7 @@
 #define READY_MS         10000        /* a server must answer PING within this */
 #define STOP_MS          5000         /* SIGTERM, then SIGKILL after this */
 #define MAX_K_VALUES     16
+#define MAX_ROUNDS       15
 #define MAX_SUBSCRIBERS  9000 /* both servers refuse clients past 10,000 by default */
 #define TARGET_RATIO     3.0  /* delivered msgs/s, tickd over Redis, at TARGET_K */
 #define TARGET_K         10
@@ -116,6 +125,7 @@ struct options {
     uint64_t messages;
     uint64_t rate;
     double seconds;
+    unsigned rounds;
     int servers[NSERVERS]; /* which to run */
     const char *path[NSERVERS];
     const char *payload; /* tickd's pubsub.payload: json or csv */
@@ -964,6 +974,58 @@ static int run_server(enum server_kind kind, const struct options *opt,
     return failed;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorts v). */
+static double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One (server, K) over the rounds: the median of each figure, the CPU
+ * shares of the round whose throughput is nearest that median, losses
+ * summed over every round. Unmeasured unless every round measured it. */
+static void combine_rounds(const struct result *round, unsigned n, struct result *out)
+{
+    double rate[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS], p999[MAX_ROUNDS],
+        backlog[MAX_ROUNDS];
+
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < n; i++) {
+        if (!round[i].measured)
+            return;
+        rate[i] = round[i].delivered_per_second;
+        p50[i] = round[i].p50_us;
+        p99[i] = round[i].p99_us;
+        p999[i] = round[i].p999_us;
+        backlog[i] = round[i].backlog_ms;
+        out->lost += round[i].lost;
+        out->expected += round[i].expected;
+        out->short_replies += round[i].short_replies;
+    }
+    out->measured = 1;
+    out->messages = round[0].messages;
+    out->latency_messages = round[0].latency_messages;
+    out->delivered_per_second = median(rate, n);
+    out->p50_us = median(p50, n);
+    out->p99_us = median(p99, n);
+    out->p999_us = median(p999, n);
+    out->backlog_ms = median(backlog, n);
+    unsigned mid = 0;
+    for (unsigned i = 1; i < n; i++)
+        if (fabs(round[i].delivered_per_second - out->delivered_per_second) <
+            fabs(round[mid].delivered_per_second - out->delivered_per_second))
+            mid = i;
+    out->server_cpu = round[mid].server_cpu;
+    out->sub_cpu = round[mid].sub_cpu;
+    out->pub_cpu = round[mid].pub_cpu;
+}
+
 /* A latency for JSON: microseconds, or null when the phase was skipped. */
 static void json_latency(const char *key, const struct result *r, double us)
 {
@@ -988,8 +1050,8 @@ static void print_json(const struct options *opt, struct result res[NSERVERS][MA
             json_latency("p99_us", r, r->p99_us);
             json_latency("p999_us", r, r->p999_us);
             printf(",\"offered_rate\":%" PRIu64 ",\"latency_messages\":%" PRIu64
-                   ",\"lost\":%" PRIu64,
-                   opt->rate, r->latency_messages, r->lost);
+                   ",\"lost\":%" PRIu64 ",\"rounds\":%u",
+                   opt->rate, r->latency_messages, r->lost, opt->rounds);
             json_latency("latency_backlog_ms", r, r->backlog_ms);
             printf(",\"server_cpu\":%.3f,\"subscriber_cpu\":%.3f,\"publisher_cpu\":%.3f}\n",
                    r->server_cpu, r->sub_cpu, r->pub_cpu);
@@ -1033,6 +1095,8 @@ static void print_table(const struct options *opt, struct result res[NSERVERS][M
            u.sysname, u.release, u.machine);
     printf("servers: %s (payload %s) and %s (the CSV line as published), on %s, one at a time\n",
            version[SERVER_TICKD], opt->payload, version[SERVER_REDIS], HOST);
+    printf("rounds: %u, the servers in turn; each figure is the median over the rounds\n",
+           opt->rounds);
     printf("note: the client (a publisher thread and a subscriber thread) shares these %ld CPUs "
            "with the server\n",
            sysconf(_SC_NPROCESSORS_ONLN));
@@ -1166,23 +1230,25 @@ static void print_table(const struct options *opt, struct result res[NSERVERS][M
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: tickd-bench-fanout [--subscribers K,K,...] [--messages M] [--rate R]\n"
-        "                          [--seconds S] [--server tickd|redis] [--tickd PATH]\n"
-        "                          [--redis-server PATH] [--payload json|csv] [--quick] [--json]\n"
-        "  --subscribers LIST  subscriber counts to run (default 1,10,100)\n"
-        "  --messages M        PUBLISH of the throughput phase (default 1000000)\n"
-        "  --rate R            PUBLISH per second offered in the latency phase "
-        "(default 100000)\n"
-        "  --seconds S         length of the latency phase (default 2; 0 skips it)\n"
-        "  --server NAME       run only tickd or only redis (default both)\n"
-        "  --tickd PATH        the tickd binary (default %s)\n"
-        "  --redis-server PATH the redis-server binary (default redis-server on PATH)\n"
-        "  --payload json|csv  tickd's pubsub.payload (default csv, as Redis's messages)\n"
-        "  --quick             M 100000 and S 0.2 unless given\n"
-        "  --json              one JSON object per (server, K) on its own line\n",
-        TICKD_BENCH_TICKD_PATH);
+    fprintf(out,
+            "usage: tickd-bench-fanout [--subscribers K,K,...] [--messages M] [--rate R]\n"
+            "                          [--seconds S] [--rounds N] [--server tickd|redis]\n"
+            "                          [--tickd PATH] [--redis-server PATH] [--payload json|csv]\n"
+            "                          [--quick] [--json]\n"
+            "  --subscribers LIST  subscriber counts to run (default 1,10,100)\n"
+            "  --messages M        PUBLISH of the throughput phase (default 1000000)\n"
+            "  --rate R            PUBLISH per second offered in the latency phase "
+            "(default 100000)\n"
+            "  --seconds S         length of the latency phase (default 2; 0 skips it)\n"
+            "  --rounds N          runs of every K per server, the servers in turn; each\n"
+            "                      figure is the median over the rounds (default 3)\n"
+            "  --server NAME       run only tickd or only redis (default both)\n"
+            "  --tickd PATH        the tickd binary (default %s)\n"
+            "  --redis-server PATH the redis-server binary (default redis-server on PATH)\n"
+            "  --payload json|csv  tickd's pubsub.payload (default csv, as Redis's messages)\n"
+            "  --quick             M 100000, S 0.2 and N 1 unless given\n"
+            "  --json              one JSON object per (server, K) on its own line\n",
+            TICKD_BENCH_TICKD_PATH);
 }
 
 static int parse_k_list(const char *s, struct options *opt)
@@ -1224,6 +1290,7 @@ int main(int argc, char **argv)
         {"messages", required_argument, NULL, 'm'},
         {"rate", required_argument, NULL, 'r'},
         {"seconds", required_argument, NULL, 's'},
+        {"rounds", required_argument, NULL, 'n'},
         {"server", required_argument, NULL, 'S'},
         {"tickd", required_argument, NULL, 't'},
         {"redis-server", required_argument, NULL, 'R'},
@@ -1239,11 +1306,12 @@ int main(int argc, char **argv)
         .messages = 1000000,
         .rate = 100000,
         .seconds = 2,
+        .rounds = 3,
         .servers = {1, 1},
         .path = {TICKD_BENCH_TICKD_PATH, "redis-server"},
         .payload = "csv",
     };
-    int messages_set = 0, seconds_set = 0, c;
+    int messages_set = 0, seconds_set = 0, rounds_set = 0, c;
     char *end;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -1277,6 +1345,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             seconds_set = 1;
+            break;
+        case 'n':
+            opt.rounds = (unsigned)strtoul(optarg, &end, 10);
+            if (*end != '\0' || opt.rounds < 1 || opt.rounds > MAX_ROUNDS) {
+                fprintf(stderr, "tickd-bench-fanout: --rounds wants 1 to %d\n", MAX_ROUNDS);
+                return 2;
+            }
+            rounds_set = 1;
             break;
         case 'S':
             if (strcmp(optarg, "tickd") != 0 && strcmp(optarg, "redis") != 0) {
@@ -1321,6 +1397,8 @@ int main(int argc, char **argv)
         opt.messages = 100000;
     if (opt.quick && !seconds_set)
         opt.seconds = 0.2;
+    if (opt.quick && !rounds_set)
+        opt.rounds = 1;
     if (opt.servers[SERVER_TICKD] && access(opt.path[SERVER_TICKD], X_OK) != 0) {
         fprintf(stderr,
                 "tickd-bench-fanout: cannot run %s (%s); build tickd or give --tickd PATH\n",
@@ -1340,14 +1418,30 @@ int main(int argc, char **argv)
     install_signals();
     prctl(PR_SET_TIMERSLACK, 1UL); /* the latency phase's 100 us schedule */
 
-    static struct result res[NSERVERS][MAX_K_VALUES];
+    static struct result res[NSERVERS][MAX_K_VALUES], round[NSERVERS][MAX_K_VALUES][MAX_ROUNDS];
+    static struct result one[MAX_K_VALUES];
     char version[NSERVERS][64];
     int failed = 0;
-    for (int s = 0; s < NSERVERS; s++) {
+    for (int s = 0; s < NSERVERS; s++)
         server_version((enum server_kind)s, opt.path[s], version[s], sizeof version[s]);
-        if (opt.servers[s])
-            failed |= run_server((enum server_kind)s, &opt, res[s]);
-    }
+    /* The servers take turns, round after round, so that a spell of a slow
+     * machine lands on both rather than on whichever was running. */
+    int server_failed[NSERVERS] = {0};
+    for (unsigned n = 0; n < opt.rounds; n++)
+        for (int s = 0; s < NSERVERS; s++) {
+            if (!opt.servers[s] || server_failed[s])
+                continue;
+            if (opt.rounds > 1 && isatty(STDERR_FILENO))
+                fprintf(stderr, "tickd-bench-fanout: round %u of %u\n", n + 1, opt.rounds);
+            memset(one, 0, sizeof one);
+            server_failed[s] = run_server((enum server_kind)s, &opt, one);
+            failed |= server_failed[s];
+            for (unsigned i = 0; i < opt.nk; i++)
+                round[s][i][n] = one[i];
+        }
+    for (int s = 0; s < NSERVERS; s++)
+        for (unsigned i = 0; i < opt.nk; i++)
+            combine_rounds(round[s][i], opt.rounds, &res[s][i]);
     for (int s = 0; s < NSERVERS; s++)
         for (unsigned i = 0; i < opt.nk; i++)
             if (res[s][i].measured && (res[s][i].lost > 0 || res[s][i].short_replies > 0)) {

@@ -6,9 +6,9 @@
 BENCH must exit 0 (so no server failed and no message was lost) and print
 one JSON object per line, one for every (server, K): both servers, or the
 one named by --server, and every K of --subscribers (default 1,10,100).
-Each object has the documented keys and types; messages and offered_rate
-are what was asked (--messages, --rate; the defaults of --quick when
-absent); delivered_per_second and the latencies are positive, p50 <= p99 <=
+Each object has the documented keys and types; messages, offered_rate and
+rounds are what was asked (--messages, --rate, --rounds; the defaults of
+--quick when absent); delivered_per_second and the latencies are positive, p50 <= p99 <=
 p99.9, and lost is 0. Never checks a timing against a target.
 """
 
@@ -22,7 +22,7 @@ KEYS = {"server": str, "subscribers": int, "messages": int,
         "p99_us": (int, float), "p999_us": (int, float), "offered_rate": int,
         "latency_messages": int, "lost": int, "latency_backlog_ms": (int, float),
         "server_cpu": (int, float), "subscriber_cpu": (int, float),
-        "publisher_cpu": (int, float)}
+        "publisher_cpu": (int, float), "rounds": int}
 
 
 def option(argv, name, default):
@@ -53,7 +53,7 @@ def check_line(n, line, want, errors):
         return None
     if obj["server"] not in SERVERS:
         errors.append(f"line {n}: unknown server {obj['server']!r}")
-    for key in ("messages", "offered_rate"):
+    for key in ("messages", "offered_rate", "rounds"):
         if obj[key] != want[key]:
             errors.append(f"line {n}: {key} = {obj[key]}, asked for {want[key]}")
     for key in ("delivered_per_second", "p50_us", "p99_us", "p999_us", "latency_messages"):
@@ -79,6 +79,7 @@ def main():
     want = {
         "messages": int(option(argv, "--messages", 100000 if quick else 1000000)),
         "offered_rate": int(option(argv, "--rate", 100000)),
+        "rounds": int(option(argv, "--rounds", 1 if quick else 3)),
     }
     ks = [int(k) for k in option(argv, "--subscribers", "1,10,100").split(",")]
     servers = [option(argv, "--server", None)] if option(argv, "--server", None) else SERVERS
