@@ -602,6 +602,12 @@ static void test_hello_client_and_command_answers_let_clients_fall_back(void **s
     roundtrip(f, c, "COMMAND COUNT\r\n", ":0\r\n");
     roundtrip(f, c, "GET a\r\n", "-ERR unknown command 'GET', with args beginning with: 'a' \r\n");
     roundtrip(f, c, "PUBLISH x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
+    /* A name matches in any case and only whole: a prefix or a longer word is unknown. */
+    roundtrip(f, c, "PUBLIS x y\r\n",
+              "-ERR unknown command 'PUBLIS', with args beginning with: 'x' 'y' \r\n");
+    roundtrip(f, c, "PUBLISHX x y\r\n",
+              "-ERR unknown command 'PUBLISHX', with args beginning with: 'x' 'y' \r\n");
+    roundtrip(f, c, "pUbLiSh x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
 }
 
 static void test_subscribed_mode_allows_only_the_pubsub_commands(void **state)
