@@ -71,7 +71,8 @@ struct csv_tick {
 /* Parse one line, line[0..len), with or without its "\n" or "\r\n".
  * Returns 1 with *tick filled, 0 for a line that carries no tick (empty or a
  * comment), or -EINVAL (malformed) or -ERANGE (a number overflows) with
- * *reason set to a short static string. */
+ * *reason set to a short static string naming the first fault from the left
+ * ("T,x" has a malformed timestamp, "T,1,AAPL" is missing a field). */
 int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const char **reason);
 
 /* Write *tick as one line, "\n" included, plus a NUL, into buf[0..cap).
