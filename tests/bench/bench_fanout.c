@@ -250,23 +250,56 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The first port of the kernel's ephemeral range (32768 by default). */
+static int ephemeral_low(void)
+{
+    int low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%d", &low) != 1)
+            low = 32768;
+        fclose(f);
+    }
+    return low;
+}
+
+/* Binds fd to 127.0.0.1:port (0: any). 0 or -errno. */
+static int bind_loopback(int fd, int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : -errno;
+}
+
 /* n free TCP ports of 127.0.0.1, all different (each socket stays bound
- * until all are found). 0 or -errno. */
+ * until all are found). They are drawn below the kernel's ephemeral range
+ * when it leaves room: ports bound to 0 and the local ports of connect()s
+ * (other programs', tests running side by side) come from that range and
+ * could take a port before the server binds it. 0 or -errno. */
 static int free_ports(int *ports, int n)
 {
-    int fds[4], err = 0, i;
+    int fds[4], err = 0, i, low = ephemeral_low();
+    unsigned seed = (unsigned)getpid() ^ (unsigned)monotonic_ns();
     for (i = 0; i < n && err == 0; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        socklen_t len = sizeof sa;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0 ||
-            getsockname(fds[i], (struct sockaddr *)&sa, &len) != 0)
+        if (fds[i] < 0) {
             err = -errno;
-        else
-            ports[i] = ntohs(sa.sin_port);
-        if (fds[i] < 0)
             break;
+        }
+        err = -EADDRINUSE;
+        for (int tries = 0; low > 20000 && tries < 1000 && err != 0; tries++) {
+            ports[i] = 20000 + (int)(rand_r(&seed) % (unsigned)(low - 20000));
+            err = bind_loopback(fds[i], ports[i]);
+        }
+        if (err != 0) {
+            struct sockaddr_in sa;
+            socklen_t len = sizeof sa;
+            err = bind_loopback(fds[i], 0);
+            if (err == 0 && getsockname(fds[i], (struct sockaddr *)&sa, &len) != 0)
+                err = -errno;
+            if (err == 0)
+                ports[i] = ntohs(sa.sin_port);
+        }
     }
     while (i-- > 0)
         close(fds[i]);

@@ -10,6 +10,7 @@ The binary is taken from the TICKD environment variable, set by ctest.
 """
 
 import os
+import random
 import re
 import select
 import signal
@@ -23,8 +24,38 @@ import urllib.request
 TICKD = os.environ.get("TICKD", "tickd")
 
 
+_given = set()
+_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
+def _ephemeral_low():
+    """The first port of the kernel's ephemeral range (32768 by default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port that was free a moment ago on 127.0.0.1."""
+    """A port that was free a moment ago on 127.0.0.1, never the same twice
+    in one process. It is drawn below the kernel's ephemeral range: a port
+    taken by a bind to port 0 comes from that range, and so does the local
+    port of every connect() on the machine (ctest runs tests side by side),
+    either of which could take the port before tickd binds it."""
+    low = _ephemeral_low()
+    if low > 20000:
+        for _ in range(1000):
+            port = _rng.randrange(20000, low)
+            if port in _given:
+                continue
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _given.add(port)
+            return port
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
