@@ -88,6 +88,8 @@ static inline int read_count(resp_parser_t *p, const char *buf, size_t avail, si
                              const char *too_big, const char *invalid, long long *value,
                              size_t *next)
 {
+    _Static_assert(RESP_LINE_MAX >= 1 + 18 + 2,
+                   "a line read here is never too long for the slow path");
     size_t i = start + 1;
     long long v = 0;
     while (i < avail && i - start <= 18 && buf[i] >= '0' && buf[i] <= '9')
