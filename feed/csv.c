@@ -121,7 +121,7 @@ static int price_field(struct cursor *c, enum price_field which, int64_t *out, c
     int rc = price_scan(c->p, (size_t)(c->end - c->p), out, &used);
     switch (rc) {
     case 0:
-        c->p += used; /* what follows is field_ends()' to judge: a price is never last */
+        c->p += used; /* what follows is the caller's to judge */
         return 0;
     case PRICE_ENEGATIVE:
         return fail(reason, -EINVAL, why[which][1]);
@@ -134,7 +134,8 @@ static int price_field(struct cursor *c, enum price_field which, int64_t *out, c
     }
 }
 
-/* A size field up to its delimiter; the two reasons name the field. */
+/* The size at the cursor; the two reasons name the field. What follows is
+ * the caller's to judge, as for every field. */
 static int size_field(struct cursor *c, uint32_t *out, const char *malformed, const char *overflows,
                       const char **reason)
 {
@@ -142,7 +143,7 @@ static int size_field(struct cursor *c, uint32_t *out, const char *malformed, co
     int rc = scan_uint(c, UINT32_MAX, &v);
     if (rc == -ERANGE)
         return fail(reason, rc, overflows);
-    if (rc != 0 || (c->p < c->end && *c->p != ','))
+    if (rc != 0)
         return fail(reason, -EINVAL, malformed);
     *out = (uint32_t)v;
     return 0;
@@ -209,10 +210,13 @@ int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const ch
         rc = size_field(&c, &t.trade.size, "malformed size", "size overflows", reason);
         if (rc != 0)
             return rc;
+        int d = delimiter(&c); /* the size may end the line */
+        if (d < 0)
+            return fail(reason, -EINVAL, "malformed size");
         if (t.trade.size == 0)
             return fail(reason, -EINVAL, "trade size is 0");
         t.trade.side = CSV_SIDE_UNKNOWN;
-        if (delimiter(&c) == 1 && (rc = side_field(&c, &t.trade.side, reason)) != 0)
+        if (d == 1 && (rc = side_field(&c, &t.trade.side, reason)) != 0)
             return rc;
     } else {
         if ((rc = price_field(&c, F_BID, &t.quote.bid, reason)) != 0 ||
@@ -227,7 +231,10 @@ int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const ch
         rc = size_field(&c, &t.quote.ask_size, "malformed ask size", "ask size overflows", reason);
         if (rc != 0)
             return rc;
-        if (delimiter(&c) == 1)
+        int d = delimiter(&c); /* the ask size ends the line */
+        if (d < 0)
+            return fail(reason, -EINVAL, "malformed ask size");
+        if (d > 0)
             return fail(reason, -EINVAL, "extra field");
     }
     *tick = t;
