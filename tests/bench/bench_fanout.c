@@ -3,7 +3,7 @@
  * pub/sub, the same client code against both, side by side in one run.
  *
  *   tickd-bench-fanout [--subscribers K,K,...] [--messages M] [--rate R] [--seconds S]
- *                      [--rounds N] [--server tickd|redis] [--tickd PATH]
+ *                      [--rounds N] [--server tickd,redis,floor] [--tickd PATH]
  *                      [--redis-server PATH] [--payload json|csv] [--quick] [--json]
  *
  * The servers. The benchmark starts each server itself, one at a time, on
@@ -19,6 +19,15 @@
  * redis-server (--redis-server, default from PATH) runs with no persistence
  * and `client-output-buffer-limit pubsub 0 0 0`; its messages are the CSV
  * line as published (~40 bytes).
+ *
+ * The floor. A third server, the benchmark's own (floor_server.c, run in a
+ * child process), does next to nothing: it frames each PUBLISH's payload as
+ * a message and writes the frames of each read to every subscriber, one
+ * write each, with no channel table, no ticks and no limits. What it
+ * measures is the machine's part of every figure: the wake-ups, the
+ * loopback writes, the client. A server cannot be much faster than the
+ * floor, so the floor's p99 over Redis's says how low a p99 ratio this
+ * machine leaves room for.
  *
  * For each K, K subscribers SUBSCRIBE to trade.BENCH and one publisher sends
  * `PUBLISH trade.BENCH T,<ts_ns>,BENCH,101.25,<size>,B`, ts_ns being the
@@ -41,7 +50,7 @@
  *              histogram (buckets 1/64 of an octave wide: within 1%).
  *
  * Rounds. The whole run, every K, is made N times (--rounds, default 3),
- * tickd and Redis taking turns (each round starts each server afresh), and
+ * the servers taking turns (each round starts each server afresh), and
  * every figure printed is the median of its N values (the CPU shares come
  * from the round whose throughput is nearest the median); losses count over
  * all the rounds. A slow spell of a shared or virtual machine then lands on
@@ -90,6 +99,7 @@
 #include <unistd.h>
 
 #include "bench_host.h"
+#include "floor_server.h"
 #include "resp_client.h"
 
 #ifndef TICKD_BENCH_TICKD_PATH
@@ -116,8 +126,8 @@
 
 #define NS_PER_S 1000000000LL
 
-enum server_kind { SERVER_TICKD, SERVER_REDIS, NSERVERS };
-static const char *const server_names[NSERVERS] = {"tickd", "redis"};
+enum server_kind { SERVER_TICKD, SERVER_REDIS, SERVER_FLOOR, NSERVERS };
+static const char *const server_names[NSERVERS] = {"tickd", "redis", "floor"};
 
 struct options {
     unsigned k[MAX_K_VALUES];
@@ -229,7 +239,8 @@ static void on_fatal_signal(int sig)
     if (pid > 0)
         kill(pid, SIGKILL);
     if (running_dir[0] != '\0') {
-        unlink(running_config);
+        if (running_config[0] != '\0')
+            unlink(running_config);
         unlink(running_log);
         rmdir(running_dir);
     }
@@ -399,7 +410,8 @@ static void server_cleanup_files(struct server *s)
 {
     if (s->dir[0] == '\0')
         return;
-    unlink(s->config);
+    if (s->config[0] != '\0')
+        unlink(s->config);
     unlink(s->log);
     rmdir(s->dir);
     s->dir[0] = running_dir[0] = '\0';
@@ -447,8 +459,9 @@ static int server_start(struct server *s, enum server_kind kind, const char *pat
         s->dir[0] = '\0';
         return r;
     }
-    snprintf(s->config, sizeof s->config, "%s/%s", s->dir,
-             kind == SERVER_TICKD ? "tickd.yaml" : "redis.conf");
+    if (kind != SERVER_FLOOR)
+        snprintf(s->config, sizeof s->config, "%s/%s", s->dir,
+                 kind == SERVER_TICKD ? "tickd.yaml" : "redis.conf");
     snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
     memcpy(running_config, s->config, sizeof running_config);
     memcpy(running_log, s->log, sizeof running_log);
@@ -456,7 +469,7 @@ static int server_start(struct server *s, enum server_kind kind, const char *pat
 
     r = free_ports(ports, 2);
     s->port = ports[0];
-    if (r == 0)
+    if (r == 0 && kind != SERVER_FLOOR)
         r = write_config(s, ports[1]);
     if (r != 0) {
         snprintf(err, errlen, "cannot set up %s: %s", server_names[kind], strerror(-r));
@@ -483,6 +496,15 @@ static int server_start(struct server *s, enum server_kind kind, const char *pat
         if (out >= 0) {
             dup2(out, STDOUT_FILENO);
             dup2(out, STDERR_FILENO);
+        }
+        if (kind == SERVER_FLOOR) {
+            signal(SIGINT, SIG_DFL); /* not the parent's clean-up */
+            signal(SIGTERM, SIG_DFL);
+            signal(SIGHUP, SIG_DFL);
+            signal(SIGQUIT, SIG_DFL);
+            r = floor_serve(s->port);
+            fprintf(stderr, "tickd-bench-fanout: floor server: %s\n", strerror(-r));
+            _exit(1);
         }
         if (kind == SERVER_TICKD)
             execl(path, path, "--config", s->config, (char *)NULL);
@@ -543,10 +565,15 @@ static int64_t process_cpu_ns(pid_t pid)
     return sum;
 }
 
-/* First line of `cmd --version`, trimmed to what says the version. */
+/* First line of `cmd --version`, trimmed to what says the version; the
+ * floor server is the benchmark's own. */
 static void server_version(enum server_kind kind, const char *path, char *buf, size_t len)
 {
     char cmd[512], line[256] = "";
+    if (kind == SERVER_FLOOR) {
+        snprintf(buf, len, "floor");
+        return;
+    }
     snprintf(buf, len, "%s", kind == SERVER_TICKD ? "tickd" : "Redis");
     snprintf(cmd, sizeof cmd, "'%s' --version 2>/dev/null", path);
     FILE *p = popen(cmd, "r");
@@ -1119,14 +1146,16 @@ static void print_table(const struct options *opt, struct result res[NSERVERS][M
 {
     char cpu[256];
     struct utsname u;
-    const struct result *t, *d;
+    const struct result *t, *d, *f;
 
     bench_cpu_model(cpu, sizeof cpu);
     if (uname(&u) < 0)
         memset(&u, 0, sizeof u);
     printf("tickd-bench-fanout: %s (%ld CPUs), %s %s %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
            u.sysname, u.release, u.machine);
-    printf("servers: %s (payload %s) and %s (the CSV line as published), on %s, one at a time\n",
+    printf("servers: %s (payload %s), %s (the CSV line as published) and the floor (this "
+           "benchmark's own: one thread that only frames each payload and writes it, no "
+           "channels), on %s, one at a time\n",
            version[SERVER_TICKD], opt->payload, version[SERVER_REDIS], HOST);
     printf("rounds: %u, the servers in turn; each figure is the median over the rounds\n",
            opt->rounds);
@@ -1149,52 +1178,58 @@ static void print_table(const struct options *opt, struct result res[NSERVERS][M
 #endif
 
     printf("\ndelivered messages per second\n");
-    printf("%6s %14s %14s %12s\n", "K", "tickd", "redis", "tickd/redis");
+    printf("%6s %14s %14s %14s %12s %12s\n", "K", "tickd", "redis", "floor", "tickd/redis",
+           "tickd/floor");
     for (unsigned i = 0; i < opt->nk; i++) {
         t = &res[SERVER_TICKD][i];
         d = &res[SERVER_REDIS][i];
+        f = &res[SERVER_FLOOR][i];
         printf("%6u", opt->k[i]);
         print_value(t, t->delivered_per_second, 14, 0);
         print_value(d, d->delivered_per_second, 14, 0);
+        print_value(f, f->delivered_per_second, 14, 0);
         print_ratio(t->delivered_per_second, d->delivered_per_second, 12);
+        print_ratio(t->delivered_per_second, f->delivered_per_second, 12);
         printf("\n");
     }
 
     printf("\nlatency at %" PRIu64 "/s offered, microseconds (* the last message came more than "
            "100 ms after the last publish: the server fell behind)\n",
            opt->rate);
-    printf("%6s %10s %10s %10s %2s %10s %10s %10s %2s %10s\n", "K", "tickd p50", "p99", "p99.9", "",
-           "redis p50", "p99", "p99.9", "", "p99 ratio");
+    printf("%6s %9s %8s %8s %1s %9s %8s %8s %1s %9s %8s %8s %1s %9s %9s\n", "K", "tickd p50", "p99",
+           "p99.9", "", "redis p50", "p99", "p99.9", "", "floor p50", "p99", "p99.9", "",
+           "p99 ratio", "floor's");
     for (unsigned i = 0; i < opt->nk; i++) {
+        printf("%6u", opt->k[i]);
+        for (int k = 0; k < NSERVERS; k++) {
+            const struct result *r = &res[k][i];
+            print_value(r, latency(r, r->p50_us), 9, 1);
+            print_value(r, latency(r, r->p99_us), 8, 1);
+            print_value(r, latency(r, r->p999_us), 8, 1);
+            printf(" %1s", r->measured && r->backlog_ms > 100 ? "*" : "");
+        }
         t = &res[SERVER_TICKD][i];
         d = &res[SERVER_REDIS][i];
-        printf("%6u", opt->k[i]);
-        print_value(t, latency(t, t->p50_us), 10, 1);
-        print_value(t, latency(t, t->p99_us), 10, 1);
-        print_value(t, latency(t, t->p999_us), 10, 1);
-        printf(" %2s", t->measured && t->backlog_ms > 100 ? "*" : "");
-        print_value(d, latency(d, d->p50_us), 10, 1);
-        print_value(d, latency(d, d->p99_us), 10, 1);
-        print_value(d, latency(d, d->p999_us), 10, 1);
-        printf(" %2s", d->measured && d->backlog_ms > 100 ? "*" : "");
-        print_ratio(t->p99_us, d->p99_us, 10);
+        f = &res[SERVER_FLOOR][i];
+        print_ratio(t->p99_us, d->p99_us, 9);
+        print_ratio(f->p99_us, d->p99_us, 9);
         printf("\n");
     }
+    printf("(p99 ratio: tickd's p99 over redis's; floor's: the floor's p99 over redis's, what a "
+           "server doing next to nothing gets on this machine)\n");
 
     printf("\nCPU in the throughput phase, share of one core: server, client's subscriber "
            "thread, client's publisher thread\n");
-    printf("%6s %10s %10s %10s %10s %10s %10s\n", "K", "tickd", "sub", "pub", "redis", "sub",
-           "pub");
+    printf("%6s %8s %6s %6s %8s %6s %6s %8s %6s %6s\n", "K", "tickd", "sub", "pub", "redis", "sub",
+           "pub", "floor", "sub", "pub");
     for (unsigned i = 0; i < opt->nk; i++) {
-        t = &res[SERVER_TICKD][i];
-        d = &res[SERVER_REDIS][i];
         printf("%6u", opt->k[i]);
-        print_value(t, t->server_cpu, 10, 2);
-        print_value(t, t->sub_cpu, 10, 2);
-        print_value(t, t->pub_cpu, 10, 2);
-        print_value(d, d->server_cpu, 10, 2);
-        print_value(d, d->sub_cpu, 10, 2);
-        print_value(d, d->pub_cpu, 10, 2);
+        for (int k = 0; k < NSERVERS; k++) {
+            const struct result *r = &res[k][i];
+            print_value(r, r->server_cpu, 8, 2);
+            print_value(r, r->sub_cpu, 6, 2);
+            print_value(r, r->pub_cpu, 6, 2);
+        }
         printf("\n");
     }
 
@@ -1257,6 +1292,18 @@ static void print_table(const struct options *opt, struct result res[NSERVERS][M
         }
     }
     printf("\n");
+    if (!opt->servers[SERVER_FLOOR])
+        return;
+    printf("  for scale, the floor's p99 over redis's:");
+    for (unsigned i = 0; i < opt->nk; i++) {
+        f = &res[SERVER_FLOOR][i];
+        d = &res[SERVER_REDIS][i];
+        if (f->measured && d->measured && d->p99_us > 0)
+            printf(" K=%u %.2f x", opt->k[i], f->p99_us / d->p99_us);
+        else
+            printf(" K=%u not measured", opt->k[i]);
+    }
+    printf("\n");
 }
 
 /* ---- command line ---- */
@@ -1265,7 +1312,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tickd-bench-fanout [--subscribers K,K,...] [--messages M] [--rate R]\n"
-            "                          [--seconds S] [--rounds N] [--server tickd|redis]\n"
+            "                          [--seconds S] [--rounds N] [--server LIST]\n"
             "                          [--tickd PATH] [--redis-server PATH] [--payload json|csv]\n"
             "                          [--quick] [--json]\n"
             "  --subscribers LIST  subscriber counts to run (default 1,10,100)\n"
@@ -1275,7 +1322,8 @@ static void usage(FILE *out)
             "  --seconds S         length of the latency phase (default 2; 0 skips it)\n"
             "  --rounds N          runs of every K per server, the servers in turn; each\n"
             "                      figure is the median over the rounds (default 3)\n"
-            "  --server NAME       run only tickd or only redis (default both)\n"
+            "  --server LIST       the servers to run, of tickd, redis and floor (default\n"
+            "                      tickd,redis,floor)\n"
             "  --tickd PATH        the tickd binary (default %s)\n"
             "  --redis-server PATH the redis-server binary (default redis-server on PATH)\n"
             "  --payload json|csv  tickd's pubsub.payload (default csv, as Redis's messages)\n"
@@ -1299,6 +1347,27 @@ static int parse_k_list(const char *s, struct options *opt)
             return -1;
         s = end + 1;
     }
+}
+
+/* "tickd,redis,floor" or any of them, each at most once. */
+static int parse_server_list(const char *s, struct options *opt)
+{
+    int want[NSERVERS] = {0};
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        int k = 0;
+        while (k < NSERVERS &&
+               !(strlen(server_names[k]) == n && memcmp(s, server_names[k], n) == 0))
+            k++;
+        if (k == NSERVERS || want[k])
+            return -1;
+        want[k] = 1;
+        if (s[n] == '\0')
+            break;
+        s += n + 1;
+    }
+    memcpy(opt->servers, want, sizeof want);
+    return 0;
 }
 
 /* Lifts the soft limit on open files to what K subscribers need. */
@@ -1340,8 +1409,8 @@ int main(int argc, char **argv)
         .rate = 100000,
         .seconds = 2,
         .rounds = 3,
-        .servers = {1, 1},
-        .path = {TICKD_BENCH_TICKD_PATH, "redis-server"},
+        .servers = {1, 1, 1},
+        .path = {TICKD_BENCH_TICKD_PATH, "redis-server", NULL},
         .payload = "csv",
     };
     int messages_set = 0, seconds_set = 0, rounds_set = 0, c;
@@ -1388,12 +1457,11 @@ int main(int argc, char **argv)
             rounds_set = 1;
             break;
         case 'S':
-            if (strcmp(optarg, "tickd") != 0 && strcmp(optarg, "redis") != 0) {
-                fprintf(stderr, "tickd-bench-fanout: --server wants tickd or redis\n");
+            if (parse_server_list(optarg, &opt) != 0) {
+                fprintf(stderr, "tickd-bench-fanout: --server wants a list of tickd, redis and "
+                                "floor, like tickd,redis\n");
                 return 2;
             }
-            opt.servers[SERVER_TICKD] = strcmp(optarg, "tickd") == 0;
-            opt.servers[SERVER_REDIS] = strcmp(optarg, "redis") == 0;
             break;
         case 't':
             opt.path[SERVER_TICKD] = optarg;

@@ -4,8 +4,8 @@
     check_bench_fanout_json.py BENCH [ARG...]   run BENCH ARG... --json and check it
 
 BENCH must exit 0 (so no server failed and no message was lost) and print
-one JSON object per line, one for every (server, K): both servers, or the
-one named by --server, and every K of --subscribers (default 1,10,100).
+one JSON object per line, one for every (server, K): tickd, redis and the
+floor, or those named by --server, and every K of --subscribers (default 1,10,100).
 Each object has the documented keys and types; messages, offered_rate and
 rounds are what was asked (--messages, --rate, --rounds; the defaults of
 --quick when absent); delivered_per_second and the latencies are positive, p50 <= p99 <=
@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 
-SERVERS = ["tickd", "redis"]
+SERVERS = ["tickd", "redis", "floor"]
 KEYS = {"server": str, "subscribers": int, "messages": int,
         "delivered_per_second": (int, float), "p50_us": (int, float),
         "p99_us": (int, float), "p999_us": (int, float), "offered_rate": int,
@@ -82,7 +82,7 @@ def main():
         "rounds": int(option(argv, "--rounds", 1 if quick else 3)),
     }
     ks = [int(k) for k in option(argv, "--subscribers", "1,10,100").split(",")]
-    servers = [option(argv, "--server", None)] if option(argv, "--server", None) else SERVERS
+    servers = option(argv, "--server", ",".join(SERVERS)).split(",")
 
     run = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     sys.stderr.write(run.stderr)
