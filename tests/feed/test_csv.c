@@ -209,6 +209,70 @@ static void test_timestamp_is_an_unsigned_64_bit_integer(void **state)
     assert_rejected("T, 1,A,1,1", -EINVAL, "malformed timestamp");
 }
 
+/* Parses line[0, n) from a buffer of exactly n bytes, so that a read past
+ * the line is AddressSanitizer's to catch. */
+static int parse_exact(const char *line, size_t n, struct csv_tick *t, const char **reason)
+{
+    char *exact = malloc(n ? n : 1);
+    assert_non_null(exact);
+    memcpy(exact, line, n);
+    int rc = csv_parse_line(exact, n, t, reason);
+    free(exact);
+    return rc;
+}
+
+/* Timestamps of 1 to 20 digits, ending the line or not, and with a stray
+ * byte at each place. */
+static void test_timestamps_of_every_length_read_alike_and_nothing_past_the_line(void **state)
+{
+    (void)state;
+    static const char max[] = "18446744073709551615";
+    static const char stray[] = {'x', '/', ':', ' ', '\0', (char)0xB0};
+    for (size_t len = 1; len <= 20; len++) {
+        char digits[21], line[64];
+        memcpy(digits, len == 20 ? max : "98765432109876543210", len);
+        digits[len] = '\0';
+        struct csv_tick t;
+        const char *reason = NULL;
+        int n = snprintf(line, sizeof line, "T,%s,A,1,1", digits);
+        assert_int_equal(parse_exact(line, (size_t)n, &t, &reason), 1);
+        assert_int_equal(t.ts_ns, strtoull(digits, NULL, 10));
+        n = snprintf(line, sizeof line, "T,%s", digits); /* the line ends in the digits */
+        assert_true(parse_exact(line, (size_t)n, &t, &reason) < 0);
+        for (size_t place = 0; place < len; place++) {
+            for (size_t k = 0; k < sizeof stray; k++) {
+                n = snprintf(line, sizeof line, "T,%s,A,1,1", digits);
+                line[2 + place] = stray[k];
+                reason = NULL;
+                assert_int_equal(parse_exact(line, (size_t)n, &t, &reason), -EINVAL);
+                assert_string_equal(reason, "malformed timestamp");
+            }
+        }
+    }
+}
+
+/* Every byte value as a one-byte symbol: only A-Z, 0-9, '.' and '-' pass. */
+static void test_every_byte_is_judged_as_a_symbol_byte_alike(void **state)
+{
+    (void)state;
+    for (int b = 0; b < 256; b++) {
+        char line[16] = "T,1,?,1,1";
+        line[4] = (char)b;
+        struct csv_tick t;
+        const char *reason = NULL;
+        int want = (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' || b == '-';
+        int rc = parse_exact(line, 9, &t, &reason);
+        if (want) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(t.symbol[0], b);
+        } else {
+            assert_int_equal(rc, -EINVAL);
+            /* ',' as well: the symbol before it is empty */
+            assert_string_equal(reason, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+        }
+    }
+}
+
 static void test_prices_parse_exactly_and_errors_name_the_field(void **state)
 {
     (void)state;
@@ -604,6 +668,8 @@ int main(void)
         cmocka_unit_test(test_unknown_record_types_are_rejected),
         cmocka_unit_test(test_bad_sides_are_rejected),
         cmocka_unit_test(test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash),
+        cmocka_unit_test(test_every_byte_is_judged_as_a_symbol_byte_alike),
+        cmocka_unit_test(test_timestamps_of_every_length_read_alike_and_nothing_past_the_line),
         cmocka_unit_test(test_timestamp_is_an_unsigned_64_bit_integer),
         cmocka_unit_test(test_prices_parse_exactly_and_errors_name_the_field),
         cmocka_unit_test(test_sizes_are_unsigned_32_bit_and_a_trade_has_at_least_1),
