@@ -7,8 +7,13 @@ systemd would), and offers small clients: a RESP connection, an HTTP GET,
 and a TCP feed connection. Everything binds to 127.0.0.1 only.
 
 The binary is taken from the TICKD environment variable, set by ctest.
+
+A daemon a test leaves running (one it started but never closed or
+stopped) is killed when the test program exits, which then exits 1 naming
+it: a leak fails the run instead of outliving it.
 """
 
+import atexit
 import os
 import random
 import re
@@ -16,6 +21,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -59,6 +65,22 @@ def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_running = set()  # the Tickd instances whose process may still be running
+
+
+@atexit.register
+def _kill_leftovers():
+    left = [t for t in _running if t.proc.poll() is None]
+    for t in left:
+        t.proc.kill()
+        t.proc.wait()
+        print(f"harness: tickd (pid {t.proc.pid}, {t.config_path}) was left running by a "
+              "test; killed", file=sys.stderr)
+    if left:
+        sys.stderr.flush()
+        os._exit(1)
 
 
 class Tickd:
@@ -107,11 +129,14 @@ class Tickd:
             f.write(text)
 
     def start(self, wait_ready=True):
+        if self.proc is not None and self.proc.poll() is None:
+            raise AssertionError("start() while tickd is still running")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen([*self.wrapper, self.binary, "--config", self.config_path],
                                      env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=self.stderr,
                                      stderr=self.stderr, preexec_fn=self.preexec)
+        _running.add(self)
         if wait_ready:
             self.wait_note("READY=1", 20)
         return self
@@ -170,6 +195,7 @@ class Tickd:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        _running.discard(self)
         if self.proc is not None:
             self.stderr.close()
         self.notify.close()

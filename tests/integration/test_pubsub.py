@@ -143,6 +143,7 @@ class PubSubTest(unittest.TestCase):
                            pubsub_extra=["output_hard_limit: 256KiB",
                                          "output_soft_limit: 128KiB",
                                          "output_soft_seconds: 1s"]).start()
+        self.addCleanup(self.tickd.close)  # setUp's cleanup closes the first one only
         slow = socket.create_connection(("127.0.0.1", self.tickd.pubsub_port))
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.addCleanup(slow.close)
