@@ -12,7 +12,7 @@
  * no queues, no limits; its sockets block on write. Commands: PING,
  * SUBSCRIBE (one channel), PUBLISH; anything else is answered
  * "-ERR unknown command". A connection that sends bytes that are not RESP
- * arrays of bulk strings, or a command over 1 MiB, is closed.
+ * arrays of bulk strings, or an argument over 1 MiB, is closed.
  */
 #ifndef TICKD_BENCH_FLOOR_SERVER_H
 #define TICKD_BENCH_FLOOR_SERVER_H
