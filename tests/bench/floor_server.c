@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "feed/digits.h"
+
 #define MAX_ARGS    3             /* PUBLISH channel message */
 #define MAX_BULK    (1024 * 1024) /* longest argument */
 #define READ_CHUNK  65536
@@ -73,25 +75,13 @@ static void buf_put(struct buf *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* Writes v in decimal; the caller reserved 20 bytes. */
-static void buf_number(struct buf *b, size_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n > 0)
-        b->p[b->len++] = tmp[--n];
-}
-
 /* Appends ":<n>\r\n" or "$<n>\r\n". */
 static int buf_count(struct buf *b, char type, size_t n)
 {
-    if (buf_reserve(b, 23) != 0)
+    if (buf_reserve(b, 1 + DIGITS_U64_MAX + 2) != 0)
         return -ENOMEM;
     b->p[b->len++] = type;
-    buf_number(b, n);
+    b->len = (size_t)(digits_u64(b->p + b->len, n) - b->p);
     buf_put(b, "\r\n", 2);
     return 0;
 }

@@ -21,6 +21,8 @@
 
 #include "resp_client.h"
 
+#include "feed/digits.h"
+
 #define OUT_INITIAL 65536
 
 int resp_connect(resp_conn_t *c, const char *host, int port, size_t in_cap)
@@ -89,23 +91,10 @@ static int out_reserve(resp_conn_t *c, size_t n)
     return 0;
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
-
 static char *put_bulk(char *p, const char *s, size_t len)
 {
     *p++ = '$';
-    p = put_u64(p, len);
+    p = digits_u64(p, len);
     *p++ = '\r';
     *p++ = '\n';
     memcpy(p, s, len);
@@ -115,7 +104,7 @@ static char *put_bulk(char *p, const char *s, size_t len)
     return p;
 }
 
-#define BULK_OVERHEAD 25 /* '$', 20 digits, two CRLF */
+#define BULK_OVERHEAD (1 + DIGITS_U64_MAX + 4) /* '$', the length, two CRLF */
 
 int resp_append(resp_conn_t *c, int argc, const char *const *argv, const size_t *lens)
 {
@@ -126,7 +115,7 @@ int resp_append(resp_conn_t *c, int argc, const char *const *argv, const size_t 
         return -ENOMEM;
     char *p = c->out + c->out_end;
     *p++ = '*';
-    p = put_u64(p, (uint64_t)argc);
+    p = digits_u64(p, (uint64_t)argc);
     *p++ = '\r';
     *p++ = '\n';
     for (int i = 0; i < argc; i++)
