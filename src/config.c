@@ -20,7 +20,10 @@
  * file system: session.timezone must name a zone file under
  * /usr/share/zoneinfo. It holds no state between calls, never reads past
  * the buffer it is given, and refuses YAML aliases (so no billion laughs) and
- * more than one document.
+ * more than one document. What the values name on the file system (the
+ * journal's directory, the files to replay) is looked up apart, by
+ * config_check_files(), from the places the loader noted in cfg->at: the
+ * same file may be checked on one machine and run on another.
  */
 #include "config.h"
 
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -151,6 +155,12 @@ __attribute__((format(printf, 4, 5))) static int fail(struct loader *ld, yaml_ma
         snprintf(ld->err, ld->errlen, "%s:%zu:%zu: %s%s%s", ld->name, at.line + 1, at.column + 1,
                  path, path[0] != '\0' ? ": " : "", msg);
     return -EINVAL;
+}
+
+/* A libyaml mark (0-based) as a place in the file (1-based). */
+static config_place_t place(yaml_mark_t at)
+{
+    return (config_place_t){(uint32_t)at.line + 1, (uint32_t)at.column + 1};
 }
 
 /* A plain empty scalar, ~ or null: a key given no value. */
@@ -1114,6 +1124,8 @@ static int read_feed(struct loader *ld, const char *path, const yaml_event_t *st
     int r = gather_feed_keys(ld, path, &keys);
     if (r == 0)
         r = check_feed(ld, path, start, &keys, fc);
+    if (r == 0 && (keys.seen.mask & (1u << FK_PATH)))
+        cfg->at.feed_path[cfg->nfeeds] = place(keys.value[FK_PATH].start_mark);
     for (size_t i = 0; r == 0 && i < cfg->nfeeds; i++) {
         if (strcmp(cfg->feeds[i].name, fc->name) == 0) {
             char keypath[PATH_LEN];
@@ -1239,13 +1251,36 @@ static const struct field http_fields[] = {
     {0},
 };
 
+/* journal.dir: a path, its place noted for config_check_files(). */
+static int read_journal_dir(struct loader *ld, const struct field *f, const char *path,
+                            const yaml_event_t *v, void *base)
+{
+    int r = read_path(ld, f, path, v, base);
+    if (r == 0)
+        ld->cfg->at.journal = place(v->start_mark);
+    return r;
+}
+
 static const struct field journal_fields[] = {
     {"enabled", read_bool, "true or false", CFG(journal.enabled)},
-    {"dir", read_path, "a directory", CFG(journal.dir)},
+    {"dir", read_journal_dir, "a directory", CFG(journal.dir)},
     {"fsync", read_enum, "always, interval or never", CFG(journal.fsync), .choices = fsyncs},
     {"fsync_interval", read_duration, DURATION_WHAT, CFG(journal.fsync_interval_ns), MSEC, HOUR},
     {0},
 };
+
+/* journal: when the default directory is used, config_check_files() blames
+ * the key that enabled the journal. */
+static int note_journal(struct loader *ld, const char *path, const struct seen *seen,
+                        const void *base)
+{
+    (void)path;
+    (void)base;
+    size_t dir = key_index(journal_fields, "dir"), enabled = key_index(journal_fields, "enabled");
+    if (!((seen->mask >> dir) & 1) && ((seen->mask >> enabled) & 1))
+        ld->cfg->at.journal = place(seen->at[enabled]);
+    return 0;
+}
 
 static const struct field session_fields[] = {
     {"roll_at", read_time_of_day, "a time of day HH:MM on the 24-hour clock, e.g. 17:30",
@@ -1265,7 +1300,8 @@ static const struct field root_fields[] = {
     {"gc", read_map, "a map of gc settings", .sub = gc_fields},
     {"pubsub", read_map, "a map of pubsub settings", .sub = pubsub_fields, .check = check_pubsub},
     {"http", read_map, "a map of http settings", .sub = http_fields},
-    {"journal", read_map, "a map of journal settings", .sub = journal_fields},
+    {"journal", read_map, "a map of journal settings", .sub = journal_fields,
+     .check = note_journal},
     {"session", read_map, "a map of session settings", .sub = session_fields},
     {"log", read_map, "a map of log settings", .sub = log_fields},
     {.name = "feeds", .read = read_feeds, .what = "a list of feeds"},
@@ -1420,6 +1456,93 @@ int config_load(const char *path, config_t *cfg, char *err, size_t errlen)
     }
     r = config_load_buffer(path, data, len, cfg, err, errlen);
     free(data);
+    return r;
+}
+
+/* ---- the file system ---- */
+
+/* Writes "file:line:column: key: <message>" into err (or "file: key: ..."
+ * when the key's place is not known) and returns err_value. */
+__attribute__((format(printf, 7, 8))) static int files_fail(char *err, size_t errlen,
+                                                            const config_t *cfg, config_place_t at,
+                                                            const char *key, int err_value,
+                                                            const char *fmt, ...)
+{
+    char msg[CONFIG_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (errlen == 0)
+        return err_value;
+    if (at.line > 0)
+        snprintf(err, errlen, "%s:%u:%u: %s: %s", cfg->path, at.line, at.column, key, msg);
+    else
+        snprintf(err, errlen, "%s: %s: %s", cfg->path, key, msg);
+    return err_value;
+}
+
+static int check_journal_dir(const config_t *cfg, char *err, size_t errlen)
+{
+    const char *dir = cfg->journal.dir, *key = "journal.dir";
+    config_place_t at = cfg->at.journal;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return files_fail(err, errlen, cfg, at, key, -e,
+                              "%s does not exist; create it (mkdir -p %s) for the user tickd runs "
+                              "as, or set journal.dir to a directory that does",
+                              dir, dir);
+        return files_fail(err, errlen, cfg, at, key, -e,
+                          "cannot reach %s: %s; check the path and its permissions", dir,
+                          strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return files_fail(err, errlen, cfg, at, key, -ENOTDIR,
+                          "%s is not a directory; set journal.dir to a directory", dir);
+    if (access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        return files_fail(err, errlen, cfg, at, key, -e,
+                          "%s is not writable by this user (uid %u): %s; give the user write "
+                          "access or set journal.dir to a directory it can write",
+                          dir, (unsigned)geteuid(), strerror(e));
+    }
+    return 0;
+}
+
+static int check_feed_file(const config_t *cfg, size_t i, char *err, size_t errlen)
+{
+    const char *path = cfg->feeds[i].path;
+    config_place_t at = cfg->at.feed_path[i];
+    char key[32];
+    struct stat st;
+    snprintf(key, sizeof(key), "feeds[%zu].path", i);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return files_fail(err, errlen, cfg, at, key, -e,
+                          "cannot read %s: %s; check the path and its permissions", path,
+                          strerror(e));
+    }
+    int r = fstat(fd, &st) == 0 ? 0 : -errno;
+    close(fd);
+    if (r != 0)
+        return files_fail(err, errlen, cfg, at, key, r, "cannot read %s: %s", path, strerror(-r));
+    if (S_ISDIR(st.st_mode))
+        return files_fail(err, errlen, cfg, at, key, -EISDIR,
+                          "%s is a directory; name the file to replay", path);
+    return 0;
+}
+
+int config_check_files(const config_t *cfg, char *err, size_t errlen)
+{
+    int r = 0;
+    if (cfg->journal.enabled)
+        r = check_journal_dir(cfg, err, errlen);
+    for (size_t i = 0; r == 0 && i < cfg->nfeeds; i++)
+        if (cfg->feeds[i].kind == FEED_FILE)
+            r = check_feed_file(cfg, i, err, errlen);
     return r;
 }
 

@@ -26,6 +26,12 @@ enum feed_kind {
     FEED_UDP = 3,  /* MoldUDP64 datagrams, unicast or a multicast group */
 };
 
+/* A place in the configuration file, 1-based; line 0 when the key was not
+ * given. */
+typedef struct config_place {
+    uint32_t line, column;
+} config_place_t;
+
 typedef struct config_feed {
     char name[64]; /* unique; the `feed` label of the metrics */
     enum feed_kind kind;
@@ -90,6 +96,14 @@ typedef struct config {
 
     size_t nfeeds;
     config_feed_t feeds[CONFIG_MAX_FEEDS];
+
+    /* Where the values that config_check_files() looks up were given, for
+     * its messages; kept apart from the values so that moving a line of the
+     * file does not change a feed's settings (reload compares them). */
+    struct {
+        config_place_t journal; /* journal.dir, or journal.enabled if dir was not given */
+        config_place_t feed_path[CONFIG_MAX_FEEDS]; /* feeds[i].path */
+    } at;
 } config_t;
 
 /* Fills cfg with the defaults (no feeds). */
@@ -106,6 +120,14 @@ int config_load(const char *path, config_t *cfg, char *err, size_t errlen);
  * defaults and part of the file: use it only after a 0. */
 int config_load_buffer(const char *name, const char *data, size_t len, config_t *cfg, char *err,
                        size_t errlen);
+
+/* Looks up what cfg names on the file system: with journal.enabled, that
+ * journal.dir is a directory this user can create files in; that every file
+ * feed's path is a file this user can read. Returns 0, or -errno with the
+ * message (file:line:column: key: what is wrong, and the fix) in err.
+ * config_load() does not look (it is a function of the file's bytes): the
+ * daemon, a reload and --check-config call this after it. */
+int config_check_files(const config_t *cfg, char *err, size_t errlen);
 
 /* Parses "32MiB" etc. into bytes; 0 or -EINVAL. */
 int config_parse_size(const char *s, size_t *out);

@@ -164,6 +164,10 @@ static void stop_drain(daemon_ctx_t *c)
     c->draining = 1;
     if (d->journal != NULL && journal_sync(d->journal) != 0)
         d->journal_errors_total++;
+    if (d->pubsub == NULL) { /* a start-up that failed before pub/sub listened */
+        pubsub_stopped(c);
+        return;
+    }
     pubsub_durable(d->pubsub, UINT64_MAX);
     pubsub_flush(d->pubsub);
     pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
@@ -449,7 +453,8 @@ static void reload(daemon_ctx_t *c)
     static config_t fresh; /* large; one reload at a time on the one loop */
     char err[CONFIG_ERR_LEN];
     notify_reloading();
-    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) != 0) {
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) != 0 ||
+        config_check_files(&fresh, err, sizeof(err)) != 0) {
         log_msg(LOG_ERR, "reload: %s; keeping the running configuration", err);
         notify_ready();
         return;
@@ -519,7 +524,10 @@ static void http_stopped(void *arg)
 static void pubsub_stopped(void *arg)
 {
     daemon_ctx_t *c = arg;
-    http_stop(c->d.http, http_stopped, c);
+    if (c->d.http == NULL) /* a start-up that failed before HTTP listened */
+        http_stopped(c);
+    else
+        http_stop(c->d.http, http_stopped, c);
 }
 
 static void stop(daemon_ctx_t *c, const char *why)
@@ -528,8 +536,11 @@ static void stop(daemon_ctx_t *c, const char *why)
     if (d->stopping)
         return;
     d->stopping = 1;
-    log_msg(LOG_INFO, "%s: stopping (draining subscribers for at most %llu s)", why,
-            (unsigned long long)(TICKD_DRAIN_NS / 1000000000));
+    if (c->exit_code != 0)
+        log_msg(LOG_ERR, "%s: exiting with code %d", why, c->exit_code);
+    else
+        log_msg(LOG_INFO, "%s: stopping (draining subscribers for at most %llu s)", why,
+                (unsigned long long)(TICKD_DRAIN_NS / 1000000000));
     notify_stopping();
     for (size_t i = 0; i < d->nfeeds; i++)
         feed_stop(d->feeds[i]);
@@ -587,6 +598,37 @@ static int route_healthy(void *arg)
 
 /* ---- start ---- */
 
+/* The exit code of a listener or feed that could not start: 69 for an
+ * address or a source that cannot be had, 66 for a file that cannot be
+ * read, 1 when memory ran out. */
+static int start_failure_code(int err, int is_file)
+{
+    if (err == -ENOMEM)
+        return DAEMON_EXIT_FAILURE;
+    return is_file ? DAEMON_EXIT_NOINPUT : DAEMON_EXIT_UNAVAILABLE;
+}
+
+/* The timers and signal handles, ready to be started or stopped: done first,
+ * so that a start-up failing at any later step can stop() as a running
+ * daemon does. */
+static void init_handles(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    uv_timer_t *timers[] = {&c->gc_timer,       &c->fsync_timer,  &c->roll_timer,
+                            &c->watchdog_timer, &c->status_timer, &c->lag_timer};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        uv_timer_init(d->loop, timers[i]);
+        timers[i]->data = c;
+    }
+    uv_signal_t *sigs[] = {&c->sigterm, &c->sigint, &c->sighup};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d->loop, sigs[i]);
+        sigs[i]->data = c;
+    }
+}
+
+/* Builds the daemon: 0, or the exit code of the step that failed (logged).
+ * What was built before it is torn down by stop(), as at any shutdown. */
 static int start(daemon_ctx_t *c)
 {
     daemon_t *d = &c->d;
@@ -596,39 +638,36 @@ static int start(daemon_ctx_t *c)
     ho.arena_size = d->cfg.heap.arena_size;
     ho.pool_size = d->cfg.heap.pool_size;
     ho.debug = d->cfg.heap.debug ? HEAP_DEBUG_ON : HEAP_DEBUG_FROM_ENV;
+    init_handles(c);
     int r = heap_create(&ho, &d->heap);
     if (r != 0) {
         log_msg(LOG_ERR, "heap: %s", strerror(-r));
-        return r;
+        return DAEMON_EXIT_FAILURE;
     }
     gc_set_thresholds(d->heap, d->cfg.gc.thresholds[0], d->cfg.gc.thresholds[1],
                       d->cfg.gc.thresholds[2]);
     apply_timezone(&d->cfg);
     c->day_start_ns = day_start(time(NULL));
-    if ((r = market_create(d->heap, c->day_start_ns, on_tick, d, &d->market)) != 0)
-        return r;
+    if ((r = market_create(d->heap, c->day_start_ns, on_tick, d, &d->market)) != 0) {
+        log_msg(LOG_ERR, "market: %s", strerror(-r));
+        return DAEMON_EXIT_FAILURE;
+    }
     if (d->cfg.journal.enabled && (r = journal_open_today(d)) != 0)
-        return r;
+        return r == -EBUSY ? DAEMON_EXIT_LOCKED : DAEMON_EXIT_CANTCREAT;
     if ((r = pubsub_start(d->loop, d->heap, d->market, &d->cfg, on_publish, d, &d->pubsub, err,
                           sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);
-        return r;
+        return start_failure_code(r, 0);
     }
     http_routes_t routes = {route_metrics, route_mallocstats, route_healthy, d};
     if ((r = http_start(d->loop, &d->cfg, &routes, &d->http, err, sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);
-        return r;
+        return start_failure_code(r, 0);
     }
     for (size_t i = 0; i < d->cfg.nfeeds; i++)
         if ((r = start_feed(d, &d->cfg.feeds[i])) != 0)
-            return r;
+            return start_failure_code(r, d->cfg.feeds[i].kind == FEED_FILE);
 
-    uv_timer_t *timers[] = {&c->gc_timer,       &c->fsync_timer,  &c->roll_timer,
-                            &c->watchdog_timer, &c->status_timer, &c->lag_timer};
-    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
-        uv_timer_init(d->loop, timers[i]);
-        timers[i]->data = c;
-    }
     start_timers(c);
     uv_timer_start(&c->lag_timer, on_lag_timer, LOOP_LAG_PERIOD_MS, LOOP_LAG_PERIOD_MS);
     uint64_t wd = notify_watchdog_usec();
@@ -639,11 +678,8 @@ static int start(daemon_ctx_t *c)
 
     uv_signal_t *sigs[] = {&c->sigterm, &c->sigint, &c->sighup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-        uv_signal_init(d->loop, sigs[i]);
-        sigs[i]->data = c;
+    for (int i = 0; i < 3; i++)
         uv_signal_start(sigs[i], on_signal, signums[i]);
-    }
     log_msg(LOG_INFO, "tickd %s ready: pub/sub on %s, http on %s, %zu feed(s)", TICKD_VERSION,
             d->cfg.pubsub.listen, d->cfg.http.listen, d->nfeeds);
     notify_ready();
@@ -655,9 +691,10 @@ int daemon_run(const char *config_path)
     static daemon_ctx_t c; /* one daemon per process; static keeps the big config off the stack */
     daemon_t *d = &c.d;
     char err[CONFIG_ERR_LEN];
-    if (config_load(config_path, &d->cfg, err, sizeof(err)) != 0) {
+    if (config_load(config_path, &d->cfg, err, sizeof(err)) != 0 ||
+        config_check_files(&d->cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "tickd: %s\n", err);
-        return 78; /* EX_CONFIG */
+        return DAEMON_EXIT_CONFIG;
     }
     log_init(d->cfg.log.level);
     signal(SIGPIPE, SIG_IGN);
@@ -668,11 +705,9 @@ int daemon_run(const char *config_path)
     histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
     histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
 
-    int r = start(&c);
-    if (r != 0) {
-        c.exit_code = 1;
+    c.exit_code = start(&c);
+    if (c.exit_code != 0)
         stop(&c, "start-up failed");
-    }
     uv_run(d->loop, UV_RUN_DEFAULT);
     uv_loop_close(d->loop);
     if (d->pubsub != NULL)

@@ -85,7 +85,8 @@ static int check_config(const char *path)
 {
     static config_t cfg;
     char err[CONFIG_ERR_LEN];
-    if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+    if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
+        config_check_files(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return EX_CONFIG_CODE;
     }
