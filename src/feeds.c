@@ -6,7 +6,10 @@
  * at most FEED_SLICE messages, yielding to the loop between slices, so a
  * replay at full speed never starves the subscribers. At --speed N a timer
  * moves the pacing limit forward with the clock, skipping any stretch of
- * more than a second without a message. At the end of the file a
+ * more than a second without a message. Each slice's ticks are stamped
+ * received when the slice is released to the market (one clock read per
+ * slice), never when their chunk was read ahead: a paced tick's latency
+ * starts when it is due. At the end of the file a
  * looping feed starts a new trading day (daemon_roll_day) and reads the file
  * again.
  *
@@ -168,6 +171,7 @@ static void file_next_chunk(feed_t *f)
 /* The end of the file: a looping feed begins a new day from the start. */
 static void file_end(feed_t *f)
 {
+    ingest_stamp(&f->ing, daemon_realtime_ns()); /* a last line without a newline goes now */
     ingest_finish(&f->ing);
     if (!f->cfg.loop) {
         log_msg(LOG_INFO, "feed %s: end of %s after %llu messages", f->cfg.name, f->cfg.path,
@@ -200,6 +204,9 @@ static void file_pump(uv_timer_t *t)
         if (f->have_t0)
             limit = f->t0 + (int64_t)((double)(uv_hrtime() - f->wall0) * f->cfg.speed);
     }
+    /* The slice is released now: that is when its ticks are received, however
+     * long ago their chunk was read ahead. */
+    ingest_stamp(&f->ing, daemon_realtime_ns());
     int more = ingest_run(&f->ing, limit, FEED_SLICE, &next);
     daemon_batch_done(f->d);
     if (more) {

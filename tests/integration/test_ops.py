@@ -120,6 +120,48 @@ scrape_configs:
         self.assertGreaterEqual(float(arenas), 1)
 
 
+def file_feed(name, path, speed=None, loop=False, extra=()):
+    lines = ["feeds:", f"  - name: {name}", "    type: file", "    format: csv",
+             f"    path: {path}", f"    loop: {'true' if loop else 'false'}"]
+    if speed is not None:
+        lines.append(f"    speed: {speed}")
+    lines += ["    " + line for line in extra]
+    return "\n".join(lines) + "\n"
+
+
+def write_day(directory, name, count, step_ns):
+    """A CSV day of count trades of AAA, step_ns apart (exchange time)."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(f"T,{34200000000000 + i * step_ns},AAA,10.{i:04d},{i + 1},B\n")
+    return path
+
+
+class PacedLatencyTest(unittest.TestCase):
+    def test_a_paced_replay_at_speed_1_keeps_tick_latency_in_the_microsecond_buckets(self):
+        # Nine trades half a second apart: at speed 1 the last is released
+        # four seconds after the file was read. Its latency runs from its
+        # release, not from the read.
+        d = tempfile.mkdtemp(prefix="tickd-paced-")
+        self.addCleanup(shutil.rmtree, d, True)
+        day = write_day(d, "day.csv", 9, 500_000_000)
+        t = Tickd(feeds=file_feed("paced", day, speed=1))
+        t.start()
+        self.addCleanup(t.close)
+        sub = t.resp()
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.call("SUBSCRIBE", "trade.AAA")[0], b"subscribe")
+        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="paced"}') == 9, timeout=20,
+                 what="the paced day replayed")
+        observed = wait_for(
+            lambda: t.metric("tickd_tick_latency_seconds_count") or None, what="latency observed")
+        m = {k: v for k, v in t.metrics().items() if k.startswith("tickd_tick_latency")}
+        self.assertGreater(observed, 0)
+        self.assertEqual(m['tickd_tick_latency_seconds_bucket{le="+Inf"}'],
+                         m['tickd_tick_latency_seconds_bucket{le="0.01"}'], m)
+
+
 class UnitFileTest(unittest.TestCase):
     def test_unit_is_hardened_to_two_or_better(self):
         r = subprocess.run(["systemd-analyze", "security", "--offline=true", UNIT],
