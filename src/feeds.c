@@ -9,9 +9,9 @@
  * more than a second without a message. Each slice's ticks are stamped
  * received when the slice is released to the market (one clock read per
  * slice), never when their chunk was read ahead: a paced tick's latency
- * starts when it is due. At the end of the file a
- * looping feed starts a new trading day (daemon_roll_day) and reads the file
- * again.
+ * starts when it is due. At the end of the file a looping feed starts a new
+ * trading day (daemon_roll_day) and reads the file again; any other is
+ * finished.
  *
  * A TCP feed accepts any number of sources; each connection gets its own
  * ingest (its own framing state) and 64 KiB read buffer, allocated when it
@@ -20,6 +20,11 @@
  *
  * After every slice, read or datagram the daemon's batch hook runs (flush the
  * subscribers, hand the journal its batch): that is the end of a batch.
+ *
+ * For /healthz (health.h) each feed keeps when it started, when a batch last
+ * applied a message (for UDP: when a datagram, a heartbeat too, last came)
+ * and, for TCP, when a source last connected or left. These times are the
+ * clock read the batch makes anyway, so health costs no call per tick.
  */
 #include <errno.h>
 #include <stdio.h>
