@@ -10,7 +10,8 @@
  *
  * Pacing: ingest_run() stops before the first message whose exchange
  * timestamp is past a limit, so a replay at N times the recorded speed only
- * has to move the limit forward with the clock.
+ * has to move the limit forward with the clock, and stamp each released
+ * batch with the time of its release (ingest_stamp()).
  */
 #ifndef TICKD_FEED_INGEST_H
 #define TICKD_FEED_INGEST_H
@@ -51,7 +52,7 @@ typedef struct ingest {
     market_t *market;
     ingest_error_fn on_error;
     void *error_arg;
-    int64_t ts_recv; /* receive time stamped on this chunk's ticks */
+    int64_t ts_recv; /* receive time stamped on the ticks applied next */
     struct binfile_reader bin;
     struct csv_reader csv;
     struct mold_session mold;
@@ -81,8 +82,16 @@ void ingest_init(ingest_t *ing, enum ingest_format fmt, market_t *market, ingest
 
 /* Hands over the next chunk of a stream (not for INGEST_MOLD); only once
  * ingest_run() has returned 0. The chunk stays the caller's and must live
- * until then. ts_recv stamps the ticks it makes. */
+ * until then. ts_recv stamps the ticks it makes, until ingest_stamp(). */
 void ingest_push(ingest_t *ing, const void *chunk, size_t len, int64_t ts_recv);
+
+/* The ticks applied from now on were received at ts_recv. A replay calls it
+ * before each ingest_run() that releases a batch: a replayed tick arrives
+ * when it is released to the market, not when its chunk was read ahead. */
+static inline void ingest_stamp(ingest_t *ing, int64_t ts_recv)
+{
+    ing->ts_recv = ts_recv;
+}
 
 /* Applies the chunk's messages in order, stopping before one whose exchange
  * timestamp is past until_ts, or after max messages. Returns 1 when it

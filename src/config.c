@@ -978,7 +978,18 @@ static const struct choice feed_formats[] = {{"itch", INGEST_ITCH},
                                              {NULL, 0}};
 
 /* Indexes in feed_fields. */
-enum { FK_NAME, FK_TYPE, FK_FORMAT, FK_PATH, FK_SPEED, FK_LOOP, FK_LISTEN, FK_GROUP, FK_INTERFACE };
+enum {
+    FK_NAME,
+    FK_TYPE,
+    FK_FORMAT,
+    FK_PATH,
+    FK_SPEED,
+    FK_LOOP,
+    FK_LISTEN,
+    FK_GROUP,
+    FK_INTERFACE,
+    FK_STALE_AFTER
+};
 
 /* What each feed type takes: its formats, and the keys it requires. */
 static const struct {
@@ -1016,6 +1027,9 @@ static const struct field feed_fields[] = {
                   .kinds = 1u << FEED_UDP},
     [FK_INTERFACE] = {"interface", read_string, "the IPv4 address of a local interface",
                       FEED(interface), .valid = valid_ipv4, .kinds = 1u << FEED_UDP},
+    [FK_STALE_AFTER] = {"stale_after", read_duration,
+                        "a duration such as 500ms, 5s or 1m, or 0 for no limit",
+                        FEED(stale_after_ns), 0, 24 * HOUR, .kinds = ALL_KINDS},
     {0},
 };
 

@@ -35,13 +35,14 @@ typedef struct config_place {
 typedef struct config_feed {
     char name[64]; /* unique; the `feed` label of the metrics */
     enum feed_kind kind;
-    int format;         /* enum ingest_format */
-    char path[4096];    /* file: the file to replay */
-    double speed;       /* file: 0 for as fast as possible, else N x recorded speed */
-    int loop;           /* file: start over at the end (a new trading day each time) */
-    char listen[256];   /* tcp, udp: host:port to bind */
-    char group[64];     /* udp: multicast group to join, "" for unicast */
-    char interface[64]; /* udp: local address of the interface for the group, "" any */
+    int format;              /* enum ingest_format */
+    char path[4096];         /* file: the file to replay */
+    double speed;            /* file: 0 for as fast as possible, else N x recorded speed */
+    int loop;                /* file: start over at the end (a new trading day each time) */
+    char listen[256];        /* tcp, udp: host:port to bind */
+    char group[64];          /* udp: multicast group to join, "" for unicast */
+    char interface[64];      /* udp: local address of the interface for the group, "" any */
+    uint64_t stale_after_ns; /* all: /healthz fails after this long without a message; 0 off */
 } config_feed_t;
 
 typedef struct config {

@@ -582,18 +582,14 @@ static int route_mallocstats(void *arg, http_body_t *body)
     return 0;
 }
 
-static int route_healthy(void *arg)
+static int route_healthy(void *arg, int json, http_body_t *body)
 {
     daemon_t *d = arg;
-    if (d->stopping)
-        return 0;
-    for (size_t i = 0; i < d->nfeeds; i++) {
-        feed_stats_t st;
-        feed_get_stats(d->feeds[i], &st);
-        if (!st.up)
-            return 0;
-    }
-    return 1;
+    health_feed_t feeds[CONFIG_MAX_FEEDS];
+    size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
+    for (size_t i = 0; i < n; i++)
+        feed_get_health(d->feeds[i], &feeds[i]);
+    return health_render(feeds, n, d->stopping, daemon_realtime_ns(), json, body);
 }
 
 /* ---- start ---- */

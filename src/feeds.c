@@ -6,9 +6,12 @@
  * at most FEED_SLICE messages, yielding to the loop between slices, so a
  * replay at full speed never starves the subscribers. At --speed N a timer
  * moves the pacing limit forward with the clock, skipping any stretch of
- * more than a second without a message. At the end of the file a
- * looping feed starts a new trading day (daemon_roll_day) and reads the file
- * again.
+ * more than a second without a message. Each slice's ticks are stamped
+ * received when the slice is released to the market (one clock read per
+ * slice), never when their chunk was read ahead: a paced tick's latency
+ * starts when it is due. At the end of the file a looping feed starts a new
+ * trading day (daemon_roll_day) and reads the file again; any other is
+ * finished.
  *
  * A TCP feed accepts any number of sources; each connection gets its own
  * ingest (its own framing state) and 64 KiB read buffer, allocated when it
@@ -17,6 +20,11 @@
  *
  * After every slice, read or datagram the daemon's batch hook runs (flush the
  * subscribers, hand the journal its batch): that is the end of a batch.
+ *
+ * For /healthz (health.h) each feed keeps when it started, when a batch last
+ * applied a message (for UDP: when a datagram, a heartbeat too, last came)
+ * and, for TCP, when a source last connected or left. These times are the
+ * clock read the batch makes anyway, so health costs no call per tick.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +61,12 @@ struct feed {
     int up;
     int closing;
     int handles; /* handles still open; the feed is freed at 0 */
+
+    /* health (health.h): CLOCK_REALTIME, read once per batch, never per tick */
+    int64_t started_ns; /* when the feed started */
+    int64_t last_ns;    /* the last batch that applied a message (udp: any datagram); 0 none */
+    int64_t changed_ns; /* tcp: the last source's connect or disconnect; 0 none */
+    int finished;       /* a non-looping file feed has reached its end */
 
     /* file */
     ingest_t ing; /* file and udp */
@@ -168,8 +182,14 @@ static void file_next_chunk(feed_t *f)
 /* The end of the file: a looping feed begins a new day from the start. */
 static void file_end(feed_t *f)
 {
+    int64_t now = daemon_realtime_ns();
+    uint64_t before = f->ing.stats.messages;
+    ingest_stamp(&f->ing, now); /* a last line without a newline goes now */
     ingest_finish(&f->ing);
+    if (f->ing.stats.messages != before)
+        f->last_ns = now;
     if (!f->cfg.loop) {
+        f->finished = 1;
         log_msg(LOG_INFO, "feed %s: end of %s after %llu messages", f->cfg.name, f->cfg.path,
                 (unsigned long long)f->ing.stats.messages);
         return;
@@ -200,7 +220,14 @@ static void file_pump(uv_timer_t *t)
         if (f->have_t0)
             limit = f->t0 + (int64_t)((double)(uv_hrtime() - f->wall0) * f->cfg.speed);
     }
+    /* The slice is released now: that is when its ticks are received, however
+     * long ago their chunk was read ahead. */
+    int64_t now = daemon_realtime_ns();
+    uint64_t before = f->ing.stats.messages;
+    ingest_stamp(&f->ing, now);
     int more = ingest_run(&f->ing, limit, FEED_SLICE, &next);
+    if (f->ing.stats.messages != before)
+        f->last_ns = now;
     daemon_batch_done(f->d);
     if (more) {
         uint64_t ms = 0;
@@ -312,6 +339,7 @@ static void conn_close(feed_conn_t *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     f->nconns--;
+    f->changed_ns = daemon_realtime_ns();
     c->handle.data = c;
     uv_close((uv_handle_t *)&c->handle, conn_closed);
 }
@@ -332,8 +360,12 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    ingest_push(&c->ing, buf->base, (size_t)n, daemon_realtime_ns());
+    int64_t now = daemon_realtime_ns();
+    uint64_t before = c->ing.stats.messages;
+    ingest_push(&c->ing, buf->base, (size_t)n, now);
     ingest_run(&c->ing, INT64_MAX, UINT64_MAX, NULL);
+    if (c->ing.stats.messages != before)
+        c->feed->last_ns = now;
     daemon_batch_done(c->feed->d);
 }
 
@@ -365,6 +397,7 @@ static void tcp_accept(uv_stream_t *server, int status)
     f->conns = c;
     f->nconns++;
     f->handles++;
+    f->changed_ns = daemon_realtime_ns();
     uv_read_start((uv_stream_t *)&c->handle, conn_alloc, conn_read);
 }
 
@@ -426,7 +459,8 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
             f->ing.stats.decode_errors++; /* a datagram larger than any MoldUDP64 packet */
         return;
     }
-    ingest_packet(&f->ing, buf->base, (size_t)n, daemon_realtime_ns());
+    f->last_ns = daemon_realtime_ns(); /* any datagram, a heartbeat too, says the source is alive */
+    ingest_packet(&f->ing, buf->base, (size_t)n, f->last_ns);
     daemon_batch_done(f->d);
 }
 
@@ -470,6 +504,7 @@ int feed_start(daemon_t *d, const config_feed_t *cfg, feed_t **out, char *err, s
     f->cfg = *cfg;
     f->market = d->market;
     f->fd = -1;
+    f->started_ns = daemon_realtime_ns();
     int r;
     switch (cfg->kind) {
     case FEED_FILE:
@@ -519,6 +554,29 @@ void feed_stop(feed_t *f)
         close_handle(f, (uv_handle_t *)&f->udp);
         break;
     }
+}
+
+void feed_get_health(const feed_t *f, health_feed_t *out)
+{
+    static const char *const types[] = {
+        [FEED_FILE] = "file", [FEED_TCP] = "tcp", [FEED_UDP] = "udp"};
+    int64_t quiet = f->started_ns;
+    if (f->last_ns > quiet)
+        quiet = f->last_ns;
+    if (f->changed_ns > quiet)
+        quiet = f->changed_ns;
+    *out = (health_feed_t){
+        .name = f->cfg.name,
+        .type = types[f->cfg.kind],
+        .up = f->up,
+        .connected = f->cfg.kind == FEED_TCP   ? f->nconns > 0
+                     : f->cfg.kind == FEED_UDP ? f->last_ns != 0
+                                               : f->up,
+        .finished = f->finished,
+        .last_message_ns = f->last_ns,
+        .quiet_since_ns = quiet,
+        .stale_after_ns = f->cfg.stale_after_ns,
+    };
 }
 
 int feed_port(const feed_t *f)

@@ -7,6 +7,7 @@
 #define TICKD_SRC_FEEDS_H
 
 #include "daemon.h"
+#include "health.h"
 
 /* Starts the feed described by cfg (opens the file, binds the socket). On
  * failure returns -errno with a message in err. */
@@ -20,6 +21,9 @@ const config_feed_t *feed_config(const feed_t *f);
 
 /* The market changed (end of day): ingests feed the new one. */
 void feed_set_market(feed_t *f, market_t *m);
+
+/* The feed as /healthz judges it; out->name lives as long as the feed. */
+void feed_get_health(const feed_t *f, health_feed_t *out);
 
 /* A bound TCP or UDP feed's local port (0 for a file feed). */
 int feed_port(const feed_t *f);

@@ -5,7 +5,8 @@
  *
  * The engine (http_conn_*) wraps http-parser. It keeps no request bytes: the
  * parser streams, and the engine keeps only what routing needs (the target,
- * up to HTTP_TARGET_MAX bytes, and the count of Host headers) and a running
+ * up to HTTP_TARGET_MAX bytes, the count of Host headers and the first
+ * HTTP_ACCEPT_MAX bytes of Accept, which picks the /healthz page) and a running
  * count of header bytes for the http.max_header limit. Each completed request
  * is answered at once, appended to the caller's output buffer, so pipelined
  * requests are answered in order. Anything the engine refuses to parse
@@ -46,6 +47,7 @@
 #define HTTP_READ_SIZE  (64 * 1024)  /* one read, shared by every connection */
 #define HTTP_OUT_HIGH   (256 * 1024) /* pause parsing while this much output waits */
 #define HTTP_TARGET_MAX 256          /* longer request targets are answered 414 */
+#define HTTP_ACCEPT_MAX 256          /* the Accept header's first bytes, all that is read of it */
 #define HTTP_LINGER_MS  2000         /* how long a closing connection drains input */
 #define HTTP_BACKLOG    128
 #define HTTP_DATE_LEN   80 /* an IMF-fixdate is 29; room for any int the compiler imagines */
@@ -130,6 +132,9 @@ struct http_conn {
     size_t field_len;             /* its full length */
     int in_field;                 /* the parser is inside a header name */
     unsigned hosts;               /* Host headers seen */
+    char accept[HTTP_ACCEPT_MAX]; /* Accept headers' values, joined by commas, while they fit */
+    size_t accept_len;            /* bytes in accept */
+    int in_accept;                /* the current header value is an Accept */
     int reject;                   /* status to answer with instead of parsing on, or 0 */
     int headers_done;             /* on_headers_complete ran for this message */
     int closing;                  /* answered for the last time */
@@ -138,11 +143,13 @@ struct http_conn {
 enum http_page_kind {
     PAGE_TEXT,    /* text/plain; charset=utf-8 */
     PAGE_METRICS, /* Prometheus text 0.0.4 */
+    PAGE_JSON,    /* application/json */
 };
 
 static const char *const page_types[] = {
     [PAGE_TEXT] = "text/plain; charset=utf-8",
     [PAGE_METRICS] = "text/plain; version=0.0.4; charset=utf-8",
+    [PAGE_JSON] = "application/json",
 };
 
 static http_conn_t *conn_of(http_parser *p)
@@ -216,27 +223,98 @@ static int respond_route(http_conn_t *c, int (*route)(void *arg, http_body_t *bo
     return respond(c, 200, kind, c->page.data, c->page.len, head, keep, http10);
 }
 
-/* The path of the request target ("/metrics" of "/metrics?x=1" or of
- * "http://host/metrics"), or -1 when the target does not parse. */
-static int target_path(http_conn_t *c, const char **path, size_t *len)
+/* A piece of the request target. */
+typedef struct span {
+    const char *at;
+    size_t len;
+} span_t;
+
+/* The path and query of the request target ("/metrics" and "x=1" of
+ * "/metrics?x=1" or of "http://host/metrics?x=1"; the query is empty when
+ * there is none), or -1 when the target does not parse. */
+static int target_parts(http_conn_t *c, span_t *path, span_t *query)
 {
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(c->target, c->target_len, 0, &u) != 0)
         return -1;
-    if (!(u.field_set & (1u << UF_PATH))) {
-        *path = "/";
-        *len = 1;
-        return 0;
-    }
-    *path = c->target + u.field_data[UF_PATH].off;
-    *len = u.field_data[UF_PATH].len;
+    *path = (span_t){"/", 1};
+    *query = (span_t){"", 0};
+    if (u.field_set & (1u << UF_PATH))
+        *path = (span_t){c->target + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len};
+    if (u.field_set & (1u << UF_QUERY))
+        *query = (span_t){c->target + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len};
     return 0;
 }
 
-static int path_is(const char *path, size_t len, const char *want)
+static int path_is(span_t path, const char *want)
 {
-    return len == strlen(want) && memcmp(path, want, len) == 0;
+    return path.len == strlen(want) && memcmp(path.at, want, path.len) == 0;
+}
+
+static int span_is(const char *at, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(at, want, len) == 0;
+}
+
+/* Does the query ask for the verbose page: "verbose", "verbose=1", "a=b&verbose"
+ * (not "verbose=0" or "verbose=false")? */
+static int query_verbose(span_t q)
+{
+    for (size_t i = 0; i < q.len;) {
+        size_t end = i;
+        while (end < q.len && q.at[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && q.at[eq] != '=')
+            eq++;
+        if (span_is(q.at + i, eq - i, "verbose")) {
+            const char *v = q.at + eq + (eq < end);
+            size_t vlen = end - eq - (eq < end);
+            return !span_is(v, vlen, "0") && !span_is(v, vlen, "false");
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+/* Does one of the Accept header's media ranges name application/json
+ * (parameters and case aside)? */
+static int accepts_json(const http_conn_t *c)
+{
+    const char *a = c->accept, *end = c->accept + c->accept_len;
+    while (a < end) {
+        const char *stop = a;
+        while (stop < end && *stop != ',')
+            stop++;
+        const char *type = a;
+        while (type < stop && (*type == ' ' || *type == '\t'))
+            type++;
+        size_t len = 0;
+        while (type + len < stop && type[len] != ';' && type[len] != ' ' && type[len] != '\t')
+            len++;
+        if (len == 16 && strncasecmp(type, "application/json", 16) == 0)
+            return 1;
+        a = stop + 1;
+    }
+    return 0;
+}
+
+/* /healthz: the route says healthy (200) or not (503), and writes the page
+ * in the form asked for. */
+static int respond_health(http_conn_t *c, int json, int head, int keep, int http10)
+{
+    const http_routes_t *r = c->routes;
+    static const char all_well[] = "{\"status\":\"ok\",\"stopping\":false,\"feeds\":[]}\n";
+    if (r->health == NULL)
+        return json ? respond(c, 200, PAGE_JSON, all_well, sizeof(all_well) - 1, head, keep, http10)
+                    : respond(c, 200, PAGE_TEXT, "ok\n", 3, head, keep, http10);
+    c->page.len = 0;
+    int healthy = r->health(r->arg, json, &c->page);
+    if (healthy < 0)
+        return respond_error(c, 500, head, keep, http10);
+    return respond(c, healthy ? 200 : 503, json ? PAGE_JSON : PAGE_TEXT, c->page.data, c->page.len,
+                   head, keep, http10);
 }
 
 /* Answers the request the parser just completed. */
@@ -245,8 +323,7 @@ static int answer(http_conn_t *c, int keep)
     const http_parser *p = &c->parser;
     int head = p->method == HTTP_HEAD;
     int http10 = p->http_minor == 0;
-    const char *path;
-    size_t len;
+    span_t path, query;
 
     if (p->method != HTTP_GET && p->method != HTTP_HEAD)
         return respond_error(c, 405, 0, keep, http10);
@@ -254,19 +331,16 @@ static int answer(http_conn_t *c, int keep)
         return respond_error(c, 400, head, keep, http10);
     if (c->target_len > sizeof(c->target))
         return respond_error(c, 414, head, keep, http10);
-    if (target_path(c, &path, &len) != 0)
+    if (target_parts(c, &path, &query) != 0)
         return respond_error(c, 400, head, keep, http10);
 
     const http_routes_t *r = c->routes;
-    if (path_is(path, len, "/metrics") && r->metrics != NULL)
+    if (path_is(path, "/metrics") && r->metrics != NULL)
         return respond_route(c, r->metrics, PAGE_METRICS, head, keep, http10);
-    if (path_is(path, len, "/debug/mallocstats") && r->mallocstats != NULL)
+    if (path_is(path, "/debug/mallocstats") && r->mallocstats != NULL)
         return respond_route(c, r->mallocstats, PAGE_TEXT, head, keep, http10);
-    if (path_is(path, len, "/healthz")) {
-        if (r->healthy == NULL || r->healthy(r->arg))
-            return respond(c, 200, PAGE_TEXT, "ok\n", 3, head, keep, http10);
-        return respond(c, 503, PAGE_TEXT, "unhealthy\n", 10, head, keep, http10);
-    }
+    if (path_is(path, "/healthz"))
+        return respond_health(c, query_verbose(query) || accepts_json(c), head, keep, http10);
     return respond_error(c, 404, head, keep, http10);
 }
 
@@ -289,6 +363,8 @@ static int on_message_begin(http_parser *p)
     c->field_len = 0;
     c->in_field = 0;
     c->hosts = 0;
+    c->accept_len = 0;
+    c->in_accept = 0;
     c->headers_done = 0;
     return 0;
 }
@@ -324,11 +400,18 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     http_conn_t *c = conn_of(p);
-    (void)at;
     if (c->in_field) {
         c->in_field = 0;
         if (c->field_len == 4 && strncasecmp(c->field, "host", 4) == 0)
             c->hosts++;
+        c->in_accept = c->field_len == 6 && strncasecmp(c->field, "accept", 6) == 0;
+        if (c->in_accept && c->accept_len > 0 && c->accept_len < sizeof(c->accept))
+            c->accept[c->accept_len++] = ',';
+    }
+    if (c->in_accept && c->accept_len < sizeof(c->accept)) {
+        size_t room = sizeof(c->accept) - c->accept_len;
+        memcpy(c->accept + c->accept_len, at, n < room ? n : room);
+        c->accept_len += n < room ? n : room;
     }
     return count_header(c, n);
 }

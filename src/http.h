@@ -3,7 +3,9 @@
  *
  *   GET /metrics            Prometheus text format 0.0.4
  *   GET /debug/mallocstats  the allocator's report (heap_format_stats)
- *   GET /healthz            200 "ok" while every feed is up, else 503
+ *   GET /healthz            200 while every feed is healthy, else 503 naming
+ *                           the faulty ones; JSON for /healthz?verbose or
+ *                           Accept: application/json
  *
  * Requests are parsed with http-parser (Debian libhttp-parser-dev). 400 for a
  * malformed request, 404 for another path, 405 for a method other than GET or
@@ -51,8 +53,11 @@ typedef struct http_routes {
     /* Fill body with the page; 0 or -errno (then a 500). NULL: 404. */
     int (*metrics)(void *arg, http_body_t *body);
     int (*mallocstats)(void *arg, http_body_t *body);
-    /* Non-zero while the service is healthy. NULL: always healthy. */
-    int (*healthy)(void *arg);
+    /* Fill body with the health report, as JSON when json is non-zero (the
+     * query has verbose, or Accept names application/json), else as text;
+     * return 1 when healthy (200), 0 when not (503), -errno on failure
+     * (500). NULL: always 200 "ok". */
+    int (*health)(void *arg, int json, http_body_t *body);
     void *arg;
 } http_routes_t;
 

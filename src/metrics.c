@@ -3,7 +3,8 @@
  *
  * Everything is read from the daemon at scrape time, on the loop, through the
  * modules' stats calls (heap_get_stats, obj_type_foreach, gc_get_stats,
- * feed_get_stats, pubsub_get_stats) and process_get_stats: no counter is
+ * feed_get_stats, feed_get_health, pubsub_get_stats) and process_get_stats:
+ * no counter is
  * kept here, so nothing can drift. Each family is written whole, # HELP and
  * # TYPE first, then its samples; a family with no sample (no feed
  * configured, no object type registered yet, no heap) is left out.
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feeds.h"
 #include "metrics.h"
 #include "process.h"
 
@@ -337,6 +339,30 @@ static void feed_family(out_t *o, const daemon_t *d, const feed_stats_t *st, siz
     }
 }
 
+/* What /healthz judges, for alerts of Prometheus's own: connected, and the
+ * time of the last message (0 before the first, so that the series exists
+ * from the start). */
+static void render_feed_health(out_t *o, const daemon_t *d, size_t n)
+{
+    health_feed_t h[CONFIG_MAX_FEEDS];
+    for (size_t i = 0; i < n; i++)
+        feed_get_health(d->feeds[i], &h[i]);
+    family(o, "tickd_feed_connected", "gauge",
+           "1 while the feed has a source: a TCP source connected, a UDP datagram received, a "
+           "file open; else 0.");
+    for (size_t i = 0; i < n; i++)
+        sample_u64(o, "tickd_feed_connected", (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1,
+                   h[i].connected != 0);
+    family(o, "tickd_feed_last_message_timestamp_seconds", "gauge",
+           "Unix time of the feed's last message (UDP: datagram), 0 before the first.");
+    for (size_t i = 0; i < n; i++) {
+        char text[32];
+        format_double(text, (double)h[i].last_message_ns / 1e9);
+        sample(o, "tickd_feed_last_message_timestamp_seconds", "",
+               (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1, text);
+    }
+}
+
 static void render_feeds(out_t *o, const daemon_t *d)
 {
     feed_stats_t st[CONFIG_MAX_FEEDS];
@@ -362,6 +388,7 @@ static void render_feeds(out_t *o, const daemon_t *d)
         for (size_t i = 0; i < n; i++)
             sample_u64(o, "tickd_feed_up", (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1,
                        st[i].up != 0);
+        render_feed_health(o, d, n);
     }
     family(o, "tickd_ticks_total", "counter", "Ticks made, by kind, over the daemon's life.");
     sample_u64(o, "tickd_ticks_total", (label_t[]){{"kind", "trade"}}, 1, d->ticks_total[0]);

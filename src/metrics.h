@@ -8,7 +8,8 @@
  *                        class, large blocks
  *   tickd_objects*       live and created objects per type
  *   tickd_gc_*           the cycle collector per generation, pause histogram
- *   tickd_feed_*         per configured feed (label feed), tickd_ticks_total
+ *   tickd_feed_*         per configured feed (label feed): counters, up,
+ *                        connected, last message time; tickd_ticks_total
  *   tickd_pubsub_*       subscribers, messages, output buffers, cut-offs
  *   tickd_*_seconds      tick latency, loop lag, journal fsync histograms
  *   tickd_journal_*      records and errors

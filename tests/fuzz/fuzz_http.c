@@ -78,10 +78,13 @@ static int route_mallocstats(void *arg, http_body_t *body)
     return 0;
 }
 
-static int route_healthy(void *arg)
+static int route_health(void *arg, int json, http_body_t *body)
 {
     const route_state_t *s = arg;
-    return !s->unhealthy;
+    const char *status = s->unhealthy ? "unhealthy" : "ok";
+    int err = json ? http_body_printf(body, "{\"status\":\"%s\"}\n", status)
+                   : http_body_printf(body, "%s\n", status);
+    return err != 0 ? err : !s->unhealthy;
 }
 
 /* What came out of one connection. */
@@ -220,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     state.unhealthy = (ctl >> 5) & 1;
     state.fail = (ctl >> 6) & 1;
     state.big = (ctl >> 7) & 1;
-    http_routes_t routes = {route_metrics, route_mallocstats, route_healthy, &state};
+    http_routes_t routes = {route_metrics, route_mallocstats, route_health, &state};
     size_t max_header = max_headers[(ctl >> 3) & 3];
 
     transcript_t cut = run(&routes, max_header, data + 1, size - 1, max_pieces[ctl & 7], size);

@@ -1,6 +1,7 @@
 """Operations on the real binary: /metrics checked by promtool and scraped by
-a real Prometheus server, /healthz and /debug/mallocstats, the systemd unit
-checked by systemd-analyze, and the .deb package."""
+a real Prometheus server, /healthz per feed (stale TCP feeds, finished
+replays, the JSON report), the latency of a paced replay, /debug/mallocstats,
+the systemd unit checked by systemd-analyze, and the .deb package."""
 
 import json
 import os
@@ -26,7 +27,8 @@ REQUIRED = [
     "tickd_objects_created_total", "tickd_gc_collections_total",
     "tickd_gc_objects_collected_total", "tickd_gc_objects_uncollectable_total",
     "tickd_gc_tracked_objects", "tickd_gc_pause_seconds", "tickd_feed_messages_total",
-    "tickd_feed_decode_errors_total", "tickd_feed_sequence_gaps_total", "tickd_ticks_total",
+    "tickd_feed_decode_errors_total", "tickd_feed_sequence_gaps_total", "tickd_feed_up",
+    "tickd_feed_connected", "tickd_feed_last_message_timestamp_seconds", "tickd_ticks_total",
     "tickd_pubsub_clients", "tickd_pubsub_messages_sent_total",
     "tickd_pubsub_output_buffer_bytes", "tickd_pubsub_slow_consumer_disconnects_total",
     "tickd_tick_latency_seconds", "tickd_loop_lag_seconds", "tickd_journal_records_total",
@@ -118,6 +120,144 @@ scrape_configs:
         arenas = wait_for(lambda: query("tickd_alloc_arenas"), timeout=30,
                           what="tickd_alloc_arenas")
         self.assertGreaterEqual(float(arenas), 1)
+
+
+def file_feed(name, path, speed=None, loop=False, extra=()):
+    lines = ["feeds:", f"  - name: {name}", "    type: file", "    format: csv",
+             f"    path: {path}", f"    loop: {'true' if loop else 'false'}"]
+    if speed is not None:
+        lines.append(f"    speed: {speed}")
+    lines += ["    " + line for line in extra]
+    return "\n".join(lines) + "\n"
+
+
+def write_day(directory, name, count, step_ns):
+    """A CSV day of count trades of AAA, step_ns apart (exchange time)."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(f"T,{34200000000000 + i * step_ns},AAA,10.{i:04d},{i + 1},B\n")
+    return path
+
+
+class PacedLatencyTest(unittest.TestCase):
+    def test_a_paced_replay_at_speed_1_keeps_tick_latency_in_the_microsecond_buckets(self):
+        # Nine trades half a second apart: at speed 1 the last is released
+        # four seconds after the file was read. Its latency runs from its
+        # release, not from the read.
+        d = tempfile.mkdtemp(prefix="tickd-paced-")
+        self.addCleanup(shutil.rmtree, d, True)
+        day = write_day(d, "day.csv", 9, 500_000_000)
+        t = Tickd(feeds=file_feed("paced", day, speed=1))
+        t.start()
+        self.addCleanup(t.close)
+        sub = t.resp()
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.call("SUBSCRIBE", "trade.AAA")[0], b"subscribe")
+        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="paced"}') == 9, timeout=20,
+                 what="the paced day replayed")
+        observed = wait_for(
+            lambda: t.metric("tickd_tick_latency_seconds_count") or None, what="latency observed")
+        m = {k: v for k, v in t.metrics().items() if k.startswith("tickd_tick_latency")}
+        self.assertGreater(observed, 0)
+        self.assertEqual(m['tickd_tick_latency_seconds_bucket{le="+Inf"}'],
+                         m['tickd_tick_latency_seconds_bucket{le="0.01"}'], m)
+
+
+def healthz(t, verbose=False):
+    """(status, body) of /healthz; with verbose the body is the decoded JSON."""
+    status, headers, body = t.http_get("/healthz?verbose" if verbose else "/healthz")
+    if verbose:
+        assert headers["Content-Type"] == "application/json", headers
+        return status, json.loads(body)
+    return status, body
+
+
+class HealthTest(unittest.TestCase):
+    def start(self, feeds):
+        t = Tickd(feeds=feeds)
+        t.start()
+        self.addCleanup(t.close)
+        return t
+
+    def test_a_tcp_feed_with_no_source_goes_stale_then_a_tick_makes_it_healthy(self):
+        port = free_port()
+        t = self.start(tcp_feed("live", port) + "    stale_after: 2s\n")
+        self.assertEqual(healthz(t), (200, "ok\n"))
+        self.assertEqual(t.metric('tickd_feed_last_message_timestamp_seconds{feed="live"}'), 0)
+        self.assertEqual(t.metric('tickd_feed_connected{feed="live"}'), 0)
+        status, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(healthz(t)),
+                                what="the feed without a source going stale")
+        self.assertRegex(body, r"^unhealthy\nfeed live: no source connected for \d+\.\ds "
+                               r"\(stale_after 2s\)\n$")
+        status, report = healthz(t, verbose=True)
+        self.assertEqual(status, 503)
+        self.assertEqual(report["status"], "unhealthy")
+        (feed,) = report["feeds"]
+        self.assertEqual((feed["name"], feed["type"], feed["up"], feed["connected"],
+                          feed["finished"], feed["seconds_since_last_message"],
+                          feed["stale_after_seconds"], feed["healthy"]),
+                         ("live", "tcp", True, False, False, None, 2, False))
+        self.assertIn("no source connected", feed["reason"])
+
+        source = t.feed_connection(port)
+        self.addCleanup(source.close)
+        source.sendall(b"T,1,AAA,1.5,10,B\n")
+        before = time.time()
+        wait_for(lambda: healthz(t)[0] == 200, what="healthy again after a tick")
+        status, report = healthz(t, verbose=True)
+        (feed,) = report["feeds"]
+        self.assertEqual((status, report["status"], feed["connected"], feed["healthy"],
+                          feed["reason"]), (200, "ok", True, True, None))
+        self.assertLess(feed["seconds_since_last_message"], 2)
+        self.assertEqual(t.metric('tickd_feed_connected{feed="live"}'), 1)
+        self.assertAlmostEqual(
+            t.metric('tickd_feed_last_message_timestamp_seconds{feed="live"}'), before, delta=5)
+
+        # The source stays connected but says nothing: stale again.
+        _, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(healthz(t)),
+                           what="the silent source going stale")
+        self.assertRegex(body, r"^unhealthy\nfeed live: no message for \d+\.\ds ")
+
+    def test_a_replay_that_reached_its_end_stays_healthy_and_says_finished(self):
+        d = tempfile.mkdtemp(prefix="tickd-health-")
+        self.addCleanup(shutil.rmtree, d, True)
+        t = self.start(file_feed("day", write_day(d, "day.csv", 3, 1000)))
+        wait_for(lambda: healthz(t, verbose=True)[1]["feeds"][0]["finished"],
+                 what="the replay finished")
+        time.sleep(1.5)
+        self.assertEqual(healthz(t), (200, "ok\n"))
+        status, report = healthz(t, verbose=True)
+        (feed,) = report["feeds"]
+        self.assertEqual((status, feed["type"], feed["finished"], feed["healthy"],
+                          feed["stale_after_seconds"]), (200, "file", True, True, None))
+        self.assertGreater(feed["seconds_since_last_message"], 1)
+        self.assertEqual(t.metric('tickd_feed_messages_total{feed="day"}'), 3)
+
+    def test_a_finished_replay_with_stale_after_goes_stale_once_it_passes(self):
+        d = tempfile.mkdtemp(prefix="tickd-health-")
+        self.addCleanup(shutil.rmtree, d, True)
+        t = self.start(file_feed("day", write_day(d, "day.csv", 3, 1000),
+                                 extra=["stale_after: 1s"]))
+        status, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(healthz(t)),
+                                what="the finished replay going stale")
+        self.assertRegex(body, r"^unhealthy\nfeed day: finished, no message for \d+\.\ds "
+                               r"\(stale_after 1s\)\n$")
+        status, report = healthz(t, verbose=True)
+        (feed,) = report["feeds"]
+        self.assertEqual((status, feed["finished"], feed["healthy"], feed["stale_after_seconds"]),
+                         (503, True, False, 1))
+        self.assertGreater(t.metric('tickd_feed_last_message_timestamp_seconds{feed="day"}'), 0)
+
+    def test_accept_application_json_gets_the_json_report(self):
+        t = self.start(tcp_feed("live", free_port()))
+        req = urllib.request.Request(f"http://127.0.0.1:{t.http_port}/healthz",
+                                     headers={"Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.headers["Content-Type"], "application/json")
+            report = json.load(r)
+        self.assertEqual(report["status"], "ok")
+        self.assertEqual([f["name"] for f in report["feeds"]], ["live"])
 
 
 class UnitFileTest(unittest.TestCase):

@@ -497,6 +497,28 @@ static void test_udp_feed_format_defaults_to_mold_and_file_speed_to_max(void **s
     assert_true(cfg->feeds[2].speed == 2.5);
 }
 
+static void test_stale_after_takes_a_duration_on_every_feed_type_and_is_off_by_default(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(
+        load_text(cfg,
+                  "feeds:\n"
+                  "  - {name: t, type: tcp, format: csv, listen: \"0.0.0.0:0\",\n"
+                  "     stale_after: 5s}\n"
+                  "  - {name: m, type: udp, listen: \"0.0.0.0:0\", stale_after: 1500ms}\n"
+                  "  - {name: f, type: file, format: itch, path: x, stale_after: 1m}\n"
+                  "  - {name: g, type: file, format: itch, path: y}\n"
+                  "  - {name: z, type: file, format: itch, path: y, stale_after: 0}\n",
+                  err),
+        0);
+    assert_int_equal(cfg->feeds[0].stale_after_ns, 5000000000ULL);
+    assert_int_equal(cfg->feeds[1].stale_after_ns, 1500000000ULL);
+    assert_int_equal(cfg->feeds[2].stale_after_ns, 60000000000ULL);
+    assert_int_equal(cfg->feeds[3].stale_after_ns, 0);
+    assert_int_equal(cfg->feeds[4].stale_after_ns, 0);
+}
+
 /* ---- bad configs: each message exactly ---- */
 
 static void test_rejects_unknown_top_level_key_with_suggestion(void **state)
@@ -783,6 +805,25 @@ static void test_rejects_duplicate_and_malformed_feed_names(void **state)
                          "-, got \"a12345678901234567890123456789012345678901234567...\"");
 }
 
+static void test_rejects_a_stale_after_that_is_not_a_duration_of_at_most_24h(void **state)
+{
+    assert_text_rejected(*state,
+                         "feeds:\n"
+                         "  - name: live\n"
+                         "    type: tcp\n"
+                         "    format: csv\n"
+                         "    listen: 127.0.0.1:7000\n"
+                         "    stale_after: 5\n",
+                         "6:18: feeds[0].stale_after: expected a duration such as 500ms, 5s or "
+                         "1m, or 0 for no limit, got \"5\" (add a unit: ns, us, ms, s, m or h)");
+    assert_text_rejected(*state,
+                         "feeds:\n"
+                         "  - {name: live, type: tcp, format: csv, listen: \"127.0.0.1:7000\",\n"
+                         "     stale_after: 25h}\n",
+                         "3:19: feeds[0].stale_after: expected a duration from 0 to 24h, got "
+                         "\"25h\"");
+}
+
 static void test_rejects_bad_speed_group_and_interface(void **state)
 {
     assert_rejected(*state, "bad_speed.yaml",
@@ -977,6 +1018,8 @@ int main(void)
         T(test_rejects_formats_the_feed_type_cannot_read),
         T(test_rejects_duplicate_and_malformed_feed_names),
         T(test_rejects_bad_speed_group_and_interface),
+        T(test_rejects_a_stale_after_that_is_not_a_duration_of_at_most_24h),
+        T(test_stale_after_takes_a_duration_on_every_feed_type_and_is_off_by_default),
         T(test_rejects_more_than_32_feeds),
         T(test_unreadable_file_reports_the_path_and_errno),
         T(test_reads_only_len_bytes_of_the_buffer),

@@ -6,7 +6,8 @@
  * non-blocking socket, and the test turns the loop (UV_RUN_NOWAIT) while it
  * waits for bytes, so both ends run on this one thread. The routes are test
  * routes: a short Prometheus page (or a failing one, or a big one), the real
- * allocator report of a heap made here, and a health flag.
+ * allocator report of a heap made here, and a health route that says
+ * healthy or not (or fails) and which form, text or JSON, it was asked for.
  *
  * The engine tests drive http_conn_feed() with no socket: whole streams,
  * byte by byte, past the output high-water mark, and random and mutated
@@ -43,8 +44,10 @@ typedef struct fixture {
     http_routes_t routes;
     heap_t *heap;
     int healthy;
-    int fail;   /* the metrics route fails */
-    size_t big; /* the metrics page is this many bytes (0: METRICS_PAGE) */
+    int health_fail; /* the health route fails */
+    int asked_json;  /* the form the health route was last asked for */
+    int fail;        /* the metrics route fails */
+    size_t big;      /* the metrics page is this many bytes (0: METRICS_PAGE) */
     int stopped;
 } fixture_t;
 
@@ -77,9 +80,16 @@ static int route_mallocstats(void *arg, http_body_t *body)
     return 0;
 }
 
-static int route_healthy(void *arg)
+static int route_health(void *arg, int json, http_body_t *body)
 {
-    return ((fixture_t *)arg)->healthy;
+    fixture_t *f = arg;
+    f->asked_json = json;
+    if (f->health_fail)
+        return -ENOMEM;
+    int err =
+        json ? http_body_printf(body, "{\"status\":\"%s\"}\n", f->healthy ? "ok" : "unhealthy")
+             : http_body_printf(body, "%s", f->healthy ? "ok\n" : "unhealthy\nfeed x: stale\n");
+    return err != 0 ? err : f->healthy;
 }
 
 /* ---- the server ---- */
@@ -107,7 +117,7 @@ static int setup(void **state)
     f->cfg->http.max_connections = 8;
     f->cfg->http.max_header = 1024;
     f->cfg->http.idle_timeout_ns = 10ull * 1000000000;
-    f->routes = (http_routes_t){route_metrics, route_mallocstats, route_healthy, f};
+    f->routes = (http_routes_t){route_metrics, route_mallocstats, route_health, f};
     f->healthy = 1;
     start(f);
     *state = f;
@@ -391,20 +401,80 @@ static void mallocstats_is_the_allocator_report_as_plain_text(void **state)
     response_free(&r);
 }
 
-static void healthz_is_200_ok_while_healthy_and_503_when_not(void **state)
+static void healthz_is_200_while_healthy_and_503_with_the_routes_text_when_not(void **state)
 {
     fixture_t *f = *state;
     response_t r;
     request(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "ok\n");
+    assert_string_equal(header(&r, "Content-Type"), "text/plain; charset=utf-8");
+    assert_int_equal(f->asked_json, 0);
     response_free(&r);
     f->healthy = 0;
     request(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0, &r);
     assert_int_equal(r.status, 503);
-    assert_string_equal(r.body, "unhealthy\n");
-    assert_content_length(&r, 10);
+    assert_string_equal(r.body, "unhealthy\nfeed x: stale\n");
+    assert_content_length(&r, 24);
     response_free(&r);
+}
+
+/* GET /healthz with target and extra header lines: is it answered as JSON? */
+static int healthz_is_json(fixture_t *f, const char *target, const char *headers)
+{
+    char req[1024];
+    response_t r;
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", target, headers);
+    f->asked_json = -1;
+    request(f, req, 0, &r);
+    assert_int_equal(r.status, 503);
+    assert_int_not_equal(f->asked_json, -1);
+    const char *type = header(&r, "Content-Type");
+    assert_non_null(type);
+    if (f->asked_json) {
+        assert_string_equal(type, "application/json");
+        assert_string_equal(r.body, "{\"status\":\"unhealthy\"}\n");
+    } else {
+        assert_string_equal(type, "text/plain; charset=utf-8");
+        assert_string_equal(r.body, "unhealthy\nfeed x: stale\n");
+    }
+    response_free(&r);
+    return f->asked_json;
+}
+
+static void healthz_is_json_for_verbose_or_an_accept_naming_application_json(void **state)
+{
+    fixture_t *f = *state;
+    f->healthy = 0;
+    assert_true(healthz_is_json(f, "/healthz?verbose", ""));
+    assert_true(healthz_is_json(f, "/healthz?verbose=1", ""));
+    assert_true(healthz_is_json(f, "/healthz?a=b&verbose&c", ""));
+    assert_true(healthz_is_json(f, "/healthz", "Accept: application/json\r\n"));
+    assert_true(healthz_is_json(f, "/healthz", "Accept: text/html, Application/JSON;q=0.9\r\n"));
+    assert_true(
+        healthz_is_json(f, "/healthz", "Accept: text/plain\r\naccept: application/json\r\n"));
+
+    assert_false(healthz_is_json(f, "/healthz", ""));
+    assert_false(healthz_is_json(f, "/healthz?verbose=0", ""));
+    assert_false(healthz_is_json(f, "/healthz?verbose=false", ""));
+    assert_false(healthz_is_json(f, "/healthz?verbosity", ""));
+    assert_false(healthz_is_json(f, "/healthz", "Accept: */*\r\n"));
+    assert_false(healthz_is_json(f, "/healthz", "Accept: application/jsonl\r\n"));
+    assert_false(healthz_is_json(f, "/healthz", "Accept-Language: application/json\r\n"));
+    /* Accept on one request does not carry over to the next on the connection. */
+    client_t c;
+    response_t r;
+    client_connect(f, &c);
+    client_send(f, &c,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n"
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(f, &c, 0, &r);
+    assert_string_equal(header(&r, "Content-Type"), "application/json");
+    response_free(&r);
+    read_response(f, &c, 0, &r);
+    assert_string_equal(header(&r, "Content-Type"), "text/plain; charset=utf-8");
+    response_free(&r);
+    client_close(&c);
 }
 
 static void unknown_paths_are_404(void **state)
@@ -921,6 +991,44 @@ static void strip_dates(http_body_t *b)
     b->len = strlen(b->data);
 }
 
+static void healthz_route_failure_is_500_and_no_route_is_always_ok(void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    f->health_fail = 1;
+    request(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0, &r);
+    assert_int_equal(r.status, 500);
+    response_free(&r);
+    http_routes_t none = f->routes;
+    none.health = NULL;
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /healthz?verbose HTTP/1.1\r\nHost: x\r\n\r\n";
+    http_body_t out = {0};
+    assert_false(engine_run(&none, 1024, req, strlen(req), 0, &out));
+    strip_dates(&out);
+    assert_string_equal(out.data, "HTTP/1.1 200 OK\r\n"
+                                  "Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Content-Length: 3\r\n\r\nok\n"
+                                  "HTTP/1.1 200 OK\r\n"
+                                  "Content-Type: application/json\r\n"
+                                  "Content-Length: 44\r\n\r\n"
+                                  "{\"status\":\"ok\",\"stopping\":false,\"feeds\":[]}\n");
+    http_body_free(&out);
+}
+
+static void engine_reads_an_accept_header_that_arrives_a_byte_at_a_time(void **state)
+{
+    fixture_t *f = *state;
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nAccept: text/plain;q=0.5, "
+                      "application/json\r\n\r\n";
+    http_body_t out = {0};
+    assert_false(engine_run(&f->routes, 1024, req, strlen(req), 1, &out));
+    assert_int_equal(f->asked_json, 1);
+    assert_int_equal(http_body_append(&out, "", 1), 0);
+    assert_non_null(strstr(out.data, "Content-Type: application/json\r\n"));
+    http_body_free(&out);
+}
+
 static void engine_answers_the_same_fed_whole_or_byte_by_byte(void **state)
 {
     fixture_t *f = *state;
@@ -1098,7 +1206,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(metrics_is_200_with_the_exact_prometheus_content_type),
         T(mallocstats_is_the_allocator_report_as_plain_text),
-        T(healthz_is_200_ok_while_healthy_and_503_when_not),
+        T(healthz_is_200_while_healthy_and_503_with_the_routes_text_when_not),
+        T(healthz_is_json_for_verbose_or_an_accept_naming_application_json),
+        T(healthz_route_failure_is_500_and_no_route_is_always_ok),
         T(unknown_paths_are_404),
         T(query_and_absolute_form_targets_reach_their_route),
         T(other_methods_are_405_with_allow_get_head_and_keep_the_connection),
@@ -1122,6 +1232,7 @@ int main(void)
         T(stop_of_a_server_never_started_calls_done_at_once),
         T(reconfigure_moves_the_listener_and_keeps_it_on_error),
         T(start_on_a_taken_port_fails_with_a_message),
+        T(engine_reads_an_accept_header_that_arrives_a_byte_at_a_time),
         T(engine_answers_the_same_fed_whole_or_byte_by_byte),
         T(engine_pauses_past_the_high_water_mark_and_resumes),
         T(engine_answers_upgrade_requests_then_closes),

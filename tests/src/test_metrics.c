@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "feeds.h"
 #include "metrics.h"
 
 /* ---- test doubles: feeds.c and pubsub.c ---- */
@@ -34,6 +35,7 @@
 struct feed {
     const char *name;
     feed_stats_t stats;
+    health_feed_t health;
 };
 
 const char *feed_name(const feed_t *f)
@@ -44,6 +46,11 @@ const char *feed_name(const feed_t *f)
 void feed_get_stats(const feed_t *f, feed_stats_t *out)
 {
     *out = f->stats;
+}
+
+void feed_get_health(const feed_t *f, health_feed_t *out)
+{
+    *out = f->health;
 }
 
 struct pubsub {
@@ -109,8 +116,13 @@ static int setup(void **state)
                             .sequence_gaps = 2,
                             .rejected = 3,
                             .connections = 0,
-                            .up = 1}};
-    f->feeds[1] = (feed_t){ODD_FEED, {.messages = 7, .up = 0}};
+                            .up = 1},
+                           {.name = "nasdaq",
+                            .type = "tcp",
+                            .up = 1,
+                            .connected = 1,
+                            .last_message_ns = 1700000001500000000}};
+    f->feeds[1] = (feed_t){ODD_FEED, {.messages = 7, .up = 0}, {.name = ODD_FEED, .type = "file"}};
     d->feeds[0] = &f->feeds[0];
     d->feeds[1] = &f->feeds[1];
     d->nfeeds = 2;
@@ -260,6 +272,9 @@ static void required_families_are_there_with_their_types(void **state)
         {"tickd_feed_messages_total", "counter"},
         {"tickd_feed_decode_errors_total", "counter"},
         {"tickd_feed_sequence_gaps_total", "counter"},
+        {"tickd_feed_up", "gauge"},
+        {"tickd_feed_connected", "gauge"},
+        {"tickd_feed_last_message_timestamp_seconds", "gauge"},
         {"tickd_ticks_total", "counter"},
         {"tickd_pubsub_clients", "gauge"},
         {"tickd_pubsub_messages_sent_total", "counter"},
@@ -435,6 +450,12 @@ static void feed_labels_are_escaped_and_values_are_the_feeds(void **state)
     assert_sample(page, "tickd_feed_up{feed=\"nasdaq\"}", "1");
     assert_sample(page, "tickd_feed_messages_total{feed=\"" ODD_FEED_ESCAPED "\"}", "7");
     assert_sample(page, "tickd_feed_up{feed=\"" ODD_FEED_ESCAPED "\"}", "0");
+    assert_sample(page, "tickd_feed_connected{feed=\"nasdaq\"}", "1");
+    assert_sample(page, "tickd_feed_connected{feed=\"" ODD_FEED_ESCAPED "\"}", "0");
+    assert_sample(page, "tickd_feed_last_message_timestamp_seconds{feed=\"nasdaq\"}",
+                  "1700000001.5");
+    assert_sample(page, "tickd_feed_last_message_timestamp_seconds{feed=\"" ODD_FEED_ESCAPED "\"}",
+                  "0");
     assert_sample(page, "tickd_ticks_total{kind=\"trade\"}", "7");
     assert_sample(page, "tickd_ticks_total{kind=\"quote\"}", "11");
     free(page);

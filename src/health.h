@@ -1,0 +1,58 @@
+/*
+ * health.h - the /healthz verdict: is every feed delivering?
+ *
+ * The daemon takes a snapshot of each feed (feed_get_health(), feeds.h) and
+ * health_render() judges them against their stale_after limits and writes
+ * the page, as text or as JSON. A feed is unhealthy when it is not up (its
+ * file cannot be read, its socket is closed), or when it has a stale_after
+ * limit and has been quiet for longer than that. A non-looping file feed at
+ * its end is finished, which is healthy unless it has a limit: then it goes
+ * stale like any other feed once the limit has passed since its last
+ * message.
+ *
+ * Pure: no clock, no loop, no feed; the caller says what time it is.
+ */
+#ifndef TICKD_SRC_HEALTH_H
+#define TICKD_SRC_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+/* One feed, as /healthz sees it. */
+typedef struct health_feed {
+    const char *name;        /* the feed's name; lives as long as the feed */
+    const char *type;        /* "file", "tcp" or "udp" */
+    int up;                  /* file open, socket bound */
+    int connected;           /* file: open; tcp: a source connected now; udp: a datagram seen */
+    int finished;            /* a non-looping file feed has reached its end */
+    int64_t last_message_ns; /* CLOCK_REALTIME of the last message; 0 before the first */
+    int64_t quiet_since_ns;  /* silence counts from here: the latest of the feed's start, its
+                              * last message and (tcp) a source's connect or disconnect */
+    uint64_t stale_after_ns; /* feeds[].stale_after; 0: no limit */
+} health_feed_t;
+
+/* Judges h at now_ns: 1 healthy, 0 not. When not, why goes in reason (a
+ * short phrase, e.g. "no message for 6.2s (stale_after 5s)"); "" when
+ * healthy. */
+int health_judge(const health_feed_t *h, int64_t now_ns, char *reason, size_t len);
+
+/*
+ * Appends the report on n feeds to body and returns 1 when all is well, 0
+ * when not, or -ENOMEM. stopping: the daemon is draining, unhealthy whatever
+ * its feeds say.
+ *
+ * Text: "ok\n" when healthy, else "unhealthy\n" then one line per fault
+ * ("feed live: no source connected for 3.0s (stale_after 1s)\n",
+ * "tickd is stopping\n").
+ *
+ * JSON: {"status":"ok"|"unhealthy","stopping":false,"feeds":[{"name":..,
+ * "type":..,"up":true,"connected":true,"finished":false,
+ * "seconds_since_last_message":1.25 or null,"stale_after_seconds":5 or null,
+ * "healthy":true,"reason":null or "..."}, ...]}
+ */
+int health_render(const health_feed_t *feeds, size_t n, int stopping, int64_t now_ns, int json,
+                  http_body_t *body);
+
+#endif
