@@ -470,11 +470,18 @@ static void reload(daemon_ctx_t *c)
     if (http_reconfigure(d->http, &fresh, err, sizeof(err)) != 0)
         log_msg(LOG_ERR, "reload: %s", err);
 
-    /* Feeds: keep the unchanged, stop the removed and changed, start the new. */
+    /* Feeds: keep the unchanged (a new staleness limit applies in place), stop
+     * the removed and changed, start the new. */
     size_t kept = 0;
     for (size_t i = 0; i < d->nfeeds; i++) {
         const config_feed_t *now = find_feed(&fresh, feed_name(d->feeds[i]));
-        if (now != NULL && memcmp(now, feed_config(d->feeds[i]), sizeof(*now)) == 0) {
+        config_feed_t same;
+        if (now != NULL) {
+            same = *now; /* both zero-filled before parsing, padding included */
+            same.stale_after_ns = feed_config(d->feeds[i])->stale_after_ns;
+        }
+        if (now != NULL && memcmp(&same, feed_config(d->feeds[i]), sizeof(same)) == 0) {
+            feed_set_stale_after(d->feeds[i], now->stale_after_ns);
             d->feeds[kept++] = d->feeds[i];
             continue;
         }

@@ -130,6 +130,11 @@ void feed_get_stats(const feed_t *f, feed_stats_t *out)
     out->up = f->up;
 }
 
+void feed_set_stale_after(feed_t *f, uint64_t stale_after_ns)
+{
+    f->cfg.stale_after_ns = stale_after_ns;
+}
+
 void feed_set_market(feed_t *f, market_t *m)
 {
     f->market = m;

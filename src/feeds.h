@@ -19,6 +19,10 @@ void feed_stop(feed_t *f);
 
 const config_feed_t *feed_config(const feed_t *f);
 
+/* A reload changed only the feed's staleness limit: applied in place, its
+ * sources stay connected. */
+void feed_set_stale_after(feed_t *f, uint64_t stale_after_ns);
+
 /* The market changed (end of day): ingests feed the new one. */
 void feed_set_market(feed_t *f, market_t *m);
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -218,6 +219,28 @@ class HealthTest(unittest.TestCase):
         _, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(healthz(t)),
                            what="the silent source going stale")
         self.assertRegex(body, r"^unhealthy\nfeed live: no message for \d+\.\ds ")
+
+    def test_a_reload_that_only_sets_stale_after_applies_it_and_keeps_the_source(self):
+        port = free_port()
+        t = self.start(tcp_feed("live", port))
+        source = t.feed_connection(port)
+        self.addCleanup(source.close)
+        source.sendall(b"T,1,AAA,1.5,10,B\n")
+        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="live"}') == 1,
+                 what="the first tick")
+        t.feeds = tcp_feed("live", port) + "    stale_after: 1s\n"
+        t.write_config()
+        t.signal(signal.SIGHUP)
+        t.wait_note("READY=1", 10)
+        _, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(healthz(t)),
+                           what="the new limit applied")
+        self.assertRegex(body, r"feed live: no message for \d+\.\ds \(stale_after 1s\)")
+        # The same connection still feeds the daemon: the feed was not restarted.
+        self.assertEqual(t.metric('tickd_feed_connected{feed="live"}'), 1)
+        source.sendall(b"T,2,AAA,1.5,10,B\n")
+        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="live"}') == 2,
+                 what="the second tick on the same connection")
+        self.assertEqual(healthz(t)[0], 200)
 
     def test_a_replay_that_reached_its_end_stays_healthy_and_says_finished(self):
         d = tempfile.mkdtemp(prefix="tickd-health-")
