@@ -90,8 +90,9 @@ typedef struct replay {
     uint64_t journal_records; /* appended, read before the journal is closed */
     int journal_err;
     uint64_t errors_shown;
-    uint64_t bytes_done; /* bytes handed to the ingest */
-    int interrupted;     /* stopped by SIGINT before the end */
+    uint64_t bytes_done;  /* bytes handed to the ingest */
+    uint64_t bytes_total; /* bytes in the file */
+    int interrupted;      /* stopped by SIGINT before the end */
     progress_t progress;
 } replay_t;
 
@@ -368,9 +369,9 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
     if (r->journal_dir != NULL)
         printf("journal records    %" PRIu64 "\n", r->journal_records);
     if (r->interrupted)
-        printf("interrupted        by Ctrl-C after %" PRIu64 " bytes: the figures are of the "
-               "part replayed\n",
-               r->bytes_done);
+        printf("interrupted        by Ctrl-C, %" PRIu64 " of %" PRIu64 " bytes read: the figures "
+               "are of that part\n",
+               r->bytes_done, r->bytes_total);
 }
 
 /* Runs the mapped file through the ingest a chunk at a time: the chunk ends
@@ -385,6 +386,7 @@ static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *he
     if (r->fmt == 0)
         r->fmt = sniff(r->path, data, total);
     ingest_init(ing, r->fmt, m, show_error, r);
+    r->bytes_total = total;
     progress_begin(r, total);
     while (r->bytes_done < total && !interrupted) {
         size_t n = total - r->bytes_done < chunk ? total - r->bytes_done : chunk;
