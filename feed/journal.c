@@ -405,6 +405,55 @@ int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
     return 0;
 }
 
+int journal_lock_dir(const char *dir, int *fd, char *err, size_t errlen)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path)) {
+        snprintf(err, errlen, "journal directory name too long: %s", dir);
+        return -ENAMETOOLONG;
+    }
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0) {
+        int e = -errno;
+        snprintf(err, errlen,
+                 "cannot open %s: %s (check the journal directory and its permissions)", path,
+                 strerror(-e));
+        return e;
+    }
+    int e = lock_exclusive(lfd);
+    if (e == -EBUSY) {
+        char pid[24] = "";
+        ssize_t n = pread(lfd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen, "journal directory %s is in use by another tickd (pid %s, %s)", dir,
+                 pid[0] != '\0' ? pid : "unknown", path);
+    } else if (e != 0) {
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(-e));
+    } else {
+        char pid[24];
+        int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        size_t done;
+        if (ftruncate(lfd, 0) != 0)
+            e = -errno;
+        if (e == 0)
+            e = write_all(lfd, (const unsigned char *)pid, (size_t)len, &done);
+        if (e != 0)
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(-e));
+    }
+    if (e != 0) {
+        close(lfd);
+        return e;
+    }
+    *fd = lfd;
+    return 0;
+}
+
+void journal_unlock_dir(int fd)
+{
+    close(fd);
+}
+
 int journal_append(journal_writer_t *w, const journal_rec_t *rec)
 {
     if (w->cap - w->len < JOURNAL_RECORD_SIZE) {

@@ -99,6 +99,16 @@ typedef struct journal_writer journal_writer_t;
  * bufsize 0 means 256 KiB. */
 int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
                  journal_writer_t **out);
+/* The directory's lock, for a daemon (or a replay) that owns a journal
+ * directory rather than one file: an exclusive flock on DIR/.lock, which then
+ * holds the holder's pid as text. Returns 0 with the lock's descriptor in
+ * *fd (keep it open as long as the directory is yours; journal_unlock_dir()
+ * or the death of the process lets it go); -EBUSY when another process holds
+ * it, with the holder's pid and the lock file named in err; or -errno with
+ * what failed in err. */
+int journal_lock_dir(const char *dir, int *fd, char *err, size_t errlen);
+void journal_unlock_dir(int fd);
+
 /* Appends one record; flushes first when the buffer is full. 0 or -errno
  * (the record is kept in the buffer on a write error, never half written). */
 int journal_append(journal_writer_t *w, const journal_rec_t *rec);

@@ -87,6 +87,7 @@ typedef struct replay {
     const char *journal_dir;
     enum journal_fsync fsync;
     journal_writer_t *journal;
+    int dir_lock;             /* the journal directory's lock, -1 when not held */
     uint64_t journal_records; /* appended, read before the journal is closed */
     int journal_err;
     uint64_t errors_shown;
@@ -190,24 +191,34 @@ static int parse_args(replay_t *r, int argc, char **argv)
     return 0;
 }
 
+/* Takes the journal directory (as the daemon does) and opens today's file. */
 static int open_journal(replay_t *r)
 {
+    char err[512];
+    int e = journal_lock_dir(r->journal_dir, &r->dir_lock, err, sizeof(err));
+    if (e != 0) {
+        r->dir_lock = -1;
+        fprintf(stderr, "tickd replay: %s\n", err);
+        return e;
+    }
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     char name[64], path[4096];
     journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    if (snprintf(path, sizeof(path), "%s/%s", r->journal_dir, name) >= (int)sizeof(path))
+    if (snprintf(path, sizeof(path), "%s/%s", r->journal_dir, name) >= (int)sizeof(path)) {
+        fprintf(stderr, "tickd replay: journal directory name too long: %s\n", r->journal_dir);
         return -ENAMETOOLONG;
-    int err = journal_open(path, r->fsync, 0, &r->journal);
-    if (err == -EBUSY)
+    }
+    e = journal_open(path, r->fsync, 0, &r->journal);
+    if (e == -EBUSY)
         fprintf(stderr,
                 "tickd replay: journal %s is held by a running tickd; use another --journal "
                 "DIR\n",
                 path);
-    else if (err != 0)
-        fprintf(stderr, "tickd replay: cannot open journal %s: %s\n", path, strerror(-err));
-    return err;
+    else if (e != 0)
+        fprintf(stderr, "tickd replay: cannot open journal %s: %s\n", path, strerror(-e));
+    return e;
 }
 
 /* HH:MM:SS of an exchange timestamp: ITCH counts ns since midnight, CSV and
@@ -426,7 +437,7 @@ int cmd_replay(int argc, char **argv)
         fputs(cmd_replay_usage, stdout);
         return 0;
     }
-    replay_t r = {.fsync = JOURNAL_FSYNC_NEVER};
+    replay_t r = {.fsync = JOURNAL_FSYNC_NEVER, .dir_lock = -1};
     if (parse_args(&r, argc, argv) != 0)
         return EX_USAGE_CODE;
     int fd = open(r.path, O_RDONLY | O_CLOEXEC);
@@ -492,6 +503,8 @@ int cmd_replay(int argc, char **argv)
         print_summary(&r, &ing.stats, &ms, seconds, &hs, collections);
     r.journal = NULL;
 out:
+    if (r.dir_lock >= 0)
+        journal_unlock_dir(r.dir_lock);
     market_destroy(m);
     heap_destroy(heap);
     if (data != NULL)

@@ -464,6 +464,31 @@ static void repair_refuses_a_held_journal_and_changes_nothing(void **state)
     assert_int_equal(journal_close(w), 0);
 }
 
+static void journal_directory_has_one_holder_named_by_pid(void **state)
+{
+    (void)state;
+    char err[512], pid[32], lock[128];
+    int fd, fd2;
+    assert_int_equal(journal_lock_dir(dir, &fd, err, sizeof(err)), 0);
+    /* The lock file names the holder. */
+    path_in_dir(lock, sizeof(lock), ".lock");
+    size_t len;
+    unsigned char *text = slurp(lock, &len);
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    assert_int_equal(len, strlen(pid));
+    assert_memory_equal(text, pid, len);
+    free(text);
+
+    assert_int_equal(journal_lock_dir(dir, &fd2, err, sizeof(err)), -EBUSY);
+    snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+    assert_non_null(strstr(err, pid));
+    assert_non_null(strstr(err, lock));
+
+    journal_unlock_dir(fd);
+    assert_int_equal(journal_lock_dir(dir, &fd2, err, sizeof(err)), 0);
+    journal_unlock_dir(fd2);
+}
+
 static void daily_file_name_is_tickd_yyyymmdd(void **state)
 {
     (void)state;
@@ -490,6 +515,7 @@ int main(void)
         cmocka_unit_test(torn_tail_of_a_held_journal_is_in_progress_not_damage),
         cmocka_unit_test(damage_followed_by_good_records_in_a_held_journal_is_damage),
         cmocka_unit_test(repair_refuses_a_held_journal_and_changes_nothing),
+        cmocka_unit_test(journal_directory_has_one_holder_named_by_pid),
         cmocka_unit_test(daily_file_name_is_tickd_yyyymmdd),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -4,6 +4,7 @@ writing (verify never calls its tail damage, repair and a second daemon are
 refused and change nothing), and the replay progress line with Ctrl-C under a
 pseudo-terminal."""
 
+import fcntl
 import glob
 import os
 import pty
@@ -182,6 +183,31 @@ class LiveJournalTest(unittest.TestCase):
         self.assertIn(f"{path}: ok", r.stdout)
         self.assertEqual(record_count(r.stdout), written)
         self.assertEqual(glob.glob(path + ".bad-*"), [])
+
+
+class JournalDirectoryLockTest(unittest.TestCase):
+    def test_replay_refuses_a_journal_directory_another_process_holds(self):
+        with tempfile.TemporaryDirectory() as d:
+            day = os.path.join(d, "day.csv")
+            r = run("gen", "csv", "--symbols", "3", "--messages", "100", "-o", day)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            jdir = os.path.join(d, "journal")
+            os.mkdir(jdir)
+            # This process holds the directory as a daemon would.
+            fd = os.open(os.path.join(jdir, ".lock"), os.O_RDWR | os.O_CREAT)
+            self.addCleanup(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            r = run("replay", day, "--journal", jdir)
+            self.assertEqual(r.returncode, 75, r.stdout + r.stderr)
+            self.assertIn(f"journal directory {jdir} is in use by another tickd "
+                          f"(pid {os.getpid()}", r.stderr)
+            self.assertEqual(glob.glob(os.path.join(jdir, "*.tlog")), [])
+            # Once it is let go, the replay journals.
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            r = run("replay", day, "--journal", jdir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(glob.glob(os.path.join(jdir, "*.tlog"))), 1)
 
 
 class ReplayProgressTest(unittest.TestCase):
