@@ -10,6 +10,14 @@
  * next flush continues it, and a crash mid-write leaves a tail that the
  * reader rejects by length or checksum and repair cuts off.
  *
+ * One writer per file: journal_open() takes an exclusive flock() before it
+ * repairs or appends anything, and keeps it on its descriptor until close
+ * (the kernel drops it when the process dies). Repair takes the same lock,
+ * so it never cuts a file a running tickd is appending to. Readers only
+ * probe: a shared lock they cannot get means the file is live, and then a
+ * short or bad region at its end with no valid record after it is the
+ * record being written, not damage.
+ *
  * Checksums are CRC-32C from ISA-L (crc32_iscsi), the SSE4.2 instruction where
  * the CPU has it.
  */
@@ -18,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -154,34 +163,61 @@ static int write_all(int fd, const unsigned char *p, size_t len, size_t *done)
     return 0;
 }
 
-int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg), void *arg,
-                 journal_scan_t *out)
+/* Does another open file description hold an exclusive lock on the file?
+ * 1 yes, 0 no, -errno. Probes with a shared lock and lets it go at once, so
+ * a reader never keeps a writer from opening the file. */
+static int held_by_writer(int fd)
 {
-    memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = -errno;
-        close(fd);
-        return err;
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        flock(fd, LOCK_UN);
+        return 0;
     }
-    out->file_bytes = (uint64_t)st.st_size;
+    return errno == EWOULDBLOCK ? 1 : -errno;
+}
 
-    enum { CHUNK = 1 << 20 };
-    unsigned char *buf = malloc(CHUNK + JOURNAL_MAX_PAYLOAD + 8);
-    if (buf == NULL) {
-        close(fd);
-        return -ENOMEM;
+/* Is there a whole valid record at any offset in [from, end)? Used on a live
+ * file to tell damage (good records follow it) from the record still being
+ * appended (nothing follows it). 1, 0, or -errno. */
+static int record_follows(int fd, uint64_t from, uint64_t end, unsigned char *buf, size_t cap)
+{
+    for (uint64_t at = from; at < end;) {
+        size_t want = end - at < cap ? (size_t)(end - at) : cap;
+        ssize_t got = pread(fd, buf, want, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? -errno : 0;
+        int last = at + (uint64_t)got >= end || (size_t)got < want; /* cut meanwhile */
+        size_t tries = last ? (size_t)got : (size_t)got - (JOURNAL_MAX_PAYLOAD + 8);
+        journal_rec_t rec;
+        for (size_t i = 0; i < tries; i++)
+            if (journal_decode(buf + i, (size_t)got - i, &rec) > 0)
+                return 1;
+        at += tries;
     }
+    return 0;
+}
+
+/* Reads the open file from its start record by record (see journal_scan).
+ * The file may grow meanwhile when a writer holds it: what counts is what
+ * was there when the reader met its end. probe: we hold no lock on fd, so a
+ * bad tail may be looked at again for a writer that opened the file while we
+ * read (a probe on a descriptor that holds the lock would let it go). */
+static int scan_fd(int fd, int probe, int (*cb)(const journal_rec_t *rec, void *arg), void *arg,
+                   journal_scan_t *out)
+{
+    enum { CHUNK = 1 << 20, KEEP = JOURNAL_MAX_PAYLOAD + 8 };
+    unsigned char *buf = malloc(CHUNK + KEEP);
+    if (buf == NULL)
+        return -ENOMEM;
+    uint64_t pos = 0; /* file offset of buf[have + off] */
     size_t have = 0, off = 0;
     int err = 0, eof = 0, stop = 0;
     while (!stop) {
-        if (!eof && have < JOURNAL_MAX_PAYLOAD + 8) {
+        if (!eof && have < KEEP) {
             memmove(buf, buf + off, have);
             off = 0;
-            ssize_t n = read(fd, buf + have, CHUNK);
+            ssize_t n = pread(fd, buf + have, CHUNK, (off_t)pos);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -190,6 +226,7 @@ int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg
             }
             eof = n == 0;
             have += (size_t)n;
+            pos += (uint64_t)n;
         }
         if (out->valid_bytes == 0) {
             if (have < JOURNAL_HEADER_SIZE && !eof)
@@ -215,7 +252,40 @@ int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg
         if (cb != NULL && cb(&rec, arg) != 0)
             stop = 1;
     }
+    struct stat st;
+    if (err == 0 && fstat(fd, &st) != 0)
+        err = -errno;
+    if (err == 0)
+        out->file_bytes = eof ? pos : (uint64_t)st.st_size;
+    if (err == 0 && !out->bad_header && !stop && out->valid_bytes < out->file_bytes) {
+        if (probe && !out->live) {
+            int held = held_by_writer(fd); /* a writer may have opened it while we read */
+            err = held < 0 ? held : 0;
+            out->live = held > 0;
+        }
+        if (err == 0 && out->live) {
+            int follows =
+                record_follows(fd, out->valid_bytes + 1, out->file_bytes, buf, CHUNK + KEEP);
+            err = follows < 0 ? follows : 0;
+            out->tail_in_progress = follows == 0;
+        }
+    }
     free(buf);
+    return err;
+}
+
+int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg), void *arg,
+                 journal_scan_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int held = held_by_writer(fd);
+    int err = held < 0 ? held : 0;
+    out->live = held > 0;
+    if (err == 0)
+        err = scan_fd(fd, 1, cb, arg, out);
     close(fd);
     return err;
 }
@@ -248,24 +318,46 @@ static int copy_tail(int fd, const char *path, uint64_t from, uint64_t to)
     return err;
 }
 
-int journal_repair(const char *path, journal_scan_t *out)
+/* Takes the file's exclusive lock, or says who has it: 0, -EBUSY when
+ * another open of the file holds a lock, -errno. */
+static int lock_exclusive(int fd)
 {
-    int err = journal_scan(path, NULL, NULL, out);
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    return errno == EWOULDBLOCK ? -EBUSY : -errno;
+}
+
+/* Repairs the file open (read-write) on fd, whose exclusive lock we hold. */
+static int repair_locked(int fd, const char *path, journal_scan_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int err = scan_fd(fd, 0, NULL, NULL, out);
     if (err != 0)
         return err;
     if (out->bad_header)
         return -EBADMSG;
-    if (out->valid_bytes == out->file_bytes)
-        return 0;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if (out->valid_bytes >= out->file_bytes)
+        return 0; /* nothing bad: no .bad file either */
     err = copy_tail(fd, path, out->valid_bytes, out->file_bytes);
     if (err == 0 && ftruncate(fd, (off_t)out->valid_bytes) != 0)
         err = -errno;
     if (err == 0 && fsync(fd) != 0)
         err = -errno;
-    close(fd);
+    return err;
+}
+
+int journal_repair(const char *path, journal_scan_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = lock_exclusive(fd);
+    if (err == -EBUSY)
+        out->live = 1;
+    if (err == 0)
+        err = repair_locked(fd, path, out);
+    close(fd); /* lets the lock go */
     return err;
 }
 
@@ -276,11 +368,13 @@ int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
         bufsize = 256 << 10;
     if (bufsize < JOURNAL_RECORD_SIZE)
         return -EINVAL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
+    int err = lock_exclusive(fd);
     struct stat st;
-    int err = fstat(fd, &st) != 0 ? -errno : 0;
+    if (err == 0 && fstat(fd, &st) != 0)
+        err = -errno;
     if (err == 0 && st.st_size == 0) {
         unsigned char h[JOURNAL_HEADER_SIZE];
         size_t done;
@@ -290,7 +384,7 @@ int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
             err = -errno;
     } else if (err == 0) {
         journal_scan_t scan;
-        err = journal_repair(path, &scan);
+        err = repair_locked(fd, path, &scan);
     }
     journal_writer_t *w = err == 0 ? calloc(1, sizeof(*w)) : NULL;
     if (err == 0 && w == NULL)
@@ -309,6 +403,55 @@ int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
     w->cap = bufsize;
     *out = w;
     return 0;
+}
+
+int journal_lock_dir(const char *dir, int *fd, char *err, size_t errlen)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path)) {
+        snprintf(err, errlen, "journal directory name too long: %s", dir);
+        return -ENAMETOOLONG;
+    }
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0) {
+        int e = -errno;
+        snprintf(err, errlen,
+                 "cannot open %s: %s (check the journal directory and its permissions)", path,
+                 strerror(-e));
+        return e;
+    }
+    int e = lock_exclusive(lfd);
+    if (e == -EBUSY) {
+        char pid[24] = "";
+        ssize_t n = pread(lfd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen, "journal directory %s is in use by another tickd (pid %s, %s)", dir,
+                 pid[0] != '\0' ? pid : "unknown", path);
+    } else if (e != 0) {
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(-e));
+    } else {
+        char pid[24];
+        int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        size_t done;
+        if (ftruncate(lfd, 0) != 0)
+            e = -errno;
+        if (e == 0)
+            e = write_all(lfd, (const unsigned char *)pid, (size_t)len, &done);
+        if (e != 0)
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(-e));
+    }
+    if (e != 0) {
+        close(lfd);
+        return e;
+    }
+    *fd = lfd;
+    return 0;
+}
+
+void journal_unlock_dir(int fd)
+{
+    close(fd);
 }
 
 int journal_append(journal_writer_t *w, const journal_rec_t *rec)

@@ -26,6 +26,11 @@
  * payload, or fails its checksum, and reports how many records and bytes
  * before it are good; repair truncates the file there and keeps the bad tail
  * beside it. Files are named tickd-YYYYMMDD.tlog.
+ *
+ * A journal has one writer: journal_open() holds an exclusive flock(2) on the
+ * file while it is open, repair takes the same lock, and a reader that finds
+ * the lock taken knows the file is live, so its last record may still be
+ * arriving.
  */
 #ifndef TICKD_FEED_JOURNAL_H
 #define TICKD_FEED_JOURNAL_H
@@ -84,12 +89,26 @@ uint32_t journal_crc32c(const void *buf, size_t len);
  * out (and with JOURNAL_FSYNC_ALWAYS makes it durable). */
 typedef struct journal_writer journal_writer_t;
 
-/* Opens (creating if needed) path for appending. A new or empty file gets
- * the header; an existing one must have a valid header, and anything after
- * its last good record is repaired away first (kept beside the file, as for
- * journal_repair). bufsize 0 means 256 KiB. */
+/* Opens (creating if needed) path for appending, and takes an exclusive
+ * advisory lock on it (flock) that lasts until journal_close() or the death
+ * of the process: a journal has one writer. When another open of the file
+ * (another tickd, `tickd journal repair`) holds a lock, returns -EBUSY and
+ * changes nothing. Otherwise a new or empty file gets the header; an existing
+ * one must have a valid header (-EBADMSG), and anything after its last good
+ * record is repaired away first (kept beside the file, as for journal_repair).
+ * bufsize 0 means 256 KiB. */
 int journal_open(const char *path, enum journal_fsync policy, size_t bufsize,
                  journal_writer_t **out);
+/* The directory's lock, for a daemon (or a replay) that owns a journal
+ * directory rather than one file: an exclusive flock on DIR/.lock, which then
+ * holds the holder's pid as text. Returns 0 with the lock's descriptor in
+ * *fd (keep it open as long as the directory is yours; journal_unlock_dir()
+ * or the death of the process lets it go); -EBUSY when another process holds
+ * it, with the holder's pid and the lock file named in err; or -errno with
+ * what failed in err. */
+int journal_lock_dir(const char *dir, int *fd, char *err, size_t errlen);
+void journal_unlock_dir(int fd);
+
 /* Appends one record; flushes first when the buffer is full. 0 or -errno
  * (the record is kept in the buffer on a write error, never half written). */
 int journal_append(journal_writer_t *w, const journal_rec_t *rec);
@@ -135,18 +154,26 @@ int journal_filename(char *buf, size_t len, int year, int month, int day);
 typedef struct journal_scan {
     uint64_t records;     /* good records before the first bad one */
     uint64_t valid_bytes; /* header + good records */
-    uint64_t file_bytes;  /* size of the file */
+    uint64_t file_bytes;  /* size of the file (of a live file: as far as it was read) */
     int bad_header;       /* the file does not start with a valid header */
+    int live;             /* a writer (a running tickd) held the file's lock */
+    int tail_in_progress; /* live, and no valid record follows the bytes after the good
+                           * ones: they are a record still being appended, not damage */
 } journal_scan_t;
 
 /* Reads path record by record; calls cb (when not NULL) for each good one,
- * and stops early when cb returns non-zero. 0 or -errno (I/O). */
+ * and stops early when cb returns non-zero. 0 or -errno (I/O). Never takes
+ * or keeps a lock a writer would wait for: it only probes whether one holds
+ * the file. In a live file a bad or short region followed by no valid record
+ * is the tail in progress; followed by valid records it is damage. */
 int journal_scan(const char *path, int (*cb)(const journal_rec_t *rec, void *arg), void *arg,
                  journal_scan_t *out);
 
-/* Truncates path after its last good record. The bad tail, if any, is saved
- * as <path>.bad-<offset>. Returns 0 and fills out with the scan before the
- * repair, or -errno. */
+/* Truncates path after its last good record, holding the file's exclusive
+ * lock meanwhile. The bad tail, if any, is saved as <path>.bad-<offset>
+ * (no file when nothing is bad). Returns 0 and fills out with the scan
+ * before the repair; -EBUSY, with out->live set and nothing changed, when a
+ * writer holds the file; -EBADMSG for a bad header; or -errno. */
 int journal_repair(const char *path, journal_scan_t *out);
 
 #endif

@@ -2,11 +2,17 @@
  * cmd_journal.c - `tickd journal verify|repair|cat FILE`.
  *
  * verify: reads the journal and says how many records are good and whether
- *         anything follows them (exit 0 clean, 1 damaged or unreadable);
+ *         anything follows them (exit 0 clean, 1 damaged or not a journal);
  * repair: cuts the file back to its last good record, keeping the bad tail
  *         beside it as FILE.bad-OFFSET;
  * cat:    prints every good record as a CSV tick line (the README's format,
  *         with the sequence number appended as a comment).
+ *
+ * A file a running tickd holds (journal.h: the writer's lock) is live: its
+ * last record may still be arriving. verify and cat then stop at the last
+ * complete record and call what follows "in progress" unless valid records
+ * come after it (that is damage); repair refuses it (exit 75) and changes
+ * nothing. A file that cannot be opened or read exits 66.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +21,22 @@
 #include "cli.h"
 #include "feed/csv.h"
 #include "feed/journal.h"
+
+const char cmd_journal_usage[] =
+    "usage: tickd journal verify|repair|cat FILE\n"
+    "\n"
+    "  verify FILE   count the good records and say where damage starts\n"
+    "  repair FILE   cut FILE back to its last good record; the bad tail is kept\n"
+    "                beside it as FILE.bad-<offset>\n"
+    "  cat FILE      print the good records as CSV tick lines\n"
+    "\n"
+    "A file a running tickd is writing is live: verify and cat stop at its last\n"
+    "complete record (the one after it is still being written), and repair\n"
+    "refuses it.\n"
+    "\n"
+    "exit status: 0 ok (or live, with only its last record in progress),\n"
+    "1 damaged or not a journal, 64 a bad argument, 66 FILE cannot be opened or\n"
+    "read, 75 repair: FILE is held by a running tickd\n";
 
 static void print_scan(const char *path, const journal_scan_t *s)
 {
@@ -51,48 +73,112 @@ static int print_record(const journal_rec_t *r, void *arg)
     return 0;
 }
 
+/* The exit status for an error from the journal functions. */
+static int exit_code(int err)
+{
+    switch (-err) {
+    case EBUSY:
+        return EX_HELD_CODE;
+    case ENOENT:
+    case EACCES:
+    case EPERM:
+    case EISDIR:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case EROFS:
+    case EIO:
+        return EX_NOINPUT_CODE;
+    default:
+        return EX_FAILURE_CODE;
+    }
+}
+
 int cmd_journal(int argc, char **argv)
 {
-    if (argc != 3) {
-        fputs("usage: tickd journal verify|repair|cat FILE\n", stderr);
+    if (cli_wants_help(argc, argv)) {
+        fputs(cmd_journal_usage, stdout);
+        return 0;
+    }
+    const char *what = argc > 1 ? argv[1] : NULL;
+    if (what == NULL ||
+        (strcmp(what, "verify") != 0 && strcmp(what, "repair") != 0 && strcmp(what, "cat") != 0)) {
+        fprintf(stderr,
+                "tickd journal: the action must be verify, repair or cat, got %s "
+                "(see: tickd journal --help)\n",
+                what == NULL ? "nothing" : what);
         return EX_USAGE_CODE;
     }
-    const char *what = argv[1], *path = argv[2];
+    if (argc != 3 || argv[2][0] == '-') {
+        fprintf(stderr, "tickd journal %s: needs one FILE, got %s (see: tickd journal --help)\n",
+                what,
+                argc < 3   ? "none"
+                : argc > 3 ? "more than one argument"
+                           : argv[2]);
+        return EX_USAGE_CODE;
+    }
+    const char *path = argv[2];
     journal_scan_t scan;
     int err;
-    if (strcmp(what, "verify") == 0) {
+    if (strcmp(what, "verify") == 0)
         err = journal_scan(path, NULL, NULL, &scan);
-    } else if (strcmp(what, "repair") == 0) {
+    else if (strcmp(what, "repair") == 0)
         err = journal_repair(path, &scan);
-    } else if (strcmp(what, "cat") == 0) {
+    else
         err = journal_scan(path, print_record, NULL, &scan);
-    } else {
-        fprintf(stderr, "tickd journal: unknown action '%s' (verify, repair or cat)\n", what);
-        return EX_USAGE_CODE;
+    if (err == -EBUSY) {
+        fprintf(stderr,
+                "tickd journal repair: %s is held by a running tickd (it is that tickd's "
+                "journal); nothing was changed. Stop it first: it repairs the file itself when "
+                "it starts.\n",
+                path);
+        return EX_HELD_CODE;
     }
     if (err != 0 && !(err == -EBADMSG && scan.bad_header)) {
         fprintf(stderr, "tickd journal %s: %s: %s\n", what, path, strerror(-err));
-        return 1;
+        return exit_code(err);
     }
     if (scan.bad_header) {
         fprintf(stderr, "tickd journal %s: %s: not a tickd journal (bad header)\n", what, path);
-        return 1;
+        return EX_FAILURE_CODE;
     }
-    if (strcmp(what, "cat") == 0)
-        return scan.valid_bytes == scan.file_bytes ? 0 : 1;
+    uint64_t bad = scan.file_bytes - scan.valid_bytes;
+    if (strcmp(what, "cat") == 0) {
+        if (bad == 0 || scan.tail_in_progress)
+            return 0;
+        fprintf(stderr,
+                "tickd journal cat: %s: damaged after byte %llu; the %llu good records "
+                "before it were printed\n",
+                path, (unsigned long long)scan.valid_bytes, (unsigned long long)scan.records);
+        return EX_FAILURE_CODE;
+    }
     print_scan(path, &scan);
-    if (scan.valid_bytes == scan.file_bytes) {
+    if (scan.live && bad == 0) {
+        printf("%s: live (held by a running tickd): ok so far\n", path);
+        return 0;
+    }
+    if (scan.tail_in_progress) {
+        printf("%s: live (held by a running tickd): %llu records; the tail of %llu bytes is "
+               "still being written\n",
+               path, (unsigned long long)scan.records, (unsigned long long)bad);
+        return 0;
+    }
+    if (bad == 0) {
         printf("%s: ok\n", path);
         return 0;
     }
     if (strcmp(what, "repair") == 0) {
         printf("%s: truncated to %llu bytes; the %llu bad bytes are in %s.bad-%llu\n", path,
-               (unsigned long long)scan.valid_bytes,
-               (unsigned long long)(scan.file_bytes - scan.valid_bytes), path,
+               (unsigned long long)scan.valid_bytes, (unsigned long long)bad, path,
                (unsigned long long)scan.valid_bytes);
         return 0;
     }
-    printf("%s: damaged after byte %llu (run: tickd journal repair %s)\n", path,
-           (unsigned long long)scan.valid_bytes, path);
-    return 1;
+    if (scan.live)
+        printf("%s: damaged after byte %llu, with valid records after the damage (the file is "
+               "held by a running tickd: stop it, and it repairs the file when it starts again)\n",
+               path, (unsigned long long)scan.valid_bytes);
+    else
+        printf("%s: damaged after byte %llu (run: tickd journal repair %s)\n", path,
+               (unsigned long long)scan.valid_bytes, path);
+    return EX_FAILURE_CODE;
 }

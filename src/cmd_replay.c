@@ -6,11 +6,22 @@
  * The file is mapped and handed to an ingest (feed/ingest.c) 4 MiB at a time.
  * Between chunks, a safe point, the cycle collector runs when a threshold was
  * crossed, exactly as the daemon's timer would. At --speed N the replay
- * follows the recorded exchange timestamps N times faster than real time.
+ * follows the recorded exchange timestamps N times faster than real time,
+ * in chunks of 64 KiB so that progress moves at a human pace.
+ *
+ * On a terminal a progress line is drawn on stderr: "reading FILE ..." from
+ * the start, then percent, messages, rate, elapsed time, ETA and the market
+ * clock (the exchange time of the latest message). It is redrawn at most ten
+ * times a second, from the safe points only: the tick path never makes a
+ * system call for it. Ctrl-C (SIGINT) stops the replay at the next safe
+ * point; the line is ended, the summary so far is printed, marked as
+ * interrupted, and the exit status is 130.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +34,50 @@
 #include "cli.h"
 #include "feed/ingest.h"
 
-#define REPLAY_CHUNK (4u << 20)
+#define REPLAY_CHUNK       (4u << 20)
+#define REPLAY_CHUNK_PACED (64u << 10)
+#define PROGRESS_PERIOD_NS 100000000 /* at most ten redraws a second */
+#define NS_PER_DAY         (86400 * (int64_t)1000000000)
+
+const char cmd_replay_usage[] =
+    "usage: tickd replay FILE [--format itch|csv|tlog] [--speed max|N] [--json]\n"
+    "                         [--journal DIR] [--fsync always|interval|never]\n"
+    "\n"
+    "Runs a recorded day through decoding, objects, books and ticks (and the\n"
+    "journal) with no network, then prints a summary.\n"
+    "\n"
+    "  FILE                 ITCH 5.0 (BinaryFILE), CSV ticks, or a tickd journal\n"
+    "  --format F           itch, csv or tlog (default: from the name or the first\n"
+    "                       bytes of FILE)\n"
+    "  --speed max|N        as fast as possible (default), or N times the recorded\n"
+    "                       speed, N a number above 0 (0.5, 10, ...)\n"
+    "  --json               the summary as one JSON object\n"
+    "  --journal DIR        also append every tick to DIR's journal of today\n"
+    "  --fsync P            with --journal: always, interval or never (default)\n"
+    "\n"
+    "On a terminal a progress line shows percent, rate, elapsed time, ETA and the\n"
+    "market clock. Ctrl-C stops the replay and prints the summary so far.\n"
+    "\n"
+    "exit status: 0 done, 1 a journal write failed, 64 a bad argument,\n"
+    "66 FILE cannot be opened or read, 73 the journal cannot be opened for\n"
+    "writing, 75 the journal is held by a running tickd, 130 interrupted\n";
+
+/* Set by SIGINT; the run loop looks at it at its safe points. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* The progress line on stderr. */
+typedef struct progress {
+    int on;        /* stderr is a terminal */
+    int64_t start; /* monotonic ns when the replay began */
+    int64_t last;  /* monotonic ns of the last redraw */
+    int width;     /* characters of the line drawn last; 0 when none is open */
+} progress_t;
 
 typedef struct replay {
     const char *path;
@@ -33,9 +87,14 @@ typedef struct replay {
     const char *journal_dir;
     enum journal_fsync fsync;
     journal_writer_t *journal;
+    int dir_lock;             /* the journal directory's lock, -1 when not held */
     uint64_t journal_records; /* appended, read before the journal is closed */
     int journal_err;
     uint64_t errors_shown;
+    uint64_t bytes_done;  /* bytes handed to the ingest */
+    uint64_t bytes_total; /* bytes in the file */
+    int interrupted;      /* stopped by SIGINT before the end */
+    progress_t progress;
 } replay_t;
 
 static void journal_sink(void *arg, tick_t *t)
@@ -76,6 +135,12 @@ static enum ingest_format sniff(const char *path, const unsigned char *head, siz
     return INGEST_ITCH;
 }
 
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "tickd replay: %s%s (see: tickd replay --help)\n", what, arg);
+    return -EINVAL;
+}
+
 static int parse_args(replay_t *r, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -84,79 +149,180 @@ static int parse_args(replay_t *r, int argc, char **argv)
             r->json = 1;
             continue;
         }
-        if (arg[0] != '-' && r->path == NULL) {
+        if (arg[0] != '-') {
+            if (r->path != NULL)
+                return usage_error("one FILE only, got another: ", arg);
             r->path = arg;
             continue;
         }
+        if (strcmp(arg, "--format") != 0 && strcmp(arg, "--speed") != 0 &&
+            strcmp(arg, "--journal") != 0 && strcmp(arg, "--fsync") != 0)
+            return usage_error("unknown option ", arg);
         if (val == NULL) {
-            fprintf(stderr, "tickd replay: %s needs a value\n", arg);
+            fprintf(stderr, "tickd replay: %s needs a value (see: tickd replay --help)\n", arg);
             return -EINVAL;
         }
         i++;
         if (strcmp(arg, "--format") == 0) {
             r->fmt = ingest_format_parse(val);
-            if (r->fmt == 0 || r->fmt == INGEST_MOLD) {
-                fprintf(stderr, "tickd replay: --format %s: expected itch, csv or tlog\n", val);
-                return -EINVAL;
-            }
+            if (r->fmt == 0 || r->fmt == INGEST_MOLD)
+                return usage_error("--format must be itch, csv or tlog, got ", val);
         } else if (strcmp(arg, "--speed") == 0) {
             char *end;
             r->speed = strcmp(val, "max") == 0 ? 0 : strtod(val, &end);
-            if (strcmp(val, "max") != 0 && (*end != '\0' || !(r->speed > 0))) {
-                fprintf(stderr, "tickd replay: --speed %s: expected max or a number > 0\n", val);
-                return -EINVAL;
-            }
+            if (strcmp(val, "max") != 0 && (*end != '\0' || !(r->speed > 0) || !isfinite(r->speed)))
+                return usage_error("--speed must be max or a number above 0 (times the recorded "
+                                   "speed), got ",
+                                   val);
         } else if (strcmp(arg, "--journal") == 0) {
             r->journal_dir = val;
-        } else if (strcmp(arg, "--fsync") == 0) {
-            if (strcmp(val, "always") == 0)
-                r->fsync = JOURNAL_FSYNC_ALWAYS;
-            else if (strcmp(val, "interval") == 0)
-                r->fsync = JOURNAL_FSYNC_INTERVAL;
-            else if (strcmp(val, "never") == 0)
-                r->fsync = JOURNAL_FSYNC_NEVER;
-            else {
-                fprintf(stderr, "tickd replay: --fsync %s: expected always, interval or never\n",
-                        val);
-                return -EINVAL;
-            }
+        } else if (strcmp(val, "always") == 0) {
+            r->fsync = JOURNAL_FSYNC_ALWAYS;
+        } else if (strcmp(val, "interval") == 0) {
+            r->fsync = JOURNAL_FSYNC_INTERVAL;
+        } else if (strcmp(val, "never") == 0) {
+            r->fsync = JOURNAL_FSYNC_NEVER;
         } else {
-            fprintf(stderr, "tickd replay: unknown option %s\n", arg);
-            return -EINVAL;
+            return usage_error("--fsync must be always, interval or never, got ", val);
         }
     }
-    if (r->path == NULL) {
-        fputs("usage: tickd replay FILE [--format itch|csv|tlog] [--speed max|N] [--json] "
-              "[--journal DIR] [--fsync always|interval|never]\n",
-              stderr);
-        return -EINVAL;
-    }
+    if (r->path == NULL)
+        return usage_error("FILE is missing", "");
     return 0;
 }
 
+/* Takes the journal directory (as the daemon does) and opens today's file. */
 static int open_journal(replay_t *r)
 {
+    char err[512];
+    int e = journal_lock_dir(r->journal_dir, &r->dir_lock, err, sizeof(err));
+    if (e != 0) {
+        r->dir_lock = -1;
+        fprintf(stderr, "tickd replay: %s\n", err);
+        return e;
+    }
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     char name[64], path[4096];
     journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    if (snprintf(path, sizeof(path), "%s/%s", r->journal_dir, name) >= (int)sizeof(path))
+    if (snprintf(path, sizeof(path), "%s/%s", r->journal_dir, name) >= (int)sizeof(path)) {
+        fprintf(stderr, "tickd replay: journal directory name too long: %s\n", r->journal_dir);
         return -ENAMETOOLONG;
-    int err = journal_open(path, r->fsync, 0, &r->journal);
-    if (err != 0)
-        fprintf(stderr, "tickd replay: cannot open journal %s: %s\n", path, strerror(-err));
-    return err;
+    }
+    e = journal_open(path, r->fsync, 0, &r->journal);
+    if (e == -EBUSY)
+        fprintf(stderr,
+                "tickd replay: journal %s is held by a running tickd; use another --journal "
+                "DIR\n",
+                path);
+    else if (e != 0)
+        fprintf(stderr, "tickd replay: cannot open journal %s: %s\n", path, strerror(-e));
+    return e;
 }
 
-static void progress(uint64_t done, uint64_t total, uint64_t messages)
+/* HH:MM:SS of an exchange timestamp: ITCH counts ns since midnight, CSV and
+ * the journal carry epoch ns, shown as the local time of day. */
+static void market_clock(int64_t ts, char out[16])
 {
+    if (ts <= 0) {
+        strcpy(out, "--:--:--");
+        return;
+    }
+    unsigned s;
+    if (ts < NS_PER_DAY) {
+        s = (unsigned)(ts / 1000000000);
+    } else {
+        time_t t = (time_t)(ts / 1000000000);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        s = (unsigned)(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
+    }
+    snprintf(out, 16, "%02u:%02u:%02u", s / 3600 % 24, s / 60 % 60, s % 60);
+}
+
+/* A duration as M:SS, or H:MM:SS from an hour on (at most 99:59:59). */
+static void duration(double seconds, char out[16])
+{
+    unsigned s = seconds <= 0 ? 0 : seconds >= 359999 ? 359999 : (unsigned)seconds;
+    if (s >= 3600)
+        snprintf(out, 16, "%u:%02u:%02u", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(out, 16, "%u:%02u", s / 60, s % 60);
+}
+
+/* A count as 950, 12.3k, 4.5M. */
+static void count(double n, char *out, size_t len)
+{
+    if (n < 1e3)
+        snprintf(out, len, "%.0f", n);
+    else if (n < 1e6)
+        snprintf(out, len, "%.1fk", n / 1e3);
+    else
+        snprintf(out, len, "%.1fM", n / 1e6);
+}
+
+/* Draws the line (from its start, blanking what a longer one left). */
+static void progress_line(progress_t *p, const char *line)
+{
+    int n = (int)strlen(line);
+    fprintf(stderr, "\r%s%*s", line, p->width > n ? p->width - n : 0, "");
+    p->width = n;
+}
+
+static void progress_begin(replay_t *r, size_t total)
+{
+    progress_t *p = &r->progress;
+    p->on = isatty(STDERR_FILENO);
+    p->start = p->last = cli_monotonic_ns();
+    if (!p->on)
+        return;
+    char line[512], size[16];
+    count((double)total, size, sizeof(size));
+    snprintf(line, sizeof(line), "reading %s (%sB) ...", r->path, size);
+    progress_line(p, line);
+}
+
+static void progress_draw(replay_t *r, size_t total, const ingest_t *ing, int64_t now)
+{
+    progress_t *p = &r->progress;
+    uint64_t done = r->bytes_done;
     int pct = total > 0 ? (int)(done * 100 / total) : 100;
-    char bar[41];
-    memset(bar, '#', (size_t)(pct * 40 / 100));
-    memset(bar + pct * 40 / 100, '.', (size_t)(40 - pct * 40 / 100));
-    bar[40] = '\0';
-    fprintf(stderr, "\r[%s] %3d%% %" PRIu64 " messages", bar, pct, messages);
+    char bar[21];
+    memset(bar, '#', (size_t)(pct / 5));
+    memset(bar + pct / 5, '.', (size_t)(20 - pct / 5));
+    bar[20] = '\0';
+    double elapsed = (double)(now - p->start) / 1e9;
+    char msgs[16], rate[16], took[16], eta[16], clock[16], line[160];
+    count((double)ing->stats.messages, msgs, sizeof(msgs));
+    count(elapsed > 0 ? (double)ing->stats.messages / elapsed : 0, rate, sizeof(rate));
+    duration(elapsed, took);
+    if (done > 0)
+        duration(elapsed * (double)(total - done) / (double)done, eta);
+    else
+        memcpy(eta, "-:--", 5);
+    market_clock(ing->last_ts, clock);
+    snprintf(line, sizeof(line), "[%s] %3d%%  %s msgs  %s msg/s  %s ETA %s  %s", bar, pct, msgs,
+             rate, took, eta, clock);
+    progress_line(p, line);
+    p->last = now;
+}
+
+/* Redraws when the last redraw is PROGRESS_PERIOD_NS old. */
+static void progress_tick(replay_t *r, size_t total, const ingest_t *ing, int64_t now)
+{
+    if (r->progress.on && now - r->progress.last >= PROGRESS_PERIOD_NS)
+        progress_draw(r, total, ing, now);
+}
+
+/* Ends the line, so what follows starts on a fresh one. */
+static void progress_end(replay_t *r, size_t total, const ingest_t *ing)
+{
+    if (!r->progress.on)
+        return;
+    progress_draw(r, total, ing, cli_monotonic_ns());
+    fputc('\n', stderr);
+    r->progress.width = 0;
 }
 
 static void collect_if_due(heap_t *heap)
@@ -195,10 +361,10 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
                ",\"trades\":%" PRIu64 ",\"quotes\":%" PRIu64 ",\"decode_errors\":%" PRIu64
                ",\"rejected\":%" PRIu64 ",\"seconds\":%.6f,\"messages_per_second\":%.0f"
                ",\"peak_mapped_bytes\":%" PRIu64 ",\"gc_collections\":%" PRIu64
-               ",\"journal_records\":%" PRIu64 "}\n",
+               ",\"journal_records\":%" PRIu64 ",\"interrupted\":%s}\n",
                r->path, ingest_format_name(r->fmt), is->messages, ms->trades + ms->quotes,
                ms->trades, ms->quotes, is->decode_errors, is->rejected, seconds, rate, peak,
-               collections, r->journal_records);
+               collections, r->journal_records, r->interrupted ? "true" : "false");
         return;
     }
     printf("file               %s (%s)\n", r->path, ingest_format_name(r->fmt));
@@ -213,58 +379,65 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
     printf("gc collections     %" PRIu64 "\n", collections);
     if (r->journal_dir != NULL)
         printf("journal records    %" PRIu64 "\n", r->journal_records);
+    if (r->interrupted)
+        printf("interrupted        by Ctrl-C, %" PRIu64 " of %" PRIu64 " bytes read: the figures "
+               "are of that part\n",
+               r->bytes_done, r->bytes_total);
 }
 
 /* Runs the mapped file through the ingest a chunk at a time: the chunk ends
- * are the safe points where the collector may run and progress is shown. */
+ * (and, paced, the waits between messages) are the safe points where the
+ * collector may run, progress is shown and Ctrl-C is heard. */
 static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *heap, market_t *m,
                 ingest_t *ing)
 {
-    int show_progress = isatty(STDERR_FILENO);
-    int64_t wall0 = cli_monotonic_ns(), last_shown = 0, t0 = 0;
+    int64_t wall0 = cli_monotonic_ns(), t0 = 0;
     int have_t0 = 0;
+    size_t chunk = r->speed == 0 ? REPLAY_CHUNK : REPLAY_CHUNK_PACED;
     if (r->fmt == 0)
         r->fmt = sniff(r->path, data, total);
     ingest_init(ing, r->fmt, m, show_error, r);
-    for (size_t done = 0; done < total;) {
-        size_t n = total - done < REPLAY_CHUNK ? total - done : REPLAY_CHUNK;
-        ingest_push(ing, data + done, n, cli_realtime_ns());
-        done += n;
+    r->bytes_total = total;
+    progress_begin(r, total);
+    while (r->bytes_done < total && !interrupted) {
+        size_t n = total - r->bytes_done < chunk ? total - r->bytes_done : chunk;
+        ingest_push(ing, data + r->bytes_done, n, cli_realtime_ns());
+        r->bytes_done += n;
         if (r->speed == 0) {
             ingest_run(ing, INT64_MAX, UINT64_MAX, NULL);
         } else {
-            int64_t next;
-            while (ingest_run(ing,
-                              have_t0
-                                  ? t0 + (int64_t)((double)(cli_monotonic_ns() - wall0) * r->speed)
-                                  : INT64_MIN,
-                              UINT64_MAX, &next) == 1) {
+            int64_t next, now = cli_monotonic_ns();
+            while (!interrupted &&
+                   ingest_run(
+                       ing, have_t0 ? t0 + (int64_t)((double)(now - wall0) * r->speed) : INT64_MIN,
+                       UINT64_MAX, &next) == 1) {
                 if (!have_t0) {
                     t0 = next, have_t0 = 1;
-                    wall0 = cli_monotonic_ns();
+                    wall0 = now = cli_monotonic_ns();
                     continue;
                 }
                 wait_for(r, &t0, &wall0, next);
                 collect_if_due(heap);
+                now = cli_monotonic_ns();
+                progress_tick(r, total, ing, now);
             }
         }
         collect_if_due(heap);
-        int64_t now = cli_monotonic_ns();
-        if (show_progress && now - last_shown > 200000000) {
-            progress(done, total, ing->stats.messages);
-            last_shown = now;
-        }
+        progress_tick(r, total, ing, cli_monotonic_ns());
     }
-    ingest_finish(ing);
-    if (show_progress) {
-        progress(total, total, ing->stats.messages);
-        fputc('\n', stderr);
-    }
+    r->interrupted = interrupted;
+    if (!r->interrupted)
+        ingest_finish(ing); /* an interrupted stream is not cut short: it was stopped */
+    progress_end(r, total, ing);
 }
 
 int cmd_replay(int argc, char **argv)
 {
-    replay_t r = {.fsync = JOURNAL_FSYNC_NEVER};
+    if (cli_wants_help(argc, argv)) {
+        fputs(cmd_replay_usage, stdout);
+        return 0;
+    }
+    replay_t r = {.fsync = JOURNAL_FSYNC_NEVER, .dir_lock = -1};
     if (parse_args(&r, argc, argv) != 0)
         return EX_USAGE_CODE;
     int fd = open(r.path, O_RDONLY | O_CLOEXEC);
@@ -273,14 +446,14 @@ int cmd_replay(int argc, char **argv)
         fprintf(stderr, "tickd replay: cannot open %s: %s\n", r.path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return 1;
+        return EX_NOINPUT_CODE;
     }
     size_t total = (size_t)st.st_size;
     void *data = total > 0 ? mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close(fd);
     if (data == MAP_FAILED) {
         fprintf(stderr, "tickd replay: cannot map %s: %s\n", r.path, strerror(errno));
-        return 1;
+        return EX_NOINPUT_CODE;
     }
     if (data != NULL)
         madvise(data, total, MADV_SEQUENTIAL);
@@ -288,18 +461,24 @@ int cmd_replay(int argc, char **argv)
     heap_t *heap = NULL;
     market_t *m = NULL;
     static ingest_t ing;
-    int status = 1, err = heap_create(NULL, &heap);
-    if (err == 0 && r.journal_dir != NULL)
-        err = open_journal(&r);
+    int status = EX_FAILURE_CODE, err = heap_create(NULL, &heap);
+    if (err == 0 && r.journal_dir != NULL && (err = open_journal(&r)) != 0) {
+        status = err == -EBUSY ? EX_HELD_CODE : EX_CANTCREAT_CODE;
+        goto out;
+    }
     if (err == 0)
         err = market_create(heap, 0, r.journal != NULL ? journal_sink : NULL, &r, &m);
     if (err != 0) {
         fprintf(stderr, "tickd replay: %s\n", strerror(-err));
         goto out;
     }
+    struct sigaction sa = {.sa_handler = on_sigint}, old_sa;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa); /* no SA_RESTART: a paced wait ends at once */
     int64_t start = cli_monotonic_ns();
     run(&r, data, total, heap, m, &ing);
-    status = 0;
+    sigaction(SIGINT, &old_sa, NULL);
+    status = r.interrupted ? EX_INTERRUPTED_CODE : 0;
     if (r.journal != NULL) {
         r.journal_records = journal_records(r.journal);
         err = journal_close(r.journal);
@@ -307,7 +486,7 @@ int cmd_replay(int argc, char **argv)
             err = r.journal_err;
         if (err != 0) {
             fprintf(stderr, "tickd replay: journal: %s\n", strerror(-err));
-            status = 1;
+            status = EX_FAILURE_CODE;
         }
     }
     double seconds = (double)(cli_monotonic_ns() - start) / 1e9;
@@ -320,10 +499,12 @@ int cmd_replay(int argc, char **argv)
     for (int g = 0; g < GC_NGENERATIONS; g++)
         collections += gs.generations[g].collections;
     market_stats_t ms = *market_stats(m);
-    if (status == 0)
+    if (status != EX_FAILURE_CODE)
         print_summary(&r, &ing.stats, &ms, seconds, &hs, collections);
     r.journal = NULL;
 out:
+    if (r.dir_lock >= 0)
+        journal_unlock_dir(r.dir_lock);
     market_destroy(m);
     heap_destroy(heap);
     if (data != NULL)

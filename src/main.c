@@ -6,6 +6,7 @@
  *   tickd replay FILE [options]     run a recorded day through the pipeline
  *   tickd gen itch|csv [options]    write a synthetic day
  *   tickd journal verify|repair|cat FILE
+ *   tickd help [command]            usage, of all or of one command
  *
  * Each command lives in its own cmd_*.c file; this file only dispatches and
  * holds the small helpers they share.
@@ -35,6 +36,8 @@ static const char usage[] =
     "      write a deterministic synthetic trading day\n"
     "  journal verify|repair|cat FILE\n"
     "      check a journal, cut it back to its last good record, or print it\n"
+    "  help [command]\n"
+    "      this text, or a command's usage (also: tickd <command> --help)\n"
     "\n"
     "Without --config the daemon reads " TICKD_SYSCONF_CONFIG " when installed,\n"
     "and the source tree's config/tickd.yaml when run from the build tree.\n";
@@ -53,6 +56,14 @@ int64_t cli_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -64,6 +75,47 @@ int cli_parse_u64(const char *s, uint64_t *out)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+int cli_parse_range(const char *cmd, const char *opt, const char *val, uint64_t min, uint64_t max,
+                    uint64_t *out)
+{
+    if (cli_parse_u64(val, out) == 0 && *out >= min && *out <= max)
+        return 0;
+    if (min > 0 && max == UINT64_MAX)
+        fprintf(stderr, "tickd %s: %s must be a whole number of at least %llu, got %s\n", cmd, opt,
+                (unsigned long long)min, val == NULL ? "nothing" : val);
+    else
+        fprintf(stderr, "tickd %s: %s must be %llu..%llu, got %s\n", cmd, opt,
+                (unsigned long long)min, (unsigned long long)max, val == NULL ? "nothing" : val);
+    return -EINVAL;
+}
+
+/* `tickd help [command]`. */
+static int help(int argc, char **argv)
+{
+    static const struct {
+        const char *name, *text;
+    } commands[] = {
+        {"replay", cmd_replay_usage},
+        {"gen", cmd_gen_usage},
+        {"journal", cmd_journal_usage},
+    };
+    if (argc == 2) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; argc == 3 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[2], commands[i].name) == 0) {
+            fputs(commands[i].text, stdout);
+            return 0;
+        }
+    }
+    if (argc == 3)
+        fprintf(stderr, "tickd help: unknown command '%s' (replay, gen or journal)\n", argv[2]);
+    else
+        fputs("tickd help: one command at most (usage: tickd help [replay|gen|journal])\n", stderr);
+    return EX_USAGE_CODE;
 }
 
 /* The configuration to use without --config: the source tree's when this
@@ -102,6 +154,8 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
+    if (strcmp(argv[1], "help") == 0)
+        return help(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
         printf("tickd %s\n", TICKD_VERSION);
         return 0;

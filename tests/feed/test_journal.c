@@ -1,6 +1,7 @@
 /*
  * test_journal.c - the journal: encoding, checksums, round trips, detection
- * of a file cut mid-record, and repair.
+ * of a file cut mid-record, repair, and the writer's lock (a held file is
+ * never opened twice nor repaired, and its tail in progress is not damage).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -316,6 +318,177 @@ static void full_buffer_with_a_batch_out_refuses_the_record(void **state)
     assert_int_equal(scan.records, 3);
 }
 
+/* The whole content of path, for byte-for-byte comparisons. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *buf = malloc(1 << 20);
+    *len = fread(buf, 1, 1 << 20, f);
+    fclose(f);
+    return buf;
+}
+
+/* Appends the first `part` bytes of record i to path, as a writer caught in
+ * the middle of a write leaves it. */
+static void append_part_of_record(const char *path, uint64_t i, size_t part)
+{
+    unsigned char rec[JOURNAL_RECORD_SIZE];
+    journal_rec_t r = sample(i);
+    journal_encode(&r, rec);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, rec, part), (ssize_t)part);
+    close(fd);
+}
+
+static int bad_files_beside(const char *name)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "ls %s | grep -q '^%s\\.bad-'", dir, name);
+    return system(cmd) == 0;
+}
+
+static void second_open_of_a_held_journal_fails_busy_and_changes_nothing(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "held.tlog");
+    journal_writer_t *w, *w2;
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 0, &w), 0);
+    for (uint64_t i = 0; i < 10; i++) {
+        journal_rec_t r = sample(i);
+        assert_int_equal(journal_append(w, &r), 0);
+    }
+    assert_int_equal(journal_flush(w), 0);
+    /* The holder is in the middle of a record: a second writer's start-up
+     * repair would cut it. */
+    append_part_of_record(path, 10, 40);
+    size_t before_len, after_len;
+    unsigned char *before = slurp(path, &before_len);
+
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 0, &w2), -EBUSY);
+
+    unsigned char *after = slurp(path, &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    assert_false(bad_files_beside("held.tlog"));
+    free(before);
+    free(after);
+    assert_int_equal(journal_close(w), 0);
+    /* Once closed, the file is free to open again. */
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 0, &w2), 0);
+    assert_int_equal(journal_close(w2), 0);
+}
+
+static void torn_tail_of_a_held_journal_is_in_progress_not_damage(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "live.tlog");
+    journal_writer_t *w;
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 0, &w), 0);
+    for (uint64_t i = 0; i < 20; i++) {
+        journal_rec_t r = sample(i);
+        assert_int_equal(journal_append(w, &r), 0);
+    }
+    assert_int_equal(journal_flush(w), 0);
+    append_part_of_record(path, 20, 50);
+
+    journal_scan_t scan;
+    assert_int_equal(journal_scan(path, NULL, NULL, &scan), 0);
+    assert_true(scan.live);
+    assert_true(scan.tail_in_progress);
+    assert_int_equal(scan.records, 20);
+    assert_int_equal(scan.valid_bytes, JOURNAL_HEADER_SIZE + 20 * JOURNAL_RECORD_SIZE);
+    assert_int_equal(scan.file_bytes, scan.valid_bytes + 50);
+    assert_int_equal(journal_close(w), 0);
+
+    /* The same bytes in a file nobody holds are a torn record: damage. */
+    assert_int_equal(journal_scan(path, NULL, NULL, &scan), 0);
+    assert_false(scan.live);
+    assert_false(scan.tail_in_progress);
+    assert_int_equal(scan.file_bytes, scan.valid_bytes + 50);
+}
+
+static void damage_followed_by_good_records_in_a_held_journal_is_damage(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "livebad.tlog");
+    write_records(path, JOURNAL_FSYNC_NEVER, 0, 0, 30);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t at = JOURNAL_HEADER_SIZE + 10 * JOURNAL_RECORD_SIZE + 20;
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x40;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    /* A writer holds the file (a lock taken as journal_open takes it). */
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+
+    journal_scan_t scan;
+    assert_int_equal(journal_scan(path, NULL, NULL, &scan), 0);
+    assert_true(scan.live);
+    assert_false(scan.tail_in_progress);
+    assert_int_equal(scan.records, 10);
+    close(fd);
+}
+
+static void repair_refuses_a_held_journal_and_changes_nothing(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "norepair.tlog");
+    journal_writer_t *w;
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 0, &w), 0);
+    for (uint64_t i = 0; i < 5; i++) {
+        journal_rec_t r = sample(i);
+        assert_int_equal(journal_append(w, &r), 0);
+    }
+    assert_int_equal(journal_flush(w), 0);
+    append_part_of_record(path, 5, 10);
+    size_t before_len, after_len;
+    unsigned char *before = slurp(path, &before_len);
+
+    journal_scan_t scan;
+    assert_int_equal(journal_repair(path, &scan), -EBUSY);
+    assert_true(scan.live);
+
+    unsigned char *after = slurp(path, &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    assert_false(bad_files_beside("norepair.tlog"));
+    free(before);
+    free(after);
+    assert_int_equal(journal_close(w), 0);
+}
+
+static void journal_directory_has_one_holder_named_by_pid(void **state)
+{
+    (void)state;
+    char err[512], pid[32], lock[128];
+    int fd, fd2;
+    assert_int_equal(journal_lock_dir(dir, &fd, err, sizeof(err)), 0);
+    /* The lock file names the holder. */
+    path_in_dir(lock, sizeof(lock), ".lock");
+    size_t len;
+    unsigned char *text = slurp(lock, &len);
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    assert_int_equal(len, strlen(pid));
+    assert_memory_equal(text, pid, len);
+    free(text);
+
+    assert_int_equal(journal_lock_dir(dir, &fd2, err, sizeof(err)), -EBUSY);
+    snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+    assert_non_null(strstr(err, pid));
+    assert_non_null(strstr(err, lock));
+
+    journal_unlock_dir(fd);
+    assert_int_equal(journal_lock_dir(dir, &fd2, err, sizeof(err)), 0);
+    journal_unlock_dir(fd2);
+}
+
 static void daily_file_name_is_tickd_yyyymmdd(void **state)
 {
     (void)state;
@@ -338,6 +511,11 @@ int main(void)
         cmocka_unit_test(file_without_header_is_reported),
         cmocka_unit_test(detached_batches_are_written_in_order_while_appends_continue),
         cmocka_unit_test(full_buffer_with_a_batch_out_refuses_the_record),
+        cmocka_unit_test(second_open_of_a_held_journal_fails_busy_and_changes_nothing),
+        cmocka_unit_test(torn_tail_of_a_held_journal_is_in_progress_not_damage),
+        cmocka_unit_test(damage_followed_by_good_records_in_a_held_journal_is_damage),
+        cmocka_unit_test(repair_refuses_a_held_journal_and_changes_nothing),
+        cmocka_unit_test(journal_directory_has_one_holder_named_by_pid),
         cmocka_unit_test(daily_file_name_is_tickd_yyyymmdd),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
