@@ -5,7 +5,8 @@
  * file of its own (cmd_replay.c, cmd_gen.c, cmd_journal.c) with its usage
  * text beside it: `tickd <command> --help` (or -h anywhere in its arguments)
  * and `tickd help <command>` print that text on stdout and exit 0. A command
- * returns the process exit status, one of the project's codes below; the
+ * returns the process exit status, one of the project's codes below (the
+ * daemon's too: daemon_run() returns them); the
  * reason is printed once, on stderr, naming the argument or file at fault.
  */
 #ifndef TICKD_SRC_CLI_H
@@ -16,6 +17,7 @@
 #define EX_FAILURE_CODE     1   /* a runtime failure (I/O, memory, a damaged journal) */
 #define EX_USAGE_CODE       64  /* a bad command-line argument */
 #define EX_NOINPUT_CODE     66  /* an input file cannot be opened or read */
+#define EX_UNAVAILABLE_CODE 69  /* the daemon: a listen address cannot be bound */
 #define EX_CANTCREAT_CODE   73  /* a journal cannot be created or opened for writing */
 #define EX_HELD_CODE        75  /* the journal is held by another running tickd */
 #define EX_CONFIG_CODE      78  /* a configuration error */

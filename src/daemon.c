@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "daemon.h"
 #include "daemon_internal.h"
 #include "feed/csv.h"
@@ -53,8 +54,10 @@ typedef struct daemon_ctx {
     int sync_due;           /* the fsync interval passed: sync with the next batch */
     uint64_t batch_started; /* uv_hrtime() when the batch went out */
     uint64_t batch_upto;    /* journal_records_total when the batch went out */
-    int64_t day_start_ns;   /* midnight of the current day, session timezone */
-    uint64_t status_ticks;  /* ticks at the last status line */
+    int dir_lock;           /* journal_lock_dir()'s descriptor on locked_dir, or -1 */
+    char locked_dir[sizeof(((config_t *)0)->journal.dir)];
+    int64_t day_start_ns;  /* midnight of the current day, session timezone */
+    uint64_t status_ticks; /* ticks at the last status line */
     uint64_t input_errors_logged;
     int64_t input_errors_second;
     int exit_code;
@@ -122,6 +125,40 @@ static time_t next_roll(time_t now, int roll_minute)
 
 /* ---- journal ---- */
 
+/* The journal directory is this daemon's alone while it journals there: a
+ * second tickd on it refuses to start, and a reload to a directory another
+ * process holds leaves the journal closed. Taken before any file in it is
+ * opened (or repaired), moved when journal.dir changes, let go at exit. */
+static int journal_lock(daemon_ctx_t *c)
+{
+    const char *dir = c->d.cfg.journal.dir;
+    char err[CONFIG_ERR_LEN];
+    int fd;
+    if (c->dir_lock >= 0 && strcmp(c->locked_dir, dir) == 0)
+        return 0;
+    int r = journal_lock_dir(dir, &fd, err, sizeof(err));
+    if (r != 0) {
+        log_msg(LOG_ERR, "journal: %s%s", err,
+                r == -EBUSY ? " (one tickd per journal directory: stop the other, or set "
+                              "journal.dir to another directory)"
+                            : "");
+        return r;
+    }
+    if (c->dir_lock >= 0)
+        journal_unlock_dir(c->dir_lock);
+    c->dir_lock = fd;
+    snprintf(c->locked_dir, sizeof(c->locked_dir), "%s", dir);
+    return 0;
+}
+
+static void journal_unlock(daemon_ctx_t *c)
+{
+    if (c->dir_lock < 0)
+        return;
+    journal_unlock_dir(c->dir_lock);
+    c->dir_lock = -1;
+}
+
 static int journal_open_today(daemon_t *d)
 {
     time_t now = time(NULL);
@@ -130,8 +167,16 @@ static int journal_open_today(daemon_t *d)
     char name[64], path[sizeof(d->cfg.journal.dir) + 64];
     journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     snprintf(path, sizeof(path), "%s/%s", d->cfg.journal.dir, name);
-    int err = journal_open(path, d->cfg.journal.fsync, 4u << 20, &d->journal);
+    int err = journal_lock(ctx_of(d));
     if (err != 0)
+        return err;
+    err = journal_open(path, d->cfg.journal.fsync, 4u << 20, &d->journal);
+    if (err == -EBUSY)
+        log_msg(LOG_ERR,
+                "journal: %s is held by another process (a tickd, or tickd journal "
+                "repair); nothing was changed",
+                path);
+    else if (err != 0)
         log_msg(LOG_ERR, "journal: cannot open %s: %s (check journal.dir and its permissions)",
                 path, strerror(-err));
     else
@@ -186,6 +231,8 @@ static void journal_reopen(daemon_ctx_t *c)
     journal_close_now(d);
     if (d->cfg.journal.enabled)
         journal_open_today(d);
+    else
+        journal_unlock(c);
 }
 
 static void journal_work(uv_work_t *w)
@@ -525,6 +572,7 @@ static void http_stopped(void *arg)
     daemon_ctx_t *c = arg;
     daemon_t *d = &c->d;
     journal_close_now(d);
+    journal_unlock(c);
     uv_walk(d->loop, close_walk, NULL);
 }
 
@@ -607,8 +655,8 @@ static int route_healthy(void *arg, int json, http_body_t *body)
 static int start_failure_code(int err, int is_file)
 {
     if (err == -ENOMEM)
-        return DAEMON_EXIT_FAILURE;
-    return is_file ? DAEMON_EXIT_NOINPUT : DAEMON_EXIT_UNAVAILABLE;
+        return EX_FAILURE_CODE;
+    return is_file ? EX_NOINPUT_CODE : EX_UNAVAILABLE_CODE;
 }
 
 /* The timers and signal handles, ready to be started or stopped: done first,
@@ -645,7 +693,7 @@ static int start(daemon_ctx_t *c)
     int r = heap_create(&ho, &d->heap);
     if (r != 0) {
         log_msg(LOG_ERR, "heap: %s", strerror(-r));
-        return DAEMON_EXIT_FAILURE;
+        return EX_FAILURE_CODE;
     }
     gc_set_thresholds(d->heap, d->cfg.gc.thresholds[0], d->cfg.gc.thresholds[1],
                       d->cfg.gc.thresholds[2]);
@@ -653,10 +701,10 @@ static int start(daemon_ctx_t *c)
     c->day_start_ns = day_start(time(NULL));
     if ((r = market_create(d->heap, c->day_start_ns, on_tick, d, &d->market)) != 0) {
         log_msg(LOG_ERR, "market: %s", strerror(-r));
-        return DAEMON_EXIT_FAILURE;
+        return EX_FAILURE_CODE;
     }
     if (d->cfg.journal.enabled && (r = journal_open_today(d)) != 0)
-        return r == -EBUSY ? DAEMON_EXIT_LOCKED : DAEMON_EXIT_CANTCREAT;
+        return r == -EBUSY ? EX_HELD_CODE : EX_CANTCREAT_CODE;
     if ((r = pubsub_start(d->loop, d->heap, d->market, &d->cfg, on_publish, d, &d->pubsub, err,
                           sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);
@@ -697,7 +745,7 @@ int daemon_run(const char *config_path)
     if (config_load(config_path, &d->cfg, err, sizeof(err)) != 0 ||
         config_check_files(&d->cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "tickd: %s\n", err);
-        return DAEMON_EXIT_CONFIG;
+        return EX_CONFIG_CODE;
     }
     log_init(d->cfg.log.level);
     signal(SIGPIPE, SIG_IGN);
@@ -708,6 +756,7 @@ int daemon_run(const char *config_path)
     histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
     histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
 
+    c.dir_lock = -1;
     c.exit_code = start(&c);
     if (c.exit_code != 0)
         stop(&c, "start-up failed");

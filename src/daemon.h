@@ -24,17 +24,6 @@
 #include "http.h"
 #include "pubsub.h"
 
-/* daemon_run()'s exit codes, from sysexits(3): the README's table. */
-enum daemon_exit {
-    DAEMON_EXIT_OK = 0,
-    DAEMON_EXIT_FAILURE = 1,      /* out of memory, or a failure while running */
-    DAEMON_EXIT_NOINPUT = 66,     /* a file to replay cannot be opened */
-    DAEMON_EXIT_UNAVAILABLE = 69, /* a listen address cannot be bound */
-    DAEMON_EXIT_CANTCREAT = 73,   /* the journal cannot be opened for writing */
-    DAEMON_EXIT_LOCKED = 75,      /* another running tickd holds the journal */
-    DAEMON_EXIT_CONFIG = 78,      /* the configuration is wrong (its message says where) */
-};
-
 typedef struct feed feed_t;
 
 /* What one configured feed has seen over the daemon's life. */
@@ -78,8 +67,8 @@ typedef struct daemon {
 #define TICKD_VERSION "0.1.0"
 
 /* Runs the daemon with the configuration at config_path until SIGTERM or
- * SIGINT; returns the exit status: 0 after a clean stop, else the
- * enum daemon_exit of what failed, its reason logged. */
+ * SIGINT; returns the exit status: 0 after a clean stop, else the code of
+ * what failed (cli.h's EX_*_CODE), its reason logged. */
 int daemon_run(const char *config_path);
 
 #endif

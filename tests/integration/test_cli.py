@@ -167,7 +167,8 @@ class LiveJournalTest(unittest.TestCase):
         second.write_config()
         second.start(wait_ready=False)
         self.assertEqual(second.proc.wait(20), 75, second.log())
-        self.assertIn(path, second.log())
+        self.assertIn(f"journal directory {t.journal_dir} is in use by another tickd "
+                      f"(pid {t.proc.pid}", second.log())
         with open(path, "rb") as f:
             self.assertEqual(f.read()[:len(after)], after)
 
