@@ -407,10 +407,13 @@ static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *he
             ingest_run(ing, INT64_MAX, UINT64_MAX, NULL);
         } else {
             int64_t next, now = cli_monotonic_ns();
-            while (!interrupted &&
-                   ingest_run(
-                       ing, have_t0 ? t0 + (int64_t)((double)(now - wall0) * r->speed) : INT64_MIN,
-                       UINT64_MAX, &next) == 1) {
+            while (!interrupted) {
+                /* A paced tick is received when it is released, not when read. */
+                ingest_stamp(ing, cli_realtime_ns());
+                int64_t upto =
+                    have_t0 ? t0 + (int64_t)((double)(now - wall0) * r->speed) : INT64_MIN;
+                if (ingest_run(ing, upto, UINT64_MAX, &next) != 1)
+                    break;
                 if (!have_t0) {
                     t0 = next, have_t0 = 1;
                     wall0 = now = cli_monotonic_ns();
