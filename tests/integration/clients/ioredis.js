@@ -29,8 +29,21 @@ exports.make = function make(pkg, resp) {
     pong: protocol === 3 ? 'PONG' : ['pong', ''],
     pongWith: (arg) => (protocol === 3 ? arg : ['pong', arg]),
 
+    // Resolves once the client is ready (connected, authenticated, its INFO
+    // check passed); rejects with the error that kept it from being ready.
     async connect(port, password, onError) {
       const client = create(port, password);
+      await new Promise((resolve, reject) => {
+        const notReady = (err) => {
+          client.disconnect();
+          reject(err);
+        };
+        client.once('error', notReady);
+        client.once('ready', () => {
+          client.off('error', notReady);
+          resolve();
+        });
+      });
       client.on('error', onError);
       const channelListeners = new Map();
       const patternListeners = new Map();

@@ -11,13 +11,8 @@
 
 const DEFAULT_RESP = { redis: 3, redis5: 2 };
 
-function load(pkg) {
-  const { createClient } = require(pkg);
-  return createClient;
-}
-
 exports.make = function make(pkg, resp) {
-  const createClient = load(pkg);
+  const { createClient } = require(pkg);
   const protocol = resp === 'default' ? DEFAULT_RESP[pkg] : Number(resp);
 
   function options(port, password) {

@@ -78,7 +78,7 @@ async function run() {
   const client = loadAdapter();
   const { version } = require(`${pkg}/package.json`);
   say(`${pkg} ${version}, options: ${resp === 'default' ? 'defaults' : `RESP${resp}`}, ` +
-      `speaks RESP${client.protocol}`);
+      `expects RESP${client.protocol}`);
 
   step = 'a wrong password is refused';
   const refusal = await within(STEP_MS, step, client.refused(port, wrongPassword));
