@@ -4,7 +4,9 @@
 #
 #   deploy/setup.sh run     build, then run tickd on its embedded default
 #                           (config/tickd.yaml: the bundled sample day, replayed)
-#   deploy/setup.sh test    build, then run the whole test suite (ctest); then
+#   deploy/setup.sh test    build, install the npm Redis clients the tests drive
+#                           (npm ci --prefix tests, from tests/package-lock.json),
+#                           then run the whole test suite (ctest); then
 #                           again under AddressSanitizer and UBSan (preset
 #                           asan, build-asan/), then fuzz each harness for a
 #                           bounded time (preset fuzz, clang, build-fuzz/)
@@ -24,7 +26,11 @@ packages=(
   libuv1-dev libyaml-dev libcmocka-dev libhttp-parser-dev libisal-dev
   libjemalloc-dev libmimalloc-dev
   redis-tools redis-server prometheus valgrind
+  python3-redis libhiredis-dev
 )
+# Node and npm for the node-redis and ioredis tests: Debian's, unless a node is
+# already installed (CI machines bring their own, with its npm).
+command -v node >/dev/null || packages+=(nodejs npm)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -49,6 +55,21 @@ install_deps() {
 build() {
   cmake --preset default >/dev/null
   cmake --build --preset default -j "$(nproc)"
+}
+
+# The Redis clients from npm that tests/integration/clients/ drives (node-redis,
+# ioredis), exactly as tests/package-lock.json pins them, into tests/node_modules.
+install_npm_clients() {
+  if ! command -v npm >/dev/null; then
+    log "npm is missing: install Debian's npm (or a Node.js that brings it) and retry"
+    exit 1
+  fi
+  log "installing the npm clients the tests drive (tests/package-lock.json)"
+  if ! npm ci --prefix tests --no-audit --no-fund --loglevel=error --fetch-retries=1; then
+    log "npm ci --prefix tests failed (is the npm registry reachable from this machine?):" \
+        "the node-redis and ioredis tests need it"
+    exit 1
+  fi
 }
 
 # The whole suite once more, built with -fsanitize=address,undefined.
@@ -79,6 +100,7 @@ case "${1:-}" in
   test)
     install_deps
     build
+    install_npm_clients
     ctest --preset default -j "$(nproc)"
     test_asan
     test_fuzz
