@@ -92,10 +92,11 @@ static size_t format_json(const tick_t *t, char *buf)
         p = put_price(p, "\"price\":", t->price);
         p = put_str(p, ",\"size\":");
         p = digits_u64(p, t->size);
-        p = put_str(p, ",\"side\":\"");
-        if (t->side == 'B' || t->side == 'S')
+        if (t->side == 'B' || t->side == 'S') { /* an unknown side has no key */
+            p = put_str(p, ",\"side\":\"");
             *p++ = t->side;
-        *p++ = '"';
+            *p++ = '"';
+        }
     } else {
         p = put_str(p, "\",\"kind\":\"quote\",");
         p = put_price(p, "\"bid\":", t->price);

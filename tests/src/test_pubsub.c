@@ -354,7 +354,7 @@ static void test_trade_arrives_as_message_frame_with_json_payload(void **state)
     assert_int_equal(stats(f).messages_sent_total, 1);
 }
 
-static void test_quote_json_has_both_sides_and_unknown_side_is_empty(void **state)
+static void test_quote_json_has_both_sides_and_a_trade_without_side_has_no_side_key(void **state)
 {
     fixture_t *f = *state;
     start(f);
@@ -371,10 +371,10 @@ static void test_quote_json_has_both_sides_and_unknown_side_is_empty(void **stat
                               "\"seq\":1}"));
     expect(f, c,
            frame("trade.IBM", "{\"sym\":\"IBM\",\"kind\":\"trade\",\"price\":\"0.0001\","
-                              "\"size\":1,\"side\":\"\",\"ts\":-5,\"seq\":2}"));
+                              "\"size\":1,\"ts\":-5,\"seq\":2}"));
 }
 
-static void test_csv_payload_is_the_csv_line_without_newline(void **state)
+static void test_csv_payload_is_the_csv_line_without_newline_or_unknown_side(void **state)
 {
     fixture_t *f = *state;
     f->cfg->pubsub.payload = 1;
@@ -385,9 +385,11 @@ static void test_csv_payload_is_the_csv_line_without_newline(void **state)
               "*3\r\n$9\r\nsubscribe\r\n$10\r\nquote.AAPL\r\n:2\r\n");
     trade(f, "AAPL", 1012500, 100, 'B', 123456789);
     quote(f, "AAPL", 1012400, 200, 1012600, 300, 123456790);
+    trade(f, "AAPL", 1012500, 7, 0, 123456791);
     pubsub_flush(f->ps);
     expect(f, c, frame("trade.AAPL", "T,123456789,AAPL,101.2500,100,B"));
     expect(f, c, frame("quote.AAPL", "Q,123456790,AAPL,101.2400,200,101.2600,300"));
+    expect(f, c, frame("trade.AAPL", "T,123456791,AAPL,101.2500,7"));
 }
 
 static void test_psubscribe_gets_pmessage_frames_for_matching_channels_only(void **state)
@@ -1202,8 +1204,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_subscribe_replies_are_redis_bytes),
         T(test_trade_arrives_as_message_frame_with_json_payload),
-        T(test_quote_json_has_both_sides_and_unknown_side_is_empty),
-        T(test_csv_payload_is_the_csv_line_without_newline),
+        T(test_quote_json_has_both_sides_and_a_trade_without_side_has_no_side_key),
+        T(test_csv_payload_is_the_csv_line_without_newline_or_unknown_side),
         T(test_psubscribe_gets_pmessage_frames_for_matching_channels_only),
         T(test_channel_and_pattern_subscriber_gets_both_frames),
         T(test_a_long_pattern_gets_the_same_pmessage_frames),
