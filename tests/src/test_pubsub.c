@@ -83,8 +83,14 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     (void)channel;
     (void)chlen;
     *durable_at = f->publish_hold;
-    if (csv_parse_line(payload, len, &t, reason) <= 0) {
-        *reason = "not a CSV tick";
+    int r = csv_parse_line(payload, len, &t, reason);
+    if (r <= 0) {
+        if (r == 0)
+            *reason = "empty or a comment";
+        return -EBADMSG;
+    }
+    if (t.symbol[0] == 'Z') {
+        *reason = "the tick was refused";
         return -EINVAL;
     }
     if (t.kind == CSV_TRADE)
@@ -585,15 +591,14 @@ static void test_large_and_many_replies_keep_their_order(void **state)
         expect(f, c, "+PONG\r\n");
 }
 
-static void test_hello_client_and_command_answers_let_clients_fall_back(void **state)
+static void test_client_and_command_answers_let_clients_connect(void **state)
 {
     fixture_t *f = *state;
     start(f);
     int c = connect_client(f);
-    roundtrip(f, c, "HELLO 3\r\n",
-              "-ERR unknown command 'HELLO', with args beginning with: '3' \r\n");
-    roundtrip(f, c, "hello\r\n", "-ERR unknown command 'hello', with args beginning with: \r\n");
     roundtrip(f, c, "CLIENT SETNAME me\r\n", "+OK\r\n");
+    roundtrip(f, c, "CLIENT SETNAME \"a b\"\r\n",
+              "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
     roundtrip(f, c, "client setinfo lib-name redis-py\r\n", "+OK\r\n");
     roundtrip(f, c, "CLIENT FOO\r\n", "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
     roundtrip(f, c, "CLIENT\r\n", "-ERR wrong number of arguments for 'client' command\r\n");
@@ -687,7 +692,7 @@ static void test_publish_ingests_and_replies_with_the_receiver_count(void **stat
     assert_true((memcmp(got, a, strlen(a)) == 0 && memcmp(got + strlen(a), b, strlen(b)) == 0) ||
                 (memcmp(got, b, strlen(b)) == 0 && memcmp(got + strlen(b), a, strlen(a)) == 0));
     roundtrip(f, pub, "PUBLISH quote.MSFT Q,1,MSFT,1,1,2,2\r\n", ":0\r\n");
-    roundtrip(f, pub, "PUBLISH trade.AAPL garbage\r\n", "-ERR not a CSV tick\r\n");
+    roundtrip(f, pub, "PUBLISH trade.ZZ T,1,ZZ,1,1\r\n", "-ERR the tick was refused\r\n");
     assert_int_equal(stats(f).publish_total, 2);
 }
 
@@ -1214,7 +1219,7 @@ int main(void)
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
-        T(test_hello_client_and_command_answers_let_clients_fall_back),
+        T(test_client_and_command_answers_let_clients_connect),
         T(test_subscribed_mode_allows_only_the_pubsub_commands),
         T(test_auth_is_required_when_a_password_is_set),
         T(test_auth_without_a_password_is_an_error),
