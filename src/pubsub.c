@@ -1543,7 +1543,7 @@ static void info_report(pubsub_t *ps, unsigned sections, info_text_t *t)
     if (sections & INFO_CLIENTS) {
         info_add(t, "%s# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n",
                  t->len > 0 ? "\r\n" : "", (unsigned long long)st->clients, ps->opt.max_clients);
-        info_bytes(t, "output_buffer_bytes", st->output_buffer_bytes);
+        info_add(t, "output_buffer_bytes:%llu\r\n", (unsigned long long)st->output_buffer_bytes);
     }
     if (sections & INFO_MEMORY) {
         heap_stats_t hs;
