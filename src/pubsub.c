@@ -1,12 +1,24 @@
 /*
- * pubsub.c - the RESP2 pub/sub server: clients, commands, fan-out, output.
+ * pubsub.c - the RESP2/RESP3 pub/sub server: clients, commands, fan-out,
+ * output.
  *
  * Clients. Each connection is a client_t on the loop. Bytes read go through
  * resp_parse(); a request cut short by the end of a read waits in the
  * client's input buffer (never more than pubsub.max_request bytes). Commands
  * are the subset of Redis that a subscriber needs, answered byte for byte as
- * Redis 7 answers them, errors included, so that redis-cli, hiredis and
- * redis-py (protocol 2) work unchanged.
+ * Redis 7.0 answers them, errors included, so that redis-cli, hiredis,
+ * redis-py, node-redis and ioredis work unchanged with their defaults.
+ *
+ * Protocols. A connection speaks RESP2 until HELLO 3 and again after
+ * HELLO 2 or RESET (CLIENT_RESP3). What RESP3 changes here is small: the
+ * (p)(un)subscribe confirmations and the message/pmessage frames are push
+ * frames, '>' where RESP2 has '*'; a null is "_"; HELLO answers a map and
+ * INFO a verbatim string; and a subscribed client may run any command
+ * (PING then answers +PONG). HELLO and INFO name the server as Redis
+ * REDIS_COMPAT_VERSION, the release whose pub/sub tickd matches; INFO's
+ * tickd_version is tickd's own. tickd has one user, "default", whose
+ * password is pubsub.password; no error reply ever repeats an argument
+ * that held a credential.
  *
  * Registry. A channel or a pattern is a topic_t; channels and patterns each
  * have a hash table by name. A subscription (sub_t) links one client and one
@@ -33,6 +45,19 @@
  * entry just extends it: a subscriber of one channel or one pattern holds
  * one entry per flush, written as one contiguous buffer. pubsub_flush()
  * seals the span once the writes are done.
+ *
+ * There is one stream per protocol. Every topic counts its RESP3
+ * subscribers (nsubs3, kept by (un)subscribe and HELLO), and a tick's frames
+ * go into the RESP3 stream only when a RESP3 client subscribes to its
+ * channel or a matching pattern: the same frames with '>' first, written
+ * once for all of them. Interleaving both variants in one stream would
+ * break every subscriber's run of frames into one queue entry per tick;
+ * with a stream each, a RESP3 subscriber's frames follow on just as a
+ * RESP2 subscriber's do. A RESP2-only fan-out pays a sum of counts and a
+ * flag test per subscriber, nothing more; the RESP3 stream then takes no
+ * chunk at all. A tick's latency is observed once, in the first stream it
+ * went to (the RESP2 one when it has subscribers in both). Snapshots on
+ * subscribe are blocks of their own, framed for the subscriber's protocol.
  *
  * Output. A client's output is a ring of (payload, byte range) entries that
  * doubles when full (rare: a ring only grows past the size its client's
