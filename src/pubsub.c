@@ -1259,15 +1259,15 @@ static void cmd_reset(client_t *c, size_t argc, const resp_arg_t *argv)
     reply_str(c, "+RESET\r\n");
 }
 
-/* The first PAYLOAD_QUOTE_BYTES bytes of a, in double quotes, with '"',
+/* The first QUOTE_BYTES bytes of a, in double quotes, with '"',
  * '\\' and every byte outside printable ASCII escaped (\xHH), and "..." after
  * the quotes when a is longer: what an error may show of what a client sent. */
-#define PAYLOAD_QUOTE_BYTES 32
-#define PAYLOAD_QUOTE_MAX   (2 + 4 * PAYLOAD_QUOTE_BYTES + 3 + 1)
-static void quote_arg(const resp_arg_t *a, char out[PAYLOAD_QUOTE_MAX])
+#define QUOTE_BYTES 32
+#define QUOTE_MAX   (2 + 4 * QUOTE_BYTES + 3 + 1)
+static void quote_arg(const resp_arg_t *a, char out[QUOTE_MAX])
 {
     static const char hex[] = "0123456789abcdef";
-    size_t n = a->len < PAYLOAD_QUOTE_BYTES ? a->len : PAYLOAD_QUOTE_BYTES;
+    size_t n = a->len < QUOTE_BYTES ? a->len : QUOTE_BYTES;
     char *w = out;
 
     *w++ = '"';
@@ -1313,7 +1313,7 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
                        ps->read_ns, &reason, &durable_at);
     ps->publishing = 0;
     if (r == -EBADMSG) {
-        char got[PAYLOAD_QUOTE_MAX];
+        char got[QUOTE_MAX];
         quote_arg(&argv[2], got);
         reply_error(
             c,
