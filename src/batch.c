@@ -104,6 +104,8 @@ void batch_commit(batch_t *b, size_t n, int64_t ts_recv)
 
     p->len += (uint32_t)n;
     c->used += (uint32_t)n;
+    if (ts_recv == BATCH_UNTIMED)
+        return;
     c->ts_floor -= sizeof(int64_t);
     p->ts_recv--;
     *p->ts_recv = ts_recv;

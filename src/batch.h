@@ -74,7 +74,9 @@ payload_t *batch_reserve(batch_t *b, size_t need);
 
 /* The n bytes of frames written after the open span's end belong to it now,
  * and so does a tick received at ts_recv (its latency is observed when the
- * span is released, see payload.h). */
+ * span is released, see payload.h), unless ts_recv is BATCH_UNTIMED: the
+ * frames of a tick whose latency another stream observes. */
+#define BATCH_UNTIMED INT64_MIN
 void batch_commit(batch_t *b, size_t n, int64_t ts_recv);
 
 /* Ends the open span: a flush. The next tick opens another. */

@@ -338,8 +338,8 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     int r = csv_parse_line(payload, len, &t, reason);
     if (r <= 0) {
         if (r == 0)
-            *reason = "the message is not a tick (empty or a comment)";
-        return -EINVAL;
+            *reason = "empty or a comment";
+        return -EBADMSG; /* pubsub's reply says what a tick line is and quotes the payload */
     }
     const char *prefix = t.kind == CSV_TRADE ? "trade." : "quote.";
     size_t plen = strlen(prefix), slen = strlen(t.symbol);
@@ -365,6 +365,16 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
      * returns: PUBLISHes that arrive meanwhile share the next write. */
     journal_kick(ctx_of(d));
     return 0;
+}
+
+/* INFO's figures from the daemon (pubsub.h). */
+static void info_source(void *arg, pubsub_info_t *out)
+{
+    const daemon_t *d = arg;
+    out->version = TICKD_VERSION;
+    out->start_time_ns = d->start_time_ns;
+    out->trades_total = d->ticks_total[0];
+    out->quotes_total = d->ticks_total[1];
 }
 
 /* ---- the day ---- */
@@ -710,6 +720,7 @@ static int start(daemon_ctx_t *c)
         log_msg(LOG_ERR, "%s", err);
         return start_failure_code(r, 0);
     }
+    pubsub_set_info_source(d->pubsub, info_source, d);
     http_routes_t routes = {route_metrics, route_mallocstats, route_healthy, d};
     if ((r = http_start(d->loop, &d->cfg, &routes, &d->http, err, sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);

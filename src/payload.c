@@ -92,10 +92,11 @@ static size_t format_json(const tick_t *t, char *buf)
         p = put_price(p, "\"price\":", t->price);
         p = put_str(p, ",\"size\":");
         p = digits_u64(p, t->size);
-        p = put_str(p, ",\"side\":\"");
-        if (t->side == 'B' || t->side == 'S')
+        if (t->side == 'B' || t->side == 'S') { /* an unknown side has no key */
+            p = put_str(p, ",\"side\":\"");
             *p++ = t->side;
-        *p++ = '"';
+            *p++ = '"';
+        }
     } else {
         p = put_str(p, "\",\"kind\":\"quote\",");
         p = put_price(p, "\"bid\":", t->price);
@@ -195,8 +196,8 @@ size_t payload_put_frame(char *dst, const char *head, size_t hlen, const char *c
     return (size_t)(w - dst);
 }
 
-int payload_message(heap_t *heap, const tick_t *t, int format, const char *channel, size_t chlen,
-                    payload_t **out)
+int payload_message(heap_t *heap, const tick_t *t, int format, int proto, const char *channel,
+                    size_t chlen, payload_t **out)
 {
     char text[PAYLOAD_TEXT_MAX];
     int n = payload_format_tick(t, format, text, sizeof text);
@@ -205,13 +206,13 @@ int payload_message(heap_t *heap, const tick_t *t, int format, const char *chann
     payload_t *p = payload_alloc(heap, payload_frame_size(PAYLOAD_MESSAGE_HEAD, chlen, (size_t)n));
     if (p == NULL)
         return -ENOMEM;
-    p->len = (uint32_t)payload_put_frame(p->data, PAYLOAD_MESSAGE_TEXT, PAYLOAD_MESSAGE_HEAD,
+    p->len = (uint32_t)payload_put_frame(p->data, payload_message_head(proto), PAYLOAD_MESSAGE_HEAD,
                                          channel, chlen, text, (size_t)n);
     *out = p;
     return 0;
 }
 
-int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, payload_t **out)
+int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, int proto, payload_t **out)
 {
     static const char head[] = "*4\r\n$8\r\npmessage\r\n";
     payload_t *p = payload_alloc(heap, sizeof head - 1 + bulk_len_size(len) + len + 2);
@@ -219,6 +220,7 @@ int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, payload_
         return -ENOMEM;
     char *w = p->data;
     memcpy(w, head, sizeof head - 1);
+    w[0] = proto == PAYLOAD_RESP3 ? '>' : '*';
     w += sizeof head - 1;
     w = put_bulk_len(w, len);
     memcpy(w, pattern, len);

@@ -14,7 +14,10 @@
  *   <- PAYLOAD_MESSAGE_HEAD -><------------------ the tail ------------------>
  *
  * and a pmessage differs only in its head, "*4\r\n$8\r\npmessage\r\n$<n>\r\n
- * <pattern>\r\n", built once per pattern (payload_pattern_head()).
+ * <pattern>\r\n", built once per pattern and protocol (payload_pattern_head()).
+ * A RESP3 client (HELLO 3) gets the same frames as push frames: the one
+ * difference is the first byte, '>' instead of '*', so the tail of a message
+ * frame is the same bytes in both protocols.
  * payload_put_frame() writes either into the stream; a pattern too long to
  * copy per tick is sent as its head followed by the tail of the message
  * frame instead.
@@ -41,9 +44,18 @@ enum payload_format {
 };
 
 #define PAYLOAD_MESSAGE_TEXT "*3\r\n$7\r\nmessage\r\n" /* the head of a message frame */
-#define PAYLOAD_MESSAGE_HEAD 17                        /* its length */
+#define PAYLOAD_PUSH_TEXT    ">3\r\n$7\r\nmessage\r\n" /* the same in RESP3: a push */
+#define PAYLOAD_MESSAGE_HEAD 17                        /* the length of either */
 #define PAYLOAD_CHANNEL_MAX  (6 + SYMBOL_MAX_LEN)      /* "trade." or "quote." and a symbol */
 #define PAYLOAD_TEXT_MAX     256                       /* a tick as JSON or CSV never needs more */
+
+/* The protocol a frame is written for; also an index (pubsub keeps a
+ * fan-out stream per protocol). */
+enum payload_proto {
+    PAYLOAD_RESP2 = 0, /* arrays: "*3", "*4" */
+    PAYLOAD_RESP3 = 1, /* push frames: ">3", ">4" */
+    PAYLOAD_NPROTO = 2,
+};
 
 enum payload_flags {
     PAYLOAD_TICK = 1,    /* a span of live ticks: its release observes their latency */
@@ -93,22 +105,30 @@ size_t payload_channel(const tick_t *t, char buf[PAYLOAD_CHANNEL_MAX]);
  * suffices). */
 int payload_format_tick(const tick_t *t, int format, char *buf, size_t cap);
 
+/* The head of a message frame in proto (enum payload_proto),
+ * PAYLOAD_MESSAGE_HEAD bytes. */
+static inline const char *payload_message_head(int proto)
+{
+    return proto == PAYLOAD_RESP3 ? PAYLOAD_PUSH_TEXT : PAYLOAD_MESSAGE_TEXT;
+}
+
 /* Bytes of a frame: a head of hlen, then channel and text as two bulks. */
 size_t payload_frame_size(size_t hlen, size_t chlen, size_t n);
 
 /* Writes head[0..hlen), channel[0..chlen) and text[0..n) as a message (head
- * "*3\r\n$7\r\nmessage\r\n") or pmessage (a pattern's head) frame at dst;
+ * payload_message_head()) or pmessage (a pattern's head) frame at dst;
  * returns its length, payload_frame_size(hlen, chlen, n). */
 size_t payload_put_frame(char *dst, const char *head, size_t hlen, const char *channel,
                          size_t chlen, const char *text, size_t n);
 
-/* The message frame of tick t on channel[0..chlen), encoded in format, in a
- * block of its own with one reference (a snapshot). 0, -EINVAL (see
- * payload_format_tick) or -ENOMEM. */
-int payload_message(heap_t *heap, const tick_t *t, int format, const char *channel, size_t chlen,
-                    payload_t **out);
+/* The message frame of tick t on channel[0..chlen), encoded in format, in
+ * protocol proto (enum payload_proto), in a block of its own with one
+ * reference (a snapshot). 0, -EINVAL (see payload_format_tick) or -ENOMEM. */
+int payload_message(heap_t *heap, const tick_t *t, int format, int proto, const char *channel,
+                    size_t chlen, payload_t **out);
 
-/* The pmessage head of pattern[0..len), with one reference. 0 or -ENOMEM. */
-int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, payload_t **out);
+/* The pmessage head of pattern[0..len) in protocol proto, with one
+ * reference. 0 or -ENOMEM. */
+int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, int proto, payload_t **out);
 
 #endif

@@ -1,12 +1,24 @@
 /*
- * pubsub.c - the RESP2 pub/sub server: clients, commands, fan-out, output.
+ * pubsub.c - the RESP2/RESP3 pub/sub server: clients, commands, fan-out,
+ * output.
  *
  * Clients. Each connection is a client_t on the loop. Bytes read go through
  * resp_parse(); a request cut short by the end of a read waits in the
  * client's input buffer (never more than pubsub.max_request bytes). Commands
  * are the subset of Redis that a subscriber needs, answered byte for byte as
- * Redis 7 answers them, errors included, so that redis-cli, hiredis and
- * redis-py (protocol 2) work unchanged.
+ * Redis 7.0 answers them, errors included, so that redis-cli, hiredis,
+ * redis-py, node-redis and ioredis work unchanged with their defaults.
+ *
+ * Protocols. A connection speaks RESP2 until HELLO 3 and again after
+ * HELLO 2 or RESET (CLIENT_RESP3). What RESP3 changes here is small: the
+ * (p)(un)subscribe confirmations and the message/pmessage frames are push
+ * frames, '>' where RESP2 has '*'; a null is "_"; HELLO answers a map and
+ * INFO a verbatim string; and a subscribed client may run any command
+ * (PING then answers +PONG). HELLO and INFO name the server as Redis
+ * REDIS_COMPAT_VERSION, the release whose pub/sub tickd matches; INFO's
+ * tickd_version is tickd's own. tickd has one user, "default", whose
+ * password is pubsub.password; no error reply ever repeats an argument
+ * that held a credential.
  *
  * Registry. A channel or a pattern is a topic_t; channels and patterns each
  * have a hash table by name. A subscription (sub_t) links one client and one
@@ -33,6 +45,19 @@
  * entry just extends it: a subscriber of one channel or one pattern holds
  * one entry per flush, written as one contiguous buffer. pubsub_flush()
  * seals the span once the writes are done.
+ *
+ * There is one stream per protocol. Every topic counts its RESP3
+ * subscribers (nsubs3, kept by (un)subscribe and HELLO), and a tick's frames
+ * go into the RESP3 stream only when a RESP3 client subscribes to its
+ * channel or a matching pattern: the same frames with '>' first, written
+ * once for all of them. Interleaving both variants in one stream would
+ * break every subscriber's run of frames into one queue entry per tick;
+ * with a stream each, a RESP3 subscriber's frames follow on just as a
+ * RESP2 subscriber's do. A RESP2-only fan-out pays a sum of counts and a
+ * flag test per subscriber, nothing more; the RESP3 stream then takes no
+ * chunk at all. A tick's latency is observed once, in the first stream it
+ * went to (the RESP2 one when it has subscribers in both). Snapshots on
+ * subscribe are blocks of their own, framed for the subscriber's protocol.
  *
  * Output. A client's output is a ring of (payload, byte range) entries that
  * doubles when full (rare: a ring only grows past the size its client's
@@ -80,6 +105,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <linux/sockios.h>
 
@@ -87,6 +113,7 @@
 #include "batch.h"
 #include "glob.h"
 #include "payload.h"
+#include "process.h"
 #include "pubsub.h"
 #include "resp.h"
 
@@ -100,7 +127,13 @@
 #define TABLE_INITIAL    64
 #define HOUSEKEEPING_MS  1000 /* at most; shorter when idle_timeout or soft_seconds is */
 #define ERROR_TEXT_MAX   512
-#define PATTERN_COPY_MAX 128 /* pmessage heads up to this long are copied into each frame */
+#define PATTERN_COPY_MAX 128  /* pmessage heads up to this long are copied into each frame */
+#define INFO_TEXT_MAX    4096 /* the longest INFO report, with room to spare */
+
+/* What HELLO and INFO say the server is: the Redis release whose pub/sub
+ * tickd answers as, byte for byte (RESP3 push frames, RESET, the 7.0 error
+ * texts); tickd's own version is INFO's tickd_version. */
+#define REDIS_COMPAT_VERSION "7.0.0"
 
 static const char max_clients_error[] = "-ERR max number of clients reached\r\n";
 
@@ -123,13 +156,14 @@ struct topic {
     uint8_t is_pattern;
     sub_t **subs; /* the subscriptions to it */
     uint32_t nsubs, subs_cap;
+    uint32_t nsubs3; /* of the nsubs, those of RESP3 clients (push frames) */
     /* Channels: the patterns matching the name, valid while pgen equals the
      * server's pattern generation. */
     topic_t **pmatch;
     uint32_t npmatch, pmatch_cap;
     uint64_t pgen;
-    /* Patterns: the pmessage head for the name (payload.h). */
-    payload_t *head;
+    /* Patterns: the pmessage head for the name in each protocol (payload.h). */
+    payload_t *head[PAYLOAD_NPROTO];
     char name[]; /* len bytes and a NUL */
 };
 
@@ -155,6 +189,7 @@ enum client_flags {
     CLIENT_SOFT = 1 << 6,    /* over the soft limit at every pass since soft_since_ms */
     CLIENT_COUNTED = 1 << 7, /* counted in stats.clients (not a refused connection) */
     CLIENT_HELD = 1 << 8,    /* output waits for the journal to reach `hold` */
+    CLIENT_RESP3 = 1 << 9,   /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
 };
 
 struct client {
@@ -186,7 +221,14 @@ struct client {
 
     sub_t **subs; /* channels and patterns, in no order */
     uint32_t nsubs, subs_cap;
+    uint64_t id; /* HELLO's id: the connection's number, from 1 */
 };
+
+/* An INFO report being written: text[0..len), NUL-terminated. */
+typedef struct info_text {
+    char text[INFO_TEXT_MAX];
+    size_t len;
+} info_text_t;
 
 /* pubsub.* settings in force. */
 typedef struct settings {
@@ -236,7 +278,13 @@ struct pubsub {
 
     pubsub_stats_t stats;
     histogram_t latency;
-    batch_t batch; /* the fan-out stream: every tick's frames */
+    batch_t batch[PAYLOAD_NPROTO]; /* the fan-out streams: every tick's frames, per protocol */
+
+    /* INFO: the daemon's figures (pubsub_set_info_source()) and when this
+     * server started, the uptime when no source says otherwise. */
+    pubsub_info_fn info_fn;
+    void *info_arg;
+    int64_t start_ns;
 
     /* Request parsing: one client at a time, so shared. */
     resp_parser_t parser;
@@ -244,6 +292,8 @@ struct pubsub {
     char *scratch; /* parser.scratch, scratch_cap >= max_request */
     size_t scratch_cap;
     char *rbuf; /* READ_BUF_SIZE: every read lands here */
+
+    info_text_t info; /* the INFO report being written */
 
     /* Replies of the client being served, not yet queued. */
     client_t *reply_client;
@@ -373,27 +423,29 @@ static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t l
     e->len = (uint32_t)len;
     e->hash = hash;
     e->is_pattern = (uint8_t)is_pattern;
-    if (is_pattern && payload_pattern_head(ps->heap, name, len, &e->head) != 0) {
-        heap_free(ps->heap, e);
-        return -ENOMEM;
-    }
-    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0) {
-        if (e->head != NULL)
-            payload_release(ps->heap, &ps->latency, e->head);
-        heap_free(ps->heap, e);
-        return -ENOMEM;
-    }
+    for (int v = 0; is_pattern && v < PAYLOAD_NPROTO; v++)
+        if (payload_pattern_head(ps->heap, name, len, v, &e->head[v]) != 0)
+            goto fail;
+    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0)
+        goto fail;
     if (is_pattern)
         ps->pgen++;
     *out = e;
     return 0;
+fail:
+    for (int v = 0; v < PAYLOAD_NPROTO; v++)
+        if (e->head[v] != NULL)
+            payload_release(ps->heap, &ps->latency, e->head[v]);
+    heap_free(ps->heap, e);
+    return -ENOMEM;
 }
 
 static void topic_free(pubsub_t *ps, topic_t *e)
 {
     table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
     if (e->is_pattern) {
-        payload_release(ps->heap, &ps->latency, e->head);
+        for (int v = 0; v < PAYLOAD_NPROTO; v++)
+            payload_release(ps->heap, &ps->latency, e->head[v]);
         ps->pgen++;
     }
     heap_free(ps->heap, e->subs);
@@ -435,6 +487,18 @@ static void pmatch_refresh(pubsub_t *ps, topic_t *ch)
 }
 
 /* ---- subscriptions ---- */
+
+/* The protocol c's replies and messages are in (enum payload_proto). */
+static inline int client_proto(const client_t *c)
+{
+    return (c->flags & CLIENT_RESP3) != 0 ? PAYLOAD_RESP3 : PAYLOAD_RESP2;
+}
+
+/* Subscribers of t in protocol proto. */
+static inline uint32_t subs_in(const topic_t *t, int proto)
+{
+    return proto == PAYLOAD_RESP3 ? t->nsubs3 : t->nsubs - t->nsubs3;
+}
 
 static sub_t *sub_find(const client_t *c, const topic_t *t)
 {
@@ -482,6 +546,7 @@ static int sub_add(client_t *c, int is_pattern, const char *name, size_t len, to
     s->topic_idx = t->nsubs;
     c->subs[c->nsubs++] = s;
     t->subs[t->nsubs++] = s;
+    t->nsubs3 += client_proto(c) == PAYLOAD_RESP3;
     ps->stats.subscriptions++;
     *topic = t;
     return 1;
@@ -496,6 +561,7 @@ static void sub_remove(pubsub_t *ps, sub_t *s)
     c->subs[s->client_idx]->client_idx = s->client_idx;
     t->subs[s->topic_idx] = t->subs[--t->nsubs];
     t->subs[s->topic_idx]->topic_idx = s->topic_idx;
+    t->nsubs3 -= client_proto(c) == PAYLOAD_RESP3;
     heap_free(ps->heap, s);
     ps->stats.subscriptions--;
     if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0)) {
@@ -512,6 +578,25 @@ static uint32_t client_count_subs(const client_t *c, int is_pattern)
     for (uint32_t i = 0; i < c->nsubs; i++)
         n += c->subs[i]->topic->is_pattern == is_pattern;
     return n;
+}
+
+/* Switches c to protocol proto (HELLO), moving its subscriptions between
+ * their topics' counts of RESP2 and RESP3 subscribers. */
+static void client_set_proto(client_t *c, int proto)
+{
+    if (client_proto(c) == proto)
+        return;
+    for (uint32_t i = 0; i < c->nsubs; i++) {
+        topic_t *t = c->subs[i]->topic;
+        if (proto == PAYLOAD_RESP3)
+            t->nsubs3++;
+        else
+            t->nsubs3--;
+    }
+    if (proto == PAYLOAD_RESP3)
+        c->flags |= CLIENT_RESP3;
+    else
+        c->flags &= ~CLIENT_RESP3;
 }
 
 /* Drops every subscription of c, without replies. */
@@ -760,7 +845,7 @@ static size_t held_bytes(const client_t *c)
         return held;
     const out_entry_t *e = &c->ring[c->ring_head];
     if (e->p->chunk != NULL) {
-        uint64_t since = batch_position(&c->ps->batch) - (e->p->pos + e->off);
+        uint64_t since = batch_position(e->p->chunk->owner) - (e->p->pos + e->off);
         if (since > held)
             held = (size_t)since;
     }
@@ -920,14 +1005,23 @@ static void reply_error(client_t *c, const char *fmt, ...)
     reply_raw(c, buf, len + 3);
 }
 
+/* The head of a reply to (P)(UN)SUBSCRIBE: *3 $<kind>, or >3 (a push
+ * frame) in RESP3. */
+static void reply_subscription_head(client_t *c, const char *kind)
+{
+    reply_raw(c, client_proto(c) == PAYLOAD_RESP3 ? ">3\r\n" : "*3\r\n", 4);
+    reply_bulk(c, kind, strlen(kind));
+}
+
 /* *3 $<kind> $<name> :<count>, the reply to (P)(UN)SUBSCRIBE; name NULL
- * for the null bulk of an UNSUBSCRIBE with nothing to drop. */
+ * for the null of an UNSUBSCRIBE with nothing to drop ($-1, or _ in RESP3). */
 static void reply_subscription(client_t *c, const char *kind, const char *name, size_t len)
 {
-    reply_raw(c, "*3\r\n", 4);
-    reply_bulk(c, kind, strlen(kind));
+    reply_subscription_head(c, kind);
     if (name != NULL)
         reply_bulk(c, name, len);
+    else if (client_proto(c) == PAYLOAD_RESP3)
+        reply_raw(c, "_\r\n", 3);
     else
         reply_raw(c, "$-1\r\n", 5);
     reply_number(c, ':', c->nsubs);
@@ -942,15 +1036,16 @@ static void send_tick(client_t *c, const tick_t *t, const topic_t *pattern)
     pubsub_t *ps = c->ps;
     char name[PAYLOAD_CHANNEL_MAX];
     size_t n = payload_channel(t, name);
+    int proto = client_proto(c);
     payload_t *p;
 
-    if (payload_message(ps->heap, t, ps->opt.payload, name, n, &p) != 0) {
+    if (payload_message(ps->heap, t, ps->opt.payload, proto, name, n, &p) != 0) {
         ps->stats.encode_errors_total++;
         return;
     }
     if (pattern == NULL)
         enqueue(c, p, 0, p->len);
-    else if (enqueue(c, pattern->head, 0, pattern->head->len) == 0)
+    else if (enqueue(c, pattern->head[proto], 0, pattern->head[proto]->len) == 0)
         enqueue(c, p, PAYLOAD_MESSAGE_HEAD, p->len);
     payload_release(ps->heap, &ps->latency, p);
 }
@@ -1032,6 +1127,15 @@ static int arg_is(const resp_arg_t *a, const char *name)
     return name[i] == '\0';
 }
 
+/* An argument as printf's "%.*s" takes it: up to max bytes, stopping at a
+ * NUL as Redis' C strings do. */
+static int arg_width(const resp_arg_t *a, size_t max)
+{
+    const char *nul = memchr(a->ptr, '\0', a->len);
+    size_t n = nul != NULL ? (size_t)(nul - a->ptr) : a->len;
+    return (int)(n < max ? n : max);
+}
+
 static int auth_required(const client_t *c)
 {
     return c->ps->opt.password[0] != '\0' && !(c->flags & CLIENT_AUTHED);
@@ -1072,8 +1176,7 @@ static void unsubscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv
             /* The reply names the topic, which may go with the
              * subscription: write the name first, the count after. */
             const topic_t *t = c->subs[i]->topic;
-            reply_raw(c, "*3\r\n", 4);
-            reply_bulk(c, kind, strlen(kind));
+            reply_subscription_head(c, kind);
             reply_bulk(c, t->name, t->len);
             sub_remove(ps, c->subs[i]);
             reply_number(c, ':', c->nsubs);
@@ -1115,7 +1218,7 @@ static void cmd_ping(client_t *c, size_t argc, const resp_arg_t *argv)
 {
     if (argc > 2) {
         reply_error(c, "ERR wrong number of arguments for 'ping' command");
-    } else if (c->nsubs > 0) {
+    } else if (c->nsubs > 0 && client_proto(c) == PAYLOAD_RESP2) {
         reply_raw(c, "*2\r\n$4\r\npong\r\n", 14);
         if (argc == 2)
             reply_bulk(c, argv[1].ptr, argv[1].len);
@@ -1150,9 +1253,44 @@ static void cmd_reset(client_t *c, size_t argc, const resp_arg_t *argv)
     (void)argc;
     (void)argv;
     unsubscribe_quietly(c);
+    client_set_proto(c, PAYLOAD_RESP2);
     if (c->ps->opt.password[0] != '\0')
         c->flags &= ~CLIENT_AUTHED;
     reply_str(c, "+RESET\r\n");
+}
+
+/* The first QUOTE_BYTES bytes of a, in double quotes, with '"',
+ * '\\' and every byte outside printable ASCII escaped (\xHH), and "..." after
+ * the quotes when a is longer: what an error may show of what a client sent. */
+#define QUOTE_BYTES 32
+#define QUOTE_MAX   (2 + 4 * QUOTE_BYTES + 3 + 1)
+static void quote_arg(const resp_arg_t *a, char out[QUOTE_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = a->len < QUOTE_BYTES ? a->len : QUOTE_BYTES;
+    char *w = out;
+
+    *w++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)a->ptr[i];
+        if (b == '"' || b == '\\') {
+            *w++ = '\\';
+            *w++ = (char)b;
+        } else if (b < 0x20 || b > 0x7e) {
+            *w++ = '\\';
+            *w++ = 'x';
+            *w++ = hex[b >> 4];
+            *w++ = hex[b & 15];
+        } else {
+            *w++ = (char)b;
+        }
+    }
+    *w++ = '"';
+    if (a->len > n) {
+        memcpy(w, "...", 3);
+        w += 3;
+    }
+    *w = '\0';
 }
 
 static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
@@ -1174,6 +1312,16 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
     r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len,
                        ps->read_ns, &reason, &durable_at);
     ps->publishing = 0;
+    if (r == -EBADMSG) {
+        char got[QUOTE_MAX];
+        quote_arg(&argv[2], got);
+        reply_error(
+            c,
+            "ERR payload: expected a CSV tick line \"T,<ts>,<sym>,<price>,<size>[,<side>]\" "
+            "or \"Q,<ts>,<sym>,<bid>,<bid_size>,<ask>,<ask_size>\", got %s (%s)",
+            got, reason != NULL ? reason : "not a tick");
+        return;
+    }
     if (r < 0) {
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
         return;
@@ -1196,23 +1344,363 @@ static int password_equal(const char *want, const resp_arg_t *got)
     return diff == 0;
 }
 
+/* tickd has one user, Redis' "default", whose password is pubsub.password
+ * (none: any password will do, as for Redis' nopass default user). Another
+ * username is a user that does not exist: WRONGPASS, as Redis answers.
+ * user NULL: AUTH <password>. Sets CLIENT_AUTHED when the pair is right;
+ * a wrong pair leaves the client as it was. Errors never show the
+ * password. */
+static int authenticate(client_t *c, const resp_arg_t *user, const resp_arg_t *password)
+{
+    const char *want = c->ps->opt.password;
+    int user_ok = user == NULL || (user->len == 7 && memcmp(user->ptr, "default", 7) == 0);
+
+    if (user_ok && (want[0] == '\0' || password_equal(want, password))) {
+        c->flags |= CLIENT_AUTHED;
+        return 1;
+    }
+    reply_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+    return 0;
+}
+
 static void cmd_auth(client_t *c, size_t argc, const resp_arg_t *argv)
 {
-    const char *password = c->ps->opt.password;
-    static const resp_arg_t default_user = {"default", 7};
-    int user_ok = argc == 2 || (argv[1].len == default_user.len &&
-                                memcmp(argv[1].ptr, default_user.ptr, default_user.len) == 0);
-
-    if (argc > 3) {
+    if (argc > 3)
         reply_error(c, "ERR syntax error");
-    } else if (password[0] == '\0' && argc == 2) {
+    else if (c->ps->opt.password[0] == '\0' && argc == 2)
         reply_error(c, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
-    } else if (user_ok && (password[0] == '\0' || password_equal(password, &argv[argc - 1]))) {
-        c->flags |= CLIENT_AUTHED;
+    else if (authenticate(c, argc == 3 ? &argv[1] : NULL, &argv[argc - 1]))
         reply_str(c, "+OK\r\n");
+}
+
+/* Redis' rule for client names: printable ASCII, no spaces. */
+static int client_name_ok(client_t *c, const resp_arg_t *name)
+{
+    for (size_t i = 0; i < name->len; i++)
+        if (name->ptr[i] < '!' || name->ptr[i] > '~') {
+            reply_error(c, "ERR Client names cannot contain spaces, newlines or special "
+                           "characters.");
+            return 0;
+        }
+    return 1;
+}
+
+/* CLIENT SETNAME: checked as Redis checks it; tickd lists no clients, so
+ * the name is not kept. */
+static void cmd_client_setname(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    if (client_name_ok(c, &argv[2]))
+        reply_str(c, "+OK\r\n");
+}
+
+/* A decimal integer argument as Redis' string2ll() reads one: an optional
+ * '-', digits, no leading zero, at most 18 digits (more is out of range for
+ * anything asked here). 1, or 0 when it is not one. */
+static int arg_integer(const resp_arg_t *a, long long *out)
+{
+    size_t i = a->len > 0 && a->ptr[0] == '-';
+    long long v = 0;
+
+    if (a->len == 1 && a->ptr[0] == '0') {
+        *out = 0;
+        return 1;
+    }
+    if (i >= a->len || a->len - i > 18 || a->ptr[i] < '1' || a->ptr[i] > '9')
+        return 0;
+    for (size_t k = i; k < a->len; k++) {
+        if (a->ptr[k] < '0' || a->ptr[k] > '9')
+            return 0;
+        v = v * 10 + (a->ptr[k] - '0');
+    }
+    *out = i ? -v : v;
+    return 1;
+}
+
+/* HELLO [protover [AUTH username password] [SETNAME clientname]]: the
+ * options are read first, then the credentials checked, then the protocol
+ * switched, and the reply is in the protocol now in force: a map in RESP3,
+ * a flat array of the same pairs in RESP2. Redis' texts for every error. */
+static void cmd_hello(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    const resp_arg_t *user = NULL, *password = NULL;
+    long long ver = 0;
+    size_t j = 1;
+
+    if (argc >= 2) {
+        if (!arg_integer(&argv[1], &ver)) {
+            reply_error(c, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver < 2 || ver > 3) {
+            reply_str(c, "-NOPROTO unsupported protocol version\r\n");
+            return;
+        }
+        j = 2;
+    }
+    for (; j < argc; j++) {
+        size_t more = argc - 1 - j;
+        if (arg_is(&argv[j], "auth") && more >= 2) {
+            user = &argv[j + 1];
+            password = &argv[j + 2];
+            j += 2;
+        } else if (arg_is(&argv[j], "setname") && more >= 1) {
+            if (!client_name_ok(c, &argv[j + 1]))
+                return;
+            j++;
+        } else {
+            /* An option word, never an AUTH argument: those were taken. */
+            reply_error(c, "ERR Syntax error in HELLO option '%.*s'", arg_width(&argv[j], 128),
+                        argv[j].ptr);
+            return;
+        }
+    }
+    if (user != NULL && !authenticate(c, user, password))
+        return;
+    if (auth_required(c)) {
+        reply_str(c, "-NOAUTH HELLO must be called with the client already authenticated, "
+                     "otherwise the HELLO AUTH <user> <pass> option can be used to authenticate "
+                     "the client and select the RESP protocol version at the same time\r\n");
+        return;
+    }
+    if (ver != 0)
+        client_set_proto(c, ver == 3 ? PAYLOAD_RESP3 : PAYLOAD_RESP2);
+    int resp3 = client_proto(c) == PAYLOAD_RESP3;
+    reply_raw(c, resp3 ? "%7\r\n" : "*14\r\n", resp3 ? 4 : 5);
+    reply_bulk(c, "server", 6);
+    reply_bulk(c, "redis", 5);
+    reply_bulk(c, "version", 7);
+    reply_bulk(c, REDIS_COMPAT_VERSION, strlen(REDIS_COMPAT_VERSION));
+    reply_bulk(c, "proto", 5);
+    reply_number(c, ':', resp3 ? 3 : 2);
+    reply_bulk(c, "id", 2);
+    reply_number(c, ':', (long long)c->id);
+    reply_bulk(c, "mode", 4);
+    reply_bulk(c, "standalone", 10);
+    reply_bulk(c, "role", 4);
+    reply_bulk(c, "master", 6);
+    reply_bulk(c, "modules", 7);
+    reply_raw(c, "*0\r\n", 4);
+}
+
+/* ---- INFO ---- */
+
+enum info_section {
+    INFO_SERVER = 1 << 0,
+    INFO_CLIENTS = 1 << 1,
+    INFO_MEMORY = 1 << 2,
+    INFO_PERSISTENCE = 1 << 3, /* only loading:0, what ready checks look for */
+    INFO_STATS = 1 << 4,
+    INFO_ALL = (1 << 5) - 1, /* "default", "all" and "everything" alike */
+};
+
+static const struct {
+    const char *name;
+    unsigned bits;
+} info_sections[] = {
+    {"server", INFO_SERVER}, {"clients", INFO_CLIENTS},
+    {"memory", INFO_MEMORY}, {"persistence", INFO_PERSISTENCE},
+    {"stats", INFO_STATS},   {"default", INFO_ALL},
+    {"all", INFO_ALL},       {"everything", INFO_ALL},
+};
+
+static void info_add(info_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info_add(info_text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->text + t->len, sizeof t->text - t->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->len += (size_t)n < sizeof t->text - t->len ? (size_t)n : sizeof t->text - t->len - 1;
+}
+
+/* "<key>:<n>\r\n<key>_human:<n as Redis writes it: 1.50K, 12.00M>\r\n" */
+static void info_bytes(info_text_t *t, const char *key, uint64_t n)
+{
+    static const char units[] = "KMGTP";
+    double v = (double)n;
+    int u = -1;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    info_add(t, "%s:%llu\r\n", key, (unsigned long long)n);
+    if (u < 0)
+        info_add(t, "%s_human:%lluB\r\n", key, (unsigned long long)n);
+    else
+        info_add(t, "%s_human:%.2f%c\r\n", key, v, units[u]);
+}
+
+/* Channels with at least one subscriber (not the empty ones that only hold
+ * a pattern cache). */
+static uint64_t live_channels(const pubsub_t *ps)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i <= ps->channels.mask; i++)
+        for (const topic_t *t = ps->channels.buckets[i]; t != NULL; t = t->next)
+            n += t->nsubs > 0;
+    return n;
+}
+
+static void info_report(pubsub_t *ps, unsigned sections, info_text_t *t)
+{
+    pubsub_info_t d = {"", ps->start_ns, 0, 0};
+    const pubsub_stats_t *st = &ps->stats;
+    int64_t up = (realtime_ns() - d.start_time_ns) / 1000000000;
+
+    if (ps->info_fn != NULL) {
+        ps->info_fn(ps->info_arg, &d);
+        up = (realtime_ns() - d.start_time_ns) / 1000000000;
+    }
+    if (up < 0)
+        up = 0;
+    t->len = 0;
+    if (sections & INFO_SERVER) {
+        info_add(t, "# Server\r\nredis_version:%s\r\ntickd_version:%s\r\n", REDIS_COMPAT_VERSION,
+                 d.version);
+        info_add(t, "redis_mode:standalone\r\narch_bits:%d\r\nprocess_id:%ld\r\ntcp_port:%d\r\n",
+                 (int)(sizeof(void *) * 8), (long)getpid(), pubsub_port(ps));
+        info_add(t, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n", (long long)up,
+                 (long long)up / 86400);
+    }
+    if (sections & INFO_CLIENTS) {
+        info_add(t, "%s# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n",
+                 t->len > 0 ? "\r\n" : "", (unsigned long long)st->clients, ps->opt.max_clients);
+        info_add(t, "output_buffer_bytes:%llu\r\n", (unsigned long long)st->output_buffer_bytes);
+    }
+    if (sections & INFO_MEMORY) {
+        heap_stats_t hs;
+        process_stats_t pr;
+        heap_get_stats(ps->heap, &hs);
+        info_add(t, "%s# Memory\r\n", t->len > 0 ? "\r\n" : "");
+        info_bytes(t, "used_memory", hs.used_bytes + hs.large_bytes);
+        if (process_get_stats(&pr) == 0)
+            info_bytes(t, "used_memory_rss", pr.resident_bytes);
+        info_bytes(t, "heap_mapped", hs.mapped_bytes);
+        info_bytes(t, "heap_mapped_peak", hs.mapped_bytes_peak);
+        info_add(t, "mem_allocator:tickd\r\n");
+    }
+    if (sections & INFO_PERSISTENCE)
+        info_add(t, "%s# Persistence\r\nloading:0\r\nasync_loading:0\r\n",
+                 t->len > 0 ? "\r\n" : "");
+    if (sections & INFO_STATS) {
+        info_add(t, "%s# Stats\r\ntotal_connections_received:%llu\r\n", t->len > 0 ? "\r\n" : "",
+                 (unsigned long long)st->connections_total);
+        info_add(t, "total_commands_processed:%llu\r\nrejected_connections:%llu\r\n",
+                 (unsigned long long)st->commands_total, (unsigned long long)st->rejected_total);
+        info_add(t, "pubsub_channels:%llu\r\npubsub_patterns:%u\r\n",
+                 (unsigned long long)live_channels(ps), ps->patterns.count);
+        info_add(t, "total_trades_received:%llu\r\ntotal_quotes_received:%llu\r\n",
+                 (unsigned long long)d.trades_total, (unsigned long long)d.quotes_total);
+        info_add(t, "total_messages_sent:%llu\r\ntotal_publish_accepted:%llu\r\n",
+                 (unsigned long long)st->messages_sent_total,
+                 (unsigned long long)st->publish_total);
+        info_add(t, "slow_consumer_disconnections:%llu\r\nprotocol_error_disconnections:%llu\r\n",
+                 (unsigned long long)st->slow_consumer_disconnects_total,
+                 (unsigned long long)st->protocol_errors_total);
+        info_add(t, "encode_errors:%llu\r\n", (unsigned long long)st->encode_errors_total);
+    }
+}
+
+/* INFO [section ...]: the sections named (any case; none: all of them;
+ * unknown ones are skipped, as Redis does), as a bulk string, or a verbatim
+ * string "txt:" in RESP3. */
+static void cmd_info(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    unsigned sections = argc == 1 ? INFO_ALL : 0;
+    info_text_t *t = &c->ps->info;
+
+    for (size_t i = 1; i < argc; i++)
+        for (size_t k = 0; k < sizeof info_sections / sizeof info_sections[0]; k++)
+            if (arg_is(&argv[i], info_sections[k].name))
+                sections |= info_sections[k].bits;
+    info_report(c->ps, sections, t);
+    if (client_proto(c) == PAYLOAD_RESP3) {
+        reply_number(c, '=', (long long)t->len + 4);
+        reply_raw(c, "txt:", 4);
+        reply_raw(c, t->text, t->len);
+        reply_raw(c, "\r\n", 2);
     } else {
-        reply_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        reply_bulk(c, t->text, t->len);
+    }
+}
+
+/* ---- PUBSUB ---- */
+
+/* PUBSUB CHANNELS [pattern]: the channels with subscribers, matching the
+ * pattern if one is given. */
+static void cmd_pubsub_channels(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    const topic_table_t *table = &c->ps->channels;
+    long long n = 0;
+
+    if (argc > 3) {
+        reply_error(c,
+                    "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                    "PUBSUB HELP.",
+                    arg_width(&argv[1], 128), argv[1].ptr);
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            reply_number(c, '*', n);
+        for (uint32_t i = 0; i <= table->mask; i++)
+            for (const topic_t *t = table->buckets[i]; t != NULL; t = t->next) {
+                if (t->nsubs == 0 ||
+                    (argc == 3 && !glob_match(argv[2].ptr, argv[2].len, t->name, t->len)))
+                    continue;
+                if (pass == 0)
+                    n++;
+                else
+                    reply_bulk(c, t->name, t->len);
+            }
+    }
+}
+
+/* PUBSUB NUMSUB [channel ...]: each channel and its subscribers (patterns
+ * not counted). */
+static void cmd_pubsub_numsub(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    reply_number(c, '*', (long long)(argc - 2) * 2);
+    for (size_t i = 2; i < argc; i++) {
+        const topic_t *t = table_find(&c->ps->channels, argv[i].ptr, argv[i].len,
+                                      hash_name(argv[i].ptr, argv[i].len));
+        reply_bulk(c, argv[i].ptr, argv[i].len);
+        reply_number(c, ':', t != NULL ? t->nsubs : 0);
+    }
+}
+
+/* PUBSUB NUMPAT: the patterns subscribed to, each counted once. */
+static void cmd_pubsub_numpat(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_number(c, ':', c->ps->patterns.count);
+}
+
+static void cmd_pubsub_help(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    static const char *const lines[] = {
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "HELP",
+        "    Prints this help.",
+    };
+    (void)argc;
+    (void)argv;
+    reply_number(c, '*', sizeof lines / sizeof lines[0]);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        reply_raw(c, "+", 1);
+        reply_raw(c, lines[i], strlen(lines[i]));
+        reply_raw(c, "\r\n", 2);
     }
 }
 
@@ -1223,13 +1711,21 @@ static void cmd_ok(client_t *c, size_t argc, const resp_arg_t *argv)
     reply_str(c, "+OK\r\n");
 }
 
-/* COMMAND, COMMAND DOCS/INFO/LIST: no command table to show (redis-cli asks
+/* COMMAND, COMMAND INFO/LIST: no command table to show (redis-cli asks
  * for the docs at start-up and does without). */
 static void cmd_command_empty(client_t *c, size_t argc, const resp_arg_t *argv)
 {
     (void)argc;
     (void)argv;
     reply_str(c, "*0\r\n");
+}
+
+/* COMMAND DOCS: no docs either, an empty map in RESP3. */
+static void cmd_command_docs(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_str(c, client_proto(c) == PAYLOAD_RESP3 ? "%0\r\n" : "*0\r\n");
 }
 
 static void cmd_command_count(client_t *c, size_t argc, const resp_arg_t *argv)
@@ -1240,16 +1736,24 @@ static void cmd_command_count(client_t *c, size_t argc, const resp_arg_t *argv)
 }
 
 static const command_t client_subcommands[] = {
-    {"setname", "client|setname", 3, 0, cmd_ok, NULL},
+    {"setname", "client|setname", 3, 0, cmd_client_setname, NULL},
     {"setinfo", "client|setinfo", 4, 0, cmd_ok, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
 static const command_t command_subcommands[] = {
-    {"docs", "command|docs", -2, 0, cmd_command_empty, NULL},
+    {"docs", "command|docs", -2, 0, cmd_command_docs, NULL},
     {"info", "command|info", -2, 0, cmd_command_empty, NULL},
     {"list", "command|list", -2, 0, cmd_command_empty, NULL},
     {"count", "command|count", 2, 0, cmd_command_count, NULL},
+    {NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static const command_t pubsub_subcommands[] = {
+    {"channels", "pubsub|channels", -2, 0, cmd_pubsub_channels, NULL},
+    {"numsub", "pubsub|numsub", -2, 0, cmd_pubsub_numsub, NULL},
+    {"numpat", "pubsub|numpat", 2, 0, cmd_pubsub_numpat, NULL},
+    {"help", "pubsub|help", 2, 0, cmd_pubsub_help, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
@@ -1264,6 +1768,9 @@ static const command_t commands[] = {
     {"quit", "quit", -1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_quit, NULL},
     {"reset", "reset", 1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_reset, NULL},
     {"auth", "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
+    {"hello", "hello", -1, CMD_NO_AUTH, cmd_hello, NULL},
+    {"info", "info", -1, 0, cmd_info, NULL},
+    {"pubsub", "pubsub", -2, 0, NULL, pubsub_subcommands},
     {"client", "client", -2, 0, NULL, client_subcommands},
     {"command", "command", -1, 0, cmd_command_empty, command_subcommands},
     {NULL, NULL, 0, 0, NULL, NULL},
@@ -1275,15 +1782,6 @@ static const command_t *lookup(const command_t *table, const resp_arg_t *name)
         if (arg_is(name, cmd->name))
             return cmd;
     return NULL;
-}
-
-/* An argument as printf's "%.*s" takes it: up to max bytes, stopping at a
- * NUL as Redis' C strings do. */
-static int arg_width(const resp_arg_t *a, size_t max)
-{
-    const char *nul = memchr(a->ptr, '\0', a->len);
-    size_t n = nul != NULL ? (size_t)(nul - a->ptr) : a->len;
-    return (int)(n < max ? n : max);
 }
 
 static void reply_unknown_command(client_t *c, size_t argc, const resp_arg_t *argv)
@@ -1332,13 +1830,14 @@ static void dispatch(client_t *c, size_t argc, const resp_arg_t *argv)
         reply_str(c, "-NOAUTH Authentication required.\r\n");
         return;
     }
-    if (c->nsubs > 0 && !(cmd->flags & CMD_SUBSCRIBED)) {
+    if (c->nsubs > 0 && client_proto(c) == PAYLOAD_RESP2 && !(cmd->flags & CMD_SUBSCRIBED)) {
         reply_error(c,
                     "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                     "QUIT / RESET are allowed in this context",
                     cmd->fullname);
         return;
     }
+    c->ps->stats.commands_total++;
     cmd->proc(c, argc, argv);
 }
 
@@ -1582,6 +2081,7 @@ static void on_connection(uv_stream_t *server, int status)
     ps->clients = c;
     ps->stats.clients++;
     ps->stats.connections_total++;
+    c->id = ps->stats.connections_total;
     uv_tcp_nodelay(&c->tcp, 1);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         client_close(c);
@@ -1791,7 +2291,8 @@ void pubsub_free(pubsub_t *ps)
                 topic_free(ps, tables[t]->buckets[i]);
         heap_free(ps->heap, tables[t]->buckets);
     }
-    batch_free(&ps->batch);
+    for (int v = 0; v < PAYLOAD_NPROTO; v++)
+        batch_free(&ps->batch[v]);
     heap_free(ps->heap, ps->scratch);
     heap_free(ps->heap, ps->rbuf);
     heap_free(ps->heap, ps);
@@ -1814,7 +2315,9 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->publish_arg = arg;
     settings_from(&ps->opt, cfg);
     histogram_init(&ps->latency, histogram_latency_bounds, histogram_latency_nbounds);
-    batch_init(&ps->batch, heap, &ps->latency);
+    for (int v = 0; v < PAYLOAD_NPROTO; v++)
+        batch_init(&ps->batch[v], heap, &ps->latency);
+    ps->start_ns = realtime_ns();
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
         table_init(heap, &ps->patterns) != 0 || parser_setup(ps, ps->opt.max_request) != 0) {
@@ -1838,6 +2341,12 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     return 0;
 }
 
+void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg)
+{
+    ps->info_fn = fn;
+    ps->info_arg = arg;
+}
+
 void pubsub_set_market(pubsub_t *ps, market_t *market)
 {
     ps->market = market;
@@ -1848,12 +2357,74 @@ void pubsub_set_market(pubsub_t *ps, market_t *market)
  * short, and the tick's frames stay within BATCH_TICK_MAX with the message
  * frame (msg bytes). Counts it in *used. Calling it again from *used = 0
  * over the same patterns gives the same answers. */
-static int pmessage_whole(const topic_t *pat, size_t f, size_t msg, size_t *used)
+static int pmessage_whole(const payload_t *head, size_t f, size_t msg, size_t *used)
 {
-    if (pat->head->len > PATTERN_COPY_MAX || *used + f + msg > BATCH_TICK_MAX)
+    if (head->len > PATTERN_COPY_MAX || *used + f + msg > BATCH_TICK_MAX)
         return 0;
     *used += f;
     return 1;
+}
+
+/* Writes one tick's frames in protocol proto at the end of that protocol's
+ * stream, for the subscribers of channel ch and its npat matching patterns
+ * who speak proto, and queues them there; returns the messages queued. The
+ * stream takes the tick's receipt time ts_recv, or BATCH_UNTIMED when the
+ * other stream observes its latency. */
+static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int proto, const char *name,
+                        size_t n, const char *text, size_t len, int64_t ts_recv)
+{
+    size_t msg = payload_frame_size(PAYLOAD_MESSAGE_HEAD, n, len);
+    size_t whole = 0;
+    int tails = 0;
+    for (uint32_t j = 0; j < npat; j++) {
+        const payload_t *h = ch->pmatch[j]->head[proto];
+        if (subs_in(ch->pmatch[j], proto) > 0)
+            tails |= !pmessage_whole(h, payload_frame_size(h->len, n, len), msg, &whole);
+    }
+    int with_msg = subs_in(ch, proto) > 0 || tails;
+    batch_t *b = &ps->batch[proto];
+    payload_t *span = batch_reserve(b, whole + (with_msg ? msg : 0));
+    if (span == NULL) {
+        ps->stats.encode_errors_total++;
+        return 0;
+    }
+
+    uint32_t at = span->len, msg_at = at;
+    uint64_t sent = 0;
+    if (with_msg)
+        at += (uint32_t)payload_put_frame(span->data + at, payload_message_head(proto),
+                                          PAYLOAD_MESSAGE_HEAD, name, n, text, len);
+    for (uint32_t i = 0; i < ch->nsubs; i++) {
+        client_t *c = ch->subs[i]->client;
+        if (client_proto(c) == proto)
+            sent += enqueue(c, span, msg_at, msg_at + (uint32_t)msg) == 0;
+    }
+    whole = 0;
+    for (uint32_t j = 0; j < npat; j++) {
+        const topic_t *pat = ch->pmatch[j];
+        payload_t *h = pat->head[proto];
+        if (subs_in(pat, proto) == 0)
+            continue;
+        if (pmessage_whole(h, payload_frame_size(h->len, n, len), msg, &whole)) {
+            uint32_t from = at;
+            at += (uint32_t)payload_put_frame(span->data + at, h->data, h->len, name, n, text, len);
+            for (uint32_t i = 0; i < pat->nsubs; i++) {
+                client_t *c = pat->subs[i]->client;
+                if (client_proto(c) == proto)
+                    sent += enqueue(c, span, from, at) == 0;
+            }
+        } else {
+            for (uint32_t i = 0; i < pat->nsubs; i++) {
+                client_t *c = pat->subs[i]->client;
+                if (client_proto(c) == proto)
+                    sent += enqueue(c, h, 0, h->len) == 0 &&
+                            enqueue(c, span, msg_at + PAYLOAD_MESSAGE_HEAD,
+                                    msg_at + (uint32_t)msg) == 0;
+            }
+        }
+    }
+    batch_commit(b, at - span->len, ts_recv);
+    return sent;
 }
 
 void pubsub_tick(pubsub_t *ps, tick_t *tick)
@@ -1883,45 +2454,19 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
         ps->stats.encode_errors_total++;
         return;
     }
-    size_t len = (size_t)tn, msg = payload_frame_size(PAYLOAD_MESSAGE_HEAD, n, len);
-    size_t whole = 0;
-    int tails = 0;
-    for (uint32_t j = 0; j < npat; j++)
-        tails |= !pmessage_whole(ch->pmatch[j],
-                                 payload_frame_size(ch->pmatch[j]->head->len, n, len), msg, &whole);
-    int with_msg = ch->nsubs > 0 || tails;
-    payload_t *span = batch_reserve(&ps->batch, whole + (with_msg ? msg : 0));
-    if (span == NULL) {
-        ps->stats.encode_errors_total++;
-        return;
-    }
-
-    uint32_t at = span->len, msg_at = at;
-    uint64_t sent = 0;
-    if (with_msg)
-        at += (uint32_t)payload_put_frame(span->data + at, PAYLOAD_MESSAGE_TEXT,
-                                          PAYLOAD_MESSAGE_HEAD, name, n, text, len);
-    for (uint32_t i = 0; i < ch->nsubs; i++)
-        sent += enqueue(ch->subs[i]->client, span, msg_at, msg_at + (uint32_t)msg) == 0;
-    whole = 0;
+    uint32_t all = ch->nsubs, resp3 = ch->nsubs3;
     for (uint32_t j = 0; j < npat; j++) {
-        const topic_t *pat = ch->pmatch[j];
-        const payload_t *h = pat->head;
-        if (pmessage_whole(pat, payload_frame_size(h->len, n, len), msg, &whole)) {
-            uint32_t from = at;
-            at += (uint32_t)payload_put_frame(span->data + at, h->data, h->len, name, n, text, len);
-            for (uint32_t i = 0; i < pat->nsubs; i++)
-                sent += enqueue(pat->subs[i]->client, span, from, at) == 0;
-        } else {
-            for (uint32_t i = 0; i < pat->nsubs; i++) {
-                client_t *c = pat->subs[i]->client;
-                sent +=
-                    enqueue(c, pat->head, 0, h->len) == 0 &&
-                    enqueue(c, span, msg_at + PAYLOAD_MESSAGE_HEAD, msg_at + (uint32_t)msg) == 0;
-            }
-        }
+        all += ch->pmatch[j]->nsubs;
+        resp3 += ch->pmatch[j]->nsubs3;
     }
-    batch_commit(&ps->batch, at - span->len, tick->ts_recv);
+    uint64_t sent = 0;
+    int64_t ts_recv = tick->ts_recv;
+    if (HEAP_LIKELY(all > resp3)) {
+        sent += fan_out(ps, ch, npat, PAYLOAD_RESP2, name, n, text, (size_t)tn, ts_recv);
+        ts_recv = BATCH_UNTIMED;
+    }
+    if (resp3 > 0)
+        sent += fan_out(ps, ch, npat, PAYLOAD_RESP3, name, n, text, (size_t)tn, ts_recv);
     ps->stats.messages_sent_total += sent;
     if (ps->publishing)
         ps->publish_receivers += sent;
@@ -1936,7 +2481,8 @@ void pubsub_flush(pubsub_t *ps)
         dirty_remove(c);
         client_write(c);
     }
-    batch_seal(&ps->batch);
+    for (int v = 0; v < PAYLOAD_NPROTO; v++)
+        batch_seal(&ps->batch[v]);
     reap_slow(ps);
 }
 

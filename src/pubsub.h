@@ -1,18 +1,19 @@
 /*
- * pubsub.h - the subscriber side: a RESP2 pub/sub server on the daemon's loop.
+ * pubsub.h - the subscriber side: a RESP2/RESP3 pub/sub server on the daemon's
+ * loop.
  *
- * Stock Redis clients (redis-cli, hiredis, redis-py with protocol 2) connect
- * and SUBSCRIBE to trade.<SYMBOL> / quote.<SYMBOL>, or PSUBSCRIBE with Redis
- * glob patterns. Every tick the market makes is handed to pubsub_tick(): it
- * is encoded once (JSON or CSV payload, per pubsub.payload) and its frames
- * are appended to the fan-out stream (batch.h), pooled chunks of the heap
- * that every subscriber's queue references; consecutive frames for one
- * subscriber share one queue entry. pubsub_flush() (once per batch) writes
- * each subscriber's queue out, one contiguous buffer per stream span. A
- * subscriber over the hard output limit, or over the soft limit for longer
- * than soft_seconds, is cut off and counted; the others never wait for it. PUBLISH <channel> <csv
- * tick line> is an ingest path: the line goes to the on_publish callback (the daemon parses,
- * validates, journals and fans it out like any other tick).
+ * Stock Redis clients (redis-cli, hiredis, redis-py, node-redis, ioredis, in
+ * RESP2 or, after HELLO 3, RESP3) connect and SUBSCRIBE to trade.<SYMBOL> /
+ * quote.<SYMBOL>, or PSUBSCRIBE with Redis glob patterns; INFO and PUBSUB
+ * CHANNELS/NUMSUB/NUMPAT answer as Redis does. Every tick the market makes is handed to
+ * pubsub_tick(): it is encoded once (JSON or CSV payload, per pubsub.payload) and its frames are
+ * appended to the fan-out stream (batch.h), pooled chunks of the heap that every subscriber's queue
+ * references; consecutive frames for one subscriber share one queue entry. pubsub_flush() (once per
+ * batch) writes each subscriber's queue out, one contiguous buffer per stream span. A subscriber
+ * over the hard output limit, or over the soft limit for longer than soft_seconds, is cut off and
+ * counted; the others never wait for it. PUBLISH <channel> <csv tick line> is an ingest path: the
+ * line goes to the on_publish callback (the daemon parses, validates, journals and fans it out like
+ * any other tick).
  *
  * Never blocks; never allocates from the system allocator per tick.
  */
@@ -41,14 +42,30 @@ typedef struct pubsub_stats {
     uint64_t publish_total;         /* PUBLISH commands accepted */
     uint64_t subscriptions;         /* channels + patterns subscribed now */
     uint64_t encode_errors_total;   /* ticks not sent: no memory, or not expressible as CSV */
+    uint64_t commands_total;        /* commands run (INFO's total_commands_processed) */
 } pubsub_stats_t;
+
+/* What INFO reports that the daemon knows; pubsub knows the rest. */
+typedef struct pubsub_info {
+    const char *version;   /* tickd's version */
+    int64_t start_time_ns; /* CLOCK_REALTIME when the daemon started */
+    uint64_t trades_total; /* trade ticks over the daemon's life */
+    uint64_t quotes_total; /* quote ticks over the daemon's life */
+} pubsub_info_t;
+
+/* Fills *out (which holds pubsub's own defaults: an empty version, the time
+ * pubsub_start() ran, no ticks) when a client asks for INFO. */
+typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
 
 /* PUBLISH ingest: channel and payload (a CSV tick line) as received, and
  * recv_ns, the CLOCK_REALTIME of the read that brought it (one clock read
  * per read, as the feeds take it). Returns 0, or a negative errno with
- * *reason set to a short text for the client's -ERR reply. *durable_at (0 on entry) may be set to a
- * position of the journal: the reply is then held until pubsub_durable() reaches it, so that an
- * acknowledged tick is on disk (journal.fsync: always). */
+ * *reason set to a short text for the client's -ERR reply: -EBADMSG when the
+ * payload is not a CSV tick line (the reply then says what a tick line looks
+ * like and quotes the start of the payload, safely escaped, before the
+ * reason), any other for a tick that is refused (the reply is the reason). *durable_at (0 on entry)
+ * may be set to a position of the journal: the reply is then held until pubsub_durable() reaches
+ * it, so that an acknowledged tick is on disk (journal.fsync: always). */
 typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
                                  size_t len, int64_t recv_ns, const char **reason,
                                  uint64_t *durable_at);
@@ -57,6 +74,9 @@ typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, c
  * a negative errno with a message in err. */
 int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t *cfg,
                  pubsub_publish_fn on_publish, void *arg, pubsub_t **out, char *err, size_t errlen);
+
+/* Where INFO takes the daemon's figures from (NULL: pubsub's defaults). */
+void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg);
 
 /* Points snapshots and PUBLISH at a new market (end of day). */
 void pubsub_set_market(pubsub_t *ps, market_t *market);

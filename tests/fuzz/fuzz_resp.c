@@ -21,9 +21,10 @@
  * or already the same command, or already the same error; and the answer
  * does not change past max_request bytes.
  *
- * Seeds (corpus/fuzz_resp/): the commands redis-cli, hiredis and redis-py
- * send (SUBSCRIBE, PSUBSCRIBE, PUBLISH, PING, CLIENT SETINFO, HELLO, AUTH,
- * QUIT, RESET), pipelined, inline with quotes and escapes, and broken ones.
+ * Seeds (corpus/fuzz_resp/): the commands redis-cli, hiredis, redis-py,
+ * node-redis and ioredis send (SUBSCRIBE, PSUBSCRIBE, PUBLISH, PING, CLIENT
+ * SETINFO, HELLO 3 with AUTH and SETNAME, AUTH, INFO, PUBSUB, QUIT, RESET),
+ * pipelined, inline with quotes and escapes, and broken ones.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 """Subscribers on the real binary: redis-cli, a raw RESP client, PUBLISH ingest,
-slow consumers, many subscribers, and bad protocol input."""
+slow consumers, many subscribers, bad protocol input, and RESP3 (HELLO 3), INFO
+and PUBSUB on raw sockets, byte for byte."""
 
 import json
 import os
@@ -51,6 +52,76 @@ def send_ticks(sock, lines):
     sock.sendall("".join(line + "\n" for line in lines).encode())
 
 
+def command(*args):
+    """A request as a RESP multibulk."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def bulk(s):
+    s = s.encode() if isinstance(s, str) else s
+    return b"$%d\r\n%s\r\n" % (len(s), s)
+
+
+def frame(kind, *parts):
+    """A message/pmessage frame or a subscription reply: kind is b"*" (RESP2)
+    or b">" (a RESP3 push); an int part is a RESP integer."""
+    out = kind + b"%d\r\n" % len(parts)
+    for p in parts:
+        out += b":%d\r\n" % p if isinstance(p, int) else bulk(p)
+    return out
+
+
+def hello_reply(proto, client_id):
+    pairs = [bulk("server"), bulk("redis"), bulk("version"), bulk("7.0.0"), bulk("proto"),
+             b":%d\r\n" % proto, bulk("id"), b":%d\r\n" % client_id, bulk("mode"),
+             bulk("standalone"), bulk("role"), bulk("master"), bulk("modules"), b"*0\r\n"]
+    return (b"%7\r\n" if proto == 3 else b"*14\r\n") + b"".join(pairs)
+
+
+class Raw:
+    """A socket whose replies are checked byte for byte."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def read_exactly(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise AssertionError(f"closed after {data!r}")
+            data += chunk
+        return data
+
+    def expect(self, want):
+        got = self.read_exactly(len(want))
+        if got != want:
+            raise AssertionError(f"expected {want!r}, got {got!r}")
+
+    def roundtrip(self, request, want):
+        self.sock.sendall(request)
+        self.expect(want)
+
+    def text_reply(self):
+        """A bulk ($) or verbatim (=, "txt:" dropped) string reply."""
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += self.read_exactly(1)
+        assert line[:1] in (b"$", b"="), line
+        data = self.read_exactly(int(line[1:-2]) + 2)[:-2]
+        if line[:1] == b"=":
+            assert data.startswith(b"txt:"), data
+            data = data[4:]
+        return data.decode()
+
+    def close(self):
+        self.sock.close()
+
+
 class PubSubTest(unittest.TestCase):
     def setUp(self):
         self.feed_port = free_port()
@@ -94,8 +165,8 @@ class PubSubTest(unittest.TestCase):
         self.addCleanup(c.close)
         self.assertEqual(c.call("PING"), "PONG")
         self.assertEqual(c.call("PING", "hello"), b"hello")
-        hello = c.call("HELLO", "3")
-        self.assertIn("unknown command", str(hello))
+        hello = c.call("HELLO", "2")
+        self.assertEqual(dict(zip(hello[::2], hello[1::2]))[b"proto"], 2)
         self.assertEqual(c.call("CLIENT", "SETNAME", "it"), "OK")
         self.assertEqual(c.call("SUBSCRIBE", "quote.IBM", "trade.IBM"),
                          [b"subscribe", b"quote.IBM", 1])
@@ -198,6 +269,129 @@ class PubSubTest(unittest.TestCase):
         c = self.tickd.resp()
         self.addCleanup(c.close)
         self.assertEqual(c.call("PING"), "PONG")
+
+
+class Resp3Test(unittest.TestCase):
+    """HELLO, RESP3 push frames, INFO and PUBSUB through the real binary."""
+
+    TRADE = "T,77,SPY,450.01,3,B"
+    TRADE_JSON = ('{"sym":"SPY","kind":"trade","price":"450.0100","size":3,"side":"B",'
+                  '"ts":77,"seq":%d}')
+
+    def setUp(self):
+        self.tickd = Tickd().start()
+        self.addCleanup(self.tickd.close)
+
+    def raw(self):
+        c = Raw(self.tickd.pubsub_port)
+        self.addCleanup(c.close)
+        return c
+
+    def test_resp2_and_resp3_subscribers_each_get_their_own_framing(self):
+        two, three, pub = self.raw(), self.raw(), self.raw()
+        three.roundtrip(command("HELLO", "3"), hello_reply(3, 2))
+        for c, kind in ((two, b"*"), (three, b">")):
+            c.roundtrip(command("SUBSCRIBE", "trade.SPY"),
+                        frame(kind, "subscribe", "trade.SPY", 1))
+            c.roundtrip(command("PSUBSCRIBE", "trade.*"),
+                        frame(kind, "psubscribe", "trade.*", 2))
+        pub.roundtrip(command("PUBLISH", "trade.SPY", self.TRADE), b":4\r\n")
+        payload = self.TRADE_JSON % 1
+        for c, kind in ((two, b"*"), (three, b">")):
+            c.expect(frame(kind, "message", "trade.SPY", payload))
+            c.expect(frame(kind, "pmessage", "trade.*", "trade.SPY", payload))
+        # In RESP3 a subscriber may run any command; PING answers as unsubscribed.
+        two.roundtrip(command("PING"), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+        three.roundtrip(command("PING"), b"+PONG\r\n")
+        three.roundtrip(command("PUBSUB", "NUMPAT"), b":1\r\n")
+        # HELLO 2 turns the frames back into arrays; RESET drops the subscriptions.
+        three.roundtrip(command("HELLO", "2"), hello_reply(2, 2))
+        pub.roundtrip(command("PUBLISH", "trade.SPY", self.TRADE), b":4\r\n")
+        for c in (two, three):
+            c.expect(frame(b"*", "message", "trade.SPY", self.TRADE_JSON % 2))
+            c.expect(frame(b"*", "pmessage", "trade.*", "trade.SPY", self.TRADE_JSON % 2))
+        three.roundtrip(command("RESET"), b"+RESET\r\n")
+        three.roundtrip(command("HELLO", "3"), hello_reply(3, 2))
+        three.roundtrip(command("UNSUBSCRIBE"), b">3\r\n" + bulk("unsubscribe") + b"_\r\n:0\r\n")
+        two.roundtrip(command("UNSUBSCRIBE"), frame(b"*", "unsubscribe", "trade.SPY", 1))
+
+    def test_hello_auth_authenticates_and_errors_never_show_the_password(self):
+        self.tickd.close()
+        self.tickd = Tickd(pubsub_extra=["password: s3cret-pw"]).start()
+        self.addCleanup(self.tickd.close)
+        c = self.raw()
+        wrongpass = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        c.roundtrip(command("HELLO", "3"),
+                    b"-NOAUTH HELLO must be called with the client already authenticated, "
+                    b"otherwise the HELLO AUTH <user> <pass> option can be used to authenticate "
+                    b"the client and select the RESP protocol version at the same time\r\n")
+        c.roundtrip(command("HELLO", "3", "AUTH", "default", "s3cret-pX"), wrongpass)
+        c.roundtrip(command("HELLO", "3", "AUTH", "alice", "s3cret-pw"), wrongpass)
+        c.roundtrip(command("AUTH", "s3cret-pX"), wrongpass)
+        c.roundtrip(command("INFO"), b"-NOAUTH Authentication required.\r\n")
+        c.roundtrip(command("HELLO", "3", "AUTH", "default", "s3cret-pw", "SETNAME", "it"),
+                    hello_reply(3, 1))
+        c.roundtrip(command("SUBSCRIBE", "trade.SPY"), frame(b">", "subscribe", "trade.SPY", 1))
+
+    def test_info_answers_a_short_redis_style_report_in_both_protocols(self):
+        c = self.raw()
+        c.sock.sendall(command("INFO"))
+        info = c.text_reply()
+        fields = dict(line.split(":", 1) for line in info.split("\r\n")
+                      if line and not line.startswith("#"))
+        self.assertEqual(fields["redis_version"], "7.0.0")
+        self.assertEqual(fields["tickd_version"], "0.1.0")
+        self.assertEqual(fields["process_id"], str(self.tickd.proc.pid))
+        self.assertEqual(fields["tcp_port"], str(self.tickd.pubsub_port))
+        self.assertEqual(fields["loading"], "0")
+        self.assertEqual(fields["connected_clients"], "1")
+        self.assertGreater(int(fields["used_memory"]), 0)
+        self.assertEqual([line for line in info.split("\r\n") if line.startswith("#")],
+                         ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats"])
+        c.roundtrip(command("HELLO", "3"), hello_reply(3, 1))
+        c.sock.sendall(command("INFO", "persistence"))
+        self.assertEqual(c.text_reply(), "# Persistence\r\nloading:0\r\nasync_loading:0\r\n")
+        c.roundtrip(command("INFO", "nosuch"), b"=4\r\ntxt:\r\n")
+        pub = self.raw()
+        pub.roundtrip(command("PUBLISH", "trade.SPY", self.TRADE), b":0\r\n")
+        c.sock.sendall(command("INFO", "stats"))
+        self.assertIn("\r\ntotal_trades_received:1\r\n", c.text_reply())
+
+    def test_pubsub_channels_numsub_and_numpat_count_the_subscriptions(self):
+        a, b, c = self.raw(), self.raw(), self.raw()
+        a.roundtrip(command("SUBSCRIBE", "trade.SPY"), frame(b"*", "subscribe", "trade.SPY", 1))
+        b.roundtrip(command("HELLO", "3"), hello_reply(3, 2))
+        b.roundtrip(command("SUBSCRIBE", "trade.SPY", "quote.SPY"),
+                    frame(b">", "subscribe", "trade.SPY", 1) +
+                    frame(b">", "subscribe", "quote.SPY", 2))
+        b.roundtrip(command("PSUBSCRIBE", "*.SPY"), frame(b">", "psubscribe", "*.SPY", 3))
+        c.sock.sendall(command("PUBSUB", "CHANNELS"))
+        reply = c.read_exactly(len(b"*2\r\n" + bulk("trade.SPY") + bulk("quote.SPY")))
+        self.assertIn(reply, (b"*2\r\n" + bulk("trade.SPY") + bulk("quote.SPY"),
+                              b"*2\r\n" + bulk("quote.SPY") + bulk("trade.SPY")))
+        c.roundtrip(command("PUBSUB", "CHANNELS", "t*"), b"*1\r\n" + bulk("trade.SPY"))
+        c.roundtrip(command("PUBSUB", "NUMSUB", "trade.SPY", "quote.SPY", "x"),
+                    b"*6\r\n" + bulk("trade.SPY") + b":2\r\n" + bulk("quote.SPY") +
+                    b":1\r\n" + bulk("x") + b":0\r\n")
+        c.roundtrip(command("PUBSUB", "NUMPAT"), b":1\r\n")
+        c.roundtrip(command("PUBSUB", "NOPE"),
+                    b"-ERR unknown subcommand 'NOPE'. Try PUBSUB HELP.\r\n")
+
+    def test_a_publish_that_is_not_a_tick_line_says_what_was_expected(self):
+        c = self.raw()
+        c.roundtrip(command("PUBLISH", "trade.SPY", '{"sym":"SPY"}\x01'),
+                    b'-ERR payload: expected a CSV tick line "T,<ts>,<sym>,<price>,<size>'
+                    b'[,<side>]" or "Q,<ts>,<sym>,<bid>,<bid_size>,<ask>,<ask_size>", got '
+                    b'"{\\"sym\\":\\"SPY\\"}\\x01" (unknown record type (want T or Q))\r\n')
+        c.roundtrip(command("PUBLISH", "trade.QQQ", self.TRADE),
+                    b"-ERR the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick\r\n")
+
+    def test_a_trade_without_a_side_has_no_side_key(self):
+        sub, pub = self.raw(), self.raw()
+        sub.roundtrip(command("SUBSCRIBE", "trade.DIA"), frame(b"*", "subscribe", "trade.DIA", 1))
+        pub.roundtrip(command("PUBLISH", "trade.DIA", "T,5,DIA,1,2"), b":1\r\n")
+        sub.expect(frame(b"*", "message", "trade.DIA",
+                         '{"sym":"DIA","kind":"trade","price":"1.0000","size":2,"ts":5,"seq":1}'))
 
 
 if __name__ == "__main__":

@@ -185,6 +185,28 @@ static void test_release_of_a_written_span_observes_each_ticks_latency(void **st
     assert_int_equal(f->latency.count, 2);
 }
 
+/* Frames committed BATCH_UNTIMED (a tick another stream times) belong to
+ * the span but add no receipt time: its release observes only the timed
+ * ticks, and the chunk's room for receipt times is untouched. */
+static void test_untimed_frames_are_sent_but_not_observed(void **state)
+{
+    fixture_t *f = *state;
+    batch_t *b = &f->batch;
+    payload_t *span = put(b, 40, 'p', 1000);
+    uint32_t floor = b->chunk->ts_floor;
+    assert_ptr_equal(put(b, 40, 'q', BATCH_UNTIMED), span);
+    assert_int_equal(span->len, 80);
+    assert_int_equal(span->nticks, 1);
+    assert_int_equal(b->chunk->ts_floor, floor);
+    assert_memory_equal(span->data + 39, "pq", 2);
+    payload_incref(span);
+    batch_seal(b);
+    span->flags |= PAYLOAD_WRITTEN;
+    span->ts_written = 3000;
+    payload_release(f->heap, &f->latency, span);
+    assert_int_equal(f->latency.count, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +220,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_release_of_a_written_span_observes_each_ticks_latency,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untimed_frames_are_sent_but_not_observed, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

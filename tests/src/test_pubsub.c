@@ -83,8 +83,14 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     (void)channel;
     (void)chlen;
     *durable_at = f->publish_hold;
-    if (csv_parse_line(payload, len, &t, reason) <= 0) {
-        *reason = "not a CSV tick";
+    int r = csv_parse_line(payload, len, &t, reason);
+    if (r <= 0) {
+        if (r == 0)
+            *reason = "empty or a comment";
+        return -EBADMSG;
+    }
+    if (t.symbol[0] == 'Z') {
+        *reason = "the tick was refused";
         return -EINVAL;
     }
     if (t.kind == CSV_TRADE)
@@ -318,6 +324,50 @@ static char *pframe(const char *pattern, const char *channel, const char *payloa
     return buf;
 }
 
+/* The same frames as RESP3 push frames: '>' in place of the first '*'. */
+static char *push(char *frame)
+{
+    frame[0] = '>';
+    return frame;
+}
+
+/* HELLO's reply, as Redis 7 writes it, for a client of id in proto 2 or 3. */
+static char *hello_reply(int proto, int id)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "%s\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+             "$5\r\nproto\r\n:%d\r\n$2\r\nid\r\n:%d\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n"
+             "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
+             proto == 3 ? "%7" : "*14", proto, id);
+    return buf;
+}
+
+/* Reads one bulk (RESP2 $) or verbatim (RESP3 =, its "txt:" dropped)
+ * string reply into a malloc'd NUL-terminated string. */
+static char *read_text_reply(fixture_t *f, int fd)
+{
+    char line[32], c = 0;
+    size_t n = 0;
+    while (c != '\n') {
+        recv_n(f, fd, &c, 1);
+        assert_true(n < sizeof line - 1);
+        line[n++] = c;
+    }
+    line[n] = '\0';
+    assert_true(line[0] == '$' || line[0] == '=');
+    size_t len = strtoul(line + 1, NULL, 10);
+    char *text = malloc(len + 3);
+    recv_n(f, fd, text, len + 2);
+    assert_memory_equal(text + len, "\r\n", 2);
+    text[len] = '\0';
+    if (line[0] == '=') {
+        assert_memory_equal(text, "txt:", 4);
+        memmove(text, text + 4, len - 3);
+    }
+    return text;
+}
+
 #define AAPL_TRADE_JSON                                                                            \
     "{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"101.2500\",\"size\":100,\"side\":\"B\","     \
     "\"ts\":123456789,\"seq\":1}"
@@ -354,7 +404,7 @@ static void test_trade_arrives_as_message_frame_with_json_payload(void **state)
     assert_int_equal(stats(f).messages_sent_total, 1);
 }
 
-static void test_quote_json_has_both_sides_and_unknown_side_is_empty(void **state)
+static void test_quote_json_has_both_sides_and_a_trade_without_side_has_no_side_key(void **state)
 {
     fixture_t *f = *state;
     start(f);
@@ -371,10 +421,10 @@ static void test_quote_json_has_both_sides_and_unknown_side_is_empty(void **stat
                               "\"seq\":1}"));
     expect(f, c,
            frame("trade.IBM", "{\"sym\":\"IBM\",\"kind\":\"trade\",\"price\":\"0.0001\","
-                              "\"size\":1,\"side\":\"\",\"ts\":-5,\"seq\":2}"));
+                              "\"size\":1,\"ts\":-5,\"seq\":2}"));
 }
 
-static void test_csv_payload_is_the_csv_line_without_newline(void **state)
+static void test_csv_payload_is_the_csv_line_without_newline_or_unknown_side(void **state)
 {
     fixture_t *f = *state;
     f->cfg->pubsub.payload = 1;
@@ -385,9 +435,11 @@ static void test_csv_payload_is_the_csv_line_without_newline(void **state)
               "*3\r\n$9\r\nsubscribe\r\n$10\r\nquote.AAPL\r\n:2\r\n");
     trade(f, "AAPL", 1012500, 100, 'B', 123456789);
     quote(f, "AAPL", 1012400, 200, 1012600, 300, 123456790);
+    trade(f, "AAPL", 1012500, 7, 0, 123456791);
     pubsub_flush(f->ps);
     expect(f, c, frame("trade.AAPL", "T,123456789,AAPL,101.2500,100,B"));
     expect(f, c, frame("quote.AAPL", "Q,123456790,AAPL,101.2400,200,101.2600,300"));
+    expect(f, c, frame("trade.AAPL", "T,123456791,AAPL,101.2500,7"));
 }
 
 static void test_psubscribe_gets_pmessage_frames_for_matching_channels_only(void **state)
@@ -583,15 +635,14 @@ static void test_large_and_many_replies_keep_their_order(void **state)
         expect(f, c, "+PONG\r\n");
 }
 
-static void test_hello_client_and_command_answers_let_clients_fall_back(void **state)
+static void test_client_and_command_answers_let_clients_connect(void **state)
 {
     fixture_t *f = *state;
     start(f);
     int c = connect_client(f);
-    roundtrip(f, c, "HELLO 3\r\n",
-              "-ERR unknown command 'HELLO', with args beginning with: '3' \r\n");
-    roundtrip(f, c, "hello\r\n", "-ERR unknown command 'hello', with args beginning with: \r\n");
     roundtrip(f, c, "CLIENT SETNAME me\r\n", "+OK\r\n");
+    roundtrip(f, c, "CLIENT SETNAME \"a b\"\r\n",
+              "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
     roundtrip(f, c, "client setinfo lib-name redis-py\r\n", "+OK\r\n");
     roundtrip(f, c, "CLIENT FOO\r\n", "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
     roundtrip(f, c, "CLIENT\r\n", "-ERR wrong number of arguments for 'client' command\r\n");
@@ -608,6 +659,360 @@ static void test_hello_client_and_command_answers_let_clients_fall_back(void **s
     roundtrip(f, c, "PUBLISHX x y\r\n",
               "-ERR unknown command 'PUBLISHX', with args beginning with: 'x' 'y' \r\n");
     roundtrip(f, c, "pUbLiSh x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
+}
+
+static void test_hello_without_a_version_or_with_2_answers_the_resp2_array(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO\r\n", hello_reply(2, 1));
+    roundtrip(f, c, "hello 2\r\n", hello_reply(2, 1));
+    roundtrip(f, c, "SUBSCRIBE trade.A\r\n", "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n");
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_hello_3_answers_a_map_and_switches_the_connection_to_resp3(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    connect_client(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 2));
+    roundtrip(f, c, "UNSUBSCRIBE\r\n", ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n");
+    roundtrip(f, c, "PUNSUBSCRIBE\r\n", ">3\r\n$12\r\npunsubscribe\r\n_\r\n:0\r\n");
+    roundtrip(f, c, "COMMAND DOCS\r\n", "%0\r\n");
+    /* HELLO without a version answers in the protocol in force. */
+    roundtrip(f, c, "HELLO\r\n", hello_reply(3, 2));
+    roundtrip(f, c, "HELLO 2\r\n", hello_reply(2, 2));
+    roundtrip(f, c, "UNSUBSCRIBE\r\n", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+}
+
+static void test_hello_refuses_bad_versions_and_options_in_redis_words(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 4\r\n", "-NOPROTO unsupported protocol version\r\n");
+    roundtrip(f, c, "HELLO 1\r\n", "-NOPROTO unsupported protocol version\r\n");
+    roundtrip(f, c, "HELLO -3\r\n", "-NOPROTO unsupported protocol version\r\n");
+    roundtrip(f, c, "HELLO x\r\n", "-ERR Protocol version is not an integer or out of range\r\n");
+    roundtrip(f, c, "HELLO 03\r\n", "-ERR Protocol version is not an integer or out of range\r\n");
+    roundtrip(f, c, "HELLO 99999999999999999999\r\n",
+              "-ERR Protocol version is not an integer or out of range\r\n");
+    roundtrip(f, c, "HELLO 3 BOGUS\r\n", "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+    roundtrip(f, c, "HELLO 3 AUTH default\r\n", "-ERR Syntax error in HELLO option 'AUTH'\r\n");
+    roundtrip(f, c, "HELLO 3 SETNAME\r\n", "-ERR Syntax error in HELLO option 'SETNAME'\r\n");
+    roundtrip(f, c, "HELLO 3 SETNAME \"a b\"\r\n",
+              "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    /* None of them switched the protocol. */
+    roundtrip(f, c, "UNSUBSCRIBE\r\n", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+    roundtrip(f, c, "HELLO 3 SETNAME me\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "HELLO 2 setname me AUTH default anything\r\n", hello_reply(2, 1));
+}
+
+static void test_hello_auth_authenticates_and_no_error_ever_shows_the_password(void **state)
+{
+    fixture_t *f = *state;
+    snprintf(f->cfg->pubsub.password, sizeof f->cfg->pubsub.password, "s3cret");
+    start(f);
+    int c = connect_client(f);
+    const char *noauth =
+        "-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+        "HELLO AUTH <user> <pass> option can be used to authenticate the client and select the "
+        "RESP protocol version at the same time\r\n";
+    const char *wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    roundtrip(f, c, "HELLO 3\r\n", noauth);
+    roundtrip(f, c, "HELLO\r\n", noauth);
+    roundtrip(f, c, "HELLO 3 AUTH default s3cretX\r\n", wrongpass);
+    roundtrip(f, c, "HELLO 3 AUTH bob s3cret\r\n", wrongpass); /* one user: "default" */
+    roundtrip(f, c, "HELLO 2 AUTH default wrong SETNAME me\r\n", wrongpass);
+    roundtrip(f, c, "AUTH default wrong\r\n", wrongpass);
+    roundtrip(f, c, "AUTH s3cret x\r\n", wrongpass);
+    roundtrip(f, c, "AUTH s3cretX\r\n", wrongpass);
+    roundtrip(f, c, "HELLO 3 AUTH s3cret\r\n", "-ERR Syntax error in HELLO option 'AUTH'\r\n");
+    roundtrip(f, c, "PING\r\n", "-NOAUTH Authentication required.\r\n");
+    roundtrip(f, c, "HELLO 3 SETNAME me AUTH default s3cret\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+    /* A failed HELLO AUTH leaves an authenticated client as it was. */
+    roundtrip(f, c, "HELLO 3 AUTH default wrong\r\n", wrongpass);
+    roundtrip(f, c, "HELLO 2\r\n", hello_reply(2, 1));
+}
+
+static void test_resp3_subscriber_gets_push_frames_for_replies_messages_and_pmessages(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL trade.B\r\n",
+              ">3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+              ">3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.B\r\n:2\r\n");
+    roundtrip(f, c, "PSUBSCRIBE trade.*\r\n", ">3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:3\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_flush(f->ps);
+    expect(f, c, push(frame("trade.AAPL", AAPL_TRADE_JSON)));
+    expect(f, c, push(pframe("trade.*", "trade.AAPL", AAPL_TRADE_JSON)));
+    /* A RESP3 subscriber may run any command; PING answers as it would
+     * unsubscribed. */
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+    roundtrip(f, c, "PING hi\r\n", "$2\r\nhi\r\n");
+    roundtrip(f, c, "PUBSUB NUMPAT\r\n", ":1\r\n");
+    roundtrip(f, c, "UNSUBSCRIBE trade.B trade.Z\r\n",
+              ">3\r\n$11\r\nunsubscribe\r\n$7\r\ntrade.B\r\n:2\r\n"
+              ">3\r\n$11\r\nunsubscribe\r\n$7\r\ntrade.Z\r\n:2\r\n");
+    roundtrip(f, c, "PUNSUBSCRIBE\r\n", ">3\r\n$12\r\npunsubscribe\r\n$7\r\ntrade.*\r\n:1\r\n");
+    roundtrip(f, c, "UNSUBSCRIBE\r\n", ">3\r\n$11\r\nunsubscribe\r\n$10\r\ntrade.AAPL\r\n:0\r\n");
+}
+
+static void
+test_resp2_and_resp3_subscribers_of_a_channel_and_patterns_each_get_their_framing(void **state)
+{
+    fixture_t *f = *state;
+    char longpat[256], cmd[512], reply[512];
+    snprintf(longpat, sizeof longpat, "trade.%0200d", 0);
+    memset(longpat + 6, '*', 200); /* over PATTERN_COPY_MAX: head and tail are sent apart */
+    start(f);
+    int two = connect_client(f), three = connect_client(f);
+    roundtrip(f, three, "HELLO 3\r\n", hello_reply(3, 2));
+    const int fds[2] = {two, three};
+    for (int i = 0; i < 2; i++) {
+        roundtrip(f, fds[i], "SUBSCRIBE trade.AAPL\r\n",
+                  i == 0 ? "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+                         : ">3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+        roundtrip(f, fds[i], "PSUBSCRIBE trade.A*\r\n",
+                  i == 0 ? "*3\r\n$10\r\npsubscribe\r\n$8\r\ntrade.A*\r\n:2\r\n"
+                         : ">3\r\n$10\r\npsubscribe\r\n$8\r\ntrade.A*\r\n:2\r\n");
+        snprintf(cmd, sizeof cmd, "PSUBSCRIBE %s\r\n", longpat);
+        snprintf(reply, sizeof reply, "%c3\r\n$10\r\npsubscribe\r\n$%zu\r\n%s\r\n:3\r\n",
+                 i == 0 ? '*' : '>', strlen(longpat), longpat);
+        roundtrip(f, fds[i], cmd, reply);
+    }
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_flush(f->ps);
+    const char *second = "{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"101.2500\",\"size\":100,"
+                         "\"side\":\"B\",\"ts\":123456789,\"seq\":2}";
+    const char *payloads[2] = {AAPL_TRADE_JSON, second};
+    for (int i = 0; i < 2; i++) {
+        for (int t = 0; t < 2; t++) {
+            char *m = frame("trade.AAPL", payloads[t]);
+            expect(f, fds[i], i == 0 ? m : push(m));
+            /* Pattern order is the server's; accept either. */
+            char a[1024], b[1024], got[2048];
+            snprintf(a, sizeof a, "%s", pframe("trade.A*", "trade.AAPL", payloads[t]));
+            snprintf(b, sizeof b, "%s", pframe(longpat, "trade.AAPL", payloads[t]));
+            if (i == 1) {
+                push(a);
+                push(b);
+            }
+            recv_n(f, fds[i], got, strlen(a) + strlen(b));
+            assert_true(
+                (memcmp(got, a, strlen(a)) == 0 && memcmp(got + strlen(a), b, strlen(b)) == 0) ||
+                (memcmp(got, b, strlen(b)) == 0 && memcmp(got + strlen(b), a, strlen(a)) == 0));
+        }
+    }
+    expect_nothing_before_pong(f, two, 1);
+    roundtrip(f, three, "PING\r\n", "+PONG\r\n");
+    assert_int_equal(stats(f).messages_sent_total, 12);
+    /* Each tick's latency is observed once, not once per protocol. */
+    assert_int_equal(pubsub_latency(f->ps)->count, 2);
+}
+
+static void test_hello_2_while_subscribed_turns_messages_back_into_arrays(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f), other = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              ">3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, other, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, c, "HELLO 2\r\n", hello_reply(2, 1));
+    /* Back in RESP2, subscribed mode allows only the pub/sub commands. */
+    roundtrip(f, c, "HELLO 3\r\n",
+              "-ERR Can't execute 'hello': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
+              "/ RESET are allowed in this context\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", AAPL_TRADE_JSON));
+    expect(f, other, frame("trade.AAPL", AAPL_TRADE_JSON));
+    expect_nothing_before_pong(f, c, 1);
+    expect_nothing_before_pong(f, other, 1);
+}
+
+static void test_reset_returns_the_connection_to_resp2(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              ">3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, c, "RESET\r\n", "+RESET\r\n");
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", AAPL_TRADE_JSON));
+}
+
+static void test_snapshot_on_subscribe_is_a_push_frame_in_resp3(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL\r\n",
+              ">3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    expect(f, c, push(frame("trade.AAPL", AAPL_TRADE_JSON)));
+    roundtrip(f, c, "PSUBSCRIBE trade.*\r\n", ">3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:2\r\n");
+    expect(f, c, push(pframe("trade.*", "trade.AAPL", AAPL_TRADE_JSON)));
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+}
+
+static void fill_info(void *arg, pubsub_info_t *out)
+{
+    (void)arg;
+    out->version = "9.8.7";
+    out->start_time_ns = now_ns() - 2 * 86400 * 1000000000ll - 5000000000ll;
+    out->trades_total = 41;
+    out->quotes_total = 42;
+}
+
+static void test_info_reports_its_sections_in_redis_format(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    pubsub_set_info_source(f->ps, fill_info, NULL);
+    int c = connect_client(f), sub = connect_client(f);
+    roundtrip(f, sub, "SUBSCRIBE trade.A trade.B\r\nPSUBSCRIBE q*\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.A\r\n:1\r\n"
+              "*3\r\n$9\r\nsubscribe\r\n$7\r\ntrade.B\r\n:2\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$2\r\nq*\r\n:3\r\n");
+    quote(f, "QQQ", 1, 1, 2, 2, 1); /* a channel created only to cache its patterns */
+    pubsub_flush(f->ps);
+
+    send_str(c, "INFO\r\n");
+    char *all = read_text_reply(f, c);
+    char want[128];
+    snprintf(want, sizeof want, "process_id:%ld\r\ntcp_port:%d\r\n", (long)getpid(), f->port);
+    assert_true(strncmp(all, "# Server\r\nredis_version:7.0.0\r\ntickd_version:9.8.7\r\n", 52) ==
+                0);
+    assert_non_null(strstr(all, want));
+    assert_non_null(strstr(all, "\r\nuptime_in_seconds:172805\r\nuptime_in_days:2\r\n"));
+    assert_non_null(strstr(all, "\r\n\r\n# Clients\r\nconnected_clients:2\r\nmaxclients:100\r\n"));
+    assert_non_null(strstr(all, "\r\n\r\n# Memory\r\nused_memory:"));
+    assert_non_null(strstr(all, "\r\n\r\n# Persistence\r\nloading:0\r\n"));
+    assert_non_null(strstr(all, "\r\n\r\n# Stats\r\ntotal_connections_received:2\r\n"));
+    assert_non_null(strstr(all, "\r\npubsub_channels:2\r\npubsub_patterns:1\r\n"));
+    assert_non_null(strstr(all, "\r\ntotal_trades_received:41\r\ntotal_quotes_received:42\r\n"));
+    assert_non_null(strstr(all, "\r\ntotal_messages_sent:1\r\n"));
+    /* Every line is "# Section", "key:value" or the blank line between sections. */
+    for (char *line = all; *line != '\0';) {
+        char *end = strstr(line, "\r\n");
+        assert_non_null(end);
+        assert_true(end == line || line[0] == '#' || memchr(line, ':', (size_t)(end - line)));
+        line = end + 2;
+    }
+    assert_true(strtoull(strstr(all, "used_memory:") + 12, NULL, 10) > 0);
+    free(all);
+
+    send_str(c, "info ClIeNtS persistence\r\n");
+    char *two = read_text_reply(f, c);
+    assert_string_equal(two, "# Clients\r\nconnected_clients:2\r\nmaxclients:100\r\n"
+                             "output_buffer_bytes:0\r\n\r\n"
+                             "# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
+    free(two);
+    roundtrip(f, c, "INFO nosuch\r\n", "$0\r\n\r\n");
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "INFO nosuch\r\n", "=4\r\ntxt:\r\n");
+    send_str(c, "INFO persistence\r\n");
+    expect(f, c, "=47\r\ntxt:# Persistence\r\nloading:0\r\nasync_loading:0\r\n\r\n");
+    const char *sections[] = {"default", "all", "everything"};
+    for (size_t i = 0; i < 3; i++) {
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "INFO %s\r\n", sections[i]);
+        send_str(c, cmd);
+        char *text = read_text_reply(f, c);
+        assert_non_null(strstr(text, "# Server\r\n"));
+        assert_non_null(strstr(text, "# Stats\r\n"));
+        free(text);
+    }
+    assert_int_equal(stats(f).commands_total, 11); /* 2 by sub, 9 by c */
+}
+
+static void test_pubsub_channels_numsub_and_numpat_answer_as_redis(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int a = connect_client(f), b = connect_client(f), c = connect_client(f);
+    roundtrip(f, c, "PUBSUB CHANNELS\r\n", "*0\r\n");
+    roundtrip(f, c, "PUBSUB NUMPAT\r\n", ":0\r\n");
+    roundtrip(f, a, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, b, "SUBSCRIBE trade.AAPL\r\n",
+              "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    roundtrip(f, b, "PSUBSCRIBE quote.* trade.*\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\nquote.*\r\n:2\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:3\r\n");
+    roundtrip(f, a, "PSUBSCRIBE trade.*\r\n", "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:2\r\n");
+    quote(f, "MSFT", 1, 1, 2, 2, 1); /* quote.MSFT: a pattern cache, no subscriber */
+    pubsub_flush(f->ps);
+    roundtrip(f, c, "PUBSUB CHANNELS\r\n", "*1\r\n$10\r\ntrade.AAPL\r\n");
+    roundtrip(f, c, "PUBSUB CHANNELS quote.*\r\n", "*0\r\n");
+    roundtrip(f, c, "PUBSUB CHANNELS t?ade.[A]*\r\n", "*1\r\n$10\r\ntrade.AAPL\r\n");
+    roundtrip(f, c, "PUBSUB NUMSUB trade.AAPL quote.MSFT nope\r\n",
+              "*6\r\n$10\r\ntrade.AAPL\r\n:2\r\n$10\r\nquote.MSFT\r\n:0\r\n$4\r\nnope\r\n:0\r\n");
+    roundtrip(f, c, "PUBSUB NUMSUB\r\n", "*0\r\n");
+    roundtrip(f, c, "PUBSUB NUMPAT\r\n", ":2\r\n"); /* patterns, each counted once */
+    roundtrip(f, c, "PUBSUB FOO\r\n", "-ERR unknown subcommand 'FOO'. Try PUBSUB HELP.\r\n");
+    roundtrip(f, c, "PUBSUB\r\n", "-ERR wrong number of arguments for 'pubsub' command\r\n");
+    roundtrip(f, c, "PUBSUB NUMPAT x\r\n",
+              "-ERR wrong number of arguments for 'pubsub|numpat' command\r\n");
+    roundtrip(f, c, "PUBSUB channels a b\r\n",
+              "-ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB "
+              "HELP.\r\n");
+    send_str(c, "PUBSUB HELP\r\n");
+    expect(f, c, "*10\r\n+PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n");
+    roundtrip(f, a, "PUBSUB NUMPAT\r\n",
+              "-ERR Can't execute 'pubsub|numpat': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING "
+              "/ QUIT / RESET are allowed in this context\r\n");
+}
+
+static void test_publish_of_a_payload_that_is_not_a_tick_says_what_was_expected(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    const char *expected = "-ERR payload: expected a CSV tick line "
+                           "\"T,<ts>,<sym>,<price>,<size>[,<side>]\" or "
+                           "\"Q,<ts>,<sym>,<bid>,<bid_size>,<ask>,<ask_size>\", got ";
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s\"{\\\"sym\\\":\\\"A\\\"}\" (unknown record type (want T or Q))\r\n", expected);
+    roundtrip(f, pub, "*3\r\n$7\r\nPUBLISH\r\n$10\r\ntrade.AAPL\r\n$11\r\n{\"sym\":\"A\"}\r\n",
+              want);
+    /* Control bytes and bytes past ASCII are escaped; a long payload is cut. */
+    snprintf(want, sizeof want,
+             "%s\"a\\x0d\\x0a\\x00\\xff\\\\ 0123456789012345678901234\"... (unknown record type "
+             "(want T or Q))\r\n",
+             expected);
+    static const char payload[] = "a\r\n\0\xff\\ 0123456789012345678901234567890";
+    char req[256];
+    int n = snprintf(req, sizeof req, "*3\r\n$7\r\nPUBLISH\r\n$10\r\ntrade.AAPL\r\n$%zu\r\n",
+                     sizeof payload - 1);
+    memcpy(req + n, payload, sizeof payload - 1);
+    memcpy(req + n + sizeof payload - 1, "\r\n", 2);
+    send_bytes(pub, req, (size_t)n + sizeof payload + 1);
+    expect(f, pub, want);
+    snprintf(want, sizeof want, "%s\"T,x,AAPL,1,1\" (malformed timestamp)\r\n", expected);
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,x,AAPL,1,1\r\n", want);
+    snprintf(want, sizeof want, "%s\"\" (empty or a comment)\r\n", expected);
+    roundtrip(f, pub, "PUBLISH trade.AAPL \"\"\r\n", want);
+    assert_int_equal(stats(f).publish_total, 0);
 }
 
 static void test_subscribed_mode_allows_only_the_pubsub_commands(void **state)
@@ -685,7 +1090,7 @@ static void test_publish_ingests_and_replies_with_the_receiver_count(void **stat
     assert_true((memcmp(got, a, strlen(a)) == 0 && memcmp(got + strlen(a), b, strlen(b)) == 0) ||
                 (memcmp(got, b, strlen(b)) == 0 && memcmp(got + strlen(b), a, strlen(a)) == 0));
     roundtrip(f, pub, "PUBLISH quote.MSFT Q,1,MSFT,1,1,2,2\r\n", ":0\r\n");
-    roundtrip(f, pub, "PUBLISH trade.AAPL garbage\r\n", "-ERR not a CSV tick\r\n");
+    roundtrip(f, pub, "PUBLISH trade.ZZ T,1,ZZ,1,1\r\n", "-ERR the tick was refused\r\n");
     assert_int_equal(stats(f).publish_total, 2);
 }
 
@@ -1052,20 +1457,23 @@ static void test_latency_is_observed_once_per_tick_written_to_every_subscriber(v
 }
 
 /* One round: n trades, a flush, and every subscriber reads all of it (up
- * to the PONG of a PING sent after the flush). */
-static void fan_out_round(fixture_t *f, const int *fds, size_t nfds, int n, uint64_t *seq)
+ * to the PONG of a PING sent after the flush; resp3[i] says fds[i] is a
+ * RESP3 subscriber, whose PONG is +PONG; resp3 NULL: none is). */
+static void fan_out_round(fixture_t *f, const int *fds, const int *resp3, size_t nfds, int n,
+                          uint64_t *seq)
 {
-    static const char pong[] = "*2\r\n$4\r\npong\r\n$0\r\n\r\n";
     for (int i = 0; i < n; i++)
         trade(f, "AAPL", 1012500, 100, 'B', (int64_t)++ * seq);
     pubsub_flush(f->ps);
     for (size_t i = 0; i < nfds; i++) {
+        const char *pong =
+            resp3 != NULL && resp3[i] ? "+PONG\r\n" : "*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+        size_t plen = strlen(pong);
         char *got = NULL;
         size_t len = 0, cap = 0;
         int64_t deadline = mono_ns() + GUARD_NS;
         send_str(fds[i], "PING\r\n");
-        while (len < sizeof pong - 1 ||
-               memcmp(got + len - (sizeof pong - 1), pong, sizeof pong - 1) != 0) {
+        while (len < plen || memcmp(got + len - plen, pong, plen) != 0) {
             assert_true(mono_ns() < deadline);
             pump(f);
             drain_into(fds[i], &got, &len, &cap);
@@ -1090,14 +1498,49 @@ static void test_steady_fan_out_takes_nothing_from_the_system_allocator(void **s
     /* Warm-up: rings and caches reach their size, and the fan-out stream
      * its working set of chunks (some 45 KB a round: a few chunks fill). */
     for (int round = 0; round < 5; round++)
-        fan_out_round(f, fds, 3, 100, &seq);
+        fan_out_round(f, fds, NULL, 3, 100, &seq);
     heap_stats_t before, after;
     heap_get_stats(f->heap, &before);
     for (int round = 0; round < 50; round++)
-        fan_out_round(f, fds, 3, 100, &seq);
+        fan_out_round(f, fds, NULL, 3, 100, &seq);
     heap_get_stats(f->heap, &after);
     assert_int_equal(after.large_allocs, before.large_allocs);
     assert_int_equal(stats(f).messages_sent_total, 4 * seq);
+    assert_int_equal(pubsub_latency(f->ps)->count, seq);
+}
+
+/* RESP2 and RESP3 subscribers of the same channel and patterns: each
+ * protocol's frames follow on in a stream of their own, so every
+ * subscriber still takes one queue entry a flush, and the steady state
+ * takes nothing from the system allocator either. */
+static void
+test_steady_mixed_resp2_and_resp3_fan_out_takes_nothing_from_the_system_allocator(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int fds[4] = {connect_client(f), connect_client(f), connect_client(f), connect_client(f)};
+    const int resp3[4] = {0, 1, 0, 1};
+    for (int i = 0; i < 4; i++) {
+        if (resp3[i])
+            roundtrip(f, fds[i], "HELLO 3\r\n", hello_reply(3, i + 1));
+        roundtrip(f, fds[i], "SUBSCRIBE trade.AAPL\r\n",
+                  resp3[i] ? ">3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n"
+                           : "*3\r\n$9\r\nsubscribe\r\n$10\r\ntrade.AAPL\r\n:1\r\n");
+    }
+    roundtrip(f, fds[2], "PSUBSCRIBE trade.*\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:2\r\n");
+    roundtrip(f, fds[3], "PSUBSCRIBE trade.*\r\n",
+              ">3\r\n$10\r\npsubscribe\r\n$7\r\ntrade.*\r\n:2\r\n");
+    uint64_t seq = 0;
+    for (int round = 0; round < 5; round++)
+        fan_out_round(f, fds, resp3, 4, 100, &seq);
+    heap_stats_t before, after;
+    heap_get_stats(f->heap, &before);
+    for (int round = 0; round < 50; round++)
+        fan_out_round(f, fds, resp3, 4, 100, &seq);
+    heap_get_stats(f->heap, &after);
+    assert_int_equal(after.large_allocs, before.large_allocs);
+    assert_int_equal(stats(f).messages_sent_total, 6 * seq);
     assert_int_equal(pubsub_latency(f->ps)->count, seq);
 }
 
@@ -1202,8 +1645,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_subscribe_replies_are_redis_bytes),
         T(test_trade_arrives_as_message_frame_with_json_payload),
-        T(test_quote_json_has_both_sides_and_unknown_side_is_empty),
-        T(test_csv_payload_is_the_csv_line_without_newline),
+        T(test_quote_json_has_both_sides_and_a_trade_without_side_has_no_side_key),
+        T(test_csv_payload_is_the_csv_line_without_newline_or_unknown_side),
         T(test_psubscribe_gets_pmessage_frames_for_matching_channels_only),
         T(test_channel_and_pattern_subscriber_gets_both_frames),
         T(test_a_long_pattern_gets_the_same_pmessage_frames),
@@ -1212,7 +1655,19 @@ int main(void)
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
-        T(test_hello_client_and_command_answers_let_clients_fall_back),
+        T(test_client_and_command_answers_let_clients_connect),
+        T(test_hello_without_a_version_or_with_2_answers_the_resp2_array),
+        T(test_hello_3_answers_a_map_and_switches_the_connection_to_resp3),
+        T(test_hello_refuses_bad_versions_and_options_in_redis_words),
+        T(test_hello_auth_authenticates_and_no_error_ever_shows_the_password),
+        T(test_resp3_subscriber_gets_push_frames_for_replies_messages_and_pmessages),
+        T(test_resp2_and_resp3_subscribers_of_a_channel_and_patterns_each_get_their_framing),
+        T(test_hello_2_while_subscribed_turns_messages_back_into_arrays),
+        T(test_reset_returns_the_connection_to_resp2),
+        T(test_snapshot_on_subscribe_is_a_push_frame_in_resp3),
+        T(test_info_reports_its_sections_in_redis_format),
+        T(test_pubsub_channels_numsub_and_numpat_answer_as_redis),
+        T(test_publish_of_a_payload_that_is_not_a_tick_says_what_was_expected),
         T(test_subscribed_mode_allows_only_the_pubsub_commands),
         T(test_auth_is_required_when_a_password_is_set),
         T(test_auth_without_a_password_is_an_error),
@@ -1232,6 +1687,7 @@ int main(void)
         T(test_idle_clients_are_closed_but_subscribers_are_not),
         T(test_latency_is_observed_once_per_tick_written_to_every_subscriber),
         T(test_steady_fan_out_takes_nothing_from_the_system_allocator),
+        T(test_steady_mixed_resp2_and_resp3_fan_out_takes_nothing_from_the_system_allocator),
         T(test_reconfigure_rebinds_and_keeps_subscribers),
         T(test_start_reports_a_bad_listen_address),
         T(test_stop_drains_queued_output_then_closes),
