@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 
@@ -337,3 +338,36 @@ feeds:
 
 
 SEQ_RE = re.compile(r'"seq":(\d+)')
+
+
+def stream_trades(test, feed, symbol, batch, pause=0.0):
+    """Sends CSV trades of symbol on the feed socket, batch lines a write,
+    from a thread, until the returned event is set (test's cleanup sets it
+    and joins the thread). A daemon that dies under the sender ends it."""
+    stop = threading.Event()
+
+    def send():
+        i = 0
+        try:
+            while not stop.is_set():
+                feed.sendall("".join(f"T,{i + k},{symbol},1.{(i + k) % 10000:04d},1\n"
+                                     for k in range(batch)).encode())
+                i += batch
+                if pause:
+                    time.sleep(pause)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    test.addCleanup(sender.join)
+    test.addCleanup(stop.set)
+    return stop, sender
+
+
+def journal_file(t):
+    """The one day file in t's journal directory."""
+    files = [f for f in os.listdir(t.journal_dir)
+             if f.startswith("tickd-") and f.endswith(".tlog")]
+    assert len(files) == 1, files
+    return os.path.join(t.journal_dir, files[0])

@@ -13,11 +13,10 @@ import select
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import TICKD, Tickd, free_port, tcp_feed, wait_for
+from harness import TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed, wait_for
 
 
 def run(*args, **kw):
@@ -96,12 +95,6 @@ class RangeErrorTest(unittest.TestCase):
                     self.assertIn(missing, r.stderr)
 
 
-def journal_file(t):
-    files = glob.glob(os.path.join(t.journal_dir, "tickd-*.tlog"))
-    assert len(files) == 1, files
-    return files[0]
-
-
 def record_count(verify_stdout):
     return int(verify_stdout.split(" records")[0].rsplit(" ", 1)[1])
 
@@ -114,20 +107,7 @@ class LiveJournalTest(unittest.TestCase):
         t.start()
         feed = t.feed_connection(feed_port)
         self.addCleanup(feed.close)
-        stop = threading.Event()
-
-        def send():
-            i = 0
-            while not stop.is_set():
-                feed.sendall("".join(f"T,{i + k},LIVE,1.{(i + k) % 10000:04d},1\n"
-                                     for k in range(200)).encode())
-                i += 200
-                time.sleep(0.002)
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        self.addCleanup(sender.join)
-        self.addCleanup(stop.set)
+        stop, sender = stream_trades(self, feed, "LIVE", 200, pause=0.002)
         wait_for(lambda: (t.metric("tickd_journal_records_total") or 0) > 5000,
                  what="records being journaled")
         path = journal_file(t)

@@ -2,21 +2,13 @@
 (the journal is repaired and nothing that was reported durable is lost), and
 a journal whose disk is full (errors counted, subscribers still served)."""
 
-import glob
 import os
 import resource
 import signal
 import subprocess
-import threading
 import unittest
 
-from harness import TICKD, Tickd, free_port, tcp_feed, wait_for
-
-
-def journal_file(t):
-    files = glob.glob(os.path.join(t.journal_dir, "tickd-*.tlog"))
-    assert len(files) == 1, files
-    return files[0]
+from harness import TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed, wait_for
 
 
 def verify(path):
@@ -32,22 +24,7 @@ class FaultTest(unittest.TestCase):
         t.start()
         feed = t.feed_connection(feed_port)
         self.addCleanup(feed.close)
-        stop = threading.Event()
-
-        def send():
-            i = 0
-            try:
-                while not stop.is_set():
-                    feed.sendall("".join(f"T,{i + k},KILL,1.{(i + k) % 10000:04d},1\n"
-                                         for k in range(500)).encode())
-                    i += 500
-            except OSError:
-                pass  # the daemon died under us: that is the test
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        self.addCleanup(sender.join)
-        self.addCleanup(stop.set)
+        stop, sender = stream_trades(self, feed, "KILL", 500)
         wait_for(lambda: (t.metric("tickd_journal_durable_records") or 0) > 20000, timeout=60,
                  what="records synced to disk")
         durable = t.metric("tickd_journal_durable_records")
