@@ -2,7 +2,6 @@
 (the journal is repaired and nothing that was reported durable is lost), and
 a journal whose disk is full (errors counted, subscribers still served)."""
 
-import os
 import resource
 import signal
 import subprocess
