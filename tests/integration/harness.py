@@ -3,8 +3,9 @@
 A Tickd instance writes a configuration into a temporary directory, starts
 the binary with NOTIFY_SOCKET pointing at a datagram socket of its own (so a
 test can wait for READY=1 and watch WATCHDOG/RELOADING/STOPPING exactly as
-systemd would), and offers small clients: a RESP connection, an HTTP GET,
-and a TCP feed connection. Everything binds to 127.0.0.1 only.
+systemd would), and offers small clients: a RESP connection in either
+protocol (RESP2, or RESP3 after HELLO 3), an HTTP GET, and a TCP feed
+connection. Everything binds to 127.0.0.1 only.
 
 The binary is taken from the TICKD environment variable, set by ctest.
 
@@ -29,6 +30,10 @@ import time
 import urllib.request
 
 TICKD = os.environ.get("TICKD", "tickd")
+
+# The RESP versions a subscriber may speak; every test in which a subscriber
+# runs runs under each.
+PROTOCOLS = (2, 3)
 
 
 _given = set()
@@ -210,8 +215,9 @@ class Tickd:
 
     # ---- clients ----
 
-    def resp(self):
-        return Resp(self.pubsub_port)
+    def resp(self, protocol=2):
+        """A RESP client; protocol=3 opens it with HELLO 3."""
+        return Resp(self.pubsub_port, protocol=protocol)
 
     def http_get(self, path):
         """(status, headers, body) of GET path."""
@@ -240,12 +246,42 @@ class Tickd:
         return s
 
 
-class Resp:
-    """A minimal RESP2 client on a raw socket (independent of tickd's code)."""
+class Push(list):
+    """A RESP3 push frame ('>'): a list that a test can tell from an array."""
 
-    def __init__(self, port, timeout=10):
+
+class Map(dict):
+    """A RESP3 map ('%'), its keys and values decoded as read() decodes them."""
+
+
+class Verbatim(str):
+    """A RESP3 verbatim string ('='): the text, with its format ("txt") in fmt."""
+
+    def __new__(cls, text, fmt):
+        s = super().__new__(cls, text)
+        s.fmt = fmt
+        return s
+
+
+class Resp:
+    """A minimal RESP2/RESP3 client on a raw socket (independent of tickd's code).
+
+    With protocol=3 it sends HELLO 3 first and checks that the answer is the
+    server map with proto 3; read() decodes RESP3's types besides RESP2's.
+    protocol names what the connection speaks; read_frame() checks a pub/sub
+    frame against it."""
+
+    def __init__(self, port, timeout=10, protocol=2):
+        if protocol not in (2, 3):
+            raise ValueError(f"protocol must be 2 or 3, not {protocol!r}")
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+        self.protocol = protocol
+        if protocol == 3:
+            hello = self.call("HELLO", "3")
+            if type(hello) is not Map or hello.get(b"proto") != 3:
+                self.close()
+                raise AssertionError(f"HELLO 3 answered {hello!r}, not a map with proto 3")
 
     def send(self, *args):
         out = b"*%d\r\n" % len(args)
@@ -269,33 +305,74 @@ class Resp:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
+    def _blob(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
     def read(self):
-        """One reply, decoded: str for simple strings, bytes for bulk, list, int, or an
-        Exception instance for an error reply."""
+        """One reply, decoded. RESP2: str for simple strings, bytes for bulk, list,
+        int, None for a null bulk or array, or a RespError instance for an error
+        reply. RESP3 adds Push for '>', Map for '%', None for '_', Verbatim for
+        '=', float for ',', bool for '#', int for '(' and RespError for '!'."""
         line = self._line()
         kind, rest = line[:1], line[1:]
         if kind == b"+":
             return rest.decode()
         if kind == b"-":
             return RespError(rest.decode())
-        if kind == b":":
+        if kind in (b":", b"("):
             return int(rest)
         if kind == b"$":
             n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self._fill()
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data
+            return None if n < 0 else self._blob(n)
         if kind == b"*":
             n = int(rest)
             return None if n < 0 else [self.read() for _ in range(n)]
+        if kind == b">":
+            return Push(self.read() for _ in range(int(rest)))
+        if kind == b"%":
+            out = Map()
+            for _ in range(int(rest)):
+                key = self.read()
+                out[key] = self.read()
+            return out
+        if kind == b"_" and rest == b"":
+            return None
+        if kind == b"=":
+            data = self._blob(int(rest))
+            if data[3:4] != b":":
+                raise AssertionError(f"verbatim string without a format: {data!r}")
+            return Verbatim(data[4:].decode(), data[:3].decode())
+        if kind == b",":
+            return float(rest)
+        if kind == b"#" and rest in (b"t", b"f"):
+            return rest == b"t"
+        if kind == b"!":
+            return RespError(self._blob(int(rest)).decode())
         raise AssertionError(f"not RESP: {line!r}")
+
+    def read_frame(self):
+        """One pub/sub frame ((p)(un)subscribe confirmation, message or pmessage),
+        checked to be framed as this connection's protocol frames it: a push
+        frame in RESP3, an array in RESP2. Returns it as a plain list."""
+        frame = self.read()
+        want = Push if self.protocol == 3 else list
+        if type(frame) is not want:
+            raise AssertionError(f"RESP{self.protocol} frame expected as {want.__name__}, "
+                                 f"got {frame!r}")
+        return list(frame)
 
     def call(self, *args):
         self.send(*args)
         return self.read()
+
+    def call_frame(self, *args):
+        """Sends a (P)(UN)SUBSCRIBE and returns its first confirmation, checked
+        as read_frame() checks it."""
+        self.send(*args)
+        return self.read_frame()
 
     def closed(self, timeout=5):
         """True once tickd has closed the connection."""

@@ -1,6 +1,7 @@
 """Subscribers on the real binary: redis-cli, a raw RESP client, PUBLISH ingest,
 slow consumers, many subscribers, bad protocol input, and RESP3 (HELLO 3), INFO
-and PUBSUB on raw sockets, byte for byte."""
+and PUBSUB on raw sockets, byte for byte. Every test in which a subscriber
+runs runs in both protocols, RESP2 and RESP3 (redis-cli -3 for the latter)."""
 
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Tickd, free_port, tcp_feed, wait_for
+from harness import PROTOCOLS, Map, Tickd, free_port, tcp_feed, wait_for
 
 
 class RedisCli:
@@ -46,6 +47,7 @@ class RedisCli:
     def close(self):
         self.proc.kill()
         self.proc.wait()
+        self.proc.stdout.close()
 
 
 def send_ticks(sock, lines):
@@ -122,19 +124,51 @@ class Raw:
         self.sock.close()
 
 
-class PubSubTest(unittest.TestCase):
+class PubSubCases:
+    """The subscriber tests, run once per protocol: a subclass sets PROTOCOL
+    (2 or 3) and every client of the test (raw RESP, redis-cli, bare sockets)
+    speaks it. Frames are checked to be arrays in RESP2 and push frames in
+    RESP3, with the same content."""
+
+    PROTOCOL = None
+
     def setUp(self):
         self.feed_port = free_port()
         self.tickd = Tickd(feeds=tcp_feed("live", self.feed_port)).start()
         self.addCleanup(self.tickd.close)
 
+    def resp(self):
+        c = self.tickd.resp(protocol=self.PROTOCOL)
+        self.addCleanup(c.close)
+        return c
+
+    def redis_cli(self, *args):
+        """redis-cli in subscribe mode, with -3 under RESP3."""
+        cli = RedisCli(self.tickd.pubsub_port, *(["-3"] if self.PROTOCOL == 3 else []), *args)
+        self.addCleanup(cli.close)
+        return cli
+
+    def hello(self):
+        """What a bare socket sends first to speak PROTOCOL, and the reply it
+        reads back for it given its client id: nothing in RESP2."""
+        if self.PROTOCOL == 3:
+            return command("HELLO", "3"), lambda client_id: hello_reply(3, client_id)
+        return b"", lambda client_id: b""
+
+    def kind(self):
+        """The first byte of a pub/sub frame in PROTOCOL."""
+        return b">" if self.PROTOCOL == 3 else b"*"
+
     def test_redis_cli_subscribe_and_psubscribe_receive_the_right_ticks_in_order(self):
-        sub = RedisCli(self.tickd.pubsub_port, "SUBSCRIBE", "trade.AAPL")
-        self.addCleanup(sub.close)
-        psub = RedisCli(self.tickd.pubsub_port, "PSUBSCRIBE", "trade.*")
-        self.addCleanup(psub.close)
+        sub = self.redis_cli("SUBSCRIBE", "trade.AAPL")
+        psub = self.redis_cli("PSUBSCRIBE", "trade.*")
         self.assertEqual(sub.lines(3), ["subscribe", "trade.AAPL", "1"])
         self.assertEqual(psub.lines(3), ["psubscribe", "trade.*", "1"])
+        # A raw client of the same protocol beside them sees the framing.
+        raw = self.resp()
+        self.assertEqual(raw.call_frame("SUBSCRIBE", "trade.AAPL"),
+                         [b"subscribe", b"trade.AAPL", 1])
+        self.assertEqual(raw.call_frame("PSUBSCRIBE", "trade.*"), [b"psubscribe", b"trade.*", 2])
 
         feed = self.tickd.feed_connection(self.feed_port)
         self.addCleanup(feed.close)
@@ -154,38 +188,55 @@ class PubSubTest(unittest.TestCase):
                          ("101.3000", 50, "S"))
         self.assertLess(first["seq"], second["seq"])
 
-        got = psub.lines(12)
-        self.assertEqual([got[i] for i in (0, 4, 8)], ["pmessage"] * 3)
-        self.assertEqual([got[i] for i in (2, 6, 10)],
+        pgot = psub.lines(12)
+        self.assertEqual([pgot[i] for i in (0, 4, 8)], ["pmessage"] * 3)
+        self.assertEqual([pgot[i] for i in (2, 6, 10)],
                          ["trade.AAPL", "trade.MSFT", "trade.AAPL"])
-        self.assertEqual([json.loads(got[i])["ts"] for i in (3, 7, 11)], [1000, 2000, 4000])
+        self.assertEqual([json.loads(pgot[i])["ts"] for i in (3, 7, 11)], [1000, 2000, 4000])
 
-    def test_raw_client_speaks_resp2_like_redis(self):
-        c = self.tickd.resp()
-        self.addCleanup(c.close)
+        frames = [raw.read_frame() for _ in range(5)]
+        self.assertEqual(frames, [
+            [b"message", b"trade.AAPL", got[2].encode()],
+            [b"pmessage", b"trade.*", b"trade.AAPL", pgot[3].encode()],
+            [b"pmessage", b"trade.*", b"trade.MSFT", pgot[7].encode()],
+            [b"message", b"trade.AAPL", got[5].encode()],
+            [b"pmessage", b"trade.*", b"trade.AAPL", pgot[11].encode()],
+        ])
+
+    def test_raw_client_speaks_its_protocol_like_redis(self):
+        c = self.resp()
         self.assertEqual(c.call("PING"), "PONG")
         self.assertEqual(c.call("PING", "hello"), b"hello")
-        hello = c.call("HELLO", "2")
-        self.assertEqual(dict(zip(hello[::2], hello[1::2]))[b"proto"], 2)
+        hello = c.call("HELLO", str(self.PROTOCOL))
+        if self.PROTOCOL == 3:
+            self.assertIs(type(hello), Map)
+        else:
+            self.assertIs(type(hello), list)
+            hello = dict(zip(hello[::2], hello[1::2]))
+        self.assertEqual(hello[b"proto"], self.PROTOCOL)
         self.assertEqual(c.call("CLIENT", "SETNAME", "it"), "OK")
-        self.assertEqual(c.call("SUBSCRIBE", "quote.IBM", "trade.IBM"),
+        self.assertEqual(c.call_frame("SUBSCRIBE", "quote.IBM", "trade.IBM"),
                          [b"subscribe", b"quote.IBM", 1])
-        self.assertEqual(c.read(), [b"subscribe", b"trade.IBM", 2])
-        self.assertEqual(c.call("PING"), [b"pong", b""])
+        self.assertEqual(c.read_frame(), [b"subscribe", b"trade.IBM", 2])
+        # A subscribed RESP2 client gets PING's pub/sub form; RESP3 the plain one.
+        pong = [b"pong", b""] if self.PROTOCOL == 2 else "PONG"
+        self.assertEqual(c.call("PING"), pong)
         c.send_raw(b"PING\r\n")  # an inline command
-        self.assertEqual(c.read(), [b"pong", b""])
-        self.assertEqual(c.call("UNSUBSCRIBE", "quote.IBM"), [b"unsubscribe", b"quote.IBM", 1])
+        self.assertEqual(c.read(), pong)
+        self.assertEqual(c.call_frame("UNSUBSCRIBE", "quote.IBM"),
+                         [b"unsubscribe", b"quote.IBM", 1])
         self.assertEqual(c.call("RESET"), "RESET")
         self.assertEqual(c.call("PING"), "PONG")
+        # RESET drops the subscriptions and returns the connection to RESP2.
+        c.protocol = 2
+        self.assertEqual(c.call_frame("SUBSCRIBE", "trade.IBM"), [b"subscribe", b"trade.IBM", 1])
 
     def test_publish_is_an_ingest_path_that_fans_out_and_counts_receivers(self):
-        sub = self.tickd.resp()
-        self.addCleanup(sub.close)
-        self.assertEqual(sub.call("SUBSCRIBE", "trade.SPY")[0], b"subscribe")
-        pub = self.tickd.resp()
-        self.addCleanup(pub.close)
+        sub = self.resp()
+        self.assertEqual(sub.call_frame("SUBSCRIBE", "trade.SPY")[0], b"subscribe")
+        pub = self.resp()
         self.assertEqual(pub.call("PUBLISH", "trade.SPY", "T,77,SPY,450.01,3,B"), 1)
-        msg = sub.read()
+        msg = sub.read_frame()
         self.assertEqual(msg[:2], [b"message", b"trade.SPY"])
         tick = json.loads(msg[2])
         self.assertEqual((tick["price"], tick["size"], tick["ts"]), ("450.0100", 3, 77))
@@ -202,10 +253,10 @@ class PubSubTest(unittest.TestCase):
         send_ticks(feed, ["T,1,IBM,150,1", "T,2,IBM,151,2"])
         wait_for(lambda: self.tickd.metric('tickd_ticks_total{kind="trade"}') == 2,
                  what="ticks applied")
-        c = self.tickd.resp()
-        self.addCleanup(c.close)
-        self.assertEqual(c.call("SUBSCRIBE", "trade.IBM"), [b"subscribe", b"trade.IBM", 1])
-        snap = c.read()
+        c = self.resp()
+        self.assertEqual(c.call_frame("SUBSCRIBE", "trade.IBM"), [b"subscribe", b"trade.IBM", 1])
+        snap = c.read_frame()
+        self.assertEqual(snap[:2], [b"message", b"trade.IBM"])
         self.assertEqual(json.loads(snap[2])["price"], "151.0000")
 
     def test_slow_consumer_is_cut_off_while_a_normal_subscriber_gets_every_tick(self):
@@ -215,12 +266,13 @@ class PubSubTest(unittest.TestCase):
                                          "output_soft_limit: 128KiB",
                                          "output_soft_seconds: 1s"]).start()
         self.addCleanup(self.tickd.close)  # setUp's cleanup closes the first one only
-        slow = socket.create_connection(("127.0.0.1", self.tickd.pubsub_port))
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow = Raw(self.tickd.pubsub_port)
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.addCleanup(slow.close)
-        slow.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$8\r\ntrade.XX\r\n")
-        good = RedisCli(self.tickd.pubsub_port, "SUBSCRIBE", "trade.XX")
-        self.addCleanup(good.close)
+        hello, hello_answer = self.hello()
+        slow.roundtrip(hello + command("SUBSCRIBE", "trade.XX"),
+                       hello_answer(1) + frame(self.kind(), "subscribe", "trade.XX", 1))
+        good = self.redis_cli("SUBSCRIBE", "trade.XX")
         good.lines(3)
         wait_for(lambda: self.tickd.metric("tickd_pubsub_clients") == 2, what="2 clients")
 
@@ -238,10 +290,11 @@ class PubSubTest(unittest.TestCase):
     def test_a_thousand_concurrent_subscribers_each_get_the_tick(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+        hello, _ = self.hello()
         clients = []
         for i in range(1000):
             s = socket.create_connection(("127.0.0.1", self.tickd.pubsub_port))
-            s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$10\r\ntrade.MANY\r\n")
+            s.sendall(hello + command("SUBSCRIBE", "trade.MANY"))
             clients.append(s)
         self.addCleanup(lambda: [s.close() for s in clients])
         wait_for(lambda: self.tickd.metric("tickd_pubsub_clients") == 1000, timeout=30,
@@ -249,26 +302,39 @@ class PubSubTest(unittest.TestCase):
         feed = self.tickd.feed_connection(self.feed_port)
         self.addCleanup(feed.close)
         send_ticks(feed, ["T,5,MANY,2.5,10,S"])
+        message = frame(self.kind(), "message", "trade.MANY",
+                        '{"sym":"MANY","kind":"trade","price":"2.5000","size":10,"side":"S",'
+                        '"ts":5,"seq":1}')
         for s in clients:
             s.settimeout(10)
             data = b""
-            while b'"sym":"MANY"' not in data:
-                data += s.recv(65536)
+            while not data.endswith(message):
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise AssertionError(f"closed after {data!r}")
+                data += chunk
         self.assertGreaterEqual(self.tickd.metric("tickd_pubsub_messages_sent_total"), 1000)
 
     def test_malformed_resp_gets_a_protocol_error_and_a_close(self):
         for junk in (b"*2\r\n$4\r\nPING\r\nxx\r\n", b"*1\r\n$-5\r\n", b"*abc\r\n",
                      b"*1\r\n$999999999999\r\n"):
-            c = self.tickd.resp()
+            c = self.tickd.resp(protocol=self.PROTOCOL)
             c.send_raw(junk)
             reply = c.read()
             self.assertIn("Protocol error", str(reply), junk)
             self.assertTrue(c.closed(), junk)
             c.close()
         # The server is still serving.
-        c = self.tickd.resp()
-        self.addCleanup(c.close)
+        c = self.resp()
         self.assertEqual(c.call("PING"), "PONG")
+
+
+class PubSubResp2Test(PubSubCases, unittest.TestCase):
+    PROTOCOL = 2
+
+
+class PubSubResp3Test(PubSubCases, unittest.TestCase):
+    PROTOCOL = 3
 
 
 class Resp3Test(unittest.TestCase):
@@ -319,19 +385,24 @@ class Resp3Test(unittest.TestCase):
         self.tickd.close()
         self.tickd = Tickd(pubsub_extra=["password: s3cret-pw"]).start()
         self.addCleanup(self.tickd.close)
-        c = self.raw()
         wrongpass = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-        c.roundtrip(command("HELLO", "3"),
-                    b"-NOAUTH HELLO must be called with the client already authenticated, "
-                    b"otherwise the HELLO AUTH <user> <pass> option can be used to authenticate "
-                    b"the client and select the RESP protocol version at the same time\r\n")
-        c.roundtrip(command("HELLO", "3", "AUTH", "default", "s3cret-pX"), wrongpass)
-        c.roundtrip(command("HELLO", "3", "AUTH", "alice", "s3cret-pw"), wrongpass)
-        c.roundtrip(command("AUTH", "s3cret-pX"), wrongpass)
-        c.roundtrip(command("INFO"), b"-NOAUTH Authentication required.\r\n")
-        c.roundtrip(command("HELLO", "3", "AUTH", "default", "s3cret-pw", "SETNAME", "it"),
-                    hello_reply(3, 1))
-        c.roundtrip(command("SUBSCRIBE", "trade.SPY"), frame(b">", "subscribe", "trade.SPY", 1))
+        for client_id, proto in enumerate(PROTOCOLS, 1):
+            with self.subTest(protocol=proto):
+                c = self.raw()
+                version = str(proto)
+                c.roundtrip(command("HELLO", version),
+                            b"-NOAUTH HELLO must be called with the client already "
+                            b"authenticated, otherwise the HELLO AUTH <user> <pass> option can "
+                            b"be used to authenticate the client and select the RESP protocol "
+                            b"version at the same time\r\n")
+                c.roundtrip(command("HELLO", version, "AUTH", "default", "s3cret-pX"), wrongpass)
+                c.roundtrip(command("HELLO", version, "AUTH", "alice", "s3cret-pw"), wrongpass)
+                c.roundtrip(command("AUTH", "s3cret-pX"), wrongpass)
+                c.roundtrip(command("INFO"), b"-NOAUTH Authentication required.\r\n")
+                c.roundtrip(command("HELLO", version, "AUTH", "default", "s3cret-pw", "SETNAME",
+                                    "it"), hello_reply(proto, client_id))
+                c.roundtrip(command("SUBSCRIBE", "trade.SPY"),
+                            frame(b">" if proto == 3 else b"*", "subscribe", "trade.SPY", 1))
 
     def test_info_answers_a_short_redis_style_report_in_both_protocols(self):
         c = self.raw()
@@ -387,12 +458,15 @@ class Resp3Test(unittest.TestCase):
                     b"-ERR the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick\r\n")
 
     def test_a_trade_without_a_side_has_no_side_key(self):
-        sub, pub = self.raw(), self.raw()
-        sub.roundtrip(command("SUBSCRIBE", "trade.DIA"), frame(b"*", "subscribe", "trade.DIA", 1))
-        pub.roundtrip(command("PUBLISH", "trade.DIA", "T,5,DIA,1,2"), b":1\r\n")
-        sub.expect(frame(b"*", "message", "trade.DIA",
-                         '{"sym":"DIA","kind":"trade","price":"1.0000","size":2,"ts":5,"seq":1}'))
-
+        two, three, pub = self.raw(), self.raw(), self.raw()
+        three.roundtrip(command("HELLO", "3"), hello_reply(3, 2))
+        for c, kind in ((two, b"*"), (three, b">")):
+            c.roundtrip(command("SUBSCRIBE", "trade.DIA"), frame(kind, "subscribe", "trade.DIA", 1))
+        pub.roundtrip(command("PUBLISH", "trade.DIA", "T,5,DIA,1,2"), b":2\r\n")
+        for c, kind in ((two, b"*"), (three, b">")):
+            c.expect(frame(kind, "message", "trade.DIA",
+                           '{"sym":"DIA","kind":"trade","price":"1.0000","size":2,"ts":5,'
+                           '"seq":1}'))
 
 if __name__ == "__main__":
     unittest.main()
