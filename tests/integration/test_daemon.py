@@ -6,10 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import time
 import unittest
 
-from harness import TICKD, Tickd, free_port, tcp_feed, wait_for
+from harness import PROTOCOLS, TICKD, Tickd, free_port, tcp_feed, wait_for
 
 
 def run(*args, **kw):
@@ -58,9 +57,10 @@ class LifeTest(unittest.TestCase):
         t.wait_note("WATCHDOG=1", 2)
         t.wait_note("WATCHDOG=1", 2)
 
-        sub = t.resp()
-        self.addCleanup(sub.close)
-        self.assertEqual(sub.call("SUBSCRIBE", "trade.HUP")[0], b"subscribe")
+        subs = [t.resp(protocol=p) for p in PROTOCOLS]
+        for sub in subs:
+            self.addCleanup(sub.close)
+            self.assertEqual(sub.call_frame("SUBSCRIBE", "trade.HUP")[0], b"subscribe")
         second = free_port()
         t.feeds = tcp_feed("live", feed_port) + f"""
   - name: second
@@ -73,12 +73,13 @@ class LifeTest(unittest.TestCase):
         note = t.wait_note("RELOADING=1", 5)
         self.assertIn("MONOTONIC_USEC=", note)
         t.wait_note("READY=1", 5)
-        # The new feed listens, and the subscriber survived the reload.
+        # The new feed listens, and the subscribers of either protocol survived
+        # the reload, each still framed in its own.
         feed = t.feed_connection(second)
         self.addCleanup(feed.close)
         feed.sendall(b"T,1,HUP,1,1\n")
-        msg = sub.read()
-        self.assertEqual(msg[:2], [b"message", b"trade.HUP"])
+        for sub in subs:
+            self.assertEqual(sub.read_frame()[:2], [b"message", b"trade.HUP"])
 
         self.assertEqual(t.stop(), 0)
         t.wait_note("STOPPING=1", 1)

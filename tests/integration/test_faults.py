@@ -1,13 +1,15 @@
 """Faults on the real binary: kill -9 in the middle of ingest, then a restart
 (the journal is repaired and nothing that was reported durable is lost), and
-a journal whose disk is full (errors counted, subscribers still served)."""
+a journal whose disk is full (errors counted, subscribers of both
+protocols still served)."""
 
+import json
 import resource
 import signal
 import subprocess
 import unittest
 
-from harness import TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed, wait_for
+from harness import PROTOCOLS, TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed, wait_for
 
 
 def verify(path):
@@ -71,16 +73,19 @@ class FaultTest(unittest.TestCase):
         limit = 64 * 1024
         t.preexec = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         t.start()
-        sub = t.resp()
-        self.addCleanup(sub.close)
-        self.assertEqual(sub.call("SUBSCRIBE", "trade.FULL")[0], b"subscribe")
+        subs = [t.resp(protocol=p) for p in PROTOCOLS]
+        for sub in subs:
+            self.addCleanup(sub.close)
+            self.assertEqual(sub.call_frame("SUBSCRIBE", "trade.FULL")[0], b"subscribe")
         feed = t.feed_connection(feed_port)
         self.addCleanup(feed.close)
         n = 5000  # 5000 records of 72 bytes: far past the limit
         feed.sendall("".join(f"T,{i},FULL,1,{i + 1}\n" for i in range(n)).encode())
-        for i in range(n):
-            msg = sub.read()
-            self.assertEqual(msg[:2], [b"message", b"trade.FULL"])
+        for i in range(n):  # a subscriber of each protocol gets every tick
+            for sub in subs:
+                msg = sub.read_frame()
+                self.assertEqual(msg[:2], [b"message", b"trade.FULL"])
+                self.assertEqual(json.loads(msg[2])["size"], i + 1)
         wait_for(lambda: (t.metric("tickd_journal_errors_total") or 0) > 0,
                  what="the journal write errors counted")
         self.assertGreater(t.metric("tickd_journal_dropped_records_total"), 0)

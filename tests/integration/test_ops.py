@@ -14,7 +14,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import Tickd, free_port, tcp_feed, wait_for
+from harness import PROTOCOLS, Tickd, free_port, tcp_feed, wait_for
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.environ.get("TICKD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
@@ -44,9 +44,10 @@ class MetricsTest(unittest.TestCase):
         self.feed_port = free_port()
         self.tickd = Tickd(feeds=tcp_feed("live", self.feed_port), journal=True).start()
         self.addCleanup(self.tickd.close)
-        sub = self.tickd.resp()
-        self.addCleanup(sub.close)
-        sub.call("PSUBSCRIBE", "*")
+        for protocol in PROTOCOLS:  # one subscriber of each protocol
+            sub = self.tickd.resp(protocol=protocol)
+            self.addCleanup(sub.close)
+            self.assertEqual(sub.call_frame("PSUBSCRIBE", "*"), [b"psubscribe", b"*", 1])
         feed = self.tickd.feed_connection(self.feed_port)
         self.addCleanup(feed.close)
         feed.sendall(b"T,1,AAA,1.5,10,B\nQ,2,AAA,1.4,5,1.6,7\nbad line\n")
@@ -145,24 +146,31 @@ class PacedLatencyTest(unittest.TestCase):
     def test_a_paced_replay_at_speed_1_keeps_tick_latency_in_the_microsecond_buckets(self):
         # Nine trades half a second apart: at speed 1 the last is released
         # four seconds after the file was read. Its latency runs from its
-        # release, not from the read.
+        # release, not from the read. Latency is observed in the stream of
+        # the subscriber's protocol, so each protocol has a run of its own.
         d = tempfile.mkdtemp(prefix="tickd-paced-")
         self.addCleanup(shutil.rmtree, d, True)
         day = write_day(d, "day.csv", 9, 500_000_000)
-        t = Tickd(feeds=file_feed("paced", day, speed=1))
-        t.start()
-        self.addCleanup(t.close)
-        sub = t.resp()
-        self.addCleanup(sub.close)
-        self.assertEqual(sub.call("SUBSCRIBE", "trade.AAA")[0], b"subscribe")
-        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="paced"}') == 9, timeout=20,
-                 what="the paced day replayed")
-        observed = wait_for(
-            lambda: t.metric("tickd_tick_latency_seconds_count") or None, what="latency observed")
-        m = {k: v for k, v in t.metrics().items() if k.startswith("tickd_tick_latency")}
-        self.assertGreater(observed, 0)
-        self.assertEqual(m['tickd_tick_latency_seconds_bucket{le="+Inf"}'],
-                         m['tickd_tick_latency_seconds_bucket{le="0.01"}'], m)
+        for protocol in PROTOCOLS:
+            with self.subTest(protocol=protocol):
+                t = Tickd(feeds=file_feed("paced", day, speed=1))
+                t.start()
+                self.addCleanup(t.close)
+                sub = t.resp(protocol=protocol)
+                self.addCleanup(sub.close)
+                self.assertEqual(sub.call_frame("SUBSCRIBE", "trade.AAA")[0], b"subscribe")
+                # The last value or the next trade, framed for the protocol.
+                self.assertEqual(sub.read_frame()[:2], [b"message", b"trade.AAA"])
+                wait_for(lambda: t.metric('tickd_feed_messages_total{feed="paced"}') == 9,
+                         timeout=20, what="the paced day replayed")
+                observed = wait_for(lambda: t.metric("tickd_tick_latency_seconds_count") or None,
+                                    what="latency observed")
+                m = {k: v for k, v in t.metrics().items()
+                     if k.startswith("tickd_tick_latency")}
+                self.assertGreater(observed, 0)
+                self.assertEqual(m['tickd_tick_latency_seconds_bucket{le="+Inf"}'],
+                                 m['tickd_tick_latency_seconds_bucket{le="0.01"}'], m)
+                t.close()
 
 
 def healthz(t, verbose=False):

@@ -1,7 +1,7 @@
 """The real binary under valgrind's memcheck through a whole life: start, TCP
-ingest, subscribers (channel and pattern), PUBLISH, a reload, a looping
-replay that rolls the day, and SIGTERM. Memcheck must report no error and
-no definitely lost byte."""
+ingest, subscribers (channel and pattern, RESP2 and RESP3), PUBLISH, a
+reload, a looping replay that rolls the day, and SIGTERM. Memcheck must
+report no error and no definitely lost byte."""
 
 import os
 import re
@@ -10,7 +10,7 @@ import signal
 import subprocess
 import unittest
 
-from harness import TICKD, Tickd, free_port, wait_for
+from harness import PROTOCOLS, TICKD, Tickd, free_port, wait_for
 
 
 class ValgrindTest(unittest.TestCase):
@@ -41,19 +41,23 @@ feeds:
         t.wrapper = [valgrind, "--tool=memcheck", "--leak-check=full",
                      "--errors-for-leak-kinds=definite", f"--log-file={log}"]
         t.start()
-        sub = t.resp()
-        self.addCleanup(sub.close)
-        self.assertEqual(sub.call("SUBSCRIBE", "trade.VG")[0], b"subscribe")
-        psub = t.resp()
-        self.addCleanup(psub.close)
-        self.assertEqual(psub.call("PSUBSCRIBE", "quote.*")[0], b"psubscribe")
+        subs = []
+        for protocol in PROTOCOLS:  # a channel and a pattern subscriber of each
+            sub = t.resp(protocol=protocol)
+            self.addCleanup(sub.close)
+            self.assertEqual(sub.call_frame("SUBSCRIBE", "trade.VG")[0], b"subscribe")
+            psub = t.resp(protocol=protocol)
+            self.addCleanup(psub.close)
+            self.assertEqual(psub.call_frame("PSUBSCRIBE", "quote.*")[0], b"psubscribe")
+            subs.append(sub)
         feed = t.feed_connection(feed_port)
         self.addCleanup(feed.close)
         feed.sendall(b"T,1,VG,1.5,10,B\nQ,2,VG,1.4,5,1.6,7\nnot a tick\n")
-        self.assertEqual(sub.read()[:2], [b"message", b"trade.VG"])
+        for sub in subs:
+            self.assertEqual(sub.read_frame()[:2], [b"message", b"trade.VG"])
         pub = t.resp()
         self.addCleanup(pub.close)
-        self.assertEqual(pub.call("PUBLISH", "trade.VG", "T,3,VG,1.6,1,S"), 1)
+        self.assertEqual(pub.call("PUBLISH", "trade.VG", "T,3,VG,1.6,1,S"), 2)
         wait_for(lambda: (t.metric("tickd_sessions_rolled_total") or 0) >= 2, timeout=120,
                  what="the looping replay rolling the day twice")
         t.signal(signal.SIGHUP)
