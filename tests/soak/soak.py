@@ -6,8 +6,9 @@
 
 Starts tickd on free loopback ports with a TCP CSV feed, streams --rate ticks
 per second into it across --symbols symbols, keeps --subscribers clients
-subscribed (each to one symbol pattern, e.g. trade.S01* and quote.S01*), and
-churns them: every second a few disconnect and new ones connect and
+subscribed (each to one symbol pattern, e.g. trade.S01* and quote.S01*; every
+other one speaks RESP3, opening with HELLO 3, so both fan-out streams carry
+the load), and churns them: every second a few disconnect and new ones connect and
 subscribe. Every 10 seconds it samples /metrics and prints resident memory,
 mapped arena bytes, live objects and delivery counts. At the end it compares
 the last samples with those after the warm-up minute and says whether
@@ -46,11 +47,12 @@ def metrics(port):
 
 
 class Subscriber:
-    def __init__(self, port, pattern, sel):
+    def __init__(self, port, pattern, sel, resp3):
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setblocking(False)
         pats = [f"trade.{pattern}*", f"quote.{pattern}*"]
-        cmd = b"*3\r\n$10\r\nPSUBSCRIBE\r\n"
+        cmd = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n" if resp3 else b""
+        cmd += b"*3\r\n$10\r\nPSUBSCRIBE\r\n"
         for p in pats:
             cmd += b"$%d\r\n%s\r\n" % (len(p), p.encode())
         self.sock.sendall(cmd)
@@ -104,7 +106,7 @@ feeds:
         symbols = [f"S{i:03d}" for i in range(args.symbols)]
         patterns = sorted({s[:3] for s in symbols})  # S00..S99: ~10 symbols each
         sel = selectors.DefaultSelector()
-        subs = [Subscriber(ps_port, patterns[i % len(patterns)], sel)
+        subs = [Subscriber(ps_port, patterns[i % len(patterns)], sel, i % 2 == 1)
                 for i in range(args.subscribers)]
         feed = socket.create_connection(("127.0.0.1", feed_port))
 
@@ -139,7 +141,8 @@ feeds:
                 for _ in range(3):
                     i = rnd.randrange(len(subs))
                     subs[i].close(sel)
-                    subs[i] = Subscriber(ps_port, patterns[rnd.randrange(len(patterns))], sel)
+                    subs[i] = Subscriber(ps_port, patterns[rnd.randrange(len(patterns))], sel,
+                                         i % 2 == 1)
             if now >= next_sample:
                 next_sample += 10
                 m = metrics(http_port)
