@@ -9,7 +9,8 @@ import signal
 import subprocess
 import unittest
 
-from harness import PROTOCOLS, TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed, wait_for
+from harness import (PROTOCOLS, TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed,
+                     wait_for)
 
 
 def verify(path):

@@ -12,7 +12,7 @@ import subprocess
 import time
 import unittest
 
-from harness import PROTOCOLS, Map, Tickd, free_port, tcp_feed, wait_for
+from harness import PROTOCOLS, Map, Tickd, Verbatim, free_port, tcp_feed, wait_for
 
 
 class RedisCli:
@@ -214,6 +214,13 @@ class PubSubCases:
             self.assertIs(type(hello), list)
             hello = dict(zip(hello[::2], hello[1::2]))
         self.assertEqual(hello[b"proto"], self.PROTOCOL)
+        info = c.call("INFO", "persistence")
+        want = "# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
+        if self.PROTOCOL == 3:  # a verbatim string in RESP3, a bulk string in RESP2
+            self.assertIs(type(info), Verbatim)
+            self.assertEqual((info, info.fmt), (want, "txt"))
+        else:
+            self.assertEqual(info, want.encode())
         self.assertEqual(c.call("CLIENT", "SETNAME", "it"), "OK")
         self.assertEqual(c.call_frame("SUBSCRIBE", "quote.IBM", "trade.IBM"),
                          [b"subscribe", b"quote.IBM", 1])
@@ -225,6 +232,9 @@ class PubSubCases:
         self.assertEqual(c.read(), pong)
         self.assertEqual(c.call_frame("UNSUBSCRIBE", "quote.IBM"),
                          [b"unsubscribe", b"quote.IBM", 1])
+        self.assertEqual(c.call_frame("UNSUBSCRIBE"), [b"unsubscribe", b"trade.IBM", 0])
+        # Nothing left to drop: a null channel ($-1 in RESP2, _ in RESP3).
+        self.assertEqual(c.call_frame("UNSUBSCRIBE"), [b"unsubscribe", None, 0])
         self.assertEqual(c.call("RESET"), "RESET")
         self.assertEqual(c.call("PING"), "PONG")
         # RESET drops the subscriptions and returns the connection to RESP2.
