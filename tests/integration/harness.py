@@ -315,7 +315,7 @@ class Resp:
         """One reply, decoded. RESP2: str for simple strings, bytes for bulk, list,
         int, None for a null bulk or array, or a RespError instance for an error
         reply. RESP3 adds Push for '>', Map for '%', None for '_', Verbatim for
-        '=', float for ',', bool for '#', int for '(' and RespError for '!'."""
+        '=', float for ',', bool for '#' and int for '('."""
         line = self._line()
         kind, rest = line[:1], line[1:]
         if kind == b"+":
@@ -349,9 +349,7 @@ class Resp:
             return float(rest)
         if kind == b"#" and rest in (b"t", b"f"):
             return rest == b"t"
-        if kind == b"!":
-            return RespError(self._blob(int(rest)).decode())
-        raise AssertionError(f"not RESP: {line!r}")
+        raise AssertionError(f"not RESP, or a type this client does not read: {line!r}")
 
     def read_frame(self):
         """One pub/sub frame ((p)(un)subscribe confirmation, message or pmessage),
