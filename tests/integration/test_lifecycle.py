@@ -179,6 +179,23 @@ class ReloadTest(unittest.TestCase):
         t.feed_connection(busy_port).close()
         self.assertEqual(t.stop(), 0)
 
+    def test_a_tcp_feed_changed_on_its_own_port_lets_go_of_it_and_is_replaced(self):
+        port = free_port()
+        t = Tickd(feeds=tcp_feed("live", port, fmt="itch"))
+        self.addCleanup(t.close)
+        t.start()
+        t.feeds = tcp_feed("live", port, fmt="csv")
+        t.write_config()
+        self.reload(t)
+        self.assertEqual(t.metric("tickd_config_last_reload_successful"), 1)
+        self.assertEqual(t.metric("tickd_config_reload_failures_total"), 0)
+        feed = t.feed_connection(port)
+        self.addCleanup(feed.close)
+        feed.sendall(b"T,1,NEW,1.5,10,B\n")  # CSV now
+        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="live"}') == 1,
+                 what="a CSV tick on the same port")
+        self.assertEqual(t.stop(), 0)
+
     def test_listeners_moved_to_busy_ports_keep_their_old_addresses(self):
         busy = [socket.socket(), socket.socket()]
         ports = []
