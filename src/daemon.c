@@ -16,7 +16,10 @@
  * Signals: SIGTERM and SIGINT stop the feeds, drain the subscribers' queues
  * (at most TICKD_DRAIN_NS), sync the journal and exit 0. SIGHUP reloads the
  * configuration: listeners, limits, the journal and the feeds change in
- * place; subscribers stay connected.
+ * place, each all or nothing (a part that cannot start keeps the old one
+ * running; the failure is counted and shown); subscribers stay connected.
+ * SIGUSR1 logs a status line; the other signals whose default would kill
+ * the daemon without a drain are ignored (signal_names).
  */
 #include <errno.h>
 #include <signal.h>
