@@ -268,6 +268,7 @@ int ingest_run(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts)
 {
     uint64_t before = binfile_errors(&ing->bin.stats);
     int more = 0;
+    market_set_source(ing->market, ing->source);
     for (uint64_t done = 0; done < max; done++) {
         if (!ing->pending && !next_input(ing))
             goto out;
@@ -327,6 +328,7 @@ void ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
     struct mold_msg msg;
     uint64_t before = mold_errors(&ing->mold.stats);
     ing->ts_recv = ts_recv;
+    market_set_source(ing->market, ing->source);
     if (mold_session_packet(&ing->mold, pkt, len, &info) == 0) {
         while (mold_session_next(&ing->mold, &msg) == 1) {
             if (itch_decode(msg.data, msg.len, &ing->held.itch) != 0) {

@@ -74,6 +74,8 @@ typedef struct ingest {
         journal_rec_t rec;
     } held;
     int64_t last_ts; /* exchange timestamp of the last message applied */
+    uint16_t source; /* the market's name for this ingest's orders (market_set_source());
+                      * 0 unless the owner sets it after ingest_init() */
     ingest_stats_t stats;
 } ingest_t;
 

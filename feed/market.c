@@ -37,6 +37,7 @@ struct market {
     market_sink_fn sink;
     void *sink_arg;
     uint64_t seq;         /* last tick sequence number handed out */
+    uint16_t source;      /* stamped on the orders added now (market_set_source()) */
     order_slot_t *orders; /* open addressing, linear probing */
     uint32_t orders_bits; /* log2 of the table size */
     uint64_t orders_count;
@@ -386,6 +387,7 @@ static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32
     o->price = price;
     o->shares = shares;
     o->side = side;
+    o->source = m->source;
     m->orders[i].ref = ref;
     m->orders[i].order = o;
     m->orders_count++;
@@ -473,6 +475,35 @@ static int order_replace(market_t *m, const struct itch_order_replace *u, int64_
     int err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
     int qerr = quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
     return err != 0 ? err : qerr;
+}
+
+void market_set_source(market_t *m, uint16_t source)
+{
+    m->source = source;
+}
+
+/* Clearing a slot moves later members of its probe run back into it, so the
+ * walk looks at the same slot again after a removal instead of moving on. A
+ * move only ever brings an entry from further along the walk (or one already
+ * seen and kept) into the slot, so no order of source is passed over. */
+uint64_t market_withdraw(market_t *m, uint16_t source, int64_t ts_exch, int64_t ts_recv)
+{
+    uint64_t taken = 0;
+    size_t size = (size_t)1 << m->orders_bits;
+    for (size_t i = 0; i < size;) {
+        order_t *o = m->orders[i].order;
+        if (m->orders[i].ref == 0 || o->source != source) {
+            i++;
+            continue;
+        }
+        symbol_t *sym = o->sym;
+        char side = o->side;
+        top_t before = top_of(sym, side);
+        order_reduce(m, i, 0, 1);
+        quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
+        taken++;
+    }
+    return taken;
 }
 
 static int stock_unknown(market_t *m)

@@ -71,7 +71,8 @@ typedef struct order {
     symbol_t *sym; /* borrowed: the market holds the symbol */
     int64_t price; /* 4 implied decimals */
     uint32_t shares;
-    char side; /* 'B' or 'S' */
+    char side;       /* 'B' or 'S' */
+    uint16_t source; /* who added it (market_set_source()); 0 for anyone unnamed */
 } order_t;
 
 extern const obj_type_t tick_type;
@@ -134,6 +135,17 @@ void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *
                 uint32_t *ask_size);
 
 const market_stats_t *market_stats(const market_t *m);
+
+/* The ITCH orders added from now on belong to source (0, the default, names
+ * no one): an ingest names itself before it applies a batch, so that
+ * market_withdraw() can later take back exactly its orders. */
+void market_set_source(market_t *m, uint16_t source);
+
+/* Takes every live order of source (non-zero) off the books, as if each were
+ * deleted at ts_exch, and emits a quote for every top of book that changes.
+ * A looping replay calls it before it starts the file again: the new pass
+ * adds the same references. Returns the number of orders taken off. */
+uint64_t market_withdraw(market_t *m, uint16_t source, int64_t ts_exch, int64_t ts_recv);
 
 /* Order by reference, or NULL. Borrowed. */
 order_t *market_order(const market_t *m, uint64_t ref);

@@ -16,10 +16,14 @@
  * Signals: SIGTERM and SIGINT stop the feeds, drain the subscribers' queues
  * (at most TICKD_DRAIN_NS), sync the journal and exit 0. SIGHUP reloads the
  * configuration: listeners, limits, the journal and the feeds change in
- * place; subscribers stay connected.
+ * place, each all or nothing (a part that cannot start keeps the old one
+ * running; the failure is counted and shown); subscribers stay connected.
+ * SIGUSR1 logs a status line; the other signals whose default would kill
+ * the daemon without a drain are ignored (signal_names).
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +42,28 @@
 #define TICKD_DRAIN_NS     (5ull * 1000000000ull)
 #define LOOP_LAG_PERIOD_MS 100
 
+/* The signals the daemon answers (on_signal()): SIGTERM and SIGINT stop it,
+ * SIGHUP reloads, SIGUSR1 logs a status line. The others are signals a
+ * supervisor or an operator may send, whose default action would end the
+ * daemon on the spot, without draining or syncing: each is logged and
+ * ignored. Real-time signals are ignored without a word (ignore_signals()).
+ * SIGQUIT keeps its default, a core dump, as debugging wants; SIGKILL and
+ * SIGSTOP cannot be caught; SIGPIPE and SIGXFSZ are ignored (a closed socket,
+ * a file size limit: errors of the call that met them). */
+static const struct {
+    int signum;
+    const char *name;
+} signal_names[] = {
+    {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},   {SIGHUP, "SIGHUP"},       {SIGUSR1, "SIGUSR1"},
+    {SIGUSR2, "SIGUSR2"}, {SIGALRM, "SIGALRM"}, {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"},
+    {SIGIO, "SIGIO"},     {SIGPWR, "SIGPWR"},   {SIGSTKFLT, "SIGSTKFLT"},
+};
+
 typedef struct daemon_ctx {
     daemon_t d;
     uv_loop_t loop;
     uv_timer_t gc_timer, fsync_timer, roll_timer, watchdog_timer, status_timer, lag_timer;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t signals[sizeof(signal_names) / sizeof(signal_names[0])];
     uint64_t lag_last;
     uv_work_t journal_work;
     journal_batch_t batch;
@@ -379,7 +400,11 @@ static void info_source(void *arg, pubsub_info_t *out)
 
 /* ---- the day ---- */
 
-void daemon_roll_day(daemon_t *d, const char *why)
+/* Starts a new trading day (session.roll_at): a new market (symbols, books),
+ * a new journal file, and a full collection that reclaims yesterday's
+ * objects. Nothing else rolls the day: a looping replay at the end of its
+ * file starts again within it (feeds.c). */
+static void daemon_roll_day(daemon_t *d, const char *why)
 {
     daemon_ctx_t *c = ctx_of(d);
     market_t *fresh;
@@ -456,8 +481,10 @@ static void on_status_timer(uv_timer_t *t)
     pubsub_stats_t ps = {0};
     if (d->pubsub != NULL)
         pubsub_get_stats(d->pubsub, &ps);
-    notify_status("%llu ticks/s, %llu subscribers", (unsigned long long)(ticks - c->status_ticks),
-                  (unsigned long long)ps.clients);
+    notify_status("%llu ticks/s, %llu subscribers%s%s",
+                  (unsigned long long)(ticks - c->status_ticks), (unsigned long long)ps.clients,
+                  d->last_reload_ok ? "" : "; reload failed: ",
+                  d->last_reload_ok ? "" : d->last_reload_error);
     c->status_ticks = ticks;
 }
 
@@ -476,6 +503,15 @@ static void start_timers(daemon_ctx_t *c)
 
 /* ---- feeds ---- */
 
+static void log_feed_started(const config_feed_t *fc)
+{
+    log_msg(LOG_INFO, "feed %s: %s %s %s", fc->name,
+            fc->kind == FEED_FILE  ? "replaying"
+            : fc->kind == FEED_TCP ? "listening (tcp) on"
+                                   : "receiving (udp) on",
+            fc->kind == FEED_FILE ? fc->path : fc->listen, ingest_format_name(fc->format));
+}
+
 static int start_feed(daemon_t *d, const config_feed_t *fc)
 {
     char err[CONFIG_ERR_LEN];
@@ -486,11 +522,7 @@ static int start_feed(daemon_t *d, const config_feed_t *fc)
         return r;
     }
     d->feeds[d->nfeeds++] = f;
-    log_msg(LOG_INFO, "feed %s: %s %s %s", fc->name,
-            fc->kind == FEED_FILE  ? "replaying"
-            : fc->kind == FEED_TCP ? "listening (tcp) on"
-                                   : "receiving (udp) on",
-            fc->kind == FEED_FILE ? fc->path : fc->listen, ingest_format_name(fc->format));
+    log_feed_started(fc);
     return 0;
 }
 
@@ -504,16 +536,184 @@ static const config_feed_t *find_feed(const config_t *cfg, const char *name)
 
 /* ---- reload ---- */
 
+/* What a reload could not apply: the first failure in full, and how many. */
+typedef struct reload_outcome {
+    char error[CONFIG_ERR_LEN];
+    unsigned failures;
+} reload_outcome_t;
+
+static void reload_failed(reload_outcome_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void reload_failed(reload_outcome_t *o, const char *fmt, ...)
+{
+    char why[CONFIG_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    log_msg(LOG_ERR, "reload: %s", why);
+    if (o->failures++ == 0)
+        memcpy(o->error, why, sizeof(why));
+}
+
+/* A changed feed: the new one starts before the old stops, so the old runs on
+ * when the new cannot start. An address the old one holds (the same TCP
+ * port, or one that overlaps it) makes the old let go first; it is started
+ * again, as it was, if the new one still cannot start. *out is the feed that
+ * now runs (the new, the old, or NULL when not even the old came back). */
+static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, feed_t **out,
+                        char *err, size_t errlen)
+{
+    config_feed_t was = *feed_config(old);
+    int r = feed_start(d, want, out, err, errlen);
+    if (r == 0) {
+        feed_stop(old);
+        return 0;
+    }
+    *out = old;
+    if (r != UV_EADDRINUSE || was.kind == FEED_FILE)
+        return r;
+    feed_stop(old);
+    r = feed_start(d, want, out, err, errlen);
+    if (r == 0)
+        return 0;
+    char again[CONFIG_ERR_LEN];
+    if (feed_start(d, &was, out, again, sizeof(again)) != 0) {
+        *out = NULL;
+        size_t len = strlen(err);
+        snprintf(err + len, errlen - len, "; the old feed could not start again either: %.200s",
+                 again);
+    }
+    return r;
+}
+
+/* Feeds, each all or nothing: the removed stop first (their addresses are
+ * free for the others), a new one starts, a changed one is replaced
+ * (replace_feed()), an unchanged one stays (a new staleness limit applies in
+ * place). fresh is left naming the feeds that run. */
+static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
+{
+    char err[CONFIG_ERR_LEN];
+    size_t kept = 0;
+    for (size_t i = 0; i < d->nfeeds; i++) {
+        if (find_feed(fresh, feed_name(d->feeds[i])) != NULL) {
+            d->feeds[kept++] = d->feeds[i];
+            continue;
+        }
+        log_msg(LOG_INFO, "reload: feed %s removed", feed_name(d->feeds[i]));
+        feed_stop(d->feeds[i]);
+    }
+    d->nfeeds = kept;
+
+    feed_t *running[CONFIG_MAX_FEEDS];
+    size_t n = 0;
+    for (size_t i = 0; i < fresh->nfeeds; i++) {
+        const config_feed_t *want = &fresh->feeds[i];
+        feed_t *old = NULL, *f = NULL;
+        for (size_t j = 0; j < d->nfeeds && old == NULL; j++)
+            if (strcmp(feed_name(d->feeds[j]), want->name) == 0)
+                old = d->feeds[j];
+        if (old != NULL) {
+            config_feed_t same = *want; /* both zero-filled before parsing, padding included */
+            same.stale_after_ns = feed_config(old)->stale_after_ns;
+            if (memcmp(&same, feed_config(old), sizeof(same)) == 0) {
+                feed_set_stale_after(old, want->stale_after_ns);
+                running[n++] = old;
+                continue;
+            }
+            if (replace_feed(d, old, want, &f, err, sizeof(err)) == 0) {
+                log_msg(LOG_INFO, "reload: feed %s changed", want->name);
+                log_feed_started(want);
+            } else {
+                reload_failed(o, "%s (feed %s: %s)", err, want->name,
+                              f != NULL ? "the running one is kept" : "stopped");
+            }
+        } else if (feed_start(d, want, &f, err, sizeof(err)) == 0) {
+            log_feed_started(want);
+        } else {
+            reload_failed(o, "%s (feed %s not added)", err, want->name);
+        }
+        if (f != NULL)
+            running[n++] = f;
+    }
+    memcpy(d->feeds, running, n * sizeof(running[0]));
+    d->nfeeds = n;
+    fresh->nfeeds = n;
+    for (size_t i = 0; i < n; i++)
+        fresh->feeds[i] = *feed_config(running[i]);
+}
+
+/* Can the journal fresh asks for be had? Its directory's lock (when it is not
+ * the one held) and today's file in it are taken and let go again, before
+ * anything is changed: the switch itself (journal_reopen()) waits for a batch
+ * out, and must not be the first to find out. 0, or -errno with why in err. */
+static int reload_journal_check(daemon_ctx_t *c, const config_t *fresh, char *err, size_t errlen)
+{
+    const char *dir = fresh->journal.dir;
+    int held = c->dir_lock >= 0 && strcmp(c->locked_dir, dir) == 0;
+    if (!fresh->journal.enabled || (held && c->d.journal != NULL))
+        return 0; /* nothing to open, or today's file is open already */
+    int lock = -1, r = 0;
+    if (!held && (r = journal_lock_dir(dir, &lock, err, errlen)) != 0)
+        return r;
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char name[64], path[sizeof(fresh->journal.dir) + 64];
+    journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    journal_writer_t *w;
+    r = journal_open(path, fresh->journal.fsync, 0, &w);
+    if (r == 0)
+        journal_close(w);
+    else
+        snprintf(err, errlen, "cannot open %.400s: %s", path,
+                 r == -EBUSY ? "another process holds it" : strerror(-r));
+    if (lock >= 0)
+        journal_unlock_dir(lock);
+    return r;
+}
+
+/* The reload's outcome, for /healthz, the metrics, the log and systemd. */
+static void reload_done(daemon_ctx_t *c, const reload_outcome_t *o)
+{
+    daemon_t *d = &c->d;
+    d->last_reload_ns = daemon_realtime_ns();
+    d->last_reload_ok = o->failures == 0;
+    if (o->failures == 0) {
+        d->reloads_total++;
+        log_msg(LOG_INFO, "reload: configuration %s applied", d->cfg.path);
+        notify_status("reloaded %s", d->cfg.path);
+    } else {
+        d->reload_failures_total++;
+        if (o->failures > 1)
+            snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+                     "%s (and %u more failures: see the log)", o->error, o->failures - 1);
+        else
+            memcpy(d->last_reload_error, o->error, sizeof(o->error));
+        log_msg(LOG_ERR, "reload: %s not applied in full: %s", d->cfg.path, d->last_reload_error);
+        notify_status("reload failed: %s", d->last_reload_error);
+    }
+    notify_ready();
+}
+
+/* SIGHUP. Each part of the configuration (pub/sub, HTTP, each feed, the
+ * journal) changes all or nothing: the new is started before the old is let
+ * go, and a part that cannot change keeps running as it was, while the
+ * others change. A file that does not load changes nothing. Every failure is
+ * logged and counted, and shown by /healthz and the systemd status. */
 static void reload(daemon_ctx_t *c)
 {
     daemon_t *d = &c->d;
     static config_t fresh; /* large; one reload at a time on the one loop */
     char err[CONFIG_ERR_LEN];
+    reload_outcome_t out = {.failures = 0};
     notify_reloading();
     if (config_load(d->cfg.path, &fresh, err, sizeof(err)) != 0 ||
         config_check_files(&fresh, err, sizeof(err)) != 0) {
-        log_msg(LOG_ERR, "reload: %s; keeping the running configuration", err);
-        notify_ready();
+        reload_failed(&out, "%s; keeping the running configuration", err);
+        reload_done(c, &out);
         return;
     }
     if (fresh.heap.arena_size != d->cfg.heap.arena_size ||
@@ -522,50 +722,66 @@ static void reload(daemon_ctx_t *c)
     log_set_level(fresh.log.level);
     gc_set_thresholds(d->heap, fresh.gc.thresholds[0], fresh.gc.thresholds[1],
                       fresh.gc.thresholds[2]);
-    if (pubsub_reconfigure(d->pubsub, &fresh, err, sizeof(err)) != 0)
-        log_msg(LOG_ERR, "reload: %s", err);
-    if (http_reconfigure(d->http, &fresh, err, sizeof(err)) != 0)
-        log_msg(LOG_ERR, "reload: %s", err);
-
-    /* Feeds: keep the unchanged (a new staleness limit applies in place), stop
-     * the removed and changed, start the new. */
-    size_t kept = 0;
-    for (size_t i = 0; i < d->nfeeds; i++) {
-        const config_feed_t *now = find_feed(&fresh, feed_name(d->feeds[i]));
-        config_feed_t same;
-        if (now != NULL) {
-            same = *now; /* both zero-filled before parsing, padding included */
-            same.stale_after_ns = feed_config(d->feeds[i])->stale_after_ns;
-        }
-        if (now != NULL && memcmp(&same, feed_config(d->feeds[i]), sizeof(same)) == 0) {
-            feed_set_stale_after(d->feeds[i], now->stale_after_ns);
-            d->feeds[kept++] = d->feeds[i];
-            continue;
-        }
-        log_msg(LOG_INFO, "reload: feed %s %s", feed_name(d->feeds[i]),
-                now == NULL ? "removed" : "changed");
-        feed_stop(d->feeds[i]);
+    if (pubsub_reconfigure(d->pubsub, &fresh, err, sizeof(err)) != 0) {
+        reload_failed(&out, "%s (pub/sub keeps %s and its settings)", err, d->cfg.pubsub.listen);
+        fresh.pubsub = d->cfg.pubsub;
     }
-    d->nfeeds = kept;
-    for (size_t i = 0; i < fresh.nfeeds; i++) {
-        int running = 0;
-        for (size_t j = 0; j < d->nfeeds; j++)
-            running |= strcmp(feed_name(d->feeds[j]), fresh.feeds[i].name) == 0;
-        if (!running)
-            start_feed(d, &fresh.feeds[i]);
+    if (http_reconfigure(d->http, &fresh, err, sizeof(err)) != 0) {
+        reload_failed(&out, "%s (HTTP keeps %s and its settings)", err, d->cfg.http.listen);
+        http_reconfigure(d->http, &d->cfg, err, sizeof(err)); /* the old limits back */
+        fresh.http = d->cfg.http;
     }
+    reload_feeds(d, &fresh, &out);
 
     int journal_changed = fresh.journal.enabled != d->cfg.journal.enabled ||
                           strcmp(fresh.journal.dir, d->cfg.journal.dir) != 0 ||
                           fresh.journal.fsync != d->cfg.journal.fsync;
+    if (journal_changed && reload_journal_check(c, &fresh, err, sizeof(err)) != 0) {
+        reload_failed(&out, "journal: %s (the journal stays %s%s)", err,
+                      d->journal != NULL ? "in " : "off",
+                      d->journal != NULL ? d->cfg.journal.dir : "");
+        fresh.journal = d->cfg.journal;
+        journal_changed = 0;
+    }
     d->cfg = fresh;
     apply_timezone(&d->cfg);
-    if (journal_changed)
+    if (journal_changed) {
         journal_reopen(c);
+        if (d->cfg.journal.enabled && d->journal == NULL && !c->reopen_journal)
+            reload_failed(&out, "journal: %s could not be opened (see the log): journaling is off",
+                          d->cfg.journal.dir);
+    }
     start_timers(c);
-    d->reloads_total++;
-    log_msg(LOG_INFO, "reload: configuration %s applied", d->cfg.path);
-    notify_ready();
+    reload_done(c, &out);
+}
+
+/* ---- signals ---- */
+
+/* SIGUSR1: one line on how the daemon is doing, for an operator who asks. */
+static void log_status(daemon_ctx_t *c)
+{
+    daemon_t *d = &c->d;
+    pubsub_stats_t ps = {0};
+    if (d->pubsub != NULL)
+        pubsub_get_stats(d->pubsub, &ps);
+    size_t up = 0;
+    for (size_t i = 0; i < d->nfeeds; i++) {
+        feed_stats_t fs;
+        feed_get_stats(d->feeds[i], &fs);
+        up += fs.up != 0;
+    }
+    heap_stats_t hs;
+    heap_get_stats(d->heap, &hs);
+    log_msg(LOG_INFO,
+            "status: up %llds, %llu trades, %llu quotes, %llu subscribers, %zu of %zu feeds up, "
+            "%zu bytes in use of %zu mapped, journal %s, last reload %s",
+            (long long)((daemon_realtime_ns() - d->start_time_ns) / 1000000000),
+            (unsigned long long)d->ticks_total[0], (unsigned long long)d->ticks_total[1],
+            (unsigned long long)ps.clients, up, d->nfeeds, hs.used_bytes, hs.mapped_bytes,
+            d->journal != NULL ? d->cfg.journal.dir : "off",
+            d->last_reload_ns == 0 ? "none"
+            : d->last_reload_ok    ? "ok"
+                                   : "failed");
 }
 
 /* ---- shutdown ---- */
@@ -616,17 +832,54 @@ static void stop(daemon_ctx_t *c, const char *why)
     uv_timer_stop(&c->watchdog_timer);
     uv_timer_stop(&c->status_timer);
     uv_timer_stop(&c->lag_timer);
-    uv_signal_stop(&c->sighup);
     stop_drain(c);
+}
+
+static const char *signal_name(int signum)
+{
+    for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++)
+        if (signal_names[i].signum == signum)
+            return signal_names[i].name;
+    return "a signal";
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     daemon_ctx_t *c = s->data;
-    if (signum == SIGHUP)
-        reload(c);
-    else
-        stop(c, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    switch (signum) {
+    case SIGTERM:
+    case SIGINT:
+        stop(c, signal_name(signum));
+        break;
+    case SIGHUP:
+        if (c->d.stopping)
+            log_msg(LOG_NOTICE, "SIGHUP: ignored, tickd is stopping");
+        else
+            reload(c);
+        break;
+    case SIGUSR1:
+        log_status(c);
+        break;
+    default:
+        log_msg(LOG_NOTICE,
+                "%s: ignored (SIGHUP reloads, SIGUSR1 logs a status line, SIGTERM stops)",
+                signal_name(signum));
+        break;
+    }
+}
+
+/* Until the loop's handlers are installed (and after they are closed, when
+ * libuv puts the default back), the signals that would end the daemon on
+ * the spot are ignored; SIGTERM and SIGINT keep their default then. */
+static void ignore_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit is a journal write error, not death */
+    for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++)
+        if (signal_names[i].signum != SIGTERM && signal_names[i].signum != SIGINT)
+            signal(signal_names[i].signum, SIG_IGN);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        signal(sig, SIG_IGN);
 }
 
 /* ---- HTTP routes ---- */
@@ -654,7 +907,9 @@ static int route_healthy(void *arg, int json, http_body_t *body)
     size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
     for (size_t i = 0; i < n; i++)
         feed_get_health(d->feeds[i], &feeds[i]);
-    return health_render(feeds, n, d->stopping, daemon_realtime_ns(), json, body);
+    health_reload_t reload = {d->last_reload_ok, d->last_reload_error, d->last_reload_ns};
+    return health_render(feeds, n, d->last_reload_ns != 0 ? &reload : NULL, d->stopping,
+                         daemon_realtime_ns(), json, body);
 }
 
 /* ---- start ---- */
@@ -681,10 +936,9 @@ static void init_handles(daemon_ctx_t *c)
         uv_timer_init(d->loop, timers[i]);
         timers[i]->data = c;
     }
-    uv_signal_t *sigs[] = {&c->sigterm, &c->sigint, &c->sighup};
-    for (int i = 0; i < 3; i++) {
-        uv_signal_init(d->loop, sigs[i]);
-        sigs[i]->data = c;
+    for (size_t i = 0; i < sizeof(c->signals) / sizeof(c->signals[0]); i++) {
+        uv_signal_init(d->loop, &c->signals[i]);
+        c->signals[i].data = c;
     }
 }
 
@@ -738,10 +992,8 @@ static int start(daemon_ctx_t *c)
     if (notify_enabled())
         uv_timer_start(&c->status_timer, on_status_timer, 1000, 1000);
 
-    uv_signal_t *sigs[] = {&c->sigterm, &c->sigint, &c->sighup};
-    int signums[] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++)
-        uv_signal_start(sigs[i], on_signal, signums[i]);
+    for (size_t i = 0; i < sizeof(c->signals) / sizeof(c->signals[0]); i++)
+        uv_signal_start(&c->signals[i], on_signal, signal_names[i].signum);
     log_msg(LOG_INFO, "tickd %s ready: pub/sub on %s, http on %s, %zu feed(s)", TICKD_VERSION,
             d->cfg.pubsub.listen, d->cfg.http.listen, d->nfeeds);
     notify_ready();
@@ -759,11 +1011,11 @@ int daemon_run(const char *config_path)
         return EX_CONFIG_CODE;
     }
     log_init(d->cfg.log.level);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN); /* a file size limit is a journal write error, not death */
+    ignore_signals();
     uv_loop_init(&c.loop);
     d->loop = &c.loop;
     d->start_time_ns = daemon_realtime_ns();
+    d->last_reload_ok = 1; /* the configuration started with applied in full */
     histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
     histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
 
@@ -772,6 +1024,7 @@ int daemon_run(const char *config_path)
     if (c.exit_code != 0)
         stop(&c, "start-up failed");
     uv_run(d->loop, UV_RUN_DEFAULT);
+    ignore_signals();
     uv_loop_close(d->loop);
     if (d->pubsub != NULL)
         pubsub_free(d->pubsub);

@@ -59,9 +59,13 @@ typedef struct daemon {
     uint64_t journal_errors_total;  /* failed writes or syncs (disk full, ...) */
     uint64_t journal_dropped_total; /* records lost to those failures */
     uint64_t sessions_rolled;       /* end-of-day rolls */
-    uint64_t reloads_total;         /* SIGHUP reloads applied */
-    int64_t start_time_ns;          /* CLOCK_REALTIME when the daemon started */
-    int stopping;                   /* SIGTERM/SIGINT received: draining */
+    uint64_t reloads_total;         /* SIGHUP reloads applied in full */
+    uint64_t reload_failures_total; /* SIGHUP reloads that failed in part or whole */
+    int last_reload_ok;             /* the last reload (or the start) applied in full */
+    int64_t last_reload_ns;         /* CLOCK_REALTIME of the last reload; 0 none */
+    char last_reload_error[CONFIG_ERR_LEN + 64]; /* when not last_reload_ok: what was kept */
+    int64_t start_time_ns;                       /* CLOCK_REALTIME when the daemon started */
+    int stopping;                                /* SIGTERM/SIGINT received: draining */
 } daemon_t;
 
 #define TICKD_VERSION "0.1.0"

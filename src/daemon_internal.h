@@ -13,10 +13,6 @@
  * the subscribers and hand the journal its records. */
 void daemon_batch_done(daemon_t *d);
 
-/* Starts a new trading day: a new market (symbols, books), a new journal
- * file, and a full collection that reclaims yesterday's objects. */
-void daemon_roll_day(daemon_t *d, const char *why);
-
 /* Logs a bad input of a feed, at most a few per second (the counters keep
  * the full count). */
 void daemon_input_error(daemon_t *d, const char *feed, uint64_t where, const char *reason);

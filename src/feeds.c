@@ -9,9 +9,21 @@
  * more than a second without a message. Each slice's ticks are stamped
  * received when the slice is released to the market (one clock read per
  * slice), never when their chunk was read ahead: a paced tick's latency
- * starts when it is due. At the end of the file a looping feed starts a new
- * trading day (daemon_roll_day) and reads the file again; any other is
- * finished.
+ * starts when it is due. At the end of the file a non-looping feed is
+ * finished. A looping feed opens its path again and replays it within the
+ * same trading day (only session.roll_at rolls the day): before the new pass
+ * it withdraws the ITCH orders the last pass left on the books (they carry
+ * its market source, market_withdraw()), so the same references can be added
+ * again, and its decoder starts afresh. Exchange times go back to the start
+ * of the file; the market's sequence numbers go on.
+ *
+ * A pass that applies no message (the file is empty, or nothing in it
+ * decodes), a path that cannot be opened and a read that fails put the feed
+ * in error: not up, the reason in /healthz, logged once (again only when the
+ * reason changes), and retried after FEED_RETRY_MIN_MS, doubling up to
+ * FEED_RETRY_MAX_MS. The first message applied ends the error, with a log
+ * line. A non-looping feed whose read fails stays in error: its replay is
+ * not started again.
  *
  * A TCP feed accepts any number of sources; each connection gets its own
  * ingest (its own framing state) and 64 KiB read buffer, allocated when it
@@ -27,6 +39,7 @@
  * clock read the batch makes anyway, so health costs no call per tick.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +57,9 @@
 /* Paced replay skips a stretch with no message longer than this (in replay
  * time): the hours before the open, a halt. */
 #define FEED_MAX_QUIET_NS 1e9
+/* A file feed in error tries again after this long, doubling up to the max. */
+#define FEED_RETRY_MIN_MS 1000
+#define FEED_RETRY_MAX_MS 60000
 
 typedef struct feed_conn {
     uv_tcp_t handle;
@@ -79,11 +95,16 @@ struct feed {
     int have_chunk; /* buf[cur] was pushed and is not used up */
     int ready;      /* buf[!cur] holds a chunk read ahead */
     int eof;
-    int64_t offset; /* next read position */
-    uv_timer_t pump;
-    int64_t t0;     /* exchange time of the first message */
-    uint64_t wall0; /* uv_hrtime() when it was applied */
+    int64_t offset;  /* next read position */
+    uv_timer_t pump; /* the next slice; in error, the next try */
+    int64_t t0;      /* exchange time of the first message */
+    uint64_t wall0;  /* uv_hrtime() when it was applied */
     int have_t0;
+    uint16_t source;   /* a looping feed's name for its orders in the market; 0 none */
+    int failing;       /* in error: error says why, the pump timer retries */
+    uint64_t retry_ms; /* the wait before the next try; 0 when not failing */
+    char error[sizeof(((config_feed_t *)0)->path) + 128]; /* what went wrong, for the log
+                                                           * and /healthz */
 
     /* tcp */
     uv_tcp_t server;
@@ -184,28 +205,128 @@ static void file_next_chunk(feed_t *f)
     uv_timer_start(&f->pump, file_pump, 0, 0);
 }
 
-/* The end of the file: a looping feed begins a new day from the start. */
+static void file_retry(uv_timer_t *t);
+
+/* Puts the feed in error (see the top of the file): logged when the reason is
+ * new, and for a looping feed a retry once the backoff has passed. */
+static void file_fail(feed_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void file_fail(feed_t *f, const char *fmt, ...)
+{
+    char why[sizeof(f->error)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    f->up = 0;
+    f->retry_ms = f->retry_ms == 0
+                      ? FEED_RETRY_MIN_MS
+                      : (f->retry_ms * 2 < FEED_RETRY_MAX_MS ? f->retry_ms * 2 : FEED_RETRY_MAX_MS);
+    if (!f->failing || strcmp(why, f->error) != 0) {
+        if (f->cfg.loop)
+            log_msg(LOG_ERR, "feed %s: %s; trying again in %llu s, then less often (up to %d s)",
+                    f->cfg.name, why, (unsigned long long)(f->retry_ms / 1000),
+                    FEED_RETRY_MAX_MS / 1000);
+        else
+            log_msg(LOG_ERR, "feed %s: %s; the replay has stopped", f->cfg.name, why);
+    }
+    f->failing = 1;
+    memcpy(f->error, why, sizeof(why));
+    if (f->cfg.loop)
+        uv_timer_start(&f->pump, file_retry, f->retry_ms, 0);
+}
+
+/* A message was applied: an error the feed was in is over. */
+static void file_recovered(feed_t *f)
+{
+    log_msg(LOG_INFO, "feed %s: replaying %s again (it was: %s)", f->cfg.name, f->cfg.path,
+            f->error);
+    f->failing = 0;
+    f->retry_ms = 0;
+    f->error[0] = '\0';
+    f->up = 1;
+}
+
+static int file_open(feed_t *f, char *err, size_t errlen)
+{
+    uv_fs_t req;
+    int fd = uv_fs_open(NULL, &req, f->cfg.path, O_RDONLY | O_CLOEXEC, 0, NULL);
+    uv_fs_req_cleanup(&req);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", f->cfg.path, uv_strerror(fd));
+        return fd;
+    }
+    if (f->fd >= 0) {
+        uv_fs_close(NULL, &req, f->fd, NULL);
+        uv_fs_req_cleanup(&req);
+    }
+    f->fd = fd;
+    return 0;
+}
+
+/* A new pass over the file, from its path again (it may have been replaced),
+ * with a fresh decoder. 0, or -errno with why the path cannot be opened. */
+static int file_pass(feed_t *f, char *err, size_t errlen)
+{
+    int r = file_open(f, err, errlen);
+    if (r != 0)
+        return r;
+    ingest_init(&f->ing, f->cfg.format, f->market, feed_error, f);
+    f->ing.source = f->source;
+    f->cur = 1; /* the first read goes into buf[0] */
+    f->have_chunk = 0;
+    f->ready = 0;
+    f->eof = 0;
+    f->offset = 0;
+    f->have_t0 = 0;
+    file_read(f);
+    return 0;
+}
+
+/* Another pass; a path that cannot be opened is an error of the feed. */
+static void file_again(feed_t *f)
+{
+    char why[sizeof(f->error)];
+    if (file_pass(f, why, sizeof(why)) != 0)
+        file_fail(f, "%s", why);
+}
+
+static void file_retry(uv_timer_t *t)
+{
+    feed_t *f = t->data;
+    if (!f->closing)
+        file_again(f);
+}
+
+/* The end of the file: a looping feed takes back its orders and starts again
+ * in the same day, unless the pass applied nothing. */
 static void file_end(feed_t *f)
 {
     int64_t now = daemon_realtime_ns();
     uint64_t before = f->ing.stats.messages;
     ingest_stamp(&f->ing, now); /* a last line without a newline goes now */
     ingest_finish(&f->ing);
-    if (f->ing.stats.messages != before)
+    if (f->ing.stats.messages != before) {
         f->last_ns = now;
+        if (f->failing)
+            file_recovered(f);
+    }
     if (!f->cfg.loop) {
         f->finished = 1;
         log_msg(LOG_INFO, "feed %s: end of %s after %llu messages", f->cfg.name, f->cfg.path,
                 (unsigned long long)f->ing.stats.messages);
         return;
     }
+    int applied = f->ing.stats.messages != 0;
     add_stats(&f->done, &f->ing.stats);
-    daemon_roll_day(f->d, "end of a looping replay");
-    ingest_init(&f->ing, f->cfg.format, f->market, feed_error, f);
-    f->eof = 0;
-    f->offset = 0;
-    f->have_t0 = 0;
-    file_read(f);
+    memset(&f->ing.stats, 0, sizeof(f->ing.stats));
+    if (market_withdraw(f->market, f->source, now, now) != 0)
+        daemon_batch_done(f->d); /* the quotes of the emptied books go out */
+    if (!applied) {
+        file_fail(f, "no message in %s (it is empty, or nothing in it decodes)", f->cfg.path);
+        return;
+    }
+    file_again(f);
 }
 
 static void file_pump(uv_timer_t *t)
@@ -231,8 +352,11 @@ static void file_pump(uv_timer_t *t)
     uint64_t before = f->ing.stats.messages;
     ingest_stamp(&f->ing, now);
     int more = ingest_run(&f->ing, limit, FEED_SLICE, &next);
-    if (f->ing.stats.messages != before)
+    if (f->ing.stats.messages != before) {
         f->last_ns = now;
+        if (HEAP_UNLIKELY(f->failing))
+            file_recovered(f);
+    }
     daemon_batch_done(f->d);
     if (more) {
         uint64_t ms = 0;
@@ -265,8 +389,12 @@ static void file_read_done(uv_fs_t *req)
     }
     f->handles--;
     if (n < 0) {
-        log_msg(LOG_ERR, "feed %s: reading %s: %s", f->cfg.name, f->cfg.path, uv_strerror((int)n));
-        f->up = 0;
+        if (f->cfg.loop) {
+            add_stats(&f->done, &f->ing.stats);
+            memset(&f->ing.stats, 0, sizeof(f->ing.stats));
+        }
+        uv_timer_stop(&f->pump); /* the slices of this pass are abandoned */
+        file_fail(f, "reading %s: %s", f->cfg.path, uv_strerror((int)n));
         return;
     }
     if (n == 0) {
@@ -286,38 +414,39 @@ static void file_read(feed_t *f)
 {
     uv_buf_t b = uv_buf_init((char *)f->buf[!f->cur], FEED_CHUNK);
     f->read_req.data = f;
-    if (uv_fs_read(f->d->loop, &f->read_req, f->fd, &b, 1, f->offset, file_read_done) == 0) {
+    int r = uv_fs_read(f->d->loop, &f->read_req, f->fd, &b, 1, f->offset, file_read_done);
+    if (r == 0) {
         f->reading = 1;
         f->handles++; /* keeps the feed alive until the read returns */
     } else {
-        f->up = 0;
+        file_fail(f, "reading %s: %s", f->cfg.path, uv_strerror(r));
     }
 }
 
 static int file_start(feed_t *f, char *err, size_t errlen)
 {
-    uv_fs_t req;
-    int fd = uv_fs_open(NULL, &req, f->cfg.path, O_RDONLY | O_CLOEXEC, 0, NULL);
-    uv_fs_req_cleanup(&req);
-    if (fd < 0) {
-        snprintf(err, errlen, "feed %s: cannot open %s: %s", f->cfg.name, f->cfg.path,
-                 uv_strerror(fd));
-        return fd;
-    }
-    f->fd = fd;
     f->buf[0] = malloc(FEED_CHUNK);
     f->buf[1] = malloc(FEED_CHUNK);
     if (f->buf[0] == NULL || f->buf[1] == NULL) {
         snprintf(err, errlen, "feed %s: out of memory", f->cfg.name);
         return -ENOMEM;
     }
-    ingest_init(&f->ing, f->cfg.format, f->market, feed_error, f);
+    if (f->cfg.loop) {
+        static uint16_t last_source;
+        if (++last_source == 0)
+            last_source = 1;
+        f->source = last_source;
+    }
     uv_timer_init(f->d->loop, &f->pump);
     f->pump.data = f;
     f->handles = 1;
-    f->cur = 1; /* the first read goes into buf[0] */
-    file_read(f);
-    f->up = 1;
+    char why[sizeof(f->error)];
+    int r = file_pass(f, why, sizeof(why));
+    if (r != 0) {
+        snprintf(err, errlen, "feed %s: %s", f->cfg.name, why);
+        return r;
+    }
+    f->up = !f->failing;
     return 0;
 }
 
@@ -574,6 +703,7 @@ void feed_get_health(const feed_t *f, health_feed_t *out)
         .name = f->cfg.name,
         .type = types[f->cfg.kind],
         .up = f->up,
+        .error = f->failing ? f->error : NULL,
         .connected = f->cfg.kind == FEED_TCP   ? f->nconns > 0
                      : f->cfg.kind == FEED_UDP ? f->last_ns != 0
                                                : f->up,

@@ -9,7 +9,9 @@
  *
  * The text page is for a person or a probe that reads the status code; the
  * JSON page is for a tool, and says for every feed what it is, how long it
- * has been quiet and why it is at fault. Names come from the configuration
+ * has been quiet and why it is at fault. A failed reload does not make the
+ * daemon unhealthy (what could not change kept running), but both pages say
+ * it. Names come from the configuration
  * (letters, digits, _ and -) and reasons from here, but every string is
  * escaped as JSON wants all the same.
  */
@@ -32,7 +34,9 @@ int health_judge(const health_feed_t *h, int64_t now_ns, char *reason, size_t le
     reason[0] = '\0';
     if (!h->up) {
         snprintf(reason, len, "not up (%s)",
-                 strcmp(h->type, "file") == 0 ? "its file cannot be read" : "not listening");
+                 h->error != NULL               ? h->error
+                 : strcmp(h->type, "file") == 0 ? "its file cannot be read"
+                                                : "not listening");
         return 0;
     }
     if (h->stale_after_ns == 0)
@@ -102,10 +106,23 @@ static int render_feed_json(http_body_t *b, const health_feed_t *h, int healthy,
     return err != 0 ? err : http_body_append(b, "}", 1);
 }
 
-int health_render(const health_feed_t *feeds, size_t n, int stopping, int64_t now_ns, int json,
-                  http_body_t *body)
+static int render_reload_json(http_body_t *b, const health_reload_t *r, int64_t now_ns)
 {
-    char reason[128];
+    if (r == NULL)
+        return http_body_append(b, "null", 4);
+    int err = http_body_printf(b, "{\"ok\":%s,\"error\":", json_bool(r->ok));
+    if (err == 0)
+        err = r->ok || r->error == NULL ? http_body_append(b, "null", 4)
+                                        : put_json_string(b, r->error);
+    if (err == 0)
+        err = http_body_printf(b, ",\"seconds_ago\":%.3f}", seconds_since(r->at_ns, now_ns));
+    return err;
+}
+
+int health_render(const health_feed_t *feeds, size_t n, const health_reload_t *reload, int stopping,
+                  int64_t now_ns, int json, http_body_t *body)
+{
+    char reason[512];
     int healthy = !stopping;
     for (size_t i = 0; i < n; i++)
         healthy &= health_judge(&feeds[i], now_ns, reason, sizeof(reason));
@@ -122,7 +139,11 @@ int health_render(const health_feed_t *feeds, size_t n, int stopping, int64_t no
                 err = render_feed_json(body, &feeds[i], ok, reason, now_ns);
         }
         if (err == 0)
-            err = http_body_append(body, "]}\n", 3);
+            err = http_body_append(body, "],\"last_reload\":", 16);
+        if (err == 0)
+            err = render_reload_json(body, reload, now_ns);
+        if (err == 0)
+            err = http_body_append(body, "}\n", 2);
     } else if (healthy) {
         err = http_body_append(body, "ok\n", 3);
     } else {
@@ -133,5 +154,8 @@ int health_render(const health_feed_t *feeds, size_t n, int stopping, int64_t no
             if (!health_judge(&feeds[i], now_ns, reason, sizeof(reason)))
                 err = http_body_printf(body, "feed %s: %s\n", feeds[i].name, reason);
     }
+    if (err == 0 && !json && reload != NULL && !reload->ok)
+        err = http_body_printf(body, "last reload failed: %s\n",
+                               reload->error != NULL ? reload->error : "?");
     return err != 0 ? err : healthy;
 }

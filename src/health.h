@@ -25,6 +25,8 @@ typedef struct health_feed {
     const char *name;        /* the feed's name; lives as long as the feed */
     const char *type;        /* "file", "tcp" or "udp" */
     int up;                  /* file open, socket bound */
+    const char *error;       /* when not up, why (e.g. "no message in day.csv (...)"), or NULL
+                              * for the type's usual reason; lives as long as the feed */
     int connected;           /* file: open; tcp: a source connected now; udp: a datagram seen */
     int finished;            /* a non-looping file feed has reached its end */
     int64_t last_message_ns; /* CLOCK_REALTIME of the last message; 0 before the first */
@@ -38,21 +40,33 @@ typedef struct health_feed {
  * healthy. */
 int health_judge(const health_feed_t *h, int64_t now_ns, char *reason, size_t len);
 
+/* The last SIGHUP reload, as /healthz shows it. A reload that failed leaves
+ * the parts that could not change as they were, still running: the daemon
+ * stays healthy, and the page says what was kept and why. */
+typedef struct health_reload {
+    int ok;            /* every part of the new configuration applied */
+    const char *error; /* when not ok: the parts kept and why; lives until the next reload */
+    int64_t at_ns;     /* CLOCK_REALTIME of the reload */
+} health_reload_t;
+
 /*
- * Appends the report on n feeds to body and returns 1 when all is well, 0
+ * Appends the report on n feeds and on the last reload (NULL: none yet) to
+ * body and returns 1 when all is well, 0
  * when not, or -ENOMEM. stopping: the daemon is draining, unhealthy whatever
  * its feeds say.
  *
  * Text: "ok\n" when healthy, else "unhealthy\n" then one line per fault
  * ("feed live: no source connected for 3.0s (stale_after 1s)\n",
- * "tickd is stopping\n").
+ * "tickd is stopping\n"); either way, when the last reload failed, a last
+ * line "last reload failed: <error>\n".
  *
  * JSON: {"status":"ok"|"unhealthy","stopping":false,"feeds":[{"name":..,
  * "type":..,"up":true,"connected":true,"finished":false,
  * "seconds_since_last_message":1.25 or null,"stale_after_seconds":5 or null,
- * "healthy":true,"reason":null or "..."}, ...]}
+ * "healthy":true,"reason":null or "..."}, ...],
+ * "last_reload":null or {"ok":false,"error":"..." or null,"seconds_ago":3.5}}
  */
-int health_render(const health_feed_t *feeds, size_t n, int stopping, int64_t now_ns, int json,
-                  http_body_t *body);
+int health_render(const health_feed_t *feeds, size_t n, const health_reload_t *reload, int stopping,
+                  int64_t now_ns, int json, http_body_t *body);
 
 #endif

@@ -461,7 +461,14 @@ static void render_daemon(out_t *o, const daemon_t *d)
     metric_u64(o, "tickd_sessions_rolled_total", "counter",
                "Trading days rolled over (session.roll_at).", d->sessions_rolled);
     metric_u64(o, "tickd_config_reloads_total", "counter",
-               "Configuration reloads applied (SIGHUP).", d->reloads_total);
+               "Configuration reloads applied in full (SIGHUP).", d->reloads_total);
+    metric_u64(o, "tickd_config_reload_failures_total", "counter",
+               "Configuration reloads (SIGHUP) that failed in whole or in part; what could not "
+               "change kept running as it was.",
+               d->reload_failures_total);
+    metric_u64(o, "tickd_config_last_reload_successful", "gauge",
+               "1 when the last reload (or the start) applied the whole configuration, else 0.",
+               (uint64_t)d->last_reload_ok);
     family(o, "tickd_build_info", "gauge", "The running tickd: its version as a label, value 1.");
     sample_u64(o, "tickd_build_info", (label_t[]){{"version", TICKD_VERSION}}, 1, 1);
 }

@@ -1,6 +1,7 @@
 /*
  * test_market.c - the market: books, ticks from ITCH messages, the
- * last-value cache, and the end of the day (every object reclaimed).
+ * last-value cache, orders taken back from one source, and the end of the
+ * day (every object reclaimed).
  *
  * The generated-day tests keep their own model of the book: every live
  * order in an array indexed by reference (the generator numbers orders from
@@ -273,6 +274,53 @@ static void cancel_delete_and_replace_move_the_book(void **state)
 /* Reference 0 marks an empty slot of the order table: a message naming it
  * must be an unknown order, not a match with an empty slot (found by
  * fuzz_itch: it dereferenced a NULL order). */
+static void withdrawing_a_source_takes_back_only_its_orders_and_quotes_the_change(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    seen_t seen = {.seq_in_order = 1};
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
+    struct itch_msg msg;
+    /* Source 1 (a looping replay) has enough orders to grow the table, so
+     * the walk meets probe runs that clearing slots moves back. */
+    market_set_source(m, 1);
+    for (uint64_t ref = 1; ref <= 100000; ref++) {
+        msg = add_msg(7, "AAPL", ref, ref % 2 ? 'B' : 'S', 10,
+                      ref % 2 ? 1000000 - (uint32_t)(ref % 50) : 1000100 + (uint32_t)(ref % 50));
+        assert_int_equal(market_itch(m, &msg, 1), 0);
+    }
+    market_set_source(m, 2); /* another feed's orders, on the same symbol and another */
+    msg = add_msg(7, "AAPL", 200001, 'B', 5, 900000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    msg = add_msg(8, "MSFT", 200002, 'S', 7, 2000000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    uint64_t quotes = seen.quotes;
+
+    assert_int_equal(market_withdraw(m, 1, 99, 100), 100000);
+    assert_int_equal(market_stats(m)->orders_live, 2);
+    assert_int_equal(live(heap, &order_type), 2);
+    assert_bbo(m, "AAPL", 900000, 5, 0, 0);
+    assert_bbo(m, "MSFT", 0, 0, 2000000, 7);
+    assert_true(seen.quotes > quotes);
+    assert_string_equal(seen.last_sym, "AAPL");
+    assert_int_equal(seen.last.ts_exch, 99);
+    assert_int_equal(seen.last.ts_recv, 100);
+    assert_true(seen.seq_in_order);
+
+    /* The same references can be added again, and withdrawn again. */
+    market_set_source(m, 1);
+    msg = add_msg(7, "AAPL", 1, 'B', 10, 1000000);
+    assert_int_equal(market_itch(m, &msg, 1), 0);
+    assert_int_equal(market_stats(m)->rejected, 0);
+    assert_int_equal(market_withdraw(m, 1, 0, 0), 1);
+    assert_int_equal(market_withdraw(m, 1, 0, 0), 0);
+    assert_int_equal(market_stats(m)->orders_live, 2);
+
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
 static void order_reference_zero_is_an_unknown_order(void **state)
 {
     (void)state;
@@ -535,6 +583,7 @@ int main(void)
         cmocka_unit_test(executions_print_trades_at_the_resting_price_from_the_aggressor),
         cmocka_unit_test(cancel_delete_and_replace_move_the_book),
         cmocka_unit_test(order_reference_zero_is_an_unknown_order),
+        cmocka_unit_test(withdrawing_a_source_takes_back_only_its_orders_and_quotes_the_change),
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),

@@ -1,7 +1,7 @@
 """The real binary under valgrind's memcheck through a whole life: start, TCP
 ingest, subscribers (channel and pattern, RESP2 and RESP3), PUBLISH, a
-reload, a looping replay that rolls the day, and SIGTERM. Memcheck must
-report no error and no definitely lost byte."""
+reload, a looping replay that starts its file again, and SIGTERM. Memcheck
+must report no error and no definitely lost byte."""
 
 import os
 import re
@@ -58,8 +58,8 @@ feeds:
         pub = t.resp()
         self.addCleanup(pub.close)
         self.assertEqual(pub.call("PUBLISH", "trade.VG", "T,3,VG,1.6,1,S"), 2)
-        wait_for(lambda: (t.metric("tickd_sessions_rolled_total") or 0) >= 2, timeout=120,
-                 what="the looping replay rolling the day twice")
+        wait_for(lambda: (t.metric('tickd_feed_messages_total{feed="day"}') or 0) >= 6000,
+                 timeout=120, what="the looping replay starting the file again twice")
         t.signal(signal.SIGHUP)
         t.wait_note("READY=1", 60)
         self.assertEqual(t.stop(timeout=120), 0)

@@ -113,11 +113,12 @@ static void a_clock_that_went_back_reads_as_no_silence(void **state)
     assert_int_equal(judge(&h, T0 - 3600 * SEC, reason), 1);
 }
 
-/* The page for feeds at now, and what health_render() returned. */
+/* The page for feeds at now, after no reload, and what health_render()
+ * returned. */
 static int render(const health_feed_t *feeds, size_t n, int stopping, int64_t now, int json,
                   http_body_t *b)
 {
-    int r = health_render(feeds, n, stopping, now, json, b);
+    int r = health_render(feeds, n, NULL, stopping, now, json, b);
     assert_true(r == 0 || r == 1);
     assert_int_equal(http_body_append(b, "", 1), 0);
     return r;
@@ -154,7 +155,8 @@ static void a_stopping_daemon_is_unhealthy_whatever_its_feeds_say(void **state)
     assert_string_equal(b.data, "unhealthy\ntickd is stopping\n");
     b.len = 0;
     assert_int_equal(render(NULL, 0, 1, T0, 1, &b), 0);
-    assert_string_equal(b.data, "{\"status\":\"unhealthy\",\"stopping\":true,\"feeds\":[]}\n");
+    assert_string_equal(b.data, "{\"status\":\"unhealthy\",\"stopping\":true,\"feeds\":[],"
+                                "\"last_reload\":null}\n");
     http_body_free(&b);
 }
 
@@ -176,10 +178,55 @@ static void the_json_page_reports_every_feed_with_null_for_what_does_not_apply(v
         "\"reason\":\"no source connected for 3.5s (stale_after 2.5s)\"},"
         "{\"name\":\"day\",\"type\":\"file\",\"up\":true,\"connected\":true,\"finished\":true,"
         "\"seconds_since_last_message\":1.500,\"stale_after_seconds\":null,\"healthy\":true,"
-        "\"reason\":null}]}\n");
+        "\"reason\":null}],\"last_reload\":null}\n");
     b.len = 0;
     assert_int_equal(render(feeds + 1, 1, 0, T0 + 3 * SEC, 1, &b), 1);
     assert_non_null(strstr(b.data, "{\"status\":\"ok\",\"stopping\":false,\"feeds\":[{"));
+    http_body_free(&b);
+}
+
+static void a_file_feed_in_error_says_why_it_is_not_up(void **state)
+{
+    (void)state;
+    char reason[128];
+    health_feed_t h = finished_file();
+    h.up = 0;
+    h.error = "no message in day.csv (it is empty, or nothing in it decodes)";
+    assert_int_equal(judge(&h, T0 + 3 * SEC, reason), 0);
+    assert_string_equal(reason,
+                        "not up (no message in day.csv (it is empty, or nothing in it decodes))");
+    h.up = 1; /* an error left over from before it came up again is not reported */
+    assert_int_equal(judge(&h, T0 + 3 * SEC, reason), 1);
+}
+
+static void a_failed_reload_shows_on_both_pages_and_leaves_the_status_ok(void **state)
+{
+    (void)state;
+    health_feed_t h = tcp_feed();
+    health_reload_t failed = {
+        .ok = 0, .error = "feed live: cannot listen on 127.0.0.1:1: \"in use\"", .at_ns = T0 + SEC};
+    http_body_t b = {0};
+    assert_int_equal(health_render(&h, 1, &failed, 0, T0 + 3 * SEC, 0, &b), 1);
+    assert_int_equal(http_body_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "ok\nlast reload failed: feed live: cannot listen on "
+                                "127.0.0.1:1: \"in use\"\n");
+    b.len = 0;
+    assert_int_equal(health_render(&h, 1, &failed, 0, T0 + 3 * SEC + SEC / 4, 1, &b), 1);
+    assert_int_equal(http_body_append(&b, "", 1), 0);
+    assert_non_null(strstr(b.data, "{\"status\":\"ok\","));
+    assert_non_null(strstr(b.data, "],\"last_reload\":{\"ok\":false,\"error\":\"feed live: "
+                                   "cannot listen on 127.0.0.1:1: \\\"in use\\\"\","
+                                   "\"seconds_ago\":2.250}}\n"));
+    health_reload_t ok = {.ok = 1, .error = "", .at_ns = T0 + SEC};
+    b.len = 0;
+    assert_int_equal(health_render(&h, 1, &ok, 0, T0 + 2 * SEC, 0, &b), 1);
+    assert_int_equal(http_body_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "ok\n");
+    b.len = 0;
+    assert_int_equal(health_render(&h, 1, &ok, 0, T0 + 2 * SEC, 1, &b), 1);
+    assert_int_equal(http_body_append(&b, "", 1), 0);
+    assert_non_null(
+        strstr(b.data, "\"last_reload\":{\"ok\":true,\"error\":null,\"seconds_ago\":1.000}}"));
     http_body_free(&b);
 }
 
@@ -205,6 +252,8 @@ int main(void)
         cmocka_unit_test(the_text_page_is_ok_or_names_each_faulty_feed_on_a_line),
         cmocka_unit_test(a_stopping_daemon_is_unhealthy_whatever_its_feeds_say),
         cmocka_unit_test(the_json_page_reports_every_feed_with_null_for_what_does_not_apply),
+        cmocka_unit_test(a_file_feed_in_error_says_why_it_is_not_up),
+        cmocka_unit_test(a_failed_reload_shows_on_both_pages_and_leaves_the_status_ok),
         cmocka_unit_test(json_strings_are_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
