@@ -1262,6 +1262,7 @@ static const struct field http_fields[] = {
     {"max_connections", read_uint, NULL, CFG(http.max_connections), 1, 10000},
     {"max_header", read_size, SIZE_WHAT, CFG(http.max_header), KiB, MiB},
     {"idle_timeout", read_duration, DURATION_WHAT, CFG(http.idle_timeout_ns), 0, HOUR},
+    {"header_timeout", read_duration, DURATION_WHAT, CFG(http.header_timeout_ns), 0, HOUR},
     {0},
 };
 
@@ -1387,6 +1388,7 @@ void config_defaults(config_t *cfg)
     cfg->http.max_connections = 64;
     cfg->http.max_header = 8 * KiB;
     cfg->http.idle_timeout_ns = 30 * SEC;
+    cfg->http.header_timeout_ns = 5 * SEC;
     strcpy(cfg->journal.dir, "/var/lib/tickd");
     cfg->journal.fsync = JOURNAL_FSYNC_INTERVAL;
     cfg->journal.fsync_interval_ns = 1 * SEC;

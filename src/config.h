@@ -73,10 +73,11 @@ typedef struct config {
     } pubsub;
 
     struct {
-        char listen[256];         /* http.listen, default 127.0.0.1:9108 */
-        uint32_t max_connections; /* http.max_connections, default 64 */
-        size_t max_header;        /* http.max_header, default 8KiB */
-        uint64_t idle_timeout_ns; /* http.idle_timeout, default 30s */
+        char listen[256];           /* http.listen, default 127.0.0.1:9108 */
+        uint32_t max_connections;   /* http.max_connections, default 64 */
+        size_t max_header;          /* http.max_header, default 8KiB */
+        uint64_t idle_timeout_ns;   /* http.idle_timeout, default 30s */
+        uint64_t header_timeout_ns; /* http.header_timeout, default 5s */
     } http;
 
     struct {

@@ -26,6 +26,19 @@
  * until it closes or HTTP_LINGER_MS pass, so that a response to a bad request
  * is not lost to a reset.
  *
+ * A client must not be able to hold connections by sending slowly (the
+ * slowloris attack): every byte restarts the idle timeout, but a request head
+ * has a deadline of its own, http.header_timeout from the accept, or from the
+ * first byte after the last complete head, to the blank line that ends it.
+ * One timer per connection serves both, set to the nearer. The open
+ * connections sit on a list in accept order; at http.max_connections a new
+ * connection closes the oldest one still awaiting a head and not being
+ * written to, and takes its place. Only when every connection is being
+ * answered or idle after a complete request is the newcomer refused with a
+ * 503. So /metrics and /healthz answer however many slow clients there are:
+ * each holds a place for at most the head deadline, and loses it sooner to
+ * newer connections.
+ *
  * Never logs, never blocks the loop (a host name in http.listen is resolved
  * at start and reload only), never crashes on input.
  */
@@ -137,6 +150,9 @@ struct http_conn {
     int in_accept;                /* the current header value is an Accept */
     int reject;                   /* status to answer with instead of parsing on, or 0 */
     int headers_done;             /* on_headers_complete ran for this message */
+    int in_head;                  /* a request head is owed: none completed yet, or a byte
+                                     came after the last complete one (RFC 9112's leading
+                                     empty lines included); cleared by on_headers_complete */
     int closing;                  /* answered for the last time */
 };
 
@@ -358,6 +374,7 @@ static int count_header(http_conn_t *c, size_t n)
 static int on_message_begin(http_parser *p)
 {
     http_conn_t *c = conn_of(p);
+    c->in_head = 1;
     c->header_bytes = 0;
     c->target_len = 0;
     c->field_len = 0;
@@ -420,6 +437,7 @@ static int on_headers_complete(http_parser *p)
 {
     http_conn_t *c = conn_of(p);
     c->headers_done = 1;
+    c->in_head = 0;
     if (p->http_major != 1) {
         c->reject = 505;
         return -1;
@@ -463,6 +481,7 @@ static void conn_init(http_conn_t *c, const http_routes_t *routes, size_t max_he
     c->parser.data = c;
     c->routes = routes;
     c->max_header = max_header;
+    c->in_head = 1;
 }
 
 static void conn_release(http_conn_t *c)
@@ -493,12 +512,18 @@ int http_conn_closing(const http_conn_t *c)
     return c->closing;
 }
 
+int http_conn_awaiting_head(const http_conn_t *c)
+{
+    return c->in_head && !c->closing;
+}
+
 size_t http_conn_feed(http_conn_t *c, const char *data, size_t len, http_body_t *out)
 {
     if (c->closing)
         return len;
     if (len == 0) /* http-parser reads a zero length as the end of the stream */
         return 0;
+    c->in_head = 1;
     c->out = out;
     size_t n = http_parser_execute(&c->parser, &conn_settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -526,11 +551,15 @@ typedef struct http_client http_client_t;
 
 struct http_client {
     uv_tcp_t tcp;
-    uv_timer_t timer; /* idle timeout, then the linger timeout */
+    uv_timer_t timer; /* the nearer of the idle and head deadlines, then the linger timeout */
     uv_write_t wreq;
     uv_shutdown_t sreq;
     http_server_t *srv;
-    http_client_t *next, *prev; /* the server's open connections */
+    http_client_t *next, *prev; /* the server's open connections, oldest accepted first */
+    uint64_t head_since;        /* loop time (ms) the head being awaited began: the accept,
+                                   or the read that brought its first byte */
+    int in_head;                /* a head is awaited (http_conn_awaiting_head, as of the
+                                   last feed); head_since is valid */
     http_conn_t conn;
     http_body_t out; /* responses; being written while writing */
     http_body_t in;  /* received, not yet parsed (the engine paused) */
@@ -549,8 +578,9 @@ struct http_server {
     int port;
     uint32_t max_connections;
     size_t max_header;
-    uint64_t idle_ms; /* 0: no idle timeout */
-    http_client_t *clients;
+    uint64_t idle_ms;                /* 0: no idle timeout */
+    uint64_t header_ms;              /* 0: no head deadline */
+    http_client_t *clients, *newest; /* the open connections in accept order; both ends */
     uint32_t nclients;
     unsigned pending; /* listeners and clients not yet freed */
     char *rbuf;       /* HTTP_READ_SIZE bytes, for every read */
@@ -581,6 +611,7 @@ static void apply_limits(http_server_t *srv, const config_t *cfg)
     srv->max_connections = cfg->http.max_connections;
     srv->max_header = cfg->http.max_header;
     srv->idle_ms = (cfg->http.idle_timeout_ns + 999999) / 1000000;
+    srv->header_ms = (cfg->http.header_timeout_ns + 999999) / 1000000;
 }
 
 static void on_client_closed(uv_handle_t *h)
@@ -605,6 +636,8 @@ static void client_close(http_client_t *c)
     if (!c->rejected) {
         if (c->next != NULL)
             c->next->prev = c->prev;
+        else
+            c->srv->newest = c->prev;
         if (c->prev != NULL)
             c->prev->next = c->next;
         else
@@ -624,6 +657,33 @@ static void client_touch(http_client_t *c, uint64_t ms)
 {
     if (ms > 0)
         uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* Something was read or written: the idle timeout starts again, but a head
+ * being awaited keeps its deadline, so the timer is the nearer of the two. */
+static void client_arm(http_client_t *c)
+{
+    const http_server_t *srv = c->srv;
+    uint64_t ms = srv->idle_ms;
+    if (c->in_head && srv->header_ms > 0) {
+        uint64_t due = c->head_since + srv->header_ms, now = uv_now(srv->loop);
+        uint64_t left = due > now ? due - now : 1;
+        if (ms == 0 || left < ms)
+            ms = left;
+    }
+    if (ms > 0)
+        client_touch(c, ms);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+/* Notes whether the engine now awaits a head, and since when. */
+static void client_note_head(http_client_t *c)
+{
+    int in_head = http_conn_awaiting_head(&c->conn);
+    if (in_head && !c->in_head)
+        c->head_since = uv_now(c->srv->loop);
+    c->in_head = in_head;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -703,6 +763,8 @@ static void client_flush(http_client_t *c)
 static void client_take(http_client_t *c, const char *data, size_t len)
 {
     size_t used = http_conn_feed(&c->conn, data, len, &c->out);
+    client_note_head(c);
+    client_arm(c);
     if (used >= len) {
         c->in.len = 0;
     } else if (data == c->in.data) {
@@ -726,7 +788,7 @@ static void on_write(uv_write_t *req, int status)
     c->out.len = 0;
     if (c->out.cap > HTTP_OUT_HIGH) /* a flood's worth: give it back */
         http_body_free(&c->out);
-    client_touch(c, c->srv->idle_ms);
+    client_arm(c);
     if (c->in.len > 0 && !http_conn_closing(&c->conn))
         client_take(c, c->in.data, c->in.len);
     else
@@ -742,7 +804,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->lingering)
         return;
-    client_touch(c, c->srv->idle_ms);
     client_take(c, buf->base, (size_t)nread);
 }
 
@@ -753,6 +814,22 @@ static void client_reject(http_client_t *c)
     c->rejected = 1;
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     client_close(c);
+}
+
+/* May c be closed to make room for a new connection? Only while it owes a
+ * head: one being answered, or idle after a complete request, stays. */
+static int client_evictable(const http_client_t *c)
+{
+    return c->in_head && !c->writing;
+}
+
+/* At the limit: the oldest evictable connection, or NULL. */
+static http_client_t *oldest_evictable(const http_server_t *srv)
+{
+    for (http_client_t *c = srv->clients; c != NULL; c = c->next)
+        if (client_evictable(c))
+            return c;
+    return NULL;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -774,20 +851,27 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     if (srv->nclients >= srv->max_connections) {
-        client_reject(c);
-        return;
+        http_client_t *victim = oldest_evictable(srv);
+        if (victim == NULL) {
+            client_reject(c);
+            return;
+        }
+        client_close(victim);
     }
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_init(srv->loop, &c->timer);
     c->timer.data = c;
     c->handles = 2;
     conn_init(&c->conn, &srv->routes, srv->max_header);
-    c->next = srv->clients;
-    if (c->next != NULL)
-        c->next->prev = c;
-    srv->clients = c;
+    c->prev = srv->newest;
+    if (c->prev != NULL)
+        c->prev->next = c;
+    else
+        srv->clients = c;
+    srv->newest = c;
     srv->nclients++;
-    client_touch(c, srv->idle_ms);
+    client_note_head(c);
+    client_arm(c);
     client_read_start(c);
 }
 

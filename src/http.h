@@ -10,7 +10,9 @@
  * Requests are parsed with http-parser (Debian libhttp-parser-dev). 400 for a
  * malformed request, 404 for another path, 405 for a method other than GET or
  * HEAD, 431 for headers over http.max_header; keep-alive; at most
- * http.max_connections connections; idle ones closed after http.idle_timeout.
+ * http.max_connections connections, the oldest still sending a request head
+ * giving way to a new one; a head not complete within http.header_timeout,
+ * and a connection idle for http.idle_timeout, closed.
  *
  * The protocol itself (bytes in, responses out) is a pure engine, the
  * http_conn_* functions below, with no socket in sight: the server drives one
@@ -66,10 +68,16 @@ typedef struct http_routes {
  * here) on loop and starts accepting. routes is copied. On failure returns a
  * negative errno with a message in err, and nothing is left behind.
  *
- * A connection over http.max_connections is accepted, sent a 503 (if the
- * socket takes it at once) and closed on the spot: it never holds a buffer
- * or a timer. A connection that sends nothing for http.idle_timeout (0: no
- * limit) is closed.
+ * Connections are kept in the order they were accepted. A connection over
+ * http.max_connections takes the place of the oldest open one that is
+ * awaiting a request head (http_conn_awaiting_head) and is not being written
+ * to; that one is closed. When there is none (every connection is answering
+ * or idle after a complete request) the new one is sent a 503 (if the socket
+ * takes it at once) and closed on the spot: it never holds a buffer or a
+ * timer. A connection whose request head is not complete http.header_timeout
+ * after it was accepted, or after the first byte of its next request, is
+ * closed without an answer; so is one that sends nothing for
+ * http.idle_timeout (0: no limit, for either).
  */
 int http_start(uv_loop_t *loop, const config_t *cfg, const http_routes_t *routes,
                http_server_t **out, char *err, size_t errlen);
@@ -111,5 +119,14 @@ size_t http_conn_feed(http_conn_t *c, const char *data, size_t len, http_body_t 
 
 /* Non-zero once the connection must close after its output is sent. */
 int http_conn_closing(const http_conn_t *c);
+
+/*
+ * Non-zero while the connection owes a complete request head: from its start
+ * until the blank line that ends its first head, and again from any byte fed
+ * after a complete head (an empty line before a request line counts) until
+ * the end of that next head. Zero once the connection is closing. The server
+ * times a head by it (http.header_timeout) and picks whom to evict by it.
+ */
+int http_conn_awaiting_head(const http_conn_t *c);
 
 #endif

@@ -160,6 +160,12 @@ static transcript_t run(const http_routes_t *routes, size_t max_header, const ui
                           out.len);
             if (was_closing && out.len > 0)
                 fuzz_fail("a closing connection wrote %zu more bytes", out.len);
+            /* Bytes that completed no head leave one awaited (the server's
+             * head deadline runs); a closing connection awaits none. */
+            int awaiting = http_conn_awaiting_head(c);
+            if (http_conn_closing(c) ? awaiting : got > 0 && out.len == 0 && !awaiting)
+                fuzz_fail("awaiting a head: %d, closing %d, %zu bytes taken, %zu written", awaiting,
+                          http_conn_closing(c), got, out.len);
             drain(&t, &out);
             used += got;
         }

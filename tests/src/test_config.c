@@ -107,6 +107,7 @@ static void assert_defaults(const config_t *cfg)
     assert_int_equal(cfg->http.max_connections, 64);
     assert_int_equal(cfg->http.max_header, 8 << 10);
     assert_int_equal(cfg->http.idle_timeout_ns, 30000000000ULL);
+    assert_int_equal(cfg->http.header_timeout_ns, 5000000000ULL);
     assert_int_equal(cfg->journal.enabled, 0);
     assert_string_equal(cfg->journal.dir, "/var/lib/tickd");
     assert_int_equal(cfg->journal.fsync, JOURNAL_FSYNC_INTERVAL);
@@ -177,6 +178,7 @@ static void test_full_config_sets_every_key(void **state)
     assert_int_equal(cfg->http.max_connections, 16);
     assert_int_equal(cfg->http.max_header, 16 << 10);
     assert_int_equal(cfg->http.idle_timeout_ns, 0);
+    assert_int_equal(cfg->http.header_timeout_ns, 2000000000ULL);
     assert_int_equal(cfg->journal.enabled, 1);
     assert_string_equal(cfg->journal.dir, "/srv/tickd/journal");
     assert_int_equal(cfg->journal.fsync, JOURNAL_FSYNC_ALWAYS);
@@ -539,7 +541,7 @@ static void test_lists_known_keys_when_no_key_is_close(void **state)
 {
     assert_rejected(*state, "bad_unknown_key_no_suggestion.yaml",
                     "2:3: http: unknown key \"port\" (known keys: listen, max_connections, "
-                    "max_header, idle_timeout)");
+                    "max_header, idle_timeout, header_timeout)");
 }
 
 static void test_rejects_wrong_types(void **state)

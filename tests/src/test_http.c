@@ -117,6 +117,7 @@ static int setup(void **state)
     f->cfg->http.max_connections = 8;
     f->cfg->http.max_header = 1024;
     f->cfg->http.idle_timeout_ns = 10ull * 1000000000;
+    f->cfg->http.header_timeout_ns = 10ull * 1000000000;
     f->routes = (http_routes_t){route_metrics, route_mallocstats, route_health, f};
     f->healthy = 1;
     start(f);
@@ -820,7 +821,7 @@ static void head_has_content_length_but_no_body(void **state)
     client_close(&c);
 }
 
-static void connections_over_the_limit_get_503_and_are_closed(void **state)
+static void connections_over_the_limit_get_503_when_none_is_sending_a_head(void **state)
 {
     fixture_t *f = *state;
     restart(f, 2, 1024, 10ull * 1000000000);
@@ -860,6 +861,154 @@ static void connections_over_the_limit_get_503_and_are_closed(void **state)
     response_free(&r);
     client_close(&extra);
     client_close(&a);
+}
+
+/* Turns the loop for ms, reading on every client in cs (n of them). */
+static void pump_all(fixture_t *f, client_t *cs[], size_t n, int64_t ms)
+{
+    int64_t until = now_ms() + ms;
+    do {
+        for (size_t i = 0; i < n; i++)
+            pump(f, cs[i]);
+    } while (now_ms() < until);
+}
+
+static void at_the_limit_a_new_connection_evicts_the_oldest_one_still_sending_its_head(void **state)
+{
+    fixture_t *f = *state;
+    restart(f, 3, 1024, 10ull * 1000000000);
+    client_t done, slow, silent, new1, new2, extra;
+    client_t *all[] = {&done, &slow, &silent, &new1, &new2};
+    response_t r;
+    /* In accept order: done has had its answer and idles, slow is halfway
+     * through a head, silent has sent nothing. */
+    client_connect(f, &done);
+    client_send(f, &done, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(f, &done, 0, &r);
+    response_free(&r);
+    client_connect(f, &slow);
+    client_send(f, &slow, "GET /metrics HTTP/1.1\r\nX-a:");
+    pump_all(f, all, 2, 50);
+    client_connect(f, &silent);
+    pump_all(f, all, 3, 50);
+
+    /* The fourth takes slow's place, the oldest awaiting a head. */
+    client_connect(f, &new1);
+    client_send(f, &new1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(f, &new1, 0, &r);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_true(closed_within(f, &slow, 3000));
+    pump_all(f, all, 3, 100);
+    assert_false(done.eof);
+    assert_false(silent.eof);
+
+    /* The fifth takes silent's: done and new1 have had their answers. */
+    client_connect(f, &new2);
+    client_send(f, &new2, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(f, &new2, 0, &r);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_true(closed_within(f, &silent, 3000));
+    pump_all(f, all, 5, 100);
+    assert_false(done.eof);
+    assert_false(new1.eof);
+
+    /* Now none awaits a head: a sixth is refused, and the three still work. */
+    client_connect(f, &extra);
+    read_response(f, &extra, 0, &r);
+    assert_int_equal(r.status, 503);
+    response_free(&r);
+    client_close(&extra);
+    client_t *kept[] = {&done, &new1, &new2};
+    for (size_t i = 0; i < 3; i++) {
+        client_send(f, kept[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        read_response(f, kept[i], 0, &r);
+        assert_int_equal(r.status, 200);
+        response_free(&r);
+    }
+    for (size_t i = 0; i < 5; i++)
+        client_close(all[i]);
+}
+
+/* Sends bytes one at a time, one every every_ms, until the server closes
+ * (then returns the ms since the first one) or max_ms pass (then -1). A
+ * send that fails because the server closed is not an error here. */
+static int64_t trickle_until_closed(fixture_t *f, client_t *c, const char *bytes, int64_t every_ms,
+                                    int64_t max_ms)
+{
+    int64_t t0 = now_ms(), next = t0;
+    size_t i = 0;
+    while (!c->eof) {
+        int64_t now = now_ms();
+        if (now - t0 > max_ms)
+            return -1;
+        if (now >= next && bytes[i] != '\0') {
+            send(c->fd, &bytes[i++], 1, MSG_NOSIGNAL);
+            next = now + every_ms;
+        }
+        pump(f, c);
+    }
+    return now_ms() - t0;
+}
+
+static void
+a_head_not_complete_within_the_header_timeout_is_closed_however_it_trickles(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->http.header_timeout_ns = 300ull * 1000000; /* 300 ms */
+    restart(f, 8, 1024, 10ull * 1000000000);
+    client_t answered, silent, slow;
+    response_t r;
+    client_connect(f, &answered);
+    client_send(f, &answered, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(f, &answered, 0, &r);
+    response_free(&r);
+    client_connect(f, &silent);
+    client_connect(f, &slow);
+    /* A byte every 40 ms keeps the idle timeout (10 s) away, not the head's. */
+    int64_t took = trickle_until_closed(
+        f, &slow, "GET /metrics HTTP/1.1\r\nX-a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 40,
+        3000);
+    assert_true(took >= 250 && took < 3000);
+    assert_int_equal(slow.len, 0); /* closed without an answer */
+    assert_true(closed_within(f, &silent, 1000));
+    assert_int_equal(silent.len, 0);
+    assert_true(open_after(f, &answered, 200)); /* idle after an answer: idle_timeout's */
+    client_send(f, &answered, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(f, &answered, 0, &r);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    client_close(&answered);
+    client_close(&silent);
+    client_close(&slow);
+}
+
+static void the_head_deadline_of_a_keep_alive_request_starts_at_its_first_byte(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->http.header_timeout_ns = 300ull * 1000000; /* 300 ms */
+    restart(f, 8, 1024, 10ull * 1000000000);
+    client_t c;
+    response_t r;
+    client_connect(f, &c);
+    /* A head sent in pieces within the deadline is answered. */
+    const char *pieces[] = {"GET /healthz HTTP/1.1\r\n", "Host: x\r\n", "\r\n"};
+    for (size_t i = 0; i < 3; i++) {
+        client_send(f, &c, pieces[i]);
+        pump_all(f, (client_t *[]){&c}, 1, 50);
+    }
+    read_response(f, &c, 0, &r);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    /* Idle after the answer for longer than the head deadline: still open. */
+    assert_true(open_after(f, &c, 500));
+    /* The next head's deadline runs from its first byte. */
+    int64_t took = trickle_until_closed(
+        f, &c, "GET /healthz HTTP/1.1\r\nX-a: aaaaaaaaaaaaaaaaaaaaaa", 40, 3000);
+    assert_true(took >= 250 && took < 3000);
+    assert_int_equal(c.len, 0);
+    client_close(&c);
 }
 
 static void idle_connections_are_closed_after_the_timeout(void **state)
@@ -1109,6 +1258,41 @@ static void engine_answers_upgrade_requests_then_closes(void **state)
     http_body_free(&out);
 }
 
+static void engine_awaits_a_head_at_the_start_and_after_any_byte_past_a_complete_one(void **state)
+{
+    fixture_t *f = *state;
+    http_conn_t *c;
+    http_body_t out = {0};
+    assert_int_equal(http_conn_new(&f->routes, 1024, &c), 0);
+    assert_true(http_conn_awaiting_head(c)); /* nothing sent yet */
+    const char *head = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    assert_int_equal(http_conn_feed(c, head, strlen(head), &out), strlen(head));
+    assert_true(http_conn_awaiting_head(c));
+    assert_int_equal(http_conn_feed(c, "\r\n", 2, &out), 2);
+    assert_false(http_conn_awaiting_head(c)); /* answered; idle */
+    assert_true(out.len > 0);
+    assert_int_equal(http_conn_feed(c, "\r\n", 2, &out), 2); /* an empty line before a request */
+    assert_true(http_conn_awaiting_head(c));
+    const char *more = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\n";
+    assert_int_equal(http_conn_feed(c, more, strlen(more), &out), strlen(more));
+    assert_true(http_conn_awaiting_head(c)); /* the second, pipelined, is half there */
+    const char *last = "Host: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(http_conn_feed(c, last, strlen(last), &out), strlen(last));
+    assert_true(http_conn_closing(c));
+    assert_false(http_conn_awaiting_head(c));
+    http_conn_free(c);
+
+    assert_int_equal(http_conn_new(&f->routes, 1024, &c), 0);
+    const char *partial = "GET / HTTP/1.1\r\nHost";
+    assert_int_equal(http_conn_feed(c, partial, strlen(partial), &out), strlen(partial));
+    assert_true(http_conn_awaiting_head(c));
+    assert_int_equal(http_conn_feed(c, "\x01\r\n", 3, &out), 3); /* garbage: 400, closing */
+    assert_true(http_conn_closing(c));
+    assert_false(http_conn_awaiting_head(c));
+    http_conn_free(c);
+    http_body_free(&out);
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -1226,7 +1410,10 @@ int main(void)
         T(connection_close_is_honoured),
         T(http10_closes_unless_keep_alive_is_asked),
         T(head_has_content_length_but_no_body),
-        T(connections_over_the_limit_get_503_and_are_closed),
+        T(connections_over_the_limit_get_503_when_none_is_sending_a_head),
+        T(at_the_limit_a_new_connection_evicts_the_oldest_one_still_sending_its_head),
+        T(a_head_not_complete_within_the_header_timeout_is_closed_however_it_trickles),
+        T(the_head_deadline_of_a_keep_alive_request_starts_at_its_first_byte),
         T(idle_connections_are_closed_after_the_timeout),
         T(stop_closes_every_connection_then_calls_done),
         T(stop_of_a_server_never_started_calls_done_at_once),
@@ -1236,6 +1423,7 @@ int main(void)
         T(engine_answers_the_same_fed_whole_or_byte_by_byte),
         T(engine_pauses_past_the_high_water_mark_and_resumes),
         T(engine_answers_upgrade_requests_then_closes),
+        T(engine_awaits_a_head_at_the_start_and_after_any_byte_past_a_complete_one),
         T(engine_survives_random_and_mutated_input),
     };
 #undef T
