@@ -71,7 +71,8 @@ class MoldFeedTest(unittest.TestCase):
         now = {}
         for name in COUNTERS:
             key = f'tickd_feed_{name}_total{{feed="{FEED}"}}'
-            self.assertIn(key, page)
+            if key not in page:
+                self.fail(f"no {key} on /metrics")
             now[name] = page[key]
             self.assertGreaterEqual(now[name], self.seen.get(name, 0),
                                     f"tickd_feed_{name}_total went back")
