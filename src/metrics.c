@@ -348,8 +348,8 @@ static void render_feed_health(out_t *o, const daemon_t *d, size_t n)
     for (size_t i = 0; i < n; i++)
         feed_get_health(d->feeds[i], &h[i]);
     family(o, "tickd_feed_connected", "gauge",
-           "1 while the feed has a source: a TCP source connected, a UDP message delivered, a "
-           "file open; else 0.");
+           "1 while the feed has a source: a TCP source connected, a UDP message or current "
+           "heartbeat received, a file open; else 0.");
     for (size_t i = 0; i < n; i++)
         sample_u64(o, "tickd_feed_connected", (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1,
                    h[i].connected != 0);
