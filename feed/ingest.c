@@ -322,11 +322,12 @@ void ingest_finish(ingest_t *ing)
     }
 }
 
-void ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
+int ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
 {
     struct mold_packet info;
     struct mold_msg msg;
     uint64_t before = mold_errors(&ing->mold.stats);
+    uint64_t delivered = ing->mold.stats.messages;
     ing->ts_recv = ts_recv;
     market_set_source(ing->market, ing->source);
     if (mold_session_packet(&ing->mold, pkt, len, &info) == 0) {
@@ -339,6 +340,11 @@ void ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
             apply_input(ing);
         }
     }
+    if (info.ignored && ing->on_error != NULL) /* a sequence fault, not a decode error */
+        ing->on_error(ing->error_arg, info.seq,
+                      "MoldUDP64 packet ignored: its sequence number jumps implausibly far");
     ing->stats.sequence_gaps = ing->mold.stats.gap_messages;
     sync_framer_errors(ing, before, mold_errors(&ing->mold.stats), "MoldUDP64 messages");
+    return ing->mold.stats.messages != delivered ||
+           (info.kind != MOLD_DATA && !info.ignored && info.seq == ing->mold.next_seq);
 }

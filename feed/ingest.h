@@ -104,7 +104,10 @@ int ingest_run(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts);
 /* End of the stream: reports a message cut short at the end. */
 void ingest_finish(ingest_t *ing);
 
-/* Applies every new message of one MoldUDP64 datagram. */
-void ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv);
+/* Applies every new message of one MoldUDP64 datagram. Returns 1 when the
+ * datagram showed the stream alive: it delivered a message, or it is a
+ * heartbeat or end of session at the next expected number; 0 when it
+ * delivered nothing (duplicates, an ignored jump, a malformed datagram). */
+int ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv);
 
 #endif

@@ -2,11 +2,14 @@
  * mold.c - MoldUDP64 receiver: header, sequence state, message blocks.
  *
  * mold_session_packet() decides everything that the header alone decides
- * (heartbeat, end of session, new session, gap); mold_session_next() walks
- * the blocks and skips those already delivered. Invariants: next_seq only
- * grows within a session; a block is delivered only when its sequence number
- * equals next_seq, which then moves past it; every read of the datagram is
- * preceded by a check that it lies below pkt_len.
+ * (heartbeat, end of session, new session, gap, an implausible jump and its
+ * confirmation); mold_session_next() walks the blocks and skips those
+ * already delivered. Invariants: next_seq only grows within a session, and
+ * by at most MOLD_MAX_JUMP at a time unless a run of MOLD_CONFIRM packets
+ * confirmed the jump; an ignored packet changes nothing but counters and the
+ * run; a block is delivered only when its sequence number equals next_seq,
+ * which then moves past it; every read of the datagram is preceded by a
+ * check that it lies below pkt_len; every counter only grows.
  */
 #include "feed/mold.h"
 
@@ -31,7 +34,34 @@ static void jump_to(struct mold_session *s, uint64_t seq, struct mold_packet *in
     info->gap = seq - s->next_seq;
     s->stats.gaps++;
     s->stats.gap_messages += info->gap;
+    if (s->stats.gap_messages < info->gap) /* a counter never goes back: it stops */
+        s->stats.gap_messages = UINT64_MAX;
     s->next_seq = seq;
+}
+
+/* More than MOLD_MAX_JUMP past where the stream is expected, or numbers
+ * that would pass 2^64 - 1. `n` is the messages the packet carries. */
+static bool implausible(uint64_t expected, uint64_t seq, uint64_t n)
+{
+    return (seq > expected && seq - expected > MOLD_MAX_JUMP) || seq > UINT64_MAX - n;
+}
+
+/* An implausible data packet joins the run it continues, or starts a new
+ * one. Returns whether it is the run's MOLD_CONFIRM-th packet: the run is
+ * then over, and the stream is to move there. */
+static bool run_confirms(struct mold_session *s, const uint8_t *pkt, uint64_t seq, uint16_t count)
+{
+    if (s->run_len > 0 && seq == s->run_next && memcmp(s->run_name, pkt, MOLD_SESSION_LEN) == 0) {
+        s->run_len++;
+    } else {
+        memcpy(s->run_name, pkt, MOLD_SESSION_LEN);
+        s->run_len = 1;
+    }
+    s->run_next = seq + count;
+    if (s->run_len < MOLD_CONFIRM)
+        return false;
+    s->run_len = 0;
+    return true;
 }
 
 int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
@@ -47,8 +77,24 @@ int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
 
     info->seq = be64_get(pkt + MOLD_SESSION_LEN);
     info->count = be16_get(pkt + MOLD_SESSION_LEN + 8);
+    info->kind = info->count == MOLD_COUNT_HEARTBEAT ? MOLD_HEARTBEAT
+                 : info->count == MOLD_COUNT_END     ? MOLD_END_OF_SESSION
+                                                     : MOLD_DATA;
+    uint16_t carried = info->kind == MOLD_DATA ? info->count : 0;
 
-    if (!s->started || memcmp(s->name, pkt, MOLD_SESSION_LEN) != 0) {
+    bool same = s->started && memcmp(s->name, pkt, MOLD_SESSION_LEN) == 0;
+    if (implausible(same ? s->next_seq : 1, info->seq, carried)) {
+        if (info->kind != MOLD_DATA || info->seq > UINT64_MAX - carried ||
+            !run_confirms(s, pkt, info->seq, carried)) {
+            s->stats.implausible++;
+            info->ignored = true;
+            return 0;
+        }
+    } else {
+        s->run_len = 0;
+    }
+
+    if (!same) {
         if (s->started) {
             s->stats.session_changes++;
             info->new_session = true;
@@ -58,26 +104,17 @@ int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
         s->ended = false;
         s->next_seq = 1;
     }
+    jump_to(s, info->seq, info);
 
-    switch (info->count) {
-    case MOLD_COUNT_HEARTBEAT:
-        info->kind = MOLD_HEARTBEAT;
+    switch (info->kind) {
+    case MOLD_HEARTBEAT:
         s->stats.heartbeats++;
-        jump_to(s, info->seq, info);
         return 0;
-    case MOLD_COUNT_END:
-        info->kind = MOLD_END_OF_SESSION;
+    case MOLD_END_OF_SESSION:
         s->stats.end_of_session++;
         s->ended = true;
-        jump_to(s, info->seq, info);
         return 0;
     default:
-        if (info->seq > UINT64_MAX - info->count) { /* numbers would wrap: delivered again */
-            s->stats.truncated++;
-            return 0;
-        }
-        info->kind = MOLD_DATA;
-        jump_to(s, info->seq, info);
         s->pkt = pkt;
         s->pkt_len = len;
         s->pos = MOLD_HEADER_LEN;

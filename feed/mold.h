@@ -16,7 +16,20 @@
  * below it were delivered already and are skipped as duplicates, including
  * the overlapping head of a packet; a new session name starts over at 1. A
  * receiver that joins late therefore reports the messages it never saw as
- * one gap, which is the truth: it lacks them. A datagram shorter than the
+ * one gap, which is the truth: it lacks them.
+ *
+ * One stray or forged datagram must not move the stream. A packet whose
+ * sequence number lies more than MOLD_MAX_JUMP past the next expected one
+ * (1 for a new session name), or whose numbers would pass 2^64 - 1, is
+ * implausible: it is counted and ignored, and the stream stays where it
+ * was. Implausible data packets that follow one another exactly (same
+ * session, each starting where the one before ended) form a run; the
+ * MOLD_CONFIRM-th packet of a run confirms the new position, is delivered,
+ * and the messages skipped to get there are one gap. Any plausible packet
+ * breaks the run, so a live stream is never pulled away by packets
+ * interleaved with it. A receiver joining a session past MOLD_MAX_JUMP thus
+ * starts delivering with the MOLD_CONFIRM-th packet. Counters only grow:
+ * the count of lost messages stops at 2^64 - 1. A datagram shorter than the
  * header, or whose blocks run past its end, is counted as truncated; the
  * messages before the cut are delivered and the rest is skipped, so the
  * numbers it lacked show as a gap when the next packet comes. Bytes after
@@ -37,9 +50,11 @@
 
 #define MOLD_HEADER_LEN      20
 #define MOLD_SESSION_LEN     10
-#define MOLD_BLOCK_PREFIX    2      /* the length before each message */
-#define MOLD_COUNT_HEARTBEAT 0      /* message count of a heartbeat */
-#define MOLD_COUNT_END       0xFFFF /* message count of an end-of-session packet */
+#define MOLD_BLOCK_PREFIX    2       /* the length before each message */
+#define MOLD_COUNT_HEARTBEAT 0       /* message count of a heartbeat */
+#define MOLD_COUNT_END       0xFFFF  /* message count of an end-of-session packet */
+#define MOLD_MAX_JUMP        1000000 /* a longer jump ahead is implausible */
+#define MOLD_CONFIRM         3       /* packets of a run that confirm an implausible jump */
 
 /* What a session has seen; exported by the daemon as counters. */
 struct mold_stats {
@@ -48,7 +63,8 @@ struct mold_stats {
     uint64_t heartbeats;      /* heartbeat packets */
     uint64_t end_of_session;  /* end-of-session packets (sent repeatedly by the server) */
     uint64_t gaps;            /* times the stream jumped past the next expected number */
-    uint64_t gap_messages;    /* messages lost in those jumps */
+    uint64_t gap_messages;    /* messages lost in those jumps; stops at UINT64_MAX */
+    uint64_t implausible;     /* packets ignored: an implausible jump, not (yet) confirmed */
     uint64_t duplicates;      /* messages skipped because already delivered */
     uint64_t truncated;       /* packets cut short: under 20 bytes, or blocks past the end */
     uint64_t session_changes; /* times the session name changed after the first packet */
@@ -70,6 +86,7 @@ struct mold_packet {
     uint64_t seq;      /* sequence number in the header */
     uint16_t count;    /* message count in the header */
     bool new_session;  /* the session name differs from the previous packet's */
+    bool ignored;      /* an implausible jump: the packet changed nothing but counters */
     uint64_t gap_from; /* first missing sequence number, if gap > 0 */
     uint64_t gap;      /* messages missing right before this packet: 0 if none */
 };
@@ -93,6 +110,10 @@ struct mold_session {
     size_t pos;                  /* offset of the next message block in it */
     uint64_t block_seq;          /* sequence number of that block */
     uint16_t blocks_left;        /* blocks of the packet not yet walked */
+    /* The run of implausible data packets (see the top of this file). */
+    char run_name[MOLD_SESSION_LEN]; /* their session */
+    uint64_t run_next;               /* where the run's next packet must start */
+    unsigned run_len;                /* packets in the run so far: 0 none */
     struct mold_stats stats;
 };
 
@@ -100,7 +121,8 @@ void mold_session_init(struct mold_session *s);
 
 /* Take one datagram: read its header, update the sequence state and the
  * counters, and describe it in *info. Returns 0, or -ENODATA if it is shorter
- * than the header (counted as truncated, nothing else changes). Then call
+ * than the header (counted as truncated, nothing else changes). An ignored
+ * packet (info->ignored) has no messages to walk. Then call
  * mold_session_next() until it returns 0; a packet not walked to the end is
  * abandoned by the next call to this function. The datagram must stay valid
  * until then. */

@@ -28,12 +28,15 @@ typedef struct feed feed_t;
 
 /* What one configured feed has seen over the daemon's life. */
 typedef struct feed_stats {
-    uint64_t messages;      /* inputs decoded and applied */
-    uint64_t decode_errors; /* inputs that could not be decoded */
-    uint64_t sequence_gaps; /* MoldUDP64 messages missed */
-    uint64_t rejected;      /* decoded but refused by the market */
-    uint64_t connections;   /* tcp: connected sources now */
-    int up;                 /* file open / listener bound */
+    uint64_t messages;        /* inputs decoded and applied */
+    uint64_t decode_errors;   /* inputs that could not be decoded */
+    uint64_t sequence_gaps;   /* MoldUDP64 messages missed */
+    uint64_t sequence_jumps;  /* MoldUDP64 packets ignored: an implausible jump (feed/mold.h) */
+    uint64_t duplicates;      /* MoldUDP64 messages skipped as already delivered */
+    uint64_t session_changes; /* MoldUDP64 session name changes */
+    uint64_t rejected;        /* decoded but refused by the market */
+    uint64_t connections;     /* tcp: connected sources now */
+    int up;                   /* file open / listener bound */
 } feed_stats_t;
 
 const char *feed_name(const feed_t *f);

@@ -34,8 +34,10 @@
  * subscribers, hand the journal its batch): that is the end of a batch.
  *
  * For /healthz (health.h) each feed keeps when it started, when a batch last
- * applied a message (for UDP: when a datagram, a heartbeat too, last came)
- * and, for TCP, when a source last connected or left. These times are the
+ * applied a message (for UDP: when a datagram last delivered one, or was a
+ * heartbeat at the next expected number; duplicates, ignored jumps and
+ * garbage do not count, so a feed that delivers nothing goes stale) and, for
+ * TCP, when a source last connected or left. These times are the
  * clock read the batch makes anyway, so health costs no call per tick.
  */
 #include <errno.h>
@@ -80,7 +82,7 @@ struct feed {
 
     /* health (health.h): CLOCK_REALTIME, read once per batch, never per tick */
     int64_t started_ns; /* when the feed started */
-    int64_t last_ns;    /* the last batch that applied a message (udp: any datagram); 0 none */
+    int64_t last_ns;    /* the last batch that applied a message (udp: see above); 0 none */
     int64_t changed_ns; /* tcp: the last source's connect or disconnect; 0 none */
     int finished;       /* a non-looping file feed has reached its end */
 
@@ -130,6 +132,15 @@ static void add_stats(feed_stats_t *to, const ingest_stats_t *s)
     to->rejected += s->rejected;
 }
 
+/* The MoldUDP64 session's own counters (one session per UDP feed). */
+static void udp_stats(const feed_t *f, feed_stats_t *out)
+{
+    const struct mold_stats *m = &f->ing.mold.stats;
+    out->sequence_jumps = m->implausible;
+    out->duplicates = m->duplicates;
+    out->session_changes = m->session_changes;
+}
+
 const char *feed_name(const feed_t *f)
 {
     return f->cfg.name;
@@ -145,6 +156,8 @@ void feed_get_stats(const feed_t *f, feed_stats_t *out)
     *out = f->done;
     if (f->cfg.kind != FEED_TCP)
         add_stats(out, &f->ing.stats);
+    if (f->cfg.kind == FEED_UDP)
+        udp_stats(f, out);
     for (const feed_conn_t *c = f->conns; c != NULL; c = c->next)
         add_stats(out, &c->ing.stats);
     out->connections = f->nconns;
@@ -593,8 +606,9 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
             f->ing.stats.decode_errors++; /* a datagram larger than any MoldUDP64 packet */
         return;
     }
-    f->last_ns = daemon_realtime_ns(); /* any datagram, a heartbeat too, says the source is alive */
-    ingest_packet(&f->ing, buf->base, (size_t)n, f->last_ns);
+    int64_t now = daemon_realtime_ns();
+    if (ingest_packet(&f->ing, buf->base, (size_t)n, now)) /* it delivered, or a live heartbeat */
+        f->last_ns = now;
     daemon_batch_done(f->d);
 }
 

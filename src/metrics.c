@@ -348,13 +348,13 @@ static void render_feed_health(out_t *o, const daemon_t *d, size_t n)
     for (size_t i = 0; i < n; i++)
         feed_get_health(d->feeds[i], &h[i]);
     family(o, "tickd_feed_connected", "gauge",
-           "1 while the feed has a source: a TCP source connected, a UDP datagram received, a "
-           "file open; else 0.");
+           "1 while the feed has a source: a TCP source connected, a UDP message or current "
+           "heartbeat received, a file open; else 0.");
     for (size_t i = 0; i < n; i++)
         sample_u64(o, "tickd_feed_connected", (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1,
                    h[i].connected != 0);
     family(o, "tickd_feed_last_message_timestamp_seconds", "gauge",
-           "Unix time of the feed's last message (UDP: datagram), 0 before the first.");
+           "Unix time of the feed's last message (UDP: or heartbeat), 0 before the first.");
     for (size_t i = 0; i < n; i++) {
         char text[32];
         format_double(text, (double)h[i].last_message_ns / 1e9);
@@ -377,6 +377,16 @@ static void render_feeds(out_t *o, const daemon_t *d)
                     offsetof(feed_stats_t, decode_errors));
         feed_family(o, d, st, n, "tickd_feed_sequence_gaps_total", "counter",
                     "MoldUDP64 messages missed, per feed.", offsetof(feed_stats_t, sequence_gaps));
+        feed_family(o, d, st, n, "tickd_feed_sequence_jumps_total", "counter",
+                    "MoldUDP64 packets ignored for a sequence number implausibly far ahead, per "
+                    "feed.",
+                    offsetof(feed_stats_t, sequence_jumps));
+        feed_family(o, d, st, n, "tickd_feed_duplicate_messages_total", "counter",
+                    "MoldUDP64 messages skipped as already delivered, per feed.",
+                    offsetof(feed_stats_t, duplicates));
+        feed_family(o, d, st, n, "tickd_feed_session_changes_total", "counter",
+                    "MoldUDP64 session name changes, per feed.",
+                    offsetof(feed_stats_t, session_changes));
         feed_family(o, d, st, n, "tickd_feed_rejected_total", "counter",
                     "Inputs decoded but refused by the market, per feed.",
                     offsetof(feed_stats_t, rejected));

@@ -316,6 +316,31 @@ static void mold_packets_apply_each_message_once_and_count_gaps(void **state)
     rig_free(r);
 }
 
+/* What keeps a UDP feed fresh for /healthz: a datagram that delivered a
+ * message, or a heartbeat at the next expected number; never one that
+ * delivered nothing. */
+static void mold_packet_shows_the_stream_alive_only_when_it_delivers(void **state)
+{
+    (void)state;
+    rig_t *r = rig_new(INGEST_MOLD);
+    unsigned char pkt[1024];
+    size_t n = mold_packet(pkt, 1, 2);
+    assert_int_equal(ingest_packet(&r->ing, pkt, n, 1), 1);
+    assert_int_equal(ingest_packet(&r->ing, pkt, n, 1), 0); /* duplicates */
+    n = mold_packet(pkt, UINT64_MAX - 4, 1);
+    assert_int_equal(ingest_packet(&r->ing, pkt, n, 1), 0); /* an implausible jump */
+    assert_int_equal(ingest_packet(&r->ing, pkt, 7, 1), 0); /* shorter than the header */
+    n = mold_packet(pkt, 3, 0);
+    assert_int_equal(ingest_packet(&r->ing, pkt, n, 1), 1); /* heartbeat at 3, the next */
+    n = mold_packet(pkt, 2, 0);
+    assert_int_equal(ingest_packet(&r->ing, pkt, n, 1), 0); /* heartbeat behind */
+    n = mold_packet(pkt, 3, 1);
+    assert_int_equal(ingest_packet(&r->ing, pkt, n, 1), 1);
+    assert_int_equal(r->ing.stats.messages, 3);
+    assert_int_equal(r->ing.mold.stats.implausible, 1);
+    rig_free(r);
+}
+
 static void format_names_round_trip(void **state)
 {
     (void)state;
@@ -335,6 +360,7 @@ int main(void)
         cmocka_unit_test(corrupt_journal_record_stops_the_stream_once),
         cmocka_unit_test(pacing_stops_before_messages_that_are_not_due),
         cmocka_unit_test(mold_packets_apply_each_message_once_and_count_gaps),
+        cmocka_unit_test(mold_packet_shows_the_stream_alive_only_when_it_delivers),
         cmocka_unit_test(format_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

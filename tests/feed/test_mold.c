@@ -141,21 +141,270 @@ static void test_jump_ahead_is_a_gap_with_its_range_then_delivery_goes_on(void *
     assert_int_equal(s.stats.messages, 8);
 }
 
-/* A packet whose numbers would pass 2^64 - 1 is refused (counted as
- * truncated): the wrap would deliver the session from the start again
- * (found by fuzz_mold). */
+/* A packet whose numbers would pass 2^64 - 1 is refused as implausible:
+ * the wrap would deliver the session from the start again (found by
+ * fuzz_mold), and no run of them can ever be delivered. */
 static void test_sequence_numbers_that_would_wrap_are_refused(void **state)
 {
     (void)state;
     struct mold_session s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 2);
-    struct delivered d = feed_data(&s, "S1", UINT64_MAX, 2);
-    assert_int_equal(d.n, 0);
-    assert_int_equal(s.stats.truncated, 1);
-    d = feed_data(&s, "S1", 1, 2); /* the session's first numbers stay delivered */
+    for (int i = 0; i < MOLD_CONFIRM + 1; i++) {
+        struct delivered d = feed_data(&s, "S1", UINT64_MAX, 2);
+        assert_true(d.info.ignored);
+        assert_int_equal(d.n, 0);
+    }
+    assert_int_equal(s.stats.implausible, MOLD_CONFIRM + 1);
+    assert_int_equal(s.stats.truncated, 0);
+    struct delivered d = feed_data(&s, "S1", 1, 2); /* the session's first numbers stay delivered */
     assert_int_equal(d.n, 0);
     assert_int_equal(s.stats.messages, 2);
+    assert_int_equal(s.next_seq, 3);
+}
+
+/* Issue #15 item 8: one datagram numbered 2^64 - 5 made the session skip
+ * every later packet as a duplicate. It is ignored, and the stream goes on. */
+static void test_one_datagram_far_ahead_is_ignored_and_the_stream_goes_on(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 5);
+    struct delivered d = feed_data(&s, "S1", UINT64_MAX - 4, 1);
+    assert_true(d.info.ignored);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(d.info.gap, 0);
+    assert_int_equal(s.next_seq, 6);
+    for (uint64_t seq = 6; seq < 2006; seq++) {
+        d = feed_data(&s, "S1", seq, 1);
+        assert_false(d.info.ignored);
+        assert_seqs(&d, seq, 1);
+    }
+    assert_int_equal(s.stats.messages, 2005);
+    assert_int_equal(s.stats.implausible, 1);
+    assert_int_equal(s.stats.gaps, 0);
+    assert_int_equal(s.stats.gap_messages, 0);
+    assert_int_equal(s.stats.duplicates, 0);
+}
+
+static void test_jump_of_the_limit_is_a_gap_and_one_more_is_ignored(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 1);
+    struct delivered d = feed_data(&s, "S1", 2 + MOLD_MAX_JUMP + 1, 1);
+    assert_true(d.info.ignored);
+    d = feed_data(&s, "S1", 2 + MOLD_MAX_JUMP, 1);
+    assert_false(d.info.ignored);
+    assert_int_equal(d.info.gap, MOLD_MAX_JUMP);
+    assert_seqs(&d, 2 + MOLD_MAX_JUMP, 1);
+}
+
+static void test_run_of_packets_far_ahead_confirms_the_jump_with_one_gap(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 5);
+    const uint64_t far = 50000000;
+    for (int i = 0; i < MOLD_CONFIRM - 1; i++) {
+        struct delivered d = feed_data(&s, "S1", far + 2 * (uint64_t)i, 2);
+        assert_true(d.info.ignored);
+        assert_int_equal(d.n, 0);
+        assert_int_equal(s.next_seq, 6);
+    }
+    const uint64_t third = far + 2 * (MOLD_CONFIRM - 1);
+    struct delivered d = feed_data(&s, "S1", third, 2);
+    assert_false(d.info.ignored);
+    assert_int_equal(d.info.gap_from, 6);
+    assert_int_equal(d.info.gap, third - 6);
+    assert_seqs(&d, third, 2);
+    d = feed_data(&s, "S1", third + 2, 1); /* and on from there */
+    assert_seqs(&d, third + 2, 1);
+    assert_int_equal(s.stats.gaps, 1);
+    assert_int_equal(s.stats.gap_messages, third - 6);
+    assert_int_equal(s.stats.implausible, MOLD_CONFIRM - 1);
+}
+
+static void test_plausible_packet_breaks_a_run_of_packets_far_ahead(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 1);
+    const uint64_t far = 1ULL << 40;
+    uint64_t seq = 2;
+    for (int i = 0; i < 3 * MOLD_CONFIRM; i++) { /* forged and live packets take turns */
+        struct delivered d = feed_data(&s, "S1", far + (uint64_t)i, 1);
+        assert_true(d.info.ignored);
+        d = feed_data(&s, "S1", seq, 1);
+        assert_seqs(&d, seq, 1);
+        seq++;
+    }
+    assert_int_equal(s.stats.implausible, 3 * MOLD_CONFIRM);
+    assert_int_equal(s.stats.gaps, 0);
+    assert_int_equal(s.next_seq, seq);
+}
+
+static void test_repeated_or_scattered_packets_far_ahead_never_confirm(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 1);
+    const uint64_t far = 1ULL << 50;
+    for (int i = 0; i < 2 * MOLD_CONFIRM; i++) /* the same packet again */
+        assert_true(feed_data(&s, "S1", far, 2).info.ignored);
+    for (int i = 0; i < 2 * MOLD_CONFIRM; i++) /* each one past where the last ended */
+        assert_true(feed_data(&s, "S1", far + 10 * (uint64_t)i, 2).info.ignored);
+    for (int i = 0; i < 2 * MOLD_CONFIRM; i++) /* each from another session */
+        assert_true(feed_data(&s, i % 2 ? "S1" : "S2", far + 2 * (uint64_t)i, 2).info.ignored);
+    struct wire w;
+    for (int i = 0; i < 2 * MOLD_CONFIRM; i++) { /* heartbeats never confirm */
+        packet_header(&w, "S1", far, MOLD_COUNT_HEARTBEAT);
+        assert_true(feed(&s, &w, w.n).info.ignored);
+    }
+    assert_int_equal(s.stats.implausible, 8 * MOLD_CONFIRM);
+    assert_int_equal(s.stats.heartbeats, 0);
+    assert_int_equal(s.stats.session_changes, 0);
+    assert_int_equal(s.next_seq, 2);
+    struct delivered d = feed_data(&s, "S1", 2, 1);
+    assert_seqs(&d, 2, 1);
+}
+
+static void test_heartbeat_or_end_of_session_far_ahead_is_ignored(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "S1", 1, 3);
+    struct wire w;
+    packet_header(&w, "S1", UINT64_MAX - 4, MOLD_COUNT_HEARTBEAT);
+    struct delivered d = feed(&s, &w, w.n);
+    assert_true(d.info.ignored);
+    packet_header(&w, "S1", UINT64_MAX - 4, MOLD_COUNT_END);
+    d = feed(&s, &w, w.n);
+    assert_true(d.info.ignored);
+    assert_false(s.ended);
+    assert_int_equal(s.next_seq, 4);
+    assert_int_equal(s.stats.gaps, 0);
+    assert_int_equal(s.stats.implausible, 2);
+    d = feed_data(&s, "S1", 4, 1);
+    assert_seqs(&d, 4, 1);
+}
+
+/* A new session name is expected at 1: one far from it is a forged or
+ * stray packet, not a new day, until a run confirms it. */
+static void test_new_session_far_from_1_is_ignored_until_confirmed(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    feed_data(&s, "DAY1", 1, 2);
+    struct delivered d = feed_data(&s, "EVIL", UINT64_MAX - 4, 1);
+    assert_true(d.info.ignored);
+    assert_false(d.info.new_session);
+    assert_memory_equal(s.name, "DAY1      ", 10);
+    d = feed_data(&s, "DAY1", 3, 1);
+    assert_seqs(&d, 3, 1);
+
+    const uint64_t far = 7000000;
+    for (int i = 0; i < MOLD_CONFIRM - 1; i++)
+        assert_true(feed_data(&s, "DAY2", far + (uint64_t)i, 1).info.ignored);
+    d = feed_data(&s, "DAY2", far + MOLD_CONFIRM - 1, 1);
+    assert_true(d.info.new_session);
+    assert_int_equal(d.info.gap_from, 1);
+    assert_int_equal(d.info.gap, far + MOLD_CONFIRM - 2);
+    assert_seqs(&d, far + MOLD_CONFIRM - 1, 1);
+    assert_int_equal(s.stats.session_changes, 1);
+}
+
+/* A receiver that joins a busy session late sees it far past 1: the
+ * MOLD_CONFIRM-th packet starts the delivery. */
+static void test_late_join_far_into_a_session_delivers_from_the_confirming_packet(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    const uint64_t at = 300000000;
+    for (int i = 0; i < MOLD_CONFIRM - 1; i++)
+        assert_true(feed_data(&s, "S1", at + 4 * (uint64_t)i, 4).info.ignored);
+    struct delivered d = feed_data(&s, "S1", at + 4 * (MOLD_CONFIRM - 1), 4);
+    assert_false(d.info.new_session);
+    assert_seqs(&d, at + 4 * (MOLD_CONFIRM - 1), 4);
+    assert_int_equal(s.stats.gaps, 1);
+    assert_int_equal(s.stats.session_changes, 0);
+}
+
+/* Confirmed jumps of nearly 2^64 in session after session: the count of
+ * lost messages stops at its maximum instead of wrapping back. */
+static void test_lost_message_count_stops_at_its_maximum(void **state)
+{
+    (void)state;
+    struct mold_session s;
+    mold_session_init(&s);
+    const char *names[] = {"A", "B", "C"};
+    for (int n = 0; n < 3; n++)
+        for (int i = 0; i < MOLD_CONFIRM; i++)
+            feed_data(&s, names[n], UINT64_MAX - 10 + (uint64_t)i, 1);
+    assert_int_equal(s.stats.gaps, 3);
+    assert_int_equal(s.stats.messages, 3);
+    assert_true(s.stats.gap_messages == UINT64_MAX);
+}
+
+/* Every counter of the session, as an array. */
+#define NSTATS (sizeof(struct mold_stats) / sizeof(uint64_t))
+static void stats_of(const struct mold_session *s, uint64_t out[NSTATS])
+{
+    memcpy(out, &s->stats, sizeof s->stats);
+}
+
+/* Counters are exported as Prometheus counters: whatever comes, not one of
+ * them may go down. Packets from a fixed pseudo-random walk: near, far and
+ * wrapping sequence numbers, three session names, heartbeats, ends, cuts. */
+static void test_counters_never_decrease_under_adversarial_sequences(void **state)
+{
+    (void)state;
+    static const uint64_t bases[] = {0,
+                                     1,
+                                     2,
+                                     1000,
+                                     MOLD_MAX_JUMP,
+                                     1ULL << 32,
+                                     1ULL << 63,
+                                     UINT64_MAX - 70000,
+                                     UINT64_MAX - 3,
+                                     UINT64_MAX};
+    static const char *const names[] = {"S1", "S2", "S3"};
+    struct mold_session s;
+    mold_session_init(&s);
+    uint64_t x = 0x9e3779b97f4a7c15ULL, before[NSTATS], after[NSTATS];
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t seq =
+            (x & 1) ? s.next_seq + (x >> 8) % 8 - 4 : bases[(x >> 8) % 10] + (x >> 16) % 5;
+        unsigned count = (x >> 24) % 6;
+        if (count == 5)
+            count = MOLD_COUNT_END;
+        struct wire w;
+        if (count == MOLD_COUNT_END)
+            packet_header(&w, names[(x >> 32) % 3], seq, count);
+        else
+            data_packet(&w, names[(x >> 32) % 3], seq, count);
+        size_t len = (x >> 40) % 16 == 0 ? (size_t)((x >> 44) % (w.n + 1)) : w.n;
+        stats_of(&s, before);
+        uint64_t next = s.next_seq;
+        struct delivered d = feed(&s, &w, len);
+        stats_of(&s, after);
+        for (size_t k = 0; k < NSTATS; k++)
+            assert_true(after[k] >= before[k]);
+        if (d.info.ignored)
+            assert_int_equal(s.next_seq, next);
+    }
 }
 
 static void test_repeated_packet_is_skipped_as_duplicates(void **state)
@@ -415,6 +664,16 @@ int main(void)
         cmocka_unit_test(test_consecutive_packets_deliver_everything_without_a_gap),
         cmocka_unit_test(test_jump_ahead_is_a_gap_with_its_range_then_delivery_goes_on),
         cmocka_unit_test(test_sequence_numbers_that_would_wrap_are_refused),
+        cmocka_unit_test(test_one_datagram_far_ahead_is_ignored_and_the_stream_goes_on),
+        cmocka_unit_test(test_jump_of_the_limit_is_a_gap_and_one_more_is_ignored),
+        cmocka_unit_test(test_run_of_packets_far_ahead_confirms_the_jump_with_one_gap),
+        cmocka_unit_test(test_plausible_packet_breaks_a_run_of_packets_far_ahead),
+        cmocka_unit_test(test_repeated_or_scattered_packets_far_ahead_never_confirm),
+        cmocka_unit_test(test_heartbeat_or_end_of_session_far_ahead_is_ignored),
+        cmocka_unit_test(test_new_session_far_from_1_is_ignored_until_confirmed),
+        cmocka_unit_test(test_late_join_far_into_a_session_delivers_from_the_confirming_packet),
+        cmocka_unit_test(test_lost_message_count_stops_at_its_maximum),
+        cmocka_unit_test(test_counters_never_decrease_under_adversarial_sequences),
         cmocka_unit_test(test_repeated_packet_is_skipped_as_duplicates),
         cmocka_unit_test(test_overlapping_packet_delivers_only_its_new_tail),
         cmocka_unit_test(test_late_retransmission_of_a_gap_is_skipped_as_old),

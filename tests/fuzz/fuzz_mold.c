@@ -11,12 +11,14 @@
  * The same datagrams also go through a bare mold_session, whose promises are
  * checked one by one: a delivered message lies inside its datagram and
  * decodes as ITCH 5.0, sequence numbers delivered within a session rise
- * strictly and the next expected one follows the last delivered, and the
- * session counts exactly what ingest's session counted.
+ * strictly and the next expected one follows the last delivered, no counter
+ * ever goes down, a packet ignored as an implausible jump changes nothing
+ * of the stream (session, next number, end), and the session counts exactly
+ * what ingest's session counted.
  *
  * Seeds (corpus/fuzz_mold/): `tickd gen itch` days cut into datagrams of a
  * few messages, with heartbeats, a gap, a duplicate, a new session and the
- * end of session.
+ * end of session; and one with packets far ahead, ignored or confirmed.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,11 +35,31 @@ typedef struct session_check {
     uint64_t last_seq; /* the last one's sequence number */
 } session_check_t;
 
+#define NSTATS (sizeof(struct mold_stats) / sizeof(uint64_t))
+
+/* Every counter of `now` is at least what it was in `was`. */
+static void check_counters(const struct mold_stats *was, const struct mold_stats *now)
+{
+    uint64_t before[NSTATS], after[NSTATS];
+    memcpy(before, was, sizeof before);
+    memcpy(after, now, sizeof after);
+    for (size_t k = 0; k < NSTATS; k++)
+        if (after[k] < before[k])
+            fuzz_fail("counter %zu of struct mold_stats went down", k);
+}
+
 static void check_packet(session_check_t *c, const uint8_t *pkt, size_t len)
 {
     struct mold_packet info;
-    if (mold_session_packet(&c->s, pkt, len, &info) != 0)
+    struct mold_session was = c->s;
+    int rc = mold_session_packet(&c->s, pkt, len, &info);
+    check_counters(&was.stats, &c->s.stats);
+    if (rc != 0)
         return;
+    if (info.ignored &&
+        (c->s.next_seq != was.next_seq || c->s.ended != was.ended || c->s.started != was.started ||
+         memcmp(c->s.name, was.name, MOLD_SESSION_LEN) != 0))
+        fuzz_fail("packet %llu ignored but the stream moved", (unsigned long long)info.seq);
     if (info.new_session)
         c->delivered_any = 0;
     struct mold_msg msg;
@@ -58,6 +80,7 @@ static void check_packet(session_check_t *c, const uint8_t *pkt, size_t len)
         c->delivered_any = 1;
         c->last_seq = msg.seq;
     }
+    check_counters(&was.stats, &c->s.stats);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -91,7 +91,30 @@ def mold_seeds(msgs):
         mold_packet(s2, 5, a[4:6]),
         mold_packet(s2, 7, [], 0xFFFF),
     ]
-    return datagrams(clean), datagrams(trouble)
+    # Jumps (issue #15 item 8): a packet numbered 2^64 - 5 and a heartbeat
+    # far ahead, ignored while the stream goes on; a packet that would wrap;
+    # three packets 50,000,000 ahead, each continuing the last, which
+    # confirm the jump; a new session far from 1, confirmed the same way.
+    far, top = 50_000_000, 2**64 - 5
+    jumps = [
+        mold_packet(s1, 1, a[0:3]),
+        mold_packet(s1, top, a[3:4]),
+        mold_packet(s1, 4, a[3:6]),
+        mold_packet(s1, top, [], 0),
+        mold_packet(s1, 2**64 - 1, a[6:8]),
+        mold_packet(s1, 7, a[6:8]),
+        mold_packet(s1, far, a[8:10]),
+        mold_packet(s1, far + 2, a[10:12]),
+        mold_packet(s1, far + 4, a[12:14]),
+        mold_packet(s1, far + 6, a[14:15]),
+        mold_packet(s2, top - 8, a[15:16]),
+        mold_packet(s2, top - 7, a[16:17]),
+        mold_packet(s1, far + 7, a[17:18]),
+        mold_packet(s2, top - 6, a[18:19]),
+        mold_packet(s2, top - 5, a[19:20]),
+        mold_packet(s2, top - 4, a[20:21]),
+    ]
+    return datagrams(clean), datagrams(trouble), datagrams(jumps)
 
 
 def main():
@@ -107,9 +130,10 @@ def main():
         write("fuzz_itch", "gen_5sym_120msg_paced", bytes([CTL_PACED]) + day3)
         write("fuzz_itch", "gen_2sym_80msg_small_chunks", bytes([CTL_SMALL]) + day2)
 
-        clean, trouble = mold_seeds(itch_messages(day1))
+        clean, trouble, jumps = mold_seeds(itch_messages(day1))
         write("fuzz_mold", "session_clean", bytes([CTL_DEFAULT]) + clean)
         write("fuzz_mold", "session_gap_dup_truncated_new", bytes([CTL_SMALL]) + trouble)
+        write("fuzz_mold", "session_jumps_ignored_and_confirmed", bytes([CTL_DEFAULT]) + jumps)
 
         csv1 = gen(binary, "csv", 3, 40, 2, tmp)
         csv2 = gen(binary, "csv", 2, 15, 5, tmp)

@@ -114,6 +114,9 @@ static int setup(void **state)
                            {.messages = 5,
                             .decode_errors = 1,
                             .sequence_gaps = 2,
+                            .sequence_jumps = 4,
+                            .duplicates = 6,
+                            .session_changes = 8,
                             .rejected = 3,
                             .connections = 0,
                             .up = 1},
@@ -272,6 +275,9 @@ static void required_families_are_there_with_their_types(void **state)
         {"tickd_feed_messages_total", "counter"},
         {"tickd_feed_decode_errors_total", "counter"},
         {"tickd_feed_sequence_gaps_total", "counter"},
+        {"tickd_feed_sequence_jumps_total", "counter"},
+        {"tickd_feed_duplicate_messages_total", "counter"},
+        {"tickd_feed_session_changes_total", "counter"},
         {"tickd_feed_up", "gauge"},
         {"tickd_feed_connected", "gauge"},
         {"tickd_feed_last_message_timestamp_seconds", "gauge"},
@@ -446,6 +452,10 @@ static void feed_labels_are_escaped_and_values_are_the_feeds(void **state)
     assert_sample(page, "tickd_feed_messages_total{feed=\"nasdaq\"}", "5");
     assert_sample(page, "tickd_feed_decode_errors_total{feed=\"nasdaq\"}", "1");
     assert_sample(page, "tickd_feed_sequence_gaps_total{feed=\"nasdaq\"}", "2");
+    assert_sample(page, "tickd_feed_sequence_jumps_total{feed=\"nasdaq\"}", "4");
+    assert_sample(page, "tickd_feed_duplicate_messages_total{feed=\"nasdaq\"}", "6");
+    assert_sample(page, "tickd_feed_session_changes_total{feed=\"nasdaq\"}", "8");
+    assert_sample(page, "tickd_feed_sequence_jumps_total{feed=\"" ODD_FEED_ESCAPED "\"}", "0");
     assert_sample(page, "tickd_feed_rejected_total{feed=\"nasdaq\"}", "3");
     assert_sample(page, "tickd_feed_up{feed=\"nasdaq\"}", "1");
     assert_sample(page, "tickd_feed_messages_total{feed=\"" ODD_FEED_ESCAPED "\"}", "7");
