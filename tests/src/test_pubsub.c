@@ -1107,14 +1107,65 @@ static void test_publish_reply_waits_until_the_journal_is_durable(void **state)
     for (int i = 0; i < 50; i++)
         pump(f);
     assert_int_equal(recv(pub, &c, 1, 0), -1); /* held */
-    pubsub_durable(f->ps, 6);
+    pubsub_durable(f->ps, 6, 0);
     for (int i = 0; i < 50; i++)
         pump(f);
     assert_int_equal(recv(pub, &c, 1, 0), -1); /* still short of 7 */
-    pubsub_durable(f->ps, 7);
+    pubsub_durable(f->ps, 7, 0);
     expect(f, pub, ":0\r\n");
     f->publish_hold = 0;
     roundtrip(f, pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n", ":0\r\n");
+}
+
+/* A sync that fails turns the held reply into a journal error, never an
+ * acknowledgement; the commands after it are answered after it, in order. */
+static void test_publish_reply_becomes_a_journal_error_when_the_sync_fails(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 7;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\nPING\r\n");
+    char c;
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* held, and the PONG behind it */
+    pubsub_durable(f->ps, 7, -ENOSPC);
+    expect(f, pub,
+           "-ERR journal: write or sync failed (No space left on device); the tick was not made "
+           "durable\r\n+PONG\r\n");
+    assert_int_equal(stats(f).publish_not_durable_total, 1);
+    f->publish_hold = 0;
+    roundtrip(f, pub, "PING\r\n", "+PONG\r\n");
+}
+
+/* Each held reply gets the outcome of its own position: a failed sync up
+ * to 7 fails the first PUBLISH only, the sync up to 8 acknowledges the
+ * second, and nothing is written until both are decided. */
+static void test_held_replies_are_decided_by_their_own_journal_positions(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 7;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\n");
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    f->publish_hold = 8;
+    send_str(pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n");
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    pubsub_durable(f->ps, 7, -EIO);
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    char c;
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* the second still waits: so does the first */
+    pubsub_durable(f->ps, 8, 0);
+    expect(f, pub,
+           "-ERR journal: write or sync failed (Input/output error); the tick was not made "
+           "durable\r\n:0\r\n");
+    assert_int_equal(stats(f).publish_not_durable_total, 1);
+    assert_int_equal(stats(f).publish_total, 2);
 }
 
 static void test_snapshot_on_subscribe_sends_the_last_ticks(void **state)
@@ -1673,6 +1724,8 @@ int main(void)
         T(test_auth_without_a_password_is_an_error),
         T(test_publish_ingests_and_replies_with_the_receiver_count),
         T(test_publish_reply_waits_until_the_journal_is_durable),
+        T(test_publish_reply_becomes_a_journal_error_when_the_sync_fails),
+        T(test_held_replies_are_decided_by_their_own_journal_positions),
         T(test_snapshot_on_subscribe_sends_the_last_ticks),
         T(test_snapshot_can_be_turned_off),
         T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
