@@ -454,6 +454,14 @@ static void render_journal(out_t *o, const daemon_t *d)
                d->journal_errors_total);
     metric_histogram(o, "tickd_journal_fsync_seconds", "Duration of journal syncs to disk.",
                      &d->journal_fsync);
+    pubsub_stats_t s = {0};
+    if (d->pubsub != NULL)
+        pubsub_get_stats(d->pubsub, &s);
+    metric_u64(o, "tickd_journal_publish_errors_total", "counter",
+               "PUBLISHes answered with a journal error, never acknowledged: refused (buffers "
+               "full, journal not open) or not made durable (a failed write or sync, no sync "
+               "within 10 s).",
+               d->journal_refused_total + s.publish_not_durable_total);
 }
 
 static void render_daemon(out_t *o, const daemon_t *d)

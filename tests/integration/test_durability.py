@@ -202,6 +202,8 @@ class DurabilityTest(unittest.TestCase):
             self.assertTrue(p.finish(60), "a publisher is still waiting for replies")
         self.assertGreater(sum(len(p.errors) for p in pubs), 0, "no publisher was told that the disk is full")
         self.assert_only_journal_errors(pubs)
+        self.assertEqual(t.metric("tickd_journal_publish_errors_total"),
+                         sum(len(p.errors) for p in pubs))
         self.assertEqual(t.resp().call("PING"), "PONG")
         t.stop()
         acked = self.assert_acked_in_journal(pubs, journal_file(t))
