@@ -198,8 +198,10 @@ static void journal_close_now(daemon_t *d)
         log_msg(LOG_ERR, "journal: closing: %s", strerror(-err));
     }
     d->journal = NULL;
-    pubsub_durable(d->pubsub, d->journal_records_total, err);
-    pubsub_flush(d->pubsub);
+    if (d->pubsub != NULL) { /* NULL: a start-up that failed before pub/sub listened */
+        pubsub_durable(d->pubsub, d->journal_records_total, err);
+        pubsub_flush(d->pubsub);
+    }
 }
 
 static void pubsub_stopped(void *arg);
