@@ -1168,6 +1168,78 @@ static void test_held_replies_are_decided_by_their_own_journal_positions(void **
     assert_int_equal(stats(f).publish_total, 2);
 }
 
+/* Sends what the socket takes of buf[*off, len) without blocking; pumps
+ * the loop once. Returns whether anything went. */
+static int send_some(fixture_t *f, int fd, const char *buf, size_t len, size_t *off)
+{
+    ssize_t w = *off < len ? send(fd, buf + *off, len - *off, MSG_NOSIGNAL) : 0;
+    if (w > 0)
+        *off += (size_t)w;
+    pump(f);
+    return w > 0;
+}
+
+/* A publisher with 4096 replies held is not read until the journal decides
+ * some: it cannot make tickd hold more than that, and one read, for it. */
+static void test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_decided(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 1;
+    enum { N = 12000 };
+    static const char cmd[] = "PUBLISH trade.A T,1,A,1,1\r\n";
+    size_t len = (sizeof cmd - 1) * N, off = 0;
+    char *buf = malloc(len);
+    for (size_t i = 0; i < N; i++)
+        memcpy(buf + i * (sizeof cmd - 1), cmd, sizeof cmd - 1);
+    int64_t quiet_since = mono_ns();
+    while (off < len && mono_ns() - quiet_since < 500000000)
+        if (send_some(f, pub, buf, len, &off))
+            quiet_since = mono_ns();
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    uint64_t read = stats(f).publish_total;
+    assert_true(read >= 4096);
+    assert_true(read <= 4096 + 65536 / (sizeof cmd - 1)); /* the read that reached 4096 */
+    assert_true(read < N);
+    char c;
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* all held */
+    pubsub_durable(f->ps, 1, 0);
+    f->publish_hold = 0;
+    while (off < len) {
+        assert_true(mono_ns() - quiet_since < GUARD_NS);
+        send_some(f, pub, buf, len, &off);
+    }
+    char *want = malloc(4 * N + 1);
+    for (size_t i = 0; i < N; i++)
+        memcpy(want + 4 * i, ":0\r\n", 4);
+    expect_n(f, pub, want, 4 * N);
+    assert_int_equal(stats(f).publish_total, N);
+    free(want);
+    free(buf);
+}
+
+/* A reply the journal leaves undecided for 10 s becomes a journal error: a
+ * publisher never waits forever. */
+static void test_a_reply_held_for_10_seconds_becomes_a_journal_error(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 3;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\nPING\r\n");
+    int64_t sent = mono_ns();
+    expect(f, pub,
+           "-ERR journal: not synced within 10 s; the tick was not made durable\r\n+PONG\r\n");
+    int64_t waited = mono_ns() - sent;
+    assert_true(waited >= 10ll * 1000000000 - 100000000);
+    assert_true(waited < 13ll * 1000000000);
+    pubsub_durable(f->ps, 3, 0); /* too late: decided already */
+    f->publish_hold = 0;
+    roundtrip(f, pub, "PING\r\n", "+PONG\r\n");
+}
+
 static void test_snapshot_on_subscribe_sends_the_last_ticks(void **state)
 {
     fixture_t *f = *state;
@@ -1726,6 +1798,8 @@ int main(void)
         T(test_publish_reply_waits_until_the_journal_is_durable),
         T(test_publish_reply_becomes_a_journal_error_when_the_sync_fails),
         T(test_held_replies_are_decided_by_their_own_journal_positions),
+        T(test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_decided),
+        T(test_a_reply_held_for_10_seconds_becomes_a_journal_error),
         T(test_snapshot_on_subscribe_sends_the_last_ticks),
         T(test_snapshot_can_be_turned_off),
         T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
