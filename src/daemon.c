@@ -243,6 +243,7 @@ static void journal_reopen(daemon_ctx_t *c)
         journal_open_today(d);
     else
         journal_unlock(c);
+    pubsub_journal_ready(d->pubsub); /* a new journal, or none: PUBLISHes wait no more */
 }
 
 static void journal_work(uv_work_t *w)
@@ -286,6 +287,7 @@ static void journal_work_done(uv_work_t *w, int status)
     if (c->reopen_journal)
         journal_reopen(c);
     journal_kick(c);
+    pubsub_journal_ready(d->pubsub); /* a buffer is back: PUBLISHes waiting for room run */
 }
 
 /* Sends the buffered records to a worker, unless one is out already. */
@@ -360,12 +362,13 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick";
         return -EINVAL;
     }
-    /* A tick the journal cannot take is refused before anyone sees it:
-     * never acknowledged, never fanned out. */
+    /* A tick the journal cannot take is not run at all: never acknowledged,
+     * never fanned out. Full buffers are a wait (pubsub stops reading the
+     * publisher until pubsub_journal_ready(), at most 10 s); a journal that
+     * is not open, with fsync always, an error at once. */
     if (d->journal != NULL && !journal_can_append(d->journal)) {
-        *reason = "journal: buffers full (the disk is not keeping up; the tick was not published); "
-                  "the tick was not made durable";
-        d->journal_refused_total++;
+        *reason = "journal: buffers full for 10 s (the disk is not keeping up; the tick was not "
+                  "published); the tick was not made durable";
         return -EAGAIN;
     }
     if (d->journal == NULL && d->cfg.journal.enabled &&
@@ -373,7 +376,7 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "journal: not open, see tickd's log (the tick was not published); the tick was "
                   "not made durable";
         d->journal_refused_total++;
-        return -EAGAIN;
+        return -ENODEV;
     }
     uint64_t before = d->journal_records_total;
     if (t.kind == CSV_TRADE)

@@ -458,10 +458,9 @@ static void render_journal(out_t *o, const daemon_t *d)
     if (d->pubsub != NULL)
         pubsub_get_stats(d->pubsub, &s);
     metric_u64(o, "tickd_journal_publish_errors_total", "counter",
-               "PUBLISHes answered with a journal error, never acknowledged: refused (buffers "
-               "full, journal not open) or not made durable (a failed write or sync, no sync "
-               "within 10 s).",
-               d->journal_refused_total + s.publish_not_durable_total);
+               "PUBLISHes answered with a journal error, never acknowledged: the journal not "
+               "open, its buffers full for 10 s, a failed write or sync, or no sync within 10 s.",
+               d->journal_refused_total + s.publish_journal_errors_total);
 }
 
 static void render_daemon(out_t *o, const daemon_t *d)

@@ -182,17 +182,20 @@ typedef struct out_entry {
 } out_entry_t;
 
 enum client_flags {
-    CLIENT_AUTHED = 1 << 0,  /* AUTH succeeded, or no password when it connected */
-    CLIENT_CLOSING = 1 << 1, /* QUIT, protocol error or stop: close once the output is out */
-    CLIENT_CLOSED = 1 << 2,  /* uv_close() called; freed in its callback */
-    CLIENT_WRITING = 1 << 3, /* a uv_write() is in flight: flushes skip the client */
-    CLIENT_DIRTY = 1 << 4,   /* on the server's dirty list */
-    CLIENT_SLOW = 1 << 5,    /* over an output limit: on the doomed list */
-    CLIENT_SOFT = 1 << 6,    /* over the soft limit at every pass since soft_since_ms */
-    CLIENT_COUNTED = 1 << 7, /* counted in stats.clients (not a refused connection) */
-    CLIENT_HELD = 1 << 8,    /* PUBLISH replies wait for the journal: output waits with them */
-    CLIENT_RESP3 = 1 << 9,   /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
-    CLIENT_PAUSED = 1 << 10, /* HELD_MAX replies held: not read until the journal decides some */
+    CLIENT_AUTHED = 1 << 0,   /* AUTH succeeded, or no password when it connected */
+    CLIENT_CLOSING = 1 << 1,  /* QUIT, protocol error or stop: close once the output is out */
+    CLIENT_CLOSED = 1 << 2,   /* uv_close() called; freed in its callback */
+    CLIENT_WRITING = 1 << 3,  /* a uv_write() is in flight: flushes skip the client */
+    CLIENT_DIRTY = 1 << 4,    /* on the server's dirty list */
+    CLIENT_SLOW = 1 << 5,     /* over an output limit: on the doomed list */
+    CLIENT_SOFT = 1 << 6,     /* over the soft limit at every pass since soft_since_ms */
+    CLIENT_COUNTED = 1 << 7,  /* counted in stats.clients (not a refused connection) */
+    CLIENT_HELD = 1 << 8,     /* PUBLISH replies wait for the journal: output waits with them */
+    CLIENT_RESP3 = 1 << 9,    /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
+    CLIENT_PAUSED = 1 << 10,  /* not read: HELD_MAX replies held, or CLIENT_WAITING */
+    CLIENT_WAITING = 1 << 11, /* a PUBLISH waits in `in` for room in the journal */
+    CLIENT_RETRY = 1 << 12,   /* ... and is run again now (pubsub_journal_ready()) */
+    CLIENT_NO_WAIT = 1 << 13, /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
 };
 
 /* A PUBLISH reply waiting for the journal (fsync always): p is its own block
@@ -225,8 +228,9 @@ struct client {
     client_t *held_prev, *held_next; /* CLIENT_HELD: on the server's held list */
     held_reply_t *held_replies;      /* nheld replies waiting for the journal, oldest first */
     uint32_t nheld, held_cap;
-    uint64_t last_active_ms; /* loop time of the last bytes received */
-    uint64_t soft_since_ms;  /* CLIENT_SOFT: loop time it went over */
+    uint64_t waiting_since_ms; /* CLIENT_WAITING: loop time the PUBLISH first waited */
+    uint64_t last_active_ms;   /* loop time of the last bytes received */
+    uint64_t soft_since_ms;    /* CLIENT_SOFT: loop time it went over */
 
     /* An unfinished request carried over from earlier reads. */
     char *in;
@@ -282,7 +286,7 @@ struct pubsub {
     client_t *clients;
     client_t *dirty;
     client_t *doomed;
-    client_t *held; /* publishers with replies waiting for the journal */
+    client_t *held; /* publishers waiting for the journal: replies held, or CLIENT_WAITING */
 
     topic_table_t channels;
     topic_table_t patterns;
@@ -326,6 +330,7 @@ struct pubsub {
 static void client_close(client_t *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void serve(client_t *c, const char *data, size_t len);
 static void client_write(client_t *c);
 
 /* ---- memory ---- */
@@ -1323,7 +1328,14 @@ static void quote_arg(const resp_arg_t *a, char out[QUOTE_MAX])
  * for HELD_TIMEOUT_MS becomes an error too (the housekeeping pass), so a
  * journal that never answers cannot keep a publisher waiting. A client with
  * HELD_MAX replies held is not read until some are decided: a fast publisher
- * is slowed to the disk's pace rather than filling the journal's buffers. */
+ * is slowed to the disk's pace rather than filling the journal's buffers.
+ *
+ * Under any policy, on_publish() answers -EAGAIN when the journal's
+ * buffers are full. The PUBLISH is then not run: it stays at the head of
+ * the client's unprocessed input (CLIENT_WAITING), the client is not read,
+ * and pubsub_journal_ready() runs it and what follows once the journal has
+ * room again. One that waits HELD_TIMEOUT_MS is answered with the journal's
+ * error instead: backpressure, bounded. */
 
 /* The journal error for a tick that was not made durable, why naming the
  * cause: a block with one reference, or NULL when memory ran out. */
@@ -1338,6 +1350,52 @@ static payload_t *journal_error(pubsub_t *ps, const char *why)
         p->len = (uint32_t)len;
     }
     return p;
+}
+
+/* After a change of c's held replies or waiting: off the held list when it
+ * waits for nothing, read again when nothing stops it. */
+static void held_settle(client_t *c)
+{
+    if (c->nheld == 0 && !(c->flags & CLIENT_WAITING))
+        held_remove(c);
+    if ((c->flags & CLIENT_PAUSED) && c->nheld < HELD_MAX && !(c->flags & CLIENT_WAITING)) {
+        c->flags &= ~CLIENT_PAUSED;
+        if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED)) &&
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            client_close(c);
+    }
+}
+
+/* The PUBLISH at the head of c's input waits for room in the journal. */
+static void wait_for_room(client_t *c)
+{
+    if (!(c->flags & CLIENT_WAITING))
+        c->waiting_since_ms = uv_now(c->ps->loop);
+    c->flags |= CLIENT_WAITING;
+    held_add(c);
+    if (!(c->flags & CLIENT_PAUSED)) {
+        c->flags |= CLIENT_PAUSED;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+}
+
+/* Runs again the waiting PUBLISHes of every client marked CLIENT_RETRY, and
+ * what follows them in their input. Serving one client can close or hold
+ * others, so each pass starts from the head of the held list. */
+static void retry_waiting(pubsub_t *ps)
+{
+    for (;;) {
+        client_t *c = ps->held;
+        while (c != NULL && !(c->flags & CLIENT_RETRY))
+            c = c->held_next;
+        if (c == NULL)
+            return;
+        c->flags &= ~(CLIENT_RETRY | CLIENT_WAITING);
+        held_settle(c);
+        ps->read_ns = -1;
+        if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED)) && c->in_len > 0)
+            serve(c, c->in, c->in_len);
+    }
 }
 
 /* Decides c's n oldest held replies: acknowledgements when error is NULL,
@@ -1363,20 +1421,13 @@ static void held_decide(client_t *c, uint32_t n, payload_t *error)
             ps->stats.output_buffer_bytes += error->len;
             k++;
         }
-        ps->stats.publish_not_durable_total += n;
+        ps->stats.publish_journal_errors_total += n;
     }
     c->nheld -= n;
     memmove(c->held_replies, c->held_replies + n, c->nheld * sizeof(held_reply_t));
-    if (c->nheld == 0) {
-        held_remove(c);
+    if (c->nheld == 0)
         dirty_add(c);
-    }
-    if ((c->flags & CLIENT_PAUSED) && c->nheld < HELD_MAX) {
-        c->flags &= ~CLIENT_PAUSED;
-        if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED)) &&
-            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-            client_close(c);
-    }
+    held_settle(c);
 }
 
 /* Decides, on every held client, the replies that pass: journal position
@@ -1408,6 +1459,10 @@ static void held_expire(pubsub_t *ps, uint64_t now)
         return; /* the next pass tries again */
     held_decide_all(ps, 0, now - HELD_TIMEOUT_MS + 1, error);
     payload_release(ps->heap, &ps->latency, error);
+    for (client_t *c = ps->held; c != NULL; c = c->held_next)
+        if ((c->flags & CLIENT_WAITING) && now - c->waiting_since_ms >= HELD_TIMEOUT_MS)
+            c->flags |= CLIENT_RETRY | CLIENT_NO_WAIT;
+    retry_waiting(ps);
     pubsub_flush(ps);
 }
 
@@ -1461,6 +1516,8 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
         return;
     }
     uint64_t durable_at = 0;
+    int no_wait = (c->flags & CLIENT_NO_WAIT) != 0; /* the first PUBLISH retried only */
+    c->flags &= ~CLIENT_NO_WAIT;
     if (ps->read_ns < 0)
         ps->read_ns = realtime_ns();
     ps->publishing = 1;
@@ -1478,6 +1535,12 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
             got, reason != NULL ? reason : "not a tick");
         return;
     }
+    if (r == -EAGAIN && !no_wait) {
+        wait_for_room(c); /* process() leaves the command in the input */
+        return;
+    }
+    if (r == -EAGAIN)
+        ps->stats.publish_journal_errors_total++;
     if (r < 0) {
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
         return;
@@ -2008,7 +2071,8 @@ static size_t process(client_t *c, const char *data, size_t len)
     resp_parser_t *p = &ps->parser;
     size_t pos = 0;
 
-    while (pos < len && !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW))) {
+    while (pos < len &&
+           !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW | CLIENT_WAITING))) {
         p->unauthenticated = auth_required(c);
         int r = resp_parse(p, data + pos, len - pos);
         if (r == RESP_NEED_MORE)
@@ -2019,9 +2083,12 @@ static size_t process(client_t *c, const char *data, size_t len)
             begin_closing(c);
             return len;
         }
+        size_t start = pos;
         pos += p->consumed;
         if (p->argc > 0)
             dispatch(c, p->argc, p->argv);
+        if (HEAP_UNLIKELY(c->flags & CLIENT_WAITING))
+            pos = start; /* a PUBLISH the journal cannot take yet: it stays in the input */
     }
     return pos;
 }
@@ -2086,6 +2153,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         data = c->in;
         len = c->in_len;
     }
+    serve(c, data, len);
+}
+
+/* Runs the whole requests in data (c->in, or a read's bytes that follow
+ * it), keeps the unfinished rest in c->in, and sends what they made. */
+static void serve(client_t *c, const char *data, size_t len)
+{
+    pubsub_t *ps = c->ps;
     size_t used = process(c, data, len);
     if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))) {
         size_t rest = len - used;
@@ -2666,6 +2741,16 @@ void pubsub_durable(pubsub_t *ps, uint64_t upto, int err)
     held_decide_all(ps, 1, upto, error);
     if (error != NULL)
         payload_release(ps->heap, &ps->latency, error);
+}
+
+void pubsub_journal_ready(pubsub_t *ps)
+{
+    if (ps == NULL || ps->held == NULL)
+        return;
+    for (client_t *c = ps->held; c != NULL; c = c->held_next)
+        if (c->flags & CLIENT_WAITING)
+            c->flags |= CLIENT_RETRY;
+    retry_waiting(ps);
 }
 
 int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen)

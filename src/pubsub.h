@@ -38,12 +38,14 @@ typedef struct pubsub_stats {
     uint64_t messages_sent_total; /* messages queued to subscribers (one per subscriber) */
     uint64_t output_buffer_bytes; /* bytes queued now, over all clients */
     uint64_t slow_consumer_disconnects_total;
-    uint64_t protocol_errors_total;     /* clients closed for bad RESP or limits */
-    uint64_t publish_total;             /* PUBLISH commands accepted */
-    uint64_t subscriptions;             /* channels + patterns subscribed now */
-    uint64_t encode_errors_total;       /* ticks not sent: no memory, or not expressible as CSV */
-    uint64_t commands_total;            /* commands run (INFO's total_commands_processed) */
-    uint64_t publish_not_durable_total; /* held PUBLISH replies that became journal errors */
+    uint64_t protocol_errors_total; /* clients closed for bad RESP or limits */
+    uint64_t publish_total;         /* PUBLISH commands accepted */
+    uint64_t subscriptions;         /* channels + patterns subscribed now */
+    uint64_t encode_errors_total;   /* ticks not sent: no memory, or not expressible as CSV */
+    uint64_t commands_total;        /* commands run (INFO's total_commands_processed) */
+    uint64_t publish_journal_errors_total; /* PUBLISHes pubsub answered with a journal error:
+                                              held replies not made durable, waits for room
+                                              that timed out */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */
@@ -69,7 +71,9 @@ typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
  * pubsub_durable() decides that position, and is ":<n>" only if the tick was synced, otherwise
  * "-ERR journal: <why>; the tick was not made durable" (journal.fsync: always). A reply held
  * for 10 s becomes that error too. A client with 4096 replies held is not read until the journal
- * decides some: publishers are slowed to the disk's pace. */
+ * decides some: publishers are slowed to the disk's pace. -EAGAIN, when nothing was done with
+ * the tick, means the journal cannot take it now: the client is not read and the PUBLISH runs
+ * again at pubsub_journal_ready(); after 10 s of waiting its reply is the error with *reason. */
 typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
                                  size_t len, int64_t recv_ns, const char **reason,
                                  uint64_t *durable_at);
@@ -92,6 +96,12 @@ void pubsub_set_market(pubsub_t *ps, market_t *market);
  * what it leaves behind, so that no reply waits for a journal that is gone.
  * ps may be NULL. */
 void pubsub_durable(pubsub_t *ps, uint64_t upto, int err);
+
+/* The journal has room again (a batch came back, a journal was opened or
+ * closed): the PUBLISHes that waited for it run now, and what followed them
+ * on their connections. Call it from the loop, never from inside pub/sub's
+ * own callbacks (on_publish). ps may be NULL. */
+void pubsub_journal_ready(pubsub_t *ps);
 
 /* Fans one tick out to the matching subscribers (queues only). */
 void pubsub_tick(pubsub_t *ps, tick_t *tick);

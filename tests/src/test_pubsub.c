@@ -50,6 +50,7 @@ typedef struct fixture {
     int fds[16];
     size_t nfds;
     uint64_t publish_hold; /* journal position on_publish asks replies to wait for */
+    int journal_full;      /* on_publish answers -EAGAIN: the journal has no room */
 } fixture_t;
 
 /* ---- the daemon's part: the sink and PUBLISH ---- */
@@ -83,6 +84,10 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     (void)channel;
     (void)chlen;
     *durable_at = f->publish_hold;
+    if (f->journal_full) {
+        *reason = "journal: buffers full; the tick was not made durable";
+        return -EAGAIN;
+    }
     int r = csv_parse_line(payload, len, &t, reason);
     if (r <= 0) {
         if (r == 0)
@@ -1134,7 +1139,7 @@ static void test_publish_reply_becomes_a_journal_error_when_the_sync_fails(void 
     expect(f, pub,
            "-ERR journal: write or sync failed (No space left on device); the tick was not made "
            "durable\r\n+PONG\r\n");
-    assert_int_equal(stats(f).publish_not_durable_total, 1);
+    assert_int_equal(stats(f).publish_journal_errors_total, 1);
     f->publish_hold = 0;
     roundtrip(f, pub, "PING\r\n", "+PONG\r\n");
 }
@@ -1164,7 +1169,7 @@ static void test_held_replies_are_decided_by_their_own_journal_positions(void **
     expect(f, pub,
            "-ERR journal: write or sync failed (Input/output error); the tick was not made "
            "durable\r\n:0\r\n");
-    assert_int_equal(stats(f).publish_not_durable_total, 1);
+    assert_int_equal(stats(f).publish_journal_errors_total, 1);
     assert_int_equal(stats(f).publish_total, 2);
 }
 
@@ -1218,6 +1223,56 @@ static void test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_d
     assert_int_equal(stats(f).publish_total, N);
     free(want);
     free(buf);
+}
+
+/* A PUBLISH the journal has no room for waits, and so does everything the
+ * publisher sent after it: nothing is answered until pubsub_journal_ready(),
+ * then all of it in order. The publisher is slowed, not refused. */
+static void test_a_publish_the_journal_has_no_room_for_waits_until_it_has(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\n", ":0\r\n");
+    f->journal_full = 1;
+    send_str(pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\nPING\r\n");
+    char c;
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1);
+    send_str(pub, "PUBLISH trade.AAPL T,3,AAPL,1,1,B\r\n"); /* not read meanwhile */
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1);
+    assert_int_equal(stats(f).publish_total, 1);
+    pubsub_journal_ready(f->ps); /* still full: they wait on */
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1);
+    f->journal_full = 0;
+    pubsub_journal_ready(f->ps);
+    expect(f, pub, ":0\r\n+PONG\r\n:0\r\n");
+    assert_int_equal(stats(f).publish_total, 3);
+    assert_int_equal(stats(f).publish_journal_errors_total, 0);
+}
+
+/* A PUBLISH that waits 10 s for room gets the journal's error, and the
+ * commands after it run then: the wait is bounded. */
+static void test_a_publish_that_waits_10_seconds_for_room_gets_the_journal_error(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->journal_full = 1;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\nPING\r\n");
+    int64_t sent = mono_ns();
+    expect(f, pub, "-ERR journal: buffers full; the tick was not made durable\r\n+PONG\r\n");
+    int64_t waited = mono_ns() - sent;
+    assert_true(waited >= 10ll * 1000000000 - 100000000);
+    assert_true(waited < 13ll * 1000000000);
+    assert_int_equal(stats(f).publish_journal_errors_total, 1);
+    f->journal_full = 0;
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n", ":0\r\n");
 }
 
 /* A reply the journal leaves undecided for 10 s becomes a journal error: a
@@ -1800,6 +1855,8 @@ int main(void)
         T(test_held_replies_are_decided_by_their_own_journal_positions),
         T(test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_decided),
         T(test_a_reply_held_for_10_seconds_becomes_a_journal_error),
+        T(test_a_publish_the_journal_has_no_room_for_waits_until_it_has),
+        T(test_a_publish_that_waits_10_seconds_for_room_gets_the_journal_error),
         T(test_snapshot_on_subscribe_sends_the_last_ticks),
         T(test_snapshot_can_be_turned_off),
         T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
