@@ -129,7 +129,7 @@
 #define ERROR_TEXT_MAX   512
 #define PATTERN_COPY_MAX 128   /* pmessage heads up to this long are copied into each frame */
 #define INFO_TEXT_MAX    4096  /* the longest INFO report, with room to spare */
-#define HELD_MAX         4096  /* PUBLISH replies held for the journal before tickd stops reading */
+#define HELD_MAX         16384 /* PUBLISH replies held for the journal before tickd stops reading */
 #define HELD_TIMEOUT_MS  10000 /* a reply held longer than this becomes a journal error */
 
 /* What HELLO and INFO say the server is: the Redis release whose pub/sub

@@ -70,7 +70,7 @@ typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
  * may be set to the tick's position in the journal (from 1): the reply is then held until
  * pubsub_durable() decides that position, and is ":<n>" only if the tick was synced, otherwise
  * "-ERR journal: <why>; the tick was not made durable" (journal.fsync: always). A reply held
- * for 10 s becomes that error too. A client with 4096 replies held is not read until the journal
+ * for 10 s becomes that error too. A client with 16384 replies held is not read until the journal
  * decides some: publishers are slowed to the disk's pace. -EAGAIN, when nothing was done with
  * the tick, means the journal cannot take it now: the client is not read and the PUBLISH runs
  * again at pubsub_journal_ready(); after 10 s of waiting its reply is the error with *reason. */

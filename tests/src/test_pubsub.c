@@ -1184,15 +1184,16 @@ static int send_some(fixture_t *f, int fd, const char *buf, size_t len, size_t *
     return w > 0;
 }
 
-/* A publisher with 4096 replies held is not read until the journal decides
+/* A publisher with 16384 replies held is not read until the journal decides
  * some: it cannot make tickd hold more than that, and one read, for it. */
-static void test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_decided(void **state)
+static void
+test_a_publisher_with_16384_held_replies_is_not_read_until_they_are_decided(void **state)
 {
     fixture_t *f = *state;
     start(f);
     int pub = connect_client(f);
     f->publish_hold = 1;
-    enum { N = 12000 };
+    enum { N = 24000 };
     static const char cmd[] = "PUBLISH trade.A T,1,A,1,1\r\n";
     size_t len = (sizeof cmd - 1) * N, off = 0;
     char *buf = malloc(len);
@@ -1205,8 +1206,8 @@ static void test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_d
     for (int i = 0; i < 50; i++)
         pump(f);
     uint64_t read = stats(f).publish_total;
-    assert_true(read >= 4096);
-    assert_true(read <= 4096 + 65536 / (sizeof cmd - 1)); /* the read that reached 4096 */
+    assert_true(read >= 16384);
+    assert_true(read <= 16384 + 65536 / (sizeof cmd - 1)); /* the read that reached 16384 */
     assert_true(read < N);
     char c;
     assert_int_equal(recv(pub, &c, 1, 0), -1); /* all held */
@@ -1853,7 +1854,7 @@ int main(void)
         T(test_publish_reply_waits_until_the_journal_is_durable),
         T(test_publish_reply_becomes_a_journal_error_when_the_sync_fails),
         T(test_held_replies_are_decided_by_their_own_journal_positions),
-        T(test_a_publisher_with_4096_held_replies_is_not_read_until_they_are_decided),
+        T(test_a_publisher_with_16384_held_replies_is_not_read_until_they_are_decided),
         T(test_a_reply_held_for_10_seconds_becomes_a_journal_error),
         T(test_a_publish_the_journal_has_no_room_for_waits_until_it_has),
         T(test_a_publish_that_waits_10_seconds_for_room_gets_the_journal_error),
