@@ -8,6 +8,15 @@
  * are flushed and the journal's buffer goes to a libuv worker that writes
  * (and, with fsync always, syncs) it: the loop itself never blocks on a disk.
  *
+ * A PUBLISH is a tick with someone to tell. With fsync always its reply is
+ * held in pubsub until the batch holding its record comes back: synced, an
+ * acknowledgement; a failed write or sync, a journal error
+ * (pubsub_durable()). Every close of the journal (reload, new day,
+ * shutdown) decides what was held for it. One the journal has no room for
+ * is not run: pubsub keeps it and stops reading its publisher until a batch
+ * comes back (pubsub_journal_ready()). Feed ticks the journal cannot take
+ * are counted as dropped.
+ *
  * Timers, all safe points between batches: the cycle sweep (gc.interval:
  * collect when a threshold was crossed, and record the pause), the journal's
  * fsync interval, the end of the day (session.roll_at in session.timezone),
