@@ -168,6 +168,20 @@ class DurabilityTest(unittest.TestCase):
         self.assertGreater(len(acked), 1000)
         self.assert_only_journal_errors(pubs)
 
+    def test_many_publishers_on_a_slow_disk_are_slowed_down_not_refused(self):
+        t = self.daemon(300)
+        t.start()
+        # 16 pipelining publishers outrun the journal's buffers between two
+        # syncs: they wait for room instead of getting errors.
+        pubs = self.publishers(t, 16, 20000)
+        for p in pubs:
+            p.sender.join()
+            self.assertTrue(p.finish(60), "a publisher is still waiting for replies")
+        self.assertEqual([e for p in pubs for e in p.errors], [])
+        self.assertEqual(t.stop(), 0)
+        acked = self.assert_acked_in_journal(pubs, journal_file(t))
+        self.assertEqual(len(acked), 16 * 20000)
+
     def test_every_acknowledged_publish_is_in_the_journal_after_kill_9_on_a_slow_disk(self):
         t = self.daemon(100)
         t.start()
