@@ -469,6 +469,11 @@ int journal_append(journal_writer_t *w, const journal_rec_t *rec)
     return 0;
 }
 
+int journal_can_append(const journal_writer_t *w)
+{
+    return w->cap - w->len >= JOURNAL_RECORD_SIZE || w->spare != NULL;
+}
+
 int journal_flush(journal_writer_t *w)
 {
     size_t done;

@@ -112,6 +112,11 @@ void journal_unlock_dir(int fd);
 /* Appends one record; flushes first when the buffer is full. 0 or -errno
  * (the record is kept in the buffer on a write error, never half written). */
 int journal_append(journal_writer_t *w, const journal_rec_t *rec);
+/* Would journal_append() keep a record now? 1 when the buffer has room or
+ * the other buffer is there to flush into, 0 when it would return -EAGAIN
+ * (both buffers out or full: the disk is not keeping up). Lets a caller
+ * refuse a record it must not lose before doing anything else with it. */
+int journal_can_append(const journal_writer_t *w);
 /* Writes the buffer out; with JOURNAL_FSYNC_ALWAYS also fdatasync()s. */
 int journal_flush(journal_writer_t *w);
 /* Flushes and fdatasync()s (the interval policy's timer calls this). */

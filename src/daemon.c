@@ -8,6 +8,15 @@
  * are flushed and the journal's buffer goes to a libuv worker that writes
  * (and, with fsync always, syncs) it: the loop itself never blocks on a disk.
  *
+ * A PUBLISH is a tick with someone to tell. With fsync always its reply is
+ * held in pubsub until the batch holding its record comes back: synced, an
+ * acknowledgement; a failed write or sync, a journal error
+ * (pubsub_durable()). Every close of the journal (reload, new day,
+ * shutdown) decides what was held for it. One the journal has no room for
+ * is not run: pubsub keeps it and stops reading its publisher until a batch
+ * comes back (pubsub_journal_ready()). Feed ticks the journal cannot take
+ * are counted as dropped.
+ *
  * Timers, all safe points between batches: the cycle sweep (gc.interval:
  * collect when a threshold was crossed, and record the pause), the journal's
  * fsync interval, the end of the day (session.roll_at in session.timezone),
@@ -205,6 +214,10 @@ static int journal_open_today(daemon_t *d)
     return err;
 }
 
+/* Closes the journal (synced unless its policy is never) and decides every
+ * PUBLISH reply held for it: acknowledged when the close synced it, a
+ * journal error when it failed. A reload, a new day and the shutdown all
+ * pass here, so no reply ever waits for a journal that is gone. */
 static void journal_close_now(daemon_t *d)
 {
     if (d->journal == NULL)
@@ -215,26 +228,32 @@ static void journal_close_now(daemon_t *d)
         log_msg(LOG_ERR, "journal: closing: %s", strerror(-err));
     }
     d->journal = NULL;
+    if (d->pubsub != NULL) { /* NULL: a start-up that failed before pub/sub listened */
+        pubsub_durable(d->pubsub, d->journal_records_total, err);
+        pubsub_flush(d->pubsub);
+    }
 }
 
 static void pubsub_stopped(void *arg);
 
 /* The shutdown, once no journal batch is out (journal_work_done() calls back
  * here otherwise): everything ingested is synced, so held PUBLISH replies go
- * out with the rest, then the subscribers drain. */
+ * out with the rest (errors if the sync failed), then the subscribers
+ * drain. Draining stops reading the clients: no PUBLISH comes after this. */
 static void stop_drain(daemon_ctx_t *c)
 {
     daemon_t *d = &c->d;
     if (c->batch_out || c->draining)
         return;
     c->draining = 1;
-    if (d->journal != NULL && journal_sync(d->journal) != 0)
+    int err = d->journal != NULL ? journal_sync(d->journal) : 0;
+    if (err != 0)
         d->journal_errors_total++;
     if (d->pubsub == NULL) { /* a start-up that failed before pub/sub listened */
         pubsub_stopped(c);
         return;
     }
-    pubsub_durable(d->pubsub, UINT64_MAX);
+    pubsub_durable(d->pubsub, d->journal_records_total, err);
     pubsub_flush(d->pubsub);
     pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
 }
@@ -254,6 +273,7 @@ static void journal_reopen(daemon_ctx_t *c)
         journal_open_today(d);
     else
         journal_unlock(c);
+    pubsub_journal_ready(d->pubsub); /* a new journal, or none: PUBLISHes wait no more */
 }
 
 static void journal_work(uv_work_t *w)
@@ -271,13 +291,15 @@ static void journal_work_done(uv_work_t *w, int status)
     (void)status;
     c->batch_out = 0;
     d->journal_written_total += c->batch.written / JOURNAL_RECORD_SIZE;
-    if (c->batch_sync) {
+    if (c->batch_sync && c->batch.err == 0) {
         histogram_observe(&d->journal_fsync, (double)(uv_hrtime() - c->batch_started) / 1e9);
-        if (c->batch.err == 0)
-            d->journal_durable_total = d->journal_written_total;
-        /* PUBLISH replies held for these records go out now (after a failed
-         * write too: the failure is counted, the publisher not kept waiting). */
-        pubsub_durable(d->pubsub, c->batch_upto);
+        d->journal_durable_total = d->journal_written_total;
+    }
+    if (c->batch_sync || c->batch.err != 0) {
+        /* PUBLISH replies held for these records go out now: acknowledged
+         * if synced, journal errors if the write or the sync failed (the
+         * records a failed write did not get out are dropped below). */
+        pubsub_durable(d->pubsub, c->batch_upto, c->batch.err);
         pubsub_flush(d->pubsub);
     }
     if (c->batch.err != 0 && d->journal_errors_total++ % 1000 == 0)
@@ -295,6 +317,7 @@ static void journal_work_done(uv_work_t *w, int status)
     if (c->reopen_journal)
         journal_reopen(c);
     journal_kick(c);
+    pubsub_journal_ready(d->pubsub); /* a buffer is back: PUBLISHes waiting for room run */
 }
 
 /* Sends the buffered records to a worker, unless one is out already. */
@@ -369,6 +392,23 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick";
         return -EINVAL;
     }
+    /* A tick the journal cannot take is not run at all: never acknowledged,
+     * never fanned out. Full buffers are a wait (pubsub stops reading the
+     * publisher until pubsub_journal_ready(), at most 10 s); a journal that
+     * is not open, with fsync always, an error at once. */
+    if (d->journal != NULL && !journal_can_append(d->journal)) {
+        *reason = "journal: buffers full for 10 s (the disk is not keeping up; the tick was not "
+                  "published); the tick was not made durable";
+        return -EAGAIN;
+    }
+    if (d->journal == NULL && d->cfg.journal.enabled &&
+        d->cfg.journal.fsync == JOURNAL_FSYNC_ALWAYS) {
+        *reason = "journal: not open, see tickd's log (the tick was not published); the tick was "
+                  "not made durable";
+        d->journal_refused_total++;
+        return -ENODEV;
+    }
+    uint64_t before = d->journal_records_total;
     if (t.kind == CSV_TRADE)
         r = market_trade(d->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side, 0,
                          (int64_t)t.ts_ns, now);
@@ -378,6 +418,12 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     if (r != 0) {
         *reason = "the tick was refused";
         return r;
+    }
+    if (d->journal != NULL && d->journal_records_total == before) {
+        *reason = "journal: the record could not be buffered (a write failed); the tick was not "
+                  "made durable";
+        d->journal_refused_total++;
+        return -EIO; /* published, but not journaled */
     }
     if (d->journal != NULL && journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS)
         *durable_at = d->journal_records_total; /* acknowledged once synced */

@@ -61,6 +61,7 @@ typedef struct daemon {
     uint64_t journal_durable_total; /* written and synced: survive a crash of the host */
     uint64_t journal_errors_total;  /* failed writes or syncs (disk full, ...) */
     uint64_t journal_dropped_total; /* records lost to those failures */
+    uint64_t journal_refused_total; /* PUBLISHes refused: the journal could not take them */
     uint64_t sessions_rolled;       /* end-of-day rolls */
     uint64_t reloads_total;         /* SIGHUP reloads applied in full */
     uint64_t reload_failures_total; /* SIGHUP reloads that failed in part or whole */

@@ -464,6 +464,13 @@ static void render_journal(out_t *o, const daemon_t *d)
                d->journal_errors_total);
     metric_histogram(o, "tickd_journal_fsync_seconds", "Duration of journal syncs to disk.",
                      &d->journal_fsync);
+    pubsub_stats_t s = {0};
+    if (d->pubsub != NULL)
+        pubsub_get_stats(d->pubsub, &s);
+    metric_u64(o, "tickd_journal_publish_errors_total", "counter",
+               "PUBLISHes answered with a journal error, never acknowledged: the journal not "
+               "open, its buffers full for 10 s, a failed write or sync, or no sync within 10 s.",
+               d->journal_refused_total + s.publish_journal_errors_total);
 }
 
 static void render_daemon(out_t *o, const daemon_t *d)

@@ -127,8 +127,10 @@
 #define TABLE_INITIAL    64
 #define HOUSEKEEPING_MS  1000 /* at most; shorter when idle_timeout or soft_seconds is */
 #define ERROR_TEXT_MAX   512
-#define PATTERN_COPY_MAX 128  /* pmessage heads up to this long are copied into each frame */
-#define INFO_TEXT_MAX    4096 /* the longest INFO report, with room to spare */
+#define PATTERN_COPY_MAX 128   /* pmessage heads up to this long are copied into each frame */
+#define INFO_TEXT_MAX    4096  /* the longest INFO report, with room to spare */
+#define HELD_MAX         16384 /* PUBLISH replies held for the journal before tickd stops reading */
+#define HELD_TIMEOUT_MS  10000 /* a reply held longer than this becomes a journal error */
 
 /* What HELLO and INFO say the server is: the Redis release whose pub/sub
  * tickd answers as, byte for byte (RESP3 push frames, RESET, the 7.0 error
@@ -180,17 +182,30 @@ typedef struct out_entry {
 } out_entry_t;
 
 enum client_flags {
-    CLIENT_AUTHED = 1 << 0,  /* AUTH succeeded, or no password when it connected */
-    CLIENT_CLOSING = 1 << 1, /* QUIT, protocol error or stop: close once the output is out */
-    CLIENT_CLOSED = 1 << 2,  /* uv_close() called; freed in its callback */
-    CLIENT_WRITING = 1 << 3, /* a uv_write() is in flight: flushes skip the client */
-    CLIENT_DIRTY = 1 << 4,   /* on the server's dirty list */
-    CLIENT_SLOW = 1 << 5,    /* over an output limit: on the doomed list */
-    CLIENT_SOFT = 1 << 6,    /* over the soft limit at every pass since soft_since_ms */
-    CLIENT_COUNTED = 1 << 7, /* counted in stats.clients (not a refused connection) */
-    CLIENT_HELD = 1 << 8,    /* output waits for the journal to reach `hold` */
-    CLIENT_RESP3 = 1 << 9,   /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
+    CLIENT_AUTHED = 1 << 0,   /* AUTH succeeded, or no password when it connected */
+    CLIENT_CLOSING = 1 << 1,  /* QUIT, protocol error or stop: close once the output is out */
+    CLIENT_CLOSED = 1 << 2,   /* uv_close() called; freed in its callback */
+    CLIENT_WRITING = 1 << 3,  /* a uv_write() is in flight: flushes skip the client */
+    CLIENT_DIRTY = 1 << 4,    /* on the server's dirty list */
+    CLIENT_SLOW = 1 << 5,     /* over an output limit: on the doomed list */
+    CLIENT_SOFT = 1 << 6,     /* over the soft limit at every pass since soft_since_ms */
+    CLIENT_COUNTED = 1 << 7,  /* counted in stats.clients (not a refused connection) */
+    CLIENT_HELD = 1 << 8,     /* PUBLISH replies wait for the journal: output waits with them */
+    CLIENT_RESP3 = 1 << 9,    /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
+    CLIENT_PAUSED = 1 << 10,  /* not read: HELD_MAX replies held, or CLIENT_WAITING */
+    CLIENT_WAITING = 1 << 11, /* a PUBLISH waits in `in` for room in the journal */
+    CLIENT_RETRY = 1 << 12,   /* ... and is run again now (pubsub_journal_ready()) */
+    CLIENT_NO_WAIT = 1 << 13, /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
 };
+
+/* A PUBLISH reply waiting for the journal (fsync always): p is its own block
+ * in the client's ring, ":<n>", that stays there if the journal makes the
+ * tick durable and is swapped for a journal error if it does not. */
+typedef struct held_reply {
+    payload_t *p;      /* the ring's reference keeps it: the ring is not written while held */
+    uint64_t at;       /* the journal position of the tick */
+    uint64_t since_ms; /* loop time of the PUBLISH, for HELD_TIMEOUT_MS */
+} held_reply_t;
 
 struct client {
     /* What the fan-out touches for every tick and subscriber (enqueue(),
@@ -211,9 +226,11 @@ struct client {
     client_t *prev, *next;           /* every live client */
     client_t *doomed_next;           /* slow consumers to disconnect */
     client_t *held_prev, *held_next; /* CLIENT_HELD: on the server's held list */
-    uint64_t hold;                   /* PUBLISH replies wait for this journal position */
-    uint64_t last_active_ms;         /* loop time of the last bytes received */
-    uint64_t soft_since_ms;          /* CLIENT_SOFT: loop time it went over */
+    held_reply_t *held_replies;      /* nheld replies waiting for the journal, oldest first */
+    uint32_t nheld, held_cap;
+    uint64_t waiting_since_ms; /* CLIENT_WAITING: loop time the PUBLISH first waited */
+    uint64_t last_active_ms;   /* loop time of the last bytes received */
+    uint64_t soft_since_ms;    /* CLIENT_SOFT: loop time it went over */
 
     /* An unfinished request carried over from earlier reads. */
     char *in;
@@ -269,8 +286,7 @@ struct pubsub {
     client_t *clients;
     client_t *dirty;
     client_t *doomed;
-    client_t *held;   /* publishers waiting for the journal */
-    uint64_t durable; /* journal position known to be on disk */
+    client_t *held; /* publishers waiting for the journal: replies held, or CLIENT_WAITING */
 
     topic_table_t channels;
     topic_table_t patterns;
@@ -312,6 +328,9 @@ struct pubsub {
 };
 
 static void client_close(client_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void serve(client_t *c, const char *data, size_t len);
 static void client_write(client_t *c);
 
 /* ---- memory ---- */
@@ -872,10 +891,8 @@ static void client_write(client_t *c)
 
     if (c->flags & CLIENT_CLOSED)
         return;
-    if (c->hold > c->ps->durable) { /* a PUBLISH reply whose tick is not on disk yet */
-        held_add(c);
-        return;
-    }
+    if (c->nheld != 0)
+        return; /* a PUBLISH reply waits for the journal: so does what follows it */
     if (c->flags & CLIENT_WRITING) {
         over_hard_limit(c);
         return;
@@ -963,11 +980,11 @@ static void reply_str(client_t *c, const char *s)
     reply_raw(c, s, strlen(s));
 }
 
-/* "<prefix><n>\r\n": ":5", "$3", "*2". Digits by hand: every PUBLISH
- * replies with one. */
-static void reply_number(client_t *c, char prefix, long long n)
+/* "<prefix><n>\r\n": ":5", "$3", "*2" into buf (NUMBER_MAX bytes); returns
+ * its length. Digits by hand: every PUBLISH replies with one. */
+#define NUMBER_MAX 24 /* prefix, sign, 20 digits, CRLF */
+static size_t format_number(char *buf, char prefix, long long n)
 {
-    char buf[24]; /* prefix, sign, 20 digits, CRLF */
     char *w = buf;
     *w++ = prefix;
     if (n < 0)
@@ -975,7 +992,13 @@ static void reply_number(client_t *c, char prefix, long long n)
     w = digits_u64(w, n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n);
     *w++ = '\r';
     *w++ = '\n';
-    reply_raw(c, buf, (size_t)(w - buf));
+    return (size_t)(w - buf);
+}
+
+static void reply_number(client_t *c, char prefix, long long n)
+{
+    char buf[NUMBER_MAX];
+    reply_raw(c, buf, format_number(buf, prefix, n));
 }
 
 static void reply_bulk(client_t *c, const char *s, size_t n)
@@ -1293,6 +1316,194 @@ static void quote_arg(const resp_arg_t *a, char out[QUOTE_MAX])
     *w = '\0';
 }
 
+/* ---- held replies ----
+ *
+ * With journal.fsync always, a PUBLISH is acknowledged only once its tick is
+ * synced. Its reply ":<n>" is queued in order as a block of its own and
+ * listed in the client's held_replies with the tick's journal position; the
+ * client is on the server's held list and none of its output is written
+ * (what follows a reply must not overtake it). pubsub_durable() decides a
+ * prefix of every held client's replies: synced, the blocks stay as they
+ * are; not, each is swapped in the ring for the journal error. A reply held
+ * for HELD_TIMEOUT_MS becomes an error too (the housekeeping pass), so a
+ * journal that never answers cannot keep a publisher waiting. A client with
+ * HELD_MAX replies held is not read until some are decided: a fast publisher
+ * is slowed to the disk's pace rather than filling the journal's buffers.
+ *
+ * Under any policy, on_publish() answers -EAGAIN when the journal's
+ * buffers are full. The PUBLISH is then not run: it stays at the head of
+ * the client's unprocessed input (CLIENT_WAITING), the client is not read,
+ * and pubsub_journal_ready() runs it and what follows once the journal has
+ * room again. One that waits HELD_TIMEOUT_MS is answered with the journal's
+ * error instead: backpressure, bounded. */
+
+/* The journal error for a tick that was not made durable, why naming the
+ * cause: a block with one reference, or NULL when memory ran out. */
+static payload_t *journal_error(pubsub_t *ps, const char *why)
+{
+    char text[ERROR_TEXT_MAX];
+    int n = snprintf(text, sizeof text, "-ERR journal: %s; the tick was not made durable\r\n", why);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
+    payload_t *p = payload_alloc(ps->heap, len);
+    if (p != NULL) {
+        memcpy(p->data, text, len);
+        p->len = (uint32_t)len;
+    }
+    return p;
+}
+
+/* After a change of c's held replies or waiting: off the held list when it
+ * waits for nothing, read again when nothing stops it. */
+static void held_settle(client_t *c)
+{
+    if (c->nheld == 0 && !(c->flags & CLIENT_WAITING))
+        held_remove(c);
+    if ((c->flags & CLIENT_PAUSED) && c->nheld < HELD_MAX && !(c->flags & CLIENT_WAITING)) {
+        c->flags &= ~CLIENT_PAUSED;
+        if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED)) &&
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            client_close(c);
+    }
+}
+
+/* The PUBLISH at the head of c's input waits for room in the journal. */
+static void wait_for_room(client_t *c)
+{
+    if (!(c->flags & CLIENT_WAITING))
+        c->waiting_since_ms = uv_now(c->ps->loop);
+    c->flags |= CLIENT_WAITING;
+    held_add(c);
+    if (!(c->flags & CLIENT_PAUSED)) {
+        c->flags |= CLIENT_PAUSED;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+}
+
+/* Runs again the waiting PUBLISHes of every client marked CLIENT_RETRY, and
+ * what follows them in their input. Serving one client can close or hold
+ * others, so each pass starts from the head of the held list. */
+static void retry_waiting(pubsub_t *ps)
+{
+    for (;;) {
+        client_t *c = ps->held;
+        while (c != NULL && !(c->flags & CLIENT_RETRY))
+            c = c->held_next;
+        if (c == NULL)
+            return;
+        c->flags &= ~(CLIENT_RETRY | CLIENT_WAITING);
+        held_settle(c);
+        ps->read_ns = -1;
+        if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED)) && c->in_len > 0)
+            serve(c, c->in, c->in_len);
+    }
+}
+
+/* Decides c's n oldest held replies: acknowledgements when error is NULL,
+ * else each becomes error. Output flows again once none is held, and
+ * reading once fewer than HELD_MAX are. */
+static void held_decide(client_t *c, uint32_t n, payload_t *error)
+{
+    pubsub_t *ps = c->ps;
+    if (error != NULL) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < c->ring_count && k < n; i++) {
+            out_entry_t *e = &c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+            if (e->p != c->held_replies[k].p)
+                continue;
+            c->queued -= e->end - e->off;
+            ps->stats.output_buffer_bytes -= e->end - e->off;
+            payload_release(ps->heap, &ps->latency, e->p);
+            payload_incref(error);
+            e->p = error;
+            e->off = 0;
+            e->end = error->len;
+            c->queued += error->len;
+            ps->stats.output_buffer_bytes += error->len;
+            k++;
+        }
+        ps->stats.publish_journal_errors_total += n;
+    }
+    c->nheld -= n;
+    memmove(c->held_replies, c->held_replies + n, c->nheld * sizeof(held_reply_t));
+    if (c->nheld == 0)
+        dirty_add(c);
+    held_settle(c);
+}
+
+/* Decides, on every held client, the replies that pass: journal position
+ * at or before upto (within), or held since before a time (!within). */
+static void held_decide_all(pubsub_t *ps, int within, uint64_t upto, payload_t *error)
+{
+    client_t *c = ps->held, *next;
+    for (; c != NULL; c = next) {
+        next = c->held_next;
+        uint32_t n = 0;
+        while (n < c->nheld &&
+               (within ? c->held_replies[n].at <= upto : c->held_replies[n].since_ms < upto))
+            n++;
+        if (n > 0)
+            held_decide(c, n, error);
+    }
+}
+
+/* Replies held since HELD_TIMEOUT_MS ago or longer become errors: the
+ * journal has not answered for them in time. */
+static void held_expire(pubsub_t *ps, uint64_t now)
+{
+    if (ps->held == NULL || now < HELD_TIMEOUT_MS)
+        return;
+    char why[64];
+    snprintf(why, sizeof why, "not synced within %d s", HELD_TIMEOUT_MS / 1000);
+    payload_t *error = journal_error(ps, why);
+    if (error == NULL)
+        return; /* the next pass tries again */
+    held_decide_all(ps, 0, now - HELD_TIMEOUT_MS + 1, error);
+    payload_release(ps->heap, &ps->latency, error);
+    for (client_t *c = ps->held; c != NULL; c = c->held_next)
+        if ((c->flags & CLIENT_WAITING) && now - c->waiting_since_ms >= HELD_TIMEOUT_MS)
+            c->flags |= CLIENT_RETRY | CLIENT_NO_WAIT;
+    retry_waiting(ps);
+    pubsub_flush(ps);
+}
+
+/* The reply ":<receivers>" to a PUBLISH whose tick is at journal position
+ * at, held until the journal decides it. */
+static void held_reply(client_t *c, uint64_t at, uint64_t receivers)
+{
+    pubsub_t *ps = c->ps;
+    char text[NUMBER_MAX];
+    size_t len = format_number(text, ':', (long long)receivers);
+    if (c->nheld == c->held_cap) {
+        uint32_t cap = c->held_cap != 0 ? 2 * c->held_cap : 16;
+        held_reply_t *n = heap_alloc(ps->heap, cap * sizeof(held_reply_t));
+        if (n == NULL) {
+            doom(c); /* a reply lost would desynchronise the client */
+            return;
+        }
+        if (c->nheld != 0)
+            memcpy(n, c->held_replies, c->nheld * sizeof(held_reply_t));
+        heap_free(ps->heap, c->held_replies);
+        c->held_replies = n;
+        c->held_cap = cap;
+    }
+    payload_t *p = payload_alloc(ps->heap, len);
+    if (p == NULL) {
+        doom(c);
+        return;
+    }
+    memcpy(p->data, text, len);
+    p->len = (uint32_t)len;
+    if (enqueue_entry(c, p, 0, p->len) == 0) { /* an entry of its own, never extended */
+        c->held_replies[c->nheld++] = (held_reply_t){p, at, uv_now(ps->loop)};
+        held_add(c);
+        if (c->nheld >= HELD_MAX && !(c->flags & CLIENT_PAUSED)) {
+            c->flags |= CLIENT_PAUSED;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        }
+    }
+    payload_release(ps->heap, &ps->latency, p);
+}
+
 static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
 {
     pubsub_t *ps = c->ps;
@@ -1305,6 +1516,8 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
         return;
     }
     uint64_t durable_at = 0;
+    int no_wait = (c->flags & CLIENT_NO_WAIT) != 0; /* the first PUBLISH retried only */
+    c->flags &= ~CLIENT_NO_WAIT;
     if (ps->read_ns < 0)
         ps->read_ns = realtime_ns();
     ps->publishing = 1;
@@ -1322,15 +1535,22 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
             got, reason != NULL ? reason : "not a tick");
         return;
     }
+    if (r == -EAGAIN && !no_wait) {
+        wait_for_room(c); /* process() leaves the command in the input */
+        return;
+    }
+    if (r == -EAGAIN)
+        ps->stats.publish_journal_errors_total++;
     if (r < 0) {
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
         return;
     }
-    if (durable_at > c->hold)
-        c->hold = durable_at; /* the reply waits until the tick is on disk */
     ps->published = 1;
     ps->stats.publish_total++;
-    reply_number(c, ':', (long long)ps->publish_receivers);
+    if (durable_at != 0)
+        held_reply(c, durable_at, ps->publish_receivers); /* acknowledged once synced */
+    else
+        reply_number(c, ':', (long long)ps->publish_receivers);
 }
 
 /* Compares without an early exit, so that the time taken says nothing
@@ -1851,7 +2071,8 @@ static size_t process(client_t *c, const char *data, size_t len)
     resp_parser_t *p = &ps->parser;
     size_t pos = 0;
 
-    while (pos < len && !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW))) {
+    while (pos < len &&
+           !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW | CLIENT_WAITING))) {
         p->unauthenticated = auth_required(c);
         int r = resp_parse(p, data + pos, len - pos);
         if (r == RESP_NEED_MORE)
@@ -1862,9 +2083,12 @@ static size_t process(client_t *c, const char *data, size_t len)
             begin_closing(c);
             return len;
         }
+        size_t start = pos;
         pos += p->consumed;
         if (p->argc > 0)
             dispatch(c, p->argc, p->argv);
+        if (HEAP_UNLIKELY(c->flags & CLIENT_WAITING))
+            pos = start; /* a PUBLISH the journal cannot take yet: it stays in the input */
     }
     return pos;
 }
@@ -1929,6 +2153,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         data = c->in;
         len = c->in_len;
     }
+    serve(c, data, len);
+}
+
+/* Runs the whole requests in data (c->in, or a read's bytes that follow
+ * it), keeps the unfinished rest in c->in, and sends what they made. */
+static void serve(client_t *c, const char *data, size_t len)
+{
+    pubsub_t *ps = c->ps;
     size_t used = process(c, data, len);
     if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))) {
         size_t rest = len - used;
@@ -1998,6 +2230,7 @@ static void on_client_closed(uv_handle_t *h)
     heap_free(ps->heap, c->ring);
     heap_free(ps->heap, c->in);
     heap_free(ps->heap, c->subs);
+    heap_free(ps->heap, c->held_replies);
     heap_free(ps->heap, c);
     ps->handles--;
     maybe_done(ps);
@@ -2019,6 +2252,7 @@ static void client_close(client_t *c)
     unsubscribe_quietly(c);
     dirty_remove(c);
     held_remove(c);
+    c->nheld = 0; /* a publisher that is gone is told nothing */
     if (ps->reply_client == c) {
         ps->reply_client = NULL;
         ps->reply_len = 0;
@@ -2135,6 +2369,7 @@ static void on_housekeeping(uv_timer_t *t)
             ring_shrink(c);
         }
     }
+    held_expire(ps, now);
     reap_slow(ps);
 }
 
@@ -2486,19 +2721,36 @@ void pubsub_flush(pubsub_t *ps)
     reap_slow(ps);
 }
 
-void pubsub_durable(pubsub_t *ps, uint64_t upto)
+void pubsub_durable(pubsub_t *ps, uint64_t upto, int err)
 {
-    if (ps == NULL)
+    if (ps == NULL || ps->held == NULL)
         return;
-    ps->durable = upto;
-    client_t *c = ps->held, *next;
-    for (; c != NULL; c = next) {
-        next = c->held_next;
-        if (c->hold <= upto) {
-            held_remove(c);
-            dirty_add(c);
+    payload_t *error = NULL;
+    if (err != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "write or sync failed (%s)", strerror(-err));
+        if ((error = journal_error(ps, why)) == NULL) {
+            /* No memory for the error: the publishers are closed rather than
+             * acknowledged. */
+            for (client_t *c = ps->held; c != NULL; c = c->held_next)
+                doom(c);
+            reap_slow(ps);
+            return;
         }
     }
+    held_decide_all(ps, 1, upto, error);
+    if (error != NULL)
+        payload_release(ps->heap, &ps->latency, error);
+}
+
+void pubsub_journal_ready(pubsub_t *ps)
+{
+    if (ps == NULL || ps->held == NULL)
+        return;
+    for (client_t *c = ps->held; c != NULL; c = c->held_next)
+        if (c->flags & CLIENT_WAITING)
+            c->flags |= CLIENT_RETRY;
+    retry_waiting(ps);
 }
 
 int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen)

@@ -43,6 +43,9 @@ typedef struct pubsub_stats {
     uint64_t subscriptions;         /* channels + patterns subscribed now */
     uint64_t encode_errors_total;   /* ticks not sent: no memory, or not expressible as CSV */
     uint64_t commands_total;        /* commands run (INFO's total_commands_processed) */
+    uint64_t publish_journal_errors_total; /* PUBLISHes pubsub answered with a journal error:
+                                              held replies not made durable, waits for room
+                                              that timed out */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */
@@ -64,8 +67,13 @@ typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
  * payload is not a CSV tick line (the reply then says what a tick line looks
  * like and quotes the start of the payload, safely escaped, before the
  * reason), any other for a tick that is refused (the reply is the reason). *durable_at (0 on entry)
- * may be set to a position of the journal: the reply is then held until pubsub_durable() reaches
- * it, so that an acknowledged tick is on disk (journal.fsync: always). */
+ * may be set to the tick's position in the journal (from 1): the reply is then held until
+ * pubsub_durable() decides that position, and is ":<n>" only if the tick was synced, otherwise
+ * "-ERR journal: <why>; the tick was not made durable" (journal.fsync: always). A reply held
+ * for 10 s becomes that error too. A client with 16384 replies held is not read until the journal
+ * decides some: publishers are slowed to the disk's pace. -EAGAIN, when nothing was done with
+ * the tick, means the journal cannot take it now: the client is not read and the PUBLISH runs
+ * again at pubsub_journal_ready(); after 10 s of waiting its reply is the error with *reason. */
 typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
                                  size_t len, int64_t recv_ns, const char **reason,
                                  uint64_t *durable_at);
@@ -81,9 +89,19 @@ void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg);
 /* Points snapshots and PUBLISH at a new market (end of day). */
 void pubsub_set_market(pubsub_t *ps, market_t *market);
 
-/* The journal is durable up to position upto: replies held for it go out at
- * the next pubsub_flush(). */
-void pubsub_durable(pubsub_t *ps, uint64_t upto);
+/* The journal decided every position up to upto: synced when err is 0,
+ * else not made durable (err, a negative errno, says why). Replies held
+ * for those positions go out, acknowledgements or journal errors, at the
+ * next pubsub_flush(). Every change of journal, policy or file must decide
+ * what it leaves behind, so that no reply waits for a journal that is gone.
+ * ps may be NULL. */
+void pubsub_durable(pubsub_t *ps, uint64_t upto, int err);
+
+/* The journal has room again (a batch came back, a journal was opened or
+ * closed): the PUBLISHes that waited for it run now, and what followed them
+ * on their connections. Call it from the loop, never from inside pub/sub's
+ * own callbacks (on_publish). ps may be NULL. */
+void pubsub_journal_ready(pubsub_t *ps);
 
 /* Fans one tick out to the matching subscribers (queues only). */
 void pubsub_tick(pubsub_t *ps, tick_t *tick);

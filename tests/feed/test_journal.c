@@ -318,6 +318,34 @@ static void full_buffer_with_a_batch_out_refuses_the_record(void **state)
     assert_int_equal(scan.records, 3);
 }
 
+/* journal_can_append() says beforehand what journal_append() will do: yes
+ * while the buffer has room or the other buffer is in, no once both are out
+ * or full, and yes again when the batch is back. */
+static void can_append_tells_beforehand_whether_the_record_would_be_kept(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in_dir(path, sizeof(path), "room.tlog");
+    journal_writer_t *w;
+    assert_int_equal(journal_open(path, JOURNAL_FSYNC_NEVER, 2 * JOURNAL_RECORD_SIZE, &w), 0);
+    journal_rec_t r = sample(1);
+    assert_true(journal_can_append(w));
+    assert_int_equal(journal_append(w, &r), 0);
+    assert_int_equal(journal_append(w, &r), 0);
+    assert_true(journal_can_append(w)); /* full, but the other buffer is in */
+    journal_batch_t b;
+    assert_int_equal(journal_detach(w, &b), 0);
+    assert_true(journal_can_append(w));
+    assert_int_equal(journal_append(w, &r), 0);
+    assert_int_equal(journal_append(w, &r), 0);
+    assert_false(journal_can_append(w));
+    assert_int_equal(journal_append(w, &r), -EAGAIN);
+    assert_int_equal(journal_write_batch(w, &b, 0), 0);
+    journal_attach(w, &b);
+    assert_true(journal_can_append(w));
+    assert_int_equal(journal_close(w), 0);
+}
+
 /* The whole content of path, for byte-for-byte comparisons. */
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -511,6 +539,7 @@ int main(void)
         cmocka_unit_test(file_without_header_is_reported),
         cmocka_unit_test(detached_batches_are_written_in_order_while_appends_continue),
         cmocka_unit_test(full_buffer_with_a_batch_out_refuses_the_record),
+        cmocka_unit_test(can_append_tells_beforehand_whether_the_record_would_be_kept),
         cmocka_unit_test(second_open_of_a_held_journal_fails_busy_and_changes_nothing),
         cmocka_unit_test(torn_tail_of_a_held_journal_is_in_progress_not_damage),
         cmocka_unit_test(damage_followed_by_good_records_in_a_held_journal_is_damage),

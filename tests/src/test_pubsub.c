@@ -50,6 +50,7 @@ typedef struct fixture {
     int fds[16];
     size_t nfds;
     uint64_t publish_hold; /* journal position on_publish asks replies to wait for */
+    int journal_full;      /* on_publish answers -EAGAIN: the journal has no room */
 } fixture_t;
 
 /* ---- the daemon's part: the sink and PUBLISH ---- */
@@ -83,6 +84,10 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     (void)channel;
     (void)chlen;
     *durable_at = f->publish_hold;
+    if (f->journal_full) {
+        *reason = "journal: buffers full; the tick was not made durable";
+        return -EAGAIN;
+    }
     int r = csv_parse_line(payload, len, &t, reason);
     if (r <= 0) {
         if (r == 0)
@@ -1107,14 +1112,188 @@ static void test_publish_reply_waits_until_the_journal_is_durable(void **state)
     for (int i = 0; i < 50; i++)
         pump(f);
     assert_int_equal(recv(pub, &c, 1, 0), -1); /* held */
-    pubsub_durable(f->ps, 6);
+    pubsub_durable(f->ps, 6, 0);
     for (int i = 0; i < 50; i++)
         pump(f);
     assert_int_equal(recv(pub, &c, 1, 0), -1); /* still short of 7 */
-    pubsub_durable(f->ps, 7);
+    pubsub_durable(f->ps, 7, 0);
     expect(f, pub, ":0\r\n");
     f->publish_hold = 0;
     roundtrip(f, pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n", ":0\r\n");
+}
+
+/* A sync that fails turns the held reply into a journal error, never an
+ * acknowledgement; the commands after it are answered after it, in order. */
+static void test_publish_reply_becomes_a_journal_error_when_the_sync_fails(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 7;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\nPING\r\n");
+    char c;
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* held, and the PONG behind it */
+    pubsub_durable(f->ps, 7, -ENOSPC);
+    expect(f, pub,
+           "-ERR journal: write or sync failed (No space left on device); the tick was not made "
+           "durable\r\n+PONG\r\n");
+    assert_int_equal(stats(f).publish_journal_errors_total, 1);
+    f->publish_hold = 0;
+    roundtrip(f, pub, "PING\r\n", "+PONG\r\n");
+}
+
+/* Each held reply gets the outcome of its own position: a failed sync up
+ * to 7 fails the first PUBLISH only, the sync up to 8 acknowledges the
+ * second, and nothing is written until both are decided. */
+static void test_held_replies_are_decided_by_their_own_journal_positions(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 7;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\n");
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    f->publish_hold = 8;
+    send_str(pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n");
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    pubsub_durable(f->ps, 7, -EIO);
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    char c;
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* the second still waits: so does the first */
+    pubsub_durable(f->ps, 8, 0);
+    expect(f, pub,
+           "-ERR journal: write or sync failed (Input/output error); the tick was not made "
+           "durable\r\n:0\r\n");
+    assert_int_equal(stats(f).publish_journal_errors_total, 1);
+    assert_int_equal(stats(f).publish_total, 2);
+}
+
+/* Sends what the socket takes of buf[*off, len) without blocking; pumps
+ * the loop once. Returns whether anything went. */
+static int send_some(fixture_t *f, int fd, const char *buf, size_t len, size_t *off)
+{
+    ssize_t w = *off < len ? send(fd, buf + *off, len - *off, MSG_NOSIGNAL) : 0;
+    if (w > 0)
+        *off += (size_t)w;
+    pump(f);
+    return w > 0;
+}
+
+/* A publisher with 16384 replies held is not read until the journal decides
+ * some: it cannot make tickd hold more than that, and one read, for it. */
+static void
+test_a_publisher_with_16384_held_replies_is_not_read_until_they_are_decided(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 1;
+    enum { N = 24000 };
+    static const char cmd[] = "PUBLISH trade.A T,1,A,1,1\r\n";
+    size_t len = (sizeof cmd - 1) * N, off = 0;
+    char *buf = malloc(len);
+    for (size_t i = 0; i < N; i++)
+        memcpy(buf + i * (sizeof cmd - 1), cmd, sizeof cmd - 1);
+    int64_t quiet_since = mono_ns();
+    while (off < len && mono_ns() - quiet_since < 500000000)
+        if (send_some(f, pub, buf, len, &off))
+            quiet_since = mono_ns();
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    uint64_t read = stats(f).publish_total;
+    assert_true(read >= 16384);
+    assert_true(read <= 16384 + 65536 / (sizeof cmd - 1)); /* the read that reached 16384 */
+    assert_true(read < N);
+    char c;
+    assert_int_equal(recv(pub, &c, 1, 0), -1); /* all held */
+    pubsub_durable(f->ps, 1, 0);
+    f->publish_hold = 0;
+    while (off < len) {
+        assert_true(mono_ns() - quiet_since < GUARD_NS);
+        send_some(f, pub, buf, len, &off);
+    }
+    char *want = malloc(4 * N + 1);
+    for (size_t i = 0; i < N; i++)
+        memcpy(want + 4 * i, ":0\r\n", 4);
+    expect_n(f, pub, want, 4 * N);
+    assert_int_equal(stats(f).publish_total, N);
+    free(want);
+    free(buf);
+}
+
+/* A PUBLISH the journal has no room for waits, and so does everything the
+ * publisher sent after it: nothing is answered until pubsub_journal_ready(),
+ * then all of it in order. The publisher is slowed, not refused. */
+static void test_a_publish_the_journal_has_no_room_for_waits_until_it_has(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\n", ":0\r\n");
+    f->journal_full = 1;
+    send_str(pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\nPING\r\n");
+    char c;
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1);
+    send_str(pub, "PUBLISH trade.AAPL T,3,AAPL,1,1,B\r\n"); /* not read meanwhile */
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1);
+    assert_int_equal(stats(f).publish_total, 1);
+    pubsub_journal_ready(f->ps); /* still full: they wait on */
+    for (int i = 0; i < 50; i++)
+        pump(f);
+    assert_int_equal(recv(pub, &c, 1, 0), -1);
+    f->journal_full = 0;
+    pubsub_journal_ready(f->ps);
+    expect(f, pub, ":0\r\n+PONG\r\n:0\r\n");
+    assert_int_equal(stats(f).publish_total, 3);
+    assert_int_equal(stats(f).publish_journal_errors_total, 0);
+}
+
+/* A PUBLISH that waits 10 s for room gets the journal's error, and the
+ * commands after it run then: the wait is bounded. */
+static void test_a_publish_that_waits_10_seconds_for_room_gets_the_journal_error(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->journal_full = 1;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\nPING\r\n");
+    int64_t sent = mono_ns();
+    expect(f, pub, "-ERR journal: buffers full; the tick was not made durable\r\n+PONG\r\n");
+    int64_t waited = mono_ns() - sent;
+    assert_true(waited >= 10ll * 1000000000 - 100000000);
+    assert_true(waited < 13ll * 1000000000);
+    assert_int_equal(stats(f).publish_journal_errors_total, 1);
+    f->journal_full = 0;
+    roundtrip(f, pub, "PUBLISH trade.AAPL T,2,AAPL,1,1,B\r\n", ":0\r\n");
+}
+
+/* A reply the journal leaves undecided for 10 s becomes a journal error: a
+ * publisher never waits forever. */
+static void test_a_reply_held_for_10_seconds_becomes_a_journal_error(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int pub = connect_client(f);
+    f->publish_hold = 3;
+    send_str(pub, "PUBLISH trade.AAPL T,1,AAPL,1,1,B\r\nPING\r\n");
+    int64_t sent = mono_ns();
+    expect(f, pub,
+           "-ERR journal: not synced within 10 s; the tick was not made durable\r\n+PONG\r\n");
+    int64_t waited = mono_ns() - sent;
+    assert_true(waited >= 10ll * 1000000000 - 100000000);
+    assert_true(waited < 13ll * 1000000000);
+    pubsub_durable(f->ps, 3, 0); /* too late: decided already */
+    f->publish_hold = 0;
+    roundtrip(f, pub, "PING\r\n", "+PONG\r\n");
 }
 
 static void test_snapshot_on_subscribe_sends_the_last_ticks(void **state)
@@ -1673,6 +1852,12 @@ int main(void)
         T(test_auth_without_a_password_is_an_error),
         T(test_publish_ingests_and_replies_with_the_receiver_count),
         T(test_publish_reply_waits_until_the_journal_is_durable),
+        T(test_publish_reply_becomes_a_journal_error_when_the_sync_fails),
+        T(test_held_replies_are_decided_by_their_own_journal_positions),
+        T(test_a_publisher_with_16384_held_replies_is_not_read_until_they_are_decided),
+        T(test_a_reply_held_for_10_seconds_becomes_a_journal_error),
+        T(test_a_publish_the_journal_has_no_room_for_waits_until_it_has),
+        T(test_a_publish_that_waits_10_seconds_for_room_gets_the_journal_error),
         T(test_snapshot_on_subscribe_sends_the_last_ticks),
         T(test_snapshot_can_be_turned_off),
         T(test_slow_consumer_is_cut_at_the_hard_limit_while_others_get_every_tick),
