@@ -24,14 +24,23 @@
  * have a hash table by name. A subscription (sub_t) links one client and one
  * topic and is listed on both sides, each list remembering its index in the
  * other, so SUBSCRIBE and UNSUBSCRIBE are O(1) apart from the duplicate check
- * (a scan of the shorter of the two lists). A channel topic also caches the
- * patterns that match its name, tagged with the pattern generation it was
- * computed at: creating or dropping a pattern bumps the generation and the
- * caches refresh lazily on the next tick. While patterns exist, a tick on a
- * channel nobody subscribed to creates its (empty) channel topic once, to
- * hold that cache; when the last pattern goes, such topics are dropped.
- * Every table entry is allocated at (P)SUBSCRIBE time or, for those caches,
- * on a channel's first tick: never per tick in the steady state.
+ * (a scan of the shorter of the two lists). A pattern and each channel topic
+ * it matches are linked the same way (match_t, listed on both), so a tick
+ * reads its channel's patterns off a list and what a pattern costs is
+ * proportional to what it matches. The links are made when the second of
+ * the two topics comes: a new pattern makes one pass over the channel
+ * topics (a byte compare of its literal prefix, the bytes before any
+ * wildcard, before any glob); a new channel looks up only the patterns whose
+ * literal prefix starts its name (patterns are grouped by that prefix, one
+ * hash lookup per prefix length in use). Dropping either drops its links
+ * and nothing else: adding or removing a pattern never rescans the other
+ * patterns, nor any channel's. While patterns exist, a tick on a channel
+ * nobody subscribed to creates its (empty) channel topic once, to hold those
+ * links; when the last pattern goes, such topics are dropped. Every table
+ * entry is allocated at (P)SUBSCRIBE time or on a channel's first tick:
+ * never per tick in the steady state. Tables whose entries fall to a quarter
+ * of their buckets give the buckets back, so a burst of topics leaves no
+ * mapped memory behind once it is gone.
  *
  * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
  * and after one hash lookup when nobody subscribed to the tick's channel and
@@ -129,6 +138,7 @@
 #define ERROR_TEXT_MAX   512
 #define PATTERN_COPY_MAX 128  /* pmessage heads up to this long are copied into each frame */
 #define INFO_TEXT_MAX    4096 /* the longest INFO report, with room to spare */
+#define PREFIX_LENS      64   /* prefix lengths counted one by one; longer ones share the last */
 
 /* What HELLO and INFO say the server is: the Redis release whose pub/sub
  * tickd answers as, byte for byte (RESP3 push frames, RESET, the 7.0 error
@@ -148,6 +158,28 @@ typedef struct sub {
     uint32_t topic_idx;  /* in topic->subs */
 } sub_t;
 
+/* A pattern matching a channel's name, listed on both topics as a
+ * subscription is on its client and topic: made when the second of the two
+ * comes, dropped when the first goes, so neither ever rescans the other's
+ * table to keep the lists true. */
+typedef struct match {
+    topic_t *pattern;
+    topic_t *channel;
+    uint32_t pattern_idx; /* in pattern->matches */
+    uint32_t channel_idx; /* in channel->matches */
+} match_t;
+
+/* The patterns that share one literal prefix (the bytes before the first
+ * of * ? [ \): a channel name can only match a pattern whose prefix starts
+ * it, so a new channel looks up its own prefixes, never every pattern. */
+typedef struct prefix_group {
+    struct prefix_group *next; /* hash chain */
+    uint32_t hash;
+    uint32_t len;
+    topic_t *first; /* the patterns, linked by group_next */
+    char name[];    /* len bytes */
+} prefix_group_t;
+
 /* A channel or a pattern, by name. */
 struct topic {
     topic_t *next; /* hash chain */
@@ -157,11 +189,13 @@ struct topic {
     sub_t **subs; /* the subscriptions to it */
     uint32_t nsubs, subs_cap;
     uint32_t nsubs3; /* of the nsubs, those of RESP3 clients (push frames) */
-    /* Channels: the patterns matching the name, valid while pgen equals the
-     * server's pattern generation. */
-    topic_t **pmatch;
-    uint32_t npmatch, pmatch_cap;
-    uint64_t pgen;
+    /* Channels: the patterns matching the name; patterns: the channel
+     * topics they match. */
+    match_t **matches;
+    uint32_t nmatches, matches_cap;
+    /* Patterns: their prefix group, and the group's list. */
+    prefix_group_t *group;
+    topic_t *group_prev, *group_next;
     /* Patterns: the pmessage head for the name in each protocol (payload.h). */
     payload_t *head[PAYLOAD_NPROTO];
     char name[]; /* len bytes and a NUL */
@@ -172,6 +206,16 @@ typedef struct topic_table {
     uint32_t mask; /* buckets - 1, a power of two minus one */
     uint32_t count;
 } topic_table_t;
+
+/* The pattern prefix groups, by prefix; lens[k] counts the groups whose
+ * prefix is k bytes long (k < PREFIX_LENS; longer ones in the last), so a
+ * channel skips the lengths no group has. */
+typedef struct group_table {
+    prefix_group_t **buckets;
+    uint32_t mask;
+    uint32_t count;
+    uint32_t lens[PREFIX_LENS];
+} group_table_t;
 
 /* A reference to bytes [off, end) of a payload, waiting to be written. */
 typedef struct out_entry {
@@ -274,7 +318,7 @@ struct pubsub {
 
     topic_table_t channels;
     topic_table_t patterns;
-    uint64_t pgen; /* bumped whenever a pattern topic comes or goes */
+    group_table_t groups; /* the patterns by literal prefix */
 
     pubsub_stats_t stats;
     histogram_t latency;
@@ -378,32 +422,38 @@ static topic_t *table_find(const topic_table_t *t, const char *name, size_t len,
     return NULL;
 }
 
+/* Rehashes t into nmask + 1 buckets. 0 or -ENOMEM (t unchanged). */
+static int table_resize(heap_t *heap, topic_table_t *t, uint32_t nmask)
+{
+    topic_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(topic_t *));
+    if (nb == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        topic_t *x = t->buckets[i];
+        while (x != NULL) {
+            topic_t *next = x->next;
+            x->next = nb[x->hash & nmask];
+            nb[x->hash & nmask] = x;
+            x = next;
+        }
+    }
+    heap_free(heap, t->buckets);
+    t->buckets = nb;
+    t->mask = nmask;
+    return 0;
+}
+
 static int table_insert(heap_t *heap, topic_table_t *t, topic_t *e)
 {
-    if (t->count > t->mask) {
-        uint32_t nmask = t->mask * 2 + 1;
-        topic_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(topic_t *));
-        if (nb == NULL)
-            return -ENOMEM;
-        for (uint32_t i = 0; i <= t->mask; i++) {
-            topic_t *x = t->buckets[i];
-            while (x != NULL) {
-                topic_t *next = x->next;
-                x->next = nb[x->hash & nmask];
-                nb[x->hash & nmask] = x;
-                x = next;
-            }
-        }
-        heap_free(heap, t->buckets);
-        t->buckets = nb;
-        t->mask = nmask;
-    }
+    if (t->count > t->mask && table_resize(heap, t, t->mask * 2 + 1) != 0)
+        return -ENOMEM;
     e->next = t->buckets[e->hash & t->mask];
     t->buckets[e->hash & t->mask] = e;
     t->count++;
     return 0;
 }
 
+/* Never resizes: the callers may be walking the buckets. */
 static void table_remove(topic_table_t *t, topic_t *e)
 {
     topic_t **pp = &t->buckets[e->hash & t->mask];
@@ -413,6 +463,217 @@ static void table_remove(topic_table_t *t, topic_t *e)
     t->count--;
 }
 
+/* Gives back the buckets of a table that has fallen to a quarter of them
+ * (what a burst of topics grew stays mapped otherwise). Called where no
+ * one walks the table; on no memory the table keeps its size. */
+static void table_shrink(heap_t *heap, topic_table_t *t)
+{
+    uint32_t nmask = t->mask;
+    while (nmask + 1 > TABLE_INITIAL && (uint64_t)t->count * 4 <= nmask)
+        nmask /= 2;
+    if (nmask != t->mask)
+        table_resize(heap, t, nmask);
+}
+
+/* ---- pattern prefix groups ---- */
+
+/* The literal prefix of a pattern: the bytes before its first * ? [ or \. */
+static size_t literal_prefix(const char *pat, size_t len)
+{
+    size_t i = 0;
+    while (i < len && pat[i] != '*' && pat[i] != '?' && pat[i] != '[' && pat[i] != '\\')
+        i++;
+    return i;
+}
+
+static inline uint32_t prefix_slot(size_t len)
+{
+    return len < PREFIX_LENS ? (uint32_t)len : PREFIX_LENS - 1;
+}
+
+static prefix_group_t *group_find(const group_table_t *g, const char *name, size_t len,
+                                  uint32_t hash)
+{
+    for (prefix_group_t *e = g->buckets[hash & g->mask]; e != NULL; e = e->next)
+        if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    return NULL;
+}
+
+/* Rehashes g into nmask + 1 buckets. 0 or -ENOMEM (g unchanged). */
+static int group_resize(heap_t *heap, group_table_t *g, uint32_t nmask)
+{
+    prefix_group_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(prefix_group_t *));
+    if (nb == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; g->buckets != NULL && i <= g->mask; i++) {
+        prefix_group_t *x = g->buckets[i];
+        while (x != NULL) {
+            prefix_group_t *next = x->next;
+            x->next = nb[x->hash & nmask];
+            nb[x->hash & nmask] = x;
+            x = next;
+        }
+    }
+    heap_free(heap, g->buckets);
+    g->buckets = nb;
+    g->mask = nmask;
+    return 0;
+}
+
+/* Puts pattern p in the group of its literal prefix, making the group if
+ * it is the first. 0 or -ENOMEM. */
+static int group_add(pubsub_t *ps, topic_t *p)
+{
+    group_table_t *g = &ps->groups;
+    size_t len = literal_prefix(p->name, p->len);
+    uint32_t hash = hash_name(p->name, len);
+    prefix_group_t *e = group_find(g, p->name, len, hash);
+
+    if (e == NULL) {
+        if (g->count > g->mask && group_resize(ps->heap, g, g->mask * 2 + 1) != 0)
+            return -ENOMEM;
+        e = heap_alloc(ps->heap, sizeof(prefix_group_t) + len);
+        if (e == NULL)
+            return -ENOMEM;
+        memcpy(e->name, p->name, len);
+        e->len = (uint32_t)len;
+        e->hash = hash;
+        e->first = NULL;
+        e->next = g->buckets[hash & g->mask];
+        g->buckets[hash & g->mask] = e;
+        g->count++;
+        g->lens[prefix_slot(len)]++;
+    }
+    p->group = e;
+    p->group_prev = NULL;
+    p->group_next = e->first;
+    if (e->first != NULL)
+        e->first->group_prev = p;
+    e->first = p;
+    return 0;
+}
+
+/* Takes pattern p out of its group, dropping the group when it empties and
+ * the table's buckets when they fall to a quarter. */
+static void group_remove(pubsub_t *ps, topic_t *p)
+{
+    group_table_t *g = &ps->groups;
+    prefix_group_t *e = p->group;
+
+    if (e == NULL)
+        return;
+    if (p->group_prev != NULL)
+        p->group_prev->group_next = p->group_next;
+    else
+        e->first = p->group_next;
+    if (p->group_next != NULL)
+        p->group_next->group_prev = p->group_prev;
+    p->group = NULL;
+    if (e->first != NULL)
+        return;
+    prefix_group_t **pp = &g->buckets[e->hash & g->mask];
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    g->count--;
+    g->lens[prefix_slot(e->len)]--;
+    heap_free(ps->heap, e);
+    uint32_t nmask = g->mask;
+    while (nmask + 1 > TABLE_INITIAL && (uint64_t)g->count * 4 <= nmask)
+        nmask /= 2;
+    if (nmask != g->mask)
+        group_resize(ps->heap, g, nmask);
+}
+
+/* ---- matches ---- */
+
+/* Records that pattern p matches channel ch. 0 or -ENOMEM. */
+static int match_add(pubsub_t *ps, topic_t *p, topic_t *ch)
+{
+    match_t *m = heap_alloc(ps->heap, sizeof(match_t));
+    if (m == NULL ||
+        grow(ps->heap, (void **)&p->matches, &p->matches_cap, sizeof(match_t *), p->nmatches + 1) !=
+            0 ||
+        grow(ps->heap, (void **)&ch->matches, &ch->matches_cap, sizeof(match_t *),
+             ch->nmatches + 1) != 0) {
+        heap_free(ps->heap, m);
+        return -ENOMEM;
+    }
+    m->pattern = p;
+    m->channel = ch;
+    m->pattern_idx = p->nmatches;
+    m->channel_idx = ch->nmatches;
+    p->matches[p->nmatches++] = m;
+    ch->matches[ch->nmatches++] = m;
+    return 0;
+}
+
+static void match_remove(pubsub_t *ps, match_t *m)
+{
+    topic_t *p = m->pattern, *ch = m->channel;
+
+    p->matches[m->pattern_idx] = p->matches[--p->nmatches];
+    p->matches[m->pattern_idx]->pattern_idx = m->pattern_idx;
+    ch->matches[m->channel_idx] = ch->matches[--ch->nmatches];
+    ch->matches[m->channel_idx]->channel_idx = m->channel_idx;
+    heap_free(ps->heap, m);
+}
+
+/* Links a new pattern to the channel topics it matches: one pass over the
+ * channels, at PSUBSCRIBE, with a byte compare of the literal prefix before
+ * any glob. 0 or -ENOMEM (the caller frees the pattern and its links). */
+static int pattern_link(pubsub_t *ps, topic_t *p)
+{
+    size_t pre = literal_prefix(p->name, p->len);
+    for (uint32_t i = 0; i <= ps->channels.mask; i++)
+        for (topic_t *ch = ps->channels.buckets[i]; ch != NULL; ch = ch->next)
+            if (ch->len >= pre && memcmp(ch->name, p->name, pre) == 0 &&
+                glob_match(p->name, p->len, ch->name, ch->len) && match_add(ps, p, ch) != 0)
+                return -ENOMEM;
+    return 0;
+}
+
+/* Links a new channel topic to the patterns matching its name: only those
+ * whose literal prefix starts the name are tried, found by looking up each
+ * of the name's prefixes that some group has the length of. 0 or -ENOMEM
+ * (the caller frees the channel and its links). */
+static int channel_link(pubsub_t *ps, topic_t *ch)
+{
+    const group_table_t *g = &ps->groups;
+    uint32_t h = 2166136261u; /* hash_name() of the first k bytes, as k grows */
+
+    for (size_t k = 0; k <= ch->len; k++) {
+        if (k > 0)
+            h = (h ^ (unsigned char)ch->name[k - 1]) * 16777619u;
+        if (g->lens[prefix_slot(k)] == 0)
+            continue;
+        prefix_group_t *e = group_find(g, ch->name, k, h);
+        for (topic_t *p = e != NULL ? e->first : NULL; p != NULL; p = p->group_next)
+            if (glob_match(p->name, p->len, ch->name, ch->len) && match_add(ps, p, ch) != 0)
+                return -ENOMEM;
+    }
+    return 0;
+}
+
+static void topic_free(pubsub_t *ps, topic_t *e)
+{
+    table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
+    while (e->nmatches > 0)
+        match_remove(ps, e->matches[e->nmatches - 1]);
+    if (e->is_pattern) {
+        group_remove(ps, e);
+        for (int v = 0; v < PAYLOAD_NPROTO; v++)
+            if (e->head[v] != NULL)
+                payload_release(ps->heap, &ps->latency, e->head[v]);
+    }
+    heap_free(ps->heap, e->subs);
+    heap_free(ps->heap, e->matches);
+    heap_free(ps->heap, e);
+}
+
+/* A new channel or pattern topic, in its table and linked to the topics of
+ * the other kind that it matches. 0 or -ENOMEM. */
 static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t len, uint32_t hash,
                         topic_t **out)
 {
@@ -428,8 +689,13 @@ static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t l
             goto fail;
     if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0)
         goto fail;
-    if (is_pattern)
-        ps->pgen++;
+    int r = is_pattern ? group_add(ps, e) : 0;
+    if (r == 0)
+        r = is_pattern ? pattern_link(ps, e) : ps->patterns.count > 0 ? channel_link(ps, e) : 0;
+    if (r != 0) {
+        topic_free(ps, e);
+        return -ENOMEM;
+    }
     *out = e;
     return 0;
 fail:
@@ -438,19 +704,6 @@ fail:
             payload_release(ps->heap, &ps->latency, e->head[v]);
     heap_free(ps->heap, e);
     return -ENOMEM;
-}
-
-static void topic_free(pubsub_t *ps, topic_t *e)
-{
-    table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
-    if (e->is_pattern) {
-        for (int v = 0; v < PAYLOAD_NPROTO; v++)
-            payload_release(ps->heap, &ps->latency, e->head[v]);
-        ps->pgen++;
-    }
-    heap_free(ps->heap, e->subs);
-    heap_free(ps->heap, e->pmatch);
-    heap_free(ps->heap, e);
 }
 
 /* Drops the channel topics that only held a pattern cache: called when the
@@ -466,24 +719,7 @@ static void sweep_channels(pubsub_t *ps)
             e = next;
         }
     }
-}
-
-/* Recomputes the patterns matching channel ch. On no memory the cache stays
- * stale (and empty) and the next tick tries again. */
-static void pmatch_refresh(pubsub_t *ps, topic_t *ch)
-{
-    uint32_t n = 0;
-    ch->npmatch = 0;
-    for (uint32_t i = 0; i <= ps->patterns.mask; i++)
-        for (topic_t *p = ps->patterns.buckets[i]; p != NULL; p = p->next)
-            if (glob_match(p->name, p->len, ch->name, ch->len)) {
-                if (grow(ps->heap, (void **)&ch->pmatch, &ch->pmatch_cap, sizeof(topic_t *),
-                         n + 1) != 0)
-                    return;
-                ch->pmatch[n++] = p;
-            }
-    ch->npmatch = n;
-    ch->pgen = ps->pgen;
+    table_shrink(ps->heap, &ps->channels);
 }
 
 /* ---- subscriptions ---- */
@@ -565,8 +801,10 @@ static void sub_remove(pubsub_t *ps, sub_t *s)
     heap_free(ps->heap, s);
     ps->stats.subscriptions--;
     if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0)) {
+        topic_table_t *table = t->is_pattern ? &ps->patterns : &ps->channels;
         int was_pattern = t->is_pattern;
         topic_free(ps, t);
+        table_shrink(ps->heap, table);
         if (was_pattern && ps->patterns.count == 0)
             sweep_channels(ps);
     }
@@ -2291,6 +2529,7 @@ void pubsub_free(pubsub_t *ps)
                 topic_free(ps, tables[t]->buckets[i]);
         heap_free(ps->heap, tables[t]->buckets);
     }
+    heap_free(ps->heap, ps->groups.buckets);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
         batch_free(&ps->batch[v]);
     heap_free(ps->heap, ps->scratch);
@@ -2320,7 +2559,9 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->start_ns = realtime_ns();
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
-        table_init(heap, &ps->patterns) != 0 || parser_setup(ps, ps->opt.max_request) != 0) {
+        table_init(heap, &ps->patterns) != 0 ||
+        group_resize(heap, &ps->groups, TABLE_INITIAL - 1) != 0 ||
+        parser_setup(ps, ps->opt.max_request) != 0) {
         pubsub_free(ps);
         snprintf(err, errlen, "pubsub: out of memory");
         return -ENOMEM;
@@ -2377,8 +2618,9 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
     size_t whole = 0;
     int tails = 0;
     for (uint32_t j = 0; j < npat; j++) {
-        const payload_t *h = ch->pmatch[j]->head[proto];
-        if (subs_in(ch->pmatch[j], proto) > 0)
+        const topic_t *pat = ch->matches[j]->pattern;
+        const payload_t *h = pat->head[proto];
+        if (subs_in(pat, proto) > 0)
             tails |= !pmessage_whole(h, payload_frame_size(h->len, n, len), msg, &whole);
     }
     int with_msg = subs_in(ch, proto) > 0 || tails;
@@ -2401,7 +2643,7 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
     }
     whole = 0;
     for (uint32_t j = 0; j < npat; j++) {
-        const topic_t *pat = ch->pmatch[j];
+        const topic_t *pat = ch->matches[j]->pattern;
         payload_t *h = pat->head[proto];
         if (subs_in(pat, proto) == 0)
             continue;
@@ -2436,16 +2678,13 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     size_t n = payload_channel(tick, name);
     uint32_t hash = hash_name(name, n);
     topic_t *ch = table_find(&ps->channels, name, n, hash);
-    uint32_t npat = 0;
 
-    if (ps->patterns.count > 0) {
-        if (ch == NULL && topic_create(ps, 0, name, n, hash, &ch) != 0)
-            return;
-        if (ch->pgen != ps->pgen)
-            pmatch_refresh(ps, ch);
-        npat = ch->npmatch;
-    }
-    if (ch == NULL || (ch->nsubs == 0 && npat == 0))
+    /* While patterns exist, a channel's first tick makes its topic, linked
+     * to the patterns that match it, once: later ticks find it. */
+    if (ch == NULL && (ps->patterns.count == 0 || topic_create(ps, 0, name, n, hash, &ch) != 0))
+        return;
+    uint32_t npat = ch->nmatches;
+    if (ch->nsubs == 0 && npat == 0)
         return;
 
     char text[PAYLOAD_TEXT_MAX];
@@ -2456,8 +2695,8 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     }
     uint32_t all = ch->nsubs, resp3 = ch->nsubs3;
     for (uint32_t j = 0; j < npat; j++) {
-        all += ch->pmatch[j]->nsubs;
-        resp3 += ch->pmatch[j]->nsubs3;
+        all += ch->matches[j]->pattern->nsubs;
+        resp3 += ch->matches[j]->pattern->nsubs3;
     }
     uint64_t sent = 0;
     int64_t ts_recv = tick->ts_recv;
