@@ -1288,6 +1288,24 @@ static void send_tick(client_t *c, const tick_t *t, const topic_t *pattern)
     payload_release(ps->heap, &ps->latency, p);
 }
 
+/* The output limit while a snapshot is built: once c holds more than the
+ * hard limit, the socket is offered what it has, and if tickd still holds
+ * more than the limit for c, c is marked as a slow consumer. A snapshot
+ * stops as soon as its client is marked, so what one request can make
+ * tickd hold is the hard limit plus one frame, however many patterns it
+ * names. Returns whether c takes no more output. */
+static int snapshot_stopped(client_t *c)
+{
+    size_t hard = c->ps->opt.hard_limit;
+    if (hard != 0 && c->queued > hard && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED))) {
+        reply_seal(c->ps);
+        client_write(c);
+        if (!(c->flags & CLIENT_CLOSED) && held_bytes(c) > hard)
+            doom(c);
+    }
+    return (c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) != 0;
+}
+
 /* SUBSCRIBE trade.AAPL: the last trade of AAPL, if any. */
 static void snapshot_channel(client_t *c, const topic_t *t)
 {
@@ -1301,18 +1319,22 @@ static void snapshot_channel(client_t *c, const topic_t *t)
     if (sym == NULL)
         return;
     const tick_t *last = trade ? sym->last_trade : sym->last_quote;
-    if (last != NULL)
+    if (last != NULL) {
         send_tick(c, last, NULL);
+        snapshot_stopped(c);
+    }
 }
 
 struct snapshot_walk {
     client_t *client;
     const topic_t *pattern;
+    size_t prefix; /* the pattern's literal prefix: a channel not starting with it cannot match */
 };
 
 static int snapshot_symbol(symbol_t *sym, void *arg)
 {
     struct snapshot_walk *w = arg;
+    const topic_t *pat = w->pattern;
     const tick_t *ticks[2] = {sym->last_trade, sym->last_quote};
     char name[PAYLOAD_CHANNEL_MAX];
 
@@ -1320,16 +1342,20 @@ static int snapshot_symbol(symbol_t *sym, void *arg)
         if (ticks[i] == NULL)
             continue;
         size_t n = payload_channel(ticks[i], name);
-        if (glob_match(w->pattern->name, w->pattern->len, name, n))
-            send_tick(w->client, ticks[i], w->pattern);
+        if (n >= w->prefix && memcmp(name, pat->name, w->prefix) == 0 &&
+            glob_match(pat->name, pat->len, name, n)) {
+            send_tick(w->client, ticks[i], pat);
+            if (snapshot_stopped(w->client))
+                return 1;
+        }
     }
-    return (w->client->flags & (CLIENT_SLOW | CLIENT_CLOSED)) != 0;
+    return 0;
 }
 
 /* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches. */
 static void snapshot_pattern(client_t *c, const topic_t *pattern)
 {
-    struct snapshot_walk w = {c, pattern};
+    struct snapshot_walk w = {c, pattern, literal_prefix(pattern->name, pattern->len)};
     if (c->ps->market != NULL)
         market_foreach(c->ps->market, snapshot_symbol, &w);
 }
@@ -1395,6 +1421,8 @@ static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, 
             else
                 snapshot_channel(c, t);
         }
+        if (c->flags & (CLIENT_SLOW | CLIENT_CLOSED))
+            return; /* cut while its snapshots were built: the rest is moot */
     }
 }
 
