@@ -187,7 +187,22 @@ symbol_t *market_symbol(market_t *m, const char *sym, size_t len)
         i = (i + 1) & mask;
     m->symbols[i] = s;
     m->symbols_count++;
+    m->stats.symbols++;
     return s;
+}
+
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit)
+{
+    if (!symbol_valid(sym, len))
+        return -EINVAL;
+    if (market_find(m, sym, len) != NULL)
+        return 0;
+    if (m->stats.published_symbols >= limit)
+        return -ENOSPC;
+    if (market_symbol(m, sym, len) == NULL)
+        return -ENOMEM;
+    m->stats.published_symbols++;
+    return 0;
 }
 
 int market_foreach(const market_t *m, int (*cb)(symbol_t *sym, void *arg), void *arg)

@@ -1589,6 +1589,7 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
         return;
     }
     if (r < 0) {
+        ps->stats.publish_symbol_limit_total += r == -ENOSPC;
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
         return;
     }

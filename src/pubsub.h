@@ -38,11 +38,12 @@ typedef struct pubsub_stats {
     uint64_t messages_sent_total; /* messages queued to subscribers (one per subscriber) */
     uint64_t output_buffer_bytes; /* bytes queued now, over all clients */
     uint64_t slow_consumer_disconnects_total;
-    uint64_t protocol_errors_total; /* clients closed for bad RESP or limits */
-    uint64_t publish_total;         /* PUBLISH commands accepted */
-    uint64_t subscriptions;         /* channels + patterns subscribed now */
-    uint64_t encode_errors_total;   /* ticks not sent: no memory, or not expressible as CSV */
-    uint64_t commands_total;        /* commands run (INFO's total_commands_processed) */
+    uint64_t protocol_errors_total;      /* clients closed for bad RESP or limits */
+    uint64_t publish_total;              /* PUBLISH commands accepted */
+    uint64_t subscriptions;              /* channels + patterns subscribed now */
+    uint64_t encode_errors_total;        /* ticks not sent: no memory, or not expressible as CSV */
+    uint64_t commands_total;             /* commands run (INFO's total_commands_processed) */
+    uint64_t publish_symbol_limit_total; /* PUBLISH refused: its symbol would pass the limit */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */
@@ -63,7 +64,9 @@ typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
  * *reason set to a short text for the client's -ERR reply: -EBADMSG when the
  * payload is not a CSV tick line (the reply then says what a tick line looks
  * like and quotes the start of the payload, safely escaped, before the
- * reason), any other for a tick that is refused (the reply is the reason). *durable_at (0 on entry)
+ * reason), -ENOSPC for a tick whose new symbol the day's limit refuses
+ * (counted in publish_symbol_limit_total), any other for a tick that is
+ * refused (the reply is the reason). *durable_at (0 on entry)
  * may be set to a position of the journal: the reply is then held until pubsub_durable() reaches
  * it, so that an acknowledged tick is on disk (journal.fsync: always). */
 typedef int (*pubsub_publish_fn)(void *arg, const char *channel, size_t chlen, const char *payload,
