@@ -196,7 +196,8 @@ struct topic {
     /* Patterns: their prefix group, and the group's list. */
     prefix_group_t *group;
     topic_t *group_prev, *group_next;
-    /* Patterns: the pmessage head for the name in each protocol (payload.h). */
+    /* Patterns: the pmessage head for the name in each protocol (payload.h),
+     * made when it first has a frame to send (pattern_heads()). */
     payload_t *head[PAYLOAD_NPROTO];
     char name[]; /* len bytes and a NUL */
 };
@@ -588,11 +589,26 @@ static void group_remove(pubsub_t *ps, topic_t *p)
 
 /* ---- matches ---- */
 
+/* Makes pattern p's pmessage heads, the first time it has a frame to send
+ * (a channel it matches, a snapshot): a pattern that matches nothing has
+ * none. Besides their cost, heads made for every pattern at PSUBSCRIBE
+ * would share pools with the ticks of their size made meanwhile, and a
+ * tick that outlives the patterns as a last value would then keep one of
+ * their pools, and its arena, mapped each. 0 or -ENOMEM. */
+static int pattern_heads(pubsub_t *ps, topic_t *p)
+{
+    for (int v = 0; v < PAYLOAD_NPROTO; v++)
+        if (p->head[v] == NULL &&
+            payload_pattern_head(ps->heap, p->name, p->len, v, &p->head[v]) != 0)
+            return -ENOMEM;
+    return 0;
+}
+
 /* Records that pattern p matches channel ch. 0 or -ENOMEM. */
 static int match_add(pubsub_t *ps, topic_t *p, topic_t *ch)
 {
     match_t *m = heap_alloc(ps->heap, sizeof(match_t));
-    if (m == NULL ||
+    if (m == NULL || pattern_heads(ps, p) != 0 ||
         grow(ps->heap, (void **)&p->matches, &p->matches_cap, sizeof(match_t *), p->nmatches + 1) !=
             0 ||
         grow(ps->heap, (void **)&ch->matches, &ch->matches_cap, sizeof(match_t *),
@@ -684,11 +700,10 @@ static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t l
     e->len = (uint32_t)len;
     e->hash = hash;
     e->is_pattern = (uint8_t)is_pattern;
-    for (int v = 0; is_pattern && v < PAYLOAD_NPROTO; v++)
-        if (payload_pattern_head(ps->heap, name, len, v, &e->head[v]) != 0)
-            goto fail;
-    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0)
-        goto fail;
+    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0) {
+        heap_free(ps->heap, e);
+        return -ENOMEM;
+    }
     int r = is_pattern ? group_add(ps, e) : 0;
     if (r == 0)
         r = is_pattern ? pattern_link(ps, e) : ps->patterns.count > 0 ? channel_link(ps, e) : 0;
@@ -698,12 +713,6 @@ static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t l
     }
     *out = e;
     return 0;
-fail:
-    for (int v = 0; v < PAYLOAD_NPROTO; v++)
-        if (e->head[v] != NULL)
-            payload_release(ps->heap, &ps->latency, e->head[v]);
-    heap_free(ps->heap, e);
-    return -ENOMEM;
 }
 
 /* Drops the channel topics that only held a pattern cache: called when the
@@ -1327,14 +1336,14 @@ static void snapshot_channel(client_t *c, const topic_t *t)
 
 struct snapshot_walk {
     client_t *client;
-    const topic_t *pattern;
+    topic_t *pattern;
     size_t prefix; /* the pattern's literal prefix: a channel not starting with it cannot match */
 };
 
 static int snapshot_symbol(symbol_t *sym, void *arg)
 {
     struct snapshot_walk *w = arg;
-    const topic_t *pat = w->pattern;
+    topic_t *pat = w->pattern;
     const tick_t *ticks[2] = {sym->last_trade, sym->last_quote};
     char name[PAYLOAD_CHANNEL_MAX];
 
@@ -1342,18 +1351,22 @@ static int snapshot_symbol(symbol_t *sym, void *arg)
         if (ticks[i] == NULL)
             continue;
         size_t n = payload_channel(ticks[i], name);
-        if (n >= w->prefix && memcmp(name, pat->name, w->prefix) == 0 &&
-            glob_match(pat->name, pat->len, name, n)) {
-            send_tick(w->client, ticks[i], pat);
-            if (snapshot_stopped(w->client))
-                return 1;
+        if (n < w->prefix || memcmp(name, pat->name, w->prefix) != 0 ||
+            !glob_match(pat->name, pat->len, name, n))
+            continue;
+        if (pattern_heads(w->client->ps, pat) != 0) {
+            w->client->ps->stats.encode_errors_total++;
+            return 1;
         }
+        send_tick(w->client, ticks[i], pat);
+        if (snapshot_stopped(w->client))
+            return 1;
     }
     return 0;
 }
 
 /* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches. */
-static void snapshot_pattern(client_t *c, const topic_t *pattern)
+static void snapshot_pattern(client_t *c, topic_t *pattern)
 {
     struct snapshot_walk w = {c, pattern, literal_prefix(pattern->name, pattern->len)};
     if (c->ps->market != NULL)
