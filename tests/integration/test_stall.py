@@ -158,6 +158,32 @@ class StallTest(unittest.TestCase):
         self.assertLess(statistics.median(rtts), 0.05, rtts)
         self.assertLess(max(rtts), 1.0, rtts)
 
+    def test_memory_of_100000_patterns_goes_back_after_they_went(self):
+        feed_port = free_port()
+        t = self.start(feeds=tcp_feed("f", feed_port))
+        feed = t.feed_connection(feed_port)
+        self.addCleanup(feed.close)
+        holder = socket.create_connection(("127.0.0.1", t.pubsub_port))
+        self.addCleanup(holder.close)
+        held = 0
+        for start in range(0, 100000, 1000):
+            names = [b"trade.IDLE%d*" % i for i in range(start, start + 1000)]
+            holder.sendall(b"PSUBSCRIBE " + b" ".join(names) + b"\r\n")
+            take(holder, psubscribe_reply_len(b"psubscribe", names, held))
+            held += len(names)
+            # the symbols' last values are made among the patterns' blocks
+            feed.sendall("".join(f"T,{start + k},S{k},1.0000,1\n" for k in range(50)).encode())
+        holder.sendall(b"PUNSUBSCRIBE\r\n")
+        wait_for(lambda: t.metric("tickd_pubsub_subscriptions") == 0, what="the patterns gone")
+        arena = 1 << 20  # the default heap.arena_size
+
+        def back():
+            m = t.metrics()
+            live = -(-int(m["tickd_alloc_used_bytes"]) // arena)
+            return m["tickd_alloc_mapped_bytes"] <= (live + 2) * arena
+
+        wait_for(back, timeout=5, what="mapped memory within 2 arenas of the live blocks")
+
 
 if __name__ == "__main__":
     unittest.main()
