@@ -92,11 +92,16 @@
  * is its queued bytes or, when its oldest entry is in the stream,
  * everything the stream wrote since, whichever is more: a subscriber of a
  * quiet channel that stops reading cannot pin the busy channels' chunks
- * for longer than the hard limit's worth of fan-out. The soft
- * limit asks whether the client keeps up at all: the housekeeping timer
- * samples what it has not received yet, tickd's queue plus the kernel's
- * (SIOCOUTQ), and a client over the limit at every pass for
- * output_soft_seconds is cut; one that reads through a burst is not. Either
+ * for longer than the hard limit's worth of fan-out. Snapshots are the
+ * exception, judged while they are made: the command that asks for one
+ * builds it, so one request naming a thousand patterns could queue
+ * gigabytes before any write. Once a client holds more than the hard limit
+ * during a snapshot, the socket is offered its output there and then, and
+ * a client still over the limit is cut and the rest of its request
+ * dropped. The soft limit asks whether the client keeps up at all: the
+ * housekeeping timer samples what it has not received yet, tickd's queue
+ * plus the kernel's (SIOCOUTQ), and a client over the limit at every pass
+ * for output_soft_seconds is cut; one that reads through a burst is not. Either
  * way the client is marked and disconnected once the work at hand is over:
  * nobody ever waits for it.
  *
