@@ -136,6 +136,15 @@ symbol_t *market_find(const market_t *m, const char *sym, size_t len);
 /* Calls cb for every symbol (in no particular order) until it returns
  * non-zero, which it returns. */
 int market_foreach(const market_t *m, int (*cb)(symbol_t *sym, void *arg), void *arg);
+/* market_foreach() in steps: looks at up to max slots of the symbol table
+ * from *cursor (0 to start), advancing it, and calls cb for the symbols
+ * there until it returns non-zero, which it returns (*cursor then points
+ * past that symbol). 0 otherwise; *cursor is SIZE_MAX once the table is
+ * done. A table that grew between steps is walked again from its start
+ * (*generation, 0 at first, says which table the cursor is in): a symbol
+ * may then be seen twice, never missed. */
+int market_foreach_step(const market_t *m, size_t *cursor, uint32_t *generation, size_t max,
+                        int (*cb)(symbol_t *sym, void *arg), void *arg);
 
 /* Best bid and offer of a symbol's book: prices (0 for an empty side) and
  * the total shares at them. */

@@ -92,18 +92,20 @@
  * is its queued bytes or, when its oldest entry is in the stream,
  * everything the stream wrote since, whichever is more: a subscriber of a
  * quiet channel that stops reading cannot pin the busy channels' chunks
- * for longer than the hard limit's worth of fan-out. Snapshots are the
- * exception, judged while they are made: the command that asks for one
- * builds it, so one request naming a thousand patterns could queue
- * gigabytes before any write. Once a client holds more than the hard limit
- * during a snapshot, the socket is offered its output there and then, and
- * a client still over the limit is cut and the rest of its request
- * dropped. The soft limit asks whether the client keeps up at all: the
- * housekeeping timer samples what it has not received yet, tickd's queue
- * plus the kernel's (SIOCOUTQ), and a client over the limit at every pass
- * for output_soft_seconds is cut; one that reads through a burst is not. Either
- * way the client is marked and disconnected once the work at hand is over:
- * nobody ever waits for it.
+ * for longer than the hard limit's worth of fan-out. Snapshots are
+ * judged while they are made. A pattern's snapshot walks the market in
+ * steps: what the read that asked for it may spend, then a step a loop
+ * turn while the client holds less than SNAPSHOT_PAUSE, so no request
+ * stalls the loop or piles up output however many patterns it names
+ * (snapshot_pattern()). What a read does build at once is held to the hard
+ * limit there and then: over it, the socket is offered the client's
+ * output, and a client still over the limit is cut and the rest of its
+ * request dropped. The soft limit asks whether the client keeps up at all:
+ * the housekeeping timer samples what it has not received yet, tickd's
+ * queue plus the kernel's (SIOCOUTQ), and a client over the limit at every
+ * pass for output_soft_seconds is cut; one that reads through a burst is
+ * not. Either way the client is marked and disconnected once the work at
+ * hand is over: nobody ever waits for it.
  *
  * Housekeeping. A timer (at most every second, more often when idle_timeout
  * or output_soft_seconds is short) closes idle clients (never subscribers),
@@ -144,6 +146,9 @@
 #define PATTERN_COPY_MAX 128  /* pmessage heads up to this long are copied into each frame */
 #define INFO_TEXT_MAX    4096 /* the longest INFO report, with room to spare */
 #define PREFIX_LENS      64   /* prefix lengths counted one by one; longer ones share the last */
+#define SNAPSHOT_STEP    4096 /* symbol table slots a pattern snapshot looks at per loop turn */
+#define SNAPSHOT_READ    (4 * SNAPSHOT_STEP) /* ... and at most in the read that asked for it */
+#define SNAPSHOT_PAUSE   (256 * 1024) /* a client holding more waits for its socket to drain */
 
 /* What HELLO and INFO say the server is: the Redis release whose pub/sub
  * tickd answers as, byte for byte (RESP3 push frames, RESET, the 7.0 error
@@ -155,12 +160,15 @@ static const char max_clients_error[] = "-ERR max number of clients reached\r\n"
 typedef struct client client_t;
 typedef struct topic topic_t;
 
+typedef struct snapshot_job snapshot_job_t;
+
 /* One subscription: a client to a channel or a pattern, listed on both. */
 typedef struct sub {
     client_t *client;
     topic_t *topic;
     uint32_t client_idx; /* in client->subs */
     uint32_t topic_idx;  /* in topic->subs */
+    snapshot_job_t *job; /* a pattern's snapshot not sent in full yet, or NULL */
 } sub_t;
 
 /* A pattern matching a channel's name, listed on both topics as a
@@ -184,6 +192,16 @@ typedef struct prefix_group {
     topic_t *first; /* the patterns, linked by group_next */
     char name[];    /* len bytes */
 } prefix_group_t;
+
+/* A pattern snapshot still to send: the subscription it is for, and where
+ * the walk of the market's symbols stands (market_foreach_step()). On its
+ * client's list, oldest first. */
+struct snapshot_job {
+    snapshot_job_t *prev, *next;
+    sub_t *sub;
+    size_t cursor;
+    uint32_t generation;
+};
 
 /* A channel or a pattern, by name. */
 struct topic {
@@ -272,6 +290,10 @@ struct client {
     sub_t **subs; /* channels and patterns, in no order */
     uint32_t nsubs, subs_cap;
     uint64_t id; /* HELLO's id: the connection's number, from 1 */
+
+    /* Pattern snapshots not sent yet, oldest first; each is dropped with
+     * its subscription. */
+    snapshot_job_t *jobs, *jobs_tail;
 };
 
 /* An INFO report being written: text[0..len), NUL-terminated. */
@@ -315,6 +337,8 @@ struct pubsub {
     listener_t *listener;
     uv_timer_t housekeeping; /* idle clients, soft limits */
     uv_timer_t drain;        /* pubsub_stop()'s deadline */
+    uv_idle_t snapshots;     /* active while a client has snapshot work it can take */
+    size_t snapshot_budget;  /* symbol slots the read being processed may still walk */
 
     client_t *clients;
     client_t *dirty;
@@ -363,6 +387,7 @@ struct pubsub {
 
 static void client_close(client_t *c);
 static void client_write(client_t *c);
+static void on_snapshots(uv_idle_t *h);
 
 /* ---- memory ---- */
 
@@ -792,6 +817,7 @@ static int sub_add(client_t *c, int is_pattern, const char *name, size_t len, to
     }
     s->client = c;
     s->topic = t;
+    s->job = NULL;
     s->client_idx = c->nsubs;
     s->topic_idx = t->nsubs;
     c->subs[c->nsubs++] = s;
@@ -802,11 +828,28 @@ static int sub_add(client_t *c, int is_pattern, const char *name, size_t len, to
     return 1;
 }
 
+/* Takes job j off its client's list and frees it. */
+static void job_drop(client_t *c, snapshot_job_t *j)
+{
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        c->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    else
+        c->jobs_tail = j->prev;
+    j->sub->job = NULL;
+    heap_free(c->ps->heap, j);
+}
+
 static void sub_remove(pubsub_t *ps, sub_t *s)
 {
     client_t *c = s->client;
     topic_t *t = s->topic;
 
+    if (HEAP_UNLIKELY(s->job != NULL))
+        job_drop(c, s->job); /* no pmessage of it after the reply that ends it */
     c->subs[s->client_idx] = c->subs[--c->nsubs];
     c->subs[s->client_idx]->client_idx = s->client_idx;
     t->subs[s->topic_idx] = t->subs[--t->nsubs];
@@ -1024,12 +1067,21 @@ static inline int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
     return enqueue_entry(c, p, off, end);
 }
 
+/* Has the snapshot runner look at the clients with snapshot work. */
+static void snapshots_wake(pubsub_t *ps)
+{
+    if (!ps->stopping && !uv_is_active((uv_handle_t *)&ps->snapshots))
+        uv_idle_start(&ps->snapshots, on_snapshots);
+}
+
 /* Takes bytes written off the front of c's ring; fully written entries are
  * released, a tick's buffer first stamped with the time of the write. */
 static void consume(client_t *c, size_t bytes, int64_t *now)
 {
     pubsub_t *ps = c->ps;
 
+    if (HEAP_UNLIKELY(c->jobs != NULL) && c->queued - bytes <= SNAPSHOT_PAUSE)
+        snapshots_wake(ps); /* its socket drains: its snapshots may go on */
     c->queued -= bytes;
     ps->stats.output_buffer_bytes -= bytes;
     while (bytes > 0) {
@@ -1370,12 +1422,80 @@ static int snapshot_symbol(symbol_t *sym, void *arg)
     return 0;
 }
 
-/* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches. */
-static void snapshot_pattern(client_t *c, topic_t *pattern)
+/* Walks c's snapshot jobs, oldest first, for up to *budget symbol table
+ * slots, a step at a time. Returns whether work is left. */
+static int snapshots_run(client_t *c, size_t *budget)
 {
-    struct snapshot_walk w = {c, pattern, literal_prefix(pattern->name, pattern->len)};
-    if (c->ps->market != NULL)
-        market_foreach(c->ps->market, snapshot_symbol, &w);
+    pubsub_t *ps = c->ps;
+    snapshot_job_t *j;
+
+    while ((j = c->jobs) != NULL && *budget > 0 && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED))) {
+        size_t step = *budget < SNAPSHOT_STEP ? *budget : SNAPSHOT_STEP;
+        topic_t *pat = j->sub->topic;
+        struct snapshot_walk w = {c, pat, literal_prefix(pat->name, pat->len)};
+        *budget -= step;
+        int r = ps->market == NULL ? 1
+                                   : market_foreach_step(ps->market, &j->cursor, &j->generation,
+                                                         step, snapshot_symbol, &w);
+        if (c->flags & CLIENT_CLOSED)
+            return 0; /* the close dropped every job, j with them */
+        if (r != 0 || j->cursor == SIZE_MAX)
+            job_drop(c, j);
+    }
+    return c->jobs != NULL && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED));
+}
+
+/* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches.
+ * A market of many symbols is walked in steps: what the read that asked
+ * for it may spend (SNAPSHOT_READ slots, over all its commands) now, and
+ * the rest a step a loop turn while the client takes its output
+ * (on_snapshots()), so that no request stalls the loop however many
+ * patterns it names. The frames are pmessages, which a subscriber takes at
+ * any point, so replies to later commands may come before them; none comes
+ * after the reply that unsubscribes its pattern. */
+static void snapshot_pattern(client_t *c, sub_t *s)
+{
+    pubsub_t *ps = c->ps;
+    if (ps->market == NULL)
+        return;
+    snapshot_job_t *j = heap_alloc(ps->heap, sizeof(snapshot_job_t));
+    if (j == NULL) {
+        ps->stats.encode_errors_total++;
+        return;
+    }
+    j->prev = c->jobs_tail;
+    j->next = NULL;
+    j->sub = s;
+    j->cursor = 0;
+    j->generation = 0;
+    if (c->jobs_tail != NULL)
+        c->jobs_tail->next = j;
+    else
+        c->jobs = j;
+    c->jobs_tail = j;
+    s->job = j;
+    if (snapshots_run(c, &ps->snapshot_budget))
+        snapshots_wake(ps);
+}
+
+/* The snapshot runner: a step of each client's snapshot work per loop turn,
+ * for the clients whose output is under SNAPSHOT_PAUSE (the others are
+ * woken by their socket draining, consume()). Stops when none is left. */
+static void on_snapshots(uv_idle_t *h)
+{
+    pubsub_t *ps = h->data;
+    int more = 0;
+
+    for (client_t *c = ps->clients; c != NULL; c = c->next) {
+        if (c->jobs == NULL || c->queued > SNAPSHOT_PAUSE)
+            continue;
+        size_t budget = SNAPSHOT_STEP;
+        more |= snapshots_run(c, &budget);
+    }
+    if (!more)
+        uv_idle_stop(h);
+    reap_slow(ps);
+    pubsub_flush(ps);
 }
 
 /* ---- commands ---- */
@@ -1435,7 +1555,7 @@ static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, 
         reply_subscription(c, is_pattern ? "psubscribe" : "subscribe", argv[i].ptr, argv[i].len);
         if (r == 1 && c->ps->opt.snapshot) {
             if (is_pattern)
-                snapshot_pattern(c, t);
+                snapshot_pattern(c, c->subs[c->nsubs - 1]); /* the one sub_add() made */
             else
                 snapshot_channel(c, t);
         }
@@ -2195,6 +2315,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     ps->read_ns = -1; /* taken by the read's first PUBLISH */
+    ps->snapshot_budget = SNAPSHOT_READ;
     if (c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))
         return;
     c->last_active_ms = uv_now(ps->loop);
@@ -2620,9 +2741,11 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     }
     uv_timer_init(loop, &ps->housekeeping);
     uv_timer_init(loop, &ps->drain);
+    uv_idle_init(loop, &ps->snapshots);
     ps->housekeeping.data = ps;
     ps->drain.data = ps;
-    ps->handles += 2;
+    ps->snapshots.data = ps;
+    ps->handles += 3;
     housekeeping_start(ps);
     uv_unref((uv_handle_t *)&ps->housekeeping);
     *out = ps;
@@ -2638,6 +2761,11 @@ void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg)
 void pubsub_set_market(pubsub_t *ps, market_t *market)
 {
     ps->market = market;
+    for (client_t *c = ps->clients; c != NULL; c = c->next)
+        for (snapshot_job_t *j = c->jobs; j != NULL; j = j->next) {
+            j->cursor = 0; /* the new day's symbols, from the start */
+            j->generation = 0;
+        }
 }
 
 /* Whether pattern pat's pmessage frame (f bytes) goes whole into the
@@ -2848,6 +2976,8 @@ void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void 
     ps->listener = NULL;
     uv_timer_stop(&ps->housekeeping);
     uv_close((uv_handle_t *)&ps->housekeeping, on_handle_closed);
+    uv_idle_stop(&ps->snapshots);
+    uv_close((uv_handle_t *)&ps->snapshots, on_handle_closed);
     for (client_t *c = ps->clients; c != NULL; c = c->next) {
         begin_closing(c);
         dirty_add(c);

@@ -359,6 +359,52 @@ static void published_symbols_stop_at_the_days_limit(void **state)
     assert_day_reclaimed(heap);
 }
 
+static int count_symbol(symbol_t *sym, void *arg)
+{
+    (void)sym;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* A walk in steps sees every symbol; one whose table grew in between
+ * starts again, seeing some twice and none missed. */
+static void a_walk_in_steps_sees_every_symbol(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    char name[8];
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "S%d", i);
+        assert_non_null(market_symbol(m, name, strlen(name)));
+    }
+    size_t cursor = 0;
+    uint32_t generation = 0;
+    int seen = 0, steps = 0;
+    while (cursor != SIZE_MAX) {
+        assert_int_equal(market_foreach_step(m, &cursor, &generation, 100, count_symbol, &seen), 0);
+        steps++;
+    }
+    assert_int_equal(seen, 300);
+    assert_true(steps > 1);
+
+    cursor = 0;
+    generation = 0;
+    seen = 0;
+    assert_int_equal(market_foreach_step(m, &cursor, &generation, 100, count_symbol, &seen), 0);
+    int before = seen;
+    for (int i = 300; i < 2000; i++) { /* the table grows */
+        snprintf(name, sizeof name, "S%d", i);
+        assert_non_null(market_symbol(m, name, strlen(name)));
+    }
+    while (cursor != SIZE_MAX)
+        market_foreach_step(m, &cursor, &generation, 100, count_symbol, &seen);
+    assert_int_equal(seen - before, 2000);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
 /* ---- generated days against the reference model ---- */
 
 typedef struct model_order {
@@ -569,6 +615,7 @@ int main(void)
         cmocka_unit_test(order_reference_zero_is_an_unknown_order),
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(published_symbols_stop_at_the_days_limit),
+        cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
     };

@@ -54,7 +54,7 @@ class StallTest(unittest.TestCase):
         self.addCleanup(t.close)
         return t
 
-    def test_snapshots_for_a_client_that_never_reads_stop_at_the_hard_limit(self):
+    def test_snapshots_for_a_client_that_never_reads_stall_nothing_and_hold_little(self):
         feed_port = free_port()
         t = self.start(feeds=tcp_feed("f", feed_port),
                        pubsub_extra=["output_hard_limit: 1MiB", "output_soft_limit: 512KiB"])
@@ -70,20 +70,20 @@ class StallTest(unittest.TestCase):
 
         # 1,000 distinct match-everything patterns ("[^<digits>]*": every
         # channel starts with a letter) in one 7 KB request, 2,000 channels
-        # each: some 300 MB of snapshots had they all been built.
+        # each: some 300 MB of snapshots had they all been built at once.
         greedy = socket.socket()
         self.addCleanup(greedy.close)
         greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         greedy.connect(("127.0.0.1", t.pubsub_port))
         patterns = [b"[^%d]*" % i for i in range(1000)]
-        greedy.sendall(b"PSUBSCRIBE " + b" ".join(patterns) + b"\r\nPUNSUBSCRIBE\r\n")
+        greedy.sendall(b"PSUBSCRIBE " + b" ".join(patterns) + b"\r\n")
         rtts = [ping_rtt(probe) for _ in range(20)]
-        wait_for(lambda: t.metric("tickd_pubsub_slow_consumer_disconnects_total") == 1,
-                 what="the greedy client cut")
+        time.sleep(0.5)
+        rtts += [ping_rtt(probe) for _ in range(20)]
         self.assertLess(max(rtts), 2.0, rtts)
         grew = vm_kib(t.proc.pid, "VmHWM") - hwm
         self.assertLess(grew, 64 * 1024, f"peak RSS grew {grew} KiB")
-        self.assertEqual(t.metric("tickd_pubsub_subscriptions"), 0)
+        self.assertLessEqual(t.metric("tickd_pubsub_output_buffer_bytes"), 1 << 20)
 
     def test_publish_of_new_symbols_stops_at_the_days_limit(self):
         feed_port = free_port()

@@ -1687,6 +1687,44 @@ static void test_snapshots_of_a_request_stop_at_the_hard_limit(void **state)
     assert_int_equal(stats(f).subscriptions, 0);
 }
 
+/* A pattern snapshot of a big market is sent in steps, as its client takes
+ * it: another client is answered before it is done, and it arrives whole,
+ * each symbol once. */
+static void test_a_big_pattern_snapshot_is_sent_in_steps_as_the_client_reads(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    char sym[16];
+    const int nsym = 60000;
+    for (int i = 0; i < nsym; i++) {
+        snprintf(sym, sizeof sym, "S%d", i);
+        trade(f, sym, 1000000, 100, 'B', i + 1);
+    }
+    int a = connect_client_rcvbuf(f, 4096);
+    int b = connect_client(f);
+    send_str(a, "PSUBSCRIBE trade.*\r\n");
+    roundtrip(f, b, "PING\r\n", "+PONG\r\n");
+
+    size_t len = 0, cap = 0, frames = 0, pos = 0;
+    char *buf = NULL;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    /* When B had its answer, tickd held a part only of A's 9 MB. */
+    assert_true(stats(f).output_buffer_bytes < (size_t)1 << 20);
+    while (frames < (size_t)nsym) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(a, &buf, &len, &cap);
+        const char *p;
+        while ((p = memmem(buf + pos, len - pos, "$8\r\npmessage\r\n", 14)) != NULL) {
+            frames++;
+            pos = (size_t)(p - buf) + 14;
+        }
+    }
+    free(buf);
+    assert_int_equal(frames, nsym);
+    expect_nothing_before_pong(f, a, 1);
+}
+
 /* Sends cmd, then takes n bytes of replies without looking at them. */
 static void send_and_take(fixture_t *f, int fd, const char *cmd, size_t cmdlen, size_t n)
 {
@@ -1848,6 +1886,7 @@ int main(void)
         T(test_stop_closes_clients_that_do_not_drain_in_time),
         T(test_snapshots_of_a_request_stop_at_the_hard_limit),
         T(test_pattern_links_follow_patterns_as_they_come_and_go),
+        T(test_a_big_pattern_snapshot_is_sent_in_steps_as_the_client_reads),
         T(test_pattern_churn_leaves_no_mapped_memory_after_trim),
     };
 #undef T
