@@ -188,7 +188,41 @@ symbol_t *market_symbol(market_t *m, const char *sym, size_t len)
         i = (i + 1) & mask;
     m->symbols[i] = s;
     m->symbols_count++;
+    m->stats.symbols++;
     return s;
+}
+
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit)
+{
+    if (!symbol_valid(sym, len))
+        return -EINVAL;
+    if (market_find(m, sym, len) != NULL)
+        return 0;
+    if (m->stats.published_symbols >= limit)
+        return -ENOSPC;
+    if (market_symbol(m, sym, len) == NULL)
+        return -ENOMEM;
+    m->stats.published_symbols++;
+    return 0;
+}
+
+int market_foreach_step(const market_t *m, size_t *cursor, uint32_t *generation, size_t max,
+                        int (*cb)(symbol_t *sym, void *arg), void *arg)
+{
+    size_t size = (size_t)1 << m->symbols_bits;
+    if (*generation != m->symbols_bits) {
+        *generation = m->symbols_bits;
+        *cursor = 0;
+    }
+    for (size_t end = max < size - *cursor ? *cursor + max : size; *cursor < end;) {
+        symbol_t *s = m->symbols[(*cursor)++];
+        int r = s != NULL ? cb(s, arg) : 0;
+        if (r != 0)
+            return r;
+    }
+    if (*cursor == size)
+        *cursor = SIZE_MAX;
+    return 0;
 }
 
 int market_foreach(const market_t *m, int (*cb)(symbol_t *sym, void *arg), void *arg)

@@ -90,9 +90,11 @@ typedef struct market_stats {
     uint64_t quotes;   /* quote ticks made */
     uint64_t orders_added;
     uint64_t orders_live;
-    uint64_t unknown_orders; /* E/C/X/D/U naming an order not in the book */
-    uint64_t unknown_stocks; /* messages naming a locate with no directory entry */
-    uint64_t rejected;       /* inputs refused (bad symbol, zero shares, ...) */
+    uint64_t unknown_orders;    /* E/C/X/D/U naming an order not in the book */
+    uint64_t unknown_stocks;    /* messages naming a locate with no directory entry */
+    uint64_t rejected;          /* inputs refused (bad symbol, zero shares, ...) */
+    uint64_t symbols;           /* interned now, however they came */
+    uint64_t published_symbols; /* of those, made by market_published_symbol() */
 } market_stats_t;
 
 typedef struct market market_t;
@@ -123,11 +125,27 @@ int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t
 /* The symbol named sym, interned (created if new); NULL for a bad name or
  * no memory. Borrowed: the market holds it. */
 symbol_t *market_symbol(market_t *m, const char *sym, size_t len);
+/* The symbol named sym for a tick that came through PUBLISH, interned if new
+ * and the day has made fewer than limit symbols that way (a client can name
+ * any symbol; a feed's are the exchange's): 0 when sym exists or was made,
+ * -ENOSPC when the limit is reached (nothing changes), -EINVAL for a bad
+ * name, -ENOMEM. The count lives as long as the market: a new day starts
+ * from zero. */
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit);
 /* The symbol named sym if the market has it, else NULL. Borrowed. */
 symbol_t *market_find(const market_t *m, const char *sym, size_t len);
 /* Calls cb for every symbol (in no particular order) until it returns
  * non-zero, which it returns. */
 int market_foreach(const market_t *m, int (*cb)(symbol_t *sym, void *arg), void *arg);
+/* market_foreach() in steps: looks at up to max slots of the symbol table
+ * from *cursor (0 to start), advancing it, and calls cb for the symbols
+ * there until it returns non-zero, which it returns (*cursor then points
+ * past that symbol). 0 otherwise; *cursor is SIZE_MAX once the table is
+ * done. A table that grew between steps is walked again from its start
+ * (*generation, 0 at first, says which table the cursor is in): a symbol
+ * may then be seen twice, never missed. */
+int market_foreach_step(const market_t *m, size_t *cursor, uint32_t *generation, size_t max,
+                        int (*cb)(symbol_t *sym, void *arg), void *arg);
 
 /* Best bid and offer of a symbol's book: prices (0 for an empty side) and
  * the total shares at them. */

@@ -1217,6 +1217,7 @@ static const struct field pubsub_fields[] = {
     {"max_request", read_size, SIZE_WHAT, CFG(pubsub.max_request), KiB, 64 * MiB},
     {"idle_timeout", read_duration, DURATION_WHAT, CFG(pubsub.idle_timeout_ns), 0, 24 * HOUR},
     {"snapshot_on_subscribe", read_bool, "true or false", CFG(pubsub.snapshot)},
+    {"max_publish_symbols", read_uint, NULL, CFG(pubsub.max_publish_symbols), 0, 10000000},
     {"output_hard_limit", read_size, SIZE_WHAT, CFG(pubsub.hard_limit), 64 * KiB, 4 * GiB},
     {"output_soft_limit", read_size, SIZE_WHAT, CFG(pubsub.soft_limit), 0, 4 * GiB},
     {"output_soft_seconds", read_duration, DURATION_WHAT, CFG(pubsub.soft_ns), SEC, HOUR},
@@ -1384,6 +1385,7 @@ void config_defaults(config_t *cfg)
     cfg->pubsub.soft_limit = 8 * MiB;
     cfg->pubsub.soft_ns = 60 * SEC;
     cfg->pubsub.snapshot = 1;
+    cfg->pubsub.max_publish_symbols = 100000;
     strcpy(cfg->http.listen, "127.0.0.1:9108");
     cfg->http.max_connections = 64;
     cfg->http.max_header = 8 * KiB;

@@ -60,16 +60,18 @@ typedef struct config {
     } gc;
 
     struct {
-        char listen[256];         /* pubsub.listen, default 127.0.0.1:6380 */
-        int payload;              /* pubsub.payload: 0 json (default), 1 csv */
-        char password[256];       /* pubsub.password, "" for no AUTH */
-        uint32_t max_clients;     /* pubsub.max_clients, default 10000 */
-        size_t max_request;       /* pubsub.max_request, default 64KiB */
-        uint64_t idle_timeout_ns; /* pubsub.idle_timeout, default 0 (none) */
-        size_t hard_limit;        /* pubsub.output_hard_limit, default 32MiB */
-        size_t soft_limit;        /* pubsub.output_soft_limit, default 8MiB */
-        uint64_t soft_ns;         /* pubsub.output_soft_seconds, default 60s */
-        int snapshot;             /* pubsub.snapshot_on_subscribe, default true */
+        char listen[256];             /* pubsub.listen, default 127.0.0.1:6380 */
+        int payload;                  /* pubsub.payload: 0 json (default), 1 csv */
+        char password[256];           /* pubsub.password, "" for no AUTH */
+        uint32_t max_clients;         /* pubsub.max_clients, default 10000 */
+        size_t max_request;           /* pubsub.max_request, default 64KiB */
+        uint64_t idle_timeout_ns;     /* pubsub.idle_timeout, default 0 (none) */
+        size_t hard_limit;            /* pubsub.output_hard_limit, default 32MiB */
+        size_t soft_limit;            /* pubsub.output_soft_limit, default 8MiB */
+        uint64_t soft_ns;             /* pubsub.output_soft_seconds, default 60s */
+        int snapshot;                 /* pubsub.snapshot_on_subscribe, default true */
+        uint32_t max_publish_symbols; /* pubsub.max_publish_symbols: new symbols a day may
+                                         get through PUBLISH, default 100000 */
     } pubsub;
 
     struct {

@@ -408,11 +408,17 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         d->journal_refused_total++;
         return -ENODEV;
     }
+    r = market_published_symbol(d->market, t.symbol, slen, d->cfg.pubsub.max_publish_symbols);
+    if (r == -ENOSPC) {
+        *reason = "symbol limit reached: this day's PUBLISHes made pubsub.max_publish_symbols "
+                  "new symbols already";
+        return r; /* pubsub counts it */
+    }
     uint64_t before = d->journal_records_total;
-    if (t.kind == CSV_TRADE)
+    if (r == 0 && t.kind == CSV_TRADE)
         r = market_trade(d->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side, 0,
                          (int64_t)t.ts_ns, now);
-    else
+    else if (r == 0)
         r = market_quote(d->market, t.symbol, slen, t.quote.bid, t.quote.bid_size, t.quote.ask,
                          t.quote.ask_size, 0, (int64_t)t.ts_ns, now);
     if (r != 0) {

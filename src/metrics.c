@@ -436,6 +436,18 @@ static void render_pubsub(out_t *o, const daemon_t *d)
                "Clients closed for bad RESP or over a limit.", s.protocol_errors_total);
     metric_u64(o, "tickd_pubsub_publish_total", "counter", "PUBLISH commands accepted.",
                s.publish_total);
+    metric_u64(o, "tickd_pubsub_publish_symbol_limit_hits_total", "counter",
+               "PUBLISH refused: its new symbol would pass pubsub.max_publish_symbols.",
+               s.publish_symbol_limit_total);
+    if (d->market != NULL) {
+        const market_stats_t *m = market_stats(d->market);
+        family(o, "tickd_market_symbols", "gauge",
+               "Symbols the trading day has now, by the way in that made them.");
+        sample_u64(o, "tickd_market_symbols", (label_t[]){{"source", "feed"}}, 1,
+                   m->symbols - m->published_symbols);
+        sample_u64(o, "tickd_market_symbols", (label_t[]){{"source", "publish"}}, 1,
+                   m->published_symbols);
+    }
     metric_histogram(o, "tickd_tick_latency_seconds",
                      "Time from a tick's receipt until it was written to a subscriber's socket.",
                      latency);

@@ -24,14 +24,23 @@
  * have a hash table by name. A subscription (sub_t) links one client and one
  * topic and is listed on both sides, each list remembering its index in the
  * other, so SUBSCRIBE and UNSUBSCRIBE are O(1) apart from the duplicate check
- * (a scan of the shorter of the two lists). A channel topic also caches the
- * patterns that match its name, tagged with the pattern generation it was
- * computed at: creating or dropping a pattern bumps the generation and the
- * caches refresh lazily on the next tick. While patterns exist, a tick on a
- * channel nobody subscribed to creates its (empty) channel topic once, to
- * hold that cache; when the last pattern goes, such topics are dropped.
- * Every table entry is allocated at (P)SUBSCRIBE time or, for those caches,
- * on a channel's first tick: never per tick in the steady state.
+ * (a scan of the shorter of the two lists). A pattern and each channel topic
+ * it matches are linked the same way (match_t, listed on both), so a tick
+ * reads its channel's patterns off a list and what a pattern costs is
+ * proportional to what it matches. The links are made when the second of
+ * the two topics comes: a new pattern makes one pass over the channel
+ * topics (a byte compare of its literal prefix, the bytes before any
+ * wildcard, before any glob); a new channel looks up only the patterns whose
+ * literal prefix starts its name (patterns are grouped by that prefix, one
+ * hash lookup per prefix length in use). Dropping either drops its links
+ * and nothing else: adding or removing a pattern never rescans the other
+ * patterns, nor any channel's. While patterns exist, a tick on a channel
+ * nobody subscribed to creates its (empty) channel topic once, to hold those
+ * links; when the last pattern goes, such topics are dropped. Every table
+ * entry is allocated at (P)SUBSCRIBE time or on a channel's first tick:
+ * never per tick in the steady state. Tables whose entries fall to a quarter
+ * of their buckets give the buckets back, so a burst of topics leaves no
+ * mapped memory behind once it is gone.
  *
  * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
  * and after one hash lookup when nobody subscribed to the tick's channel and
@@ -83,13 +92,20 @@
  * is its queued bytes or, when its oldest entry is in the stream,
  * everything the stream wrote since, whichever is more: a subscriber of a
  * quiet channel that stops reading cannot pin the busy channels' chunks
- * for longer than the hard limit's worth of fan-out. The soft
- * limit asks whether the client keeps up at all: the housekeeping timer
- * samples what it has not received yet, tickd's queue plus the kernel's
- * (SIOCOUTQ), and a client over the limit at every pass for
- * output_soft_seconds is cut; one that reads through a burst is not. Either
- * way the client is marked and disconnected once the work at hand is over:
- * nobody ever waits for it.
+ * for longer than the hard limit's worth of fan-out. Snapshots are
+ * judged while they are made. A pattern's snapshot walks the market in
+ * steps: what the read that asked for it may spend, then a step a loop
+ * turn while the client holds less than SNAPSHOT_PAUSE, so no request
+ * stalls the loop or piles up output however many patterns it names
+ * (snapshot_pattern()). What a read does build at once is held to the hard
+ * limit there and then: over it, the socket is offered the client's
+ * output, and a client still over the limit is cut and the rest of its
+ * request dropped. The soft limit asks whether the client keeps up at all:
+ * the housekeeping timer samples what it has not received yet, tickd's
+ * queue plus the kernel's (SIOCOUTQ), and a client over the limit at every
+ * pass for output_soft_seconds is cut; one that reads through a burst is
+ * not. Either way the client is marked and disconnected once the work at
+ * hand is over: nobody ever waits for it.
  *
  * Housekeeping. A timer (at most every second, more often when idle_timeout
  * or output_soft_seconds is short) closes idle clients (never subscribers),
@@ -131,6 +147,10 @@
 #define INFO_TEXT_MAX    4096  /* the longest INFO report, with room to spare */
 #define HELD_MAX         16384 /* PUBLISH replies held for the journal before tickd stops reading */
 #define HELD_TIMEOUT_MS  10000 /* a reply held longer than this becomes a journal error */
+#define PREFIX_LENS      64    /* prefix lengths counted one by one; longer ones share the last */
+#define SNAPSHOT_STEP    4096  /* symbol table slots a pattern snapshot looks at per loop turn */
+#define SNAPSHOT_READ    (4 * SNAPSHOT_STEP) /* ... and at most in the read that asked for it */
+#define SNAPSHOT_PAUSE   (256 * 1024) /* a client holding more waits for its socket to drain */
 
 /* What HELLO and INFO say the server is: the Redis release whose pub/sub
  * tickd answers as, byte for byte (RESP3 push frames, RESET, the 7.0 error
@@ -142,13 +162,48 @@ static const char max_clients_error[] = "-ERR max number of clients reached\r\n"
 typedef struct client client_t;
 typedef struct topic topic_t;
 
+typedef struct snapshot_job snapshot_job_t;
+
 /* One subscription: a client to a channel or a pattern, listed on both. */
 typedef struct sub {
     client_t *client;
     topic_t *topic;
     uint32_t client_idx; /* in client->subs */
     uint32_t topic_idx;  /* in topic->subs */
+    snapshot_job_t *job; /* a pattern's snapshot not sent in full yet, or NULL */
 } sub_t;
+
+/* A pattern matching a channel's name, listed on both topics as a
+ * subscription is on its client and topic: made when the second of the two
+ * comes, dropped when the first goes, so neither ever rescans the other's
+ * table to keep the lists true. */
+typedef struct match {
+    topic_t *pattern;
+    topic_t *channel;
+    uint32_t pattern_idx; /* in pattern->matches */
+    uint32_t channel_idx; /* in channel->matches */
+} match_t;
+
+/* The patterns that share one literal prefix (the bytes before the first
+ * of * ? [ \): a channel name can only match a pattern whose prefix starts
+ * it, so a new channel looks up its own prefixes, never every pattern. */
+typedef struct prefix_group {
+    struct prefix_group *next; /* hash chain */
+    uint32_t hash;
+    uint32_t len;
+    topic_t *first; /* the patterns, linked by group_next */
+    char name[];    /* len bytes */
+} prefix_group_t;
+
+/* A pattern snapshot still to send: the subscription it is for, and where
+ * the walk of the market's symbols stands (market_foreach_step()). On its
+ * client's list, oldest first. */
+struct snapshot_job {
+    snapshot_job_t *prev, *next;
+    sub_t *sub;
+    size_t cursor;
+    uint32_t generation;
+};
 
 /* A channel or a pattern, by name. */
 struct topic {
@@ -159,12 +214,15 @@ struct topic {
     sub_t **subs; /* the subscriptions to it */
     uint32_t nsubs, subs_cap;
     uint32_t nsubs3; /* of the nsubs, those of RESP3 clients (push frames) */
-    /* Channels: the patterns matching the name, valid while pgen equals the
-     * server's pattern generation. */
-    topic_t **pmatch;
-    uint32_t npmatch, pmatch_cap;
-    uint64_t pgen;
-    /* Patterns: the pmessage head for the name in each protocol (payload.h). */
+    /* Channels: the patterns matching the name; patterns: the channel
+     * topics they match. */
+    match_t **matches;
+    uint32_t nmatches, matches_cap;
+    /* Patterns: their prefix group, and the group's list. */
+    prefix_group_t *group;
+    topic_t *group_prev, *group_next;
+    /* Patterns: the pmessage head for the name in each protocol (payload.h),
+     * made when it first has a frame to send (pattern_heads()). */
     payload_t *head[PAYLOAD_NPROTO];
     char name[]; /* len bytes and a NUL */
 };
@@ -174,6 +232,16 @@ typedef struct topic_table {
     uint32_t mask; /* buckets - 1, a power of two minus one */
     uint32_t count;
 } topic_table_t;
+
+/* The pattern prefix groups, by prefix; lens[k] counts the groups whose
+ * prefix is k bytes long (k < PREFIX_LENS; longer ones in the last), so a
+ * channel skips the lengths no group has. */
+typedef struct group_table {
+    prefix_group_t **buckets;
+    uint32_t mask;
+    uint32_t count;
+    uint32_t lens[PREFIX_LENS];
+} group_table_t;
 
 /* A reference to bytes [off, end) of a payload, waiting to be written. */
 typedef struct out_entry {
@@ -239,6 +307,10 @@ struct client {
     sub_t **subs; /* channels and patterns, in no order */
     uint32_t nsubs, subs_cap;
     uint64_t id; /* HELLO's id: the connection's number, from 1 */
+
+    /* Pattern snapshots not sent yet, oldest first; each is dropped with
+     * its subscription. */
+    snapshot_job_t *jobs, *jobs_tail;
 };
 
 /* An INFO report being written: text[0..len), NUL-terminated. */
@@ -282,6 +354,8 @@ struct pubsub {
     listener_t *listener;
     uv_timer_t housekeeping; /* idle clients, soft limits */
     uv_timer_t drain;        /* pubsub_stop()'s deadline */
+    uv_idle_t snapshots;     /* active while a client has snapshot work it can take */
+    size_t snapshot_budget;  /* symbol slots the read being processed may still walk */
 
     client_t *clients;
     client_t *dirty;
@@ -290,7 +364,7 @@ struct pubsub {
 
     topic_table_t channels;
     topic_table_t patterns;
-    uint64_t pgen; /* bumped whenever a pattern topic comes or goes */
+    group_table_t groups; /* the patterns by literal prefix */
 
     pubsub_stats_t stats;
     histogram_t latency;
@@ -332,6 +406,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void serve(client_t *c, const char *data, size_t len);
 static void client_write(client_t *c);
+static void on_snapshots(uv_idle_t *h);
 
 /* ---- memory ---- */
 
@@ -397,32 +472,38 @@ static topic_t *table_find(const topic_table_t *t, const char *name, size_t len,
     return NULL;
 }
 
+/* Rehashes t into nmask + 1 buckets. 0 or -ENOMEM (t unchanged). */
+static int table_resize(heap_t *heap, topic_table_t *t, uint32_t nmask)
+{
+    topic_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(topic_t *));
+    if (nb == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        topic_t *x = t->buckets[i];
+        while (x != NULL) {
+            topic_t *next = x->next;
+            x->next = nb[x->hash & nmask];
+            nb[x->hash & nmask] = x;
+            x = next;
+        }
+    }
+    heap_free(heap, t->buckets);
+    t->buckets = nb;
+    t->mask = nmask;
+    return 0;
+}
+
 static int table_insert(heap_t *heap, topic_table_t *t, topic_t *e)
 {
-    if (t->count > t->mask) {
-        uint32_t nmask = t->mask * 2 + 1;
-        topic_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(topic_t *));
-        if (nb == NULL)
-            return -ENOMEM;
-        for (uint32_t i = 0; i <= t->mask; i++) {
-            topic_t *x = t->buckets[i];
-            while (x != NULL) {
-                topic_t *next = x->next;
-                x->next = nb[x->hash & nmask];
-                nb[x->hash & nmask] = x;
-                x = next;
-            }
-        }
-        heap_free(heap, t->buckets);
-        t->buckets = nb;
-        t->mask = nmask;
-    }
+    if (t->count > t->mask && table_resize(heap, t, t->mask * 2 + 1) != 0)
+        return -ENOMEM;
     e->next = t->buckets[e->hash & t->mask];
     t->buckets[e->hash & t->mask] = e;
     t->count++;
     return 0;
 }
 
+/* Never resizes: the callers may be walking the buckets. */
 static void table_remove(topic_table_t *t, topic_t *e)
 {
     topic_t **pp = &t->buckets[e->hash & t->mask];
@@ -432,6 +513,232 @@ static void table_remove(topic_table_t *t, topic_t *e)
     t->count--;
 }
 
+/* Gives back the buckets of a table that has fallen to a quarter of them
+ * (what a burst of topics grew stays mapped otherwise). Called where no
+ * one walks the table; on no memory the table keeps its size. */
+static void table_shrink(heap_t *heap, topic_table_t *t)
+{
+    uint32_t nmask = t->mask;
+    while (nmask + 1 > TABLE_INITIAL && (uint64_t)t->count * 4 <= nmask)
+        nmask /= 2;
+    if (nmask != t->mask)
+        table_resize(heap, t, nmask);
+}
+
+/* ---- pattern prefix groups ---- */
+
+/* The literal prefix of a pattern: the bytes before its first * ? [ or \. */
+static size_t literal_prefix(const char *pat, size_t len)
+{
+    size_t i = 0;
+    while (i < len && pat[i] != '*' && pat[i] != '?' && pat[i] != '[' && pat[i] != '\\')
+        i++;
+    return i;
+}
+
+static inline uint32_t prefix_slot(size_t len)
+{
+    return len < PREFIX_LENS ? (uint32_t)len : PREFIX_LENS - 1;
+}
+
+static prefix_group_t *group_find(const group_table_t *g, const char *name, size_t len,
+                                  uint32_t hash)
+{
+    for (prefix_group_t *e = g->buckets[hash & g->mask]; e != NULL; e = e->next)
+        if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    return NULL;
+}
+
+/* Rehashes g into nmask + 1 buckets. 0 or -ENOMEM (g unchanged). */
+static int group_resize(heap_t *heap, group_table_t *g, uint32_t nmask)
+{
+    prefix_group_t **nb = zalloc(heap, ((size_t)nmask + 1) * sizeof(prefix_group_t *));
+    if (nb == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; g->buckets != NULL && i <= g->mask; i++) {
+        prefix_group_t *x = g->buckets[i];
+        while (x != NULL) {
+            prefix_group_t *next = x->next;
+            x->next = nb[x->hash & nmask];
+            nb[x->hash & nmask] = x;
+            x = next;
+        }
+    }
+    heap_free(heap, g->buckets);
+    g->buckets = nb;
+    g->mask = nmask;
+    return 0;
+}
+
+/* Puts pattern p in the group of its literal prefix, making the group if
+ * it is the first. 0 or -ENOMEM. */
+static int group_add(pubsub_t *ps, topic_t *p)
+{
+    group_table_t *g = &ps->groups;
+    size_t len = literal_prefix(p->name, p->len);
+    uint32_t hash = hash_name(p->name, len);
+    prefix_group_t *e = group_find(g, p->name, len, hash);
+
+    if (e == NULL) {
+        if (g->count > g->mask && group_resize(ps->heap, g, g->mask * 2 + 1) != 0)
+            return -ENOMEM;
+        e = heap_alloc(ps->heap, sizeof(prefix_group_t) + len);
+        if (e == NULL)
+            return -ENOMEM;
+        memcpy(e->name, p->name, len);
+        e->len = (uint32_t)len;
+        e->hash = hash;
+        e->first = NULL;
+        e->next = g->buckets[hash & g->mask];
+        g->buckets[hash & g->mask] = e;
+        g->count++;
+        g->lens[prefix_slot(len)]++;
+    }
+    p->group = e;
+    p->group_prev = NULL;
+    p->group_next = e->first;
+    if (e->first != NULL)
+        e->first->group_prev = p;
+    e->first = p;
+    return 0;
+}
+
+/* Takes pattern p out of its group, dropping the group when it empties and
+ * the table's buckets when they fall to a quarter. */
+static void group_remove(pubsub_t *ps, topic_t *p)
+{
+    group_table_t *g = &ps->groups;
+    prefix_group_t *e = p->group;
+
+    if (e == NULL)
+        return;
+    if (p->group_prev != NULL)
+        p->group_prev->group_next = p->group_next;
+    else
+        e->first = p->group_next;
+    if (p->group_next != NULL)
+        p->group_next->group_prev = p->group_prev;
+    p->group = NULL;
+    if (e->first != NULL)
+        return;
+    prefix_group_t **pp = &g->buckets[e->hash & g->mask];
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    g->count--;
+    g->lens[prefix_slot(e->len)]--;
+    heap_free(ps->heap, e);
+    uint32_t nmask = g->mask;
+    while (nmask + 1 > TABLE_INITIAL && (uint64_t)g->count * 4 <= nmask)
+        nmask /= 2;
+    if (nmask != g->mask)
+        group_resize(ps->heap, g, nmask);
+}
+
+/* ---- matches ---- */
+
+/* Makes pattern p's pmessage heads, the first time it has a frame to send
+ * (a channel it matches, a snapshot): a pattern that matches nothing has
+ * none. Besides their cost, heads made for every pattern at PSUBSCRIBE
+ * would share pools with the ticks of their size made meanwhile, and a
+ * tick that outlives the patterns as a last value would then keep one of
+ * their pools, and its arena, mapped each. 0 or -ENOMEM. */
+static int pattern_heads(pubsub_t *ps, topic_t *p)
+{
+    for (int v = 0; v < PAYLOAD_NPROTO; v++)
+        if (p->head[v] == NULL &&
+            payload_pattern_head(ps->heap, p->name, p->len, v, &p->head[v]) != 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/* Records that pattern p matches channel ch. 0 or -ENOMEM. */
+static int match_add(pubsub_t *ps, topic_t *p, topic_t *ch)
+{
+    match_t *m = heap_alloc(ps->heap, sizeof(match_t));
+    if (m == NULL || pattern_heads(ps, p) != 0 ||
+        grow(ps->heap, (void **)&p->matches, &p->matches_cap, sizeof(match_t *), p->nmatches + 1) !=
+            0 ||
+        grow(ps->heap, (void **)&ch->matches, &ch->matches_cap, sizeof(match_t *),
+             ch->nmatches + 1) != 0) {
+        heap_free(ps->heap, m);
+        return -ENOMEM;
+    }
+    m->pattern = p;
+    m->channel = ch;
+    m->pattern_idx = p->nmatches;
+    m->channel_idx = ch->nmatches;
+    p->matches[p->nmatches++] = m;
+    ch->matches[ch->nmatches++] = m;
+    return 0;
+}
+
+static void match_remove(pubsub_t *ps, match_t *m)
+{
+    topic_t *p = m->pattern, *ch = m->channel;
+
+    p->matches[m->pattern_idx] = p->matches[--p->nmatches];
+    p->matches[m->pattern_idx]->pattern_idx = m->pattern_idx;
+    ch->matches[m->channel_idx] = ch->matches[--ch->nmatches];
+    ch->matches[m->channel_idx]->channel_idx = m->channel_idx;
+    heap_free(ps->heap, m);
+}
+
+/* Links a new pattern to the channel topics it matches: one pass over the
+ * channels, at PSUBSCRIBE, with a byte compare of the literal prefix before
+ * any glob. 0 or -ENOMEM (the caller frees the pattern and its links). */
+static int pattern_link(pubsub_t *ps, topic_t *p)
+{
+    size_t pre = literal_prefix(p->name, p->len);
+    for (uint32_t i = 0; i <= ps->channels.mask; i++)
+        for (topic_t *ch = ps->channels.buckets[i]; ch != NULL; ch = ch->next)
+            if (ch->len >= pre && memcmp(ch->name, p->name, pre) == 0 &&
+                glob_match(p->name, p->len, ch->name, ch->len) && match_add(ps, p, ch) != 0)
+                return -ENOMEM;
+    return 0;
+}
+
+/* Links a new channel topic to the patterns matching its name: only those
+ * whose literal prefix starts the name are tried, found by looking up each
+ * of the name's prefixes that some group has the length of. 0 or -ENOMEM
+ * (the caller frees the channel and its links). */
+static int channel_link(pubsub_t *ps, topic_t *ch)
+{
+    const group_table_t *g = &ps->groups;
+    uint32_t h = 2166136261u; /* hash_name() of the first k bytes, as k grows */
+
+    for (size_t k = 0; k <= ch->len; k++) {
+        if (k > 0)
+            h = (h ^ (unsigned char)ch->name[k - 1]) * 16777619u;
+        if (g->lens[prefix_slot(k)] == 0)
+            continue;
+        prefix_group_t *e = group_find(g, ch->name, k, h);
+        for (topic_t *p = e != NULL ? e->first : NULL; p != NULL; p = p->group_next)
+            if (glob_match(p->name, p->len, ch->name, ch->len) && match_add(ps, p, ch) != 0)
+                return -ENOMEM;
+    }
+    return 0;
+}
+
+static void topic_free(pubsub_t *ps, topic_t *e)
+{
+    table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
+    while (e->nmatches > 0)
+        match_remove(ps, e->matches[e->nmatches - 1]);
+    if (e->is_pattern) {
+        group_remove(ps, e);
+        for (int v = 0; v < PAYLOAD_NPROTO; v++)
+            if (e->head[v] != NULL)
+                payload_release(ps->heap, &ps->latency, e->head[v]);
+    }
+    heap_free(ps->heap, e->subs);
+    heap_free(ps->heap, e->matches);
+    heap_free(ps->heap, e);
+}
+
+/* A new channel or pattern topic, in its table and linked to the topics of
+ * the other kind that it matches. 0 or -ENOMEM. */
 static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t len, uint32_t hash,
                         topic_t **out)
 {
@@ -442,34 +749,19 @@ static int topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t l
     e->len = (uint32_t)len;
     e->hash = hash;
     e->is_pattern = (uint8_t)is_pattern;
-    for (int v = 0; is_pattern && v < PAYLOAD_NPROTO; v++)
-        if (payload_pattern_head(ps->heap, name, len, v, &e->head[v]) != 0)
-            goto fail;
-    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0)
-        goto fail;
-    if (is_pattern)
-        ps->pgen++;
+    if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0) {
+        heap_free(ps->heap, e);
+        return -ENOMEM;
+    }
+    int r = is_pattern ? group_add(ps, e) : 0;
+    if (r == 0)
+        r = is_pattern ? pattern_link(ps, e) : ps->patterns.count > 0 ? channel_link(ps, e) : 0;
+    if (r != 0) {
+        topic_free(ps, e);
+        return -ENOMEM;
+    }
     *out = e;
     return 0;
-fail:
-    for (int v = 0; v < PAYLOAD_NPROTO; v++)
-        if (e->head[v] != NULL)
-            payload_release(ps->heap, &ps->latency, e->head[v]);
-    heap_free(ps->heap, e);
-    return -ENOMEM;
-}
-
-static void topic_free(pubsub_t *ps, topic_t *e)
-{
-    table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
-    if (e->is_pattern) {
-        for (int v = 0; v < PAYLOAD_NPROTO; v++)
-            payload_release(ps->heap, &ps->latency, e->head[v]);
-        ps->pgen++;
-    }
-    heap_free(ps->heap, e->subs);
-    heap_free(ps->heap, e->pmatch);
-    heap_free(ps->heap, e);
 }
 
 /* Drops the channel topics that only held a pattern cache: called when the
@@ -485,24 +777,7 @@ static void sweep_channels(pubsub_t *ps)
             e = next;
         }
     }
-}
-
-/* Recomputes the patterns matching channel ch. On no memory the cache stays
- * stale (and empty) and the next tick tries again. */
-static void pmatch_refresh(pubsub_t *ps, topic_t *ch)
-{
-    uint32_t n = 0;
-    ch->npmatch = 0;
-    for (uint32_t i = 0; i <= ps->patterns.mask; i++)
-        for (topic_t *p = ps->patterns.buckets[i]; p != NULL; p = p->next)
-            if (glob_match(p->name, p->len, ch->name, ch->len)) {
-                if (grow(ps->heap, (void **)&ch->pmatch, &ch->pmatch_cap, sizeof(topic_t *),
-                         n + 1) != 0)
-                    return;
-                ch->pmatch[n++] = p;
-            }
-    ch->npmatch = n;
-    ch->pgen = ps->pgen;
+    table_shrink(ps->heap, &ps->channels);
 }
 
 /* ---- subscriptions ---- */
@@ -561,6 +836,7 @@ static int sub_add(client_t *c, int is_pattern, const char *name, size_t len, to
     }
     s->client = c;
     s->topic = t;
+    s->job = NULL;
     s->client_idx = c->nsubs;
     s->topic_idx = t->nsubs;
     c->subs[c->nsubs++] = s;
@@ -571,11 +847,28 @@ static int sub_add(client_t *c, int is_pattern, const char *name, size_t len, to
     return 1;
 }
 
+/* Takes job j off its client's list and frees it. */
+static void job_drop(client_t *c, snapshot_job_t *j)
+{
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        c->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    else
+        c->jobs_tail = j->prev;
+    j->sub->job = NULL;
+    heap_free(c->ps->heap, j);
+}
+
 static void sub_remove(pubsub_t *ps, sub_t *s)
 {
     client_t *c = s->client;
     topic_t *t = s->topic;
 
+    if (HEAP_UNLIKELY(s->job != NULL))
+        job_drop(c, s->job); /* no pmessage of it after the reply that ends it */
     c->subs[s->client_idx] = c->subs[--c->nsubs];
     c->subs[s->client_idx]->client_idx = s->client_idx;
     t->subs[s->topic_idx] = t->subs[--t->nsubs];
@@ -584,8 +877,10 @@ static void sub_remove(pubsub_t *ps, sub_t *s)
     heap_free(ps->heap, s);
     ps->stats.subscriptions--;
     if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0)) {
+        topic_table_t *table = t->is_pattern ? &ps->patterns : &ps->channels;
         int was_pattern = t->is_pattern;
         topic_free(ps, t);
+        table_shrink(ps->heap, table);
         if (was_pattern && ps->patterns.count == 0)
             sweep_channels(ps);
     }
@@ -791,12 +1086,21 @@ static inline int enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
     return enqueue_entry(c, p, off, end);
 }
 
+/* Has the snapshot runner look at the clients with snapshot work. */
+static void snapshots_wake(pubsub_t *ps)
+{
+    if (!ps->stopping && !uv_is_active((uv_handle_t *)&ps->snapshots))
+        uv_idle_start(&ps->snapshots, on_snapshots);
+}
+
 /* Takes bytes written off the front of c's ring; fully written entries are
  * released, a tick's buffer first stamped with the time of the write. */
 static void consume(client_t *c, size_t bytes, int64_t *now)
 {
     pubsub_t *ps = c->ps;
 
+    if (HEAP_UNLIKELY(c->jobs != NULL) && c->queued - bytes <= SNAPSHOT_PAUSE)
+        snapshots_wake(ps); /* its socket drains: its snapshots may go on */
     c->queued -= bytes;
     ps->stats.output_buffer_bytes -= bytes;
     while (bytes > 0) {
@@ -1073,6 +1377,24 @@ static void send_tick(client_t *c, const tick_t *t, const topic_t *pattern)
     payload_release(ps->heap, &ps->latency, p);
 }
 
+/* The output limit while a snapshot is built: once c holds more than the
+ * hard limit, the socket is offered what it has, and if tickd still holds
+ * more than the limit for c, c is marked as a slow consumer. A snapshot
+ * stops as soon as its client is marked, so what one request can make
+ * tickd hold is the hard limit plus one frame, however many patterns it
+ * names. Returns whether c takes no more output. */
+static int snapshot_stopped(client_t *c)
+{
+    size_t hard = c->ps->opt.hard_limit;
+    if (hard != 0 && c->queued > hard && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED))) {
+        reply_seal(c->ps);
+        client_write(c);
+        if (!(c->flags & CLIENT_CLOSED) && held_bytes(c) > hard)
+            doom(c);
+    }
+    return (c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) != 0;
+}
+
 /* SUBSCRIBE trade.AAPL: the last trade of AAPL, if any. */
 static void snapshot_channel(client_t *c, const topic_t *t)
 {
@@ -1086,18 +1408,22 @@ static void snapshot_channel(client_t *c, const topic_t *t)
     if (sym == NULL)
         return;
     const tick_t *last = trade ? sym->last_trade : sym->last_quote;
-    if (last != NULL)
+    if (last != NULL) {
         send_tick(c, last, NULL);
+        snapshot_stopped(c);
+    }
 }
 
 struct snapshot_walk {
     client_t *client;
-    const topic_t *pattern;
+    topic_t *pattern;
+    size_t prefix; /* the pattern's literal prefix: a channel not starting with it cannot match */
 };
 
 static int snapshot_symbol(symbol_t *sym, void *arg)
 {
     struct snapshot_walk *w = arg;
+    topic_t *pat = w->pattern;
     const tick_t *ticks[2] = {sym->last_trade, sym->last_quote};
     char name[PAYLOAD_CHANNEL_MAX];
 
@@ -1105,18 +1431,94 @@ static int snapshot_symbol(symbol_t *sym, void *arg)
         if (ticks[i] == NULL)
             continue;
         size_t n = payload_channel(ticks[i], name);
-        if (glob_match(w->pattern->name, w->pattern->len, name, n))
-            send_tick(w->client, ticks[i], w->pattern);
+        if (n < w->prefix || memcmp(name, pat->name, w->prefix) != 0 ||
+            !glob_match(pat->name, pat->len, name, n))
+            continue;
+        if (pattern_heads(w->client->ps, pat) != 0) {
+            w->client->ps->stats.encode_errors_total++;
+            return 1;
+        }
+        send_tick(w->client, ticks[i], pat);
+        if (snapshot_stopped(w->client))
+            return 1;
     }
-    return (w->client->flags & (CLIENT_SLOW | CLIENT_CLOSED)) != 0;
+    return 0;
 }
 
-/* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches. */
-static void snapshot_pattern(client_t *c, const topic_t *pattern)
+/* Walks c's snapshot jobs, oldest first, for up to *budget symbol table
+ * slots, a step at a time. Returns whether work is left. */
+static int snapshots_run(client_t *c, size_t *budget)
 {
-    struct snapshot_walk w = {c, pattern};
-    if (c->ps->market != NULL)
-        market_foreach(c->ps->market, snapshot_symbol, &w);
+    pubsub_t *ps = c->ps;
+    snapshot_job_t *j;
+
+    while ((j = c->jobs) != NULL && *budget > 0 && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED))) {
+        size_t step = *budget < SNAPSHOT_STEP ? *budget : SNAPSHOT_STEP;
+        topic_t *pat = j->sub->topic;
+        struct snapshot_walk w = {c, pat, literal_prefix(pat->name, pat->len)};
+        *budget -= step;
+        int r = ps->market == NULL ? 1
+                                   : market_foreach_step(ps->market, &j->cursor, &j->generation,
+                                                         step, snapshot_symbol, &w);
+        if (c->flags & CLIENT_CLOSED)
+            return 0; /* the close dropped every job, j with them */
+        if (r != 0 || j->cursor == SIZE_MAX)
+            job_drop(c, j);
+    }
+    return c->jobs != NULL && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED));
+}
+
+/* PSUBSCRIBE trade.*: the last tick of every channel the pattern matches.
+ * A market of many symbols is walked in steps: what the read that asked
+ * for it may spend (SNAPSHOT_READ slots, over all its commands) now, and
+ * the rest a step a loop turn while the client takes its output
+ * (on_snapshots()), so that no request stalls the loop however many
+ * patterns it names. The frames are pmessages, which a subscriber takes at
+ * any point, so replies to later commands may come before them; none comes
+ * after the reply that unsubscribes its pattern. */
+static void snapshot_pattern(client_t *c, sub_t *s)
+{
+    pubsub_t *ps = c->ps;
+    if (ps->market == NULL)
+        return;
+    snapshot_job_t *j = heap_alloc(ps->heap, sizeof(snapshot_job_t));
+    if (j == NULL) {
+        ps->stats.encode_errors_total++;
+        return;
+    }
+    j->prev = c->jobs_tail;
+    j->next = NULL;
+    j->sub = s;
+    j->cursor = 0;
+    j->generation = 0;
+    if (c->jobs_tail != NULL)
+        c->jobs_tail->next = j;
+    else
+        c->jobs = j;
+    c->jobs_tail = j;
+    s->job = j;
+    if (snapshots_run(c, &ps->snapshot_budget))
+        snapshots_wake(ps);
+}
+
+/* The snapshot runner: a step of each client's snapshot work per loop turn,
+ * for the clients whose output is under SNAPSHOT_PAUSE (the others are
+ * woken by their socket draining, consume()). Stops when none is left. */
+static void on_snapshots(uv_idle_t *h)
+{
+    pubsub_t *ps = h->data;
+    int more = 0;
+
+    for (client_t *c = ps->clients; c != NULL; c = c->next) {
+        if (c->jobs == NULL || c->queued > SNAPSHOT_PAUSE)
+            continue;
+        size_t budget = SNAPSHOT_STEP;
+        more |= snapshots_run(c, &budget);
+    }
+    if (!more)
+        uv_idle_stop(h);
+    reap_slow(ps);
+    pubsub_flush(ps);
 }
 
 /* ---- commands ---- */
@@ -1176,10 +1578,12 @@ static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, 
         reply_subscription(c, is_pattern ? "psubscribe" : "subscribe", argv[i].ptr, argv[i].len);
         if (r == 1 && c->ps->opt.snapshot) {
             if (is_pattern)
-                snapshot_pattern(c, t);
+                snapshot_pattern(c, c->subs[c->nsubs - 1]); /* the one sub_add() made */
             else
                 snapshot_channel(c, t);
         }
+        if (c->flags & (CLIENT_SLOW | CLIENT_CLOSED))
+            return; /* cut while its snapshots were built: the rest is moot */
     }
 }
 
@@ -1542,6 +1946,7 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
     if (r == -EAGAIN)
         ps->stats.publish_journal_errors_total++;
     if (r < 0) {
+        ps->stats.publish_symbol_limit_total += r == -ENOSPC;
         reply_error(c, "ERR %s", reason != NULL ? reason : strerror(-r));
         return;
     }
@@ -2134,6 +2539,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     ps->read_ns = -1; /* taken by the read's first PUBLISH */
+    ps->snapshot_budget = SNAPSHOT_READ;
     if (c->flags & (CLIENT_CLOSING | CLIENT_CLOSED))
         return;
     c->last_active_ms = uv_now(ps->loop);
@@ -2526,6 +2932,7 @@ void pubsub_free(pubsub_t *ps)
                 topic_free(ps, tables[t]->buckets[i]);
         heap_free(ps->heap, tables[t]->buckets);
     }
+    heap_free(ps->heap, ps->groups.buckets);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
         batch_free(&ps->batch[v]);
     heap_free(ps->heap, ps->scratch);
@@ -2555,7 +2962,9 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->start_ns = realtime_ns();
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
-        table_init(heap, &ps->patterns) != 0 || parser_setup(ps, ps->opt.max_request) != 0) {
+        table_init(heap, &ps->patterns) != 0 ||
+        group_resize(heap, &ps->groups, TABLE_INITIAL - 1) != 0 ||
+        parser_setup(ps, ps->opt.max_request) != 0) {
         pubsub_free(ps);
         snprintf(err, errlen, "pubsub: out of memory");
         return -ENOMEM;
@@ -2567,9 +2976,11 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     }
     uv_timer_init(loop, &ps->housekeeping);
     uv_timer_init(loop, &ps->drain);
+    uv_idle_init(loop, &ps->snapshots);
     ps->housekeeping.data = ps;
     ps->drain.data = ps;
-    ps->handles += 2;
+    ps->snapshots.data = ps;
+    ps->handles += 3;
     housekeeping_start(ps);
     uv_unref((uv_handle_t *)&ps->housekeeping);
     *out = ps;
@@ -2585,6 +2996,11 @@ void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg)
 void pubsub_set_market(pubsub_t *ps, market_t *market)
 {
     ps->market = market;
+    for (client_t *c = ps->clients; c != NULL; c = c->next)
+        for (snapshot_job_t *j = c->jobs; j != NULL; j = j->next) {
+            j->cursor = 0; /* the new day's symbols, from the start */
+            j->generation = 0;
+        }
 }
 
 /* Whether pattern pat's pmessage frame (f bytes) goes whole into the
@@ -2612,8 +3028,9 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
     size_t whole = 0;
     int tails = 0;
     for (uint32_t j = 0; j < npat; j++) {
-        const payload_t *h = ch->pmatch[j]->head[proto];
-        if (subs_in(ch->pmatch[j], proto) > 0)
+        const topic_t *pat = ch->matches[j]->pattern;
+        const payload_t *h = pat->head[proto];
+        if (subs_in(pat, proto) > 0)
             tails |= !pmessage_whole(h, payload_frame_size(h->len, n, len), msg, &whole);
     }
     int with_msg = subs_in(ch, proto) > 0 || tails;
@@ -2636,7 +3053,7 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
     }
     whole = 0;
     for (uint32_t j = 0; j < npat; j++) {
-        const topic_t *pat = ch->pmatch[j];
+        const topic_t *pat = ch->matches[j]->pattern;
         payload_t *h = pat->head[proto];
         if (subs_in(pat, proto) == 0)
             continue;
@@ -2671,16 +3088,13 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     size_t n = payload_channel(tick, name);
     uint32_t hash = hash_name(name, n);
     topic_t *ch = table_find(&ps->channels, name, n, hash);
-    uint32_t npat = 0;
 
-    if (ps->patterns.count > 0) {
-        if (ch == NULL && topic_create(ps, 0, name, n, hash, &ch) != 0)
-            return;
-        if (ch->pgen != ps->pgen)
-            pmatch_refresh(ps, ch);
-        npat = ch->npmatch;
-    }
-    if (ch == NULL || (ch->nsubs == 0 && npat == 0))
+    /* While patterns exist, a channel's first tick makes its topic, linked
+     * to the patterns that match it, once: later ticks find it. */
+    if (ch == NULL && (ps->patterns.count == 0 || topic_create(ps, 0, name, n, hash, &ch) != 0))
+        return;
+    uint32_t npat = ch->nmatches;
+    if (ch->nsubs == 0 && npat == 0)
         return;
 
     char text[PAYLOAD_TEXT_MAX];
@@ -2691,8 +3105,8 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     }
     uint32_t all = ch->nsubs, resp3 = ch->nsubs3;
     for (uint32_t j = 0; j < npat; j++) {
-        all += ch->pmatch[j]->nsubs;
-        resp3 += ch->pmatch[j]->nsubs3;
+        all += ch->matches[j]->pattern->nsubs;
+        resp3 += ch->matches[j]->pattern->nsubs3;
     }
     uint64_t sent = 0;
     int64_t ts_recv = tick->ts_recv;
@@ -2814,6 +3228,8 @@ void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void 
     ps->listener = NULL;
     uv_timer_stop(&ps->housekeeping);
     uv_close((uv_handle_t *)&ps->housekeeping, on_handle_closed);
+    uv_idle_stop(&ps->snapshots);
+    uv_close((uv_handle_t *)&ps->snapshots, on_handle_closed);
     for (client_t *c = ps->clients; c != NULL; c = c->next) {
         begin_closing(c);
         dirty_add(c);

@@ -46,6 +46,7 @@ typedef struct pubsub_stats {
     uint64_t publish_journal_errors_total; /* PUBLISHes pubsub answered with a journal error:
                                               held replies not made durable, waits for room
                                               that timed out */
+    uint64_t publish_symbol_limit_total; /* PUBLISH refused: its symbol would pass the limit */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */
@@ -66,7 +67,8 @@ typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
  * *reason set to a short text for the client's -ERR reply: -EBADMSG when the
  * payload is not a CSV tick line (the reply then says what a tick line looks
  * like and quotes the start of the payload, safely escaped, before the
- * reason), any other for a tick that is refused (the reply is the reason). *durable_at (0 on entry)
+ * reason), -ENOSPC for a tick whose new symbol the day's limit refuses (counted in
+ * publish_symbol_limit_total), any other for a tick that is refused (the reply is the reason). *durable_at (0 on entry)
  * may be set to the tick's position in the journal (from 1): the reply is then held until
  * pubsub_durable() decides that position, and is ":<n>" only if the tick was synced, otherwise
  * "-ERR journal: <why>; the tick was not made durable" (journal.fsync: always). A reply held

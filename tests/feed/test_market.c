@@ -375,6 +375,84 @@ static void direct_trades_and_quotes_fill_the_last_value_cache(void **state)
     assert_day_reclaimed(heap);
 }
 
+/* PUBLISH may make at most limit new symbols a day: known symbols, whoever
+ * made them, pass; the limit-th new one and those after it are refused, and
+ * nothing is interned for them. */
+static void published_symbols_stop_at_the_days_limit(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    assert_int_equal(market_trade(m, "FEED", 4, 1, 1, 'B', 0, 1, 1), 0);
+    assert_int_equal(market_published_symbol(m, "FEED", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2), -ENOSPC);
+    assert_null(market_find(m, "PUB3", 4));
+    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "bad", 3, 2), -EINVAL);
+    assert_int_equal(market_published_symbol(m, "NONE", 4, 0), -ENOSPC);
+    assert_int_equal(market_stats(m)->symbols, 3);
+    assert_int_equal(market_stats(m)->published_symbols, 2);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+
+    /* A new day counts from zero. */
+    heap = new_heap();
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2), 0);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+static int count_symbol(symbol_t *sym, void *arg)
+{
+    (void)sym;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* A walk in steps sees every symbol; one whose table grew in between
+ * starts again, seeing some twice and none missed. */
+static void a_walk_in_steps_sees_every_symbol(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    char name[8];
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "S%d", i);
+        assert_non_null(market_symbol(m, name, strlen(name)));
+    }
+    size_t cursor = 0;
+    uint32_t generation = 0;
+    int seen = 0, steps = 0;
+    while (cursor != SIZE_MAX) {
+        assert_int_equal(market_foreach_step(m, &cursor, &generation, 100, count_symbol, &seen), 0);
+        steps++;
+    }
+    assert_int_equal(seen, 300);
+    assert_true(steps > 1);
+
+    cursor = 0;
+    generation = 0;
+    seen = 0;
+    assert_int_equal(market_foreach_step(m, &cursor, &generation, 100, count_symbol, &seen), 0);
+    int before = seen;
+    for (int i = 300; i < 2000; i++) { /* the table grows */
+        snprintf(name, sizeof name, "S%d", i);
+        assert_non_null(market_symbol(m, name, strlen(name)));
+    }
+    while (cursor != SIZE_MAX)
+        market_foreach_step(m, &cursor, &generation, 100, count_symbol, &seen);
+    assert_int_equal(seen - before, 2000);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
 /* ---- generated days against the reference model ---- */
 
 typedef struct model_order {
@@ -585,6 +663,8 @@ int main(void)
         cmocka_unit_test(order_reference_zero_is_an_unknown_order),
         cmocka_unit_test(withdrawing_a_source_takes_back_only_its_orders_and_quotes_the_change),
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
+        cmocka_unit_test(published_symbols_stop_at_the_days_limit),
+        cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
     };

@@ -103,6 +103,7 @@ static void assert_defaults(const config_t *cfg)
     assert_int_equal(cfg->pubsub.soft_limit, 8 << 20);
     assert_int_equal(cfg->pubsub.soft_ns, 60000000000ULL);
     assert_int_equal(cfg->pubsub.snapshot, 1);
+    assert_int_equal(cfg->pubsub.max_publish_symbols, 100000);
     assert_string_equal(cfg->http.listen, "127.0.0.1:9108");
     assert_int_equal(cfg->http.max_connections, 64);
     assert_int_equal(cfg->http.max_header, 8 << 10);
@@ -171,6 +172,7 @@ static void test_full_config_sets_every_key(void **state)
     assert_int_equal(cfg->pubsub.max_request, 1 << 20);
     assert_int_equal(cfg->pubsub.idle_timeout_ns, 300000000000ULL);
     assert_int_equal(cfg->pubsub.snapshot, 0);
+    assert_int_equal(cfg->pubsub.max_publish_symbols, 0);
     assert_int_equal(cfg->pubsub.hard_limit, 1 << 30);
     assert_int_equal(cfg->pubsub.soft_limit, 100000000);
     assert_int_equal(cfg->pubsub.soft_ns, 90000000000ULL);
@@ -652,6 +654,9 @@ static void test_rejects_bad_enum_values(void **state)
                     "2:10: heap.debug: expected true or false, got \"maybe\"");
     assert_rejected(*state, "bad_integer_range.yaml",
                     "2:16: pubsub.max_clients: expected an integer from 1 to 1000000, got \"0\"");
+    assert_rejected(*state, "bad_publish_symbols.yaml",
+                    "2:24: pubsub.max_publish_symbols: expected an integer from 0 to 10000000, "
+                    "got \"10000001\"");
 }
 
 static void test_rejects_duplicate_keys(void **state)

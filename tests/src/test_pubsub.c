@@ -1817,6 +1817,198 @@ static void test_stop_closes_clients_that_do_not_drain_in_time(void **state)
     f->ps = NULL;
 }
 
+/* ---- what one request or a pattern churn may cost ---- */
+
+/* A request of pattern snapshots is held to the hard limit while it is
+ * built: a client that never reads is cut, and tickd never held much more
+ * than the limit for it, however many patterns the request named. */
+static void test_snapshots_of_a_request_stop_at_the_hard_limit(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256u << 10;
+    start(f);
+    char sym[16];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(sym, sizeof sym, "S%d", i);
+        trade(f, sym, 1000000 + i, 100, 'B', i + 1);
+        quote(f, sym, 999900, 100, 1000100, 100, i + 1);
+    }
+    heap_stats_t before;
+    heap_get_stats(f->heap, &before);
+
+    /* 400 patterns that each match all 4,000 channels: 1.6 M frames, some
+     * 250 MB of snapshots had they all been built. */
+    size_t cap = 400 * 420, len = 0;
+    char *req = malloc(cap);
+    len += (size_t)snprintf(req, cap, "PSUBSCRIBE");
+    for (int i = 1; i <= 400; i++) {
+        req[len++] = ' ';
+        for (int k = 0; k < i % 200 + 1; k++)
+            req[len++] = '*';
+        req[len++] = i > 200 ? '?' : '*';
+        req[len++] = '*';
+    }
+    memcpy(req + len, "\r\n", 2);
+    len += 2;
+    int c = connect_client_rcvbuf(f, 4096);
+    send_bytes(c, req, len);
+    free(req);
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+    heap_stats_t after;
+    heap_get_stats(f->heap, &after);
+    size_t grew = (after.mapped_bytes_peak - before.mapped_bytes_peak) +
+                  (after.large_bytes_peak - before.large_bytes_peak);
+    assert_true(grew < (size_t)8 << 20);
+    assert_int_equal(stats(f).subscriptions, 0);
+}
+
+/* A pattern snapshot of a big market is sent in steps, as its client takes
+ * it: another client is answered before it is done, and it arrives whole,
+ * each symbol once. */
+static void test_a_big_pattern_snapshot_is_sent_in_steps_as_the_client_reads(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    char sym[16];
+    const int nsym = 60000;
+    for (int i = 0; i < nsym; i++) {
+        snprintf(sym, sizeof sym, "S%d", i);
+        trade(f, sym, 1000000, 100, 'B', i + 1);
+    }
+    int a = connect_client_rcvbuf(f, 4096);
+    int b = connect_client(f);
+    send_str(a, "PSUBSCRIBE trade.*\r\n");
+    roundtrip(f, b, "PING\r\n", "+PONG\r\n");
+
+    size_t len = 0, cap = 0, frames = 0, pos = 0;
+    char *buf = NULL;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    /* When B had its answer, tickd held a part only of A's 9 MB. */
+    assert_true(stats(f).output_buffer_bytes < (size_t)1 << 20);
+    while (frames < (size_t)nsym) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(a, &buf, &len, &cap);
+        const char *p;
+        while ((p = memmem(buf + pos, len - pos, "$8\r\npmessage\r\n", 14)) != NULL) {
+            frames++;
+            pos = (size_t)(p - buf) + 14;
+        }
+    }
+    free(buf);
+    assert_int_equal(frames, nsym);
+    expect_nothing_before_pong(f, a, 1);
+}
+
+/* Sends cmd, then takes n bytes of replies without looking at them. */
+static void send_and_take(fixture_t *f, int fd, const char *cmd, size_t cmdlen, size_t n)
+{
+    char *buf = malloc(n);
+    send_bytes(fd, cmd, cmdlen);
+    recv_n(f, fd, buf, n);
+    free(buf);
+}
+
+/* The bytes of "*3 $<kind> $<name> :<count>". */
+static size_t subscription_reply_len(const char *kind, const char *name, unsigned count)
+{
+    char buf[256];
+    return (size_t)snprintf(buf, sizeof buf, "*3\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n:%u\r\n",
+                            strlen(kind), kind, strlen(name), name, count);
+}
+
+/* Subscribes (or, with drop, unsubscribes) fd to patterns "<tag>.<i>.*"
+ * for i in [from, to), n per request, taking the replies; held counts the
+ * patterns fd holds before and after. After each request, when ticks is
+ * set, every one of 50 symbols trades once: their last values, which live
+ * on, are made among the patterns' blocks. */
+static void patterns_cycle(fixture_t *f, int fd, const char *tag, unsigned from, unsigned to,
+                           int drop, unsigned *held, int ticks)
+{
+    const char *kind = drop ? "punsubscribe" : "psubscribe";
+    size_t cap = 64 * 1024;
+    char *req = malloc(cap);
+    char name[64];
+    for (unsigned i = from; i < to;) {
+        size_t len = (size_t)snprintf(req, cap, "%s", kind), want = 0;
+        for (unsigned k = 0; k < 1000 && i < to; k++, i++) {
+            snprintf(name, sizeof name, "%s.%u.*", tag, i);
+            len += (size_t)snprintf(req + len, cap - len, " %s", name);
+            *held = drop ? *held - 1 : *held + 1;
+            want += subscription_reply_len(kind, name, *held);
+        }
+        len += (size_t)snprintf(req + len, cap - len, "\r\n");
+        send_and_take(f, fd, req, len, want);
+        for (int s = 0; ticks && s < 50; s++) {
+            snprintf(name, sizeof name, "S%d", s);
+            trade(f, name, 1000000, 1, 'B', i);
+        }
+    }
+    free(req);
+}
+
+/* A channel's ticks reach its pattern subscribers the same way whatever
+ * came and went: links are made and dropped with the patterns. */
+static void test_pattern_links_follow_patterns_as_they_come_and_go(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int c = connect_client(f);
+    unsigned held = 0;
+    patterns_cycle(f, c, "none", 0, 3000, 0, &held, 0);
+    trade(f, "AAPL", 1000000, 1, 'B', 1); /* the channel topic, linked to nothing */
+    roundtrip(f, c, "PSUBSCRIBE trade.AA* *.AAPL trade.[AB]APL\r\n",
+              "*3\r\n$10\r\npsubscribe\r\n$9\r\ntrade.AA*\r\n:3001\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$6\r\n*.AAPL\r\n:3002\r\n"
+              "*3\r\n$10\r\npsubscribe\r\n$13\r\ntrade.[AB]APL\r\n:3003\r\n");
+    held += 3;
+    patterns_cycle(f, c, "none", 0, 3000, 1, &held, 0);
+    roundtrip(f, c, "PUNSUBSCRIBE *.AAPL\r\n",
+              "*3\r\n$12\r\npunsubscribe\r\n$6\r\n*.AAPL\r\n:2\r\n");
+    trade(f, "AAPL", 1000000, 2, 'B', 2);
+    trade(f, "MSFT", 1000000, 3, 'B', 3); /* a new channel: linked to its patterns, none */
+    const char *p2 = "{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"100.0000\",\"size\":2,"
+                     "\"side\":\"B\",\"ts\":2,\"seq\":2}";
+    char want[2048];
+    snprintf(want, sizeof want, "%s", pframe("trade.AA*", "trade.AAPL", p2));
+    snprintf(want + strlen(want), sizeof want - strlen(want), "%s",
+             pframe("trade.[AB]APL", "trade.AAPL", p2));
+    expect(f, c, want);
+    expect_nothing_before_pong(f, c, 1);
+    roundtrip(f, c, "PUNSUBSCRIBE\r\n",
+              "*3\r\n$12\r\npunsubscribe\r\n$9\r\ntrade.AA*\r\n:1\r\n"
+              "*3\r\n$12\r\npunsubscribe\r\n$13\r\ntrade.[AB]APL\r\n:0\r\n");
+    trade(f, "AAPL", 1000000, 4, 'B', 4);
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+}
+
+/* After 100,000 patterns came and went while ticks flowed, heap_trim()
+ * leaves mapped no more than two arenas beyond what the live blocks need:
+ * the ticks that outlive the patterns are not scattered among them. */
+static void test_pattern_churn_leaves_no_mapped_memory_after_trim(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int c = connect_client(f);
+    unsigned held = 0;
+    patterns_cycle(f, c, "churn", 0, 100000, 0, &held, 1);
+    patterns_cycle(f, c, "churn", 0, 100000, 1, &held, 0);
+    assert_int_equal(stats(f).subscriptions, 0);
+    heap_trim(f->heap);
+    heap_stats_t hs;
+    heap_get_stats(f->heap, &hs);
+    size_t live_arenas = (hs.used_bytes + hs.arena_size - 1) / hs.arena_size;
+    if (hs.mapped_bytes > (live_arenas + 2) * hs.arena_size)
+        fail_msg("%zu bytes mapped for %zu in use (arena %zu)", hs.mapped_bytes, hs.used_bytes,
+                 hs.arena_size);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
@@ -1877,6 +2069,10 @@ int main(void)
         T(test_start_reports_a_bad_listen_address),
         T(test_stop_drains_queued_output_then_closes),
         T(test_stop_closes_clients_that_do_not_drain_in_time),
+        T(test_snapshots_of_a_request_stop_at_the_hard_limit),
+        T(test_pattern_links_follow_patterns_as_they_come_and_go),
+        T(test_a_big_pattern_snapshot_is_sent_in_steps_as_the_client_reads),
+        T(test_pattern_churn_leaves_no_mapped_memory_after_trim),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
