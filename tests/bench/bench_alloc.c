@@ -92,7 +92,8 @@ static const struct row rows[] = {
 #define STATIC_TLS_TUNABLE "glibc.rtld.optional_static_tls"
 #define STATIC_TLS_BYTES   "16384"
 
-/* Targets from the issue, checked in the summary (never by a test). */
+/* The allocator's targets (tests/bench/README.md), checked in the summary
+ * (never by a test). */
 #define TARGET_VS_MIMALLOC       0.5
 #define TARGET_VS_GLIBC          0.3
 #define TARGET_CHURN_VS_MIMALLOC 1.0

@@ -60,7 +60,7 @@
  * The client and the server share the machine (the output says how many
  * CPUs): the figures include that contention, and the CPU each side used in
  * the throughput phase is printed (a share of one core) so that a saturated
- * client shows. The issue's targets (K = 10: tickd at least 3 x Redis's
+ * client shows. The targets (K = 10: tickd at least 3 x Redis's
  * delivered messages per second; p99 at R offered at most half of Redis's)
  * are printed as met or MISSED, never asserted.
  *

@@ -21,7 +21,7 @@
  * distribution's interpreter, the CPython a fresh server runs, rather than
  * whatever python3 comes first on PATH (a pyenv build there can be slower,
  * which would flatter tickd); to python3 from PATH otherwise. Each figure
- * is the median of the R runs. The issue's targets (full collection at most
+ * is the median of the R runs. The targets (full collection at most
  * 0.2 x CPython per object; young collection at most 50 us on top of
  * 1,000,000 old objects) are printed beside the numbers, never asserted:
  * the lead measures them on a quiet machine.

@@ -17,7 +17,7 @@
  * "GET /metrics HTTP/1.1\r\nX-a:", then one more byte a second, never ending
  * the head. A slow connection the server closes is opened again at once
  * (the attacker keeps N open, so the attack lasts the whole measurement);
- * --once opens each only once, the plain case of the issue. All of them run
+ * --once opens each only once, the plain case. All of them run
  * in the benchmark's one thread, between the requests, with non-blocking
  * connects: the attacker never stalls the measurement.
  *
@@ -28,7 +28,7 @@
  * (a response not complete within 5 s is a failure). Printed: the status of
  * every request (count of 200s, of others, of failures), p50, p99 (nearest
  * rank) and max of the times, and how many slow connections the server
- * closed and with what (nothing, or an answer such as a 503). The issue's
+ * closed and with what (nothing, or an answer such as a 503). The
  * target (with 200 slow clients, /metrics within 1 s) is printed as met or
  * MISSED, never asserted.
  *

@@ -163,7 +163,7 @@ static void test_sequence_numbers_that_would_wrap_are_refused(void **state)
     assert_int_equal(s.next_seq, 3);
 }
 
-/* Issue #15 item 8: one datagram numbered 2^64 - 5 made the session skip
+/* Once, one datagram numbered 2^64 - 5 made the session skip
  * every later packet as a duplicate. It is ignored, and the stream goes on. */
 static void test_one_datagram_far_ahead_is_ignored_and_the_stream_goes_on(void **state)
 {

@@ -91,7 +91,7 @@ def mold_seeds(msgs):
         mold_packet(s2, 5, a[4:6]),
         mold_packet(s2, 7, [], 0xFFFF),
     ]
-    # Jumps (issue #15 item 8): a packet numbered 2^64 - 5 and a heartbeat
+    # Jumps: a packet numbered 2^64 - 5 and a heartbeat
     # far ahead, ignored while the stream goes on; a packet that would wrap;
     # three packets 50,000,000 ahead, each continuing the last, which
     # confirm the jump; a new session far from 1, confirmed the same way.

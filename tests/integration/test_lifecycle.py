@@ -1,7 +1,6 @@
 """test_lifecycle.py - the daemon's life on the real binary: a looping file
 feed that reaches its end or runs dry, the signals an operator or a
-supervisor may send, and reloads that cannot apply in full (issue #15, items
-9, 10 and 11)."""
+supervisor may send, and reloads that cannot apply in full."""
 
 import fcntl
 import json

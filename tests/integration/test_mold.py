@@ -6,7 +6,7 @@ message count, 2 bytes; then a 2-byte length before each message; all
 big-endian), each message an ITCH 5.0 system event (S, 12 bytes). The
 feed's counters come from /metrics and its health from /healthz.
 
-Issue #15 item 8: one datagram numbered 2^64 - 5 made tickd drop every later
+Once, one datagram numbered 2^64 - 5 made tickd drop every later
 packet while the feed looked healthy, and the gap counter read 1.8e19 and
 then went backwards. Here such a datagram is counted and ignored, a run of
 packets confirms a real jump, counters never decrease across scrapes, and a

@@ -1,6 +1,6 @@
 """The slowloris client against the real binary: 200 connections that each
 send the start of a request head and then a byte a second must not take
-/metrics and /healthz away (issue #15, item 7).
+/metrics and /healthz away.
 
 tickd runs with its defaults for the HTTP server (max_connections 64,
 header_timeout 5s): a connection over the limit takes the place of the
