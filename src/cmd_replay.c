@@ -191,10 +191,16 @@ static int parse_args(replay_t *r, int argc, char **argv)
     return 0;
 }
 
-/* Takes the journal directory (as the daemon does) and opens today's file. */
+/* Takes the journal directory (made if it is not there; as the daemon does)
+ * and opens today's file. */
 static int open_journal(replay_t *r)
 {
     char err[512];
+    if (mkdir(r->journal_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tickd replay: cannot create journal directory %s: %s\n", r->journal_dir,
+                strerror(errno));
+        return -errno;
+    }
     int e = journal_lock_dir(r->journal_dir, &r->dir_lock, err, sizeof(err));
     if (e != 0) {
         r->dir_lock = -1;
