@@ -11,11 +11,9 @@
  * Each command lives in its own cmd_*.c file and the helpers they share in
  * cli.c; this file only dispatches.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
