@@ -1,5 +1,5 @@
 /*
- * cli.h - the tickd command line: subcommands and their shared helpers.
+ * cli.h - the tickd command line: subcommands and their shared helpers (cli.c).
  *
  * main.c dispatches `tickd <command> ...` to a cmd_*() function, each in a
  * file of its own (cmd_replay.c, cmd_gen.c, cmd_journal.c) with its usage
@@ -34,10 +34,6 @@ extern const char cmd_journal_usage[];
 
 /* Is --help or -h among argv[1..argc-1]? */
 int cli_wants_help(int argc, char **argv);
-
-/* Nanoseconds of CLOCK_REALTIME / CLOCK_MONOTONIC. */
-int64_t cli_realtime_ns(void);
-int64_t cli_monotonic_ns(void);
 
 /* Parses a whole decimal number into *out; 0 or -EINVAL. */
 int cli_parse_u64(const char *s, uint64_t *out);

@@ -32,6 +32,7 @@
 
 #include "alloc/object.h"
 #include "cli.h"
+#include "clock.h"
 #include "feed/ingest.h"
 
 #define REPLAY_CHUNK       (4u << 20)
@@ -280,7 +281,7 @@ static void progress_begin(replay_t *r, size_t total)
 {
     progress_t *p = &r->progress;
     p->on = isatty(STDERR_FILENO);
-    p->start = p->last = cli_monotonic_ns();
+    p->start = p->last = clock_monotonic_ns();
     if (!p->on)
         return;
     char line[512], size[16];
@@ -326,7 +327,7 @@ static void progress_end(replay_t *r, size_t total, const ingest_t *ing)
 {
     if (!r->progress.on)
         return;
-    progress_draw(r, total, ing, cli_monotonic_ns());
+    progress_draw(r, total, ing, clock_monotonic_ns());
     fputc('\n', stderr);
     r->progress.width = 0;
 }
@@ -344,7 +345,7 @@ static void collect_if_due(heap_t *heap)
 static void wait_for(const replay_t *r, int64_t *t0, int64_t *wall0, int64_t ts)
 {
     int64_t due = *wall0 + (int64_t)((double)(ts - *t0) / r->speed);
-    int64_t now = cli_monotonic_ns();
+    int64_t now = clock_monotonic_ns();
     if (due <= now)
         return;
     if (due - now > 1000000000) {
@@ -397,7 +398,7 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
 static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *heap, market_t *m,
                 ingest_t *ing)
 {
-    int64_t wall0 = cli_monotonic_ns(), t0 = 0;
+    int64_t wall0 = clock_monotonic_ns(), t0 = 0;
     int have_t0 = 0;
     size_t chunk = r->speed == 0 ? REPLAY_CHUNK : REPLAY_CHUNK_PACED;
     if (r->fmt == 0)
@@ -407,32 +408,32 @@ static void run(replay_t *r, const unsigned char *data, size_t total, heap_t *he
     progress_begin(r, total);
     while (r->bytes_done < total && !interrupted) {
         size_t n = total - r->bytes_done < chunk ? total - r->bytes_done : chunk;
-        ingest_push(ing, data + r->bytes_done, n, cli_realtime_ns());
+        ingest_push(ing, data + r->bytes_done, n, clock_realtime_ns());
         r->bytes_done += n;
         if (r->speed == 0) {
             ingest_run(ing, INT64_MAX, UINT64_MAX, NULL);
         } else {
-            int64_t next, now = cli_monotonic_ns();
+            int64_t next, now = clock_monotonic_ns();
             while (!interrupted) {
                 /* A paced tick is received when it is released, not when read. */
-                ingest_stamp(ing, cli_realtime_ns());
+                ingest_stamp(ing, clock_realtime_ns());
                 int64_t upto =
                     have_t0 ? t0 + (int64_t)((double)(now - wall0) * r->speed) : INT64_MIN;
                 if (ingest_run(ing, upto, UINT64_MAX, &next) != 1)
                     break;
                 if (!have_t0) {
                     t0 = next, have_t0 = 1;
-                    wall0 = now = cli_monotonic_ns();
+                    wall0 = now = clock_monotonic_ns();
                     continue;
                 }
                 wait_for(r, &t0, &wall0, next);
                 collect_if_due(heap);
-                now = cli_monotonic_ns();
+                now = clock_monotonic_ns();
                 progress_tick(r, total, ing, now);
             }
         }
         collect_if_due(heap);
-        progress_tick(r, total, ing, cli_monotonic_ns());
+        progress_tick(r, total, ing, clock_monotonic_ns());
     }
     r->interrupted = interrupted;
     if (!r->interrupted)
@@ -484,7 +485,7 @@ int cmd_replay(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_sigint}, old_sa;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_sa); /* no SA_RESTART: a paced wait ends at once */
-    int64_t start = cli_monotonic_ns();
+    int64_t start = clock_monotonic_ns();
     run(&r, data, total, heap, m, &ing);
     sigaction(SIGINT, &old_sa, NULL);
     status = r.interrupted ? EX_INTERRUPTED_CODE : 0;
@@ -498,7 +499,7 @@ int cmd_replay(int argc, char **argv)
             status = EX_FAILURE_CODE;
         }
     }
-    double seconds = (double)(cli_monotonic_ns() - start) / 1e9;
+    double seconds = (double)(clock_monotonic_ns() - start) / 1e9;
 
     heap_stats_t hs;
     gc_stats_t gs;

@@ -4,7 +4,7 @@
  *
  * One libuv loop, one heap. Every tick the market makes goes through
  * on_tick(): counted, appended to the journal buffer, and queued to the
- * subscribers. At the end of each batch (daemon_batch_done) the subscribers
+ * subscribers. At the end of each batch (batch_done) the subscribers
  * are flushed and the journal's buffer goes to a libuv worker that writes
  * (and, with fsync always, syncs) it: the loop itself never blocks on a disk.
  *
@@ -39,8 +39,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
-#include "daemon_internal.h"
 #include "feed/csv.h"
 #include "feed/ingest.h"
 #include "feeds.h"
@@ -98,17 +98,12 @@ static daemon_ctx_t *ctx_of(daemon_t *d)
     return (daemon_ctx_t *)d;
 }
 
-int64_t daemon_realtime_ns(void)
+/* The feeds' input_error hook: a bad input is logged at most a few times a
+ * second (the feed's counters keep the full count). */
+static void on_input_error(void *arg, const char *feed, uint64_t where, const char *reason)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void daemon_input_error(daemon_t *d, const char *feed, uint64_t where, const char *reason)
-{
-    daemon_ctx_t *c = ctx_of(d);
-    int64_t second = daemon_realtime_ns() / 1000000000;
+    daemon_ctx_t *c = ctx_of(arg);
+    int64_t second = clock_realtime_ns() / 1000000000;
     if (second != c->input_errors_second) {
         c->input_errors_second = second;
         c->input_errors_logged = 0;
@@ -365,8 +360,11 @@ static void on_tick(void *arg, tick_t *t)
         pubsub_tick(d->pubsub, t);
 }
 
-void daemon_batch_done(daemon_t *d)
+/* The feeds' batch_done hook, at the end of a batch of input: flush the
+ * subscribers and hand the journal its records. */
+static void batch_done(void *arg)
 {
+    daemon_t *d = arg;
     if (d->pubsub != NULL)
         pubsub_flush(d->pubsub);
     journal_kick(ctx_of(d));
@@ -564,11 +562,18 @@ static void log_feed_started(const config_feed_t *fc)
             fc->kind == FEED_FILE ? fc->path : fc->listen, ingest_format_name(fc->format));
 }
 
+/* feed_start() on the daemon's loop and market, with the daemon's hooks. */
+static int open_feed(daemon_t *d, const config_feed_t *fc, feed_t **out, char *err, size_t errlen)
+{
+    feed_hooks_t hooks = {.batch_done = batch_done, .input_error = on_input_error, .arg = d};
+    return feed_start(d->loop, d->market, fc, &hooks, out, err, errlen);
+}
+
 static int start_feed(daemon_t *d, const config_feed_t *fc)
 {
     char err[CONFIG_ERR_LEN];
     feed_t *f;
-    int r = feed_start(d, fc, &f, err, sizeof(err));
+    int r = open_feed(d, fc, &f, err, sizeof(err));
     if (r != 0) {
         log_msg(LOG_ERR, "%s", err);
         return r;
@@ -618,7 +623,7 @@ static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, fee
                         char *err, size_t errlen)
 {
     config_feed_t was = *feed_config(old);
-    int r = feed_start(d, want, out, err, errlen);
+    int r = open_feed(d, want, out, err, errlen);
     if (r == 0) {
         feed_stop(old);
         return 0;
@@ -627,11 +632,11 @@ static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, fee
     if (r != UV_EADDRINUSE || was.kind == FEED_FILE)
         return r;
     feed_stop(old);
-    r = feed_start(d, want, out, err, errlen);
+    r = open_feed(d, want, out, err, errlen);
     if (r == 0)
         return 0;
     char again[CONFIG_ERR_LEN];
-    if (feed_start(d, &was, out, again, sizeof(again)) != 0) {
+    if (open_feed(d, &was, out, again, sizeof(again)) != 0) {
         *out = NULL;
         size_t len = strlen(err);
         snprintf(err + len, errlen - len, "; the old feed could not start again either: %.200s",
@@ -681,7 +686,7 @@ static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
                 reload_failed(o, "%s (feed %s: %s)", err, want->name,
                               f != NULL ? "the running one is kept" : "stopped");
             }
-        } else if (feed_start(d, want, &f, err, sizeof(err)) == 0) {
+        } else if (open_feed(d, want, &f, err, sizeof(err)) == 0) {
             log_feed_started(want);
         } else {
             reload_failed(o, "%s (feed %s not added)", err, want->name);
@@ -731,7 +736,7 @@ static int reload_journal_check(daemon_ctx_t *c, const config_t *fresh, char *er
 static void reload_done(daemon_ctx_t *c, const reload_outcome_t *o)
 {
     daemon_t *d = &c->d;
-    d->last_reload_ns = daemon_realtime_ns();
+    d->last_reload_ns = clock_realtime_ns();
     d->last_reload_ok = o->failures == 0;
     if (o->failures == 0) {
         d->reloads_total++;
@@ -827,7 +832,7 @@ static void log_status(daemon_ctx_t *c)
     log_msg(LOG_INFO,
             "status: up %llds, %llu trades, %llu quotes, %llu subscribers, %zu of %zu feeds up, "
             "%zu bytes in use of %zu mapped, journal %s, last reload %s",
-            (long long)((daemon_realtime_ns() - d->start_time_ns) / 1000000000),
+            (long long)((clock_realtime_ns() - d->start_time_ns) / 1000000000),
             (unsigned long long)d->ticks_total[0], (unsigned long long)d->ticks_total[1],
             (unsigned long long)ps.clients, up, d->nfeeds, hs.used_bytes, hs.mapped_bytes,
             d->journal != NULL ? d->cfg.journal.dir : "off",
@@ -936,9 +941,52 @@ static void ignore_signals(void)
 
 /* ---- HTTP routes ---- */
 
+/* /metrics: the daemon and its modules as a snapshot (nothing allocated),
+ * rendered by metrics.c. */
 static int route_metrics(void *arg, http_body_t *body)
 {
-    return metrics_render(arg, body);
+    const daemon_t *d = arg;
+    metrics_feed_t feeds[CONFIG_MAX_FEEDS];
+    size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
+    for (size_t i = 0; i < n; i++) {
+        health_feed_t h;
+        feed_get_health(d->feeds[i], &h);
+        feeds[i] = (metrics_feed_t){.name = feed_name(d->feeds[i]),
+                                    .connected = h.connected,
+                                    .last_message_ns = h.last_message_ns};
+        feed_get_stats(d->feeds[i], &feeds[i].stats);
+    }
+    metrics_snapshot_t s = {
+        .heap = d->heap,
+        .feeds = feeds,
+        .nfeeds = n,
+        .ticks_total = {d->ticks_total[0], d->ticks_total[1]},
+        .loop_lag = &d->loop_lag,
+        .journal_fsync = &d->journal_fsync,
+        .journal_records_total = d->journal_records_total,
+        .journal_written_total = d->journal_written_total,
+        .journal_durable_total = d->journal_durable_total,
+        .journal_dropped_total = d->journal_dropped_total,
+        .journal_errors_total = d->journal_errors_total,
+        .journal_refused_total = d->journal_refused_total,
+        .sessions_rolled = d->sessions_rolled,
+        .reloads_total = d->reloads_total,
+        .reload_failures_total = d->reload_failures_total,
+        .last_reload_ok = d->last_reload_ok,
+        .start_time_ns = d->start_time_ns,
+        .version = TICKD_VERSION,
+    };
+    if (d->pubsub != NULL) {
+        pubsub_get_stats(d->pubsub, &s.pubsub);
+        s.tick_latency = pubsub_latency(d->pubsub);
+    }
+    if (d->market != NULL) {
+        const market_stats_t *m = market_stats(d->market);
+        s.has_market = 1;
+        s.market_symbols = m->symbols;
+        s.market_published_symbols = m->published_symbols;
+    }
+    return metrics_render(&s, body);
 }
 
 static int route_mallocstats(void *arg, http_body_t *body)
@@ -961,7 +1009,7 @@ static int route_healthy(void *arg, int json, http_body_t *body)
         feed_get_health(d->feeds[i], &feeds[i]);
     health_reload_t reload = {d->last_reload_ok, d->last_reload_error, d->last_reload_ns};
     return health_render(feeds, n, d->last_reload_ns != 0 ? &reload : NULL, d->stopping,
-                         daemon_realtime_ns(), json, body);
+                         clock_realtime_ns(), json, body);
 }
 
 /* ---- start ---- */
@@ -1066,7 +1114,7 @@ int daemon_run(const char *config_path)
     ignore_signals();
     uv_loop_init(&c.loop);
     d->loop = &c.loop;
-    d->start_time_ns = daemon_realtime_ns();
+    d->start_time_ns = clock_realtime_ns();
     d->last_reload_ok = 1; /* the configuration started with applied in full */
     histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
     histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);

@@ -5,9 +5,10 @@
  * daemon.c owns start-up, the timers (cycle sweep, watchdog, status, journal
  * fsync, end of day, loop lag), signals (SIGTERM/SIGINT drain and exit,
  * SIGHUP reload) and the tick sink that sends every tick to the journal and
- * to the subscribers. feeds.c owns the ways in. The other modules see the
- * daemon through this struct, read-only: metrics.c renders it for
- * Prometheus.
+ * to the subscribers. feeds.c owns the ways in. No module calls into the
+ * daemon: it hands them hooks (feed_hooks_t, pubsub's callbacks) and fills
+ * their snapshots (metrics_snapshot_t for /metrics, health_feed_t for
+ * /healthz).
  */
 #ifndef TICKD_SRC_DAEMON_H
 #define TICKD_SRC_DAEMON_H
@@ -20,27 +21,10 @@
 #include "config.h"
 #include "feed/journal.h"
 #include "feed/market.h"
+#include "feeds.h"
 #include "histogram.h"
 #include "http.h"
 #include "pubsub.h"
-
-typedef struct feed feed_t;
-
-/* What one configured feed has seen over the daemon's life. */
-typedef struct feed_stats {
-    uint64_t messages;        /* inputs decoded and applied */
-    uint64_t decode_errors;   /* inputs that could not be decoded */
-    uint64_t sequence_gaps;   /* MoldUDP64 messages missed */
-    uint64_t sequence_jumps;  /* MoldUDP64 packets ignored: an implausible jump (feed/mold.h) */
-    uint64_t duplicates;      /* MoldUDP64 messages skipped as already delivered */
-    uint64_t session_changes; /* MoldUDP64 session name changes */
-    uint64_t rejected;        /* decoded but refused by the market */
-    uint64_t connections;     /* tcp: connected sources now */
-    int up;                   /* file open / listener bound */
-} feed_stats_t;
-
-const char *feed_name(const feed_t *f);
-void feed_get_stats(const feed_t *f, feed_stats_t *out);
 
 typedef struct daemon {
     uv_loop_t *loop;

@@ -30,8 +30,10 @@
  * connects. A UDP feed has one ingest (one MoldUDP64 session) and joins its
  * multicast group if it has one.
  *
- * After every slice, read or datagram the daemon's batch hook runs (flush the
- * subscribers, hand the journal its batch): that is the end of a batch.
+ * After every slice, read or datagram the owner's batch_done hook runs (the
+ * daemon flushes the subscribers and hands the journal its batch): that is
+ * the end of a batch. Bad inputs go to its input_error hook. A feed calls
+ * nothing else of its owner (feeds.h).
  *
  * For /healthz (health.h) each feed keeps when it started, when a batch last
  * applied a message (for UDP: when a datagram last delivered one, or was a
@@ -46,11 +48,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
-#include "daemon_internal.h"
-#include "log.h"
-#include "feeds.h"
 #include "feed/ingest.h"
+#include "feeds.h"
+#include "log.h"
 
 #define FEED_CHUNK      (1u << 20)
 #define FEED_SLICE      65536
@@ -72,7 +74,8 @@ typedef struct feed_conn {
 } feed_conn_t;
 
 struct feed {
-    daemon_t *d;
+    uv_loop_t *loop;
+    feed_hooks_t hooks;
     config_feed_t cfg;
     market_t *market;
     feed_stats_t done; /* counters of ingests that are gone */
@@ -121,7 +124,12 @@ struct feed {
 static void feed_error(void *arg, uint64_t where, const char *reason)
 {
     feed_t *f = arg;
-    daemon_input_error(f->d, f->cfg.name, where, reason);
+    f->hooks.input_error(f->hooks.arg, f->cfg.name, where, reason);
+}
+
+static void batch_done(feed_t *f)
+{
+    f->hooks.batch_done(f->hooks.arg);
 }
 
 static void add_stats(feed_stats_t *to, const ingest_stats_t *s)
@@ -212,7 +220,7 @@ static void file_next_chunk(feed_t *f)
     f->cur = !f->cur;
     f->ready = 0;
     f->have_chunk = 1;
-    ingest_push(&f->ing, f->buf[f->cur], f->len[f->cur], daemon_realtime_ns());
+    ingest_push(&f->ing, f->buf[f->cur], f->len[f->cur], clock_realtime_ns());
     if (!f->eof)
         file_read(f);
     uv_timer_start(&f->pump, file_pump, 0, 0);
@@ -315,7 +323,7 @@ static void file_retry(uv_timer_t *t)
  * in the same day, unless the pass applied nothing. */
 static void file_end(feed_t *f)
 {
-    int64_t now = daemon_realtime_ns();
+    int64_t now = clock_realtime_ns();
     uint64_t before = f->ing.stats.messages;
     ingest_stamp(&f->ing, now); /* a last line without a newline goes now */
     ingest_finish(&f->ing);
@@ -334,7 +342,7 @@ static void file_end(feed_t *f)
     add_stats(&f->done, &f->ing.stats);
     memset(&f->ing.stats, 0, sizeof(f->ing.stats));
     if (market_withdraw(f->market, f->source, now, now) != 0)
-        daemon_batch_done(f->d); /* the quotes of the emptied books go out */
+        batch_done(f); /* the quotes of the emptied books go out */
     if (!applied) {
         file_fail(f, "no message in %s (it is empty, or nothing in it decodes)", f->cfg.path);
         return;
@@ -361,7 +369,7 @@ static void file_pump(uv_timer_t *t)
     }
     /* The slice is released now: that is when its ticks are received, however
      * long ago their chunk was read ahead. */
-    int64_t now = daemon_realtime_ns();
+    int64_t now = clock_realtime_ns();
     uint64_t before = f->ing.stats.messages;
     ingest_stamp(&f->ing, now);
     int more = ingest_run(&f->ing, limit, FEED_SLICE, &next);
@@ -370,7 +378,7 @@ static void file_pump(uv_timer_t *t)
         if (HEAP_UNLIKELY(f->failing))
             file_recovered(f);
     }
-    daemon_batch_done(f->d);
+    batch_done(f);
     if (more) {
         uint64_t ms = 0;
         if (next > limit) { /* paced: sleep until the next message is due */
@@ -427,7 +435,7 @@ static void file_read(feed_t *f)
 {
     uv_buf_t b = uv_buf_init((char *)f->buf[!f->cur], FEED_CHUNK);
     f->read_req.data = f;
-    int r = uv_fs_read(f->d->loop, &f->read_req, f->fd, &b, 1, f->offset, file_read_done);
+    int r = uv_fs_read(f->loop, &f->read_req, f->fd, &b, 1, f->offset, file_read_done);
     if (r == 0) {
         f->reading = 1;
         f->handles++; /* keeps the feed alive until the read returns */
@@ -450,7 +458,7 @@ static int file_start(feed_t *f, char *err, size_t errlen)
             last_source = 1;
         f->source = last_source;
     }
-    uv_timer_init(f->d->loop, &f->pump);
+    uv_timer_init(f->loop, &f->pump);
     f->pump.data = f;
     f->handles = 1;
     char why[sizeof(f->error)];
@@ -486,7 +494,7 @@ static void conn_close(feed_conn_t *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     f->nconns--;
-    f->changed_ns = daemon_realtime_ns();
+    f->changed_ns = clock_realtime_ns();
     c->handle.data = c;
     uv_close((uv_handle_t *)&c->handle, conn_closed);
 }
@@ -507,13 +515,13 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    int64_t now = daemon_realtime_ns();
+    int64_t now = clock_realtime_ns();
     uint64_t before = c->ing.stats.messages;
     ingest_push(&c->ing, buf->base, (size_t)n, now);
     ingest_run(&c->ing, INT64_MAX, UINT64_MAX, NULL);
     if (c->ing.stats.messages != before)
         c->feed->last_ns = now;
-    daemon_batch_done(c->feed->d);
+    batch_done(c->feed);
 }
 
 static void conn_refused(uv_handle_t *h)
@@ -529,7 +537,7 @@ static void tcp_accept(uv_stream_t *server, int status)
     feed_conn_t *c = malloc(sizeof(*c));
     if (c == NULL)
         return;
-    uv_tcp_init(f->d->loop, &c->handle);
+    uv_tcp_init(f->loop, &c->handle);
     c->handle.data = c;
     c->feed = f;
     if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
@@ -544,7 +552,7 @@ static void tcp_accept(uv_stream_t *server, int status)
     f->conns = c;
     f->nconns++;
     f->handles++;
-    f->changed_ns = daemon_realtime_ns();
+    f->changed_ns = clock_realtime_ns();
     uv_read_start((uv_stream_t *)&c->handle, conn_alloc, conn_read);
 }
 
@@ -572,7 +580,7 @@ static int tcp_start(feed_t *f, char *err, size_t errlen)
     int r = resolve(f->cfg.listen, &ss, err, errlen, f->cfg.name);
     if (r != 0)
         return r;
-    uv_tcp_init(f->d->loop, &f->server);
+    uv_tcp_init(f->loop, &f->server);
     f->server.data = f;
     f->handles = 1;
     r = uv_tcp_bind(&f->server, (const struct sockaddr *)&ss, 0);
@@ -606,10 +614,10 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
             f->ing.stats.decode_errors++; /* a datagram larger than any MoldUDP64 packet */
         return;
     }
-    int64_t now = daemon_realtime_ns();
+    int64_t now = clock_realtime_ns();
     if (ingest_packet(&f->ing, buf->base, (size_t)n, now)) /* it delivered, or a live heartbeat */
         f->last_ns = now;
-    daemon_batch_done(f->d);
+    batch_done(f);
 }
 
 static int udp_start(feed_t *f, char *err, size_t errlen)
@@ -622,7 +630,7 @@ static int udp_start(feed_t *f, char *err, size_t errlen)
     if (f->udp_buf == NULL)
         return -ENOMEM;
     ingest_init(&f->ing, INGEST_MOLD, f->market, feed_error, f);
-    uv_udp_init(f->d->loop, &f->udp);
+    uv_udp_init(f->loop, &f->udp);
     f->udp.data = f;
     f->handles = 1;
     r = uv_udp_bind(&f->udp, (const struct sockaddr *)&ss, UV_UDP_REUSEADDR);
@@ -643,16 +651,18 @@ static int udp_start(feed_t *f, char *err, size_t errlen)
 
 /* ---- start and stop ---- */
 
-int feed_start(daemon_t *d, const config_feed_t *cfg, feed_t **out, char *err, size_t errlen)
+int feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *cfg,
+               const feed_hooks_t *hooks, feed_t **out, char *err, size_t errlen)
 {
     feed_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -ENOMEM;
-    f->d = d;
+    f->loop = loop;
+    f->hooks = *hooks;
     f->cfg = *cfg;
-    f->market = d->market;
+    f->market = market;
     f->fd = -1;
-    f->started_ns = daemon_realtime_ns();
+    f->started_ns = clock_realtime_ns();
     int r;
     switch (cfg->kind) {
     case FEED_FILE:

@@ -8,14 +8,12 @@
  *   tickd journal verify|repair|cat FILE
  *   tickd help [command]            usage, of all or of one command
  *
- * Each command lives in its own cmd_*.c file; this file only dispatches and
- * holds the small helpers they share.
+ * Each command lives in its own cmd_*.c file and the helpers they share in
+ * cli.c; this file only dispatches.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -41,55 +39,6 @@ static const char usage[] =
     "\n"
     "Without --config the daemon reads " TICKD_SYSCONF_CONFIG " when installed,\n"
     "and the source tree's config/tickd.yaml when run from the build tree.\n";
-
-int64_t cli_realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t cli_monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int cli_wants_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return 1;
-    return 0;
-}
-
-int cli_parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_range(const char *cmd, const char *opt, const char *val, uint64_t min, uint64_t max,
-                    uint64_t *out)
-{
-    if (cli_parse_u64(val, out) == 0 && *out >= min && *out <= max)
-        return 0;
-    if (min > 0 && max == UINT64_MAX)
-        fprintf(stderr, "tickd %s: %s must be a whole number of at least %llu, got %s\n", cmd, opt,
-                (unsigned long long)min, val == NULL ? "nothing" : val);
-    else
-        fprintf(stderr, "tickd %s: %s must be %llu..%llu, got %s\n", cmd, opt,
-                (unsigned long long)min, (unsigned long long)max, val == NULL ? "nothing" : val);
-    return -EINVAL;
-}
 
 /* `tickd help [command]`. */
 static int help(int argc, char **argv)

@@ -1,13 +1,14 @@
 /*
  * metrics.c - renders the daemon for Prometheus (text format 0.0.4).
  *
- * Everything is read from the daemon at scrape time, on the loop, through the
- * modules' stats calls (heap_get_stats, obj_type_foreach, gc_get_stats,
- * feed_get_stats, feed_get_health, pubsub_get_stats) and process_get_stats:
- * no counter is
- * kept here, so nothing can drift. Each family is written whole, # HELP and
- * # TYPE first, then its samples; a family with no sample (no feed
- * configured, no object type registered yet, no heap) is left out.
+ * Everything is read at scrape time, on the loop: from the snapshot its owner
+ * fills (metrics_snapshot_t: the feeds', pub/sub's and the daemon's
+ * counters), from the heap below through alloc's stats calls
+ * (heap_get_stats, obj_type_foreach, gc_get_stats) and from
+ * process_get_stats. No counter is kept here, so nothing can drift, and
+ * nothing here calls up into the modules that fill the snapshot. Each family is written whole, #
+ * HELP and # TYPE first, then its samples; a family with no sample (no feed configured, no object
+ * type registered yet, no heap) is left out.
  *
  * Label values are escaped as the format wants (backslash, double quote and
  * line feed); HELP texts are constants with none of those. Floating-point
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds.h"
 #include "metrics.h"
 #include "process.h"
 
@@ -180,10 +180,12 @@ static void histogram_samples(out_t *o, const char *name, const label_t *by, con
     sample(o, name, "_count", labels, n, text);
 }
 
+/* h NULL: a histogram with no observation and no bound but +Inf. */
 static void metric_histogram(out_t *o, const char *name, const char *help, const histogram_t *h)
 {
+    static const histogram_t none;
     hist_view_t v;
-    view_histogram(h, &v);
+    view_histogram(h != NULL ? h : &none, &v);
     family(o, name, "histogram", help);
     histogram_samples(o, name, NULL, &v);
 }
@@ -328,77 +330,72 @@ static void render_gc(out_t *o, const gc_stats_t *s)
 /* ---- feeds and ticks ---- */
 
 /* A per-feed family of one of the uint64_t fields of feed_stats_t. */
-static void feed_family(out_t *o, const daemon_t *d, const feed_stats_t *st, size_t n,
-                        const char *name, const char *type, const char *help, size_t field)
+static void feed_family(out_t *o, const metrics_feed_t *fs, size_t n, const char *name,
+                        const char *type, const char *help, size_t field)
 {
     family(o, name, type, help);
     for (size_t i = 0; i < n; i++) {
         uint64_t v;
-        memcpy(&v, (const char *)&st[i] + field, sizeof(v));
-        sample_u64(o, name, (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1, v);
+        memcpy(&v, (const char *)&fs[i].stats + field, sizeof(v));
+        sample_u64(o, name, (label_t[]){{"feed", fs[i].name}}, 1, v);
     }
 }
 
 /* What /healthz judges, for alerts of Prometheus's own: connected, and the
  * time of the last message (0 before the first, so that the series exists
  * from the start). */
-static void render_feed_health(out_t *o, const daemon_t *d, size_t n)
+static void render_feed_health(out_t *o, const metrics_feed_t *fs, size_t n)
 {
-    health_feed_t h[CONFIG_MAX_FEEDS];
-    for (size_t i = 0; i < n; i++)
-        feed_get_health(d->feeds[i], &h[i]);
     family(o, "tickd_feed_connected", "gauge",
            "1 while the feed has a source: a TCP source connected, a UDP message or current "
            "heartbeat received, a file open; else 0.");
     for (size_t i = 0; i < n; i++)
-        sample_u64(o, "tickd_feed_connected", (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1,
-                   h[i].connected != 0);
+        sample_u64(o, "tickd_feed_connected", (label_t[]){{"feed", fs[i].name}}, 1,
+                   fs[i].connected != 0);
     family(o, "tickd_feed_last_message_timestamp_seconds", "gauge",
            "Unix time of the feed's last message (UDP: or heartbeat), 0 before the first.");
     for (size_t i = 0; i < n; i++) {
         char text[32];
-        format_double(text, (double)h[i].last_message_ns / 1e9);
+        format_double(text, (double)fs[i].last_message_ns / 1e9);
         sample(o, "tickd_feed_last_message_timestamp_seconds", "",
-               (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1, text);
+               (label_t[]){{"feed", fs[i].name}}, 1, text);
     }
 }
 
-static void render_feeds(out_t *o, const daemon_t *d)
+static void render_feeds(out_t *o, const metrics_snapshot_t *d)
 {
-    feed_stats_t st[CONFIG_MAX_FEEDS];
-    size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
-    for (size_t i = 0; i < n; i++)
-        feed_get_stats(d->feeds[i], &st[i]);
+    const metrics_feed_t *st = d->feeds;
+    size_t n = d->nfeeds;
     if (n > 0) {
-        feed_family(o, d, st, n, "tickd_feed_messages_total", "counter",
+        feed_family(o, st, n, "tickd_feed_messages_total", "counter",
                     "Inputs decoded and applied, per feed.", offsetof(feed_stats_t, messages));
-        feed_family(o, d, st, n, "tickd_feed_decode_errors_total", "counter",
+        feed_family(o, st, n, "tickd_feed_decode_errors_total", "counter",
                     "Inputs that could not be decoded, per feed.",
                     offsetof(feed_stats_t, decode_errors));
-        feed_family(o, d, st, n, "tickd_feed_sequence_gaps_total", "counter",
+        feed_family(o, st, n, "tickd_feed_sequence_gaps_total", "counter",
                     "MoldUDP64 messages missed, per feed.", offsetof(feed_stats_t, sequence_gaps));
-        feed_family(o, d, st, n, "tickd_feed_sequence_jumps_total", "counter",
+        feed_family(o, st, n, "tickd_feed_sequence_jumps_total", "counter",
                     "MoldUDP64 packets ignored for a sequence number implausibly far ahead, per "
                     "feed.",
                     offsetof(feed_stats_t, sequence_jumps));
-        feed_family(o, d, st, n, "tickd_feed_duplicate_messages_total", "counter",
+        feed_family(o, st, n, "tickd_feed_duplicate_messages_total", "counter",
                     "MoldUDP64 messages skipped as already delivered, per feed.",
                     offsetof(feed_stats_t, duplicates));
-        feed_family(o, d, st, n, "tickd_feed_session_changes_total", "counter",
+        feed_family(o, st, n, "tickd_feed_session_changes_total", "counter",
                     "MoldUDP64 session name changes, per feed.",
                     offsetof(feed_stats_t, session_changes));
-        feed_family(o, d, st, n, "tickd_feed_rejected_total", "counter",
+        feed_family(o, st, n, "tickd_feed_rejected_total", "counter",
                     "Inputs decoded but refused by the market, per feed.",
                     offsetof(feed_stats_t, rejected));
-        feed_family(o, d, st, n, "tickd_feed_connections", "gauge",
+        feed_family(o, st, n, "tickd_feed_connections", "gauge",
                     "Sources connected now (TCP feeds), per feed.",
                     offsetof(feed_stats_t, connections));
         family(o, "tickd_feed_up", "gauge",
                "1 while the feed's file is open or its socket bound, else 0.");
         for (size_t i = 0; i < n; i++)
-            sample_u64(o, "tickd_feed_up", (label_t[]){{"feed", feed_name(d->feeds[i])}}, 1,
-                       st[i].up != 0);
-        render_feed_health(o, d, n);
+            sample_u64(o, "tickd_feed_up", (label_t[]){{"feed", st[i].name}}, 1,
+                       st[i].stats.up != 0);
+        render_feed_health(o, st, n);
     }
     family(o, "tickd_ticks_total", "counter", "Ticks made, by kind, over the daemon's life.");
     sample_u64(o, "tickd_ticks_total", (label_t[]){{"kind", "trade"}}, 1, d->ticks_total[0]);
@@ -407,58 +404,55 @@ static void render_feeds(out_t *o, const daemon_t *d)
 
 /* ---- pub/sub and latencies ---- */
 
-static void render_pubsub(out_t *o, const daemon_t *d)
+static void render_pubsub(out_t *o, const metrics_snapshot_t *d)
 {
-    pubsub_stats_t s = {0};
+    const pubsub_stats_t *ps = &d->pubsub;
     histogram_t none;
-    const histogram_t *latency = &none;
-    if (d->pubsub != NULL) {
-        pubsub_get_stats(d->pubsub, &s);
-        latency = pubsub_latency(d->pubsub);
-    } else {
+    const histogram_t *latency = d->tick_latency;
+    if (latency == NULL) {
         histogram_init(&none, histogram_latency_bounds, histogram_latency_nbounds);
+        latency = &none;
     }
-    metric_u64(o, "tickd_pubsub_clients", "gauge", "Pub/sub clients connected now.", s.clients);
+    metric_u64(o, "tickd_pubsub_clients", "gauge", "Pub/sub clients connected now.", ps->clients);
     metric_u64(o, "tickd_pubsub_connections_total", "counter",
-               "Pub/sub connections accepted over the daemon's life.", s.connections_total);
+               "Pub/sub connections accepted over the daemon's life.", ps->connections_total);
     metric_u64(o, "tickd_pubsub_rejected_connections_total", "counter",
-               "Pub/sub connections refused at pubsub.max_clients.", s.rejected_total);
+               "Pub/sub connections refused at pubsub.max_clients.", ps->rejected_total);
     metric_u64(o, "tickd_pubsub_subscriptions", "gauge",
-               "Channels and patterns subscribed now, over all clients.", s.subscriptions);
+               "Channels and patterns subscribed now, over all clients.", ps->subscriptions);
     metric_u64(o, "tickd_pubsub_messages_sent_total", "counter",
-               "Messages queued to subscribers (one per subscriber).", s.messages_sent_total);
+               "Messages queued to subscribers (one per subscriber).", ps->messages_sent_total);
     metric_u64(o, "tickd_pubsub_output_buffer_bytes", "gauge",
-               "Bytes queued to subscribers now, over all clients.", s.output_buffer_bytes);
+               "Bytes queued to subscribers now, over all clients.", ps->output_buffer_bytes);
     metric_u64(o, "tickd_pubsub_slow_consumer_disconnects_total", "counter",
                "Subscribers cut off for not keeping up with their output.",
-               s.slow_consumer_disconnects_total);
+               ps->slow_consumer_disconnects_total);
     metric_u64(o, "tickd_pubsub_protocol_errors_total", "counter",
-               "Clients closed for bad RESP or over a limit.", s.protocol_errors_total);
+               "Clients closed for bad RESP or over a limit.", ps->protocol_errors_total);
     metric_u64(o, "tickd_pubsub_publish_total", "counter", "PUBLISH commands accepted.",
-               s.publish_total);
+               ps->publish_total);
     metric_u64(o, "tickd_pubsub_publish_symbol_limit_hits_total", "counter",
                "PUBLISH refused: its new symbol would pass pubsub.max_publish_symbols.",
-               s.publish_symbol_limit_total);
-    if (d->market != NULL) {
-        const market_stats_t *m = market_stats(d->market);
+               ps->publish_symbol_limit_total);
+    if (d->has_market) {
         family(o, "tickd_market_symbols", "gauge",
                "Symbols the trading day has now, by the way in that made them.");
         sample_u64(o, "tickd_market_symbols", (label_t[]){{"source", "feed"}}, 1,
-                   m->symbols - m->published_symbols);
+                   d->market_symbols - d->market_published_symbols);
         sample_u64(o, "tickd_market_symbols", (label_t[]){{"source", "publish"}}, 1,
-                   m->published_symbols);
+                   d->market_published_symbols);
     }
     metric_histogram(o, "tickd_tick_latency_seconds",
                      "Time from a tick's receipt until it was written to a subscriber's socket.",
                      latency);
     metric_histogram(o, "tickd_loop_lag_seconds",
                      "How late the loop ran a periodic timer: time the loop was busy.",
-                     &d->loop_lag);
+                     d->loop_lag);
 }
 
 /* ---- journal, daemon, process ---- */
 
-static void render_journal(out_t *o, const daemon_t *d)
+static void render_journal(out_t *o, const metrics_snapshot_t *d)
 {
     metric_u64(o, "tickd_journal_records_total", "counter",
                "Tick records appended to the journal (buffered for a worker to write).",
@@ -475,17 +469,14 @@ static void render_journal(out_t *o, const daemon_t *d)
                "Journal writes or syncs that failed (disk full, I/O error).",
                d->journal_errors_total);
     metric_histogram(o, "tickd_journal_fsync_seconds", "Duration of journal syncs to disk.",
-                     &d->journal_fsync);
-    pubsub_stats_t s = {0};
-    if (d->pubsub != NULL)
-        pubsub_get_stats(d->pubsub, &s);
+                     d->journal_fsync);
     metric_u64(o, "tickd_journal_publish_errors_total", "counter",
                "PUBLISHes answered with a journal error, never acknowledged: the journal not "
                "open, its buffers full for 10 s, a failed write or sync, or no sync within 10 s.",
-               d->journal_refused_total + s.publish_journal_errors_total);
+               d->journal_refused_total + d->pubsub.publish_journal_errors_total);
 }
 
-static void render_daemon(out_t *o, const daemon_t *d)
+static void render_daemon(out_t *o, const metrics_snapshot_t *d)
 {
     metric_u64(o, "tickd_sessions_rolled_total", "counter",
                "Trading days rolled over (session.roll_at).", d->sessions_rolled);
@@ -499,10 +490,10 @@ static void render_daemon(out_t *o, const daemon_t *d)
                "1 when the last reload (or the start) applied the whole configuration, else 0.",
                (uint64_t)d->last_reload_ok);
     family(o, "tickd_build_info", "gauge", "The running tickd: its version as a label, value 1.");
-    sample_u64(o, "tickd_build_info", (label_t[]){{"version", TICKD_VERSION}}, 1, 1);
+    sample_u64(o, "tickd_build_info", (label_t[]){{"version", d->version}}, 1, 1);
 }
 
-static void render_process(out_t *o, const daemon_t *d)
+static void render_process(out_t *o, const metrics_snapshot_t *d)
 {
     process_stats_t p;
     if (process_get_stats(&p) == 0) {
@@ -524,7 +515,7 @@ static void render_process(out_t *o, const daemon_t *d)
                       (double)(d->start_time_ns % 1000000000) / 1e9);
 }
 
-int metrics_render(const daemon_t *d, http_body_t *body)
+int metrics_render(const metrics_snapshot_t *d, http_body_t *body)
 {
     out_t o = {body, 0};
     if (d->heap != NULL) {

@@ -19,11 +19,54 @@
 #ifndef TICKD_SRC_METRICS_H
 #define TICKD_SRC_METRICS_H
 
-#include "daemon.h"
-#include "http.h"
+#include <stddef.h>
+#include <stdint.h>
 
-/* Appends the page to body. Reads d only (d->heap, d->pubsub and the feeds
- * may be absent: their families are left out, or read zero). 0 or -ENOMEM. */
-int metrics_render(const daemon_t *d, http_body_t *body);
+#include "alloc/object.h"
+#include "feeds.h"
+#include "histogram.h"
+#include "http.h"
+#include "pubsub.h"
+
+/* One feed as the page shows it. */
+typedef struct metrics_feed {
+    const char *name;        /* the label value; lives until metrics_render returns */
+    feed_stats_t stats;      /* feed_get_stats() */
+    int connected;           /* health_feed_t.connected */
+    int64_t last_message_ns; /* health_feed_t.last_message_ns; 0 before the first */
+} metrics_feed_t;
+
+/* What the page shows, filled by its owner (the daemon) at scrape time, on
+ * the loop. Plain values and pointers the caller keeps alive until
+ * metrics_render returns; nothing in it is allocated. */
+typedef struct metrics_snapshot {
+    heap_t *heap;                /* read through alloc's stats calls; NULL: its
+                                  * tickd_alloc/objects/gc families are left out */
+    const metrics_feed_t *feeds; /* nfeeds of them; 0: the per-feed families are left out */
+    size_t nfeeds;
+    uint64_t ticks_total[2];           /* [0] trades, [1] quotes */
+    pubsub_stats_t pubsub;             /* zeros without a pub/sub server */
+    int has_market;                    /* 0: tickd_market_symbols is left out */
+    uint64_t market_symbols;           /* the day's symbols now ... */
+    uint64_t market_published_symbols; /* ... of them made by PUBLISH */
+    const histogram_t *tick_latency;   /* NULL: the latency buckets, all 0 */
+    const histogram_t *loop_lag;       /* NULL: only an empty +Inf bucket */
+    const histogram_t *journal_fsync;  /* NULL: only an empty +Inf bucket */
+    uint64_t journal_records_total;
+    uint64_t journal_written_total;
+    uint64_t journal_durable_total;
+    uint64_t journal_dropped_total;
+    uint64_t journal_errors_total;
+    uint64_t journal_refused_total; /* PUBLISHes the daemon refused (pubsub counts its own) */
+    uint64_t sessions_rolled;
+    uint64_t reloads_total;
+    uint64_t reload_failures_total;
+    int last_reload_ok;
+    int64_t start_time_ns; /* CLOCK_REALTIME */
+    const char *version;   /* tickd_build_info's label */
+} metrics_snapshot_t;
+
+/* Appends the page to body. Reads s only. 0 or -ENOMEM. */
+int metrics_render(const metrics_snapshot_t *s, http_body_t *body);
 
 #endif

@@ -127,6 +127,7 @@
 
 #include "feed/digits.h"
 #include "batch.h"
+#include "clock.h"
 #include "glob.h"
 #include "payload.h"
 #include "process.h"
@@ -437,13 +438,6 @@ static int grow(heap_t *heap, void **arr, uint32_t *cap, size_t elem, uint32_t n
     *arr = n;
     *cap = ncap;
     return 0;
-}
-
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- topics ---- */
@@ -1113,7 +1107,7 @@ static void consume(client_t *c, size_t bytes, int64_t *now)
         bytes -= n;
         if (e->p->flags & PAYLOAD_TICK) {
             if (*now < 0)
-                *now = realtime_ns();
+                *now = clock_realtime_ns();
             e->p->ts_written = *now;
             e->p->flags |= PAYLOAD_WRITTEN;
         }
@@ -1923,7 +1917,7 @@ static void cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
     int no_wait = (c->flags & CLIENT_NO_WAIT) != 0; /* the first PUBLISH retried only */
     c->flags &= ~CLIENT_NO_WAIT;
     if (ps->read_ns < 0)
-        ps->read_ns = realtime_ns();
+        ps->read_ns = clock_realtime_ns();
     ps->publishing = 1;
     ps->publish_receivers = 0;
     r = ps->on_publish(ps->publish_arg, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len,
@@ -2173,11 +2167,11 @@ static void info_report(pubsub_t *ps, unsigned sections, info_text_t *t)
 {
     pubsub_info_t d = {"", ps->start_ns, 0, 0};
     const pubsub_stats_t *st = &ps->stats;
-    int64_t up = (realtime_ns() - d.start_time_ns) / 1000000000;
+    int64_t up = (clock_realtime_ns() - d.start_time_ns) / 1000000000;
 
     if (ps->info_fn != NULL) {
         ps->info_fn(ps->info_arg, &d);
-        up = (realtime_ns() - d.start_time_ns) / 1000000000;
+        up = (clock_realtime_ns() - d.start_time_ns) / 1000000000;
     }
     if (up < 0)
         up = 0;
@@ -2959,7 +2953,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     histogram_init(&ps->latency, histogram_latency_bounds, histogram_latency_nbounds);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
         batch_init(&ps->batch[v], heap, &ps->latency);
-    ps->start_ns = realtime_ns();
+    ps->start_ns = clock_realtime_ns();
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
         table_init(heap, &ps->patterns) != 0 ||

@@ -1,15 +1,15 @@
 /*
- * test_metrics.c - src/metrics.c: the page a daemon_t renders to. Every
+ * test_metrics.c - src/metrics.c: the page a metrics_snapshot_t renders to. Every
  * family has # HELP and # TYPE ahead of its samples, the required names are
  * there with their types, values match what the modules report, histograms
  * are cumulative with +Inf equal to the count, label values are escaped, and
  * `promtool check metrics` accepts the page.
  *
- * The daemon is built here: a real heap with live ticks and symbols and a
- * finished collection (so pauses were recorded), histograms with
- * observations, and test doubles for the feeds and the pub/sub server (their
- * real implementations live in feeds.c and pubsub.c, which this test does
- * not link).
+ * The snapshot is built here as the daemon fills it: a real heap with live
+ * ticks and symbols and a finished collection (so pauses were recorded),
+ * histograms with observations, and the counters the feeds and the pub/sub
+ * server would report. metrics.c reads nothing else: the test links no
+ * feed or pub/sub code it would call.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,54 +26,17 @@
 
 #include <cmocka.h>
 
-#include "daemon.h"
-#include "feeds.h"
+#include "feed/market.h"
 #include "metrics.h"
 
-/* ---- test doubles: feeds.c and pubsub.c ---- */
+/* ---- the snapshot under test ---- */
 
-struct feed {
-    const char *name;
-    feed_stats_t stats;
-    health_feed_t health;
-};
-
-const char *feed_name(const feed_t *f)
-{
-    return f->name;
-}
-
-void feed_get_stats(const feed_t *f, feed_stats_t *out)
-{
-    *out = f->stats;
-}
-
-void feed_get_health(const feed_t *f, health_feed_t *out)
-{
-    *out = f->health;
-}
-
-struct pubsub {
-    pubsub_stats_t stats;
-    histogram_t latency;
-};
-
-void pubsub_get_stats(const pubsub_t *ps, pubsub_stats_t *out)
-{
-    *out = ps->stats;
-}
-
-const histogram_t *pubsub_latency(const pubsub_t *ps)
-{
-    return &ps->latency;
-}
-
-/* ---- the daemon under test ---- */
+#define VERSION "9.8.7-test"
 
 typedef struct fixture {
-    daemon_t d;
-    feed_t feeds[2];
-    pubsub_t ps;
+    metrics_snapshot_t s;
+    metrics_feed_t feeds[2];
+    histogram_t loop_lag, journal_fsync, latency;
     market_t *market;
 } fixture_t;
 
@@ -85,7 +48,7 @@ static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    daemon_t *d = &f->d;
+    metrics_snapshot_t *d = &f->s;
     assert_int_equal(heap_create(NULL, &d->heap), 0);
 
     /* Yesterday: ticks and symbols left in Symbol <-> Tick cycles, then
@@ -99,51 +62,49 @@ static int setup(void **state)
 
     /* Today: live objects. */
     assert_int_equal(market_create(d->heap, 0, NULL, NULL, &f->market), 0);
-    d->market = f->market;
     assert_int_equal(market_trade(f->market, "AAPL", 4, 1890000, 100, 'B', 0, 1, 2), 0);
     assert_int_equal(market_quote(f->market, "MSFT", 4, 4100000, 10, 4101000, 20, 0, 3, 4), 0);
 
-    histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
-    histogram_observe(&d->loop_lag, 0.5e-6);
-    histogram_observe(&d->loop_lag, 0.003);
-    histogram_observe(&d->loop_lag, 20);
-    histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
-    histogram_observe(&d->journal_fsync, 0.002);
+    histogram_init(&f->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
+    histogram_observe(&f->loop_lag, 0.5e-6);
+    histogram_observe(&f->loop_lag, 0.003);
+    histogram_observe(&f->loop_lag, 20);
+    d->loop_lag = &f->loop_lag;
+    histogram_init(&f->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
+    histogram_observe(&f->journal_fsync, 0.002);
+    d->journal_fsync = &f->journal_fsync;
 
-    f->feeds[0] = (feed_t){"nasdaq",
-                           {.messages = 5,
-                            .decode_errors = 1,
-                            .sequence_gaps = 2,
-                            .sequence_jumps = 4,
-                            .duplicates = 6,
-                            .session_changes = 8,
-                            .rejected = 3,
-                            .connections = 0,
-                            .up = 1},
-                           {.name = "nasdaq",
-                            .type = "tcp",
-                            .up = 1,
-                            .connected = 1,
-                            .last_message_ns = 1700000001500000000}};
-    f->feeds[1] = (feed_t){ODD_FEED, {.messages = 7, .up = 0}, {.name = ODD_FEED, .type = "file"}};
-    d->feeds[0] = &f->feeds[0];
-    d->feeds[1] = &f->feeds[1];
+    f->feeds[0] = (metrics_feed_t){.name = "nasdaq",
+                                   .stats = {.messages = 5,
+                                             .decode_errors = 1,
+                                             .sequence_gaps = 2,
+                                             .sequence_jumps = 4,
+                                             .duplicates = 6,
+                                             .session_changes = 8,
+                                             .rejected = 3,
+                                             .connections = 0,
+                                             .up = 1},
+                                   .connected = 1,
+                                   .last_message_ns = 1700000001500000000};
+    f->feeds[1] = (metrics_feed_t){.name = ODD_FEED, .stats = {.messages = 7, .up = 0}};
+    d->feeds = f->feeds;
     d->nfeeds = 2;
 
-    f->ps.stats = (pubsub_stats_t){.clients = 3,
-                                   .connections_total = 9,
-                                   .messages_sent_total = 1234,
-                                   .output_buffer_bytes = 4096,
-                                   .slow_consumer_disconnects_total = 1};
-    histogram_init(&f->ps.latency, histogram_latency_bounds, histogram_latency_nbounds);
-    histogram_observe(&f->ps.latency, 30e-6);
-    d->pubsub = &f->ps;
+    d->pubsub = (pubsub_stats_t){.clients = 3,
+                                 .connections_total = 9,
+                                 .messages_sent_total = 1234,
+                                 .output_buffer_bytes = 4096,
+                                 .slow_consumer_disconnects_total = 1};
+    histogram_init(&f->latency, histogram_latency_bounds, histogram_latency_nbounds);
+    histogram_observe(&f->latency, 30e-6);
+    d->tick_latency = &f->latency;
 
     d->ticks_total[0] = 7;
     d->ticks_total[1] = 11;
     d->journal_records_total = 18;
     d->journal_errors_total = 1;
     d->start_time_ns = 1700000000250000000;
+    d->version = VERSION;
     *state = f;
     return 0;
 }
@@ -152,13 +113,13 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     market_destroy(f->market);
-    heap_destroy(f->d.heap);
+    heap_destroy(f->s.heap);
     free(f);
     return 0;
 }
 
 /* The page, NUL terminated; free() it. */
-static char *render(const daemon_t *d)
+static char *render(const metrics_snapshot_t *d)
 {
     http_body_t b = {0};
     assert_int_equal(metrics_render(d, &b), 0);
@@ -211,7 +172,7 @@ static uint64_t sample_u64(const char *page, const char *series)
 static void every_family_has_help_and_type_before_its_samples_all_together(void **state)
 {
     fixture_t *f = *state;
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     char family[128] = "", help[128] = "", type[32] = "";
     char done[512][128]; /* families already finished */
     size_t ndone = 0, nsamples = 0;
@@ -299,7 +260,7 @@ static void required_families_are_there_with_their_types(void **state)
         {"process_start_time_seconds", "gauge"},
         {"tickd_build_info", "gauge"},
     };
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         char line[160];
         snprintf(line, sizeof(line), "\n# TYPE %s %s\n", want[i][0], want[i][1]);
@@ -316,8 +277,8 @@ static void allocator_samples_match_the_heap_stats(void **state)
 {
     fixture_t *f = *state;
     heap_stats_t hs;
-    heap_get_stats(f->d.heap, &hs);
-    char *page = render(&f->d);
+    heap_get_stats(f->s.heap, &hs);
+    char *page = render(&f->s);
     assert_sample_u64(page, "tickd_alloc_arenas", hs.arenas);
     assert_sample_u64(page, "tickd_alloc_arenas_allocated_total", hs.arenas_allocated);
     assert_sample_u64(page, "tickd_alloc_arenas_released_total", hs.arenas_released);
@@ -351,11 +312,11 @@ static void allocator_samples_match_the_heap_stats(void **state)
 static void objects_per_type_match_the_type_counters(void **state)
 {
     fixture_t *f = *state;
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     const obj_type_t *types[] = {&tick_type, &symbol_type};
     for (size_t i = 0; i < 2; i++) {
         obj_type_stats_t st;
-        assert_int_equal(obj_type_get_stats(f->d.heap, types[i], &st), 0);
+        assert_int_equal(obj_type_get_stats(f->s.heap, types[i], &st), 0);
         assert_true(st.live > 0);
         assert_true(st.created > st.live);
         char series[128];
@@ -372,8 +333,8 @@ static void collector_samples_and_pause_histogram_per_generation(void **state)
 {
     fixture_t *f = *state;
     gc_stats_t gs;
-    gc_get_stats(f->d.heap, &gs);
-    char *page = render(&f->d);
+    gc_get_stats(f->s.heap, &gs);
+    char *page = render(&f->s);
     for (int g = 0; g < GC_NGENERATIONS; g++) {
         const gc_generation_stats_t *s = &gs.generations[g];
         char series[128];
@@ -408,7 +369,7 @@ static void collector_samples_and_pause_histogram_per_generation(void **state)
 static void histograms_are_cumulative_with_inf_equal_to_count(void **state)
 {
     fixture_t *f = *state;
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     /* Observations 0.5 us, 3 ms, 20 s (beyond the last bound, 10 s). */
     assert_sample(page, "tickd_loop_lag_seconds_bucket{le=\"1e-06\"}", "1");
     assert_sample(page, "tickd_loop_lag_seconds_bucket{le=\"0.0025\"}", "1");
@@ -416,7 +377,7 @@ static void histograms_are_cumulative_with_inf_equal_to_count(void **state)
     assert_sample(page, "tickd_loop_lag_seconds_bucket{le=\"10\"}", "2");
     assert_sample(page, "tickd_loop_lag_seconds_bucket{le=\"+Inf\"}", "3");
     assert_sample(page, "tickd_loop_lag_seconds_count", "3");
-    assert_true(strtod(value_of(page, "tickd_loop_lag_seconds_sum"), NULL) == f->d.loop_lag.sum);
+    assert_true(strtod(value_of(page, "tickd_loop_lag_seconds_sum"), NULL) == f->loop_lag.sum);
     assert_sample(page, "tickd_tick_latency_seconds_bucket{le=\"2.5e-05\"}", "0");
     assert_sample(page, "tickd_tick_latency_seconds_bucket{le=\"5e-05\"}", "1");
     assert_sample(page, "tickd_tick_latency_seconds_count", "1");
@@ -448,7 +409,7 @@ static void histograms_are_cumulative_with_inf_equal_to_count(void **state)
 static void feed_labels_are_escaped_and_values_are_the_feeds(void **state)
 {
     fixture_t *f = *state;
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     assert_sample(page, "tickd_feed_messages_total{feed=\"nasdaq\"}", "5");
     assert_sample(page, "tickd_feed_decode_errors_total{feed=\"nasdaq\"}", "1");
     assert_sample(page, "tickd_feed_sequence_gaps_total{feed=\"nasdaq\"}", "2");
@@ -474,7 +435,7 @@ static void feed_labels_are_escaped_and_values_are_the_feeds(void **state)
 static void pubsub_journal_and_build_samples(void **state)
 {
     fixture_t *f = *state;
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     assert_sample(page, "tickd_pubsub_clients", "3");
     assert_sample(page, "tickd_pubsub_connections_total", "9");
     assert_sample(page, "tickd_pubsub_messages_sent_total", "1234");
@@ -482,14 +443,14 @@ static void pubsub_journal_and_build_samples(void **state)
     assert_sample(page, "tickd_pubsub_slow_consumer_disconnects_total", "1");
     assert_sample(page, "tickd_journal_records_total", "18");
     assert_sample(page, "tickd_journal_errors_total", "1");
-    assert_sample(page, "tickd_build_info{version=\"" TICKD_VERSION "\"}", "1");
+    assert_sample(page, "tickd_build_info{version=\"" VERSION "\"}", "1");
     free(page);
 }
 
 static void process_samples_describe_this_process(void **state)
 {
     fixture_t *f = *state;
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     assert_sample_u64(page, "process_max_fds", rl.rlim_cur);
@@ -506,10 +467,8 @@ static void process_samples_describe_this_process(void **state)
 static void without_pubsub_feeds_or_heap_the_page_reads_zero_or_leaves_them_out(void **state)
 {
     fixture_t *f = *state;
-    daemon_t *d = calloc(1, sizeof(*d));
-    assert_non_null(d);
-    d->loop_lag = f->d.loop_lag;
-    char *page = render(d);
+    metrics_snapshot_t bare = {.loop_lag = &f->loop_lag, .version = VERSION};
+    char *page = render(&bare);
     assert_sample(page, "tickd_pubsub_clients", "0");
     assert_sample(page, "tickd_tick_latency_seconds_bucket{le=\"+Inf\"}", "0");
     assert_sample(page, "tickd_tick_latency_seconds_count", "0");
@@ -520,7 +479,6 @@ static void without_pubsub_feeds_or_heap_the_page_reads_zero_or_leaves_them_out(
     /* An uninitialised histogram is only its +Inf bucket. */
     assert_sample(page, "tickd_journal_fsync_seconds_bucket{le=\"+Inf\"}", "0");
     free(page);
-    free(d);
 }
 
 /* Runs promtool check metrics on page; its exit status, output in out. */
@@ -552,20 +510,18 @@ static void promtool_check_metrics_accepts_the_page(void **state)
         skip();
     }
     char out[8192];
-    char *page = render(&f->d);
+    char *page = render(&f->s);
     int status = promtool_check(page, out, sizeof(out));
     if (status != 0)
         fail_msg("promtool check metrics exited %d:\n%s", status, out);
     free(page);
 
-    daemon_t *bare = calloc(1, sizeof(*bare));
-    assert_non_null(bare);
-    page = render(bare);
+    metrics_snapshot_t bare = {.version = VERSION};
+    page = render(&bare);
     status = promtool_check(page, out, sizeof(out));
     if (status != 0)
-        fail_msg("promtool check metrics (bare daemon) exited %d:\n%s", status, out);
+        fail_msg("promtool check metrics (bare snapshot) exited %d:\n%s", status, out);
     free(page);
-    free(bare);
 }
 
 int main(void)
