@@ -295,6 +295,16 @@ class HealthTest(unittest.TestCase):
         self.assertEqual([f["name"] for f in report["feeds"]], ["live"])
 
 
+def sanitized_build():
+    """Whether BUILD_DIR was configured with TICKD_SANITIZE or TICKD_FUZZ."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            cache = f.read()
+    except OSError:
+        return False
+    return re.search(r"^TICKD_(SANITIZE|FUZZ):BOOL=ON$", cache, re.M) is not None
+
+
 def install_tree(test):
     """`cmake --install` of the build into a temporary root, removed after
     the test; returns the root."""
@@ -311,6 +321,10 @@ class InstalledBinaryTest(unittest.TestCase):
         r = subprocess.run([TICKD, "--version"], capture_output=True, text=True, timeout=30)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, f"tickd {PROJECT_VERSION}\n", ""))
 
+    # gcc's AddressSanitizer and UBSan name each instrumented global and check
+    # by the source path as compiled, which -ffile-prefix-map does not reach;
+    # such a build is never shipped.
+    @unittest.skipIf(sanitized_build(), "a sanitizer build names its sources by full path")
     def test_installed_binary_names_no_directory_of_the_build_machine(self):
         with open(os.path.join(install_tree(self), "usr/sbin/tickd"), "rb") as f:
             binary = f.read()
