@@ -2,15 +2,22 @@
 # setup.sh - the README's two commands: install what tickd needs on a fresh
 # Debian 12 machine (as root), build it, then run it or test it.
 #
-#   deploy/setup.sh run     build, then run tickd on its embedded default
-#                           (config/tickd.yaml: the bundled sample day, replayed)
-#   deploy/setup.sh test    build, install the npm Redis clients the tests drive
-#                           (npm ci --prefix tests, from tests/package-lock.json),
-#                           then run the whole test suite (ctest); then
-#                           again under AddressSanitizer and UBSan (preset
-#                           asan, build-asan/), then fuzz each harness for a
-#                           bounded time (preset fuzz, clang, build-fuzz/)
-#   deploy/setup.sh deps    only install the Debian packages
+#   deploy/setup.sh run     install what building and running need, build
+#                           tickd without its tests, make the sample day
+#                           (build/sample/day.itch, once), then run tickd on
+#                           config/tickd.yaml, which replays it (arguments
+#                           given after "run" replace "--config config/tickd.yaml")
+#   deploy/setup.sh test    install that and the test tools, check that every C
+#                           file is formatted (clang-format, the diff if not),
+#                           build with the tests, install the npm Redis clients
+#                           the tests drive (npm ci --prefix tests, from
+#                           tests/package-lock.json), then run the whole test
+#                           suite (ctest); then again under AddressSanitizer and
+#                           UBSan (preset asan, build-asan/), then fuzz each
+#                           harness for a bounded time (preset fuzz, clang,
+#                           build-fuzz/)
+#   deploy/setup.sh format  only the formatting check
+#   deploy/setup.sh deps    only install the Debian packages (all of them)
 #
 # Idempotent: packages already installed are not fetched again, and the
 # build directories (build/, build-asan/, build-fuzz/) are reused.
@@ -19,24 +26,33 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
-# Build and test dependencies, all from Debian 12.
-packages=(
-  build-essential cmake pkg-config clang-format python3
+# What building and running need, all from Debian 12 (redis-tools: the
+# redis-cli the README subscribes with).
+run_packages=(
+  build-essential cmake pkg-config
+  libuv1-dev libyaml-dev libhttp-parser-dev libisal-dev
+  redis-tools
+)
+# What the tests add: cmocka, the formatter, clang and libFuzzer, the
+# allocators and servers the benchmarks compare with, the clients the
+# integration tests drive.
+test_packages=(
+  libcmocka-dev clang-format python3
   clang libclang-rt-14-dev
-  libuv1-dev libyaml-dev libcmocka-dev libhttp-parser-dev libisal-dev
   libjemalloc-dev libmimalloc-dev
-  redis-tools redis-server prometheus valgrind
+  redis-server prometheus valgrind
   python3-redis libhiredis-dev
 )
 # Node and npm for the node-redis and ioredis tests: Debian's, unless a node is
 # already installed (CI machines bring their own, with its npm).
-command -v node >/dev/null || packages+=(nodejs npm)
+command -v node >/dev/null || test_packages+=(nodejs npm)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
+# install_deps PACKAGE...: those not installed yet, with apt-get.
 install_deps() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
@@ -52,9 +68,27 @@ install_deps() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# build ON|OFF: the default preset into build/, with or without the tests.
 build() {
-  cmake --preset default >/dev/null
+  cmake --preset default -DBUILD_TESTING="$1" >/dev/null
   cmake --build --preset default -j "$(nproc)"
+}
+
+# Every C source and header the repository formats must be as clang-format
+# (the repository's .clang-format) writes it; otherwise print each file's
+# diff and fail.
+check_format() {
+  local bad=0 f
+  while IFS= read -r -d '' f; do
+    if ! clang-format --style=file "$f" | diff -u --label "$f" --label "$f (clang-format)" "$f" -; then
+      bad=1
+    fi
+  done < <(find alloc feed src tests -name node_modules -prune -o -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z)
+  if [ "$bad" -ne 0 ]; then
+    log "not formatted: apply the diff above (clang-format -i FILE) and retry"
+    exit 1
+  fi
+  log "formatting: every C file under alloc feed src tests is clang-format clean"
 }
 
 # The Redis clients from npm that tests/integration/clients/ drives (node-redis,
@@ -89,24 +123,31 @@ test_fuzz() {
 
 case "${1:-}" in
   deps)
-    install_deps
+    install_deps "${run_packages[@]}" "${test_packages[@]}"
+    ;;
+  format)
+    install_deps clang-format
+    check_format
     ;;
   run)
-    install_deps
-    build
+    install_deps "${run_packages[@]}"
+    build OFF
+    cmake --build --preset default --target sample_day
     shift
+    [ $# -gt 0 ] || set -- --config config/tickd.yaml
     exec build/src/tickd "$@"
     ;;
   test)
-    install_deps
-    build
+    install_deps "${run_packages[@]}" "${test_packages[@]}"
+    check_format
+    build ON
     install_npm_clients
     ctest --preset default -j "$(nproc)"
     test_asan
     test_fuzz
     ;;
   *)
-    echo "usage: deploy/setup.sh run|test|deps" >&2
+    echo "usage: deploy/setup.sh run|test|format|deps" >&2
     exit 2
     ;;
 esac

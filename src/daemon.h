@@ -56,8 +56,6 @@ typedef struct daemon {
     int stopping;                                /* SIGTERM/SIGINT received: draining */
 } daemon_t;
 
-#define TICKD_VERSION "0.1.0"
-
 /* Runs the daemon with the configuration at config_path until SIGTERM or
  * SIGINT; returns the exit status: 0 after a clean stop, else the code of
  * what failed (cli.h's EX_*_CODE), its reason logged. */

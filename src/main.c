@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -37,8 +36,7 @@ static const char usage[] =
     "  help [command]\n"
     "      this text, or a command's usage (also: tickd <command> --help)\n"
     "\n"
-    "Without --config the daemon reads " TICKD_SYSCONF_CONFIG " when installed,\n"
-    "and the source tree's config/tickd.yaml when run from the build tree.\n";
+    "Without --config the daemon reads " TICKD_SYSCONF_CONFIG ".\n";
 
 /* `tickd help [command]`. */
 static int help(int argc, char **argv)
@@ -67,21 +65,6 @@ static int help(int argc, char **argv)
     return EX_USAGE_CODE;
 }
 
-/* The configuration to use without --config: the source tree's when this
- * binary is the one in the build tree, the system's otherwise. */
-static const char *default_config(void)
-{
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        size_t blen = strlen(TICKD_BUILD_DIR);
-        if (strncmp(exe, TICKD_BUILD_DIR, blen) == 0 && exe[blen] == '/')
-            return TICKD_SOURCE_CONFIG;
-    }
-    return TICKD_SYSCONF_CONFIG;
-}
-
 static int check_config(const char *path)
 {
     static config_t cfg;
@@ -98,7 +81,7 @@ static int check_config(const char *path)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return daemon_run(default_config());
+        return daemon_run(TICKD_SYSCONF_CONFIG);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         return 0;

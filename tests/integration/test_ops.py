@@ -1,7 +1,9 @@
 """Operations on the real binary: /metrics checked by promtool and scraped by
 a real Prometheus server, /healthz per feed (stale TCP feeds, finished
 replays, the JSON report), the latency of a paced replay, /debug/mallocstats,
-the systemd unit checked by systemd-analyze, and the .deb package."""
+the systemd unit checked by systemd-analyze, what `cmake --install` puts on a
+machine (the project's version, no path of the build machine), and the .deb
+package."""
 
 import json
 import os
@@ -14,11 +16,13 @@ import time
 import unittest
 import urllib.request
 
-from harness import PROTOCOLS, Tickd, free_port, tcp_feed, wait_for
+from harness import PROTOCOLS, TICKD, Tickd, free_port, tcp_feed, wait_for
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.environ.get("TICKD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 UNIT = os.path.join(SOURCE_DIR, "deploy", "tickd.service")
+with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as _f:
+    PROJECT_VERSION = re.search(r"project\(tickd VERSION (\S+)", _f.read()).group(1)
 
 REQUIRED = [
     "tickd_alloc_arenas", "tickd_alloc_arenas_allocated_total",
@@ -73,7 +77,7 @@ class MetricsTest(unittest.TestCase):
                          + m['tickd_alloc_pools{state="empty"}'],
                          m["tickd_alloc_mapped_bytes"] / (16 * 1024))
         self.assertGreaterEqual(m['tickd_objects{type="symbol"}'], 1)
-        self.assertEqual(m['tickd_build_info{version="0.1.0"}'], 1)
+        self.assertEqual(m[f'tickd_build_info{{version="{PROJECT_VERSION}"}}'], 1)
 
     def test_healthz_and_mallocstats(self):
         status, _, body = self.tickd.http_get("/healthz")
@@ -291,6 +295,47 @@ class HealthTest(unittest.TestCase):
         self.assertEqual([f["name"] for f in report["feeds"]], ["live"])
 
 
+def sanitized_build():
+    """Whether BUILD_DIR was configured with TICKD_SANITIZE or TICKD_FUZZ."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            cache = f.read()
+    except OSError:
+        return False
+    return re.search(r"^TICKD_(SANITIZE|FUZZ):BOOL=ON$", cache, re.M) is not None
+
+
+def install_tree(test):
+    """`cmake --install` of the build into a temporary root, removed after
+    the test; returns the root."""
+    root = tempfile.mkdtemp(prefix="tickd-root-")
+    test.addCleanup(shutil.rmtree, root, True)
+    r = subprocess.run(["cmake", "--install", BUILD_DIR], env=dict(os.environ, DESTDIR=root),
+                       capture_output=True, text=True, timeout=120)
+    test.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+    return root
+
+
+class InstalledBinaryTest(unittest.TestCase):
+    def test_version_is_the_project_version(self):
+        r = subprocess.run([TICKD, "--version"], capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, f"tickd {PROJECT_VERSION}\n", ""))
+
+    # gcc's AddressSanitizer and UBSan name each instrumented global and check
+    # by the source path as compiled, which -ffile-prefix-map does not reach;
+    # such a build is never shipped.
+    @unittest.skipIf(sanitized_build(), "a sanitizer build names its sources by full path")
+    def test_installed_binary_names_no_directory_of_the_build_machine(self):
+        with open(os.path.join(install_tree(self), "usr/sbin/tickd"), "rb") as f:
+            binary = f.read()
+        for d in {SOURCE_DIR, os.path.realpath(SOURCE_DIR), os.path.realpath(BUILD_DIR)}:
+            self.assertFalse(d.encode() in binary, f"{d} in the installed tickd")
+
+    def test_without_config_the_daemon_reads_etc_tickd(self):
+        r = subprocess.run([TICKD, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertIn("Without --config the daemon reads /etc/tickd/tickd.yaml.\n", r.stdout)
+
+
 class UnitFileTest(unittest.TestCase):
     def test_unit_is_hardened_to_two_or_better(self):
         r = subprocess.run(["systemd-analyze", "security", "--offline=true", UNIT],
@@ -300,12 +345,7 @@ class UnitFileTest(unittest.TestCase):
         self.assertLessEqual(float(m.group(1)), 2.0, r.stdout)
 
     def test_installed_unit_verifies_clean(self):
-        root = tempfile.mkdtemp(prefix="tickd-root-")
-        self.addCleanup(shutil.rmtree, root, True)
-        r = subprocess.run(["cmake", "--install", BUILD_DIR],
-                           env=dict(os.environ, DESTDIR=root), capture_output=True, text=True,
-                           timeout=120)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        root = install_tree(self)
         for path in ("usr/sbin/tickd", "etc/tickd/tickd.yaml", "usr/lib/systemd/system/tickd.service",
                      "usr/share/tickd/sample/day.itch", "usr/share/doc/tickd/prometheus.yml"):
             self.assertTrue(os.path.exists(os.path.join(root, path)), path)
@@ -323,20 +363,30 @@ class UnitFileTest(unittest.TestCase):
 
 
 class PackageTest(unittest.TestCase):
-    def test_deb_installs_its_files_and_the_installed_daemon_starts(self):
-        out = tempfile.mkdtemp(prefix="tickd-deb-")
-        self.addCleanup(shutil.rmtree, out, True)
-        r = subprocess.run(["cpack", "-G", "DEB", "-B", out], cwd=BUILD_DIR,
+    @classmethod
+    def setUpClass(cls):
+        cls.out = tempfile.mkdtemp(prefix="tickd-deb-")
+        r = subprocess.run(["cpack", "-G", "DEB", "-B", cls.out], cwd=BUILD_DIR,
                            capture_output=True, text=True, timeout=300)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        debs = [f for f in os.listdir(out) if f.endswith(".deb")]
-        self.assertEqual(len(debs), 1, os.listdir(out))
-        deb = os.path.join(out, debs[0])
-        info = subprocess.run(["dpkg-deb", "--info", deb], capture_output=True, text=True).stdout
+        debs = [f for f in os.listdir(cls.out) if f.endswith(".deb")]
+        cls.deb = os.path.join(cls.out, debs[0]) if r.returncode == 0 and len(debs) == 1 else None
+        cls.cpack_output = r.stdout + r.stderr + repr(os.listdir(cls.out))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.out, True)
+
+    def test_deb_is_at_most_5_mb(self):
+        self.assertIsNotNone(self.deb, self.cpack_output)
+        self.assertLessEqual(os.path.getsize(self.deb), 5 * 1024 * 1024)
+
+    def test_deb_installs_its_files_and_the_installed_daemon_starts(self):
+        self.assertIsNotNone(self.deb, self.cpack_output)
+        info = subprocess.run(["dpkg-deb", "--info", self.deb], capture_output=True, text=True).stdout
         self.assertIn("Package: tickd", info)
         self.assertIn("libuv1", info)
-        root = os.path.join(out, "root")
-        subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
+        root = os.path.join(self.out, "root")
+        subprocess.run(["dpkg-deb", "-x", self.deb, root], check=True)
         conf = os.path.join(root, "etc/tickd/tickd.yaml")
         self.assertTrue(os.path.exists(os.path.join(root, "usr/sbin/tickd")))
         # Start the packaged binary on its packaged configuration, moved to this
