@@ -46,7 +46,7 @@ typedef struct pubsub_stats {
     uint64_t publish_journal_errors_total; /* PUBLISHes pubsub answered with a journal error:
                                               held replies not made durable, waits for room
                                               that timed out */
-    uint64_t publish_symbol_limit_total; /* PUBLISH refused: its symbol would pass the limit */
+    uint64_t publish_symbol_limit_total;   /* PUBLISH refused: its symbol would pass the limit */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */
@@ -68,9 +68,10 @@ typedef void (*pubsub_info_fn)(void *arg, pubsub_info_t *out);
  * payload is not a CSV tick line (the reply then says what a tick line looks
  * like and quotes the start of the payload, safely escaped, before the
  * reason), -ENOSPC for a tick whose new symbol the day's limit refuses (counted in
- * publish_symbol_limit_total), any other for a tick that is refused (the reply is the reason). *durable_at (0 on entry)
- * may be set to the tick's position in the journal (from 1): the reply is then held until
- * pubsub_durable() decides that position, and is ":<n>" only if the tick was synced, otherwise
+ * publish_symbol_limit_total), any other for a tick that is refused (the reply is the reason).
+ * *durable_at (0 on entry) may be set to the tick's position in the journal (from 1): the reply is
+ * then held until pubsub_durable() decides that position, and is ":<n>" only if the tick was
+ * synced, otherwise
  * "-ERR journal: <why>; the tick was not made durable" (journal.fsync: always). A reply held
  * for 10 s becomes that error too. A client with 16384 replies held is not read until the journal
  * decides some: publishers are slowed to the disk's pace. -EAGAIN, when nothing was done with
