@@ -9,6 +9,7 @@
 #define TICKD_ALLOC_INTERNAL_H
 
 #include "alloc.h"
+#include "assert.h"
 
 /* Bytes from a pool's start to its first block: the header, rounded up to
  * the block alignment. */
@@ -83,9 +84,5 @@ int arena__map_init(heap_t *heap);
 void *debug__alloc(heap_t *heap, size_t size);
 void debug__free(heap_t *heap, void *ptr);
 size_t debug__usable_size(const heap_t *heap, const void *ptr);
-
-/* object.c: the object runtime living beside every heap. */
-int obj__runtime_create(heap_t *heap);
-void obj__runtime_destroy(heap_t *heap);
 
 #endif

@@ -226,8 +226,10 @@ typedef struct heap {
     heap_large_t *large;     /* live large blocks, linear probing */
     size_t large_cap;        /* slots in large: a power of two, or 0 */
     size_t large_count;      /* live large blocks */
-    struct obj_runtime *rt;  /* object runtime and cycle collector
-                                (alloc/object.c, alloc/gc.c) */
+    /* The object runtime (alloc/runtime.h) that the layer above attaches
+     * with obj_runtime_create() and detaches with obj_runtime_destroy();
+     * NULL without one. The heap never reads it. */
+    struct obj_runtime *rt;
 
     /* Counters (read by heap_get_stats). */
     uint64_t arenas_allocated;  /* mappings made over the heap's life */

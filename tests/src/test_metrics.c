@@ -87,6 +87,7 @@ static int setup(void **state)
     assert_non_null(f);
     daemon_t *d = &f->d;
     assert_int_equal(heap_create(NULL, &d->heap), 0);
+    assert_int_equal(obj_runtime_create(d->heap), 0);
 
     /* Yesterday: ticks and symbols left in Symbol <-> Tick cycles, then
      * reclaimed by a full collection. */
@@ -152,6 +153,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     market_destroy(f->market);
+    obj_runtime_destroy(f->d.heap);
     heap_destroy(f->d.heap);
     free(f);
     return 0;
