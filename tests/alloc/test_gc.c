@@ -1441,6 +1441,32 @@ static void test_traverse_reporting_more_references_than_held_aborts(void **stat
     assert_dies_naming(op_collect_with_an_over_reporting_traverse, "liar", "traverse");
 }
 
+#ifdef TICKD_ASSERTS
+static void op_collect_a_container_whose_count_overflows_the_scratch_count(void)
+{
+    heap_t *heap = child_obj_heap(HEAP_DEBUG_OFF);
+    obj_t *node = obj_new(heap, &node_type);
+    if (node == NULL)
+        _exit(99);
+    node->refcnt = INTPTR_MAX; /* gc_refs keeps the count shifted by GC_REFS_SHIFT */
+    gc_collect(heap, 0);
+}
+#endif
+
+/* The collector's scratch count is the object's count, shifted into the
+ * word beside the GC flags: a debug build checks that it fits. */
+static void
+test_count_too_large_for_the_scratch_count_aborts_a_collection_in_a_debug_build(void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_collect_a_container_whose_count_overflows_the_scratch_count,
+                       "assertion failed", "UINTPTR_MAX >> GC_REFS_SHIFT");
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1480,6 +1506,8 @@ int main(void)
         cmocka_unit_test(test_random_graphs_free_exactly_the_unreachable_objects),
         cmocka_unit_test(test_random_graphs_with_wide_containers_free_exactly_the_unreachable),
         cmocka_unit_test(test_traverse_reporting_more_references_than_held_aborts),
+        cmocka_unit_test(
+            test_count_too_large_for_the_scratch_count_aborts_a_collection_in_a_debug_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

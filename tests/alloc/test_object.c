@@ -603,6 +603,60 @@ static void test_obj_new_with_a_slot_of_another_type_aborts_naming_both(void **s
     assert_dies_naming(op_obj_new_with_a_slot_taken_by_another_type, "squatter", "plain");
 }
 
+/* The heap knows nothing of objects: its runtime is the object layer's, made
+ * once per heap. A second one is refused and the first keeps counting. */
+static void test_second_runtime_on_a_heap_is_refused_and_the_first_kept(void **state)
+{
+    (void)state;
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
+    obj_t *o = obj_new(heap, &plain_type);
+    assert_non_null(o);
+    assert_int_equal(obj_runtime_create(heap), -EEXIST);
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(heap, &plain_type, &st), 0);
+    assert_int_equal(st.created, 1);
+    assert_int_equal(st.live, 1);
+    obj_decref(heap, o);
+    obj_heap_assert_empty_and_destroy(heap);
+}
+
+#ifdef TICKD_ASSERTS
+static void op_obj_new_on_a_heap_without_a_runtime(void)
+{
+    heap_t *heap = child_heap(HEAP_DEBUG_OFF);
+    obj_new(heap, &plain_type);
+}
+
+static void op_heap_destroy_with_the_runtime_attached(void)
+{
+    heap_destroy(child_obj_heap(HEAP_DEBUG_OFF));
+}
+#endif
+
+static void
+test_obj_new_without_a_runtime_aborts_naming_obj_runtime_create_in_a_debug_build(void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_obj_new_on_a_heap_without_a_runtime, "assertion failed",
+                       "obj_runtime_create() comes before obj_new()");
+#endif
+}
+
+static void test_heap_destroy_before_the_runtime_aborts_naming_obj_runtime_destroy_in_a_debug_build(
+    void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_heap_destroy_with_the_runtime_attached, "assertion failed",
+                       "obj_runtime_destroy() comes before heap_destroy()");
+#endif
+}
+
 static void test_traverse_items_visits_non_null_entries_and_stops_when_asked(void **state)
 {
     (void)state;
@@ -654,6 +708,11 @@ int main(void)
         cmocka_unit_test(test_decref_below_zero_in_debug_mode_aborts_naming_the_type),
         cmocka_unit_test(test_decref_of_a_freed_object_in_debug_mode_aborts_with_underflow),
         cmocka_unit_test(test_obj_new_with_a_slot_of_another_type_aborts_naming_both),
+        cmocka_unit_test(test_second_runtime_on_a_heap_is_refused_and_the_first_kept),
+        cmocka_unit_test(
+            test_obj_new_without_a_runtime_aborts_naming_obj_runtime_create_in_a_debug_build),
+        cmocka_unit_test(
+            test_heap_destroy_before_the_runtime_aborts_naming_obj_runtime_destroy_in_a_debug_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
