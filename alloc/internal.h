@@ -3,7 +3,9 @@
  *
  * heap.c owns the heap object and the generic paths; pool.c the pool state
  * machine; arena.c the mappings, the arena map and the arena order;
- * debug.c the checked paths of debug mode; stats.c the reports.
+ * debug.c the checked paths of debug mode; stats.c the reports. The object
+ * layer on top (object.c, objtype.c, gc*.c, with runtime.h) uses them too;
+ * nothing here uses it.
  */
 #ifndef TICKD_ALLOC_INTERNAL_H
 #define TICKD_ALLOC_INTERNAL_H

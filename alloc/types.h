@@ -86,8 +86,9 @@ enum heap_pool_state {
  */
 typedef struct heap_pool {
     /* Head of the LIFO free list. Invariant: non-NULL while the pool is
-     * USED, NULL when FULL. When the list runs dry the allocator carves the
-     * next never-used block onto it (or marks the pool FULL). */
+     * USED, NULL when FULL (a TICKD_ASSERT at each state change, pool.c).
+     * When the list runs dry the allocator carves the next never-used block
+     * onto it (or marks the pool FULL). */
     heap_block_t *freeblock;
     /* The pool's size class, &heap->classes[szidx]: the one load a free
      * needs to find the class's free cache. */
