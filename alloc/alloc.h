@@ -13,6 +13,10 @@
  * everything else (a class with no usable pool, pool state transitions, large
  * blocks, debug mode, foreign pointers).
  *
+ * This is the lower of alloc/'s two layers (the CMake target tickd_heap):
+ * refcounted objects and their collector (alloc/object.h, tickd_alloc) sit
+ * on top of it, and nothing here calls up into them.
+ *
  * Errors are negative errno values. Corruption that debug mode detects
  * (double free, overrun, foreign pointer) is fatal: it prints what happened
  * and where, then aborts.
@@ -48,7 +52,9 @@ void heap_options_init(heap_options_t *opts);
  * size that is not a power of two in range, or -ENOMEM. */
 int heap_create(const heap_options_t *opts, heap_t **out);
 
-/* Unmaps every arena and frees every large block, live or not. */
+/* Unmaps every arena and frees every large block, live or not. A heap that
+ * carries objects has its runtime destroyed first (obj_runtime_destroy(),
+ * alloc/object.h): the heap knows nothing of objects. */
 void heap_destroy(heap_t *heap);
 
 /* Size class index serving a request of size bytes (1..HEAP_SMALL_MAX). */
@@ -159,7 +165,8 @@ void heap_flush(heap_t *heap);
  * in each class's free cache, its cached empty pool, and a head pool with no
  * live block), so that arenas left with nothing in use return to the OS.
  * For a quiet moment (a timer, the end of a burst); the next allocation of a
- * class pays for a new pool. */
+ * class pays for a new pool. A build with TICKD_ASSERTS (alloc/assert.h)
+ * runs heap_check() after it and aborts with what it found wrong. */
 void heap_trim(heap_t *heap);
 
 /* Usable size of a live block (its size class, or the large request). */

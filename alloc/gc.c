@@ -104,6 +104,8 @@ __attribute__((noreturn, cold)) static void gc_refs_too_small(const obj_t *obj)
  * generation bits gen_bits, FINALIZED kept. */
 static inline uintptr_t gc_refs_init(const obj_t *obj, uintptr_t prev, uintptr_t gen_bits)
 {
+    /* A live member's count is above zero and fits the scratch word. */
+    TICKD_ASSERT(obj->refcnt > 0 && (uintptr_t)obj->refcnt <= UINTPTR_MAX >> GC_REFS_SHIFT);
     return ((uintptr_t)obj->refcnt << GC_REFS_SHIFT) | (prev & GC_FINALIZED) | GC_COLLECTING |
            gen_bits;
 }
@@ -504,6 +506,9 @@ GC_WALK static uint64_t move_unreachable(gc_head_t *young, gc_head_t *unreachabl
         __builtin_prefetch((char *)gc + GC_PREFETCH_AHEAD, 1);
         gc_head_t *next = gc__next(gc);
         uintptr_t refs = gc->prev;
+        /* Subtracting only ever lowered the scratch count, and marking a
+         * member reachable raised it to 1 at most. */
+        TICKD_ASSERT(refs >> GC_REFS_SHIFT <= (uintptr_t)gc__obj(gc)->refcnt);
         if (refs >= GC_REFS_ONE) {
             obj_t *obj = gc__obj(gc);
             if (HEAP_LIKELY(obj->type->traverse == obj_traverse_fields))

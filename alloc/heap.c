@@ -143,8 +143,6 @@ int heap_create(const heap_options_t *opts, heap_t **out)
     size_t npools = o.arena_size / o.pool_size;
     heap->nfp2last = calloc(npools + 1, sizeof(*heap->nfp2last));
     int err = heap->nfp2last == NULL ? -ENOMEM : arena__map_init(heap);
-    if (err == 0)
-        err = obj__runtime_create(heap);
     if (err != 0) {
         arena__release_all(heap);
         free(heap->nfp2last);
@@ -159,7 +157,7 @@ void heap_destroy(heap_t *heap)
 {
     if (heap == NULL)
         return;
-    obj__runtime_destroy(heap);
+    TICKD_ASSERT(heap->rt == NULL && "obj_runtime_destroy() comes before heap_destroy()");
     for (size_t i = 0; i < heap->large_cap; i++)
         free((void *)heap->large[i].addr);
     free(heap->large);
@@ -182,6 +180,7 @@ static void block_home(heap_t *heap, heap_block_t *block)
 static void cache_drain(heap_t *heap, unsigned idx, uint32_t count)
 {
     heap_class_t *cls = &heap->classes[idx];
+    TICKD_ASSERT(cls->bottom != NULL && count >= 1 && count <= heap__cached(cls));
     heap_block_t **stack = heap->stack[idx];
     block_home(heap, cls->bottom);
     for (uint32_t i = 0; i + 1 < count; i++)
@@ -221,6 +220,7 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
         if (pool == NULL)
             return NULL;
     }
+    TICKD_ASSERT(pool->state == HEAP_POOL_USED && pool->freeblock != NULL);
     heap_block_t *block = pool->freeblock;
     heap__unpoison(block, cls->block_size);
     heap_block_t *next = block->next;
@@ -232,11 +232,22 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
     return block;
 }
 
+/* heap_check(), printing what it found wrong: for TICKD_ASSERT. */
+static int heap_is_valid(const heap_t *heap)
+{
+    char why[256];
+    if (heap_check(heap, why, sizeof(why)) == 0)
+        return 1;
+    fprintf(stderr, "tickd: heap: heap_check: %s\n", why);
+    return 0;
+}
+
 void heap_trim(heap_t *heap)
 {
     heap_flush(heap);
     for (unsigned i = 0; i < HEAP_NCLASSES; i++)
         pool__trim(heap, i);
+    TICKD_ASSERT(heap_is_valid(heap));
 }
 
 void *heap_alloc_generic(heap_t *heap, size_t size)

@@ -3,12 +3,15 @@
  *
  * heap.c owns the heap object and the generic paths; pool.c the pool state
  * machine; arena.c the mappings, the arena map and the arena order;
- * debug.c the checked paths of debug mode; stats.c the reports.
+ * debug.c the checked paths of debug mode; stats.c the reports. The object
+ * layer on top (object.c, objtype.c, gc*.c, with runtime.h) uses them too;
+ * nothing here uses it.
  */
 #ifndef TICKD_ALLOC_INTERNAL_H
 #define TICKD_ALLOC_INTERNAL_H
 
 #include "alloc.h"
+#include "assert.h"
 
 /* Bytes from a pool's start to its first block: the header, rounded up to
  * the block alignment. */
@@ -83,9 +86,5 @@ int arena__map_init(heap_t *heap);
 void *debug__alloc(heap_t *heap, size_t size);
 void debug__free(heap_t *heap, void *ptr);
 size_t debug__usable_size(const heap_t *heap, const void *ptr);
-
-/* object.c: the object runtime living beside every heap. */
-int obj__runtime_create(heap_t *heap);
-void obj__runtime_destroy(heap_t *heap);
 
 #endif

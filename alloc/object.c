@@ -4,7 +4,10 @@
  *
  * obj_new() takes one heap block for the whole object (GC header + object
  * header + payload for a container, object header + payload otherwise), so
- * an object costs exactly one size-class block and nothing else. Death is
+ * an object costs exactly one size-class block and nothing else. What every
+ * object relies on, the type table and the collector's generations, is the
+ * runtime: one per heap, made by obj_runtime_create() (the heap below knows
+ * it only as a pointer it keeps for us). Death is
  * immediate: obj_decref() falls into obj__release() when the count reaches
  * zero, and the object is finalized (containers with a finalize hook, once),
  * untracked, deallocated (its children released) and its block freed, all
@@ -28,8 +31,10 @@
 #include "internal.h"
 #include "runtime.h"
 
-int obj__runtime_create(heap_t *heap)
+int obj_runtime_create(heap_t *heap)
 {
+    if (heap->rt != NULL)
+        return -EEXIST;
     struct obj_runtime *rt = aligned_alloc(_Alignof(struct obj_runtime), sizeof(*rt));
     if (rt == NULL)
         return -ENOMEM;
@@ -39,8 +44,10 @@ int obj__runtime_create(heap_t *heap)
     return 0;
 }
 
-void obj__runtime_destroy(heap_t *heap)
+void obj_runtime_destroy(heap_t *heap)
 {
+    if (heap == NULL)
+        return;
     free(heap->rt);
     heap->rt = NULL;
 }
@@ -48,6 +55,7 @@ void obj__runtime_destroy(heap_t *heap)
 obj_t *obj_new(heap_t *heap, const obj_type_t *type)
 {
     struct obj_runtime *rt = heap->rt;
+    TICKD_ASSERT(rt != NULL && "obj_runtime_create() comes before obj_new()");
     if (HEAP_UNLIKELY(type->slot >= OBJ_TYPE_SLOTS || rt->types[type->slot].type != type))
         obj__type_require(heap, type);
 

@@ -19,12 +19,17 @@
  * heap asks gc_should_collect() at a safe point (a loop timer between
  * batches) and calls gc_collect(). alloc/gc.c opens with the design essay.
  *
+ * The objects of a heap need its object runtime (the type table, the
+ * generations): obj_runtime_create() right after heap_create(), and
+ * obj_runtime_destroy() right before heap_destroy(). The heap itself knows
+ * nothing of objects.
+ *
  * Types register themselves with a heap on first use (or up front with
  * obj_type_register()); each has a small constant slot number, and the heap
  * keeps live / created / destroyed counts per slot for the metrics.
  *
- * heap_destroy() releases the memory of objects still alive without running
- * their dealloc or finalize hooks.
+ * obj_runtime_destroy() and heap_destroy() release the memory of objects
+ * still alive without running their dealloc or finalize hooks.
  */
 #ifndef TICKD_ALLOC_OBJECT_H
 #define TICKD_ALLOC_OBJECT_H
@@ -132,6 +137,16 @@ int obj_traverse_items(obj_t *self, obj_visit_fn visit, void *arg);
             obj_decref((heap), obj_clear_tmp_);                                                    \
         }                                                                                          \
     } while (0)
+
+/* Attaches the object runtime to heap, which has none: the type table,
+ * the generations and the collector's state, everything below needs it.
+ * Returns 0, -EEXIST when heap has a runtime already, or -ENOMEM. */
+int obj_runtime_create(heap_t *heap);
+
+/* Detaches heap's runtime and frees it; for heap_destroy() next (objects
+ * still alive are not released, their blocks go with the heap). NULL, or a
+ * heap without a runtime, is ignored. */
+void obj_runtime_destroy(heap_t *heap);
 
 /* Registers type with heap ahead of its first obj_new() (so that its counters
  * show up, at zero, from the start). Returns 0 (also when already

@@ -60,6 +60,7 @@ static int obj_type_is_wellformed(const obj_type_t *type)
 
 int obj_type_register(heap_t *heap, const obj_type_t *type)
 {
+    TICKD_ASSERT(heap->rt != NULL && "obj_runtime_create() comes before obj_type_register()");
     if (!obj_type_is_wellformed(type))
         return -EINVAL;
     obj_type_slot_t *slot = &heap->rt->types[type->slot];

@@ -135,6 +135,7 @@ void pool__init(heap_t *heap, heap_pool_t *pool, heap_arena_t *arena, unsigned i
 void heap__pool_refill(heap_t *heap, heap_pool_t *pool)
 {
     heap_class_t *cls = &heap->classes[pool->szidx];
+    TICKD_ASSERT(pool == cls->pool && pool->state == HEAP_POOL_USED && pool->freeblock == NULL);
     if (pool->nextoffset <= pool->maxnextoffset) {
         uint32_t size = cls->block_size;
         uint32_t end = (pool->nextoffset | (HEAP_CARVE_PAGE - 1)) + 1;
@@ -167,6 +168,8 @@ void heap__pool_refill(heap_t *heap, heap_pool_t *pool)
 void heap__pool_transition(heap_t *heap, heap_pool_t *pool, heap_block_t *oldhead)
 {
     heap_class_t *cls = &heap->classes[pool->szidx];
+    /* A pool's free list is empty exactly when it is FULL. */
+    TICKD_ASSERT((oldhead == NULL) == (pool->state == HEAP_POOL_FULL));
     if (oldhead == NULL) {
         pool->state = HEAP_POOL_USED;
         cls->nfull--;
@@ -181,6 +184,7 @@ heap_pool_t *pool__new_head(heap_t *heap, unsigned idx)
     heap_class_t *cls = &heap->classes[idx];
     heap_pool_t *pool = cls->cached;
     if (pool != NULL) { /* its free list is intact: no carving, no arena */
+        TICKD_ASSERT(pool->state == HEAP_POOL_CACHED && pool->freeblock != NULL);
         cls->cached = NULL;
         pool->state = HEAP_POOL_USED;
         class_push_head(heap, cls, pool);

@@ -2,9 +2,9 @@
  * runtime.h - private state of the object runtime: the GC header, the
  * generation lists, the per-type counters.
  *
- * One struct obj_runtime per heap (heap->rt), allocated by heap_create()
- * through obj__runtime_create(); nothing in it is allocated per object or
- * per collection. Shared by object.c, objtype.c, gc.c, gcgen.c and
+ * One struct obj_runtime per heap (heap->rt), allocated by
+ * obj_runtime_create() and freed by obj_runtime_destroy() (object.c); nothing
+ * in it is allocated per object or per collection. Shared by object.c, objtype.c, gc.c, gcgen.c and
  * gcstats.c; nothing outside alloc/ includes it.
  *
  * Block layout of a container (a type with traverse):
@@ -208,7 +208,7 @@ static inline void gc__untrack(struct obj_runtime *rt, gc_head_t *gc)
 void obj__type_require(heap_t *heap, const obj_type_t *type);
 
 /* Sets the default thresholds and empty generations; called once by
- * obj__runtime_create(). */
+ * obj_runtime_create(). */
 void gc__init(struct obj_runtime *rt);
 
 /* Adds one pause of ns nanoseconds to a generation's histogram. */

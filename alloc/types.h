@@ -86,8 +86,9 @@ enum heap_pool_state {
  */
 typedef struct heap_pool {
     /* Head of the LIFO free list. Invariant: non-NULL while the pool is
-     * USED, NULL when FULL. When the list runs dry the allocator carves the
-     * next never-used block onto it (or marks the pool FULL). */
+     * USED, NULL when FULL (a TICKD_ASSERT at each state change, pool.c).
+     * When the list runs dry the allocator carves the next never-used block
+     * onto it (or marks the pool FULL). */
     heap_block_t *freeblock;
     /* The pool's size class, &heap->classes[szidx]: the one load a free
      * needs to find the class's free cache. */
@@ -226,8 +227,10 @@ typedef struct heap {
     heap_large_t *large;     /* live large blocks, linear probing */
     size_t large_cap;        /* slots in large: a power of two, or 0 */
     size_t large_count;      /* live large blocks */
-    struct obj_runtime *rt;  /* object runtime and cycle collector
-                                (alloc/object.c, alloc/gc.c) */
+    /* The object runtime (alloc/runtime.h) that the layer above attaches
+     * with obj_runtime_create() and detaches with obj_runtime_destroy();
+     * NULL without one. The heap never reads it. */
+    struct obj_runtime *rt;
 
     /* Counters (read by heap_get_stats). */
     uint64_t arenas_allocated;  /* mappings made over the heap's life */

@@ -472,6 +472,8 @@ int cmd_replay(int argc, char **argv)
     market_t *m = NULL;
     static ingest_t ing;
     int status = EX_FAILURE_CODE, err = heap_create(NULL, &heap);
+    if (err == 0)
+        err = obj_runtime_create(heap);
     if (err == 0 && r.journal_dir != NULL && (err = open_journal(&r)) != 0) {
         status = err == -EBUSY ? EX_HELD_CODE : EX_CANTCREAT_CODE;
         goto out;
@@ -516,6 +518,7 @@ out:
     if (r.dir_lock >= 0)
         journal_unlock_dir(r.dir_lock);
     market_destroy(m);
+    obj_runtime_destroy(heap);
     heap_destroy(heap);
     if (data != NULL)
         munmap(data, total);

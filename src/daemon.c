@@ -1055,6 +1055,8 @@ static int start(daemon_ctx_t *c)
     ho.debug = d->cfg.heap.debug ? HEAP_DEBUG_ON : HEAP_DEBUG_FROM_ENV;
     init_handles(c);
     int r = heap_create(&ho, &d->heap);
+    if (r == 0)
+        r = obj_runtime_create(d->heap);
     if (r != 0) {
         log_msg(LOG_ERR, "heap: %s", strerror(-r));
         return EX_FAILURE_CODE;
@@ -1131,6 +1133,7 @@ int daemon_run(const char *config_path)
     if (d->http != NULL)
         http_free(d->http);
     market_destroy(d->market);
+    obj_runtime_destroy(d->heap);
     heap_destroy(d->heap);
     log_msg(LOG_INFO, "stopped");
     return c.exit_code;

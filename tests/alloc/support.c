@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "alloc/object.h"
 #include "support.h"
 
 /* ---- heaps ---- */
@@ -70,16 +69,6 @@ void heap_assert_empty_and_destroy(heap_t *heap)
     assert_int_equal(st.pools_full, 0);
     heap_assert_valid(heap);
     heap_destroy(heap);
-}
-
-void heap_assert_gc_empty_and_destroy(heap_t *heap)
-{
-    gc_stats_t gs;
-    gc_get_stats(heap, &gs);
-    for (unsigned g = 0; g < GC_NGENERATIONS; g++)
-        assert_int_equal(gs.generations[g].tracked, 0);
-    assert_int_equal(gs.frozen, 0);
-    heap_assert_empty_and_destroy(heap);
 }
 
 /* ---- pools ---- */

@@ -37,10 +37,6 @@ void heap_assert_valid(const heap_t *heap);
  * then it is destroyed. */
 void heap_assert_empty_and_destroy(heap_t *heap);
 
-/* The same for a heap of objects: first nothing is tracked by the cycle
- * collector, in any generation, and nothing is frozen. */
-void heap_assert_gc_empty_and_destroy(heap_t *heap);
-
 /* ---- pools ---- */
 
 /* Bytes from the start of a pool to its first block: the pool header,

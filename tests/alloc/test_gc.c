@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "alloc/object.h"
-#include "support.h"
+#include "support_obj.h"
 
 /* Objects tracked in generation gen of heap. */
 static uint64_t tracked_in(const heap_t *heap, unsigned gen)
@@ -345,7 +345,7 @@ static void drop(heap_t *heap, void *o)
 static void test_self_cycle_is_collected(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     link_ref(a, 0, a);
@@ -360,7 +360,7 @@ static void test_self_cycle_is_collected(void **state)
 static void test_two_cycle_is_collected(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     node_t *b = new_node(heap, w);
@@ -378,7 +378,7 @@ static void test_two_cycle_is_collected(void **state)
 static void test_ring_of_100000_is_collected_without_deep_recursion(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     node_t *first = new_node(heap, w);
     node_t *prev = first;
@@ -400,7 +400,7 @@ static void test_ring_of_100000_is_collected_without_deep_recursion(void **state
 static void test_cycle_reachable_from_outside_is_kept_intact(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     node_t *b = new_node(heap, w);
@@ -429,7 +429,7 @@ static void test_cycle_reachable_from_outside_is_kept_intact(void **state)
 static void test_cycle_hanging_off_an_object_freed_by_refcount_is_collected(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *g = new_node(heap, w); /* no cycle: dies by refcount */
     node_t *c1 = new_node(heap, w);
@@ -450,7 +450,7 @@ static void test_cycle_hanging_off_an_object_freed_by_refcount_is_collected(void
 static void test_cycle_hanging_off_a_garbage_cycle_is_collected_with_it(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *g1 = new_node(heap, w);
     node_t *g2 = new_node(heap, w);
@@ -478,7 +478,7 @@ static void test_cycle_hanging_off_a_garbage_cycle_is_collected_with_it(void **s
 static void test_objects_that_only_garbage_refers_to_are_freed_and_held_ones_kept(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     node_t *b = new_node(heap, w);
@@ -506,7 +506,7 @@ static void test_objects_that_only_garbage_refers_to_are_freed_and_held_ones_kep
 static void test_survivors_are_promoted_one_generation_per_collection(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     node_t *n[3];
     for (int i = 0; i < 3; i++)
@@ -533,7 +533,7 @@ static void test_survivors_are_promoted_one_generation_per_collection(void **sta
 static void test_young_cycle_held_by_an_old_object_survives_young_collections(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *old = new_node(heap, w);
     assert_int_equal(gc_collect(heap, 2), 0);
@@ -558,7 +558,7 @@ static void test_young_cycle_held_by_an_old_object_survives_young_collections(vo
 static void test_young_garbage_pointing_into_old_generation_leaves_it_alive(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *old = new_node(heap, w);
     assert_int_equal(gc_collect(heap, 2), 0);
@@ -582,7 +582,7 @@ static void test_young_garbage_pointing_into_old_generation_leaves_it_alive(void
 static void test_cycle_spanning_generations_waits_for_the_older_collection(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *old = new_node(heap, w);
     assert_int_equal(gc_collect(heap, 2), 0);
@@ -604,7 +604,7 @@ static void test_cycle_spanning_generations_waits_for_the_older_collection(void 
 static void test_old_garbage_cycle_is_left_alone_by_younger_collections(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     node_t *b = new_node(heap, w);
@@ -626,7 +626,7 @@ static void test_old_garbage_cycle_is_left_alone_by_younger_collections(void **s
 static void test_default_thresholds_are_700_10_10_and_can_be_changed(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     uint32_t t[GC_NGENERATIONS];
     gc_get_thresholds(heap, t);
     assert_int_equal(t[0], 700);
@@ -643,7 +643,7 @@ static void test_default_thresholds_are_700_10_10_and_can_be_changed(void **stat
 static void test_young_collection_is_due_when_allocations_minus_deaths_pass_700(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     node_t *n[701];
     for (int i = 0; i < 700; i++)
@@ -669,7 +669,7 @@ static void test_young_collection_is_due_when_allocations_minus_deaths_pass_700(
 static void test_threshold_zero_turns_automatic_collection_off(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     gc_set_thresholds(heap, 0, 10, 10);
     node_t *n[3];
@@ -693,7 +693,7 @@ static void
 test_middle_generation_is_due_after_more_young_collections_than_its_threshold(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     gc_set_thresholds(heap, 2, 3, 100);
     node_t *keep[64];
@@ -723,7 +723,7 @@ test_middle_generation_is_due_after_more_young_collections_than_its_threshold(vo
 static void test_full_collection_waits_until_pending_long_lived_reach_a_quarter(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     node_t *keep[200];
     int nkeep = 0;
@@ -766,7 +766,7 @@ static void test_full_collection_waits_until_pending_long_lived_reach_a_quarter(
 static void test_frozen_objects_are_ignored_until_unfrozen(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     node_t *b = new_node(heap, w);
@@ -801,7 +801,7 @@ static void test_frozen_objects_are_ignored_until_unfrozen(void **state)
 static void test_untracked_cycle_is_invisible_until_tracked_again(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node(heap, w);
     node_t *b = new_node(heap, w);
@@ -835,7 +835,7 @@ static void test_untracked_cycle_is_invisible_until_tracked_again(void **state)
 static void test_finalizer_runs_once_before_clear_and_not_on_a_later_death(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node_of(heap, w, &fnode_type);
     node_t *b = new_node_of(heap, w, &fnode_type);
@@ -858,7 +858,7 @@ static void test_finalizer_runs_once_before_clear_and_not_on_a_later_death(void 
 static void test_object_resurrected_by_its_finalizer_is_kept_with_what_it_holds(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node_of(heap, w, &fnode_type);
     node_t *b = new_node_of(heap, w, &fnode_type);
@@ -918,7 +918,7 @@ static const obj_type_t breaker_type = {
 static void test_objects_freed_by_a_finalizer_count_as_collected(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node_of(heap, w, &breaker_type);
     node_t *b = new_node(heap, w);
@@ -940,7 +940,7 @@ static void test_objects_freed_by_a_finalizer_count_as_collected(void **state)
 static void test_cleared_object_stays_valid_while_its_cycle_still_points_at_it(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON); /* freed memory reads 0xDD */
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON); /* freed memory reads 0xDD */
     world_t *w = world_new(heap);
     enum { N = 5 };
     node_t *ring[N];
@@ -962,7 +962,7 @@ static void test_cleared_object_stays_valid_while_its_cycle_still_points_at_it(v
 static void test_cycle_of_objects_without_clear_is_counted_uncollectable_and_kept(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     node_t *a = new_node_of(heap, w, &clinging_type);
     node_t *b = new_node_of(heap, w, &clinging_type);
@@ -990,7 +990,7 @@ static void test_object_without_clear_is_freed_when_a_cycle_partner_clears(void 
 {
     (void)state;
     for (int order = 0; order < 2; order++) {
-        heap_t *heap = heap_new(HEAP_DEBUG_ON);
+        heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
         world_t *w = world_new(heap);
         node_t *s, *n;
         if (order == 0) {
@@ -1018,7 +1018,7 @@ static void test_object_without_clear_is_freed_when_a_cycle_partner_clears(void 
 static void test_stats_count_collections_collected_objects_and_pauses(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     for (int round = 0; round < 3; round++) {
         node_t *a = new_node(heap, w);
@@ -1055,7 +1055,7 @@ static void test_stats_count_collections_collected_objects_and_pauses(void **sta
 static void test_collect_rejects_a_generation_out_of_range(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     assert_int_equal(gc_collect(heap, -1), -EINVAL);
     assert_int_equal(gc_collect(heap, GC_NGENERATIONS), -EINVAL);
     gc_stats_t st;
@@ -1104,7 +1104,7 @@ static void test_wide_root_keeps_all_it_holds_and_goes_up_with_it(void **state)
     (void)state;
     static const obj_type_t *const types[] = {&bag_type, &ibag_type};
     for (int t = 0; t < 2; t++) {
-        heap_t *heap = heap_new(HEAP_DEBUG_ON);
+        heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
         world_t *w = world_new(heap);
         bag_t *root = new_wide_bag(heap, w, types[t]);
         bag_add_pairs(heap, w, root, 500);
@@ -1132,7 +1132,7 @@ static void test_wide_root_keeps_all_it_holds_and_goes_up_with_it(void **state)
 static void test_wide_container_holding_itself_is_collected(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     bag_t *b = new_wide_bag(heap, w, &ibag_type);
     for (int i = 0; i < 3; i++)
@@ -1149,7 +1149,7 @@ static void test_wide_container_holding_itself_is_collected(void **state)
 static void test_wide_container_held_only_by_a_wide_root_keeps_what_it_holds(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     bag_t *root = new_wide_bag(heap, w, &bag_type);
     bag_t *inner = new_wide_bag(heap, w, &ibag_type);
@@ -1172,7 +1172,7 @@ static void test_wide_container_held_only_by_a_wide_root_keeps_what_it_holds(voi
 static void test_wide_containers_holding_each_other_are_collected_together(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     world_t *w = world_new(heap);
     bag_t *a = new_wide_bag(heap, w, &bag_type);
     bag_t *b = new_wide_bag(heap, w, &ibag_type);
@@ -1200,7 +1200,7 @@ static void test_more_wide_containers_than_are_set_aside_are_all_handled(void **
 {
     (void)state;
     enum { NBAGS = 2 * GC_WIDE_MAX + 3 };
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     bag_t *bags[NBAGS];
     for (int i = 0; i < NBAGS; i++) {
@@ -1353,7 +1353,7 @@ static void rg_check(const rgraph_t *g, const world_t *w, int exact)
  * checking each collection against rg_reach(). */
 static void rg_run(int graphs, int wide)
 {
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     world_t *w = world_new(heap);
     rng_t r = {0x9e3779b97f4a7c15u};
     rgraph_t g;
@@ -1426,7 +1426,7 @@ static const obj_type_t liar_type = {
 
 static void op_collect_with_an_over_reporting_traverse(void)
 {
-    heap_t *heap = child_heap(HEAP_DEBUG_FROM_ENV);
+    heap_t *heap = child_obj_heap(HEAP_DEBUG_FROM_ENV);
     node_t *liar = (node_t *)obj_new(heap, &liar_type);
     obj_t *target = obj_new(heap, &liar_type);
     if (liar == NULL || target == NULL)
@@ -1439,6 +1439,32 @@ static void test_traverse_reporting_more_references_than_held_aborts(void **stat
 {
     (void)state;
     assert_dies_naming(op_collect_with_an_over_reporting_traverse, "liar", "traverse");
+}
+
+#ifdef TICKD_ASSERTS
+static void op_collect_a_container_whose_count_overflows_the_scratch_count(void)
+{
+    heap_t *heap = child_obj_heap(HEAP_DEBUG_OFF);
+    obj_t *node = obj_new(heap, &node_type);
+    if (node == NULL)
+        _exit(99);
+    node->refcnt = INTPTR_MAX; /* gc_refs keeps the count shifted by GC_REFS_SHIFT */
+    gc_collect(heap, 0);
+}
+#endif
+
+/* The collector's scratch count is the object's count, shifted into the
+ * word beside the GC flags: a debug build checks that it fits. */
+static void
+test_count_too_large_for_the_scratch_count_aborts_a_collection_in_a_debug_build(void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_collect_a_container_whose_count_overflows_the_scratch_count,
+                       "assertion failed", "UINTPTR_MAX >> GC_REFS_SHIFT");
+#endif
 }
 
 int main(void)
@@ -1480,6 +1506,8 @@ int main(void)
         cmocka_unit_test(test_random_graphs_free_exactly_the_unreachable_objects),
         cmocka_unit_test(test_random_graphs_with_wide_containers_free_exactly_the_unreachable),
         cmocka_unit_test(test_traverse_reporting_more_references_than_held_aborts),
+        cmocka_unit_test(
+            test_count_too_large_for_the_scratch_count_aborts_a_collection_in_a_debug_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc/alloc.h"
 #include "support.h"
@@ -483,6 +484,30 @@ static void test_heap_check_finds_a_block_freed_twice_in_the_free_cache(void **s
     }
 }
 
+#ifdef TICKD_ASSERTS
+static void op_trim_a_heap_that_counts_an_arena_too_many(void)
+{
+    heap_t *heap = child_heap(HEAP_DEBUG_OFF);
+    if (heap_alloc(heap, 64) == NULL)
+        _exit(99);
+    heap->narenas++;
+    heap_trim(heap);
+}
+#endif
+
+/* A debug build runs heap_check() after every heap_trim() (the daemon trims
+ * on every cycle-sweep tick) and stops at the first thing it finds wrong. */
+static void test_trim_of_a_corrupt_heap_aborts_with_what_is_wrong_in_a_debug_build(void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_trim_a_heap_that_counts_an_arena_too_many,
+                       "heap_check: 1 arenas listed, 2 counted", "assertion failed");
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_full_free_cache_sends_its_oldest_half_home),
         cmocka_unit_test(test_flush_sends_the_whole_free_cache_home),
         cmocka_unit_test(test_heap_check_finds_a_block_freed_twice_in_the_free_cache),
+        cmocka_unit_test(test_trim_of_a_corrupt_heap_aborts_with_what_is_wrong_in_a_debug_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

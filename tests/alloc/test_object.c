@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "alloc/object.h"
-#include "support.h"
+#include "support_obj.h"
 
 /* Live objects of type in heap. */
 static uint64_t live_of(const heap_t *heap, const obj_type_t *type)
@@ -147,7 +147,7 @@ static obj_t *new_obj(heap_t *heap, const obj_type_t *type)
 static void test_new_object_has_count_one_its_type_and_a_zeroed_payload(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON); /* debug fills new blocks with 0xCD */
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON); /* debug fills new blocks with 0xCD */
     plain_t *p = (plain_t *)new_obj(heap, &plain_type);
     assert_ptr_equal(p->ob.type, &plain_type);
     assert_int_equal(p->ob.refcnt, 1);
@@ -159,13 +159,13 @@ static void test_new_object_has_count_one_its_type_and_a_zeroed_payload(void **s
     assert_null(q->second);
     obj_decref(heap, &p->ob);
     obj_decref(heap, &q->ob);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_object_lives_until_its_last_reference_is_dropped(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     obj_t *o = new_obj(heap, &plain_type);
     obj_incref(o);
     obj_incref(o);
@@ -176,13 +176,13 @@ static void test_object_lives_until_its_last_reference_is_dropped(void **state)
     assert_int_equal(live_of(heap, &plain_type), 1);
     obj_decref(heap, o);
     assert_int_equal(live_of(heap, &plain_type), 0);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_object_takes_one_block_of_its_size_class_gc_header_included(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     obj_t *p = new_obj(heap, &plain_type);  /* 40 bytes: 48-byte class */
     obj_t *q = new_obj(heap, &pair_type);   /* 32 + 16 GC header: 48-byte class */
     obj_t *h = new_obj(heap, &holder_type); /* 24 bytes: 32-byte class */
@@ -194,26 +194,26 @@ static void test_object_takes_one_block_of_its_size_class_gc_header_included(voi
     obj_decref(heap, p);
     obj_decref(heap, q);
     obj_decref(heap, h);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_object_over_the_small_limit_comes_from_the_large_path(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     big_t *b = (big_t *)new_obj(heap, &big_type);
     assert_int_equal(b->bytes[999], 0);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     assert_int_equal(st.large_allocs, 1);
     obj_decref(heap, &b->ob);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_dealloc_releases_children_which_die_with_their_last_reference(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     holder_t *top = (holder_t *)new_obj(heap, &holder_type);
     holder_t *mid = (holder_t *)new_obj(heap, &holder_type);
     obj_t *leaf = new_obj(heap, &plain_type);
@@ -231,13 +231,13 @@ static void test_dealloc_releases_children_which_die_with_their_last_reference(v
     assert_int_equal(live_of(heap, &plain_type), 1);
     assert_int_equal(shared->refcnt, 1);
     obj_decref(heap, shared);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_destroying_a_million_long_chain_does_not_nest_a_million_deep(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     /* Alternate plain holders and containers, so both kinds queue. */
     obj_t *head = new_obj(heap, &plain_type);
     for (int i = 0; i < 1000000; i++) {
@@ -255,7 +255,7 @@ static void test_destroying_a_million_long_chain_does_not_nest_a_million_deep(vo
     assert_int_equal(live_of(heap, &holder_type), 0);
     assert_int_equal(live_of(heap, &pair_type), 0);
     assert_int_equal(live_of(heap, &plain_type), 0);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 /* ---- finalizers on refcount death ---- */
@@ -263,7 +263,7 @@ static void test_destroying_a_million_long_chain_does_not_nest_a_million_deep(vo
 static void test_finalizer_runs_once_before_a_refcount_death(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     fin_ctx_t ctx = {0};
     fin_t *f = (fin_t *)new_obj(heap, &fin_type);
     f->ctx = &ctx;
@@ -272,13 +272,13 @@ static void test_finalizer_runs_once_before_a_refcount_death(void **state)
     assert_int_equal(ctx.finalized, 1);
     assert_int_equal(live_of(heap, &fin_type), 0);
     assert_int_equal(live_of(heap, &plain_type), 0);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_finalizer_that_resurrects_keeps_the_object_and_is_not_run_again(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_ON);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON);
     fin_ctx_t ctx = {.resurrect = 1};
     fin_t *f = (fin_t *)new_obj(heap, &fin_type);
     f->ctx = &ctx;
@@ -293,7 +293,7 @@ static void test_finalizer_that_resurrects_keeps_the_object_and_is_not_run_again
     obj_decref(heap, ctx.saved);
     assert_int_equal(ctx.finalized, 1);
     assert_int_equal(live_of(heap, &fin_type), 0);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 /* ---- tracking by obj_new ---- */
@@ -301,7 +301,7 @@ static void test_finalizer_that_resurrects_keeps_the_object_and_is_not_run_again
 static void test_containers_are_tracked_from_birth_and_untracked_at_death(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     obj_t *c = new_obj(heap, &pair_type);
     obj_t *p = new_obj(heap, &plain_type);
     assert_true(gc_is_tracked(c));
@@ -315,7 +315,7 @@ static void test_containers_are_tracked_from_birth_and_untracked_at_death(void *
     gc_get_stats(heap, &st);
     assert_int_equal(st.generations[0].tracked, 0);
     assert_int_equal(st.generations[0].count, 0);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 /* ---- types and their counters ---- */
@@ -323,7 +323,7 @@ static void test_containers_are_tracked_from_birth_and_untracked_at_death(void *
 static void test_type_counters_count_live_created_and_destroyed_per_type(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     obj_t *keep[10];
     for (int i = 0; i < 10; i++)
         keep[i] = new_obj(heap, &plain_type);
@@ -346,22 +346,22 @@ static void test_type_counters_count_live_created_and_destroyed_per_type(void **
     assert_int_equal(obj_type_get_stats(heap, &plain_type, &st), 0);
     assert_int_equal(st.live, 0);
     assert_int_equal(st.destroyed, 10);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static void test_counters_are_per_heap(void **state)
 {
     (void)state;
-    heap_t *a = heap_new(HEAP_DEBUG_OFF);
-    heap_t *b = heap_new(HEAP_DEBUG_OFF);
+    heap_t *a = obj_heap_new(HEAP_DEBUG_OFF);
+    heap_t *b = obj_heap_new(HEAP_DEBUG_OFF);
     obj_t *o = new_obj(a, &plain_type);
     obj_type_stats_t st;
     assert_int_equal(obj_type_get_stats(a, &plain_type, &st), 0);
     assert_int_equal(st.live, 1);
     assert_int_equal(obj_type_get_stats(b, &plain_type, &st), -ENOENT);
     obj_decref(a, o);
-    heap_assert_empty_and_destroy(a);
-    heap_assert_empty_and_destroy(b);
+    obj_heap_assert_empty_and_destroy(a);
+    obj_heap_assert_empty_and_destroy(b);
 }
 
 struct seen_types {
@@ -389,7 +389,7 @@ static int stop_at_first(const obj_type_stats_t *st, void *arg)
 static void test_foreach_lists_registered_types_in_slot_order_with_names(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     assert_int_equal(obj_type_register(heap, &pair_type), 0);
     assert_int_equal(obj_type_register(heap, &pair_type), 0); /* again: fine */
     obj_t *o = new_obj(heap, &plain_type);
@@ -402,7 +402,7 @@ static void test_foreach_lists_registered_types_in_slot_order_with_names(void **
     assert_int_equal(seen.live[1], 0);
     assert_int_equal(obj_type_foreach(heap, stop_at_first, NULL), 7);
     obj_decref(heap, o);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 static int dummy_traverse(obj_t *self, obj_visit_fn visit, void *arg)
@@ -432,7 +432,7 @@ static obj_t *const *dummy_items(const obj_t *self, size_t *len)
 static void test_register_rejects_malformed_types_and_a_taken_slot(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     static const uint16_t outside[] = {sizeof(pair_t)};
     static const uint16_t in_header[] = {8};
     static const obj_type_t bad[] = {
@@ -492,7 +492,7 @@ static void test_register_rejects_malformed_types_and_a_taken_slot(void **state)
     static const obj_type_t squatter = {.name = "squatter", .size = sizeof(plain_t), .slot = 0};
     assert_int_equal(obj_type_register(heap, &plain_type), 0);
     assert_int_equal(obj_type_register(heap, &squatter), -EEXIST);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 /* ---- field and item helpers ---- */
@@ -514,7 +514,7 @@ static int stop_visit(obj_t *child, void *arg)
 static void test_traverse_fields_visits_non_null_fields_and_stops_when_asked(void **state)
 {
     (void)state;
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     pair_t *p = (pair_t *)new_obj(heap, &pair_type);
     int n = 0;
     assert_int_equal(obj_traverse_fields(&p->ob, count_visit, &n), 0);
@@ -531,7 +531,7 @@ static void test_traverse_fields_visits_non_null_fields_and_stops_when_asked(voi
     assert_null(p->second);
     assert_int_equal(live_of(heap, &plain_type), 0);
     obj_decref(heap, &p->ob);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 /* ---- death tests ---- */
@@ -551,7 +551,7 @@ static const obj_type_t overrelease_type = {
 
 static void op_decref_of_an_object_being_destroyed(void)
 {
-    heap_t *heap = child_heap(HEAP_DEBUG_ON);
+    heap_t *heap = child_obj_heap(HEAP_DEBUG_ON);
     obj_t *o = obj_new(heap, &overrelease_type);
     if (o == NULL)
         _exit(99);
@@ -561,7 +561,7 @@ static void op_decref_of_an_object_being_destroyed(void)
 #ifndef HEAP_ASAN
 static void op_decref_of_a_freed_object(void)
 {
-    heap_t *heap = child_heap(HEAP_DEBUG_ON);
+    heap_t *heap = child_obj_heap(HEAP_DEBUG_ON);
     obj_t *keep = obj_new(heap, &plain_type);
     obj_t *o = obj_new(heap, &plain_type);
     if (keep == NULL || o == NULL)
@@ -574,7 +574,7 @@ static void op_decref_of_a_freed_object(void)
 static void op_obj_new_with_a_slot_taken_by_another_type(void)
 {
     static const obj_type_t squatter = {.name = "squatter", .size = sizeof(plain_t), .slot = 0};
-    heap_t *heap = child_heap(HEAP_DEBUG_OFF);
+    heap_t *heap = child_obj_heap(HEAP_DEBUG_OFF);
     if (obj_new(heap, &plain_type) == NULL)
         _exit(99);
     obj_new(heap, &squatter);
@@ -603,6 +603,60 @@ static void test_obj_new_with_a_slot_of_another_type_aborts_naming_both(void **s
     assert_dies_naming(op_obj_new_with_a_slot_taken_by_another_type, "squatter", "plain");
 }
 
+/* The heap knows nothing of objects: its runtime is the object layer's, made
+ * once per heap. A second one is refused and the first keeps counting. */
+static void test_second_runtime_on_a_heap_is_refused_and_the_first_kept(void **state)
+{
+    (void)state;
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
+    obj_t *o = obj_new(heap, &plain_type);
+    assert_non_null(o);
+    assert_int_equal(obj_runtime_create(heap), -EEXIST);
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(heap, &plain_type, &st), 0);
+    assert_int_equal(st.created, 1);
+    assert_int_equal(st.live, 1);
+    obj_decref(heap, o);
+    obj_heap_assert_empty_and_destroy(heap);
+}
+
+#ifdef TICKD_ASSERTS
+static void op_obj_new_on_a_heap_without_a_runtime(void)
+{
+    heap_t *heap = child_heap(HEAP_DEBUG_OFF);
+    obj_new(heap, &plain_type);
+}
+
+static void op_heap_destroy_with_the_runtime_attached(void)
+{
+    heap_destroy(child_obj_heap(HEAP_DEBUG_OFF));
+}
+#endif
+
+static void
+test_obj_new_without_a_runtime_aborts_naming_obj_runtime_create_in_a_debug_build(void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_obj_new_on_a_heap_without_a_runtime, "assertion failed",
+                       "obj_runtime_create() comes before obj_new()");
+#endif
+}
+
+static void test_heap_destroy_before_the_runtime_aborts_naming_obj_runtime_destroy_in_a_debug_build(
+    void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_heap_destroy_with_the_runtime_attached, "assertion failed",
+                       "obj_runtime_destroy() comes before heap_destroy()");
+#endif
+}
+
 static void test_traverse_items_visits_non_null_entries_and_stops_when_asked(void **state)
 {
     (void)state;
@@ -613,7 +667,7 @@ static void test_traverse_items_visits_non_null_entries_and_stops_when_asked(voi
         .traverse = obj_traverse_items,
         .items = dummy_items,
     };
-    heap_t *heap = heap_new(HEAP_DEBUG_OFF);
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
     assert_int_equal(obj_type_register(heap, &array_type), 0);
     obj_t *a = new_obj(heap, &array_type);
     int n = 0;
@@ -630,7 +684,7 @@ static void test_traverse_items_visits_non_null_entries_and_stops_when_asked(voi
     obj_decref(heap, dummy_refs[2]);
     dummy_refs[0] = dummy_refs[2] = NULL;
     obj_decref(heap, a);
-    heap_assert_empty_and_destroy(heap);
+    obj_heap_assert_empty_and_destroy(heap);
 }
 
 int main(void)
@@ -654,6 +708,11 @@ int main(void)
         cmocka_unit_test(test_decref_below_zero_in_debug_mode_aborts_naming_the_type),
         cmocka_unit_test(test_decref_of_a_freed_object_in_debug_mode_aborts_with_underflow),
         cmocka_unit_test(test_obj_new_with_a_slot_of_another_type_aborts_naming_both),
+        cmocka_unit_test(test_second_runtime_on_a_heap_is_refused_and_the_first_kept),
+        cmocka_unit_test(
+            test_obj_new_without_a_runtime_aborts_naming_obj_runtime_create_in_a_debug_build),
+        cmocka_unit_test(
+            test_heap_destroy_before_the_runtime_aborts_naming_obj_runtime_destroy_in_a_debug_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

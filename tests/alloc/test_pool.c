@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc/alloc.h"
 #include "support.h"
@@ -420,6 +421,34 @@ static void test_heap_trim_gives_back_kept_empty_pools_and_keeps_live_blocks(voi
     heap_assert_empty_and_destroy(heap);
 }
 
+#ifdef TICKD_ASSERTS
+static void op_block_home_to_a_used_pool_with_an_empty_free_list(void)
+{
+    heap_t *heap = child_heap(HEAP_DEBUG_OFF);
+    void *p = heap_alloc(heap, 64);
+    if (p == NULL)
+        _exit(99);
+    heap_pool_t *pool = (heap_pool_t *)pool_of(p, HEAP_POOL_SIZE_DEFAULT);
+    pool->freeblock = NULL; /* USED, yet nothing on its free list */
+    heap_free(heap, p);
+    heap_flush(heap); /* the block goes home to its pool */
+}
+#endif
+
+/* A pool's free list is empty exactly when the pool is FULL: a debug build
+ * checks it whenever a pool changes state. */
+static void
+test_used_pool_with_an_empty_free_list_aborts_when_a_block_comes_home_in_a_debug_build(void **state)
+{
+    (void)state;
+#ifndef TICKD_ASSERTS
+    skip(); /* a release build has no TICKD_ASSERT */
+#else
+    assert_dies_naming(op_block_home_to_a_used_pool_with_an_empty_free_list, "assertion failed",
+                       "(oldhead == NULL) == (pool->state == HEAP_POOL_FULL)");
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +461,8 @@ int main(void)
         cmocka_unit_test(test_reused_empty_pool_carves_from_its_start_again),
         cmocka_unit_test(test_emptied_pool_is_reused_by_another_size_class),
         cmocka_unit_test(test_heap_trim_gives_back_kept_empty_pools_and_keeps_live_blocks),
+        cmocka_unit_test(
+            test_used_pool_with_an_empty_free_list_aborts_when_a_block_comes_home_in_a_debug_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,6 +191,10 @@ static int run_tickd(size_t nobjects, unsigned repeat, struct result *out)
     int err = heap_create(&opts, &heap);
     if (err != 0)
         return err;
+    if ((err = obj_runtime_create(heap)) != 0) {
+        heap_destroy(heap);
+        return err;
+    }
 
     uint64_t *full = calloc(repeat, sizeof(*full));
     uint64_t *young = calloc(repeat, sizeof(*young));
@@ -229,6 +233,7 @@ static int run_tickd(size_t nobjects, unsigned repeat, struct result *out)
         obj_decref(heap, &root->ob);
     free(full);
     free(young);
+    obj_runtime_destroy(heap);
     heap_destroy(heap);
     return err;
 }

@@ -56,6 +56,7 @@ static rig_t *rig_new(enum ingest_format fmt)
 {
     rig_t *r = calloc(1, sizeof(*r));
     assert_int_equal(heap_create(NULL, &r->heap), 0);
+    assert_int_equal(obj_runtime_create(r->heap), 0);
     assert_int_equal(market_create(r->heap, 0, sum_tick, &r->sum, &r->market), 0);
     ingest_init(&r->ing, fmt, r->market, note_error, &r->errors);
     return r;
@@ -68,6 +69,7 @@ static void rig_free(rig_t *r)
     heap_stats_t hs;
     heap_get_stats(r->heap, &hs);
     assert_int_equal(hs.used_bytes, 0);
+    obj_runtime_destroy(r->heap);
     heap_destroy(r->heap);
     free(r);
 }

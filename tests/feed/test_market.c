@@ -53,6 +53,7 @@ static heap_t *new_heap(void)
 {
     heap_t *heap;
     assert_int_equal(heap_create(NULL, &heap), 0);
+    assert_int_equal(obj_runtime_create(heap), 0);
     return heap;
 }
 
@@ -74,6 +75,7 @@ static void assert_day_reclaimed(heap_t *heap)
     heap_stats_t hs;
     heap_get_stats(heap, &hs);
     assert_int_equal(hs.used_bytes, 0);
+    obj_runtime_destroy(heap);
     heap_destroy(heap);
 }
 

@@ -89,8 +89,8 @@ void fuzz_rig_open(fuzz_rig_t *r, enum ingest_format fmt, uint8_t ctl, uint64_t 
     heap_options_t opts;
     heap_options_init(&opts);
     opts.debug = (ctl & 1) ? HEAP_DEBUG_ON : HEAP_DEBUG_OFF;
-    if (heap_create(&opts, &r->heap) != 0)
-        fuzz_fail("heap_create failed");
+    if (heap_create(&opts, &r->heap) != 0 || obj_runtime_create(r->heap) != 0)
+        fuzz_fail("heap_create or obj_runtime_create failed");
     if (r->collect)
         gc_set_thresholds(r->heap, 5, 2, 2);
     /* A day start like the daemon's: a midnight in nanoseconds since 1970. */
@@ -234,6 +234,7 @@ void fuzz_rig_close(fuzz_rig_t *r)
     char why[256];
     if (heap_check(r->heap, why, sizeof(why)) != 0)
         fuzz_fail("heap_check: %s", why);
+    obj_runtime_destroy(r->heap);
     heap_destroy(r->heap);
     r->heap = NULL;
 }

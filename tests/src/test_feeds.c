@@ -88,6 +88,7 @@ static int setup(void **state)
     assert_non_null(f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(heap_create(NULL, &f->heap), 0);
+    assert_int_equal(obj_runtime_create(f->heap), 0);
     assert_int_equal(market_create(f->heap, 0, sink, f, &f->market), 0);
     f->hooks = (feed_hooks_t){.batch_done = on_batch_done, .input_error = on_input_error, .arg = f};
     *state = f;
@@ -109,6 +110,7 @@ static int teardown(void **state)
     heap_stats_t hs;
     heap_get_stats(f->heap, &hs);
     assert_int_equal(hs.used_bytes, 0);
+    obj_runtime_destroy(f->heap);
     heap_destroy(f->heap);
     free(f);
     return 0;

@@ -50,6 +50,7 @@ static int setup(void **state)
     assert_non_null(f);
     metrics_snapshot_t *d = &f->s;
     assert_int_equal(heap_create(NULL, &d->heap), 0);
+    assert_int_equal(obj_runtime_create(d->heap), 0);
 
     /* Yesterday: ticks and symbols left in Symbol <-> Tick cycles, then
      * reclaimed by a full collection. */
@@ -113,6 +114,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     market_destroy(f->market);
+    obj_runtime_destroy(f->s.heap);
     heap_destroy(f->s.heap);
     free(f);
     return 0;

@@ -127,6 +127,7 @@ static int setup(void **state)
     default_config(f->cfg);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(heap_create(NULL, &f->heap), 0);
+    assert_int_equal(obj_runtime_create(f->heap), 0);
     assert_int_equal(market_create(f->heap, 0, sink, f, &f->market), 0);
     *state = f;
     return 0;
@@ -167,6 +168,7 @@ static int teardown(void **state)
     heap_stats_t hs;
     heap_get_stats(f->heap, &hs);
     assert_int_equal(hs.used_bytes, 0);
+    obj_runtime_destroy(f->heap);
     heap_destroy(f->heap);
     free(f->cfg);
     free(f);
