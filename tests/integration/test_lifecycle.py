@@ -74,35 +74,6 @@ feeds:
         self.assertEqual(t.metric("tickd_sessions_rolled_total"), 0)
         self.assertEqual(t.stop(), 0)
 
-    def test_a_looping_itch_replay_starts_again_within_the_day_on_clean_books(self):
-        t = Tickd()
-        self.addCleanup(t.close)
-        day = os.path.join(t.dir.name, "day.itch")
-        r = subprocess.run([TICKD, "gen", "itch", "--symbols", "10", "--messages", "5000",
-                            "--seed", "7", "-o", day], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        t.feeds = f"""
-feeds:
-  - name: day
-    type: file
-    format: itch
-    path: {day}
-    speed: max
-    loop: true
-"""
-        t.write_config()
-        t.start()
-        wait_for(lambda: (t.metric('tickd_feed_messages_total{feed="day"}') or 0) > 20000,
-                 timeout=60, what="four passes of the day")
-        m = t.metrics()
-        self.assertEqual(m["tickd_sessions_rolled_total"], 0)
-        # Each pass adds the same order references again: the orders the last
-        # pass left were taken back, so none is refused as a duplicate.
-        self.assertEqual(m['tickd_feed_rejected_total{feed="day"}'], 0)
-        self.assertEqual(m['tickd_feed_decode_errors_total{feed="day"}'], 0)
-        self.assertLessEqual(m['tickd_objects{type="symbol"}'], 10)
-        self.assertEqual(t.stop(), 0)
-
 
 class SignalTest(unittest.TestCase):
     def test_operator_signals_leave_the_daemon_serving_and_sigterm_still_drains(self):
