@@ -415,6 +415,18 @@ feeds:
 SEQ_RE = re.compile(r'"seq":(\d+)')
 
 
+def journaling_with_a_source(test):
+    """A started tickd with a TCP feed and the journal on (fsync: always), and
+    a source connected to the feed; test's cleanup closes both."""
+    feed_port = free_port()
+    t = Tickd(feeds=tcp_feed("live", feed_port), journal=True)
+    test.addCleanup(t.close)
+    t.start()
+    feed = t.feed_connection(feed_port)
+    test.addCleanup(feed.close)
+    return t, feed
+
+
 def stream_trades(test, feed, symbol, batch, pause=0.0):
     """Sends CSV trades of symbol on the feed socket, batch lines a write,
     from a thread, until the returned event is set (test's cleanup sets it

@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed, wait_for
+from harness import TICKD, Tickd, journal_file, journaling_with_a_source, stream_trades, wait_for
 
 
 def run(*args, **kw):
@@ -101,12 +101,7 @@ def record_count(verify_stdout):
 
 class LiveJournalTest(unittest.TestCase):
     def test_journal_tools_on_a_journal_being_written(self):
-        feed_port = free_port()
-        t = Tickd(feeds=tcp_feed("live", feed_port), journal=True)  # fsync: always
-        self.addCleanup(t.close)
-        t.start()
-        feed = t.feed_connection(feed_port)
-        self.addCleanup(feed.close)
+        t, feed = journaling_with_a_source(self)
         stop, sender = stream_trades(self, feed, "LIVE", 200, pause=0.002)
         wait_for(lambda: (t.metric("tickd_journal_records_total") or 0) > 5000,
                  what="records being journaled")

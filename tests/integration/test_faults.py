@@ -9,8 +9,8 @@ import signal
 import subprocess
 import unittest
 
-from harness import (PROTOCOLS, TICKD, Tickd, free_port, journal_file, stream_trades, tcp_feed,
-                     wait_for)
+from harness import (PROTOCOLS, TICKD, Tickd, free_port, journal_file, journaling_with_a_source,
+                     stream_trades, tcp_feed, wait_for)
 
 
 def verify(path):
@@ -20,12 +20,7 @@ def verify(path):
 
 class FaultTest(unittest.TestCase):
     def test_kill_9_during_ingest_loses_no_durable_record(self):
-        feed_port = free_port()
-        t = Tickd(feeds=tcp_feed("live", feed_port), journal=True)  # fsync: always
-        self.addCleanup(t.close)
-        t.start()
-        feed = t.feed_connection(feed_port)
-        self.addCleanup(feed.close)
+        t, feed = journaling_with_a_source(self)
         stop, sender = stream_trades(self, feed, "KILL", 500)
         wait_for(lambda: (t.metric("tickd_journal_durable_records") or 0) > 20000, timeout=60,
                  what="records synced to disk")
