@@ -232,22 +232,12 @@ void *heap__alloc_small(heap_t *heap, unsigned idx)
     return block;
 }
 
-/* heap_check(), printing what it found wrong: for TICKD_ASSERT. */
-static int heap_is_valid(const heap_t *heap)
-{
-    char why[256];
-    if (heap_check(heap, why, sizeof(why)) == 0)
-        return 1;
-    fprintf(stderr, "tickd: heap: heap_check: %s\n", why);
-    return 0;
-}
-
 void heap_trim(heap_t *heap)
 {
     heap_flush(heap);
     for (unsigned i = 0; i < HEAP_NCLASSES; i++)
         pool__trim(heap, i);
-    TICKD_ASSERT(heap_is_valid(heap));
+    TICKD_ASSERT(heap__is_valid(heap));
 }
 
 void *heap_alloc_generic(heap_t *heap, size_t size)

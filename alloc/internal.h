@@ -79,6 +79,10 @@ heap_pool_t *arena__take_pool(heap_t *heap);
 void arena__give_pool(heap_t *heap, heap_pool_t *pool);
 /* Unmaps every arena, the spare included, and the arena map. */
 void arena__release_all(heap_t *heap);
+
+/* heap_check(), printing what it found wrong on stderr: 1 when the heap is
+ * sound, else 0. For TICKD_ASSERT after heap_trim() (stats.c). */
+int heap__is_valid(const heap_t *heap);
 /* Reserves the arena map (ownership bitmap); needs debug. */
 int arena__map_init(heap_t *heap);
 

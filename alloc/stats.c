@@ -383,3 +383,12 @@ int heap_check(const heap_t *heap, char *why, size_t whylen)
     }
     return check_order(heap, why, whylen);
 }
+
+int heap__is_valid(const heap_t *heap)
+{
+    char why[256];
+    if (heap_check(heap, why, sizeof(why)) == 0)
+        return 1;
+    fprintf(stderr, "tickd: heap: heap_check: %s\n", why);
+    return 0;
+}
