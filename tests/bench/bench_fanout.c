@@ -1034,19 +1034,6 @@ static int run_server(enum server_kind kind, const struct options *opt,
     return failed;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n) (sorts v). */
-static double median(double *v, unsigned n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* One (server, K) over the rounds: the median of each figure, the CPU
  * shares of the round whose throughput is nearest that median, losses
  * summed over every round. Unmeasured unless every round measured it. */
@@ -1071,11 +1058,11 @@ static void combine_rounds(const struct result *round, unsigned n, struct result
     out->measured = 1;
     out->messages = round[0].messages;
     out->latency_messages = round[0].latency_messages;
-    out->delivered_per_second = median(rate, n);
-    out->p50_us = median(p50, n);
-    out->p99_us = median(p99, n);
-    out->p999_us = median(p999, n);
-    out->backlog_ms = median(backlog, n);
+    out->delivered_per_second = bench_median(rate, n);
+    out->p50_us = bench_median(p50, n);
+    out->p99_us = bench_median(p99, n);
+    out->p999_us = bench_median(p999, n);
+    out->backlog_ms = bench_median(backlog, n);
     unsigned mid = 0;
     for (unsigned i = 1; i < n; i++)
         if (fabs(round[i].delivered_per_second - out->delivered_per_second) <

@@ -2,6 +2,7 @@
  * bench_host.c - the machine the benchmarks ran on, for their headers.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench_host.h"
@@ -25,4 +26,16 @@ void bench_cpu_model(char *buf, size_t len)
         }
     }
     fclose(f);
+}
+
+int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }

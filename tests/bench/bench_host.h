@@ -1,5 +1,6 @@
 /*
- * bench_host.h - what the benchmarks say about the machine they ran on.
+ * bench_host.h - what the benchmarks share: what they say about the machine
+ * they ran on, and the order statistics of their rounds.
  */
 #ifndef TICKD_BENCH_HOST_H
 #define TICKD_BENCH_HOST_H
@@ -8,5 +9,11 @@
 
 /* The CPU's "model name" from /proc/cpuinfo, or "unknown CPU". */
 void bench_cpu_model(char *buf, size_t len);
+
+/* qsort() order of doubles, ascending. */
+int bench_cmp_double(const void *a, const void *b);
+
+/* The median of v[0..n), n > 0 (sorts v). */
+double bench_median(double *v, unsigned n);
 
 #endif

@@ -427,18 +427,6 @@ static int run_phase(int port, resp_conn_t *pub, resp_conn_t *sub, resp_conn_t *
 
 /* ---- the run ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static int one_round(const struct options *o, struct phase ph[2])
 {
     int port = tickd_start(o->tickd);
@@ -561,10 +549,10 @@ int main(int argc, char **argv)
     }
     double m50[2], m99[2];
     for (int c = 0; c < 2; c++) {
-        m50[c] = median(p50[c], o.rounds);
-        m99[c] = median(p99[c], o.rounds);
+        m50[c] = bench_median(p50[c], o.rounds);
+        m99[c] = bench_median(p99[c], o.rounds);
     }
-    double churn_rate = median(cycles, o.rounds);
+    double churn_rate = bench_median(cycles, o.rounds);
     printf("\n%-16s %12s %12s %18s\n", "phase", "p50 (us)", "p99 (us)", "churn cycles/s");
     printf("%-16s %12.1f %12.1f %18s\n", "no churn", m50[0], m99[0], "-");
     printf("%-16s %12.1f %12.1f %18.0f\n", "pattern churn", m50[1], m99[1], churn_rate);

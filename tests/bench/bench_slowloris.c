@@ -418,12 +418,6 @@ static size_t attack_sending(const attack_t *a)
 
 /* ---- the run ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double nearest_rank(const double *sorted, size_t n, double q)
 {
     size_t rank = (size_t)(q * (double)n + 0.999999);
@@ -569,7 +563,7 @@ int main(int argc, char **argv)
     int alive = waitpid(tickd_pid, NULL, WNOHANG) == 0;
     int code = tickd_stop();
 
-    qsort(times, (size_t)nreq, sizeof(*times), cmp_double);
+    qsort(times, (size_t)nreq, sizeof(*times), bench_cmp_double);
     char cpu[256];
     bench_cpu_model(cpu, sizeof(cpu));
     printf("tickd-bench-slowloris: %s, %ld CPUs\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
