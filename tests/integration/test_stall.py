@@ -47,6 +47,19 @@ def psubscribe_reply_len(kind, names, start):
     return total
 
 
+def hold_idle_patterns(holder, n, between=None):
+    """PSUBSCRIBEs trade.IDLE<i>* for i < n on holder, 1,000 a command, each
+    reply read whole; between(start) runs after each command."""
+    held = 0
+    for start in range(0, n, 1000):
+        names = [b"trade.IDLE%d*" % i for i in range(start, start + 1000)]
+        holder.sendall(b"PSUBSCRIBE " + b" ".join(names) + b"\r\n")
+        take(holder, psubscribe_reply_len(b"psubscribe", names, held))
+        held += len(names)
+        if between is not None:
+            between(start)
+
+
 class StallTest(unittest.TestCase):
     def start(self, **kw):
         t = Tickd(**kw)
@@ -113,12 +126,7 @@ class StallTest(unittest.TestCase):
         self.addCleanup(feed.close)
         holder = socket.create_connection(("127.0.0.1", t.pubsub_port))
         self.addCleanup(holder.close)
-        held = 0
-        for start in range(0, 100000, 1000):
-            names = [b"trade.IDLE%d*" % i for i in range(start, start + 1000)]
-            holder.sendall(b"PSUBSCRIBE " + b" ".join(names) + b"\r\n")
-            take(holder, psubscribe_reply_len(b"psubscribe", names, held))
-            held += len(names)
+        hold_idle_patterns(holder, 100000)
         self.assertEqual(t.metric("tickd_pubsub_subscriptions"), 100000)
 
         stop = threading.Event()
@@ -165,14 +173,9 @@ class StallTest(unittest.TestCase):
         self.addCleanup(feed.close)
         holder = socket.create_connection(("127.0.0.1", t.pubsub_port))
         self.addCleanup(holder.close)
-        held = 0
-        for start in range(0, 100000, 1000):
-            names = [b"trade.IDLE%d*" % i for i in range(start, start + 1000)]
-            holder.sendall(b"PSUBSCRIBE " + b" ".join(names) + b"\r\n")
-            take(holder, psubscribe_reply_len(b"psubscribe", names, held))
-            held += len(names)
-            # the symbols' last values are made among the patterns' blocks
-            feed.sendall("".join(f"T,{start + k},S{k},1.0000,1\n" for k in range(50)).encode())
+        # the symbols' last values are made among the patterns' blocks
+        hold_idle_patterns(holder, 100000, lambda start: feed.sendall(
+            "".join(f"T,{start + k},S{k},1.0000,1\n" for k in range(50)).encode()))
         holder.sendall(b"PUNSUBSCRIBE\r\n")
         wait_for(lambda: t.metric("tickd_pubsub_subscriptions") == 0, what="the patterns gone")
         arena = 1 << 20  # the default heap.arena_size
