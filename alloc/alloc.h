@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "types.h"
+#include "alloc/types.h"
 
 /* Environment variable that turns debug mode on for heaps created with
  * debug = HEAP_DEBUG_FROM_ENV ("1" on, anything else off). */

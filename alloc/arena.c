@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "alloc/internal.h"
 
 /* User-space addresses fit in 48 bits on the platforms we run on. */
 #define HEAP_ADDRESS_BITS 48

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "assert.h"
+#include "alloc/assert.h"
 
 void tickd__assert_fail(const char *expr, const char *file, int line, const char *func)
 {

@@ -22,7 +22,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "alloc/internal.h"
 
 #define DEBUG_LIVE  0x4c495645u /* "LIVE" */
 #define DEBUG_DEAD  0x44454144u /* "DEAD" */

@@ -89,8 +89,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
-#include "runtime.h"
+#include "alloc/internal.h"
+#include "alloc/runtime.h"
 
 __attribute__((noreturn, cold)) static void gc_refs_too_small(const obj_t *obj)
 {

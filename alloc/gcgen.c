@@ -22,7 +22,7 @@
  */
 #include <errno.h>
 
-#include "runtime.h"
+#include "alloc/runtime.h"
 
 /* Sets the generation bits of every member of list (O(list)). */
 static void gc_list_set_gen(gc_head_t *list, unsigned gen)

@@ -11,7 +11,7 @@
  *
  * Reading the stats is O(generations x buckets) and never walks a list.
  */
-#include "runtime.h"
+#include "alloc/runtime.h"
 
 const uint64_t gc_pause_bounds_ns[GC_PAUSE_NBUCKETS] = {
     1000,     2500,      5000,      10000,     25000,      50000,    100000,

@@ -78,7 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "alloc/internal.h"
 
 void heap__fatal(const char *fmt, ...)
 {

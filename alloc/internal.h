@@ -10,8 +10,8 @@
 #ifndef TICKD_ALLOC_INTERNAL_H
 #define TICKD_ALLOC_INTERNAL_H
 
-#include "alloc.h"
-#include "assert.h"
+#include "alloc/alloc.h"
+#include "alloc/assert.h"
 
 /* Bytes from a pool's start to its first block: the header, rounded up to
  * the block alignment. */

@@ -28,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "runtime.h"
+#include "alloc/internal.h"
+#include "alloc/runtime.h"
 
 int obj_runtime_create(heap_t *heap)
 {

@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alloc.h"
+#include "alloc/alloc.h"
 
 typedef struct obj obj_t;
 typedef struct obj_type obj_type_t;

@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
-#include "runtime.h"
+#include "alloc/internal.h"
+#include "alloc/runtime.h"
 
 /* The fields of a type using obj_traverse_fields or obj_clear_fields: each
  * an aligned pointer inside the object, after the header. */

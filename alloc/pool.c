@@ -16,7 +16,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "alloc/internal.h"
 
 static heap_pool_t *class_head(const heap_t *heap, const heap_class_t *cls)
 {

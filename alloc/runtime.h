@@ -19,8 +19,8 @@
 
 #include <stdint.h>
 
-#include "alloc.h"
-#include "object.h"
+#include "alloc/alloc.h"
+#include "alloc/object.h"
 
 /*
  * GC header: 16 bytes in front of every container, CPython's PyGC_Head

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "alloc/internal.h"
 
 void heap_get_stats(const heap_t *heap, heap_stats_t *out)
 {

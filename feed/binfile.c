@@ -18,12 +18,12 @@
 
 #include "feed/be.h"
 
-void binfile_reader_init(struct binfile_reader *r)
+void binfile_reader_init(binfile_reader_t *r)
 {
     memset(r, 0, sizeof *r);
 }
 
-void binfile_reader_push(struct binfile_reader *r, const uint8_t *chunk, size_t len)
+void binfile_reader_push(binfile_reader_t *r, const uint8_t *chunk, size_t len)
 {
     r->chunk = chunk;
     r->chunk_len = len;
@@ -33,7 +33,7 @@ void binfile_reader_push(struct binfile_reader *r, const uint8_t *chunk, size_t 
 /* Count and judge one whole message: 1 to yield it, 0 if it was skipped.
  * The classification is the one resume() applies to a split message, so the
  * counters do not depend on where the chunks were cut. */
-static int accept(struct binfile_reader *r, const uint8_t *p, size_t n)
+static int accept(binfile_reader_t *r, const uint8_t *p, size_t n)
 {
     int rc = itch_check(p, n);
     if (__builtin_expect(rc == 0, 1)) {
@@ -53,7 +53,7 @@ static int accept(struct binfile_reader *r, const uint8_t *p, size_t n)
 
 /* Continue a message split across chunks. Returns 1 with the message in
  * part, or 0 with either the chunk used up or the message skipped. */
-static int resume(struct binfile_reader *r, const uint8_t **msg, size_t *len)
+static int resume(binfile_reader_t *r, const uint8_t **msg, size_t *len)
 {
     const uint8_t *p = r->chunk + r->pos;
     size_t avail = r->chunk_len - r->pos;
@@ -97,7 +97,7 @@ static int resume(struct binfile_reader *r, const uint8_t **msg, size_t *len)
     return 1;
 }
 
-int binfile_reader_next(struct binfile_reader *r, const uint8_t **msg, size_t *len)
+int binfile_reader_next(binfile_reader_t *r, const uint8_t **msg, size_t *len)
 {
     for (;;) {
         if (__builtin_expect(r->skip != 0 || r->part_len != 0, 0)) {
@@ -143,7 +143,7 @@ int binfile_reader_next(struct binfile_reader *r, const uint8_t **msg, size_t *l
     }
 }
 
-int binfile_reader_finish(struct binfile_reader *r)
+int binfile_reader_finish(binfile_reader_t *r)
 {
     int rc = 0;
     if (r->part_len != 0 || r->skip != 0) {
@@ -158,7 +158,7 @@ int binfile_reader_finish(struct binfile_reader *r)
     return rc;
 }
 
-int binfile_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
+int binfile_encode(const itch_msg_t *msg, uint8_t *buf, size_t cap)
 {
     if (cap < BINFILE_PREFIX_LEN)
         return itch_msg_len(msg->type) ? ITCH_ENOBUFS : ITCH_EUNKNOWN;

@@ -3,7 +3,7 @@
  * published daily files: each message is preceded by its length as a 2-byte
  * big-endian integer, and nothing else is in the file.
  *
- * A struct binfile_reader frames a byte stream that arrives in chunks of any
+ * A binfile_reader_t frames a byte stream that arrives in chunks of any
  * size (a whole mapped file is one chunk; a socket or read(2) loop gives many)
  * and yields whole messages. A message that lies inside the current chunk is
  * yielded in place, with no copy; only a message split across chunks is
@@ -29,17 +29,17 @@
 #define BINFILE_PREFIX_LEN 2 /* the length before each message */
 
 /* What a reader has seen; exported by the daemon as counters. */
-struct binfile_stats {
+typedef struct binfile_stats {
     uint64_t messages;     /* messages yielded */
     uint64_t zero_length;  /* length prefixes of 0, skipped */
     uint64_t unknown_type; /* messages whose type byte is no ITCH 5.0 type, skipped */
     uint64_t bad_length;   /* messages whose length is not their type's, skipped */
     uint64_t truncated;    /* streams that ended inside a message */
-};
+} binfile_stats_t;
 
 /* Framing state over a chunked stream. Fields are private to binfile.c;
  * read `stats` freely. */
-struct binfile_reader {
+typedef struct binfile_reader {
     const uint8_t *chunk; /* the chunk being framed; the caller's, valid until next() returns 0 */
     size_t chunk_len;     /* its length */
     size_t pos;           /* bytes of it consumed so far */
@@ -47,29 +47,29 @@ struct binfile_reader {
                              chunk (only messages longer than ITCH_MAX_LEN are skipped this way) */
     uint8_t part_len;     /* bytes held in part: 0 when no message is split */
     uint8_t part[BINFILE_PREFIX_LEN + ITCH_MAX_LEN]; /* the split message, prefix included */
-    struct binfile_stats stats;
-};
+    binfile_stats_t stats;
+} binfile_reader_t;
 
-void binfile_reader_init(struct binfile_reader *r);
+void binfile_reader_init(binfile_reader_t *r);
 
 /* Hand the reader the next chunk of the stream. Call it only when
  * binfile_reader_next() has returned 0: the previous chunk is then used up
  * (its unfinished tail, if any, is held in the reader). The chunk must stay
  * valid until binfile_reader_next() returns 0 again. */
-void binfile_reader_push(struct binfile_reader *r, const uint8_t *chunk, size_t len);
+void binfile_reader_push(binfile_reader_t *r, const uint8_t *chunk, size_t len);
 
 /* The next whole message: returns 1 and sets *msg and *len (the message
  * without its prefix, valid until the next call), or 0 when the chunk is used
  * up and another is needed. */
-int binfile_reader_next(struct binfile_reader *r, const uint8_t **msg, size_t *len);
+int binfile_reader_next(binfile_reader_t *r, const uint8_t **msg, size_t *len);
 
 /* End of stream: returns 0, or -ENODATA if it ended inside a message (counted
  * in stats.truncated). The reader is then empty and takes a new stream;
  * stats accumulate. */
-int binfile_reader_finish(struct binfile_reader *r);
+int binfile_reader_finish(binfile_reader_t *r);
 
 /* Write *msg with its length prefix into buf[0..cap). Returns the bytes
  * written, or the error of itch_encode() (nothing written). */
-int binfile_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap);
+int binfile_encode(const itch_msg_t *msg, uint8_t *buf, size_t cap);
 
 #endif

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "book.h"
+#include "feed/book.h"
 
 #define BOOK_INITIAL_LEVELS 16
 

@@ -165,7 +165,7 @@ static int side_field(struct cursor *c, char *side, const char **reason)
 /* Fields are read left to right and the first fault found is the one
  * reported: "T,1,AAPL" is missing a field, "T,x,AAPL" has a malformed
  * timestamp. */
-int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const char **reason)
+int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **reason)
 {
     if (len > 0 && line[len - 1] == '\n')
         len--;
@@ -181,7 +181,7 @@ int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const ch
         return fail(reason, -EINVAL, "missing field");
 
     struct cursor c = {line + 2, line + len};
-    struct csv_tick t;
+    csv_tick_t t;
     memset(&t, 0, sizeof t);
     t.kind = kind;
 
@@ -241,7 +241,7 @@ int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const ch
     return 1;
 }
 
-int csv_format(const struct csv_tick *tick, char *buf, size_t cap)
+int csv_format(const csv_tick_t *tick, char *buf, size_t cap)
 {
     char tmp[CSV_FORMAT_MAX];
     char *out = cap >= CSV_FORMAT_MAX ? buf : tmp, *p = out;
@@ -250,7 +250,7 @@ int csv_format(const struct csv_tick *tick, char *buf, size_t cap)
     if (!symbol_ok(tick->symbol, symlen))
         return -EINVAL;
     if (tick->kind == CSV_TRADE) {
-        const struct csv_trade *tr = &tick->trade;
+        const csv_trade_t *tr = &tick->trade;
         if (tr->price < 0 || tr->size == 0)
             return -EINVAL;
         if (tr->side != CSV_SIDE_BUY && tr->side != CSV_SIDE_SELL && tr->side != CSV_SIDE_UNKNOWN)
@@ -297,12 +297,12 @@ int csv_format(const struct csv_tick *tick, char *buf, size_t cap)
     return (int)n;
 }
 
-void csv_reader_init(struct csv_reader *r)
+void csv_reader_init(csv_reader_t *r)
 {
     memset(r, 0, sizeof *r);
 }
 
-void csv_reader_push(struct csv_reader *r, const char *chunk, size_t len)
+void csv_reader_push(csv_reader_t *r, const char *chunk, size_t len)
 {
     r->chunk = chunk;
     r->chunk_len = len;
@@ -314,7 +314,7 @@ static size_t strip_cr(const char *p, size_t n)
     return n > 0 && p[n - 1] == '\r' ? n - 1 : n;
 }
 
-int csv_reader_next(struct csv_reader *r, const char **line, size_t *len)
+int csv_reader_next(csv_reader_t *r, const char **line, size_t *len)
 {
     const char *p = r->chunk + r->pos;
     size_t avail = r->chunk_len - r->pos;
@@ -358,7 +358,7 @@ int csv_reader_next(struct csv_reader *r, const char **line, size_t *len)
     return 1;
 }
 
-int csv_reader_finish(struct csv_reader *r, const char **line, size_t *len)
+int csv_reader_finish(csv_reader_t *r, const char **line, size_t *len)
 {
     int rc = 0;
     if (r->overlong) {

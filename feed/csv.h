@@ -21,7 +21,7 @@
  *
  * A bad line is never fatal: csv_parse_line() returns an error and a short
  * static reason for the caller to log with the line number, and the caller
- * goes on with the next line. struct csv_reader splits a stream that arrives
+ * goes on with the next line. csv_reader_t splits a stream that arrives
  * in chunks into lines with a fixed buffer; csv_format() writes a tick back
  * as a line that csv_parse_line() reads as the same tick.
  */
@@ -44,46 +44,46 @@ enum csv_kind {
     CSV_QUOTE = 'Q',
 };
 
-struct csv_trade {
+typedef struct csv_trade {
     int64_t price; /* 4 implied decimals, >= 0 */
     uint32_t size; /* shares, >= 1 */
     char side;     /* CSV_SIDE_BUY, CSV_SIDE_SELL or CSV_SIDE_UNKNOWN */
-};
+} csv_trade_t;
 
-struct csv_quote {
+typedef struct csv_quote {
     int64_t bid;       /* 4 implied decimals, >= 0 */
     int64_t ask;       /* 4 implied decimals, >= 0; not checked against bid (markets cross) */
     uint32_t bid_size; /* shares */
     uint32_t ask_size; /* shares */
-};
+} csv_quote_t;
 
 /* One line of the format. */
-struct csv_tick {
+typedef struct csv_tick {
     char kind;                       /* enum csv_kind: which member of the union is valid */
     char symbol[CSV_SYMBOL_MAX + 1]; /* NUL-terminated */
     uint64_t ts_ns;                  /* as written, not interpreted */
     union {
-        struct csv_trade trade; /* T */
-        struct csv_quote quote; /* Q */
+        csv_trade_t trade; /* T */
+        csv_quote_t quote; /* Q */
     };
-};
+} csv_tick_t;
 
 /* Parse one line, line[0..len), with or without its "\n" or "\r\n".
  * Returns 1 with *tick filled, 0 for a line that carries no tick (empty or a
  * comment), or -EINVAL (malformed) or -ERANGE (a number overflows) with
  * *reason set to a short static string naming the first fault from the left
  * ("T,x" has a malformed timestamp, "T,1,AAPL" is missing a field). */
-int csv_parse_line(const char *line, size_t len, struct csv_tick *tick, const char **reason);
+int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **reason);
 
 /* Write *tick as one line, "\n" included, plus a NUL, into buf[0..cap).
  * Returns the line's length without the NUL, -EINVAL if the tick could not
  * be read back (unknown kind or side, bad symbol, negative price, trade size
  * 0), or -ENOBUFS. CSV_FORMAT_MAX always suffices. */
-int csv_format(const struct csv_tick *tick, char *buf, size_t cap);
+int csv_format(const csv_tick_t *tick, char *buf, size_t cap);
 
 /* Line splitting over a chunked stream. Fields are private to csv.c except
  * `line_no`. */
-struct csv_reader {
+typedef struct csv_reader {
     const char *chunk;      /* the chunk being split; the caller's, valid until next() returns 0 */
     size_t chunk_len;       /* its length */
     size_t pos;             /* bytes of it consumed so far */
@@ -91,24 +91,24 @@ struct csv_reader {
     bool overlong;          /* the current line passed CSV_LINE_MAX: discarding to its end */
     uint64_t line_no;       /* 1-based number of the line last returned or reported */
     char buf[CSV_LINE_MAX]; /* the split line */
-};
+} csv_reader_t;
 
-void csv_reader_init(struct csv_reader *r);
+void csv_reader_init(csv_reader_t *r);
 
 /* Hand the reader the next chunk; only when csv_reader_next() has returned 0.
  * The chunk must stay valid until csv_reader_next() returns 0 again. */
-void csv_reader_push(struct csv_reader *r, const char *chunk, size_t len);
+void csv_reader_push(csv_reader_t *r, const char *chunk, size_t len);
 
 /* The next whole line, without its "\n" or "\r\n": returns 1 with *line and
  * *len set (valid until the next call), 0 when the chunk is used up, or
  * -EMSGSIZE for a line longer than CSV_LINE_MAX (reported once, at its end,
  * with line_no set; its bytes are dropped). */
-int csv_reader_next(struct csv_reader *r, const char **line, size_t *len);
+int csv_reader_next(csv_reader_t *r, const char **line, size_t *len);
 
 /* End of stream: a last line without "\n" is returned like csv_reader_next()
  * would (1, or -EMSGSIZE if too long); 0 if there is none. The reader is then
  * empty, with line_no kept for the caller's log line; csv_reader_init()
  * starts the numbering of a new stream. */
-int csv_reader_finish(struct csv_reader *r, const char **line, size_t *len);
+int csv_reader_finish(csv_reader_t *r, const char **line, size_t *len);
 
 #endif

@@ -180,7 +180,7 @@ static uint8_t *out_reserve(struct gen *g, size_t n)
     return g->out + g->out_len;
 }
 
-static void emit_itch(struct gen *g, const struct itch_msg *m)
+static void emit_itch(struct gen *g, const itch_msg_t *m)
 {
     uint8_t *p = out_reserve(g, BINFILE_PREFIX_LEN + ITCH_MAX_LEN);
     int n = binfile_encode(m, p, BINFILE_PREFIX_LEN + ITCH_MAX_LEN);
@@ -191,7 +191,7 @@ static void emit_itch(struct gen *g, const struct itch_msg *m)
     g->out_len += (size_t)n;
 }
 
-static void msg_header(struct itch_msg *m, char type, uint16_t locate, uint64_t ts)
+static void msg_header(itch_msg_t *m, char type, uint16_t locate, uint64_t ts)
 {
     memset(m, 0, sizeof *m);
     m->type = (uint8_t)type;
@@ -201,14 +201,14 @@ static void msg_header(struct itch_msg *m, char type, uint16_t locate, uint64_t 
 
 static void emit_system_event(struct gen *g, char code, uint64_t ts)
 {
-    struct itch_msg m;
+    itch_msg_t m;
     msg_header(&m, ITCH_SYSTEM_EVENT, 0, ts);
     m.system_event.event_code = code;
     emit_itch(g, &m);
 }
 
 /* A generator for valid options (the caller checked them), or NULL. */
-static struct gen *gen_new(const struct gen_opts *opts, gen_write_fn write, void *ctx)
+static struct gen *gen_new(const gen_opts_t *opts, gen_write_fn write, void *ctx)
 {
     struct gen *g = calloc(1, sizeof *g);
     if (g == NULL)
@@ -362,7 +362,7 @@ static void flow_add(struct gen *g, char type, uint64_t ts)
     place(g, o);
     o->ref = g->next_ref++;
 
-    struct itch_msg m;
+    itch_msg_t m;
     msg_header(&m, type, (uint16_t)(o->stock + 1), ts);
     m.add.order_ref = o->ref;
     m.add.side = o->side;
@@ -390,7 +390,7 @@ static void flow_on_live(struct gen *g, char type, uint64_t ts)
     if (type == ITCH_ORDER_CANCEL && o->shares == 1)
         type = ITCH_ORDER_DELETE;
 
-    struct itch_msg m;
+    itch_msg_t m;
     msg_header(&m, type, (uint16_t)(o->stock + 1), ts);
     switch (type) {
     case ITCH_ORDER_DELETE:
@@ -440,7 +440,7 @@ static void flow_trade(struct gen *g, uint64_t ts)
     struct stock *s = &g->stocks[stock];
     walk_mid(g, s);
 
-    struct itch_msg m;
+    itch_msg_t m;
     msg_header(&m, ITCH_TRADE, (uint16_t)(stock + 1), ts);
     m.trade.order_ref = 0;
     m.trade.side = rng_below(&g->rng, 2) ? 'B' : 'S';
@@ -479,13 +479,13 @@ static void flow_message(struct gen *g, uint64_t ts)
 
 static void itch_preamble(struct gen *g)
 {
-    struct itch_msg m;
+    itch_msg_t m;
     uint64_t ts = AT(3, 0);
 
     emit_system_event(g, 'O', ts);
     for (uint32_t i = 0; i < g->nstocks; i++) {
         msg_header(&m, ITCH_STOCK_DIRECTORY, (uint16_t)(i + 1), ts + i * 1000);
-        struct itch_stock_directory *d = &m.stock_directory;
+        itch_stock_directory_t *d = &m.stock_directory;
         memcpy(d->stock, g->stocks[i].name, ITCH_STOCK_LEN);
         d->market_category = 'Q';
         d->financial_status = 'N';
@@ -516,7 +516,7 @@ static void itch_preamble(struct gen *g)
     emit_system_event(g, 'Q', AT(9, 30));
 }
 
-int gen_itch(const struct gen_opts *opts, gen_write_fn write, void *ctx)
+int gen_itch(const gen_opts_t *opts, gen_write_fn write, void *ctx)
 {
     if (opts->symbols == 0 || opts->symbols > GEN_SYMBOLS_MAX ||
         opts->messages < GEN_ITCH_FIXED(opts->symbols))
@@ -541,7 +541,7 @@ int gen_itch(const struct gen_opts *opts, gen_write_fn write, void *ctx)
     return rc;
 }
 
-static void emit_csv(struct gen *g, const struct csv_tick *t)
+static void emit_csv(struct gen *g, const csv_tick_t *t)
 {
     char *p = (char *)out_reserve(g, CSV_FORMAT_MAX);
     int n = csv_format(t, p, CSV_FORMAT_MAX);
@@ -558,7 +558,7 @@ static void csv_tick(struct gen *g, uint64_t ts)
     struct stock *s = &g->stocks[stock];
     walk_mid(g, s);
 
-    struct csv_tick t;
+    csv_tick_t t;
     memset(&t, 0, sizeof t);
     t.ts_ns = ts;
     memcpy(t.symbol, s->name, s->name_len);
@@ -581,7 +581,7 @@ static void csv_tick(struct gen *g, uint64_t ts)
     emit_csv(g, &t);
 }
 
-int gen_csv(const struct gen_opts *opts, gen_write_fn write, void *ctx)
+int gen_csv(const gen_opts_t *opts, gen_write_fn write, void *ctx)
 {
     if (opts->symbols == 0 || opts->symbols > GEN_SYMBOLS_MAX)
         return -EINVAL;

@@ -50,12 +50,12 @@
  * R and an H per symbol. */
 #define GEN_ITCH_FIXED(symbols) (6 + 2 * (uint64_t)(symbols))
 
-struct gen_opts {
+typedef struct gen_opts {
     uint32_t symbols;  /* 1..GEN_SYMBOLS_MAX */
     uint64_t messages; /* ITCH: messages in all, at least GEN_ITCH_FIXED(symbols);
                           CSV: ticks (lines after the comment) */
     uint64_t seed;     /* any value */
-};
+} gen_opts_t;
 
 /* Where output goes: write all of buf[0..len) and return 0, or return a
  * negative errno, which stops the generator and is returned by it. */
@@ -67,9 +67,9 @@ int gen_write_stdio(void *ctx, const void *buf, size_t len);
 
 /* Generate the day as ITCH 5.0 in BinaryFILE framing. Returns 0, -EINVAL for
  * options out of range, -ENOMEM, or the error of `write`. */
-int gen_itch(const struct gen_opts *opts, gen_write_fn write, void *ctx);
+int gen_itch(const gen_opts_t *opts, gen_write_fn write, void *ctx);
 
 /* Generate the day as CSV ticks. Same returns as gen_itch(). */
-int gen_csv(const struct gen_opts *opts, gen_write_fn write, void *ctx);
+int gen_csv(const gen_opts_t *opts, gen_write_fn write, void *ctx);
 
 #endif

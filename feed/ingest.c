@@ -65,12 +65,12 @@ static void report(ingest_t *ing, uint64_t where, const char *reason)
         ing->on_error(ing->error_arg, where, reason);
 }
 
-static uint64_t binfile_errors(const struct binfile_stats *s)
+static uint64_t binfile_errors(const binfile_stats_t *s)
 {
     return s->zero_length + s->unknown_type + s->bad_length + s->truncated;
 }
 
-static uint64_t mold_errors(const struct mold_stats *s)
+static uint64_t mold_errors(const mold_stats_t *s)
 {
     return s->zero_length + s->unknown_type + s->bad_length + s->truncated;
 }
@@ -223,7 +223,7 @@ static int next_input(ingest_t *ing)
     }
 }
 
-static int apply_csv(ingest_t *ing, const struct csv_tick *t)
+static int apply_csv(ingest_t *ing, const csv_tick_t *t)
 {
     size_t n = strlen(t->symbol);
     if (t->kind == CSV_TRADE)
@@ -324,8 +324,8 @@ void ingest_finish(ingest_t *ing)
 
 int ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
 {
-    struct mold_packet info;
-    struct mold_msg msg;
+    mold_packet_t info;
+    mold_msg_t msg;
     uint64_t before = mold_errors(&ing->mold.stats);
     uint64_t delivered = ing->mold.stats.messages;
     ing->ts_recv = ts_recv;

@@ -53,9 +53,9 @@ typedef struct ingest {
     ingest_error_fn on_error;
     void *error_arg;
     int64_t ts_recv; /* receive time stamped on the ticks applied next */
-    struct binfile_reader bin;
-    struct csv_reader csv;
-    struct mold_session mold;
+    binfile_reader_t bin;
+    csv_reader_t csv;
+    mold_session_t mold;
     /* The journal's framing: bytes of a header or record split across
      * chunks. */
     unsigned char tlog_carry[8 + JOURNAL_MAX_PAYLOAD];
@@ -69,8 +69,8 @@ typedef struct ingest {
     int pending;
     int64_t pending_ts;
     union {
-        struct itch_msg itch;
-        struct csv_tick csv;
+        itch_msg_t itch;
+        csv_tick_t csv;
         journal_rec_t rec;
     } held;
     int64_t last_ts; /* exchange timestamp of the last message applied */

@@ -49,7 +49,7 @@ const uint8_t itch_lens[256] = {
 /* The Stock field sits at offset 11 in most stock-related types. */
 #define STOCK_AT(buf, off) memcpy(m->stock, (buf) + (off), ITCH_STOCK_LEN)
 
-int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
+int itch_decode(const uint8_t *buf, size_t len, itch_msg_t *msg)
 {
     int rc = itch_check(buf, len);
     if (__builtin_expect(rc != 0, 0))
@@ -63,7 +63,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
     switch (buf[0]) {
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID: {
-        struct itch_add_order *m = &msg->add;
+        itch_add_order_t *m = &msg->add;
         m->order_ref = be64_get(buf + 11);
         m->side = (char)buf[19];
         m->shares = be32_get(buf + 20);
@@ -79,7 +79,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         msg->del.order_ref = be64_get(buf + 11);
         break;
     case ITCH_ORDER_REPLACE: {
-        struct itch_order_replace *m = &msg->replace;
+        itch_order_replace_t *m = &msg->replace;
         m->orig_ref = be64_get(buf + 11);
         m->new_ref = be64_get(buf + 19);
         m->shares = be32_get(buf + 27);
@@ -87,20 +87,20 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_ORDER_EXECUTED: {
-        struct itch_order_executed *m = &msg->executed;
+        itch_order_executed_t *m = &msg->executed;
         m->order_ref = be64_get(buf + 11);
         m->shares = be32_get(buf + 19);
         m->match = be64_get(buf + 23);
         break;
     }
     case ITCH_ORDER_CANCEL: {
-        struct itch_order_cancel *m = &msg->cancel;
+        itch_order_cancel_t *m = &msg->cancel;
         m->order_ref = be64_get(buf + 11);
         m->shares = be32_get(buf + 19);
         break;
     }
     case ITCH_ORDER_EXECUTED_PRICE: {
-        struct itch_order_executed_price *m = &msg->executed_price;
+        itch_order_executed_price_t *m = &msg->executed_price;
         m->order_ref = be64_get(buf + 11);
         m->shares = be32_get(buf + 19);
         m->match = be64_get(buf + 23);
@@ -109,7 +109,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_TRADE: {
-        struct itch_trade *m = &msg->trade;
+        itch_trade_t *m = &msg->trade;
         m->order_ref = be64_get(buf + 11);
         m->side = (char)buf[19];
         m->shares = be32_get(buf + 20);
@@ -119,7 +119,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_CROSS_TRADE: {
-        struct itch_cross_trade *m = &msg->cross_trade;
+        itch_cross_trade_t *m = &msg->cross_trade;
         m->shares = be64_get(buf + 11);
         STOCK_AT(buf, 19);
         m->price = be32_get(buf + 27);
@@ -131,7 +131,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         msg->broken_trade.match = be64_get(buf + 11);
         break;
     case ITCH_NOII: {
-        struct itch_noii *m = &msg->noii;
+        itch_noii_t *m = &msg->noii;
         m->paired_shares = be64_get(buf + 11);
         m->imbalance_shares = be64_get(buf + 19);
         m->imbalance_direction = (char)buf[27];
@@ -147,7 +147,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         msg->system_event.event_code = (char)buf[11];
         break;
     case ITCH_STOCK_DIRECTORY: {
-        struct itch_stock_directory *m = &msg->stock_directory;
+        itch_stock_directory_t *m = &msg->stock_directory;
         STOCK_AT(buf, 11);
         m->market_category = (char)buf[19];
         m->financial_status = (char)buf[20];
@@ -165,7 +165,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_TRADING_ACTION: {
-        struct itch_trading_action *m = &msg->trading_action;
+        itch_trading_action_t *m = &msg->trading_action;
         STOCK_AT(buf, 11);
         m->trading_state = (char)buf[19];
         m->reserved = (char)buf[20];
@@ -173,13 +173,13 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_REG_SHO: {
-        struct itch_reg_sho *m = &msg->reg_sho;
+        itch_reg_sho_t *m = &msg->reg_sho;
         STOCK_AT(buf, 11);
         m->action = (char)buf[19];
         break;
     }
     case ITCH_PARTICIPANT_POSITION: {
-        struct itch_participant_position *m = &msg->participant;
+        itch_participant_position_t *m = &msg->participant;
         memcpy(m->mpid, buf + 11, ITCH_MPID_LEN);
         STOCK_AT(buf, 15);
         m->primary_market_maker = (char)buf[23];
@@ -188,7 +188,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_MWCB_DECLINE: {
-        struct itch_mwcb_decline *m = &msg->mwcb_decline;
+        itch_mwcb_decline_t *m = &msg->mwcb_decline;
         m->level1 = be64_get(buf + 11);
         m->level2 = be64_get(buf + 19);
         m->level3 = be64_get(buf + 27);
@@ -198,7 +198,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         msg->mwcb_status.breached_level = (char)buf[11];
         break;
     case ITCH_IPO_QUOTING: {
-        struct itch_ipo_quoting *m = &msg->ipo_quoting;
+        itch_ipo_quoting_t *m = &msg->ipo_quoting;
         STOCK_AT(buf, 11);
         m->release_time = be32_get(buf + 19);
         m->release_qualifier = (char)buf[23];
@@ -206,7 +206,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_LULD_COLLAR: {
-        struct itch_luld_collar *m = &msg->luld_collar;
+        itch_luld_collar_t *m = &msg->luld_collar;
         STOCK_AT(buf, 11);
         m->reference_price = be32_get(buf + 19);
         m->upper_price = be32_get(buf + 23);
@@ -215,20 +215,20 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
         break;
     }
     case ITCH_OPERATIONAL_HALT: {
-        struct itch_operational_halt *m = &msg->operational_halt;
+        itch_operational_halt_t *m = &msg->operational_halt;
         STOCK_AT(buf, 11);
         m->market_code = (char)buf[19];
         m->action = (char)buf[20];
         break;
     }
     case ITCH_RPII: {
-        struct itch_rpii *m = &msg->rpii;
+        itch_rpii_t *m = &msg->rpii;
         STOCK_AT(buf, 11);
         m->interest_flag = (char)buf[19];
         break;
     }
     case ITCH_DLCR: {
-        struct itch_dlcr *m = &msg->dlcr;
+        itch_dlcr_t *m = &msg->dlcr;
         STOCK_AT(buf, 11);
         m->open_eligible = (char)buf[19];
         m->min_price = be32_get(buf + 20);
@@ -246,7 +246,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg)
 #undef STOCK_AT
 #define STOCK_TO(buf, off) memcpy((buf) + (off), m->stock, ITCH_STOCK_LEN)
 
-int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
+int itch_encode(const itch_msg_t *msg, uint8_t *buf, size_t cap)
 {
     size_t len = itch_msg_len(msg->type);
     if (len == 0)
@@ -264,7 +264,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
     switch (msg->type) {
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID: {
-        const struct itch_add_order *m = &msg->add;
+        const itch_add_order_t *m = &msg->add;
         be64_put(buf + 11, m->order_ref);
         buf[19] = (uint8_t)m->side;
         be32_put(buf + 20, m->shares);
@@ -278,7 +278,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         be64_put(buf + 11, msg->del.order_ref);
         break;
     case ITCH_ORDER_REPLACE: {
-        const struct itch_order_replace *m = &msg->replace;
+        const itch_order_replace_t *m = &msg->replace;
         be64_put(buf + 11, m->orig_ref);
         be64_put(buf + 19, m->new_ref);
         be32_put(buf + 27, m->shares);
@@ -286,20 +286,20 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_ORDER_EXECUTED: {
-        const struct itch_order_executed *m = &msg->executed;
+        const itch_order_executed_t *m = &msg->executed;
         be64_put(buf + 11, m->order_ref);
         be32_put(buf + 19, m->shares);
         be64_put(buf + 23, m->match);
         break;
     }
     case ITCH_ORDER_CANCEL: {
-        const struct itch_order_cancel *m = &msg->cancel;
+        const itch_order_cancel_t *m = &msg->cancel;
         be64_put(buf + 11, m->order_ref);
         be32_put(buf + 19, m->shares);
         break;
     }
     case ITCH_ORDER_EXECUTED_PRICE: {
-        const struct itch_order_executed_price *m = &msg->executed_price;
+        const itch_order_executed_price_t *m = &msg->executed_price;
         be64_put(buf + 11, m->order_ref);
         be32_put(buf + 19, m->shares);
         be64_put(buf + 23, m->match);
@@ -308,7 +308,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_TRADE: {
-        const struct itch_trade *m = &msg->trade;
+        const itch_trade_t *m = &msg->trade;
         be64_put(buf + 11, m->order_ref);
         buf[19] = (uint8_t)m->side;
         be32_put(buf + 20, m->shares);
@@ -318,7 +318,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_CROSS_TRADE: {
-        const struct itch_cross_trade *m = &msg->cross_trade;
+        const itch_cross_trade_t *m = &msg->cross_trade;
         be64_put(buf + 11, m->shares);
         STOCK_TO(buf, 19);
         be32_put(buf + 27, m->price);
@@ -330,7 +330,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         be64_put(buf + 11, msg->broken_trade.match);
         break;
     case ITCH_NOII: {
-        const struct itch_noii *m = &msg->noii;
+        const itch_noii_t *m = &msg->noii;
         be64_put(buf + 11, m->paired_shares);
         be64_put(buf + 19, m->imbalance_shares);
         buf[27] = (uint8_t)m->imbalance_direction;
@@ -346,7 +346,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         buf[11] = (uint8_t)msg->system_event.event_code;
         break;
     case ITCH_STOCK_DIRECTORY: {
-        const struct itch_stock_directory *m = &msg->stock_directory;
+        const itch_stock_directory_t *m = &msg->stock_directory;
         STOCK_TO(buf, 11);
         buf[19] = (uint8_t)m->market_category;
         buf[20] = (uint8_t)m->financial_status;
@@ -364,7 +364,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_TRADING_ACTION: {
-        const struct itch_trading_action *m = &msg->trading_action;
+        const itch_trading_action_t *m = &msg->trading_action;
         STOCK_TO(buf, 11);
         buf[19] = (uint8_t)m->trading_state;
         buf[20] = (uint8_t)m->reserved;
@@ -372,13 +372,13 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_REG_SHO: {
-        const struct itch_reg_sho *m = &msg->reg_sho;
+        const itch_reg_sho_t *m = &msg->reg_sho;
         STOCK_TO(buf, 11);
         buf[19] = (uint8_t)m->action;
         break;
     }
     case ITCH_PARTICIPANT_POSITION: {
-        const struct itch_participant_position *m = &msg->participant;
+        const itch_participant_position_t *m = &msg->participant;
         memcpy(buf + 11, m->mpid, ITCH_MPID_LEN);
         STOCK_TO(buf, 15);
         buf[23] = (uint8_t)m->primary_market_maker;
@@ -387,7 +387,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_MWCB_DECLINE: {
-        const struct itch_mwcb_decline *m = &msg->mwcb_decline;
+        const itch_mwcb_decline_t *m = &msg->mwcb_decline;
         be64_put(buf + 11, m->level1);
         be64_put(buf + 19, m->level2);
         be64_put(buf + 27, m->level3);
@@ -397,7 +397,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         buf[11] = (uint8_t)msg->mwcb_status.breached_level;
         break;
     case ITCH_IPO_QUOTING: {
-        const struct itch_ipo_quoting *m = &msg->ipo_quoting;
+        const itch_ipo_quoting_t *m = &msg->ipo_quoting;
         STOCK_TO(buf, 11);
         be32_put(buf + 19, m->release_time);
         buf[23] = (uint8_t)m->release_qualifier;
@@ -405,7 +405,7 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_LULD_COLLAR: {
-        const struct itch_luld_collar *m = &msg->luld_collar;
+        const itch_luld_collar_t *m = &msg->luld_collar;
         STOCK_TO(buf, 11);
         be32_put(buf + 19, m->reference_price);
         be32_put(buf + 23, m->upper_price);
@@ -414,20 +414,20 @@ int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap)
         break;
     }
     case ITCH_OPERATIONAL_HALT: {
-        const struct itch_operational_halt *m = &msg->operational_halt;
+        const itch_operational_halt_t *m = &msg->operational_halt;
         STOCK_TO(buf, 11);
         buf[19] = (uint8_t)m->market_code;
         buf[20] = (uint8_t)m->action;
         break;
     }
     case ITCH_RPII: {
-        const struct itch_rpii *m = &msg->rpii;
+        const itch_rpii_t *m = &msg->rpii;
         STOCK_TO(buf, 11);
         buf[19] = (uint8_t)m->interest_flag;
         break;
     }
     case ITCH_DLCR: {
-        const struct itch_dlcr *m = &msg->dlcr;
+        const itch_dlcr_t *m = &msg->dlcr;
         STOCK_TO(buf, 11);
         buf[19] = (uint8_t)m->open_eligible;
         be32_put(buf + 20, m->min_price);

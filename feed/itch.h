@@ -11,7 +11,7 @@
  * the MWCB decline levels) carry 8. Alpha fields are left-justified and
  * padded with spaces, never NUL-terminated; they are kept as raw bytes.
  *
- * itch_decode() turns the bytes of one message into a struct itch_msg: a
+ * itch_decode() turns the bytes of one message into a itch_msg_t: a
  * header and a union with one member per type. It checks the length once
  * (itch_check), never reads past the length it is given, allocates nothing
  * and copies nothing but the fields into the struct. A message whose length
@@ -73,13 +73,13 @@ enum itch_err {
 };
 
 /* S: the day's milestones. */
-struct itch_system_event {
+typedef struct itch_system_event {
     char event_code; /* O start of messages, S start of system hours, Q start of market
                         hours, M end of market hours, E end of system hours, C end of messages */
-};
+} itch_system_event_t;
 
 /* R: one per stock, before any of its orders. */
-struct itch_stock_directory {
+typedef struct itch_stock_directory {
     char stock[ITCH_STOCK_LEN];
     char market_category;      /* Q, G, S (Nasdaq tiers), N, A, P, Z, V, space */
     char financial_status;     /* D deficient, E delinquent, ... N normal, space */
@@ -94,140 +94,140 @@ struct itch_stock_directory {
     char etp_flag;             /* Y, N, space */
     uint32_t etp_leverage;     /* ETP leverage factor */
     char inverse;              /* Y or N: inverse ETP */
-};
+} itch_stock_directory_t;
 
 /* H: trading state of one stock. */
-struct itch_trading_action {
+typedef struct itch_trading_action {
     char stock[ITCH_STOCK_LEN];
     char trading_state; /* H halted, P paused, Q quotation only, T trading */
     char reserved;
     char reason[4]; /* trading action reason code, space padded */
-};
+} itch_trading_action_t;
 
 /* Y: Reg SHO short sale price test. */
-struct itch_reg_sho {
+typedef struct itch_reg_sho {
     char stock[ITCH_STOCK_LEN];
     char action; /* 0 no test, 1 test in effect (intra-day drop), 2 test remains in effect */
-};
+} itch_reg_sho_t;
 
 /* L: a market participant's position in one stock. */
-struct itch_participant_position {
+typedef struct itch_participant_position {
     char mpid[ITCH_MPID_LEN];
     char stock[ITCH_STOCK_LEN];
     char primary_market_maker; /* Y or N */
     char market_maker_mode;    /* N normal, P passive, S syndicate, R pre-syndicate, L penalty */
     char participant_state;    /* A active, E excused, W withdrawn, S suspended, D deleted */
-};
+} itch_participant_position_t;
 
 /* V: the three MWCB decline levels, Price(8): 8 implied decimals. */
-struct itch_mwcb_decline {
+typedef struct itch_mwcb_decline {
     uint64_t level1;
     uint64_t level2;
     uint64_t level3;
-};
+} itch_mwcb_decline_t;
 
 /* W: an MWCB level was breached. */
-struct itch_mwcb_status {
+typedef struct itch_mwcb_status {
     char breached_level; /* 1, 2 or 3 */
-};
+} itch_mwcb_status_t;
 
 /* K: anticipated quotation release time of an IPO. */
-struct itch_ipo_quoting {
+typedef struct itch_ipo_quoting {
     char stock[ITCH_STOCK_LEN];
     uint32_t release_time;  /* seconds since midnight */
     char release_qualifier; /* A anticipated, C cancelled or postponed */
     uint32_t ipo_price;     /* Price(4) */
-};
+} itch_ipo_quoting_t;
 
 /* J: LULD auction collar. */
-struct itch_luld_collar {
+typedef struct itch_luld_collar {
     char stock[ITCH_STOCK_LEN];
     uint32_t reference_price; /* Price(4) */
     uint32_t upper_price;     /* Price(4) */
     uint32_t lower_price;     /* Price(4) */
     uint32_t extension;       /* number of extensions to the reopening auction */
-};
+} itch_luld_collar_t;
 
 /* h: operational halt on one market. */
-struct itch_operational_halt {
+typedef struct itch_operational_halt {
     char stock[ITCH_STOCK_LEN];
     char market_code; /* Q Nasdaq, B BX, X PSX */
     char action;      /* H halted, T resumed */
-};
+} itch_operational_halt_t;
 
 /* A and F: a displayed order joins the book. A carries no attribution; the
  * decoder sets it to four spaces, and the encoder ignores it for A. */
-struct itch_add_order {
+typedef struct itch_add_order {
     uint64_t order_ref; /* unique for the day */
     char side;          /* B buy, S sell */
     uint32_t shares;
     char stock[ITCH_STOCK_LEN];
     uint32_t price;                  /* Price(4) */
     char attribution[ITCH_MPID_LEN]; /* F only: the MPID */
-};
+} itch_add_order_t;
 
 /* E: part or all of an order executed at its display price. */
-struct itch_order_executed {
+typedef struct itch_order_executed {
     uint64_t order_ref;
     uint32_t shares; /* executed shares */
     uint64_t match;  /* match number, shared with the contra side */
-};
+} itch_order_executed_t;
 
 /* C: part or all of an order executed at a price other than its display price. */
-struct itch_order_executed_price {
+typedef struct itch_order_executed_price {
     uint64_t order_ref;
     uint32_t shares; /* executed shares */
     uint64_t match;
     char printable; /* Y printable (counts for volume), N not */
     uint32_t price; /* execution price, Price(4) */
-};
+} itch_order_executed_price_t;
 
 /* X: part of an order cancelled. */
-struct itch_order_cancel {
+typedef struct itch_order_cancel {
     uint64_t order_ref;
     uint32_t shares; /* cancelled shares */
-};
+} itch_order_cancel_t;
 
 /* D: an order leaves the book. */
-struct itch_order_delete {
+typedef struct itch_order_delete {
     uint64_t order_ref;
-};
+} itch_order_delete_t;
 
 /* U: an order is replaced: the original leaves the book, the new one joins it
  * with the original's side and stock. */
-struct itch_order_replace {
+typedef struct itch_order_replace {
     uint64_t orig_ref;
     uint64_t new_ref;
     uint32_t shares;
     uint32_t price; /* Price(4) */
-};
+} itch_order_replace_t;
 
 /* P: a non-displayed order traded. */
-struct itch_trade {
+typedef struct itch_trade {
     uint64_t order_ref; /* zero on today's feed */
     char side;
     uint32_t shares;
     char stock[ITCH_STOCK_LEN];
     uint32_t price; /* Price(4) */
     uint64_t match;
-};
+} itch_trade_t;
 
 /* Q: an opening, closing, IPO or halt cross. */
-struct itch_cross_trade {
+typedef struct itch_cross_trade {
     uint64_t shares; /* 8 bytes on the wire */
     char stock[ITCH_STOCK_LEN];
     uint32_t price; /* Price(4) */
     uint64_t match;
     char cross_type; /* O opening, C closing, H IPO/halt, I intraday/extended */
-};
+} itch_cross_trade_t;
 
 /* B: an earlier execution was broken. */
-struct itch_broken_trade {
+typedef struct itch_broken_trade {
     uint64_t match;
-};
+} itch_broken_trade_t;
 
 /* I: net order imbalance indicator. */
-struct itch_noii {
+typedef struct itch_noii {
     uint64_t paired_shares;
     uint64_t imbalance_shares;
     char imbalance_direction; /* B buy, S sell, N none, O insufficient orders, P paused */
@@ -237,16 +237,16 @@ struct itch_noii {
     uint32_t reference_price; /* Price(4) */
     char cross_type;          /* O, C, H, A */
     char price_variation;     /* L under 1%, 1..9, A, B, C, space */
-};
+} itch_noii_t;
 
 /* N: retail price improvement interest. */
-struct itch_rpii {
+typedef struct itch_rpii {
     char stock[ITCH_STOCK_LEN];
     char interest_flag; /* B buy side, S sell side, A both, N none */
-};
+} itch_rpii_t;
 
 /* O: direct listing with capital raise price discovery. */
-struct itch_dlcr {
+typedef struct itch_dlcr {
     char stock[ITCH_STOCK_LEN];
     char open_eligible;    /* Y or N */
     uint32_t min_price;    /* minimum allowable price, Price(4) */
@@ -255,40 +255,40 @@ struct itch_dlcr {
     uint64_t near_time;    /* near execution time */
     uint32_t lower_collar; /* lower price range collar, Price(4) */
     uint32_t upper_collar; /* upper price range collar, Price(4) */
-};
+} itch_dlcr_t;
 
 /* One decoded message: the common header, then the member of the union that
  * `type` names (A and F share `add`). */
-struct itch_msg {
+typedef struct itch_msg {
     uint8_t type;          /* enum itch_type */
     uint16_t stock_locate; /* the stock's locate code for the day; 0 for market-wide messages */
     uint16_t tracking;     /* Nasdaq internal tracking number */
     uint64_t timestamp;    /* nanoseconds since midnight, below ITCH_TS_MAX */
     union {
-        struct itch_system_event system_event;           /* S */
-        struct itch_stock_directory stock_directory;     /* R */
-        struct itch_trading_action trading_action;       /* H */
-        struct itch_reg_sho reg_sho;                     /* Y */
-        struct itch_participant_position participant;    /* L */
-        struct itch_mwcb_decline mwcb_decline;           /* V */
-        struct itch_mwcb_status mwcb_status;             /* W */
-        struct itch_ipo_quoting ipo_quoting;             /* K */
-        struct itch_luld_collar luld_collar;             /* J */
-        struct itch_operational_halt operational_halt;   /* h */
-        struct itch_add_order add;                       /* A, F */
-        struct itch_order_executed executed;             /* E */
-        struct itch_order_executed_price executed_price; /* C */
-        struct itch_order_cancel cancel;                 /* X */
-        struct itch_order_delete del;                    /* D */
-        struct itch_order_replace replace;               /* U */
-        struct itch_trade trade;                         /* P */
-        struct itch_cross_trade cross_trade;             /* Q */
-        struct itch_broken_trade broken_trade;           /* B */
-        struct itch_noii noii;                           /* I */
-        struct itch_rpii rpii;                           /* N */
-        struct itch_dlcr dlcr;                           /* O */
+        itch_system_event_t system_event;           /* S */
+        itch_stock_directory_t stock_directory;     /* R */
+        itch_trading_action_t trading_action;       /* H */
+        itch_reg_sho_t reg_sho;                     /* Y */
+        itch_participant_position_t participant;    /* L */
+        itch_mwcb_decline_t mwcb_decline;           /* V */
+        itch_mwcb_status_t mwcb_status;             /* W */
+        itch_ipo_quoting_t ipo_quoting;             /* K */
+        itch_luld_collar_t luld_collar;             /* J */
+        itch_operational_halt_t operational_halt;   /* h */
+        itch_add_order_t add;                       /* A, F */
+        itch_order_executed_t executed;             /* E */
+        itch_order_executed_price_t executed_price; /* C */
+        itch_order_cancel_t cancel;                 /* X */
+        itch_order_delete_t del;                    /* D */
+        itch_order_replace_t replace;               /* U */
+        itch_trade_t trade;                         /* P */
+        itch_cross_trade_t cross_trade;             /* Q */
+        itch_broken_trade_t broken_trade;           /* B */
+        itch_noii_t noii;                           /* I */
+        itch_rpii_t rpii;                           /* N */
+        itch_dlcr_t dlcr;                           /* O */
     };
-};
+} itch_msg_t;
 
 /* Length of each type indexed by its type byte; 0 for bytes that are no type. */
 extern const uint8_t itch_lens[256];
@@ -317,11 +317,11 @@ static inline int itch_check(const uint8_t *buf, size_t len)
 
 /* Decode the message in buf[0..len) into *msg. Returns 0, or the error of
  * itch_check() with *msg untouched. */
-int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *msg);
+int itch_decode(const uint8_t *buf, size_t len, itch_msg_t *msg);
 
 /* Encode *msg into buf[0..cap). Returns the number of bytes written (the
  * type's length), ITCH_EUNKNOWN, ITCH_ERANGE or ITCH_ENOBUFS (nothing written). */
-int itch_encode(const struct itch_msg *msg, uint8_t *buf, size_t cap);
+int itch_encode(const itch_msg_t *msg, uint8_t *buf, size_t cap);
 
 /* Set an 8-byte Stock field from s[0..len) (len <= ITCH_STOCK_LEN), space padded. */
 void itch_stock_set(char stock[ITCH_STOCK_LEN], const char *s, size_t len);

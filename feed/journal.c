@@ -32,7 +32,7 @@
 
 #include <isa-l/crc.h>
 
-#include "journal.h"
+#include "feed/journal.h"
 
 struct journal_writer {
     int fd;

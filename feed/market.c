@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "book.h"
-#include "itch.h"
-#include "market.h"
+#include "feed/book.h"
+#include "feed/itch.h"
+#include "feed/market.h"
 
 #define LOCATE_SLOTS    65536
 #define ORDERS_INITIAL  (1u << 16)
@@ -493,7 +493,7 @@ static int order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int
     return quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
 }
 
-static int order_replace(market_t *m, const struct itch_order_replace *u, int64_t ts_exch,
+static int order_replace(market_t *m, const itch_order_replace_t *u, int64_t ts_exch,
                          int64_t ts_recv)
 {
     size_t i = order_slot(m, u->orig_ref);
@@ -546,7 +546,7 @@ static int stock_unknown(market_t *m)
     return -ENOENT;
 }
 
-int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
+int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
 {
     int64_t ts = m->day_start_ns + (int64_t)msg->timestamp;
     symbol_t *sym;
@@ -556,7 +556,7 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
     switch (msg->type) {
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID: {
-        const struct itch_add_order *a = &msg->add;
+        const itch_add_order_t *a = &msg->add;
         sym = itch_symbol(m, msg->stock_locate, a->stock);
         if (sym == NULL)
             return stock_unknown(m);
@@ -567,7 +567,7 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
     case ITCH_ORDER_EXECUTED:
         return order_execute(m, msg->executed.order_ref, msg->executed.shares, -1, 1, ts, ts_recv);
     case ITCH_ORDER_EXECUTED_PRICE: {
-        const struct itch_order_executed_price *c = &msg->executed_price;
+        const itch_order_executed_price_t *c = &msg->executed_price;
         return order_execute(m, c->order_ref, c->shares, c->price, c->printable == 'Y', ts,
                              ts_recv);
     }
@@ -578,7 +578,7 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
     case ITCH_ORDER_REPLACE:
         return order_replace(m, &msg->replace, ts, ts_recv);
     case ITCH_TRADE: {
-        const struct itch_trade *p = &msg->trade;
+        const itch_trade_t *p = &msg->trade;
         sym = itch_symbol(m, msg->stock_locate, p->stock);
         if (sym == NULL)
             return stock_unknown(m);
@@ -588,7 +588,7 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
                     p->shares, 0, 0, 0, ts, ts_recv);
     }
     case ITCH_CROSS_TRADE: {
-        const struct itch_cross_trade *q = &msg->cross_trade;
+        const itch_cross_trade_t *q = &msg->cross_trade;
         sym = itch_symbol(m, msg->stock_locate, q->stock);
         if (sym == NULL)
             return stock_unknown(m);
@@ -597,7 +597,7 @@ int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv)
         return emit(m, sym, TICK_TRADE, 0, q->price, clamp32(q->shares), 0, 0, 0, ts, ts_recv);
     }
     case ITCH_STOCK_DIRECTORY: {
-        const struct itch_stock_directory *r = &msg->stock_directory;
+        const itch_stock_directory_t *r = &msg->stock_directory;
         m->by_locate[msg->stock_locate] = NULL;
         return itch_symbol(m, msg->stock_locate, r->stock) != NULL ? 0 : stock_unknown(m);
     }

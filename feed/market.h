@@ -25,8 +25,9 @@
 #include <stdint.h>
 
 #include "alloc/object.h"
+#include "feed/journal.h"
 
-struct itch_msg;
+typedef struct itch_msg itch_msg_t;
 
 #define SYMBOL_MAX_LEN 8
 
@@ -52,6 +53,10 @@ typedef struct tick {
     int64_t ts_exch;   /* exchange timestamp, ns */
     int64_t ts_recv;   /* when tickd received it, ns (CLOCK_REALTIME) */
 } tick_t;
+
+/* Fills *rec with the journal's record of t (feed/journal.h): what a journal
+ * keeps of a tick, for the daemon and `tickd replay --journal` to append. */
+void tick_to_journal_rec(const tick_t *t, journal_rec_t *rec);
 
 /* An instrument, interned by name in its market. */
 struct symbol {
@@ -112,7 +117,7 @@ void market_destroy(market_t *m);
 
 /* Applies one decoded ITCH message received at ts_recv. Returns 0, or -ENOENT
  * for a reference to an unknown order or stock (counted; nothing changes). */
-int market_itch(market_t *m, const struct itch_msg *msg, int64_t ts_recv);
+int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv);
 
 /* A trade or a quote from a source that already speaks in ticks (CSV,
  * journal, PUBLISH). seq 0 assigns the market's next sequence number.
@@ -167,10 +172,6 @@ uint64_t market_withdraw(market_t *m, uint16_t source, int64_t ts_exch, int64_t 
 
 /* Order by reference, or NULL. Borrowed. */
 order_t *market_order(const market_t *m, uint64_t ref);
-
-/* The journal's record of a tick. */
-struct journal_rec;
-void journal_rec_from_tick(const tick_t *t, struct journal_rec *rec);
 
 /* Is name a valid symbol (1..8 characters of A-Z, 0-9, '.', '-')? */
 int symbol_valid(const char *name, size_t len);

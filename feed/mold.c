@@ -19,14 +19,14 @@
 #include "feed/be.h"
 #include "feed/itch.h"
 
-void mold_session_init(struct mold_session *s)
+void mold_session_init(mold_session_t *s)
 {
     memset(s, 0, sizeof *s);
     s->next_seq = 1;
 }
 
 /* The stream is at `seq`: anything between next_seq and it was lost. */
-static void jump_to(struct mold_session *s, uint64_t seq, struct mold_packet *info)
+static void jump_to(mold_session_t *s, uint64_t seq, mold_packet_t *info)
 {
     if (seq <= s->next_seq)
         return;
@@ -49,7 +49,7 @@ static bool implausible(uint64_t expected, uint64_t seq, uint64_t n)
 /* An implausible data packet joins the run it continues, or starts a new
  * one. Returns whether it is the run's MOLD_CONFIRM-th packet: the run is
  * then over, and the stream is to move there. */
-static bool run_confirms(struct mold_session *s, const uint8_t *pkt, uint64_t seq, uint16_t count)
+static bool run_confirms(mold_session_t *s, const uint8_t *pkt, uint64_t seq, uint16_t count)
 {
     if (s->run_len > 0 && seq == s->run_next && memcmp(s->run_name, pkt, MOLD_SESSION_LEN) == 0) {
         s->run_len++;
@@ -64,8 +64,7 @@ static bool run_confirms(struct mold_session *s, const uint8_t *pkt, uint64_t se
     return true;
 }
 
-int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
-                        struct mold_packet *info)
+int mold_session_packet(mold_session_t *s, const uint8_t *pkt, size_t len, mold_packet_t *info)
 {
     s->stats.packets++;
     s->blocks_left = 0;
@@ -126,7 +125,7 @@ int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
 
 /* Count a message that passed framing but not itch_check(), classified as
  * binfile.c does: a length beyond any type is bad whatever the type byte. */
-static void reject(struct mold_session *s, int rc, size_t len)
+static void reject(mold_session_t *s, int rc, size_t len)
 {
     if (len == 0)
         s->stats.zero_length++;
@@ -138,7 +137,7 @@ static void reject(struct mold_session *s, int rc, size_t len)
         s->stats.bad_length++;
 }
 
-int mold_session_next(struct mold_session *s, struct mold_msg *msg)
+int mold_session_next(mold_session_t *s, mold_msg_t *msg)
 {
     while (s->blocks_left > 0) {
         size_t avail = s->pkt_len - s->pos;

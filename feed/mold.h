@@ -9,7 +9,7 @@
  * sequence number of the next message the server will send. Sequence numbers
  * start at 1 in every session.
  *
- * A struct mold_session follows one stream: it delivers each message once,
+ * A mold_session_t follows one stream: it delivers each message once,
  * in sequence order, and counts what went wrong. A packet that jumps ahead of
  * the next expected number is a gap (the missing range is reported, and the
  * session moves on: it does not re-request or buffer); messages numbered
@@ -57,7 +57,7 @@
 #define MOLD_CONFIRM         3       /* packets of a run that confirm an implausible jump */
 
 /* What a session has seen; exported by the daemon as counters. */
-struct mold_stats {
+typedef struct mold_stats {
     uint64_t packets;         /* datagrams handed to mold_session_packet() */
     uint64_t messages;        /* messages delivered: each sequence number once, in order */
     uint64_t heartbeats;      /* heartbeat packets */
@@ -72,7 +72,7 @@ struct mold_stats {
     uint64_t unknown_type;    /* messages whose type byte is no ITCH 5.0 type, not delivered */
     uint64_t bad_length;      /* messages whose length is not their type's or exceeds
                                  ITCH_MAX_LEN, not delivered */
-};
+} mold_stats_t;
 
 enum mold_kind {
     MOLD_DATA,           /* count 1..0xFFFE: message blocks follow */
@@ -81,7 +81,7 @@ enum mold_kind {
 };
 
 /* What mold_session_packet() made of one datagram's header. */
-struct mold_packet {
+typedef struct mold_packet {
     enum mold_kind kind;
     uint64_t seq;      /* sequence number in the header */
     uint16_t count;    /* message count in the header */
@@ -89,18 +89,18 @@ struct mold_packet {
     bool ignored;      /* an implausible jump: the packet changed nothing but counters */
     uint64_t gap_from; /* first missing sequence number, if gap > 0 */
     uint64_t gap;      /* messages missing right before this packet: 0 if none */
-};
+} mold_packet_t;
 
 /* One message delivered by mold_session_next(). */
-struct mold_msg {
+typedef struct mold_msg {
     const uint8_t *data; /* inside the datagram; valid as long as it is */
     size_t len;          /* passed itch_check() */
     uint64_t seq;        /* its sequence number */
-};
+} mold_msg_t;
 
 /* The receiver state of one stream. Fields are private to mold.c except
  * `name`, `next_seq`, `ended` and `stats`, which callers may read. */
-struct mold_session {
+typedef struct mold_session {
     char name[MOLD_SESSION_LEN]; /* session of the last packet, as on the wire */
     bool started;                /* a packet with a whole header has been seen */
     bool ended;                  /* an end-of-session packet was seen for `name` */
@@ -114,10 +114,10 @@ struct mold_session {
     char run_name[MOLD_SESSION_LEN]; /* their session */
     uint64_t run_next;               /* where the run's next packet must start */
     unsigned run_len;                /* packets in the run so far: 0 none */
-    struct mold_stats stats;
-};
+    mold_stats_t stats;
+} mold_session_t;
 
-void mold_session_init(struct mold_session *s);
+void mold_session_init(mold_session_t *s);
 
 /* Take one datagram: read its header, update the sequence state and the
  * counters, and describe it in *info. Returns 0, or -ENODATA if it is shorter
@@ -126,11 +126,10 @@ void mold_session_init(struct mold_session *s);
  * mold_session_next() until it returns 0; a packet not walked to the end is
  * abandoned by the next call to this function. The datagram must stay valid
  * until then. */
-int mold_session_packet(struct mold_session *s, const uint8_t *pkt, size_t len,
-                        struct mold_packet *info);
+int mold_session_packet(mold_session_t *s, const uint8_t *pkt, size_t len, mold_packet_t *info);
 
 /* The next new message of the current packet: returns 1 and fills *msg, or 0
  * when the packet has no more. */
-int mold_session_next(struct mold_session *s, struct mold_msg *msg);
+int mold_session_next(mold_session_t *s, mold_msg_t *msg);
 
 #endif

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "book.h"
-#include "journal.h"
-#include "market.h"
+#include "feed/book.h"
+#include "feed/journal.h"
+#include "feed/market.h"
 
 enum feed_type_slot {
     FEED_SLOT_TICK = 1,
@@ -87,7 +87,7 @@ const obj_type_t order_type = {
     .slot = FEED_SLOT_ORDER,
 };
 
-void journal_rec_from_tick(const tick_t *t, journal_rec_t *rec)
+void tick_to_journal_rec(const tick_t *t, journal_rec_t *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->kind = t->kind == TICK_TRADE ? JOURNAL_TRADE : JOURNAL_QUOTE;

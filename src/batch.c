@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "batch.h"
+#include "src/batch.h"
 
 void batch_init(batch_t *b, heap_t *heap, histogram_t *latency)
 {

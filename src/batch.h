@@ -36,8 +36,8 @@
 #include <stdint.h>
 
 #include "alloc/alloc.h"
-#include "histogram.h"
-#include "payload.h"
+#include "src/histogram.h"
+#include "src/payload.h"
 
 #define BATCH_CHUNK_SIZE (64 * 1024) /* bytes of frames and receipt times in a chunk */
 #define BATCH_TICK_MAX   (16 * 1024) /* the frames of one tick reserve at most this */

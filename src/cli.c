@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "src/cli.h"
 
 int cli_wants_help(int argc, char **argv)
 {

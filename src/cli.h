@@ -12,16 +12,21 @@
 #ifndef TICKD_SRC_CLI_H
 #define TICKD_SRC_CLI_H
 
+#include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sysexits.h>
 
-#define EX_FAILURE_CODE     1   /* a runtime failure (I/O, memory, a damaged journal) */
-#define EX_USAGE_CODE       64  /* a bad command-line argument */
-#define EX_NOINPUT_CODE     66  /* an input file cannot be opened or read */
-#define EX_UNAVAILABLE_CODE 69  /* the daemon: a listen address cannot be bound */
-#define EX_CANTCREAT_CODE   73  /* a journal cannot be created or opened for writing */
-#define EX_HELD_CODE        75  /* the journal is held by another running tickd */
-#define EX_CONFIG_CODE      78  /* a configuration error */
-#define EX_INTERRUPTED_CODE 130 /* stopped by SIGINT (128 + 2), the shell's convention */
+/* Exit codes: EXIT_SUCCESS; EXIT_FAILURE for a runtime failure (I/O, memory,
+ * a damaged journal); and <sysexits.h>'s, each for one cause:
+ *   EX_USAGE       a bad command-line argument
+ *   EX_NOINPUT     an input file cannot be opened or read
+ *   EX_UNAVAILABLE the daemon: a listen address cannot be bound
+ *   EX_CANTCREAT   a journal cannot be created or opened for writing
+ *   EX_TEMPFAIL    the journal is held by another running tickd
+ *   EX_CONFIG      a configuration error
+ * and one of the shell's: stopped by SIGINT, 128 + the signal. */
+#define CLI_EXIT_INTERRUPTED (128 + SIGINT)
 
 int cmd_replay(int argc, char **argv);
 int cmd_gen(int argc, char **argv);

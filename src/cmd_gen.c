@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "src/cli.h"
 #include "feed/gen.h"
 
 const char cmd_gen_usage[] =
@@ -37,7 +37,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     vfprintf(stderr, fmt, ap);
     fputs(" (see: tickd gen --help)\n", stderr);
     va_end(ap);
-    return EX_USAGE_CODE;
+    return EX_USAGE;
 }
 
 int cmd_gen(int argc, char **argv)
@@ -46,7 +46,7 @@ int cmd_gen(int argc, char **argv)
         fputs(cmd_gen_usage, stdout);
         return 0;
     }
-    struct gen_opts opts = {.symbols = 200, .messages = 2000000, .seed = 1};
+    gen_opts_t opts = {.symbols = 200, .messages = 2000000, .seed = 1};
     const char *format = argc > 1 ? argv[1] : NULL, *out = NULL;
     if (format == NULL)
         return usage_error("which format: itch or csv?");
@@ -58,14 +58,14 @@ int cmd_gen(int argc, char **argv)
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--symbols") == 0) {
             if (cli_parse_range("gen", arg, val, 1, GEN_SYMBOLS_MAX, &v) != 0)
-                return EX_USAGE_CODE;
+                return EX_USAGE;
             opts.symbols = (uint32_t)v;
         } else if (strcmp(arg, "--messages") == 0) {
             if (cli_parse_range("gen", arg, val, 1, UINT64_MAX, &opts.messages) != 0)
-                return EX_USAGE_CODE;
+                return EX_USAGE;
         } else if (strcmp(arg, "--seed") == 0) {
             if (cli_parse_range("gen", arg, val, 0, UINT64_MAX, &opts.seed) != 0)
-                return EX_USAGE_CODE;
+                return EX_USAGE;
         } else if (strcmp(arg, "-o") == 0) {
             if (val == NULL)
                 return usage_error("-o needs a file");
@@ -82,19 +82,19 @@ int cmd_gen(int argc, char **argv)
                 "system events and stock directory), got %llu\n",
                 (unsigned long long)GEN_ITCH_FIXED(opts.symbols), opts.symbols,
                 (unsigned long long)opts.messages);
-        return EX_USAGE_CODE;
+        return EX_USAGE;
     }
     FILE *f = fopen(out, "wb");
     if (f == NULL) {
         fprintf(stderr, "tickd gen: cannot create %s: %s\n", out, strerror(errno));
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
     int err = itch ? gen_itch(&opts, gen_write_stdio, f) : gen_csv(&opts, gen_write_stdio, f);
     if (fclose(f) != 0 && err == 0)
         err = -errno;
     if (err != 0) {
         fprintf(stderr, "tickd gen: writing %s: %s\n", out, strerror(-err));
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
     return 0;
 }

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "src/cli.h"
 #include "feed/csv.h"
 #include "feed/journal.h"
 
@@ -47,7 +47,7 @@ static void print_scan(const char *path, const journal_scan_t *s)
 static int print_record(const journal_rec_t *r, void *arg)
 {
     (void)arg;
-    struct csv_tick t;
+    csv_tick_t t;
     memset(&t, 0, sizeof(t));
     memcpy(t.symbol, r->sym, strnlen(r->sym, sizeof(r->sym)));
     t.ts_ns = (uint64_t)r->ts_exch;
@@ -78,7 +78,7 @@ static int exit_code(int err)
 {
     switch (-err) {
     case EBUSY:
-        return EX_HELD_CODE;
+        return EX_TEMPFAIL;
     case ENOENT:
     case EACCES:
     case EPERM:
@@ -88,9 +88,9 @@ static int exit_code(int err)
     case ENAMETOOLONG:
     case EROFS:
     case EIO:
-        return EX_NOINPUT_CODE;
+        return EX_NOINPUT;
     default:
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
 }
 
@@ -107,7 +107,7 @@ int cmd_journal(int argc, char **argv)
                 "tickd journal: the action must be verify, repair or cat, got %s "
                 "(see: tickd journal --help)\n",
                 what == NULL ? "nothing" : what);
-        return EX_USAGE_CODE;
+        return EX_USAGE;
     }
     if (argc != 3 || argv[2][0] == '-') {
         fprintf(stderr, "tickd journal %s: needs one FILE, got %s (see: tickd journal --help)\n",
@@ -115,7 +115,7 @@ int cmd_journal(int argc, char **argv)
                 argc < 3   ? "none"
                 : argc > 3 ? "more than one argument"
                            : argv[2]);
-        return EX_USAGE_CODE;
+        return EX_USAGE;
     }
     const char *path = argv[2];
     journal_scan_t scan;
@@ -132,7 +132,7 @@ int cmd_journal(int argc, char **argv)
                 "journal); nothing was changed. Stop it first: it repairs the file itself when "
                 "it starts.\n",
                 path);
-        return EX_HELD_CODE;
+        return EX_TEMPFAIL;
     }
     if (err != 0 && !(err == -EBADMSG && scan.bad_header)) {
         fprintf(stderr, "tickd journal %s: %s: %s\n", what, path, strerror(-err));
@@ -140,7 +140,7 @@ int cmd_journal(int argc, char **argv)
     }
     if (scan.bad_header) {
         fprintf(stderr, "tickd journal %s: %s: not a tickd journal (bad header)\n", what, path);
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
     uint64_t bad = scan.file_bytes - scan.valid_bytes;
     if (strcmp(what, "cat") == 0) {
@@ -150,7 +150,7 @@ int cmd_journal(int argc, char **argv)
                 "tickd journal cat: %s: damaged after byte %llu; the %llu good records "
                 "before it were printed\n",
                 path, (unsigned long long)scan.valid_bytes, (unsigned long long)scan.records);
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
     print_scan(path, &scan);
     if (scan.live && bad == 0) {
@@ -180,5 +180,5 @@ int cmd_journal(int argc, char **argv)
     else
         printf("%s: damaged after byte %llu (run: tickd journal repair %s)\n", path,
                (unsigned long long)scan.valid_bytes, path);
-    return EX_FAILURE_CODE;
+    return EXIT_FAILURE;
 }

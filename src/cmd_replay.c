@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #include "alloc/object.h"
-#include "cli.h"
-#include "clock.h"
+#include "src/cli.h"
+#include "src/clock.h"
 #include "feed/ingest.h"
 
 #define REPLAY_CHUNK       (4u << 20)
@@ -102,7 +102,7 @@ static void journal_sink(void *arg, tick_t *t)
 {
     replay_t *r = arg;
     journal_rec_t rec;
-    journal_rec_from_tick(t, &rec);
+    tick_to_journal_rec(t, &rec);
     int err = journal_append(r->journal, &rec);
     if (err != 0 && r->journal_err == 0)
         r->journal_err = err;
@@ -449,21 +449,21 @@ int cmd_replay(int argc, char **argv)
     }
     replay_t r = {.fsync = JOURNAL_FSYNC_NEVER, .dir_lock = -1};
     if (parse_args(&r, argc, argv) != 0)
-        return EX_USAGE_CODE;
+        return EX_USAGE;
     int fd = open(r.path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         fprintf(stderr, "tickd replay: cannot open %s: %s\n", r.path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return EX_NOINPUT_CODE;
+        return EX_NOINPUT;
     }
     size_t total = (size_t)st.st_size;
     void *data = total > 0 ? mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close(fd);
     if (data == MAP_FAILED) {
         fprintf(stderr, "tickd replay: cannot map %s: %s\n", r.path, strerror(errno));
-        return EX_NOINPUT_CODE;
+        return EX_NOINPUT;
     }
     if (data != NULL)
         madvise(data, total, MADV_SEQUENTIAL);
@@ -471,11 +471,11 @@ int cmd_replay(int argc, char **argv)
     heap_t *heap = NULL;
     market_t *m = NULL;
     static ingest_t ing;
-    int status = EX_FAILURE_CODE, err = heap_create(NULL, &heap);
+    int status = EXIT_FAILURE, err = heap_create(NULL, &heap);
     if (err == 0)
         err = obj_runtime_create(heap);
     if (err == 0 && r.journal_dir != NULL && (err = open_journal(&r)) != 0) {
-        status = err == -EBUSY ? EX_HELD_CODE : EX_CANTCREAT_CODE;
+        status = err == -EBUSY ? EX_TEMPFAIL : EX_CANTCREAT;
         goto out;
     }
     if (err == 0)
@@ -490,7 +490,7 @@ int cmd_replay(int argc, char **argv)
     int64_t start = clock_monotonic_ns();
     run(&r, data, total, heap, m, &ing);
     sigaction(SIGINT, &old_sa, NULL);
-    status = r.interrupted ? EX_INTERRUPTED_CODE : 0;
+    status = r.interrupted ? CLI_EXIT_INTERRUPTED : 0;
     if (r.journal != NULL) {
         r.journal_records = journal_records(r.journal);
         err = journal_close(r.journal);
@@ -498,7 +498,7 @@ int cmd_replay(int argc, char **argv)
             err = r.journal_err;
         if (err != 0) {
             fprintf(stderr, "tickd replay: journal: %s\n", strerror(-err));
-            status = EX_FAILURE_CODE;
+            status = EXIT_FAILURE;
         }
     }
     double seconds = (double)(clock_monotonic_ns() - start) / 1e9;
@@ -511,7 +511,7 @@ int cmd_replay(int argc, char **argv)
     for (int g = 0; g < GC_NGENERATIONS; g++)
         collections += gs.generations[g].collections;
     market_stats_t ms = *market_stats(m);
-    if (status != EX_FAILURE_CODE)
+    if (status != EXIT_FAILURE)
         print_summary(&r, &ing.stats, &ms, seconds, &hs, collections);
     r.journal = NULL;
 out:

@@ -25,7 +25,7 @@
  * config_check_files(), from the places the loader noted in cfg->at: the
  * same file may be checked on one machine and run on another.
  */
-#include "config.h"
+#include "src/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

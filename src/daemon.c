@@ -38,15 +38,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
-#include "clock.h"
-#include "daemon.h"
+#include "src/cli.h"
+#include "src/clock.h"
+#include "src/daemon.h"
 #include "feed/csv.h"
 #include "feed/ingest.h"
-#include "feeds.h"
-#include "log.h"
-#include "metrics.h"
-#include "notify.h"
+#include "src/feeds.h"
+#include "src/log.h"
+#include "src/metrics.h"
+#include "src/notify.h"
 
 #define TICKD_DRAIN_NS     (5ull * 1000000000ull)
 #define LOOP_LAG_PERIOD_MS 100
@@ -350,7 +350,7 @@ static void on_tick(void *arg, tick_t *t)
     d->ticks_total[t->kind == TICK_TRADE ? 0 : 1]++;
     if (d->journal != NULL) {
         journal_rec_t rec;
-        journal_rec_from_tick(t, &rec);
+        tick_to_journal_rec(t, &rec);
         if (HEAP_UNLIKELY(journal_append(d->journal, &rec) != 0))
             d->journal_dropped_total++; /* both buffers out: the disk is not keeping up */
         else
@@ -376,7 +376,7 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
                       int64_t now, const char **reason, uint64_t *durable_at)
 {
     daemon_t *d = arg;
-    struct csv_tick t;
+    csv_tick_t t;
     int r = csv_parse_line(payload, len, &t, reason);
     if (r <= 0) {
         if (r == 0)
@@ -1020,8 +1020,8 @@ static int route_healthy(void *arg, int json, http_body_t *body)
 static int start_failure_code(int err, int is_file)
 {
     if (err == -ENOMEM)
-        return EX_FAILURE_CODE;
-    return is_file ? EX_NOINPUT_CODE : EX_UNAVAILABLE_CODE;
+        return EXIT_FAILURE;
+    return is_file ? EX_NOINPUT : EX_UNAVAILABLE;
 }
 
 /* The timers and signal handles, ready to be started or stopped: done first,
@@ -1059,7 +1059,7 @@ static int start(daemon_ctx_t *c)
         r = obj_runtime_create(d->heap);
     if (r != 0) {
         log_msg(LOG_ERR, "heap: %s", strerror(-r));
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
     gc_set_thresholds(d->heap, d->cfg.gc.thresholds[0], d->cfg.gc.thresholds[1],
                       d->cfg.gc.thresholds[2]);
@@ -1067,10 +1067,10 @@ static int start(daemon_ctx_t *c)
     c->day_start_ns = day_start(time(NULL));
     if ((r = market_create(d->heap, c->day_start_ns, on_tick, d, &d->market)) != 0) {
         log_msg(LOG_ERR, "market: %s", strerror(-r));
-        return EX_FAILURE_CODE;
+        return EXIT_FAILURE;
     }
     if (d->cfg.journal.enabled && (r = journal_open_today(d)) != 0)
-        return r == -EBUSY ? EX_HELD_CODE : EX_CANTCREAT_CODE;
+        return r == -EBUSY ? EX_TEMPFAIL : EX_CANTCREAT;
     if ((r = pubsub_start(d->loop, d->heap, d->market, &d->cfg, on_publish, d, &d->pubsub, err,
                           sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);
@@ -1110,7 +1110,7 @@ int daemon_run(const char *config_path)
     if (config_load(config_path, &d->cfg, err, sizeof(err)) != 0 ||
         config_check_files(&d->cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "tickd: %s\n", err);
-        return EX_CONFIG_CODE;
+        return EX_CONFIG;
     }
     log_init(d->cfg.log.level);
     ignore_signals();

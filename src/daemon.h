@@ -18,13 +18,13 @@
 #include <uv.h>
 
 #include "alloc/object.h"
-#include "config.h"
+#include "src/config.h"
 #include "feed/journal.h"
 #include "feed/market.h"
-#include "feeds.h"
-#include "histogram.h"
-#include "http.h"
-#include "pubsub.h"
+#include "src/feeds.h"
+#include "src/histogram.h"
+#include "src/http.h"
+#include "src/pubsub.h"
 
 typedef struct daemon {
     uv_loop_t *loop;

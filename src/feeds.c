@@ -48,11 +48,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "config.h"
+#include "src/clock.h"
+#include "src/config.h"
 #include "feed/ingest.h"
-#include "feeds.h"
-#include "log.h"
+#include "src/feeds.h"
+#include "src/log.h"
 
 #define FEED_CHUNK      (1u << 20)
 #define FEED_SLICE      65536
@@ -143,7 +143,7 @@ static void add_stats(feed_stats_t *to, const ingest_stats_t *s)
 /* The MoldUDP64 session's own counters (one session per UDP feed). */
 static void udp_stats(const feed_t *f, feed_stats_t *out)
 {
-    const struct mold_stats *m = &f->ing.mold.stats;
+    const mold_stats_t *m = &f->ing.mold.stats;
     out->sequence_jumps = m->implausible;
     out->duplicates = m->duplicates;
     out->session_changes = m->session_changes;

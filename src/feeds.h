@@ -14,9 +14,9 @@
 
 #include <uv.h>
 
-#include "config.h"
+#include "src/config.h"
 #include "feed/market.h"
-#include "health.h"
+#include "src/health.h"
 
 typedef struct feed feed_t;
 

@@ -13,7 +13,7 @@
  * match fails at once; and recursion deeper than GLOB_MAX_NESTING stars
  * reports no match instead of exhausting the stack.
  */
-#include "glob.h"
+#include "src/glob.h"
 
 #define GLOB_MAX_NESTING 1000
 

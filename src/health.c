@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "health.h"
+#include "src/health.h"
 
 #define NS_PER_SEC 1e9
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+#include "src/http.h"
 
 /* One feed, as /healthz sees it. */
 typedef struct health_feed {

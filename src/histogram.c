@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "histogram.h"
+#include "src/histogram.h"
 
 const double histogram_latency_bounds[] = {
     1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,

@@ -55,7 +55,7 @@
 
 #include <http_parser.h>
 
-#include "http.h"
+#include "src/http.h"
 
 #define HTTP_READ_SIZE  (64 * 1024)  /* one read, shared by every connection */
 #define HTTP_OUT_HIGH   (256 * 1024) /* pause parsing while this much output waits */

@@ -26,7 +26,7 @@
 
 #include <uv.h>
 
-#include "config.h"
+#include "src/config.h"
 
 typedef struct http_server http_server_t;
 

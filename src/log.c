@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "src/log.h"
 
 #define LOG_LINE_MAX 4096
 

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "config.h"
-#include "daemon.h"
+#include "src/cli.h"
+#include "src/config.h"
+#include "src/daemon.h"
 
 static const char usage[] =
     "usage: tickd [--config FILE]           run the daemon\n"
@@ -62,7 +62,7 @@ static int help(int argc, char **argv)
         fprintf(stderr, "tickd help: unknown command '%s' (replay, gen or journal)\n", argv[2]);
     else
         fputs("tickd help: one command at most (usage: tickd help [replay|gen|journal])\n", stderr);
-    return EX_USAGE_CODE;
+    return EX_USAGE;
 }
 
 static int check_config(const char *path)
@@ -72,7 +72,7 @@ static int check_config(const char *path)
     if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
         config_check_files(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
-        return EX_CONFIG_CODE;
+        return EX_CONFIG;
     }
     printf("%s: ok (%zu feed%s)\n", path, cfg.nfeeds, cfg.nfeeds == 1 ? "" : "s");
     return 0;
@@ -95,14 +95,14 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--config") == 0 || strcmp(argv[1], "-c") == 0) {
         if (argc != 3) {
             fprintf(stderr, "tickd: %s needs a file\n\n%s", argv[1], usage);
-            return EX_USAGE_CODE;
+            return EX_USAGE;
         }
         return daemon_run(argv[2]);
     }
     if (strcmp(argv[1], "--check-config") == 0) {
         if (argc != 3) {
             fprintf(stderr, "tickd: --check-config needs a file\n\n%s", usage);
-            return EX_USAGE_CODE;
+            return EX_USAGE;
         }
         return check_config(argv[2]);
     }
@@ -113,5 +113,5 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "journal") == 0)
         return cmd_journal(argc - 1, argv + 1);
     fprintf(stderr, "tickd: unknown command '%s'\n\n%s", argv[1], usage);
-    return EX_USAGE_CODE;
+    return EX_USAGE;
 }

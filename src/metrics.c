@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "process.h"
+#include "src/metrics.h"
+#include "src/process.h"
 
 _Static_assert(GC_PAUSE_NBUCKETS <= HISTOGRAM_MAX_BOUNDS, "pause buckets fit a histogram view");
 

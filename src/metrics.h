@@ -23,10 +23,10 @@
 #include <stdint.h>
 
 #include "alloc/object.h"
-#include "feeds.h"
-#include "histogram.h"
-#include "http.h"
-#include "pubsub.h"
+#include "src/feeds.h"
+#include "src/histogram.h"
+#include "src/http.h"
+#include "src/pubsub.h"
 
 /* One feed as the page shows it. */
 typedef struct metrics_feed {

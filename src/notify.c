@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "notify.h"
+#include "src/notify.h"
 
 #define NOTIFY_STATUS_MAX 1024
 

@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "batch.h"
+#include "src/batch.h"
 #include "feed/csv.h"
 #include "feed/digits.h"
 #include "feed/price.h"
-#include "payload.h"
+#include "src/payload.h"
 
 payload_t *payload_alloc(heap_t *heap, size_t size)
 {
@@ -116,7 +116,7 @@ static size_t format_json(const tick_t *t, char *buf)
 
 static int format_csv(const tick_t *t, char *buf)
 {
-    struct csv_tick ct;
+    csv_tick_t ct;
     memset(&ct, 0, sizeof ct);
     ct.kind = t->kind == TICK_TRADE ? CSV_TRADE : CSV_QUOTE;
     memcpy(ct.symbol, t->sym->name, t->sym->len);

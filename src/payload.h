@@ -36,7 +36,7 @@
 
 #include "alloc/alloc.h"
 #include "feed/market.h"
-#include "histogram.h"
+#include "src/histogram.h"
 
 enum payload_format {
     PAYLOAD_JSON = 0, /* {"sym":"AAPL","kind":"trade","price":"101.2500",...} */

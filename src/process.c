@@ -14,7 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "process.h"
+#include "src/process.h"
 
 /* Fields of /proc/self/stat after the ")" that ends the command name:
  * field 3 (state) is the first; utime is field 14, stime 15, vsize 23,

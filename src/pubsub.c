@@ -126,13 +126,13 @@
 #include <linux/sockios.h>
 
 #include "feed/digits.h"
-#include "batch.h"
-#include "clock.h"
-#include "glob.h"
-#include "payload.h"
-#include "process.h"
-#include "pubsub.h"
-#include "resp.h"
+#include "src/batch.h"
+#include "src/clock.h"
+#include "src/glob.h"
+#include "src/payload.h"
+#include "src/process.h"
+#include "src/pubsub.h"
+#include "src/resp.h"
 
 #define LISTEN_BACKLOG   511
 #define READ_BUF_SIZE    (64 * 1024)

@@ -25,9 +25,9 @@
 
 #include <uv.h>
 
-#include "config.h"
+#include "src/config.h"
 #include "feed/market.h"
-#include "histogram.h"
+#include "src/histogram.h"
 
 typedef struct pubsub pubsub_t;
 

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "resp.h"
+#include "src/resp.h"
 
 /* read_count(): a whole line was read (else RESP_NEED_MORE or RESP_ERROR). */
 #define LINE_OK 1

@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "tests/alloc/support.h"
 
 /* ---- heaps ---- */
 

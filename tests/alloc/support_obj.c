@@ -10,7 +10,7 @@
 
 #include <unistd.h>
 
-#include "support_obj.h"
+#include "tests/alloc/support_obj.h"
 
 heap_t *obj_heap_new(int debug)
 {

@@ -11,7 +11,7 @@
 #define TICKD_TESTS_ALLOC_SUPPORT_OBJ_H
 
 #include "alloc/object.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 /* heap_new(debug) with its object runtime; the test fails if either cannot
  * be created. */

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 #ifdef HEAP_ASAN
 #include <sanitizer/asan_interface.h>

@@ -22,7 +22,7 @@
 #define TICKD_ASSERTS 1
 #endif
 #include "alloc/assert.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 /* test_assert_off.c: how many times TICKD_ASSERT evaluated its expression
  * there (assertions off), after one false assertion. */

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 #define MAX_SIZE 600
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 #define FILL_NEW   0xCD
 #define FILL_DEAD  0xDD

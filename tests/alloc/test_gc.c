@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "alloc/object.h"
-#include "support_obj.h"
+#include "tests/alloc/support_obj.h"
 
 /* Objects tracked in generation gen of heap. */
 static uint64_t tracked_in(const heap_t *heap, unsigned gen)

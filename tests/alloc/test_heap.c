@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 static size_t round_up16(size_t n)
 {

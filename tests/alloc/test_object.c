@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "alloc/object.h"
-#include "support_obj.h"
+#include "tests/alloc/support_obj.h"
 
 /* Live objects of type in heap. */
 static uint64_t live_of(const heap_t *heap, const obj_type_t *type)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 /* Pools of a heap are partitioned: every pool of every mapped arena is
  * exactly one of USED, FULL, EMPTY. */

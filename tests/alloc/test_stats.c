@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-#include "support.h"
+#include "tests/alloc/support.h"
 
 /* What the test believes is live: per class block counts (exact unless debug
  * mode, where a request is served from a larger class to fit its guards),

@@ -57,8 +57,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench_host.h"
-#include "bench_alloc.h"
+#include "tests/bench/bench_host.h"
+#include "tests/bench/bench_alloc.h"
 
 #define MIB (1024.0 * 1024.0)
 

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-#include "bench_alloc.h"
+#include "tests/bench/bench_alloc.h"
 
 #define JEMALLOC_SONAME "libjemalloc.so.2"
 #define MIMALLOC_SONAME "libmimalloc.so.2"
@@ -42,7 +42,7 @@ static int64_t tickd_mapped(const heap_t *heap)
 #define WL_ALLOC(n)  heap_alloc(heap, (n))
 #define WL_FREE(p)   heap_free(heap, (p))
 #define WL_MAPPED()  tickd_mapped(heap)
-#include "bench_alloc_workloads.h"
+#include "tests/bench/bench_alloc_workloads.h"
 
 #define WL_FN(name) system_##name
 #define WL_CTX      const struct bench_backend *
@@ -52,7 +52,7 @@ static int64_t tickd_mapped(const heap_t *heap)
 #define WL_ALLOC(n) malloc_fn(n)
 #define WL_FREE(p)  free_fn(p)
 #define WL_MAPPED() ((int64_t)-1)
-#include "bench_alloc_workloads.h"
+#include "tests/bench/bench_alloc_workloads.h"
 
 /* Looks name up in the library behind dl, and only there: a handle's lookup
  * falls through to its dependencies, and glibc's malloc must not pass for

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_alloc.h"
+#include "tests/bench/bench_alloc.h"
 
 #define SEED 0x7469636b64ULL /* "tickd" */
 

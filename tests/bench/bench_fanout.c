@@ -98,9 +98,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_host.h"
-#include "floor_server.h"
-#include "resp_client.h"
+#include "tests/bench/bench_host.h"
+#include "tests/bench/floor_server.h"
+#include "tests/bench/resp_client.h"
 
 #ifndef TICKD_BENCH_TICKD_PATH
 #error "TICKD_BENCH_TICKD_PATH must name the tickd binary (set by tests/bench/CMakeLists.txt)"

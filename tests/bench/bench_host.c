@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_host.h"
+#include "tests/bench/bench_host.h"
 
 void bench_cpu_model(char *buf, size_t len)
 {

@@ -51,8 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_host.h"
-#include "resp_client.h"
+#include "tests/bench/bench_host.h"
+#include "tests/bench/resp_client.h"
 
 #ifndef TICKD_BENCH_TICKD_PATH
 #error "TICKD_BENCH_TICKD_PATH must name the tickd binary (set by tests/bench/CMakeLists.txt)"

@@ -52,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_host.h"
+#include "tests/bench/bench_host.h"
 
 #ifndef TICKD_BENCH_TICKD_PATH
 #error "TICKD_BENCH_TICKD_PATH must name the tickd binary (set by tests/bench/CMakeLists.txt)"

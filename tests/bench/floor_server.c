@@ -10,7 +10,7 @@
  * of the epoll_wait() that found it, so that no later event of the same
  * batch points at freed memory.
  */
-#include "floor_server.h"
+#include "tests/bench/floor_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

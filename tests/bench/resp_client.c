@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "resp_client.h"
+#include "tests/bench/resp_client.h"
 
 #include "feed/digits.h"
 

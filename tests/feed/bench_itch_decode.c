@@ -5,7 +5,7 @@
  *   bench_itch_decode [messages [symbols [seed]]]   (default 10000000 500 1)
  *
  * Generates the day with gen_itch() into one buffer, then walks it with a
- * struct binfile_reader, first framing only, then framing and itch_decode()
+ * binfile_reader_t, first framing only, then framing and itch_decode()
  * of every message; each pass is run three times and the best is reported.
  * A checksum of decoded fields keeps the compiler from skipping the work.
  * No timing is asserted: ctest runs it briefly as a smoke test.
@@ -54,7 +54,7 @@ static double now(void)
 /* One pass over the buffer: returns messages seen, adds to *sum. */
 static uint64_t pass(const struct sink *s, int decode, uint64_t *sum)
 {
-    struct binfile_reader r;
+    binfile_reader_t r;
     binfile_reader_init(&r);
     binfile_reader_push(&r, s->buf, s->len);
     const uint8_t *msg;
@@ -62,7 +62,7 @@ static uint64_t pass(const struct sink *s, int decode, uint64_t *sum)
     uint64_t n = 0;
     while (binfile_reader_next(&r, &msg, &len) == 1) {
         if (decode) {
-            struct itch_msg m;
+            itch_msg_t m;
             if (itch_decode(msg, len, &m) != 0)
                 abort();
             *sum += m.timestamp ^ m.stock_locate;
@@ -91,7 +91,7 @@ static double best_of_three(const struct sink *s, int decode, uint64_t *n, uint6
 
 int main(int argc, char **argv)
 {
-    struct gen_opts o = {.messages = 10000000, .symbols = 500, .seed = 1};
+    gen_opts_t o = {.messages = 10000000, .symbols = 500, .seed = 1};
     if (argc > 1)
         o.messages = strtoull(argv[1], NULL, 10);
     if (argc > 2)

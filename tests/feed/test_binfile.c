@@ -17,7 +17,7 @@
 
 #include "feed/binfile.h"
 #include "feed/itch.h"
-#include "wire.h"
+#include "tests/feed/wire.h"
 
 /* A D message (19 bytes): header, then the order reference. */
 static void order_delete(struct wire *w, uint64_t ref)
@@ -61,7 +61,7 @@ static void frame_raw(struct wire *w, unsigned prefix, char type, size_t n)
 struct result {
     struct wire msgs; /* each yielded message as [2-byte length][bytes] */
     size_t count;
-    struct binfile_stats stats;
+    binfile_stats_t stats;
     int finish;
 };
 
@@ -72,7 +72,7 @@ static void run(const uint8_t *stream, size_t n, const size_t *cuts, size_t ncut
 {
     struct guard g;
     assert_int_equal(guard_open(&g), 0);
-    struct binfile_reader r;
+    binfile_reader_t r;
     binfile_reader_init(&r);
     memset(res, 0, sizeof *res);
 
@@ -114,7 +114,7 @@ static void test_yields_each_message_of_one_buffer_in_order_in_place(void **stat
     frame_delete(&w, 2);
     frame_system_event(&w, 'C');
 
-    struct binfile_reader r;
+    binfile_reader_t r;
     binfile_reader_init(&r);
     binfile_reader_push(&r, w.b, w.n);
     const uint8_t *msg;
@@ -325,7 +325,7 @@ static void test_stats_accumulate_across_streams(void **state)
     frame_delete(&w, 1);
     wire_uint(&w, 19, 2);
     wire_char(&w, 'D');
-    struct binfile_reader r;
+    binfile_reader_t r;
     binfile_reader_init(&r);
     const uint8_t *msg;
     size_t len;
@@ -342,7 +342,7 @@ static void test_stats_accumulate_across_streams(void **state)
 static void test_encode_writes_the_length_prefix_then_the_message(void **state)
 {
     (void)state;
-    struct itch_msg m;
+    itch_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = ITCH_ORDER_DELETE;
     m.stock_locate = 1;

@@ -14,9 +14,9 @@
 
 #include "feed/csv.h"
 #include "feed/price.h"
-#include "wire.h"
+#include "tests/feed/wire.h"
 
-static int parse(const char *line, struct csv_tick *t, const char **reason)
+static int parse(const char *line, csv_tick_t *t, const char **reason)
 {
     return csv_parse_line(line, strlen(line), t, reason);
 }
@@ -24,9 +24,9 @@ static int parse(const char *line, struct csv_tick *t, const char **reason)
 /* Parse a line that must fail with `rc` and `why`. */
 static void assert_rejected(const char *line, int rc, const char *why)
 {
-    struct csv_tick t;
+    csv_tick_t t;
     memset(&t, 0x5A, sizeof t);
-    struct csv_tick before;
+    csv_tick_t before;
     memcpy(&before, &t, sizeof t);
     const char *reason = NULL;
     int got = parse(line, &t, &reason);
@@ -42,7 +42,7 @@ static void assert_rejected(const char *line, int rc, const char *why)
 static void test_trade_line_parses_every_field(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("T,34200000000123,AAPL,101.25,300,B", &t, &reason), 1);
     assert_int_equal(t.kind, CSV_TRADE);
@@ -60,7 +60,7 @@ static void test_trade_line_parses_every_field(void **state)
 static void test_trade_side_absent_or_empty_is_unknown(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("T,1,AAPL,1,100", &t, &reason), 1);
     assert_int_equal(t.trade.side, CSV_SIDE_UNKNOWN);
@@ -71,7 +71,7 @@ static void test_trade_side_absent_or_empty_is_unknown(void **state)
 static void test_quote_line_parses_every_field(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("Q,57599999999999,MSFT,410.5,200,410.52,0", &t, &reason), 1);
     assert_int_equal(t.kind, CSV_QUOTE);
@@ -86,7 +86,7 @@ static void test_quote_line_parses_every_field(void **state)
 static void test_crossed_quote_is_accepted_as_markets_cross(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("Q,1,X,10.01,100,10,100", &t, &reason), 1);
     assert_true(t.quote.bid > t.quote.ask);
@@ -98,7 +98,7 @@ static void test_comment_and_empty_lines_carry_no_tick(void **state)
     static const char *const lines[] = {
         "", "\n", "\r\n", "\r", "#", "# comment, with commas\n", "#T,1,AAPL,1,1\r\n"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason = NULL;
         assert_int_equal(parse(lines[i], &t, &reason), 0);
         assert_null(reason);
@@ -108,7 +108,7 @@ static void test_comment_and_empty_lines_carry_no_tick(void **state)
 static void test_lf_and_crlf_terminators_are_stripped(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("T,1,AAPL,1,100,B\n", &t, &reason), 1);
     assert_int_equal(t.trade.side, CSV_SIDE_BUY);
@@ -178,7 +178,7 @@ static void test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash(void **state)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char line[64];
         snprintf(line, sizeof line, "T,1,%s,1,100", good[i]);
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason = NULL;
         assert_int_equal(parse(line, &t, &reason), 1);
         assert_string_equal(t.symbol, good[i]);
@@ -195,7 +195,7 @@ static void test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash(void **state)
 static void test_timestamp_is_an_unsigned_64_bit_integer(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("T,0,A,1,1", &t, &reason), 1);
     assert_int_equal(t.ts_ns, 0);
@@ -211,7 +211,7 @@ static void test_timestamp_is_an_unsigned_64_bit_integer(void **state)
 
 /* Parses line[0, n) from a buffer of exactly n bytes, so that a read past
  * the line is AddressSanitizer's to catch. */
-static int parse_exact(const char *line, size_t n, struct csv_tick *t, const char **reason)
+static int parse_exact(const char *line, size_t n, csv_tick_t *t, const char **reason)
 {
     char *exact = malloc(n ? n : 1);
     assert_non_null(exact);
@@ -232,7 +232,7 @@ static void test_timestamps_of_every_length_read_alike_and_nothing_past_the_line
         char digits[21], line[64];
         memcpy(digits, len == 20 ? max : "98765432109876543210", len);
         digits[len] = '\0';
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason = NULL;
         int n = snprintf(line, sizeof line, "T,%s,A,1,1", digits);
         assert_int_equal(parse_exact(line, (size_t)n, &t, &reason), 1);
@@ -258,7 +258,7 @@ static void test_every_byte_is_judged_as_a_symbol_byte_alike(void **state)
     for (int b = 0; b < 256; b++) {
         char line[16] = "T,1,?,1,1";
         line[4] = (char)b;
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason = NULL;
         int want = (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' || b == '-';
         int rc = parse_exact(line, 9, &t, &reason);
@@ -276,7 +276,7 @@ static void test_every_byte_is_judged_as_a_symbol_byte_alike(void **state)
 static void test_prices_parse_exactly_and_errors_name_the_field(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("T,1,A,1,1", &t, &reason), 1);
     assert_int_equal(t.trade.price, 10000);
@@ -304,7 +304,7 @@ static void test_prices_parse_exactly_and_errors_name_the_field(void **state)
 static void test_sizes_are_unsigned_32_bit_and_a_trade_has_at_least_1(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     assert_int_equal(parse("T,1,A,1,4294967295", &t, &reason), 1);
     assert_int_equal(t.trade.size, UINT32_MAX);
@@ -342,7 +342,7 @@ static void test_parse_reads_only_the_given_length(void **state)
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         size_t n = strlen(lines[i]);
         const char *p = (const char *)guard_place(&g, lines[i], n);
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason;
         (void)csv_parse_line(p, n, &t, &reason);
     }
@@ -352,7 +352,7 @@ static void test_parse_reads_only_the_given_length(void **state)
 static void test_formats_trade_and_quote_lines_exactly(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     memset(&t, 0, sizeof t);
     t.kind = CSV_TRADE;
     t.ts_ns = 34200000000123ULL;
@@ -385,7 +385,7 @@ static void test_format_then_parse_gives_the_same_tick(void **state)
     (void)state;
     srand(4242);
     for (int i = 0; i < 20000; i++) {
-        struct csv_tick t;
+        csv_tick_t t;
         memset(&t, 0, sizeof t);
         t.ts_ns = (uint64_t)rand() << 33 ^ (uint64_t)rand();
         size_t symlen = 1 + (size_t)rand() % CSV_SYMBOL_MAX;
@@ -408,7 +408,7 @@ static void test_format_then_parse_gives_the_same_tick(void **state)
         char buf[CSV_FORMAT_MAX];
         int n = csv_format(&t, buf, sizeof buf);
         assert_true(n > 0);
-        struct csv_tick back;
+        csv_tick_t back;
         const char *reason = NULL;
         assert_int_equal(csv_parse_line(buf, (size_t)n, &back, &reason), 1);
         assert_int_equal(back.kind, t.kind);
@@ -430,7 +430,7 @@ static void test_format_then_parse_gives_the_same_tick(void **state)
 static void test_format_refuses_ticks_it_could_not_read_back(void **state)
 {
     (void)state;
-    struct csv_tick ok;
+    csv_tick_t ok;
     memset(&ok, 0, sizeof ok);
     ok.kind = CSV_TRADE;
     strcpy(ok.symbol, "AAPL");
@@ -439,7 +439,7 @@ static void test_format_refuses_ticks_it_could_not_read_back(void **state)
     char buf[CSV_FORMAT_MAX];
     assert_true(csv_format(&ok, buf, sizeof buf) > 0);
 
-    struct csv_tick t = ok;
+    csv_tick_t t = ok;
     t.kind = 'X';
     assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
     t = ok;
@@ -469,7 +469,7 @@ static void test_format_refuses_ticks_it_could_not_read_back(void **state)
 static void test_format_needs_room_for_the_line_and_its_nul(void **state)
 {
     (void)state;
-    struct csv_tick t;
+    csv_tick_t t;
     memset(&t, 0, sizeof t);
     t.kind = CSV_TRADE;
     strcpy(t.symbol, "A");
@@ -499,7 +499,7 @@ static void add(struct lines *l, const char *s, size_t n)
     l->text[l->n] = '\0';
 }
 
-static void collect(struct csv_reader *r, int rc, const char *line, size_t len, struct lines *out)
+static void collect(csv_reader_t *r, int rc, const char *line, size_t len, struct lines *out)
 {
     char tag[32];
     if (rc == 1) {
@@ -516,7 +516,7 @@ static void read_lines(const char *text, size_t n, const size_t *cuts, size_t nc
 {
     struct guard g;
     assert_int_equal(guard_open(&g), 0);
-    struct csv_reader r;
+    csv_reader_t r;
     csv_reader_init(&r);
     memset(out, 0, sizeof *out);
     size_t from = 0;
@@ -550,7 +550,7 @@ static void test_reader_returns_lines_in_place_when_whole_in_the_chunk(void **st
 {
     (void)state;
     const char text[] = "T,1,A,1,1\nQ,2,B,1,1,2,2\n";
-    struct csv_reader r;
+    csv_reader_t r;
     csv_reader_init(&r);
     csv_reader_push(&r, text, sizeof text - 1);
     const char *line;
@@ -617,7 +617,7 @@ static void test_reader_keeps_a_max_length_line_and_reports_a_longer_one_once(vo
 static void test_reader_finish_returns_a_last_line_without_newline(void **state)
 {
     (void)state;
-    struct csv_reader r;
+    csv_reader_t r;
     csv_reader_init(&r);
     const char *line;
     size_t len;
@@ -637,7 +637,7 @@ static void test_reader_numbers_every_line_for_log_messages(void **state)
 {
     (void)state;
     const char text[] = "# one\n\nT,3,A,1,1\nbad line\n";
-    struct csv_reader r;
+    csv_reader_t r;
     csv_reader_init(&r);
     csv_reader_push(&r, text, sizeof text - 1);
     const char *line;
@@ -645,7 +645,7 @@ static void test_reader_numbers_every_line_for_log_messages(void **state)
     uint64_t bad_at = 0;
     int rc;
     while ((rc = csv_reader_next(&r, &line, &len)) == 1) {
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason;
         if (csv_parse_line(line, len, &t, &reason) < 0)
             bad_at = r.line_no;

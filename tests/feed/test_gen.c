@@ -49,7 +49,7 @@ static int sink_write(void *ctx, const void *buf, size_t len)
 static struct sink gen_itch_to_memory(uint32_t symbols, uint64_t messages, uint64_t seed)
 {
     struct sink s = {0};
-    struct gen_opts o = {.symbols = symbols, .messages = messages, .seed = seed};
+    gen_opts_t o = {.symbols = symbols, .messages = messages, .seed = seed};
     assert_int_equal(gen_itch(&o, sink_write, &s), 0);
     return s;
 }
@@ -57,14 +57,14 @@ static struct sink gen_itch_to_memory(uint32_t symbols, uint64_t messages, uint6
 static struct sink gen_csv_to_memory(uint32_t symbols, uint64_t ticks, uint64_t seed)
 {
     struct sink s = {0};
-    struct gen_opts o = {.symbols = symbols, .messages = ticks, .seed = seed};
+    gen_opts_t o = {.symbols = symbols, .messages = ticks, .seed = seed};
     assert_int_equal(gen_csv(&o, sink_write, &s), 0);
     return s;
 }
 
 /* Decode every message of a generated BinaryFILE buffer, in order. */
 struct day {
-    struct itch_msg *msgs;
+    itch_msg_t *msgs;
     size_t n;
 };
 
@@ -74,7 +74,7 @@ static struct day decode_day(const struct sink *s)
     size_t cap = s->len / 21 + 1; /* no message is shorter than 2 + 19 */
     d.msgs = malloc(cap * sizeof *d.msgs);
     assert_non_null(d.msgs);
-    struct binfile_reader r;
+    binfile_reader_t r;
     binfile_reader_init(&r);
     binfile_reader_push(&r, s->buf, s->len);
     const uint8_t *msg;
@@ -144,12 +144,12 @@ static void test_itch_day_opens_lists_every_symbol_and_closes_in_order(void **st
     const uint32_t n = 300;
     struct sink s = gen_itch_to_memory(n, 100000, 5);
     struct day d = decode_day(&s);
-    const struct itch_msg *m = d.msgs;
+    const itch_msg_t *m = d.msgs;
 
     assert_int_equal(m[0].type, 'S');
     assert_int_equal(m[0].system_event.event_code, 'O');
     for (uint32_t i = 0; i < n; i++) {
-        const struct itch_msg *r = &m[1 + i];
+        const itch_msg_t *r = &m[1 + i];
         assert_int_equal(r->type, 'R');
         assert_int_equal(r->stock_locate, i + 1);
         size_t len = itch_stock_len(r->stock_directory.stock);
@@ -165,7 +165,7 @@ static void test_itch_day_opens_lists_every_symbol_and_closes_in_order(void **st
     assert_int_equal(m[n + 1].type, 'S');
     assert_int_equal(m[n + 1].system_event.event_code, 'S');
     for (uint32_t i = 0; i < n; i++) {
-        const struct itch_msg *h = &m[n + 2 + i];
+        const itch_msg_t *h = &m[n + 2 + i];
         assert_int_equal(h->type, 'H');
         assert_int_equal(h->stock_locate, i + 1);
         assert_memory_equal(h->trading_action.stock, m[1 + i].stock_directory.stock, 8);
@@ -317,7 +317,7 @@ static void test_every_order_message_is_about_a_live_order_and_no_book_crosses(v
     assert_non_null(names);
     uint64_t last_match = 0;
     for (size_t i = 0; i < d.n; i++) {
-        const struct itch_msg *m = &d.msgs[i];
+        const itch_msg_t *m = &d.msgs[i];
         uint16_t loc = m->stock_locate;
         switch (m->type) {
         case 'R':
@@ -415,7 +415,7 @@ static void test_csv_day_is_a_comment_then_the_requested_valid_ticks(void **stat
     (void)state;
     const uint64_t ticks = 100000;
     struct sink s = gen_csv_to_memory(25, ticks, 3);
-    struct csv_reader r;
+    csv_reader_t r;
     csv_reader_init(&r);
     csv_reader_push(&r, (const char *)s.buf, s.len);
     const char *line;
@@ -424,7 +424,7 @@ static void test_csv_day_is_a_comment_then_the_requested_valid_ticks(void **stat
     int rc;
     while ((rc = csv_reader_next(&r, &line, &len)) != 0) {
         assert_int_equal(rc, 1);
-        struct csv_tick t;
+        csv_tick_t t;
         const char *reason = NULL;
         rc = csv_parse_line(line, len, &t, &reason);
         if (rc == 0) {
@@ -457,7 +457,7 @@ static void test_invalid_options_are_refused(void **state)
 {
     (void)state;
     struct sink s = {0};
-    struct gen_opts o = {.symbols = 0, .messages = 1000, .seed = 1};
+    gen_opts_t o = {.symbols = 0, .messages = 1000, .seed = 1};
     assert_int_equal(gen_itch(&o, sink_write, &s), -EINVAL);
     assert_int_equal(gen_csv(&o, sink_write, &s), -EINVAL);
     o.symbols = GEN_SYMBOLS_MAX + 1;
@@ -480,7 +480,7 @@ static int failing_write(void *ctx, const void *buf, size_t len)
 static void test_write_error_stops_the_generator_and_is_returned(void **state)
 {
     (void)state;
-    struct gen_opts o = {.symbols = 10, .messages = 1000000, .seed = 1};
+    gen_opts_t o = {.symbols = 10, .messages = 1000000, .seed = 1};
     int calls = 0;
     assert_int_equal(gen_itch(&o, failing_write, &calls), -ENOSPC);
     assert_int_equal(calls, 2);
@@ -492,7 +492,7 @@ static void test_write_error_stops_the_generator_and_is_returned(void **state)
 static void test_stdio_writer_gives_the_same_bytes_as_memory(void **state)
 {
     (void)state;
-    struct gen_opts o = {.symbols = 10, .messages = 50000, .seed = 9};
+    gen_opts_t o = {.symbols = 10, .messages = 50000, .seed = 9};
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(gen_itch(&o, gen_write_stdio, f), 0);

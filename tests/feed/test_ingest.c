@@ -107,7 +107,7 @@ static void itch_day_gives_the_same_ticks_in_any_chunking(void **state)
 {
     (void)state;
     buf_t day = {0};
-    struct gen_opts opts = {.symbols = 5, .messages = 3000, .seed = 3};
+    gen_opts_t opts = {.symbols = 5, .messages = 3000, .seed = 3};
     assert_int_equal(gen_itch(&opts, buf_write, &day), 0);
 
     rig_t *whole = rig_new(INGEST_ITCH);
@@ -285,7 +285,7 @@ static size_t mold_packet(unsigned char *out, uint64_t seq, int count)
     out[19] = (unsigned char)count;
     size_t n = 20;
     for (int i = 0; i < count; i++) {
-        struct itch_msg m = {.type = ITCH_ADD_ORDER, .stock_locate = 1};
+        itch_msg_t m = {.type = ITCH_ADD_ORDER, .stock_locate = 1};
         m.add.order_ref = seq + (uint64_t)i;
         m.add.side = 'B';
         m.add.shares = 10;

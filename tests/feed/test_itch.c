@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "feed/itch.h"
-#include "wire.h"
+#include "tests/feed/wire.h"
 
 #define LOCATE   0x1234
 #define TRACKING 0xBEEF
@@ -36,7 +36,7 @@ static void header(struct wire *w, char type)
 
 /* Check the built message has the spec's length, decode it flush against a
  * guard page, check the header, and check it encodes back to the same bytes. */
-static struct itch_msg decode_spec(const struct wire *w, size_t spec_len)
+static itch_msg_t decode_spec(const struct wire *w, size_t spec_len)
 {
     assert_int_equal(w->n, spec_len);
     assert_int_equal(itch_msg_len(w->b[0]), spec_len);
@@ -44,7 +44,7 @@ static struct itch_msg decode_spec(const struct wire *w, size_t spec_len)
     struct guard g;
     assert_int_equal(guard_open(&g), 0);
     const uint8_t *p = guard_place(&g, w->b, w->n);
-    struct itch_msg m;
+    itch_msg_t m;
     memset(&m, 0xA5, sizeof m);
     assert_int_equal(itch_decode(p, w->n, &m), 0);
     guard_close(&g);
@@ -73,7 +73,7 @@ static void test_system_event_S_decodes_from_spec_bytes(void **state)
     struct wire w;
     header(&w, 'S');
     wire_char(&w, 'Q'); /* 11 Event Code */
-    struct itch_msg m = decode_spec(&w, 12);
+    itch_msg_t m = decode_spec(&w, 12);
     assert_int_equal(m.system_event.event_code, 'Q');
 }
 
@@ -96,8 +96,8 @@ static void test_stock_directory_R_decodes_from_spec_bytes(void **state)
     wire_char(&w, 'Y');           /* 33 ETP Flag */
     wire_uint(&w, 0x0A0B0C0D, 4); /* 34 ETP Leverage Factor */
     wire_char(&w, 'Y');           /* 38 Inverse Indicator */
-    struct itch_msg m = decode_spec(&w, 39);
-    const struct itch_stock_directory *d = &m.stock_directory;
+    itch_msg_t m = decode_spec(&w, 39);
+    const itch_stock_directory_t *d = &m.stock_directory;
     assert_stock(d->stock, "BRK.A");
     assert_int_equal(d->market_category, 'N');
     assert_int_equal(d->financial_status, 'D');
@@ -123,7 +123,7 @@ static void test_trading_action_H_decodes_from_spec_bytes(void **state)
     wire_char(&w, 'H');         /* 19 Trading State */
     wire_char(&w, ' ');         /* 20 Reserved */
     wire_alpha(&w, "LUDP", 4);  /* 21 Reason */
-    struct itch_msg m = decode_spec(&w, 25);
+    itch_msg_t m = decode_spec(&w, 25);
     assert_stock(m.trading_action.stock, "ZVZZT");
     assert_int_equal(m.trading_action.trading_state, 'H');
     assert_int_equal(m.trading_action.reserved, ' ');
@@ -137,7 +137,7 @@ static void test_reg_sho_Y_decodes_from_spec_bytes(void **state)
     header(&w, 'Y');
     wire_alpha(&w, "MSFT", 8); /* 11 Stock */
     wire_char(&w, '1');        /* 19 Reg SHO Action */
-    struct itch_msg m = decode_spec(&w, 20);
+    itch_msg_t m = decode_spec(&w, 20);
     assert_stock(m.reg_sho.stock, "MSFT");
     assert_int_equal(m.reg_sho.action, '1');
 }
@@ -152,7 +152,7 @@ static void test_participant_position_L_decodes_from_spec_bytes(void **state)
     wire_char(&w, 'Y');        /* 23 Primary Market Maker */
     wire_char(&w, 'P');        /* 24 Market Maker Mode */
     wire_char(&w, 'A');        /* 25 Market Participant State */
-    struct itch_msg m = decode_spec(&w, 26);
+    itch_msg_t m = decode_spec(&w, 26);
     assert_memory_equal(m.participant.mpid, "GSCO", 4);
     assert_stock(m.participant.stock, "IBM");
     assert_int_equal(m.participant.primary_market_maker, 'Y');
@@ -168,7 +168,7 @@ static void test_mwcb_decline_V_decodes_price8_levels_from_spec_bytes(void **sta
     wire_uint(&w, 385012345678ULL, 8);       /* 11 Level 1, Price(8): 3850.12345678 */
     wire_uint(&w, 0x1112131415161718ULL, 8); /* 19 Level 2 */
     wire_uint(&w, 0x2122232425262728ULL, 8); /* 27 Level 3 */
-    struct itch_msg m = decode_spec(&w, 35);
+    itch_msg_t m = decode_spec(&w, 35);
     assert_int_equal(m.mwcb_decline.level1, 385012345678ULL);
     assert_int_equal(m.mwcb_decline.level2, 0x1112131415161718ULL);
     assert_int_equal(m.mwcb_decline.level3, 0x2122232425262728ULL);
@@ -180,7 +180,7 @@ static void test_mwcb_status_W_decodes_from_spec_bytes(void **state)
     struct wire w;
     header(&w, 'W');
     wire_char(&w, '2'); /* 11 Breached Level */
-    struct itch_msg m = decode_spec(&w, 12);
+    itch_msg_t m = decode_spec(&w, 12);
     assert_int_equal(m.mwcb_status.breached_level, '2');
 }
 
@@ -193,7 +193,7 @@ static void test_ipo_quoting_K_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 34200, 4);      /* 19 IPO Quotation Release Time: 09:30:00 */
     wire_char(&w, 'A');           /* 23 IPO Quotation Release Qualifier */
     wire_uint(&w, 0x00BC614E, 4); /* 24 IPO Price: 1234.5678 */
-    struct itch_msg m = decode_spec(&w, 28);
+    itch_msg_t m = decode_spec(&w, 28);
     assert_stock(m.ipo_quoting.stock, "NEWCO");
     assert_int_equal(m.ipo_quoting.release_time, 34200);
     assert_int_equal(m.ipo_quoting.release_qualifier, 'A');
@@ -210,7 +210,7 @@ static void test_luld_collar_J_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 0x02020202, 4); /* 23 Upper Auction Collar Price */
     wire_uint(&w, 0x03030303, 4); /* 27 Lower Auction Collar Price */
     wire_uint(&w, 0x04040404, 4); /* 31 Auction Collar Extension */
-    struct itch_msg m = decode_spec(&w, 35);
+    itch_msg_t m = decode_spec(&w, 35);
     assert_stock(m.luld_collar.stock, "TSLA");
     assert_int_equal(m.luld_collar.reference_price, 0x01010101);
     assert_int_equal(m.luld_collar.upper_price, 0x02020202);
@@ -226,7 +226,7 @@ static void test_operational_halt_h_decodes_from_spec_bytes(void **state)
     wire_alpha(&w, "QQQ", 8); /* 11 Stock */
     wire_char(&w, 'X');       /* 19 Market Code */
     wire_char(&w, 'H');       /* 20 Operational Halt Action */
-    struct itch_msg m = decode_spec(&w, 21);
+    itch_msg_t m = decode_spec(&w, 21);
     assert_stock(m.operational_halt.stock, "QQQ");
     assert_int_equal(m.operational_halt.market_code, 'X');
     assert_int_equal(m.operational_halt.action, 'H');
@@ -242,7 +242,7 @@ static void test_add_order_A_decodes_from_spec_bytes_with_blank_attribution(void
     wire_uint(&w, 0x000186A0, 4);            /* 20 Shares: 100000 */
     wire_alpha(&w, "AAPL", 8);               /* 24 Stock */
     wire_uint(&w, 1012500, 4);               /* 32 Price: 101.2500 */
-    struct itch_msg m = decode_spec(&w, 36);
+    itch_msg_t m = decode_spec(&w, 36);
     assert_int_equal(m.add.order_ref, 0x0102030405060708ULL);
     assert_int_equal(m.add.side, 'B');
     assert_int_equal(m.add.shares, 100000);
@@ -262,7 +262,7 @@ static void test_add_order_mpid_F_decodes_from_spec_bytes(void **state)
     wire_alpha(&w, "GOOGL", 8);              /* 24 Stock */
     wire_uint(&w, 0xFFFFFFFE, 4);            /* 32 Price */
     wire_alpha(&w, "VIRT", 4);               /* 36 Attribution */
-    struct itch_msg m = decode_spec(&w, 40);
+    itch_msg_t m = decode_spec(&w, 40);
     assert_int_equal(m.add.order_ref, 0xF1F2F3F4F5F6F7F8ULL);
     assert_int_equal(m.add.side, 'S');
     assert_int_equal(m.add.shares, 0xFFFFFFFFu);
@@ -279,7 +279,7 @@ static void test_order_executed_E_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 0x1111111122222222ULL, 8); /* 11 Order Reference Number */
     wire_uint(&w, 0x33334444, 4);            /* 19 Executed Shares */
     wire_uint(&w, 0x5555666677778888ULL, 8); /* 23 Match Number */
-    struct itch_msg m = decode_spec(&w, 31);
+    itch_msg_t m = decode_spec(&w, 31);
     assert_int_equal(m.executed.order_ref, 0x1111111122222222ULL);
     assert_int_equal(m.executed.shares, 0x33334444);
     assert_int_equal(m.executed.match, 0x5555666677778888ULL);
@@ -295,7 +295,7 @@ static void test_order_executed_price_C_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 0x0505060607070808ULL, 8); /* 23 Match Number */
     wire_char(&w, 'N');                      /* 31 Printable */
     wire_uint(&w, 0x09090A0A, 4);            /* 32 Execution Price */
-    struct itch_msg m = decode_spec(&w, 36);
+    itch_msg_t m = decode_spec(&w, 36);
     assert_int_equal(m.executed_price.order_ref, 0x0101010102020202ULL);
     assert_int_equal(m.executed_price.shares, 0x03030404);
     assert_int_equal(m.executed_price.match, 0x0505060607070808ULL);
@@ -310,7 +310,7 @@ static void test_order_cancel_X_decodes_from_spec_bytes(void **state)
     header(&w, 'X');
     wire_uint(&w, 0xA1A2A3A4A5A6A7A8ULL, 8); /* 11 Order Reference Number */
     wire_uint(&w, 0xB1B2B3B4, 4);            /* 19 Cancelled Shares */
-    struct itch_msg m = decode_spec(&w, 23);
+    itch_msg_t m = decode_spec(&w, 23);
     assert_int_equal(m.cancel.order_ref, 0xA1A2A3A4A5A6A7A8ULL);
     assert_int_equal(m.cancel.shares, 0xB1B2B3B4u);
 }
@@ -321,7 +321,7 @@ static void test_order_delete_D_decodes_from_spec_bytes(void **state)
     struct wire w;
     header(&w, 'D');
     wire_uint(&w, 0xC1C2C3C4C5C6C7C8ULL, 8); /* 11 Order Reference Number */
-    struct itch_msg m = decode_spec(&w, 19);
+    itch_msg_t m = decode_spec(&w, 19);
     assert_int_equal(m.del.order_ref, 0xC1C2C3C4C5C6C7C8ULL);
 }
 
@@ -334,7 +334,7 @@ static void test_order_replace_U_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 0x0203040506070809ULL, 8); /* 19 New Order Reference Number */
     wire_uint(&w, 0x0A0B0C0D, 4);            /* 27 Shares */
     wire_uint(&w, 0x0E0F1011, 4);            /* 31 Price */
-    struct itch_msg m = decode_spec(&w, 35);
+    itch_msg_t m = decode_spec(&w, 35);
     assert_int_equal(m.replace.orig_ref, 1);
     assert_int_equal(m.replace.new_ref, 0x0203040506070809ULL);
     assert_int_equal(m.replace.shares, 0x0A0B0C0D);
@@ -352,7 +352,7 @@ static void test_trade_P_decodes_from_spec_bytes(void **state)
     wire_alpha(&w, "SPY", 8);                /* 24 Stock */
     wire_uint(&w, 4501234, 4);               /* 32 Price: 450.1234 */
     wire_uint(&w, 0x0102030405060708ULL, 8); /* 36 Match Number */
-    struct itch_msg m = decode_spec(&w, 44);
+    itch_msg_t m = decode_spec(&w, 44);
     assert_int_equal(m.trade.order_ref, 0);
     assert_int_equal(m.trade.side, 'S');
     assert_int_equal(m.trade.shares, 5000);
@@ -371,7 +371,7 @@ static void test_cross_trade_Q_decodes_8_byte_shares_from_spec_bytes(void **stat
     wire_uint(&w, 0x11223344, 4);            /* 27 Cross Price */
     wire_uint(&w, 0x5566778899AABBCCULL, 8); /* 31 Match Number */
     wire_char(&w, 'C');                      /* 39 Cross Type */
-    struct itch_msg m = decode_spec(&w, 40);
+    itch_msg_t m = decode_spec(&w, 40);
     assert_int_equal(m.cross_trade.shares, 0x0000000123456789ULL);
     assert_stock(m.cross_trade.stock, "NVDA");
     assert_int_equal(m.cross_trade.price, 0x11223344);
@@ -385,7 +385,7 @@ static void test_broken_trade_B_decodes_from_spec_bytes(void **state)
     struct wire w;
     header(&w, 'B');
     wire_uint(&w, 0xDEADBEEFCAFEF00DULL, 8); /* 11 Match Number */
-    struct itch_msg m = decode_spec(&w, 19);
+    itch_msg_t m = decode_spec(&w, 19);
     assert_int_equal(m.broken_trade.match, 0xDEADBEEFCAFEF00DULL);
 }
 
@@ -403,8 +403,8 @@ static void test_noii_I_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 0x05050505, 4);            /* 44 Current Reference Price */
     wire_char(&w, 'O');                      /* 48 Cross Type */
     wire_char(&w, 'L');                      /* 49 Price Variation Indicator */
-    struct itch_msg m = decode_spec(&w, 50);
-    const struct itch_noii *n = &m.noii;
+    itch_msg_t m = decode_spec(&w, 50);
+    const itch_noii_t *n = &m.noii;
     assert_int_equal(n->paired_shares, 0x0101010101010101ULL);
     assert_int_equal(n->imbalance_shares, 0x0202020202020202ULL);
     assert_int_equal(n->imbalance_direction, 'S');
@@ -423,7 +423,7 @@ static void test_rpii_N_decodes_from_spec_bytes(void **state)
     header(&w, 'N');
     wire_alpha(&w, "ABCDEFGH", 8); /* 11 Stock, all 8 characters used */
     wire_char(&w, 'A');            /* 19 Interest Flag */
-    struct itch_msg m = decode_spec(&w, 20);
+    itch_msg_t m = decode_spec(&w, 20);
     assert_memory_equal(m.rpii.stock, "ABCDEFGH", 8);
     assert_int_equal(m.rpii.interest_flag, 'A');
 }
@@ -441,8 +441,8 @@ static void test_dlcr_O_decodes_from_spec_bytes(void **state)
     wire_uint(&w, 0x0D0E0F1011121314ULL, 8); /* 32 Near Execution Time */
     wire_uint(&w, 0x15161718, 4);            /* 40 Lower Price Range Collar */
     wire_uint(&w, 0x191A1B1C, 4);            /* 44 Upper Price Range Collar */
-    struct itch_msg m = decode_spec(&w, 48);
-    const struct itch_dlcr *d = &m.dlcr;
+    itch_msg_t m = decode_spec(&w, 48);
+    const itch_dlcr_t *d = &m.dlcr;
     assert_stock(d->stock, "DLIST");
     assert_int_equal(d->open_eligible, 'Y');
     assert_int_equal(d->min_price, 0x01020304);
@@ -483,7 +483,7 @@ static void test_msg_len_is_the_spec_length_for_each_type_and_0_for_other_bytes(
 static void test_empty_buffer_is_truncated(void **state)
 {
     (void)state;
-    struct itch_msg m;
+    itch_msg_t m;
     uint8_t b = 'A';
     assert_int_equal(itch_decode(&b, 0, &m), ITCH_ETRUNCATED);
     assert_int_equal(itch_check(&b, 0), ITCH_ETRUNCATED);
@@ -494,7 +494,7 @@ static void test_every_byte_that_is_no_type_is_unknown_at_any_length(void **stat
     (void)state;
     uint8_t buf[ITCH_MAX_LEN + 8];
     memset(buf, 0, sizeof buf);
-    struct itch_msg m;
+    itch_msg_t m;
     for (unsigned b = 0; b < 256; b++) {
         if (itch_msg_len((uint8_t)b) != 0)
             continue;
@@ -516,8 +516,8 @@ static void test_every_length_but_the_types_own_is_truncated_or_oversize(void **
         for (size_t len = 1; len <= sizeof buf; len++) {
             /* flush against the guard: a short message must not be read past */
             const uint8_t *p = guard_place(&g, buf, len);
-            struct itch_msg m;
-            struct itch_msg before;
+            itch_msg_t m;
+            itch_msg_t before;
             memset(&m, 0x5A, sizeof m);
             memcpy(&before, &m, sizeof m);
             int rc = itch_decode(p, len, &m);
@@ -545,7 +545,7 @@ static void test_decode_then_encode_is_identity_on_random_bytes_of_every_type(vo
             for (size_t k = 0; k < len; k++)
                 in[k] = (uint8_t)rand();
             in[0] = (uint8_t)spec_lengths[i].type;
-            struct itch_msg m;
+            itch_msg_t m;
             assert_int_equal(itch_decode(in, len, &m), 0);
             assert_true(m.timestamp < ITCH_TS_MAX);
             assert_int_equal(itch_encode(&m, out, sizeof out), (int)len);
@@ -564,7 +564,7 @@ static void test_timestamp_uses_all_48_bits(void **state)
     wire_uint(&w, 0, 2);
     wire_uint(&w, ITCH_TS_MAX - 1, 6);
     wire_uint(&w, 7, 8);
-    struct itch_msg m;
+    itch_msg_t m;
     assert_int_equal(itch_decode(w.b, w.n, &m), 0);
     assert_int_equal(m.timestamp, ITCH_TS_MAX - 1);
 }
@@ -572,7 +572,7 @@ static void test_timestamp_uses_all_48_bits(void **state)
 static void test_encode_refuses_small_buffers_unknown_types_and_wide_timestamps(void **state)
 {
     (void)state;
-    struct itch_msg m;
+    itch_msg_t m;
     memset(&m, 0, sizeof m);
     uint8_t buf[ITCH_MAX_LEN];
     memset(buf, 0xEE, sizeof buf);
@@ -593,7 +593,7 @@ static void test_encode_refuses_small_buffers_unknown_types_and_wide_timestamps(
 static void test_add_order_A_encodes_without_its_attribution(void **state)
 {
     (void)state;
-    struct itch_msg m;
+    itch_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = 'A';
     memcpy(m.add.attribution, "GSCO", 4);

@@ -79,10 +79,10 @@ static void assert_day_reclaimed(heap_t *heap)
     heap_destroy(heap);
 }
 
-static struct itch_msg add_msg(uint16_t locate, const char *stock, uint64_t ref, char side,
-                               uint32_t shares, uint32_t price)
+static itch_msg_t add_msg(uint16_t locate, const char *stock, uint64_t ref, char side,
+                          uint32_t shares, uint32_t price)
 {
-    struct itch_msg m;
+    itch_msg_t m;
     memset(&m, 0, sizeof(m));
     m.type = ITCH_ADD_ORDER;
     m.stock_locate = locate;
@@ -96,9 +96,9 @@ static struct itch_msg add_msg(uint16_t locate, const char *stock, uint64_t ref,
     return m;
 }
 
-static struct itch_msg ref_msg(uint8_t type, uint64_t ref, uint32_t shares)
+static itch_msg_t ref_msg(uint8_t type, uint64_t ref, uint32_t shares)
 {
-    struct itch_msg m;
+    itch_msg_t m;
     memset(&m, 0, sizeof(m));
     m.type = type;
     m.timestamp = 34300000000000ull;
@@ -142,7 +142,7 @@ static void adds_build_levels_and_quote_only_when_the_top_changes(void **state)
     market_t *m;
     assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
 
-    struct itch_msg msg = add_msg(7, "AAPL", 1, 'B', 100, 1000000);
+    itch_msg_t msg = add_msg(7, "AAPL", 1, 'B', 100, 1000000);
     assert_int_equal(market_itch(m, &msg, 1), 0);
     assert_int_equal(seen.quotes, 1);
     assert_bbo(m, "AAPL", 1000000, 100, 0, 0);
@@ -185,7 +185,7 @@ static void executions_print_trades_at_the_resting_price_from_the_aggressor(void
     seen_t seen = {.seq_in_order = 1};
     market_t *m;
     assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
-    struct itch_msg msg = add_msg(1, "MSFT", 10, 'S', 300, 4200000);
+    itch_msg_t msg = add_msg(1, "MSFT", 10, 'S', 300, 4200000);
     assert_int_equal(market_itch(m, &msg, 1), 0);
 
     msg = ref_msg(ITCH_ORDER_EXECUTED, 10, 100);
@@ -231,7 +231,7 @@ static void cancel_delete_and_replace_move_the_book(void **state)
     heap_t *heap = new_heap();
     market_t *m;
     assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
-    struct itch_msg msg = add_msg(3, "IBM", 1, 'B', 500, 1500000);
+    itch_msg_t msg = add_msg(3, "IBM", 1, 'B', 500, 1500000);
     assert_int_equal(market_itch(m, &msg, 1), 0);
     msg = add_msg(3, "IBM", 2, 'B', 100, 1490000);
     assert_int_equal(market_itch(m, &msg, 1), 0);
@@ -283,7 +283,7 @@ static void withdrawing_a_source_takes_back_only_its_orders_and_quotes_the_chang
     seen_t seen = {.seq_in_order = 1};
     market_t *m;
     assert_int_equal(market_create(heap, 0, record_tick, &seen, &m), 0);
-    struct itch_msg msg;
+    itch_msg_t msg;
     /* Source 1 (a looping replay) has enough orders to grow the table, so
      * the walk meets probe runs that clearing slots moves back. */
     market_set_source(m, 1);
@@ -329,7 +329,7 @@ static void order_reference_zero_is_an_unknown_order(void **state)
     heap_t *heap = new_heap();
     market_t *m;
     assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
-    struct itch_msg msg = add_msg(1, "ZERO", 1, 'B', 10, 10000);
+    itch_msg_t msg = add_msg(1, "ZERO", 1, 'B', 10, 10000);
     assert_int_equal(market_itch(m, &msg, 1), 0);
     static const uint8_t types[] = {ITCH_ORDER_EXECUTED, ITCH_ORDER_CANCEL, ITCH_ORDER_DELETE};
     for (size_t i = 0; i < sizeof(types); i++) {
@@ -469,7 +469,7 @@ typedef struct model {
     uint64_t cap;
 } model_t;
 
-static void model_apply(model_t *md, const struct itch_msg *msg)
+static void model_apply(model_t *md, const itch_msg_t *msg)
 {
     model_order_t *o;
     switch (msg->type) {
@@ -597,7 +597,7 @@ static int buf_write(void *ctx, const void *p, size_t len)
 static void replay_generated_day(uint32_t symbols, uint64_t messages, uint64_t seed)
 {
     buf_t day = {0};
-    struct gen_opts opts = {.symbols = symbols, .messages = messages, .seed = seed};
+    gen_opts_t opts = {.symbols = symbols, .messages = messages, .seed = seed};
     assert_int_equal(gen_itch(&opts, buf_write, &day), 0);
 
     heap_t *heap = new_heap();
@@ -608,14 +608,14 @@ static void replay_generated_day(uint32_t symbols, uint64_t messages, uint64_t s
     agg_t *scratch = malloc((messages + 1) * sizeof(agg_t));
     check_ctx_t ctx = {&md, scratch};
 
-    struct binfile_reader r;
+    binfile_reader_t r;
     binfile_reader_init(&r);
     binfile_reader_push(&r, day.data, day.len);
     const uint8_t *p;
     size_t len;
     uint64_t n = 0;
     while (binfile_reader_next(&r, &p, &len) == 1) {
-        struct itch_msg msg;
+        itch_msg_t msg;
         assert_int_equal(itch_decode(p, len, &msg), 0);
         assert_int_equal(market_itch(m, &msg, 0), 0);
         model_apply(&md, &msg);

@@ -17,7 +17,7 @@
 
 #include "feed/itch.h"
 #include "feed/mold.h"
-#include "wire.h"
+#include "tests/feed/wire.h"
 
 static void packet_header(struct wire *w, const char *session, uint64_t seq, unsigned count)
 {
@@ -48,13 +48,13 @@ static void data_packet(struct wire *w, const char *session, uint64_t seq, unsig
 
 /* What one packet delivered. */
 struct delivered {
-    int rc;                  /* of mold_session_packet */
-    struct mold_packet info; /* its header, as the session saw it */
-    uint64_t seqs[64];       /* sequence numbers delivered, in order */
+    int rc;             /* of mold_session_packet */
+    mold_packet_t info; /* its header, as the session saw it */
+    uint64_t seqs[64];  /* sequence numbers delivered, in order */
     size_t n;
 };
 
-static struct delivered feed(struct mold_session *s, const struct wire *w, size_t len)
+static struct delivered feed(mold_session_t *s, const struct wire *w, size_t len)
 {
     struct guard g;
     assert_int_equal(guard_open(&g), 0);
@@ -62,9 +62,9 @@ static struct delivered feed(struct mold_session *s, const struct wire *w, size_
     struct delivered d;
     memset(&d, 0, sizeof d);
     d.rc = mold_session_packet(s, p, len, &d.info);
-    struct mold_msg m;
+    mold_msg_t m;
     while (mold_session_next(s, &m) == 1) {
-        struct itch_msg im;
+        itch_msg_t im;
         assert_int_equal(itch_decode(m.data, m.len, &im), 0);
         assert_int_equal(im.del.order_ref, m.seq); /* it is the message it says */
         assert_true(m.data >= p && m.data + m.len <= p + len);
@@ -74,7 +74,7 @@ static struct delivered feed(struct mold_session *s, const struct wire *w, size_
     return d;
 }
 
-static struct delivered feed_data(struct mold_session *s, const char *session, uint64_t seq,
+static struct delivered feed_data(mold_session_t *s, const char *session, uint64_t seq,
                                   unsigned count)
 {
     struct wire w;
@@ -92,7 +92,7 @@ static void assert_seqs(const struct delivered *d, uint64_t first, size_t n)
 static void test_delivers_the_messages_of_a_packet_in_order_with_their_numbers(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     struct delivered d = feed_data(&s, "SESSION001", 1, 3);
     assert_int_equal(d.rc, 0);
@@ -111,7 +111,7 @@ static void test_delivers_the_messages_of_a_packet_in_order_with_their_numbers(v
 static void test_consecutive_packets_deliver_everything_without_a_gap(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     uint64_t seq = 1;
     for (unsigned count = 1; count <= 20; count++) {
@@ -126,7 +126,7 @@ static void test_consecutive_packets_deliver_everything_without_a_gap(void **sta
 static void test_jump_ahead_is_a_gap_with_its_range_then_delivery_goes_on(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 5);
     struct delivered d = feed_data(&s, "S1", 9, 2); /* 6, 7, 8 lost */
@@ -147,7 +147,7 @@ static void test_jump_ahead_is_a_gap_with_its_range_then_delivery_goes_on(void *
 static void test_sequence_numbers_that_would_wrap_are_refused(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 2);
     for (int i = 0; i < MOLD_CONFIRM + 1; i++) {
@@ -168,7 +168,7 @@ static void test_sequence_numbers_that_would_wrap_are_refused(void **state)
 static void test_one_datagram_far_ahead_is_ignored_and_the_stream_goes_on(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 5);
     struct delivered d = feed_data(&s, "S1", UINT64_MAX - 4, 1);
@@ -191,7 +191,7 @@ static void test_one_datagram_far_ahead_is_ignored_and_the_stream_goes_on(void *
 static void test_jump_of_the_limit_is_a_gap_and_one_more_is_ignored(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 1);
     struct delivered d = feed_data(&s, "S1", 2 + MOLD_MAX_JUMP + 1, 1);
@@ -205,7 +205,7 @@ static void test_jump_of_the_limit_is_a_gap_and_one_more_is_ignored(void **state
 static void test_run_of_packets_far_ahead_confirms_the_jump_with_one_gap(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 5);
     const uint64_t far = 50000000;
@@ -231,7 +231,7 @@ static void test_run_of_packets_far_ahead_confirms_the_jump_with_one_gap(void **
 static void test_plausible_packet_breaks_a_run_of_packets_far_ahead(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 1);
     const uint64_t far = 1ULL << 40;
@@ -251,7 +251,7 @@ static void test_plausible_packet_breaks_a_run_of_packets_far_ahead(void **state
 static void test_repeated_or_scattered_packets_far_ahead_never_confirm(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 1);
     const uint64_t far = 1ULL << 50;
@@ -277,7 +277,7 @@ static void test_repeated_or_scattered_packets_far_ahead_never_confirm(void **st
 static void test_heartbeat_or_end_of_session_far_ahead_is_ignored(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 3);
     struct wire w;
@@ -300,7 +300,7 @@ static void test_heartbeat_or_end_of_session_far_ahead_is_ignored(void **state)
 static void test_new_session_far_from_1_is_ignored_until_confirmed(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "DAY1", 1, 2);
     struct delivered d = feed_data(&s, "EVIL", UINT64_MAX - 4, 1);
@@ -326,7 +326,7 @@ static void test_new_session_far_from_1_is_ignored_until_confirmed(void **state)
 static void test_late_join_far_into_a_session_delivers_from_the_confirming_packet(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     const uint64_t at = 300000000;
     for (int i = 0; i < MOLD_CONFIRM - 1; i++)
@@ -343,7 +343,7 @@ static void test_late_join_far_into_a_session_delivers_from_the_confirming_packe
 static void test_lost_message_count_stops_at_its_maximum(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     const char *names[] = {"A", "B", "C"};
     for (int n = 0; n < 3; n++)
@@ -355,8 +355,8 @@ static void test_lost_message_count_stops_at_its_maximum(void **state)
 }
 
 /* Every counter of the session, as an array. */
-#define NSTATS (sizeof(struct mold_stats) / sizeof(uint64_t))
-static void stats_of(const struct mold_session *s, uint64_t out[NSTATS])
+#define NSTATS (sizeof(mold_stats_t) / sizeof(uint64_t))
+static void stats_of(const mold_session_t *s, uint64_t out[NSTATS])
 {
     memcpy(out, &s->stats, sizeof s->stats);
 }
@@ -378,7 +378,7 @@ static void test_counters_never_decrease_under_adversarial_sequences(void **stat
                                      UINT64_MAX - 3,
                                      UINT64_MAX};
     static const char *const names[] = {"S1", "S2", "S3"};
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     uint64_t x = 0x9e3779b97f4a7c15ULL, before[NSTATS], after[NSTATS];
     for (int i = 0; i < 20000; i++) {
@@ -410,7 +410,7 @@ static void test_counters_never_decrease_under_adversarial_sequences(void **stat
 static void test_repeated_packet_is_skipped_as_duplicates(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 4);
     struct delivered d = feed_data(&s, "S1", 1, 4);
@@ -424,7 +424,7 @@ static void test_repeated_packet_is_skipped_as_duplicates(void **state)
 static void test_overlapping_packet_delivers_only_its_new_tail(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 4);
     struct delivered d = feed_data(&s, "S1", 3, 5); /* 3, 4 seen; 5..7 new */
@@ -436,7 +436,7 @@ static void test_overlapping_packet_delivers_only_its_new_tail(void **state)
 static void test_late_retransmission_of_a_gap_is_skipped_as_old(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 2);
     feed_data(&s, "S1", 5, 2); /* gap 3, 4: the session moves on */
@@ -449,7 +449,7 @@ static void test_late_retransmission_of_a_gap_is_skipped_as_old(void **state)
 static void test_heartbeat_is_counted_and_delivers_nothing(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 3);
     struct wire w;
@@ -466,7 +466,7 @@ static void test_heartbeat_is_counted_and_delivers_nothing(void **state)
 static void test_heartbeat_ahead_reveals_a_gap_and_one_behind_changes_nothing(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 3);
     struct wire w;
@@ -487,7 +487,7 @@ static void test_heartbeat_ahead_reveals_a_gap_and_one_behind_changes_nothing(vo
 static void test_end_of_session_is_flagged_and_counted_each_time(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 2);
     assert_false(s.ended);
@@ -507,7 +507,7 @@ static void test_end_of_session_is_flagged_and_counted_each_time(void **state)
 static void test_new_session_name_restarts_at_sequence_1(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "DAY1", 1, 5);
     struct wire w;
@@ -529,7 +529,7 @@ static void test_new_session_name_restarts_at_sequence_1(void **state)
 static void test_late_join_reports_the_missed_messages_as_one_gap(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     struct delivered d = feed_data(&s, "S1", 1000, 2);
     assert_false(d.info.new_session);
@@ -542,7 +542,7 @@ static void test_late_join_reports_the_missed_messages_as_one_gap(void **state)
 static void test_datagram_shorter_than_the_header_is_truncated_and_changes_nothing(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     feed_data(&s, "S1", 1, 2);
     struct wire w;
@@ -564,7 +564,7 @@ static void test_datagram_cut_anywhere_delivers_the_whole_blocks_before_the_cut(
     struct wire w;
     data_packet(&w, "S1", 1, 3); /* blocks end at 41, 62, 83 */
     for (size_t len = MOLD_HEADER_LEN; len <= w.n; len++) {
-        struct mold_session s;
+        mold_session_t s;
         mold_session_init(&s);
         struct delivered d = feed(&s, &w, len);
         size_t whole = (len - MOLD_HEADER_LEN) / 21;
@@ -587,7 +587,7 @@ static void test_count_larger_than_the_blocks_present_is_truncated(void **state)
     packet_header(&w, "S1", 1, 5);
     block_delete(&w, 1);
     block_delete(&w, 2);
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     struct delivered d = feed(&s, &w, w.n);
     assert_seqs(&d, 1, 2);
@@ -601,7 +601,7 @@ static void test_bytes_after_the_last_block_are_ignored(void **state)
     struct wire w;
     data_packet(&w, "S1", 1, 2);
     wire_alpha(&w, "padding", 7);
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     struct delivered d = feed(&s, &w, w.n);
     assert_seqs(&d, 1, 2);
@@ -623,7 +623,7 @@ static void test_invalid_itch_message_uses_its_number_but_is_not_delivered(void 
     for (int i = 0; i < 60; i++)
         wire_char(&w, 'z');
     block_delete(&w, 6);
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     struct delivered d = feed(&s, &w, w.n);
     assert_int_equal(d.n, 2);
@@ -640,13 +640,13 @@ static void test_invalid_itch_message_uses_its_number_but_is_not_delivered(void 
 static void test_packet_not_walked_to_the_end_is_abandoned_by_the_next(void **state)
 {
     (void)state;
-    struct mold_session s;
+    mold_session_t s;
     mold_session_init(&s);
     struct wire w1, w2;
     data_packet(&w1, "S1", 1, 3);
     data_packet(&w2, "S1", 4, 1);
-    struct mold_packet info;
-    struct mold_msg m;
+    mold_packet_t info;
+    mold_msg_t m;
     assert_int_equal(mold_session_packet(&s, w1.b, w1.n, &info), 0);
     assert_int_equal(mold_session_next(&s, &m), 1);
     assert_int_equal(mold_session_packet(&s, w2.b, w2.n, &info), 0);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "feed/price.h"
-#include "wire.h"
+#include "tests/feed/wire.h"
 
 static int parse(const char *s, int64_t *out)
 {

@@ -22,7 +22,7 @@
 #include "alloc/alloc.h"
 #include "src/config.h"
 #include "feed/ingest.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 
 #define NAME "/etc/tickd/tickd.yaml"
 

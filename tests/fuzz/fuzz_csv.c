@@ -21,11 +21,11 @@
 
 #include "feed/csv.h"
 #include "feed/ingest.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int same_tick(const struct csv_tick *a, const struct csv_tick *b)
+static int same_tick(const csv_tick_t *a, const csv_tick_t *b)
 {
     if (a->kind != b->kind || strcmp(a->symbol, b->symbol) != 0 || a->ts_ns != b->ts_ns)
         return 0;
@@ -39,7 +39,7 @@ static int same_tick(const struct csv_tick *a, const struct csv_tick *b)
 static void check_line(const uint8_t *p, size_t len)
 {
     char *line = fuzz_dup(p, len);
-    struct csv_tick t;
+    csv_tick_t t;
     const char *reason = NULL;
     int r = csv_parse_line(line, len, &t, &reason);
     free(line);
@@ -60,7 +60,7 @@ static void check_line(const uint8_t *p, size_t len)
     if (n <= 0 || (size_t)n >= sizeof(buf) || buf[n - 1] != '\n' || buf[n] != '\0')
         fuzz_fail("csv_format of a parsed tick gave %d", n);
     char *again = fuzz_dup(buf, (size_t)n);
-    struct csv_tick u;
+    csv_tick_t u;
     r = csv_parse_line(again, (size_t)n, &u, &reason);
     if (r != 1 || !same_tick(&t, &u))
         fuzz_fail("\"%.*s\" does not read back as the tick it was written from (%d)", n - 1, buf,

@@ -37,7 +37,7 @@
 #include <string.h>
 
 #include "alloc/alloc.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 #include "src/http.h"
 
 #define BIG_PAGE (24 * 1024)

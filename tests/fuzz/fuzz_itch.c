@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "feed/ingest.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,13 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * decodes encodes back to its own bytes. */
 static void check_round_trip(const uint8_t *data, size_t len)
 {
-    struct binfile_reader br;
+    binfile_reader_t br;
     binfile_reader_init(&br);
     binfile_reader_push(&br, data, len);
     const uint8_t *msg;
     size_t n;
     while (binfile_reader_next(&br, &msg, &n) == 1) {
-        struct itch_msg m;
+        itch_msg_t m;
         if (itch_decode(msg, n, &m) != 0)
             continue;
         uint8_t out[ITCH_MAX_LEN];

@@ -29,7 +29,7 @@
 
 #include "feed/ingest.h"
 #include "feed/journal.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 
 #include "alloc/object.h"
 #include "feed/book.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 
 void fuzz_fail(const char *fmt, ...)
 {

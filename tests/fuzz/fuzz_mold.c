@@ -25,33 +25,33 @@
 #include <string.h>
 
 #include "feed/ingest.h"
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct session_check {
-    struct mold_session s;
+    mold_session_t s;
     int delivered_any; /* a message was delivered in the current session */
     uint64_t last_seq; /* the last one's sequence number */
 } session_check_t;
 
-#define NSTATS (sizeof(struct mold_stats) / sizeof(uint64_t))
+#define NSTATS (sizeof(mold_stats_t) / sizeof(uint64_t))
 
 /* Every counter of `now` is at least what it was in `was`. */
-static void check_counters(const struct mold_stats *was, const struct mold_stats *now)
+static void check_counters(const mold_stats_t *was, const mold_stats_t *now)
 {
     uint64_t before[NSTATS], after[NSTATS];
     memcpy(before, was, sizeof before);
     memcpy(after, now, sizeof after);
     for (size_t k = 0; k < NSTATS; k++)
         if (after[k] < before[k])
-            fuzz_fail("counter %zu of struct mold_stats went down", k);
+            fuzz_fail("counter %zu of mold_stats_t went down", k);
 }
 
 static void check_packet(session_check_t *c, const uint8_t *pkt, size_t len)
 {
-    struct mold_packet info;
-    struct mold_session was = c->s;
+    mold_packet_t info;
+    mold_session_t was = c->s;
     int rc = mold_session_packet(&c->s, pkt, len, &info);
     check_counters(&was.stats, &c->s.stats);
     if (rc != 0)
@@ -62,13 +62,13 @@ static void check_packet(session_check_t *c, const uint8_t *pkt, size_t len)
         fuzz_fail("packet %llu ignored but the stream moved", (unsigned long long)info.seq);
     if (info.new_session)
         c->delivered_any = 0;
-    struct mold_msg msg;
+    mold_msg_t msg;
     while (mold_session_next(&c->s, &msg) == 1) {
         if (msg.data < pkt + MOLD_HEADER_LEN + MOLD_BLOCK_PREFIX || msg.len == 0 ||
             msg.len > (size_t)(pkt + len - msg.data))
             fuzz_fail("message %llu of %zu bytes lies outside its datagram of %zu",
                       (unsigned long long)msg.seq, msg.len, len);
-        struct itch_msg m;
+        itch_msg_t m;
         if (itch_decode(msg.data, msg.len, &m) != 0)
             fuzz_fail("message %llu delivered but does not decode", (unsigned long long)msg.seq);
         if (c->delivered_any && msg.seq <= c->last_seq)

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_market.h"
+#include "tests/fuzz/fuzz_market.h"
 #include "src/resp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "health.h"
+#include "src/health.h"
 
 #define SEC 1000000000LL
 #define T0  (1700000000LL * SEC) /* when the feeds started */

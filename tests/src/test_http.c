@@ -32,7 +32,7 @@
 #include <cmocka.h>
 
 #include "alloc/alloc.h"
-#include "http.h"
+#include "src/http.h"
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_PAGE "# HELP t_up Test.\n# TYPE t_up gauge\nt_up 1\n"

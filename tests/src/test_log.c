@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "src/log.h"
 
 typedef struct capture {
     int saved; /* the real stderr */

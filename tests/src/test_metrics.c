@@ -27,7 +27,7 @@
 #include <cmocka.h>
 
 #include "feed/market.h"
-#include "metrics.h"
+#include "src/metrics.h"
 
 /* ---- the snapshot under test ---- */
 

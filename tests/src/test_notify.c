@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "notify.h"
+#include "src/notify.h"
 
 /* The systemd end: a bound datagram socket and the name it goes by. */
 typedef struct manager {

@@ -80,7 +80,7 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
                       int64_t recv_ns, const char **reason, uint64_t *durable_at)
 {
     fixture_t *f = arg;
-    struct csv_tick t;
+    csv_tick_t t;
     (void)channel;
     (void)chlen;
     *durable_at = f->publish_hold;
