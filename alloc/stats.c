@@ -9,6 +9,10 @@
  * in its pool's `used`, so the class's live blocks are those counts less the
  * cache's depth.
  *
+ * heap_walk() reports the same picture arena by arena and pool by pool (for
+ * the /debug/heap page): each pool's live count is its header's, less the
+ * head pool's bias and the blocks of it in its class's free cache.
+ *
  * heap_format_stats() prints the report in the spirit of CPython's
  * sys._debugmallocstats(): the size-class table, the arena counts, and the
  * byte breakdown whose lines add up exactly to the mapped total.
@@ -77,6 +81,58 @@ void heap_get_stats(const heap_t *heap, heap_stats_t *out)
     out->empty_pool_bytes = (size_t)out->pools_empty * heap->pool_size;
     out->pool_header_bytes = pools_in_use * sizeof(heap_pool_t);
     out->alignment_bytes = pools_in_use * (HEAP_POOL_FIRST - sizeof(heap_pool_t));
+}
+
+/* Blocks of pool in its class's free cache (at most 1 + HEAP_STACK_SLOTS
+ * pointers compared, and only for a class that caches any). */
+static uint32_t cached_in_pool(const heap_t *heap, const heap_pool_t *pool)
+{
+    const heap_class_t *cls = pool->cls;
+    if (cls->bottom == NULL)
+        return 0;
+    uint32_t n = ((uintptr_t)cls->bottom & heap->pool_mask) == (uintptr_t)pool;
+    heap_block_t *const *stack = heap->stack[pool->szidx];
+    for (uint32_t i = 0; i < cls->nstack; i++)
+        n += ((uintptr_t)stack[i] & heap->pool_mask) == (uintptr_t)pool;
+    return n;
+}
+
+static heap_pool_info_t pool_info(const heap_t *heap, const heap_arena_t *a, uint32_t i)
+{
+    heap_pool_info_t info = {.index = i, .state = HEAP_POOL_EMPTY};
+    if (a == heap->spare || i >= a->ncarved)
+        return info;
+    const heap_pool_t *p = (const heap_pool_t *)(a->base + (uintptr_t)i * heap->pool_size);
+    if (p->state == HEAP_POOL_EMPTY)
+        return info;
+    const heap_class_t *cls = &heap->classes[p->szidx];
+    info.state = p->state;
+    info.size_class = p->szidx;
+    info.capacity = cls->blocks_per_pool;
+    info.used = p->used - (cls->pool == p) - cached_in_pool(heap, p);
+    return info;
+}
+
+int heap_walk(const heap_t *heap, int (*arena)(void *arg, const heap_arena_info_t *a),
+              int (*pool)(void *arg, const heap_pool_info_t *p), void *arg)
+{
+    for (const heap_arena_t *a = heap->all; a != NULL; a = a->all_next) {
+        int spare = a == heap->spare;
+        heap_arena_info_t ai = {
+            .base = a->base,
+            .pools = a->ntotalpools,
+            .free_pools = spare ? a->ntotalpools : a->nfreepools,
+            .spare = spare,
+        };
+        int r = arena != NULL ? arena(arg, &ai) : 0;
+        for (uint32_t i = 0; r == 0 && pool != NULL && i < a->ntotalpools; i++) {
+            heap_pool_info_t pi = pool_info(heap, a, i);
+            r = pool(arg, &pi);
+        }
+        if (r != 0)
+            return r;
+    }
+    return 0;
 }
 
 /* snprintf into a bounded buffer, remembering the length a full report
