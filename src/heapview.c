@@ -177,6 +177,10 @@ static void render_heap(out_t *o, const heap_stats_t *s)
     put_raw(o, "]", 1);
 }
 
+/* The longest pool entry: ",[3,31,4294967295,4294967295]" (the counts are
+ * at most 4,092 blocks in fact). */
+#define POOL_ENTRY_MAX 32
+
 /* The arenas walk: where the separators go. */
 typedef struct arena_walk {
     out_t *o;
@@ -204,32 +208,54 @@ static int arena_entry(void *arg, const heap_arena_info_t *a)
     field_u64(o, "free_pools", a->free_pools, 0);
     put_str(o, ",\"pools\":[");
     w->pools = 0;
+    /* pool_entry writes unchecked: room for the longest entry of each pool */
+    if (o->err == 0)
+        o->err = http_body_reserve(o->b, (size_t)a->pools * POOL_ENTRY_MAX);
     return o->err;
 }
 
+/* Writes v in decimal at at; returns the end. */
+static char *write_u32(char *at, uint32_t v)
+{
+    char digits[10];
+    size_t n = 0;
+    do {
+        digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    memcpy(at, digits + sizeof(digits) - n, n);
+    return at + n;
+}
+
+/* One pool entry, written straight into the room arena_entry reserved. */
 static int pool_entry(void *arg, const heap_pool_info_t *p)
 {
     arena_walk_t *w = arg;
-    out_t *o = w->o;
-    put_str(o, w->pools++ == 0 ? "[" : ",[");
-    put_u64(o, p->state);
-    put_raw(o, ",", 1);
-    put_u64(o, p->size_class);
-    put_raw(o, ",", 1);
-    put_u64(o, p->used);
-    put_raw(o, ",", 1);
-    put_u64(o, p->capacity);
-    put_raw(o, "]", 1);
-    return o->err;
+    http_body_t *b = w->o->b;
+    if (w->o->err != 0)
+        return w->o->err;
+    char *at = b->data + b->len;
+    if (w->pools++ != 0)
+        *at++ = ',';
+    *at++ = '[';
+    *at++ = (char)('0' + p->state);
+    *at++ = ',';
+    at = write_u32(at, p->size_class);
+    *at++ = ',';
+    at = write_u32(at, p->used);
+    *at++ = ',';
+    at = write_u32(at, p->capacity);
+    *at++ = ']';
+    b->len = (size_t)(at - b->data);
+    return 0;
 }
 
 static void render_arenas(out_t *o, const heap_t *heap, const heap_stats_t *s)
 {
-    /* Room for every pool entry up front ("[3,31,1023,1023]," is 17 bytes):
-     * the walk then appends without growing the buffer. */
+    /* Room for every entry up front, so that the buffer grows once. */
     size_t pools = (size_t)s->arenas * (s->arena_size / s->pool_size);
     if (o->err == 0)
-        o->err = http_body_reserve(o->b, pools * 18 + (size_t)s->arenas * 64 + 64);
+        o->err = http_body_reserve(o->b, pools * POOL_ENTRY_MAX + (size_t)s->arenas * 80 + 64);
     put_str(o, ",\"arenas\":[");
     arena_walk_t w = {o, 0, 0};
     heap_walk(heap, arena_entry, pool_entry, &w);
