@@ -63,6 +63,7 @@
  *       tracked                  containers in the generation
  *       collections_total, collected_total, uncollectable_total
  *       pause_count, pause_sum_ns   collections timed, their total pause
+ *       last_pauses_ns           the latest pauses (ns), newest first, at most 8
  *       pause_le_ns              the histogram's upper bounds (ns), 1 us .. 1 s
  *       pause_buckets            cumulative counts per bound (pause_count is +Inf)
  *     frozen                   containers out of the collector's reach
@@ -278,7 +279,14 @@ static void render_gc(out_t *o, const gc_stats_t *s)
         field_u64(o, "uncollectable_total", st->uncollectable, 0);
         field_u64(o, "pause_count", st->pause_count, 0);
         field_u64(o, "pause_sum_ns", st->pause_sum_ns, 0);
-        put_str(o, ",\"pause_le_ns\":[");
+        put_str(o, ",\"last_pauses_ns\":[");
+        uint64_t nlast = st->pause_count < GC_LAST_PAUSES ? st->pause_count : GC_LAST_PAUSES;
+        for (uint64_t i = 0; i < nlast; i++) {
+            if (i > 0)
+                put_raw(o, ",", 1);
+            put_u64(o, st->last_pauses_ns[i]);
+        }
+        put_str(o, "],\"pause_le_ns\":[");
         for (unsigned i = 0; i < GC_PAUSE_NBUCKETS; i++) {
             if (i > 0)
                 put_raw(o, ",", 1);

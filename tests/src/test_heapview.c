@@ -297,6 +297,8 @@ static void heap_json_is_valid_json_whose_counts_are_the_heaps(void **state)
     for (size_t i = 0; i < NTHINGS; i += 3) /* a third back: pools part full, caches busy */
         obj_decref(heap, things[i]);
 
+    assert_true(gc_collect(heap, 0) >= 0);
+    assert_true(gc_collect(heap, 0) >= 0);
     heap_stats_t st;
     heap_get_stats(heap, &st);
     assert_true(st.arenas >= 2);
@@ -322,6 +324,13 @@ static void heap_json_is_valid_json_whose_counts_are_the_heaps(void **state)
     assert_int_equal(field_after(&b, "\"ticks\":", "quote_total"), 11);
     assert_int_equal(field_after(&b, "\"pubsub\":", "clients"), 3);
     assert_int_equal(field_after(&b, NULL, "time_ms"), 1700000000123);
+    gc_stats_t gs;
+    gc_get_stats(heap, &gs);
+    char pauses[96];
+    snprintf(pauses, sizeof(pauses), "\"last_pauses_ns\":[%llu,%llu],",
+             (unsigned long long)gs.generations[0].last_pauses_ns[0],
+             (unsigned long long)gs.generations[0].last_pauses_ns[1]);
+    assert_non_null(strstr(b.data, pauses)); /* generation 0's two, newest first */
     assert_non_null(strstr(b.data, "{\"version\":\"1.2.3\""));
     http_body_free(&b);
 
@@ -376,6 +385,7 @@ static void heap_json_of_a_drained_heap_shows_the_spare_and_the_collector(void *
     assert_int_equal(ngens, GC_NGENERATIONS);
     assert_int_equal(field_after(&b, "\"generations\":", "threshold"), 700);
     assert_non_null(strstr(b.data, "\"pause_le_ns\":[1000,2500,5000,"));
+    assert_non_null(strstr(b.data, "\"last_pauses_ns\":[]")); /* no collection yet */
     http_body_free(&b);
     obj_runtime_destroy(heap);
     heap_destroy(heap);
