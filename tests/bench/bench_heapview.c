@@ -28,7 +28,7 @@
 #include <time.h>
 
 #include "alloc/object.h"
-#include "bench_host.h"
+#include "tests/bench/bench_host.h"
 #include "src/heapview.h"
 
 #define TARGET_US 1000.0
