@@ -10,7 +10,8 @@ HeapPageBrowserTest loads the page in a real headless Chromium, driven through
 chromedriver's W3C WebDriver HTTP API (urllib, no selenium): after the first
 refresh the DOM shows as many arenas as tickd_alloc_arenas and as many pools
 as /debug/heap.json; a burst of 50,000 PSUBSCRIBE patterns held by one client
-(small blocks that stay live) makes the drawn arena count rise, and when the
+(small blocks that stay live) makes the drawn arena count rise (hovering a
+pool then shows its arena, class, block size, blocks used and free), and when the
 client lets them go and the daemon trims (its gc timer, 50 ms here) it falls
 back. It saves PNG screenshots of the page during the burst and after it in
 the build tree (TICKD_BUILD_DIR) for a person to look at, then stops tickd and
@@ -240,6 +241,13 @@ class HeapPageBrowserTest(unittest.TestCase):
         burst = self.dom_when(driver, lambda d: d["arenas"] == held,
                               f"the page to draw the {held:.0f} arenas of the burst")
         self.assertEqual(burst["pools"], held * quiet["pools"] / quiet["arenas"])
+        tip = driver.js("""var c = document.querySelector('#arenas .p:not(.e)');
+            c.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: 40, clientY: 40}));
+            var t = document.getElementById('tip');
+            return [t.style.display, t.textContent];""")
+        self.assertEqual(tip[0], "block", tip)
+        self.assertRegex(tip[1], r"arena 0x[0-9a-f]+.*\n.*\nclass \d+, blocks of \d+ bytes\n"
+                                 r"used \d+, free \d+ of \d+")
         time.sleep(1.5)  # a refresh or two more: rates and the sparkline have two points
         driver.screenshot(os.path.join(self.out_dir, "heap_page_burst.png"))
 
