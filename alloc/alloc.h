@@ -177,6 +177,17 @@ size_t heap_usable_size(const heap_t *heap, const void *ptr);
  * scrape. */
 void heap_get_stats(const heap_t *heap, heap_stats_t *out);
 
+/* Calls arena(arg, a) for every mapped arena (the spare included), in the
+ * heap's own order, each followed by pool(arg, p) for each of its pools from
+ * the base up; either may be NULL. A nonzero return from either stops the
+ * walk and is returned; 0 when every arena was visited. Reads one pool
+ * header per carved pool and nothing of the spare (its pages stay released):
+ * O(pools mapped), plus the class's free cache for a pool whose class caches
+ * blocks. The used counts add up to heap_get_stats()'s used_blocks per class.
+ * The callbacks must not allocate from or free to this heap. */
+int heap_walk(const heap_t *heap, int (*arena)(void *arg, const heap_arena_info_t *a),
+              int (*pool)(void *arg, const heap_pool_info_t *p), void *arg);
+
 /* Writes the sys._debugmallocstats()-style report into buf (NUL-terminated,
  * truncated to len). Returns the length the full report needs, excluding the
  * NUL, like snprintf. */

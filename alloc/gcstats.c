@@ -7,7 +7,9 @@
  * the histogram of the generation collected. The buckets are fixed, 1 us to
  * 1 s in 1-2.5-5 steps, so that the daemon can export them as the Prometheus
  * histogram tickd_gc_pause_seconds{generation} without conversion; the
- * counters stored are per bucket and gc_get_stats() accumulates them.
+ * counters stored are per bucket and gc_get_stats() accumulates them. The
+ * last GC_LAST_PAUSES pauses of each generation are kept as well, in a ring,
+ * for /debug/heap.
  *
  * Reading the stats is O(generations x buckets) and never walks a list.
  */
@@ -21,6 +23,7 @@ const uint64_t gc_pause_bounds_ns[GC_PAUSE_NBUCKETS] = {
 
 void gc__record_pause(gc_gen_totals_t *totals, uint64_t ns)
 {
+    totals->last_ns[totals->pause_count % GC_LAST_PAUSES] = ns;
     totals->pause_count++;
     totals->pause_sum_ns += ns;
     for (unsigned i = 0; i < GC_PAUSE_NBUCKETS; i++) {
@@ -50,6 +53,11 @@ void gc_get_stats(const heap_t *heap, gc_stats_t *out)
         }
         st->pause_count = totals->pause_count;
         st->pause_sum_ns = totals->pause_sum_ns;
+        for (unsigned i = 0; i < GC_LAST_PAUSES; i++) /* newest first */
+            st->last_pauses_ns[i] =
+                i < totals->pause_count
+                    ? totals->last_ns[(totals->pause_count - 1 - i) % GC_LAST_PAUSES]
+                    : 0;
     }
     out->frozen = rt->tracked[GC_GEN_OUTSIDE];
     out->long_lived_total = rt->long_lived_total;

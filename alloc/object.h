@@ -220,6 +220,10 @@ int obj_type_foreach(const heap_t *heap, int (*cb)(const obj_type_stats_t *stats
 #define GC_PAUSE_NBUCKETS 19
 extern const uint64_t gc_pause_bounds_ns[GC_PAUSE_NBUCKETS];
 
+/* Pauses of each generation kept one by one, the latest ones (the
+ * histogram keeps the rest). */
+#define GC_LAST_PAUSES 8
+
 /* Statistics of one generation. */
 typedef struct gc_generation_stats {
     uint64_t collections;   /* collections of this generation (and the younger ones) */
@@ -233,6 +237,9 @@ typedef struct gc_generation_stats {
     uint64_t pause_buckets[GC_PAUSE_NBUCKETS];
     uint64_t pause_count;
     uint64_t pause_sum_ns;
+    /* The latest pauses, newest first: the first min(pause_count,
+     * GC_LAST_PAUSES) are valid, the rest 0. */
+    uint64_t last_pauses_ns[GC_LAST_PAUSES];
 } gc_generation_stats_t;
 
 typedef struct gc_stats {

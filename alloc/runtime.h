@@ -78,6 +78,9 @@ typedef struct gc_gen_totals {
     uint64_t pauses[GC_PAUSE_NBUCKETS];
     uint64_t pause_count;
     uint64_t pause_sum_ns;
+    /* The latest pauses, a ring: pause number k (from 0) is in
+     * last_ns[k % GC_LAST_PAUSES]. */
+    uint64_t last_ns[GC_LAST_PAUSES];
 } gc_gen_totals_t;
 
 /* Counters of one type slot. */

@@ -9,6 +9,11 @@
  * in its pool's `used`, so the class's live blocks are those counts less the
  * cache's depth.
  *
+ * heap_walk() reports the same picture arena by arena and pool by pool (for
+ * the /debug/heap page): each pool's live count is its header's, less the
+ * head pool's bias and the blocks of it in its class's free cache (counted
+ * per pool in a small table first, so that a pool costs one probe).
+ *
  * heap_format_stats() prints the report in the spirit of CPython's
  * sys._debugmallocstats(): the size-class table, the arena counts, and the
  * byte breakdown whose lines add up exactly to the mapped total.
@@ -77,6 +82,89 @@ void heap_get_stats(const heap_t *heap, heap_stats_t *out)
     out->empty_pool_bytes = (size_t)out->pools_empty * heap->pool_size;
     out->pool_header_bytes = pools_in_use * sizeof(heap_pool_t);
     out->alignment_bytes = pools_in_use * (HEAP_POOL_FIRST - sizeof(heap_pool_t));
+}
+
+/* The free caches' blocks counted per pool, for heap_walk(): an
+ * open-addressing table keyed by pool address, filled once per walk, so that
+ * each pool costs one probe. It holds at most HEAP_NCLASSES *
+ * (1 + HEAP_STACK_SLOTS) pools (2,080: about half full), and lives on the
+ * walker's stack (36 KiB). */
+#define CACHE_TABLE_SLOTS 4096
+_Static_assert(CACHE_TABLE_SLOTS > HEAP_NCLASSES * (1 + HEAP_STACK_SLOTS),
+               "every cached block's pool has a slot");
+_Static_assert(1 + HEAP_STACK_SLOTS <= UINT8_MAX, "a pool's cached blocks fit a byte");
+
+typedef struct cache_table {
+    uintptr_t pool[CACHE_TABLE_SLOTS]; /* 0: empty */
+    uint8_t n[CACHE_TABLE_SLOTS];      /* blocks of that pool in its class's cache */
+} cache_table_t;
+
+static size_t cache_slot(const cache_table_t *t, uintptr_t pool, size_t pool_size)
+{
+    size_t i = (size_t)((pool / pool_size) * 0x9e3779b97f4a7c15u >> 52) & (CACHE_TABLE_SLOTS - 1);
+    while (t->pool[i] != 0 && t->pool[i] != pool)
+        i = (i + 1) & (CACHE_TABLE_SLOTS - 1);
+    return i;
+}
+
+static void cache_count(cache_table_t *t, const heap_t *heap, const void *block)
+{
+    uintptr_t pool = (uintptr_t)block & heap->pool_mask;
+    size_t i = cache_slot(t, pool, heap->pool_size);
+    t->pool[i] = pool;
+    t->n[i]++;
+}
+
+static heap_pool_info_t pool_info(const heap_t *heap, const cache_table_t *cache,
+                                  const heap_arena_t *a, uint32_t i)
+{
+    heap_pool_info_t info = {.index = i, .state = HEAP_POOL_EMPTY};
+    if (a == heap->spare || i >= a->ncarved)
+        return info;
+    const heap_pool_t *p = (const heap_pool_t *)(a->base + (uintptr_t)i * heap->pool_size);
+    if (p->state == HEAP_POOL_EMPTY)
+        return info;
+    const heap_class_t *cls = &heap->classes[p->szidx];
+    info.state = p->state;
+    info.size_class = p->szidx;
+    info.capacity = cls->blocks_per_pool;
+    info.used = p->used - (cls->pool == p);
+    if (cls->bottom != NULL)
+        info.used -= cache->n[cache_slot(cache, (uintptr_t)p, heap->pool_size)];
+    return info;
+}
+
+int heap_walk(const heap_t *heap, int (*arena)(void *arg, const heap_arena_info_t *a),
+              int (*pool)(void *arg, const heap_pool_info_t *p), void *arg)
+{
+    cache_table_t table;
+    cache_table_t *cache = &table;
+    memset(cache, 0, sizeof(*cache));
+    for (unsigned c = 0; pool != NULL && c < HEAP_NCLASSES; c++) {
+        const heap_class_t *cls = &heap->classes[c];
+        if (cls->bottom == NULL)
+            continue;
+        cache_count(cache, heap, cls->bottom);
+        for (uint32_t i = 0; i < cls->nstack; i++)
+            cache_count(cache, heap, heap->stack[c][i]);
+    }
+    for (const heap_arena_t *a = heap->all; a != NULL; a = a->all_next) {
+        int spare = a == heap->spare;
+        heap_arena_info_t ai = {
+            .base = a->base,
+            .pools = a->ntotalpools,
+            .free_pools = spare ? a->ntotalpools : a->nfreepools,
+            .spare = spare,
+        };
+        int r = arena != NULL ? arena(arg, &ai) : 0;
+        for (uint32_t i = 0; r == 0 && pool != NULL && i < a->ntotalpools; i++) {
+            heap_pool_info_t pi = pool_info(heap, cache, a, i);
+            r = pool(arg, &pi);
+        }
+        if (r != 0)
+            return r;
+    }
+    return 0;
 }
 
 /* snprintf into a bounded buffer, remembering the length a full report

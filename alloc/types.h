@@ -3,7 +3,7 @@
  *
  * Included by alloc.h so that the fast paths can be inlined; the fields are
  * nonetheless private to alloc/: code outside it reads the heap only through
- * heap_get_stats(), heap_format_stats() and heap_check().
+ * heap_get_stats(), heap_walk(), heap_format_stats() and heap_check().
  *
  * Picture (default sizes):
  *
@@ -284,5 +284,23 @@ typedef struct heap_stats {
     size_t large_bytes_peak;
     heap_class_stats_t classes[HEAP_NCLASSES];
 } heap_stats_t;
+
+/* One mapped arena, as heap_walk() reports it. */
+typedef struct heap_arena_info {
+    uintptr_t base;      /* start of the mapping */
+    uint32_t pools;      /* pools it holds: arena_size / pool_size */
+    uint32_t free_pools; /* of them, pools with no live block (EMPTY or never carved) */
+    int spare;           /* the one empty arena kept mapped, its pages released */
+} heap_arena_info_t;
+
+/* One pool of an arena, as heap_walk() reports it. */
+typedef struct heap_pool_info {
+    uint32_t index;     /* position in its arena, 0 at the arena's base */
+    uint8_t state;      /* enum heap_pool_state; a never-carved pool is EMPTY */
+    uint8_t size_class; /* 0..HEAP_NCLASSES-1; 0 and meaningless when EMPTY */
+    uint32_t used;      /* live blocks: handed out and not freed (blocks in the
+                         * class's free cache are free); 0 when EMPTY or CACHED */
+    uint32_t capacity;  /* blocks the pool holds; 0 when EMPTY */
+} heap_pool_info_t;
 
 #endif

@@ -35,13 +35,15 @@ run_packages=(
 )
 # What the tests add: cmocka, the formatter, clang and libFuzzer, the
 # allocators and servers the benchmarks compare with, the clients the
-# integration tests drive.
+# integration tests drive, and the headless browser (with its WebDriver) that
+# loads /debug/heap.
 test_packages=(
   libcmocka-dev clang-format python3
   clang libclang-rt-14-dev
   libjemalloc-dev libmimalloc-dev
   redis-server prometheus valgrind
   python3-redis libhiredis-dev
+  chromium chromium-driver
 )
 # Node and npm for the node-redis and ioredis tests: Debian's, unless a node is
 # already installed (CI machines bring their own, with its npm).

@@ -44,6 +44,7 @@
 #include "feed/csv.h"
 #include "feed/ingest.h"
 #include "src/feeds.h"
+#include "src/heapview.h"
 #include "src/log.h"
 #include "src/metrics.h"
 #include "src/notify.h"
@@ -941,12 +942,11 @@ static void ignore_signals(void)
 
 /* ---- HTTP routes ---- */
 
-/* /metrics: the daemon and its modules as a snapshot (nothing allocated),
- * rendered by metrics.c. */
-static int route_metrics(void *arg, http_body_t *body)
+/* The daemon and its modules as a snapshot (nothing allocated) for
+ * /metrics and /debug/heap.json; feeds holds CONFIG_MAX_FEEDS and must
+ * outlive s. */
+static void fill_snapshot(const daemon_t *d, metrics_feed_t *feeds, metrics_snapshot_t *out)
 {
-    const daemon_t *d = arg;
-    metrics_feed_t feeds[CONFIG_MAX_FEEDS];
     size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
     for (size_t i = 0; i < n; i++) {
         health_feed_t h;
@@ -956,7 +956,7 @@ static int route_metrics(void *arg, http_body_t *body)
                                     .last_message_ns = h.last_message_ns};
         feed_get_stats(d->feeds[i], &feeds[i].stats);
     }
-    metrics_snapshot_t s = {
+    *out = (metrics_snapshot_t){
         .heap = d->heap,
         .feeds = feeds,
         .nfeeds = n,
@@ -977,16 +977,39 @@ static int route_metrics(void *arg, http_body_t *body)
         .version = TICKD_VERSION,
     };
     if (d->pubsub != NULL) {
-        pubsub_get_stats(d->pubsub, &s.pubsub);
-        s.tick_latency = pubsub_latency(d->pubsub);
+        pubsub_get_stats(d->pubsub, &out->pubsub);
+        out->tick_latency = pubsub_latency(d->pubsub);
     }
     if (d->market != NULL) {
         const market_stats_t *m = market_stats(d->market);
-        s.has_market = 1;
-        s.market_symbols = m->symbols;
-        s.market_published_symbols = m->published_symbols;
+        out->has_market = 1;
+        out->market_symbols = m->symbols;
+        out->market_published_symbols = m->published_symbols;
     }
+}
+
+/* /metrics, rendered by metrics.c. */
+static int route_metrics(void *arg, http_body_t *body)
+{
+    metrics_feed_t feeds[CONFIG_MAX_FEEDS];
+    metrics_snapshot_t s;
+    fill_snapshot(arg, feeds, &s);
     return metrics_render(&s, body);
+}
+
+/* /debug/heap and /debug/heap.json, rendered by heapview.c. */
+static int route_heap_page(void *arg, http_body_t *body)
+{
+    (void)arg;
+    return heapview_render_page(body);
+}
+
+static int route_heap_json(void *arg, http_body_t *body)
+{
+    metrics_feed_t feeds[CONFIG_MAX_FEEDS];
+    metrics_snapshot_t s;
+    fill_snapshot(arg, feeds, &s);
+    return heapview_render_json(&s, clock_realtime_ns() / 1000000, body);
 }
 
 static int route_mallocstats(void *arg, http_body_t *body)
@@ -1077,7 +1100,14 @@ static int start(daemon_ctx_t *c)
         return start_failure_code(r, 0);
     }
     pubsub_set_info_source(d->pubsub, info_source, d);
-    http_routes_t routes = {route_metrics, route_mallocstats, route_healthy, d};
+    http_routes_t routes = {
+        .metrics = route_metrics,
+        .mallocstats = route_mallocstats,
+        .health = route_healthy,
+        .heap_page = route_heap_page,
+        .heap_json = route_heap_json,
+        .arg = d,
+    };
     if ((r = http_start(d->loop, &d->cfg, &routes, &d->http, err, sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);
         return start_failure_code(r, 0);

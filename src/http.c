@@ -160,12 +160,14 @@ enum http_page_kind {
     PAGE_TEXT,    /* text/plain; charset=utf-8 */
     PAGE_METRICS, /* Prometheus text 0.0.4 */
     PAGE_JSON,    /* application/json */
+    PAGE_HTML,    /* text/html; charset=utf-8 */
 };
 
 static const char *const page_types[] = {
     [PAGE_TEXT] = "text/plain; charset=utf-8",
     [PAGE_METRICS] = "text/plain; version=0.0.4; charset=utf-8",
     [PAGE_JSON] = "application/json",
+    [PAGE_HTML] = "text/html; charset=utf-8",
 };
 
 static http_conn_t *conn_of(http_parser *p)
@@ -355,6 +357,10 @@ static int answer(http_conn_t *c, int keep)
         return respond_route(c, r->metrics, PAGE_METRICS, head, keep, http10);
     if (path_is(path, "/debug/mallocstats") && r->mallocstats != NULL)
         return respond_route(c, r->mallocstats, PAGE_TEXT, head, keep, http10);
+    if (path_is(path, "/debug/heap") && r->heap_page != NULL)
+        return respond_route(c, r->heap_page, PAGE_HTML, head, keep, http10);
+    if (path_is(path, "/debug/heap.json") && r->heap_json != NULL)
+        return respond_route(c, r->heap_json, PAGE_JSON, head, keep, http10);
     if (path_is(path, "/healthz"))
         return respond_health(c, query_verbose(query) || accepts_json(c), head, keep, http10);
     return respond_error(c, 404, head, keep, http10);

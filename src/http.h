@@ -6,6 +6,8 @@
  *   GET /healthz            200 while every feed is healthy, else 503 naming
  *                           the faulty ones; JSON for /healthz?verbose or
  *                           Accept: application/json
+ *   GET /debug/heap         the heap picture (HTML; src/heapview.h)
+ *   GET /debug/heap.json    the data it draws (JSON)
  *
  * Requests are parsed with http-parser (Debian libhttp-parser-dev). 400 for a
  * malformed request, 404 for another path, 405 for a method other than GET or
@@ -60,6 +62,10 @@ typedef struct http_routes {
      * return 1 when healthy (200), 0 when not (503), -errno on failure
      * (500). NULL: always 200 "ok". */
     int (*health)(void *arg, int json, http_body_t *body);
+    /* /debug/heap (text/html) and /debug/heap.json (application/json): fill
+     * body; 0 or -errno (500). NULL: 404. */
+    int (*heap_page)(void *arg, http_body_t *body);
+    int (*heap_json)(void *arg, http_body_t *body);
     void *arg;
 } http_routes_t;
 

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc/object.h"
@@ -1052,6 +1053,73 @@ static void test_stats_count_collections_collected_objects_and_pauses(void **sta
     heap_assert_gc_empty_and_destroy(heap);
 }
 
+/* A container whose finalizer takes a while: a collection that finalizes
+ * one pauses at least that long. */
+#define SLOW_FINALIZE_NS 3000000
+
+static void slow_finalize(heap_t *heap, obj_t *self)
+{
+    (void)heap;
+    (void)self;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < SLOW_FINALIZE_NS);
+}
+
+static const obj_type_t slow_type = {
+    .name = "slow",
+    .size = sizeof(node_t),
+    .slot = 9,
+    .dealloc = node_dealloc,
+    .traverse = obj_traverse_fields,
+    .clear = obj_clear_fields,
+    .finalize = slow_finalize,
+    .fields = node_fields,
+    .nfields = NODE_REFS,
+};
+
+/* The latest pauses come newest first: a slow collection (a finalizer of
+ * 3 ms) followed by two quick ones shows as [quick, quick, slow, 0...];
+ * past GC_LAST_PAUSES collections only the latest are kept, and a
+ * generation never collected has none. */
+static void test_stats_keep_the_latest_pauses_newest_first(void **state)
+{
+    (void)state;
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
+    world_t *w = world_new(heap);
+    node_t *a = new_node_of(heap, w, &slow_type);
+    link_ref(a, 0, a);
+    drop(heap, a);
+    assert_int_equal(gc_collect(heap, 0), 1);
+    assert_int_equal(gc_collect(heap, 0), 0);
+    assert_int_equal(gc_collect(heap, 0), 0);
+    gc_stats_t st;
+    gc_get_stats(heap, &st);
+    const uint64_t *last = st.generations[0].last_pauses_ns;
+    assert_true(last[2] >= SLOW_FINALIZE_NS);
+    assert_true(last[0] > 0 && last[0] < last[2]);
+    assert_true(last[1] > 0 && last[1] < last[2]);
+    for (unsigned i = 3; i < GC_LAST_PAUSES; i++)
+        assert_int_equal(last[i], 0);
+    assert_int_equal(last[0] + last[1] + last[2], st.generations[0].pause_sum_ns);
+    for (unsigned i = 0; i < GC_LAST_PAUSES; i++)
+        assert_int_equal(st.generations[1].last_pauses_ns[i], 0);
+
+    for (unsigned i = 0; i < GC_LAST_PAUSES; i++)
+        assert_int_equal(gc_collect(heap, 0), 0);
+    gc_get_stats(heap, &st);
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < GC_LAST_PAUSES; i++) {
+        assert_true(last[i] > 0 && last[i] < SLOW_FINALIZE_NS);
+        sum += last[i];
+    }
+    assert_true(sum < st.generations[0].pause_sum_ns); /* the slow one has left the ring */
+    free(w);
+    heap_assert_gc_empty_and_destroy(heap);
+}
+
 static void test_collect_rejects_a_generation_out_of_range(void **state)
 {
     (void)state;
@@ -1497,6 +1565,7 @@ int main(void)
         cmocka_unit_test(test_cycle_of_objects_without_clear_is_counted_uncollectable_and_kept),
         cmocka_unit_test(test_object_without_clear_is_freed_when_a_cycle_partner_clears),
         cmocka_unit_test(test_stats_count_collections_collected_objects_and_pauses),
+        cmocka_unit_test(test_stats_keep_the_latest_pauses_newest_first),
         cmocka_unit_test(test_collect_rejects_a_generation_out_of_range),
         cmocka_unit_test(test_wide_root_keeps_all_it_holds_and_goes_up_with_it),
         cmocka_unit_test(test_wide_container_holding_itself_is_collected),

@@ -7,8 +7,9 @@
  *   mapped = used + available + empty pools + pool headers + alignment
  *          + quantization
  * The workload tests check that, and heap_check(), after every single
- * operation of a seeded random alloc/free sequence. Every test leaves its
- * heap empty before destroying it.
+ * operation of a seeded random alloc/free sequence, and so must heap_walk()'s
+ * picture of arenas and pools. Every test leaves its heap empty before
+ * destroying it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,77 @@ typedef struct model {
     uint64_t large_live;
     size_t large_bytes;
 } model_t;
+
+/* The pool size of the heap being walked (the pool callback's capacity check). */
+static size_t heap_pool_size_of_walk;
+
+/* What heap_walk() reports, summed up. */
+typedef struct walked {
+    uint32_t arenas, spares, pools, free_pools;
+    uint32_t arena_free_pools; /* the arenas' own free_pools counts, summed */
+    uint32_t by_state[4];      /* pools per enum heap_pool_state */
+    uint64_t used[HEAP_NCLASSES];
+    uint32_t class_pools[HEAP_NCLASSES]; /* USED, FULL and CACHED pools per class */
+    uint32_t expect_index;               /* the next pool index of the current arena */
+    int stop_after;                      /* return 1 after this many arenas (0: never) */
+} walked_t;
+
+static int walked_arena(void *arg, const heap_arena_info_t *a)
+{
+    walked_t *w = arg;
+    w->arenas++;
+    w->spares += a->spare != 0;
+    w->arena_free_pools += a->free_pools;
+    w->expect_index = 0;
+    if (a->spare)
+        assert_int_equal(a->free_pools, a->pools);
+    return w->stop_after != 0 && w->arenas == (uint32_t)w->stop_after;
+}
+
+static int walked_pool(void *arg, const heap_pool_info_t *p)
+{
+    walked_t *w = arg;
+    assert_int_equal(p->index, w->expect_index);
+    w->expect_index++;
+    w->pools++;
+    assert_true(p->state <= HEAP_POOL_CACHED);
+    w->by_state[p->state]++;
+    if (p->state == HEAP_POOL_EMPTY) {
+        w->free_pools++;
+        assert_int_equal(p->used, 0);
+        assert_int_equal(p->capacity, 0);
+        return 0;
+    }
+    assert_true(p->size_class < HEAP_NCLASSES);
+    assert_int_equal(p->capacity, (heap_pool_size_of_walk - pool_header_size()) /
+                                      heap_class_size(p->size_class));
+    assert_true(p->used <= p->capacity);
+    if (p->state == HEAP_POOL_CACHED)
+        assert_int_equal(p->used, 0);
+    w->used[p->size_class] += p->used;
+    w->class_pools[p->size_class]++;
+    return 0;
+}
+
+/* heap_walk() reports every arena and pool, and its counts are the stats'. */
+static void assert_walk_agrees(const heap_t *heap, const heap_stats_t *st)
+{
+    walked_t w;
+    memset(&w, 0, sizeof(w));
+    heap_pool_size_of_walk = st->pool_size;
+    assert_int_equal(heap_walk(heap, walked_arena, walked_pool, &w), 0);
+    assert_int_equal(w.arenas, st->arenas);
+    assert_true(w.spares <= 1);
+    assert_int_equal(w.pools, (size_t)st->arenas * (st->arena_size / st->pool_size));
+    assert_int_equal(w.free_pools, st->pools_empty);
+    assert_int_equal(w.arena_free_pools, st->pools_empty);
+    assert_int_equal(w.by_state[HEAP_POOL_FULL], st->pools_full);
+    assert_int_equal(w.by_state[HEAP_POOL_USED] + w.by_state[HEAP_POOL_CACHED], st->pools_used);
+    for (unsigned c = 0; c < HEAP_NCLASSES; c++) {
+        assert_int_equal(w.used[c], st->classes[c].used_blocks);
+        assert_int_equal(w.class_pools[c], st->classes[c].pools);
+    }
+}
 
 /* Every documented relation between the stats fields, and agreement with the
  * model. */
@@ -89,6 +161,7 @@ static void assert_stats_consistent(const heap_t *heap, const model_t *m)
     assert_int_equal(st.large_allocs - st.large_frees, m->large_live);
     assert_int_equal(st.large_bytes, m->large_bytes);
     assert_true(st.large_bytes <= st.large_bytes_peak);
+    assert_walk_agrees(heap, &st);
 }
 
 typedef struct live {
@@ -417,6 +490,54 @@ static int report_number(const char *report, const char *label, unsigned long lo
 
 /* The report has a size-class table with a row for each class in use (its
  * index and block size) and a total line; the numbers match the stats. */
+/* Three arenas' worth of 512-byte blocks: the walk sees three arenas of 64
+ * pools and every block; a callback's nonzero return ends it there; freed
+ * (one block still in its class's free cache) the blocks no longer count;
+ * trimmed, what stays mapped is the spare, all of it free. */
+static void test_walk_reports_every_arena_and_pool_and_stops_when_told(void **state)
+{
+    (void)state;
+    heap_t *heap = heap_new_sized(HEAP_ARENA_SIZE_MIN, HEAP_POOL_SIZE_MIN, HEAP_DEBUG_OFF);
+    const size_t per_pool = blocks_per_pool(HEAP_POOL_SIZE_MIN, HEAP_NCLASSES - 1);
+    const size_t n = 3 * 64 * per_pool;
+    void **v = blocks_new(n);
+    for (size_t i = 0; i < n; i++)
+        v[i] = heap_alloc(heap, HEAP_SMALL_MAX);
+    heap_stats_t st;
+    heap_get_stats(heap, &st);
+    assert_int_equal(st.arenas, 3);
+    walked_t w;
+    memset(&w, 0, sizeof(w));
+    heap_pool_size_of_walk = HEAP_POOL_SIZE_MIN;
+    assert_int_equal(heap_walk(heap, walked_arena, walked_pool, &w), 0);
+    assert_int_equal(w.arenas, 3);
+    assert_int_equal(w.pools, 3 * 64);
+    assert_int_equal(w.used[HEAP_NCLASSES - 1], n);
+    assert_int_equal(w.by_state[HEAP_POOL_FULL], 3 * 64);
+
+    memset(&w, 0, sizeof(w));
+    w.stop_after = 2;
+    assert_int_equal(heap_walk(heap, walked_arena, walked_pool, &w), 1);
+    assert_int_equal(w.arenas, 2);
+    assert_int_equal(w.pools, 64);
+
+    heap_free(heap, v[0]);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(heap_walk(heap, walked_arena, walked_pool, &w), 0);
+    assert_int_equal(w.used[HEAP_NCLASSES - 1], n - 1);
+    for (size_t i = 1; i < n; i++)
+        heap_free(heap, v[i]);
+    heap_trim(heap);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(heap_walk(heap, walked_arena, NULL, &w), 0);
+    heap_get_stats(heap, &st);
+    assert_int_equal(w.arenas, st.arenas);
+    assert_int_equal(w.spares, st.arenas);
+    assert_int_equal(w.pools, 0);
+    free(v);
+    heap_assert_empty_and_destroy(heap);
+}
+
 static void test_format_stats_has_class_table_and_total_line(void **state)
 {
     (void)state;
@@ -552,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_byte_breakdown_adds_up_in_debug_mode),
         cmocka_unit_test(test_heap_check_reports_a_pool_whose_class_pointer_is_wrong),
         cmocka_unit_test(test_heap_check_reports_a_truncated_free_list),
+        cmocka_unit_test(test_walk_reports_every_arena_and_pool_and_stops_when_told),
         cmocka_unit_test(test_format_stats_has_class_table_and_total_line),
         cmocka_unit_test(test_format_stats_returns_full_length_and_truncates_like_snprintf),
         cmocka_unit_test(test_format_stats_length_matches_output_for_empty_and_busy_heaps),

@@ -27,7 +27,9 @@
  * pieces fall.
  *
  * Seeds (corpus/fuzz_http/): what curl, Prometheus and a browser send to
- * /metrics, /debug/mallocstats and /healthz; HEAD, HTTP/1.0, keep-alive,
+ * /metrics, /debug/mallocstats, /healthz, /debug/heap and /debug/heap.json
+ * (whose routes here are stand-ins of the daemon's: a short page, the heap's
+ * arena count as JSON); HEAD, HTTP/1.0, keep-alive,
  * pipelining, absolute targets, and refused requests (a body, chunked, POST,
  * two Host headers, oversized headers, HTTP/2.0, garbage).
  */
@@ -85,6 +87,20 @@ static int route_health(void *arg, int json, http_body_t *body)
     int err = json ? http_body_printf(body, "{\"status\":\"%s\"}\n", status)
                    : http_body_printf(body, "%s\n", status);
     return err != 0 ? err : !s->unhealthy;
+}
+
+static int route_heap_page(void *arg, http_body_t *body)
+{
+    (void)arg;
+    return http_body_printf(body, "<!DOCTYPE html><title>heap</title>\n");
+}
+
+static int route_heap_json(void *arg, http_body_t *body)
+{
+    const route_state_t *s = arg;
+    heap_stats_t st;
+    heap_get_stats(s->heap, &st);
+    return http_body_printf(body, "{\"heap\":{\"arenas\":%u}}\n", st.arenas);
 }
 
 /* What came out of one connection. */
@@ -229,7 +245,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     state.unhealthy = (ctl >> 5) & 1;
     state.fail = (ctl >> 6) & 1;
     state.big = (ctl >> 7) & 1;
-    http_routes_t routes = {route_metrics, route_mallocstats, route_health, &state};
+    http_routes_t routes = {
+        .metrics = route_metrics,
+        .mallocstats = route_mallocstats,
+        .health = route_health,
+        .heap_page = route_heap_page,
+        .heap_json = route_heap_json,
+        .arg = &state,
+    };
     size_t max_header = max_headers[(ctl >> 3) & 3];
 
     transcript_t cut = run(&routes, max_header, data + 1, size - 1, max_pieces[ctl & 7], size);

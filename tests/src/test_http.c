@@ -118,7 +118,12 @@ static int setup(void **state)
     f->cfg->http.max_header = 1024;
     f->cfg->http.idle_timeout_ns = 10ull * 1000000000;
     f->cfg->http.header_timeout_ns = 10ull * 1000000000;
-    f->routes = (http_routes_t){route_metrics, route_mallocstats, route_health, f};
+    f->routes = (http_routes_t){
+        .metrics = route_metrics,
+        .mallocstats = route_mallocstats,
+        .health = route_health,
+        .arg = f,
+    };
     f->healthy = 1;
     start(f);
     *state = f;
