@@ -23,7 +23,7 @@
 #include "feed/market.h"
 #include "src/feeds.h"
 #include "src/histogram.h"
-#include "src/http.h"
+#include "src/http_server.h"
 #include "src/pubsub.h"
 
 typedef struct daemon {
