@@ -27,6 +27,9 @@
  * difference: the tick's latency from receipt until written to every
  * subscriber socket. Blocks come from the daemon's heap and go back the
  * moment the last reference is released.
+ *
+ * The text inside a frame, a tick as JSON or CSV, and the channel it is sent
+ * on are tick_format.h's.
  */
 #ifndef TICKD_SRC_PAYLOAD_H
 #define TICKD_SRC_PAYLOAD_H
