@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc/assert.h"
 #include "src/journaling.h"
 #include "src/log.h"
 
@@ -239,7 +240,7 @@ void journaling_sync_soon(journaling_t *j)
  * never fanned out. Full buffers are a wait (pub/sub stops reading the
  * publisher until the ready hook, at most 10 s); a journal that is not
  * open, with fsync always, an error at once. */
-int journaling_admit(journaling_t *j, const char **reason)
+int journaling__admit_generic(journaling_t *j, const char **reason)
 {
     if (j->writer != NULL && !journal_can_append(j->writer)) {
         *reason = "journal: buffers full for 10 s (the disk is not keeping up; the tick was not "
@@ -256,22 +257,17 @@ int journaling_admit(journaling_t *j, const char **reason)
     return 0;
 }
 
-int journaling_published(journaling_t *j, uint64_t before, const char **reason,
-                         uint64_t *durable_at)
+/* No journal (nothing to wait for), or a record that did not reach the
+ * buffer: published, but not journaled. */
+int journaling__published_generic(journaling_t *j, uint64_t before, const char **reason)
 {
-    if (j->writer != NULL && j->records_total == before) {
-        *reason = "journal: the record could not be buffered (a write failed); the tick was not "
-                  "made durable";
-        j->refused_total++;
-        return -EIO; /* published, but not journaled */
-    }
-    if (j->writer != NULL && journal_policy(j->writer) == JOURNAL_FSYNC_ALWAYS)
-        *durable_at = j->records_total; /* acknowledged once synced */
-    /* The subscribers are flushed once the whole read is processed (pub/sub
-     * does it); the journal takes what it has now, or when its batch out
-     * returns: PUBLISHes that arrive meanwhile share the next write. */
-    journaling_kick(j);
-    return 0;
+    if (j->writer == NULL)
+        return 0;
+    TICKD_ASSERT(j->records_total == before);
+    *reason = "journal: the record could not be buffered (a write failed); the tick was not "
+              "made durable";
+    j->refused_total++;
+    return -EIO;
 }
 
 /* ---- shutdown ---- */

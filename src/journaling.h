@@ -124,19 +124,40 @@ void journaling_kick(journaling_t *j);
 /* The fsync interval passed: the next batch is synced; one goes out now. */
 void journaling_sync_soon(journaling_t *j);
 
+int journaling__admit_generic(journaling_t *j, const char **reason);
+int journaling__published_generic(journaling_t *j, uint64_t before, const char **reason);
+
 /* Before a PUBLISH's tick is made: can the journal take it? 0; -EAGAIN when
  * both buffers are full (pub/sub waits for the ready hook); -ENODEV when
  * journal.fsync always asks for a journal that is not open (counted in
- * refused_total). *reason says why, for the publisher. */
-int journaling_admit(journaling_t *j, const char **reason);
+ * refused_total). *reason says why, for the publisher. Inline: an open
+ * journal with room is the rule, the rest is journaling__admit_generic(). */
+static inline int journaling_admit(journaling_t *j, const char **reason)
+{
+    if (HEAP_LIKELY(j->writer != NULL && journal_can_append(j->writer)))
+        return 0;
+    return journaling__admit_generic(j, reason);
+}
 
 /* After a PUBLISH's tick was made (records_total was before): 0, with
  * *durable_at the record to wait for when journal.fsync is always (left
  * alone otherwise), and the record is sent on its way; -EIO when the record
  * was not buffered (a failed write; counted in refused_total, *reason says
- * so). */
-int journaling_published(journaling_t *j, uint64_t before, const char **reason,
-                         uint64_t *durable_at);
+ * so). Inline: a record buffered in an open journal is the rule, the rest
+ * is journaling__published_generic(). */
+static inline int journaling_published(journaling_t *j, uint64_t before, const char **reason,
+                                       uint64_t *durable_at)
+{
+    if (HEAP_UNLIKELY(j->writer == NULL || j->records_total == before))
+        return journaling__published_generic(j, before, reason);
+    if (journal_policy(j->writer) == JOURNAL_FSYNC_ALWAYS)
+        *durable_at = j->records_total; /* acknowledged once synced */
+    /* The subscribers are flushed once the whole read is processed (pub/sub
+     * does it); the journal takes what it has now, or when its batch out
+     * returns: PUBLISHes that arrive meanwhile share the next write. */
+    journaling_kick(j);
+    return 0;
+}
 
 /* Moves to the file the configuration and the date now call for (another
  * directory, policy or day; or none when journal.enabled is false): closes

@@ -54,7 +54,7 @@ static size_t bulk_len_size(size_t n)
 }
 
 /* "$<n>\r\n" */
-static char *put_bulk_len(char *p, size_t n)
+static inline char *put_bulk_len(char *p, size_t n)
 {
     *p++ = '$';
     p = digits_u64(p, n);
