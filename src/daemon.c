@@ -8,14 +8,13 @@
  * are flushed and the journal's buffer goes to a libuv worker that writes
  * (and, with fsync always, syncs) it: the loop itself never blocks on a disk.
  *
- * A PUBLISH is a tick with someone to tell. With fsync always its reply is
- * held in pubsub until the batch holding its record comes back: synced, an
- * acknowledgement; a failed write or sync, a journal error
- * (pubsub_durable()). Every close of the journal (reload, new day,
- * shutdown) decides what was held for it. One the journal has no room for
- * is not run: pubsub keeps it and stops reading its publisher until a batch
- * comes back (pubsub_journal_ready()). Feed ticks the journal cannot take
- * are counted as dropped.
+ * How the daemon journals (the directory lock, today's file, the batches on
+ * the worker pool, the PUBLISH replies held until their record is durable)
+ * is journaling.c's. The daemon hands it the ticks and the moments (the end
+ * of a batch, the fsync interval, a new day, a reload, the shutdown) and
+ * passes its verdicts on to pub/sub through journaling_hooks_t: held
+ * replies decided (pubsub_durable()), room again for PUBLISHes waiting for
+ * the journal (pubsub_journal_ready()).
  *
  * Timers, all safe points between batches: the cycle sweep (gc.interval:
  * collect when a threshold was crossed, and record the pause), the journal's
@@ -45,6 +44,7 @@
 #include "feed/ingest.h"
 #include "src/feeds.h"
 #include "src/heapview.h"
+#include "src/journaling.h"
 #include "src/log.h"
 #include "src/metrics.h"
 #include "src/notify.h"
@@ -75,18 +75,6 @@ typedef struct daemon_ctx {
     uv_timer_t gc_timer, fsync_timer, roll_timer, watchdog_timer, status_timer, lag_timer;
     uv_signal_t signals[sizeof(signal_names) / sizeof(signal_names[0])];
     uint64_t lag_last;
-    uv_work_t journal_work;
-    journal_batch_t batch;
-    int batch_out;          /* a journal batch is with a worker */
-    int reopen_journal;     /* reopen the journal once the batch out is back (new day,
-                               reload) */
-    int draining;           /* the shutdown has passed the journal and drains pubsub */
-    int batch_sync;         /* ... and is to be synced */
-    int sync_due;           /* the fsync interval passed: sync with the next batch */
-    uint64_t batch_started; /* uv_hrtime() when the batch went out */
-    uint64_t batch_upto;    /* journal_records_total when the batch went out */
-    int dir_lock;           /* journal_lock_dir()'s descriptor on locked_dir, or -1 */
-    char locked_dir[sizeof(((config_t *)0)->journal.dir)];
     int64_t day_start_ns;  /* midnight of the current day, session timezone */
     uint64_t status_ticks; /* ticks at the last status line */
     uint64_t input_errors_logged;
@@ -149,198 +137,50 @@ static time_t next_roll(time_t now, int roll_minute)
     return t;
 }
 
-/* ---- journal ---- */
+/* ---- the journal's hooks (journaling.h) ---- */
 
-/* The journal directory is this daemon's alone while it journals there: a
- * second tickd on it refuses to start, and a reload to a directory another
- * process holds leaves the journal closed. Taken before any file in it is
- * opened (or repaired), moved when journal.dir changes, let go at exit. */
-static int journal_lock(daemon_ctx_t *c)
+/* Records up to upto are durable (err 0) or lost: the PUBLISH replies held
+ * for them go out. */
+static void journal_decided(void *arg, uint64_t upto, int err)
 {
-    const char *dir = c->d.cfg.journal.dir;
-    char err[CONFIG_ERR_LEN];
-    int fd;
-    if (c->dir_lock >= 0 && strcmp(c->locked_dir, dir) == 0)
-        return 0;
-    int r = journal_lock_dir(dir, &fd, err, sizeof(err));
-    if (r != 0) {
-        log_msg(LOG_ERR, "journal: %s%s", err,
-                r == -EBUSY ? " (one tickd per journal directory: stop the other, or set "
-                              "journal.dir to another directory)"
-                            : "");
-        return r;
-    }
-    if (c->dir_lock >= 0)
-        journal_unlock_dir(c->dir_lock);
-    c->dir_lock = fd;
-    snprintf(c->locked_dir, sizeof(c->locked_dir), "%s", dir);
-    return 0;
-}
-
-static void journal_unlock(daemon_ctx_t *c)
-{
-    if (c->dir_lock < 0)
+    daemon_t *d = &((daemon_ctx_t *)arg)->d;
+    if (d->pubsub == NULL) /* a start-up that failed before pub/sub listened */
         return;
-    journal_unlock_dir(c->dir_lock);
-    c->dir_lock = -1;
+    pubsub_durable(d->pubsub, upto, err);
+    pubsub_flush(d->pubsub);
 }
 
-static int journal_open_today(daemon_t *d)
+static void journal_ready(void *arg)
 {
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char name[64], path[sizeof(d->cfg.journal.dir) + 64];
-    journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    snprintf(path, sizeof(path), "%s/%s", d->cfg.journal.dir, name);
-    int err = journal_lock(ctx_of(d));
-    if (err != 0)
-        return err;
-    err = journal_open(path, d->cfg.journal.fsync, 4u << 20, &d->journal);
-    if (err == -EBUSY)
-        log_msg(LOG_ERR,
-                "journal: %s is held by another process (a tickd, or tickd journal "
-                "repair); nothing was changed",
-                path);
-    else if (err != 0)
-        log_msg(LOG_ERR, "journal: cannot open %s: %s (check journal.dir and its permissions)",
-                path, strerror(-err));
-    else
-        log_msg(LOG_INFO, "journal: writing %s", path);
-    return err;
-}
-
-/* Closes the journal (synced unless its policy is never) and decides every
- * PUBLISH reply held for it: acknowledged when the close synced it, a
- * journal error when it failed. A reload, a new day and the shutdown all
- * pass here, so no reply ever waits for a journal that is gone. */
-static void journal_close_now(daemon_t *d)
-{
-    if (d->journal == NULL)
-        return;
-    int err = journal_close(d->journal);
-    if (err != 0) {
-        d->journal_errors_total++;
-        log_msg(LOG_ERR, "journal: closing: %s", strerror(-err));
-    }
-    d->journal = NULL;
-    if (d->pubsub != NULL) { /* NULL: a start-up that failed before pub/sub listened */
-        pubsub_durable(d->pubsub, d->journal_records_total, err);
-        pubsub_flush(d->pubsub);
-    }
+    daemon_t *d = &((daemon_ctx_t *)arg)->d;
+    if (d->pubsub != NULL)
+        pubsub_journal_ready(d->pubsub);
 }
 
 static void pubsub_stopped(void *arg);
 
-/* The shutdown, once no journal batch is out (journal_work_done() calls back
- * here otherwise): everything ingested is synced, so held PUBLISH replies go
- * out with the rest (errors if the sync failed), then the subscribers
- * drain. Draining stops reading the clients: no PUBLISH comes after this. */
-static void stop_drain(daemon_ctx_t *c)
+/* The shutdown, once the journal has drained (a batch out calls back here
+ * when it is back): everything ingested is synced and the held PUBLISH
+ * replies have gone out with the rest (errors if the sync failed), so the
+ * subscribers drain. Draining stops reading the clients: no PUBLISH comes
+ * after this. */
+static void stop_drain(void *arg)
 {
+    daemon_ctx_t *c = arg;
     daemon_t *d = &c->d;
-    if (c->batch_out || c->draining)
+    if (journaling_drain(&d->journal) != 0)
         return;
-    c->draining = 1;
-    int err = d->journal != NULL ? journal_sync(d->journal) : 0;
-    if (err != 0)
-        d->journal_errors_total++;
     if (d->pubsub == NULL) { /* a start-up that failed before pub/sub listened */
         pubsub_stopped(c);
         return;
     }
-    pubsub_durable(d->pubsub, d->journal_records_total, err);
-    pubsub_flush(d->pubsub);
     pubsub_stop(d->pubsub, TICKD_DRAIN_NS, pubsub_stopped, c);
-}
-
-/* Closes the journal and opens the one the configuration and the date now
- * call for; while a batch is out, once it is back. */
-static void journal_reopen(daemon_ctx_t *c)
-{
-    daemon_t *d = &c->d;
-    if (c->batch_out) {
-        c->reopen_journal = 1;
-        return;
-    }
-    c->reopen_journal = 0;
-    journal_close_now(d);
-    if (d->cfg.journal.enabled)
-        journal_open_today(d);
-    else
-        journal_unlock(c);
-    pubsub_journal_ready(d->pubsub); /* a new journal, or none: PUBLISHes wait no more */
-}
-
-static void journal_work(uv_work_t *w)
-{
-    daemon_ctx_t *c = w->data;
-    journal_write_batch(c->d.journal, &c->batch, c->batch_sync);
-}
-
-static void journal_kick(daemon_ctx_t *c);
-
-static void journal_work_done(uv_work_t *w, int status)
-{
-    daemon_ctx_t *c = w->data;
-    daemon_t *d = &c->d;
-    (void)status;
-    c->batch_out = 0;
-    d->journal_written_total += c->batch.written / JOURNAL_RECORD_SIZE;
-    if (c->batch_sync && c->batch.err == 0) {
-        histogram_observe(&d->journal_fsync, (double)(uv_hrtime() - c->batch_started) / 1e9);
-        d->journal_durable_total = d->journal_written_total;
-    }
-    if (c->batch_sync || c->batch.err != 0) {
-        /* PUBLISH replies held for these records go out now: acknowledged
-         * if synced, journal errors if the write or the sync failed (the
-         * records a failed write did not get out are dropped below). */
-        pubsub_durable(d->pubsub, c->batch_upto, c->batch.err);
-        pubsub_flush(d->pubsub);
-    }
-    if (c->batch.err != 0 && d->journal_errors_total++ % 1000 == 0)
-        log_msg(LOG_ERR,
-                "journal: write failed: %s; %llu records not written (subscribers are still "
-                "served; tickd_journal_errors_total counts the failures)",
-                strerror(-c->batch.err),
-                (unsigned long long)((c->batch.len - c->batch.written) / JOURNAL_RECORD_SIZE));
-    if (c->batch.buf != NULL)
-        d->journal_dropped_total += journal_attach(d->journal, &c->batch);
-    if (d->stopping) {
-        stop_drain(c);
-        return;
-    }
-    if (c->reopen_journal)
-        journal_reopen(c);
-    journal_kick(c);
-    pubsub_journal_ready(d->pubsub); /* a buffer is back: PUBLISHes waiting for room run */
-}
-
-/* Sends the buffered records to a worker, unless one is out already. */
-static void journal_kick(daemon_ctx_t *c)
-{
-    daemon_t *d = &c->d;
-    if (d->journal == NULL || c->batch_out || c->draining)
-        return; /* while draining, journal_close() writes what is left */
-    int err = journal_detach(d->journal, &c->batch);
-    if (err == -ENODATA && !c->sync_due)
-        return;
-    c->batch_upto = d->journal_records_total; /* every record appended so far */
-    if (err != 0)
-        memset(&c->batch, 0, sizeof(c->batch)); /* nothing to write: a sync alone */
-    c->batch_sync = journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS || c->sync_due;
-    c->sync_due = 0;
-    c->batch_started = uv_hrtime();
-    c->journal_work.data = c;
-    if (uv_queue_work(d->loop, &c->journal_work, journal_work, journal_work_done) == 0)
-        c->batch_out = 1;
 }
 
 static void on_fsync_timer(uv_timer_t *t)
 {
     daemon_ctx_t *c = t->data;
-    c->sync_due = 1;
-    journal_kick(c);
+    journaling_sync_soon(&c->d.journal);
 }
 
 /* ---- ticks ---- */
@@ -349,14 +189,7 @@ static void on_tick(void *arg, tick_t *t)
 {
     daemon_t *d = arg;
     d->ticks_total[t->kind == TICK_TRADE ? 0 : 1]++;
-    if (d->journal != NULL) {
-        journal_rec_t rec;
-        tick_to_journal_rec(t, &rec);
-        if (HEAP_UNLIKELY(journal_append(d->journal, &rec) != 0))
-            d->journal_dropped_total++; /* both buffers out: the disk is not keeping up */
-        else
-            d->journal_records_total++;
-    }
+    journaling_append(&d->journal, t);
     if (d->pubsub != NULL)
         pubsub_tick(d->pubsub, t);
 }
@@ -368,7 +201,7 @@ static void batch_done(void *arg)
     daemon_t *d = arg;
     if (d->pubsub != NULL)
         pubsub_flush(d->pubsub);
-    journal_kick(ctx_of(d));
+    journaling_kick(&d->journal);
 }
 
 /* PUBLISH trade.AAPL "T,<ts>,AAPL,101.25,100,B": the CSV line is the tick;
@@ -391,29 +224,15 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick";
         return -EINVAL;
     }
-    /* A tick the journal cannot take is not run at all: never acknowledged,
-     * never fanned out. Full buffers are a wait (pubsub stops reading the
-     * publisher until pubsub_journal_ready(), at most 10 s); a journal that
-     * is not open, with fsync always, an error at once. */
-    if (d->journal != NULL && !journal_can_append(d->journal)) {
-        *reason = "journal: buffers full for 10 s (the disk is not keeping up; the tick was not "
-                  "published); the tick was not made durable";
-        return -EAGAIN;
-    }
-    if (d->journal == NULL && d->cfg.journal.enabled &&
-        d->cfg.journal.fsync == JOURNAL_FSYNC_ALWAYS) {
-        *reason = "journal: not open, see tickd's log (the tick was not published); the tick was "
-                  "not made durable";
-        d->journal_refused_total++;
-        return -ENODEV;
-    }
+    if ((r = journaling_admit(&d->journal, reason)) != 0)
+        return r;
     r = market_published_symbol(d->market, t.symbol, slen, d->cfg.pubsub.max_publish_symbols);
     if (r == -ENOSPC) {
         *reason = "symbol limit reached: this day's PUBLISHes made pubsub.max_publish_symbols "
                   "new symbols already";
         return r; /* pubsub counts it */
     }
-    uint64_t before = d->journal_records_total;
+    uint64_t before = d->journal.records_total;
     if (r == 0 && t.kind == CSV_TRADE)
         r = market_trade(d->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side, 0,
                          (int64_t)t.ts_ns, now);
@@ -424,19 +243,7 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         *reason = "the tick was refused";
         return r;
     }
-    if (d->journal != NULL && d->journal_records_total == before) {
-        *reason = "journal: the record could not be buffered (a write failed); the tick was not "
-                  "made durable";
-        d->journal_refused_total++;
-        return -EIO; /* published, but not journaled */
-    }
-    if (d->journal != NULL && journal_policy(d->journal) == JOURNAL_FSYNC_ALWAYS)
-        *durable_at = d->journal_records_total; /* acknowledged once synced */
-    /* The subscribers are flushed once the whole read is processed (pubsub
-     * does it); the journal takes what it has now, or when its batch out
-     * returns: PUBLISHes that arrive meanwhile share the next write. */
-    journal_kick(ctx_of(d));
-    return 0;
+    return journaling_published(&d->journal, before, reason, durable_at);
 }
 
 /* INFO's figures from the daemon (pubsub.h). */
@@ -473,8 +280,8 @@ static void daemon_roll_day(daemon_t *d, const char *why)
     market_destroy(old);
     int64_t collected = gc_collect(d->heap, GC_NGENERATIONS - 1);
     d->sessions_rolled++;
-    if (d->journal != NULL)
-        journal_reopen(c);
+    if (d->journal.writer != NULL)
+        journaling_reopen(&d->journal);
     log_msg(LOG_INFO, "new trading day (%s): %lld objects of the last one collected", why,
             (long long)collected);
 }
@@ -545,7 +352,7 @@ static void start_timers(daemon_ctx_t *c)
     uint64_t gc_ms = d->cfg.gc.interval_ns / 1000000;
     uv_timer_start(&c->gc_timer, on_gc_timer, gc_ms ? gc_ms : 1, gc_ms ? gc_ms : 1);
     uv_timer_stop(&c->fsync_timer);
-    if (d->journal != NULL && d->cfg.journal.fsync == JOURNAL_FSYNC_INTERVAL) {
+    if (d->journal.writer != NULL && d->cfg.journal.fsync == JOURNAL_FSYNC_INTERVAL) {
         uint64_t ms = d->cfg.journal.fsync_interval_ns / 1000000;
         uv_timer_start(&c->fsync_timer, on_fsync_timer, ms ? ms : 1, ms ? ms : 1);
     }
@@ -702,37 +509,6 @@ static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
         fresh->feeds[i] = *feed_config(running[i]);
 }
 
-/* Can the journal fresh asks for be had? Its directory's lock (when it is not
- * the one held) and today's file in it are taken and let go again, before
- * anything is changed: the switch itself (journal_reopen()) waits for a batch
- * out, and must not be the first to find out. 0, or -errno with why in err. */
-static int reload_journal_check(daemon_ctx_t *c, const config_t *fresh, char *err, size_t errlen)
-{
-    const char *dir = fresh->journal.dir;
-    int held = c->dir_lock >= 0 && strcmp(c->locked_dir, dir) == 0;
-    if (!fresh->journal.enabled || (held && c->d.journal != NULL))
-        return 0; /* nothing to open, or today's file is open already */
-    int lock = -1, r = 0;
-    if (!held && (r = journal_lock_dir(dir, &lock, err, errlen)) != 0)
-        return r;
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char name[64], path[sizeof(fresh->journal.dir) + 64];
-    journal_filename(name, sizeof(name), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    journal_writer_t *w;
-    r = journal_open(path, fresh->journal.fsync, 0, &w);
-    if (r == 0)
-        journal_close(w);
-    else
-        snprintf(err, errlen, "cannot open %.400s: %s", path,
-                 r == -EBUSY ? "another process holds it" : strerror(-r));
-    if (lock >= 0)
-        journal_unlock_dir(lock);
-    return r;
-}
-
 /* The reload's outcome, for /healthz, the metrics, the log and systemd. */
 static void reload_done(daemon_ctx_t *c, const reload_outcome_t *o)
 {
@@ -794,21 +570,19 @@ static void reload(daemon_ctx_t *c)
     int journal_changed = fresh.journal.enabled != d->cfg.journal.enabled ||
                           strcmp(fresh.journal.dir, d->cfg.journal.dir) != 0 ||
                           fresh.journal.fsync != d->cfg.journal.fsync;
-    if (journal_changed && reload_journal_check(c, &fresh, err, sizeof(err)) != 0) {
+    if (journal_changed && journaling_check(&d->journal, &fresh, err, sizeof(err)) != 0) {
         reload_failed(&out, "journal: %s (the journal stays %s%s)", err,
-                      d->journal != NULL ? "in " : "off",
-                      d->journal != NULL ? d->cfg.journal.dir : "");
+                      d->journal.writer != NULL ? "in " : "off",
+                      d->journal.writer != NULL ? d->cfg.journal.dir : "");
         fresh.journal = d->cfg.journal;
         journal_changed = 0;
     }
     d->cfg = fresh;
     apply_timezone(&d->cfg);
-    if (journal_changed) {
-        journal_reopen(c);
-        if (d->cfg.journal.enabled && d->journal == NULL && !c->reopen_journal)
-            reload_failed(&out, "journal: %s could not be opened (see the log): journaling is off",
-                          d->cfg.journal.dir);
-    }
+    if (journal_changed && journaling_reopen(&d->journal) == 0 && d->cfg.journal.enabled &&
+        d->journal.writer == NULL)
+        reload_failed(&out, "journal: %s could not be opened (see the log): journaling is off",
+                      d->cfg.journal.dir);
     start_timers(c);
     reload_done(c, &out);
 }
@@ -836,7 +610,7 @@ static void log_status(daemon_ctx_t *c)
             (long long)((clock_realtime_ns() - d->start_time_ns) / 1000000000),
             (unsigned long long)d->ticks_total[0], (unsigned long long)d->ticks_total[1],
             (unsigned long long)ps.clients, up, d->nfeeds, hs.used_bytes, hs.mapped_bytes,
-            d->journal != NULL ? d->cfg.journal.dir : "off",
+            d->journal.writer != NULL ? d->cfg.journal.dir : "off",
             d->last_reload_ns == 0 ? "none"
             : d->last_reload_ok    ? "ok"
                                    : "failed");
@@ -855,8 +629,7 @@ static void http_stopped(void *arg)
 {
     daemon_ctx_t *c = arg;
     daemon_t *d = &c->d;
-    journal_close_now(d);
-    journal_unlock(c);
+    journaling_close(&d->journal);
     uv_walk(d->loop, close_walk, NULL);
 }
 
@@ -962,13 +735,13 @@ static void fill_snapshot(const daemon_t *d, metrics_feed_t *feeds, metrics_snap
         .nfeeds = n,
         .ticks_total = {d->ticks_total[0], d->ticks_total[1]},
         .loop_lag = &d->loop_lag,
-        .journal_fsync = &d->journal_fsync,
-        .journal_records_total = d->journal_records_total,
-        .journal_written_total = d->journal_written_total,
-        .journal_durable_total = d->journal_durable_total,
-        .journal_dropped_total = d->journal_dropped_total,
-        .journal_errors_total = d->journal_errors_total,
-        .journal_refused_total = d->journal_refused_total,
+        .journal_fsync = &d->journal.fsync,
+        .journal_records_total = d->journal.records_total,
+        .journal_written_total = d->journal.written_total,
+        .journal_durable_total = d->journal.durable_total,
+        .journal_dropped_total = d->journal.dropped_total,
+        .journal_errors_total = d->journal.errors_total,
+        .journal_refused_total = d->journal.refused_total,
         .sessions_rolled = d->sessions_rolled,
         .reloads_total = d->reloads_total,
         .reload_failures_total = d->reload_failures_total,
@@ -1092,7 +865,7 @@ static int start(daemon_ctx_t *c)
         log_msg(LOG_ERR, "market: %s", strerror(-r));
         return EXIT_FAILURE;
     }
-    if (d->cfg.journal.enabled && (r = journal_open_today(d)) != 0)
+    if (d->cfg.journal.enabled && (r = journaling_open(&d->journal)) != 0)
         return r == -EBUSY ? EX_TEMPFAIL : EX_CANTCREAT;
     if ((r = pubsub_start(d->loop, d->heap, d->market, &d->cfg, on_publish, d, &d->pubsub, err,
                           sizeof(err))) != 0) {
@@ -1149,9 +922,10 @@ int daemon_run(const char *config_path)
     d->start_time_ns = clock_realtime_ns();
     d->last_reload_ok = 1; /* the configuration started with applied in full */
     histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
-    histogram_init(&d->journal_fsync, histogram_latency_bounds, histogram_latency_nbounds);
+    journaling_hooks_t journal_hooks = {
+        .decided = journal_decided, .ready = journal_ready, .drained = stop_drain, .arg = &c};
+    journaling_init(&d->journal, d->loop, &d->cfg, &journal_hooks);
 
-    c.dir_lock = -1;
     c.exit_code = start(&c);
     if (c.exit_code != 0)
         stop(&c, "start-up failed");

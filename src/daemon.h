@@ -5,10 +5,10 @@
  * daemon.c owns start-up, the timers (cycle sweep, watchdog, status, journal
  * fsync, end of day, loop lag), signals (SIGTERM/SIGINT drain and exit,
  * SIGHUP reload) and the tick sink that sends every tick to the journal and
- * to the subscribers. feeds.c owns the ways in. No module calls into the
- * daemon: it hands them hooks (feed_hooks_t, pubsub's callbacks) and fills
- * their snapshots (metrics_snapshot_t for /metrics, health_feed_t for
- * /healthz).
+ * to the subscribers; journaling.c owns the journal pipeline, feeds.c the
+ * ways in. No module calls into the daemon: it hands them hooks
+ * (feed_hooks_t, journaling_hooks_t, pubsub's callbacks) and fills their
+ * snapshots (metrics_snapshot_t for /metrics, health_feed_t for /healthz).
  */
 #ifndef TICKD_SRC_DAEMON_H
 #define TICKD_SRC_DAEMON_H
@@ -19,11 +19,11 @@
 
 #include "alloc/object.h"
 #include "src/config.h"
-#include "feed/journal.h"
 #include "feed/market.h"
 #include "src/feeds.h"
 #include "src/histogram.h"
-#include "src/http.h"
+#include "src/http_server.h"
+#include "src/journaling.h"
 #include "src/pubsub.h"
 
 typedef struct daemon {
@@ -33,19 +33,12 @@ typedef struct daemon {
     market_t *market; /* today's symbols, books and orders */
     pubsub_t *pubsub;
     http_server_t *http;
-    journal_writer_t *journal; /* NULL when journal.enabled is false */
+    journaling_t journal; /* the journal pipeline, its file (NULL when off) and figures */
     feed_t *feeds[CONFIG_MAX_FEEDS];
     size_t nfeeds;
 
     histogram_t loop_lag;           /* tickd_loop_lag_seconds */
-    histogram_t journal_fsync;      /* tickd_journal_fsync_seconds */
     uint64_t ticks_total[2];        /* [0] trades, [1] quotes, over the daemon's life */
-    uint64_t journal_records_total; /* appended to the journal's buffer */
-    uint64_t journal_written_total; /* written to the file */
-    uint64_t journal_durable_total; /* written and synced: survive a crash of the host */
-    uint64_t journal_errors_total;  /* failed writes or syncs (disk full, ...) */
-    uint64_t journal_dropped_total; /* records lost to those failures */
-    uint64_t journal_refused_total; /* PUBLISHes refused: the journal could not take them */
     uint64_t sessions_rolled;       /* end-of-day rolls */
     uint64_t reloads_total;         /* SIGHUP reloads applied in full */
     uint64_t reload_failures_total; /* SIGHUP reloads that failed in part or whole */

@@ -1,5 +1,6 @@
 /*
- * http.h - a small HTTP/1.1 server on the daemon's loop, for operations:
+ * http.h - the operations HTTP/1.1 protocol, for a server on the loop
+ * (http_server.h), a fuzzer or a test:
  *
  *   GET /metrics            Prometheus text format 0.0.4
  *   GET /debug/mallocstats  the allocator's report (heap_format_stats)
@@ -11,26 +12,19 @@
  *
  * Requests are parsed with http-parser (Debian libhttp-parser-dev). 400 for a
  * malformed request, 404 for another path, 405 for a method other than GET or
- * HEAD, 431 for headers over http.max_header; keep-alive; at most
- * http.max_connections connections, the oldest still sending a request head
- * giving way to a new one; a head not complete within http.header_timeout,
- * and a connection idle for http.idle_timeout, closed.
+ * HEAD, 431 for headers over http.max_header; keep-alive and pipelining.
  *
  * The protocol itself (bytes in, responses out) is a pure engine, the
- * http_conn_* functions below, with no socket in sight: the server drives one
- * per connection, and a fuzzer or a test can drive one directly.
+ * http_conn_* functions below, with no socket, loop or allocation per byte
+ * in sight: the server drives one per connection, and a fuzzer or a test can
+ * drive one directly. The routes fill an http_body_t, a growable buffer that
+ * the page renderers (metrics.c, health.c) write into too.
  */
 #ifndef TICKD_SRC_HTTP_H
 #define TICKD_SRC_HTTP_H
 
 #include <stdarg.h>
 #include <stddef.h>
-
-#include <uv.h>
-
-#include "src/config.h"
-
-typedef struct http_server http_server_t;
 
 /* A growable text buffer the routes write their body into. Zero-initialise
  * it ({0}); release it with http_body_free(). */
@@ -69,41 +63,11 @@ typedef struct http_routes {
     void *arg;
 } http_routes_t;
 
-/*
- * Binds cfg->http.listen ("host:port", "[v6]:port"; a name is resolved once,
- * here) on loop and starts accepting. routes is copied. On failure returns a
- * negative errno with a message in err, and nothing is left behind.
- *
- * Connections are kept in the order they were accepted. A connection over
- * http.max_connections takes the place of the oldest open one that is
- * awaiting a request head (http_conn_awaiting_head) and is not being written
- * to; that one is closed. When there is none (every connection is answering
- * or idle after a complete request) the new one is sent a 503 (if the socket
- * takes it at once) and closed on the spot: it never holds a buffer or a
- * timer. A connection whose request head is not complete http.header_timeout
- * after it was accepted, or after the first byte of its next request, is
- * closed without an answer; so is one that sends nothing for
- * http.idle_timeout (0: no limit, for either).
- */
-int http_start(uv_loop_t *loop, const config_t *cfg, const http_routes_t *routes,
-               http_server_t **out, char *err, size_t errlen);
-
-/* Applies new limits (to the open connections' next requests too) and, when
- * http.listen changed, binds the new address before letting the old one go.
- * On failure keeps the old address and returns -errno with a message. */
-int http_reconfigure(http_server_t *srv, const config_t *cfg, char *err, size_t errlen);
-
-/* The local port the listener is bound to (useful with port 0). */
-int http_port(const http_server_t *srv);
-
-/* Closes the listener and every connection, then calls done(arg) from a
- * close callback. srv NULL (never started): calls done(arg) at once. */
-void http_stop(http_server_t *srv, void (*done)(void *arg), void *arg);
-
-/* Frees a server that http_stop() finished with (done was called). */
-void http_free(http_server_t *srv);
-
 /* ---- the protocol engine, without sockets ---- */
+
+/* The output high-water mark: http_conn_feed() stops parsing once this many
+ * bytes of responses wait in its output buffer. */
+#define HTTP_OUT_HIGH (256 * 1024)
 
 typedef struct http_conn http_conn_t;
 
@@ -112,14 +76,17 @@ typedef struct http_conn http_conn_t;
 int http_conn_new(const http_routes_t *routes, size_t max_header, http_conn_t **out);
 void http_conn_free(http_conn_t *c);
 
+/* Limits headers to max_header bytes from the next byte fed on (a reload's
+ * new http.max_header, for the connections already open). */
+void http_conn_set_max_header(http_conn_t *c, size_t max_header);
+
 /*
  * Parses len bytes received on the connection and appends the response to
  * every request completed, in order, to out. Returns the bytes consumed:
- * all of them, except when out has grown past a high-water mark (some
- * hundreds of KiB of pipelined responses): then the caller sends out and
- * feeds the rest later. Once the connection is done (a request asked to
- * close, an error was answered, memory ran out) the remaining input is
- * discarded and http_conn_closing() turns true: send out, then close.
+ * all of them, except when out has grown past HTTP_OUT_HIGH (pipelined
+ * responses): then the caller sends out and feeds the rest later. Once the connection is done (a
+ * request asked to close, an error was answered, memory ran out) the remaining input is discarded
+ * and http_conn_closing() turns true: send out, then close.
  */
 size_t http_conn_feed(http_conn_t *c, const char *data, size_t len, http_body_t *out);
 

@@ -27,6 +27,9 @@
  * difference: the tick's latency from receipt until written to every
  * subscriber socket. Blocks come from the daemon's heap and go back the
  * moment the last reference is released.
+ *
+ * The text inside a frame, a tick as JSON or CSV, and the channel it is sent
+ * on are tick_format.h's.
  */
 #ifndef TICKD_SRC_PAYLOAD_H
 #define TICKD_SRC_PAYLOAD_H
@@ -37,17 +40,11 @@
 #include "alloc/alloc.h"
 #include "feed/market.h"
 #include "src/histogram.h"
-
-enum payload_format {
-    PAYLOAD_JSON = 0, /* {"sym":"AAPL","kind":"trade","price":"101.2500",...} */
-    PAYLOAD_CSV = 1,  /* the feed/csv.h line, without its newline */
-};
+#include "src/tick_format.h"
 
 #define PAYLOAD_MESSAGE_TEXT "*3\r\n$7\r\nmessage\r\n" /* the head of a message frame */
 #define PAYLOAD_PUSH_TEXT    ">3\r\n$7\r\nmessage\r\n" /* the same in RESP3: a push */
 #define PAYLOAD_MESSAGE_HEAD 17                        /* the length of either */
-#define PAYLOAD_CHANNEL_MAX  (6 + SYMBOL_MAX_LEN)      /* "trade." or "quote." and a symbol */
-#define PAYLOAD_TEXT_MAX     256                       /* a tick as JSON or CSV never needs more */
 
 /* The protocol a frame is written for; also an index (pubsub keeps a
  * fan-out stream per protocol). */
@@ -94,16 +91,6 @@ static inline void payload_release(heap_t *heap, histogram_t *latency, payload_t
     if (HEAP_UNLIKELY(--p->refcnt == 0))
         payload__free(heap, latency, p);
 }
-
-/* The channel of a tick, "trade.AAPL" or "quote.AAPL", into buf (no NUL);
- * returns its length. */
-size_t payload_channel(const tick_t *t, char buf[PAYLOAD_CHANNEL_MAX]);
-
-/* The tick as text in format (enum payload_format) into buf[0..cap), no NUL.
- * Returns the length, -EINVAL for a tick the CSV format cannot express (a
- * negative price, a trade of size 0), or -ENOBUFS (PAYLOAD_TEXT_MAX always
- * suffices). */
-int payload_format_tick(const tick_t *t, int format, char *buf, size_t cap);
 
 /* The head of a message frame in proto (enum payload_proto),
  * PAYLOAD_MESSAGE_HEAD bytes. */

@@ -19,30 +19,7 @@
 #include "feed/binfile.h"
 #include "feed/gen.h"
 #include "feed/itch.h"
-
-struct sink {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
-};
-
-static int sink_write(void *ctx, const void *buf, size_t len)
-{
-    struct sink *s = ctx;
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 20;
-        while (cap < s->len + len)
-            cap *= 2;
-        uint8_t *p = realloc(s->buf, cap);
-        if (p == NULL)
-            return -ENOMEM;
-        s->buf = p;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, buf, len);
-    s->len += len;
-    return 0;
-}
+#include "tests/feed/sink.h"
 
 static double now(void)
 {

@@ -18,45 +18,22 @@
 #include "feed/csv.h"
 #include "feed/gen.h"
 #include "feed/itch.h"
+#include "tests/feed/sink.h"
 
 #define NS_AT(h, m) ((uint64_t)((h)*3600 + (m)*60) * 1000000000ULL)
 
-/* A growing memory buffer to generate into. */
-struct sink {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
-};
-
-static int sink_write(void *ctx, const void *buf, size_t len)
+/* A generated day in memory (tests/feed/sink.h). */
+static sink_t gen_itch_to_memory(uint32_t symbols, uint64_t messages, uint64_t seed)
 {
-    struct sink *s = ctx;
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 16;
-        while (cap < s->len + len)
-            cap *= 2;
-        uint8_t *p = realloc(s->buf, cap);
-        if (p == NULL)
-            return -ENOMEM;
-        s->buf = p;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, buf, len);
-    s->len += len;
-    return 0;
-}
-
-static struct sink gen_itch_to_memory(uint32_t symbols, uint64_t messages, uint64_t seed)
-{
-    struct sink s = {0};
+    sink_t s = {0};
     gen_opts_t o = {.symbols = symbols, .messages = messages, .seed = seed};
     assert_int_equal(gen_itch(&o, sink_write, &s), 0);
     return s;
 }
 
-static struct sink gen_csv_to_memory(uint32_t symbols, uint64_t ticks, uint64_t seed)
+static sink_t gen_csv_to_memory(uint32_t symbols, uint64_t ticks, uint64_t seed)
 {
-    struct sink s = {0};
+    sink_t s = {0};
     gen_opts_t o = {.symbols = symbols, .messages = ticks, .seed = seed};
     assert_int_equal(gen_csv(&o, sink_write, &s), 0);
     return s;
@@ -68,7 +45,7 @@ struct day {
     size_t n;
 };
 
-static struct day decode_day(const struct sink *s)
+static struct day decode_day(const sink_t *s)
 {
     struct day d = {0};
     size_t cap = s->len / 21 + 1; /* no message is shorter than 2 + 19 */
@@ -93,8 +70,8 @@ static struct day decode_day(const struct sink *s)
 static void test_same_seed_gives_byte_identical_itch(void **state)
 {
     (void)state;
-    struct sink a = gen_itch_to_memory(50, 200000, 42);
-    struct sink b = gen_itch_to_memory(50, 200000, 42);
+    sink_t a = gen_itch_to_memory(50, 200000, 42);
+    sink_t b = gen_itch_to_memory(50, 200000, 42);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.buf, b.buf, a.len);
     free(a.buf);
@@ -104,8 +81,8 @@ static void test_same_seed_gives_byte_identical_itch(void **state)
 static void test_different_seed_gives_different_itch(void **state)
 {
     (void)state;
-    struct sink a = gen_itch_to_memory(50, 20000, 42);
-    struct sink b = gen_itch_to_memory(50, 20000, 43);
+    sink_t a = gen_itch_to_memory(50, 20000, 42);
+    sink_t b = gen_itch_to_memory(50, 20000, 43);
     assert_true(a.len != b.len || memcmp(a.buf, b.buf, a.len) != 0);
     free(a.buf);
     free(b.buf);
@@ -114,9 +91,9 @@ static void test_different_seed_gives_different_itch(void **state)
 static void test_same_seed_gives_byte_identical_csv_and_another_seed_differs(void **state)
 {
     (void)state;
-    struct sink a = gen_csv_to_memory(30, 50000, 7);
-    struct sink b = gen_csv_to_memory(30, 50000, 7);
-    struct sink c = gen_csv_to_memory(30, 50000, 8);
+    sink_t a = gen_csv_to_memory(30, 50000, 7);
+    sink_t b = gen_csv_to_memory(30, 50000, 7);
+    sink_t c = gen_csv_to_memory(30, 50000, 8);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.buf, b.buf, a.len);
     assert_true(a.len != c.len || memcmp(a.buf, c.buf, a.len) != 0);
@@ -130,7 +107,7 @@ static void test_itch_day_has_exactly_the_requested_messages_and_all_decode(void
     (void)state;
     const uint64_t counts[] = {GEN_ITCH_FIXED(3), GEN_ITCH_FIXED(3) + 1, 1000, 123457};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-        struct sink s = gen_itch_to_memory(3, counts[i], i);
+        sink_t s = gen_itch_to_memory(3, counts[i], i);
         struct day d = decode_day(&s);
         assert_int_equal(d.n, counts[i]);
         free(d.msgs);
@@ -142,7 +119,7 @@ static void test_itch_day_opens_lists_every_symbol_and_closes_in_order(void **st
 {
     (void)state;
     const uint32_t n = 300;
-    struct sink s = gen_itch_to_memory(n, 100000, 5);
+    sink_t s = gen_itch_to_memory(n, 100000, 5);
     struct day d = decode_day(&s);
     const itch_msg_t *m = d.msgs;
 
@@ -190,7 +167,7 @@ static void test_timestamps_never_decrease_and_flow_stays_in_market_hours(void *
 {
     (void)state;
     const uint32_t n = 40;
-    struct sink s = gen_itch_to_memory(n, 200000, 11);
+    sink_t s = gen_itch_to_memory(n, 200000, 11);
     struct day d = decode_day(&s);
     for (size_t i = 1; i < d.n; i++)
         assert_true(d.msgs[i].timestamp >= d.msgs[i - 1].timestamp);
@@ -302,7 +279,7 @@ static void test_every_order_message_is_about_a_live_order_and_no_book_crosses(v
 {
     (void)state;
     const uint32_t n = 20;
-    struct sink s = gen_itch_to_memory(n, 300000, 2024);
+    sink_t s = gen_itch_to_memory(n, 300000, 2024);
     struct day d = decode_day(&s);
 
     struct tracker t = {0};
@@ -384,7 +361,7 @@ static void test_order_flow_mix_is_within_a_point_of_the_target(void **state)
     (void)state;
     const uint32_t n = 100;
     const uint64_t total = 1000000;
-    struct sink s = gen_itch_to_memory(n, total, 77);
+    sink_t s = gen_itch_to_memory(n, total, 77);
     struct day d = decode_day(&s);
     uint64_t count[256] = {0};
     for (size_t i = 2 * n + 3; i < d.n - 3; i++)
@@ -414,7 +391,7 @@ static void test_csv_day_is_a_comment_then_the_requested_valid_ticks(void **stat
 {
     (void)state;
     const uint64_t ticks = 100000;
-    struct sink s = gen_csv_to_memory(25, ticks, 3);
+    sink_t s = gen_csv_to_memory(25, ticks, 3);
     csv_reader_t r;
     csv_reader_init(&r);
     csv_reader_push(&r, (const char *)s.buf, s.len);
@@ -456,7 +433,7 @@ static void test_csv_day_is_a_comment_then_the_requested_valid_ticks(void **stat
 static void test_invalid_options_are_refused(void **state)
 {
     (void)state;
-    struct sink s = {0};
+    sink_t s = {0};
     gen_opts_t o = {.symbols = 0, .messages = 1000, .seed = 1};
     assert_int_equal(gen_itch(&o, sink_write, &s), -EINVAL);
     assert_int_equal(gen_csv(&o, sink_write, &s), -EINVAL);
@@ -496,7 +473,7 @@ static void test_stdio_writer_gives_the_same_bytes_as_memory(void **state)
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(gen_itch(&o, gen_write_stdio, f), 0);
-    struct sink s = gen_itch_to_memory(10, 50000, 9);
+    sink_t s = gen_itch_to_memory(10, 50000, 9);
     assert_int_equal(ftell(f), (long)s.len);
     rewind(f);
     uint8_t *back = malloc(s.len);
