@@ -3,7 +3,7 @@
  *
  * Runs once per tick that has at least one subscriber, so the encoders write
  * digits by hand into a stack buffer, from which the frames are copied into
- * the fan-out stream (batch.h) or, for a snapshot, into one exact-size heap
+ * the fan-out stream (fanout.h) or, for a snapshot, into one exact-size heap
  * block: no printf, no system allocator. The JSON has a fixed key order
  * and never needs escaping (symbols are A-Z 0-9 . -); prices are strings so
  * that no client turns them into floating point.
@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "src/batch.h"
+#include "src/fanout.h"
 #include "feed/csv.h"
 #include "feed/digits.h"
 #include "feed/price.h"
@@ -44,7 +44,7 @@ void payload__free(heap_t *heap, histogram_t *latency, payload_t *p)
         }
     }
     if (p->chunk != NULL)
-        batch_chunk_release(p->chunk);
+        fanout_chunk_release(p->chunk);
     heap_free(heap, p);
 }
 

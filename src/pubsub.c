@@ -45,7 +45,7 @@
  * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
  * and after one hash lookup when nobody subscribed to the tick's channel and
  * there are no patterns. Otherwise the tick is encoded once and its frames
- * are written at the end of the fan-out stream (batch.h): the message frame,
+ * are written at the end of the fan-out stream (fanout.h): the message frame,
  * and a whole pmessage frame for each matching pattern (the pattern's head
  * copied in front of the tick's channel and text; a pattern longer than
  * PATTERN_COPY_MAX is sent as its precomputed head plus the message frame's
@@ -75,7 +75,7 @@
  * Command replies are gathered in one scratch buffer per read and queued as
  * one payload. pubsub_flush() walks the clients with pending output (an
  * intrusive list, never all the clients) and writes each with one
- * uv_try_write() of up to IOV_BATCH buffers; what the socket does not take
+ * uv_try_write() of up to TRY_WRITE_BUFS buffers; what the socket does not take
  * is handed to uv_write() (at most four buffers, which libuv keeps without
  * allocating) and the client is skipped until its callback, which resumes
  * writing. Entries that belong to the uv_write() in flight are never
@@ -126,7 +126,7 @@
 #include <linux/sockios.h>
 
 #include "feed/digits.h"
-#include "src/batch.h"
+#include "src/fanout.h"
 #include "src/clock.h"
 #include "src/glob.h"
 #include "src/payload.h"
@@ -136,7 +136,7 @@
 
 #define LISTEN_BACKLOG   511
 #define READ_BUF_SIZE    (64 * 1024)
-#define IOV_BATCH        128 /* buffers per uv_try_write() */
+#define TRY_WRITE_BUFS   128 /* buffers per uv_try_write() */
 #define WRITE_BUFS       4   /* buffers per uv_write(): libuv keeps four without allocating */
 #define RING_INITIAL     16  /* output ring entries of a new client, and the least kept */
 #define INPUT_KEEP       (16 * 1024) /* an emptied input buffer bigger than this is freed */
@@ -369,7 +369,7 @@ struct pubsub {
 
     pubsub_stats_t stats;
     histogram_t latency;
-    batch_t batch[PAYLOAD_NPROTO]; /* the fan-out streams: every tick's frames, per protocol */
+    fanout_t stream[PAYLOAD_NPROTO]; /* the fan-out streams: every tick's frames, per protocol */
 
     /* INFO: the daemon's figures (pubsub_set_info_source()) and when this
      * server started, the uptime when no source says otherwise. */
@@ -1162,7 +1162,7 @@ static size_t held_bytes(const client_t *c)
         return held;
     const out_entry_t *e = &c->ring[c->ring_head];
     if (e->p->chunk != NULL) {
-        uint64_t since = batch_position(e->p->chunk->owner) - (e->p->pos + e->off);
+        uint64_t since = fanout_position(e->p->chunk->owner) - (e->p->pos + e->off);
         if (since > held)
             held = (size_t)since;
     }
@@ -1183,7 +1183,7 @@ static void over_hard_limit(client_t *c)
  * client's output is out. */
 static void client_write(client_t *c)
 {
-    uv_buf_t iov[IOV_BATCH];
+    uv_buf_t iov[TRY_WRITE_BUFS];
     int64_t now = -1;
     size_t total;
 
@@ -1196,7 +1196,7 @@ static void client_write(client_t *c)
         return;
     }
     while (c->ring_count > 0) {
-        unsigned n = fill_iov(c, iov, IOV_BATCH, &total);
+        unsigned n = fill_iov(c, iov, TRY_WRITE_BUFS, &total);
         int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
         if (r == UV_EAGAIN) {
             r = 0;
@@ -2928,7 +2928,7 @@ void pubsub_free(pubsub_t *ps)
     }
     heap_free(ps->heap, ps->groups.buckets);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
-        batch_free(&ps->batch[v]);
+        fanout_free(&ps->stream[v]);
     heap_free(ps->heap, ps->scratch);
     heap_free(ps->heap, ps->rbuf);
     heap_free(ps->heap, ps);
@@ -2952,7 +2952,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     settings_from(&ps->opt, cfg);
     histogram_init(&ps->latency, histogram_latency_bounds, histogram_latency_nbounds);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
-        batch_init(&ps->batch[v], heap, &ps->latency);
+        fanout_init(&ps->stream[v], heap, &ps->latency);
     ps->start_ns = clock_realtime_ns();
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || table_init(heap, &ps->channels) != 0 ||
@@ -2999,12 +2999,12 @@ void pubsub_set_market(pubsub_t *ps, market_t *market)
 
 /* Whether pattern pat's pmessage frame (f bytes) goes whole into the
  * stream, *used bytes of whole frames being there already: its head is
- * short, and the tick's frames stay within BATCH_TICK_MAX with the message
+ * short, and the tick's frames stay within FANOUT_TICK_MAX with the message
  * frame (msg bytes). Counts it in *used. Calling it again from *used = 0
  * over the same patterns gives the same answers. */
 static int pmessage_whole(const payload_t *head, size_t f, size_t msg, size_t *used)
 {
-    if (head->len > PATTERN_COPY_MAX || *used + f + msg > BATCH_TICK_MAX)
+    if (head->len > PATTERN_COPY_MAX || *used + f + msg > FANOUT_TICK_MAX)
         return 0;
     *used += f;
     return 1;
@@ -3013,7 +3013,7 @@ static int pmessage_whole(const payload_t *head, size_t f, size_t msg, size_t *u
 /* Writes one tick's frames in protocol proto at the end of that protocol's
  * stream, for the subscribers of channel ch and its npat matching patterns
  * who speak proto, and queues them there; returns the messages queued. The
- * stream takes the tick's receipt time ts_recv, or BATCH_UNTIMED when the
+ * stream takes the tick's receipt time ts_recv, or FANOUT_UNTIMED when the
  * other stream observes its latency. */
 static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int proto, const char *name,
                         size_t n, const char *text, size_t len, int64_t ts_recv)
@@ -3028,8 +3028,8 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
             tails |= !pmessage_whole(h, payload_frame_size(h->len, n, len), msg, &whole);
     }
     int with_msg = subs_in(ch, proto) > 0 || tails;
-    batch_t *b = &ps->batch[proto];
-    payload_t *span = batch_reserve(b, whole + (with_msg ? msg : 0));
+    fanout_t *b = &ps->stream[proto];
+    payload_t *span = fanout_reserve(b, whole + (with_msg ? msg : 0));
     if (span == NULL) {
         ps->stats.encode_errors_total++;
         return 0;
@@ -3069,7 +3069,7 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
             }
         }
     }
-    batch_commit(b, at - span->len, ts_recv);
+    fanout_commit(b, at - span->len, ts_recv);
     return sent;
 }
 
@@ -3106,7 +3106,7 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     int64_t ts_recv = tick->ts_recv;
     if (HEAP_LIKELY(all > resp3)) {
         sent += fan_out(ps, ch, npat, PAYLOAD_RESP2, name, n, text, (size_t)tn, ts_recv);
-        ts_recv = BATCH_UNTIMED;
+        ts_recv = FANOUT_UNTIMED;
     }
     if (resp3 > 0)
         sent += fan_out(ps, ch, npat, PAYLOAD_RESP3, name, n, text, (size_t)tn, ts_recv);
@@ -3125,7 +3125,7 @@ void pubsub_flush(pubsub_t *ps)
         client_write(c);
     }
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
-        batch_seal(&ps->batch[v]);
+        fanout_seal(&ps->stream[v]);
     reap_slow(ps);
 }
 

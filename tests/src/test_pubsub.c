@@ -34,7 +34,7 @@
 
 #include "alloc/object.h"
 #include "feed/csv.h"
-#include "src/batch.h"
+#include "src/fanout.h"
 #include "src/pubsub.h"
 
 #define GUARD_NS (20ll * 1000000000) /* a wait that takes longer is a hang */
@@ -549,7 +549,7 @@ static void test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order(void
         append_str(want[1], &len[1], pframe("trade.*", "trade.AAPL", line));
         append_str(want[2], &len[2], pframe("trade.*", "trade.AAPL", line));
     }
-    assert_true(len[2] > 4 * BATCH_CHUNK_SIZE);
+    assert_true(len[2] > 4 * FANOUT_CHUNK_SIZE);
     pubsub_flush(f->ps);
     for (int i = 0; i < 3; i++) {
         expect_n(f, fds[i], want[i], len[i]);
