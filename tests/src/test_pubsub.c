@@ -1,5 +1,5 @@
 /*
- * test_pubsub.c - the pub/sub server (src/pubsub.c, src/payload.c) over
+ * test_pubsub.c - the pub/sub server (src/pubsub*.c, src/payload.c) over
  * real loopback sockets.
  *
  * Each test starts the server on 127.0.0.1 port 0 on its own loop, with a
