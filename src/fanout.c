@@ -22,6 +22,7 @@ void fanout_init(fanout_t *b, heap_t *heap, histogram_t *latency)
 
 void fanout_chunk_release(fanout_chunk_t *c)
 {
+    TICKD_ASSERT(c->refcnt > 0);
     if (--c->refcnt != 0)
         return;
     fanout_t *b = c->owner;
@@ -67,6 +68,7 @@ payload_t *fanout_reserve(fanout_t *b, size_t need)
 {
     fanout_chunk_t *c = b->chunk;
 
+    TICKD_ASSERT(need <= FANOUT_TICK_MAX);
     if (HEAP_UNLIKELY(c == NULL || c->ts_floor - c->used < need + sizeof(int64_t))) {
         /* Let go of the full chunk first: if nothing queued points into it
          * any more, it is the one that comes back. */
@@ -78,8 +80,10 @@ payload_t *fanout_reserve(fanout_t *b, size_t need)
         if (c == NULL)
             return NULL;
     }
-    if (HEAP_LIKELY(b->span != NULL))
+    if (HEAP_LIKELY(b->span != NULL)) {
+        TICKD_ASSERT(fanout__span_ok(b));
         return b->span;
+    }
     payload_t *p = heap_alloc(b->heap, sizeof(payload_t));
     if (p == NULL)
         return NULL;
@@ -94,6 +98,7 @@ payload_t *fanout_reserve(fanout_t *b, size_t need)
     p->pos = c->pos + c->used;
     c->refcnt++;
     b->span = p;
+    TICKD_ASSERT(fanout__span_ok(b));
     return p;
 }
 
@@ -102,6 +107,9 @@ void fanout_commit(fanout_t *b, size_t n, int64_t ts_recv)
     fanout_chunk_t *c = b->chunk;
     payload_t *p = b->span;
 
+    /* What fanout_reserve() promised: room for the frames and the time. */
+    TICKD_ASSERT(fanout__span_ok(b) &&
+                 n + (ts_recv == FANOUT_UNTIMED ? 0 : sizeof(int64_t)) <= c->ts_floor - c->used);
     p->len += (uint32_t)n;
     c->used += (uint32_t)n;
     if (ts_recv == FANOUT_UNTIMED)
@@ -115,6 +123,7 @@ void fanout_commit(fanout_t *b, size_t n, int64_t ts_recv)
 void fanout_free(fanout_t *b)
 {
     fanout_seal(b);
+    TICKD_ASSERT(b->chunk == NULL || b->chunk->refcnt == 1); /* no span left in it */
     b->pos = fanout_position(b);
     if (b->chunk != NULL)
         fanout_chunk_release(b->chunk);

@@ -22,8 +22,9 @@
  * list (FANOUT_SPARE), so the steady state takes nothing from the system
  * allocator. Every byte comes from the daemon's heap.
  *
- * Invariants: a span's bytes and receipt times lie in its chunk; the open
- * span is the last one of the chunk being filled; positions (fanout_position,
+ * Invariants, checked by TICKD_ASSERT in debug builds (fanout__span_ok()):
+ * a span's bytes and receipt times lie in its chunk; the open span is the
+ * last one of the chunk being filled; positions (fanout_position,
  * payload_t.pos) count every byte of frames the stream ever wrote, so the
  * distance between two positions is what the stream produced between them.
  * Never blocks; one span header (a small heap block) per flush, no
@@ -36,6 +37,7 @@
 #include <stdint.h>
 
 #include "alloc/alloc.h"
+#include "alloc/assert.h"
 #include "src/histogram.h"
 #include "src/payload.h"
 
@@ -86,6 +88,19 @@ void fanout_seal(fanout_t *b);
 static inline uint64_t fanout_position(const fanout_t *b)
 {
     return b->chunk != NULL ? b->chunk->pos + b->chunk->used : b->pos;
+}
+
+/* The open span's invariants, for TICKD_ASSERT (alloc/assert.h): it is the
+ * last span of the chunk being filled, its frames ending where the chunk's
+ * do and its receipt times starting where the chunk's do, the two never
+ * overlapping, and its position counting the bytes before it. */
+static inline int fanout__span_ok(const fanout_t *b)
+{
+    const fanout_chunk_t *c = b->chunk;
+    const payload_t *p = b->span;
+    return c != NULL && p != NULL && p->chunk == c && c->refcnt >= 2 && c->used <= c->ts_floor &&
+           c->ts_floor <= FANOUT_CHUNK_SIZE && p->data + p->len == c->data + c->used &&
+           (const char *)p->ts_recv == c->data + c->ts_floor && p->pos + p->len == c->pos + c->used;
 }
 
 /* Drops a span's reference to its chunk: the last one puts it back. */

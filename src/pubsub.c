@@ -215,6 +215,7 @@ static void on_client_closed(uv_handle_t *h)
         c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
         c->ring_count--;
     }
+    TICKD_ASSERT(c->queued == 0);
     heap_free(ps->heap, c->ring);
     heap_free(ps->heap, c->in);
     heap_free(ps->heap, c->subs);

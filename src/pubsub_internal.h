@@ -178,7 +178,7 @@ struct client {
      * pubsub__dirty_add()), together at the front: one or two cache lines a
      * subscriber instead of three. Output: ring[(head + i) & (cap - 1)] for
      * i < count; the first inflight entries belong to the uv_write() in
-     * flight. */
+     * flight; queued is the sum of the entries' bytes (pubsub__ring_ok()). */
     pubsub_t *ps;
     unsigned flags; /* enum client_flags */
     uint32_t ring_cap, ring_head, ring_count, inflight;
@@ -402,6 +402,30 @@ int pubsub__read_start(client_t *c);
 void pubsub__client_close(client_t *c);
 
 /* ---- the fan-out path, inline ---- */
+
+/* c's output ring indices, for TICKD_ASSERT (alloc/assert.h): a capacity
+ * that is a power of two and at least RING_INITIAL, the head inside it, no
+ * more entries than it holds, the entries of the uv_write() in flight
+ * among them, and the peak since the last housekeeping pass at least the
+ * count. A few compares: cheap enough for every new entry and every write. */
+static inline int pubsub__ring_ok(const client_t *c)
+{
+    return c->ring_cap >= RING_INITIAL && (c->ring_cap & (c->ring_cap - 1)) == 0 &&
+           c->ring_head < c->ring_cap && c->ring_count <= c->ring_cap &&
+           c->inflight <= c->ring_count && c->ring_peak >= c->ring_count;
+}
+
+/* The bytes c's ring entries hold, which c->queued keeps: a walk of the
+ * ring, for TICKD_ASSERT off the fan-out path (housekeeping). */
+static inline size_t pubsub__ring_bytes(const client_t *c)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->ring_count; i++) {
+        const out_entry_t *e = &c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+        n += e->end - e->off;
+    }
+    return n;
+}
 
 static inline uint32_t pubsub__hash_name(const char *s, size_t n)
 {

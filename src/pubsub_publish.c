@@ -132,6 +132,7 @@ static void retry_waiting(pubsub_t *ps)
 static void held_decide(client_t *c, uint32_t n, payload_t *error)
 {
     pubsub_t *ps = c->ps;
+    TICKD_ASSERT(n <= c->nheld);
     if (error != NULL) {
         uint32_t k = 0;
         for (uint32_t i = 0; i < c->ring_count && k < n; i++) {

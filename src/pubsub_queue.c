@@ -265,6 +265,7 @@ static int ring_grow(client_t *c)
     c->ring = n;
     c->ring_cap = ncap;
     c->ring_head = 0;
+    TICKD_ASSERT(pubsub__ring_ok(c));
     return 0;
 }
 
@@ -273,6 +274,7 @@ static int ring_grow(client_t *c)
  * whose batches are regularly big, and a lull frees the memory. */
 void pubsub__ring_shrink(client_t *c)
 {
+    TICKD_ASSERT(pubsub__ring_ok(c) && pubsub__ring_bytes(c) == c->queued);
     uint32_t cap = RING_INITIAL;
     while (cap < 2 * c->ring_peak)
         cap *= 2;
@@ -309,6 +311,7 @@ int pubsub__enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end)
     payload_incref(p);
     if (++c->ring_count > c->ring_peak)
         c->ring_peak = c->ring_count;
+    TICKD_ASSERT(pubsub__ring_ok(c));
     c->queued += end - off;
     ps->stats.output_buffer_bytes += end - off;
     pubsub__dirty_add(c);
@@ -321,6 +324,7 @@ static void consume(client_t *c, size_t bytes, int64_t *now)
 {
     pubsub_t *ps = c->ps;
 
+    TICKD_ASSERT(bytes <= c->queued && pubsub__ring_ok(c));
     if (HEAP_UNLIKELY(c->jobs != NULL) && c->queued - bytes <= SNAPSHOT_PAUSE)
         pubsub__snapshots_wake(ps); /* its socket drains: its snapshots may go on */
     c->queued -= bytes;
