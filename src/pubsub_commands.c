@@ -20,7 +20,8 @@
  * password is pubsub.password; no error reply ever repeats an argument
  * that held a credential.
  *
- * Commands only queue replies (pubsub_queue.c); none blocks or writes.
+ * Commands queue their replies (pubsub_queue.c) and none blocks; only a
+ * snapshot over the hard limit offers the socket its output at once.
  */
 #include <stdint.h>
 #include <string.h>

@@ -4,9 +4,10 @@
  * with the daemon's figures from its info source) and PUBSUB CHANNELS,
  * NUMSUB, NUMPAT and HELP.
  *
- * Read-only: nothing here changes a topic, a client or a stat. An INFO
- * report is written into the server's one info_text_t (INFO_TEXT_MAX
- * bytes, cut short rather than overrun) and queued as one reply.
+ * Read-only apart from the replies: nothing here changes a topic, a
+ * subscription or a stat. An INFO report is written into the server's one
+ * info_text_t (INFO_TEXT_MAX bytes, cut short rather than overrun) and
+ * queued as one reply.
  */
 #include <stdarg.h>
 #include <stdio.h>
