@@ -68,11 +68,6 @@ int pubsub__arg_width(const resp_arg_t *a, size_t max)
     return (int)(n < max ? n : max);
 }
 
-int pubsub__auth_required(const client_t *c)
-{
-    return c->ps->opt.password[0] != '\0' && !(c->flags & CLIENT_AUTHED);
-}
-
 static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
 {
     for (size_t i = 1; i < argc; i++) {

@@ -22,9 +22,10 @@
  *   pubsub_info.c      INFO and PUBSUB CHANNELS/NUMSUB/NUMPAT/HELP
  *
  * Names declared here start pubsub__ (internal, not static); everything
- * else in those files is static. The inline functions below are the fan-out
- * path's: a tick's lookup of its channel and the queueing of its frames,
- * whose common case must not cost a call.
+ * else in those files is static. The inline functions below are the hot
+ * paths' (a request's AUTH check, a tick's lookup of its channel and the
+ * queueing of its frames), whose common case must not cost a call, and the
+ * TICKD_ASSERT checks of a client's output ring.
  */
 #ifndef TICKD_SRC_PUBSUB_INTERNAL_H
 #define TICKD_SRC_PUBSUB_INTERNAL_H
@@ -376,7 +377,6 @@ void pubsub__snapshots_wake(pubsub_t *ps);
 void pubsub__dispatch(client_t *c, size_t argc, const resp_arg_t *argv);
 int pubsub__arg_is(const resp_arg_t *a, const char *name);
 int pubsub__arg_width(const resp_arg_t *a, size_t max);
-int pubsub__auth_required(const client_t *c);
 void pubsub__begin_closing(client_t *c);
 
 /* ---- pubsub_publish.c ---- */
@@ -400,6 +400,14 @@ void pubsub__serve(client_t *c, const char *data, size_t len);
 /* Reads c again; 0 or a libuv error. */
 int pubsub__read_start(client_t *c);
 void pubsub__client_close(client_t *c);
+
+/* ---- inline: asked of every request ---- */
+
+/* Whether c must AUTH before it may run a command that needs it. */
+static inline int pubsub__auth_required(const client_t *c)
+{
+    return c->ps->opt.password[0] != '\0' && !(c->flags & CLIENT_AUTHED);
+}
 
 /* ---- the fan-out path, inline ---- */
 
