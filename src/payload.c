@@ -4,7 +4,7 @@
  *
  * Runs once per tick that has at least one subscriber: the tick's text
  * (tick_format.c) is framed as a message or pmessage by hand, digits and
- * all, into the fan-out stream (batch.h) or, for a snapshot, into one
+ * all, into the fan-out stream (fanout.h) or, for a snapshot, into one
  * exact-size heap block: no printf, no system allocator. A payload's last
  * release observes its ticks' latency and gives the block (or the stream
  * chunk) back.
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "feed/digits.h"
-#include "src/batch.h"
+#include "src/fanout.h"
 #include "src/payload.h"
 
 payload_t *payload_alloc(heap_t *heap, size_t size)
@@ -43,7 +43,7 @@ void payload__free(heap_t *heap, histogram_t *latency, payload_t *p)
         }
     }
     if (p->chunk != NULL)
-        batch_chunk_release(p->chunk);
+        fanout_chunk_release(p->chunk);
     heap_free(heap, p);
 }
 

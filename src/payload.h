@@ -3,7 +3,7 @@
  *
  * A payload is either a block of its own (command replies, the pmessage head
  * of a pattern, snapshot frames: payload_alloc()) or a span of the fan-out
- * stream (batch.h): the message and pmessage frames of the ticks written in
+ * stream (fanout.h): the message and pmessage frames of the ticks written in
  * one chunk between two flushes, shared by every subscriber that gets any
  * of them. An output queue is a plain list of (payload, byte range)
  * references either way.
@@ -59,18 +59,18 @@ enum payload_flags {
     PAYLOAD_WRITTEN = 2, /* some write containing it completed, at ts_written */
 };
 
-typedef struct batch_chunk batch_chunk_t;
+typedef struct fanout_chunk fanout_chunk_t;
 
 typedef struct payload {
-    uint32_t refcnt;      /* queue entries holding it, plus the stream's own while open */
-    uint32_t len;         /* bytes of data */
-    uint32_t flags;       /* enum payload_flags */
-    uint32_t nticks;      /* PAYLOAD_TICK: ticks with frames in it, received at ts_recv[] */
-    int64_t ts_written;   /* PAYLOAD_WRITTEN: when the last write containing it completed */
-    char *data;           /* the RESP bytes: in chunk, or right after this header */
-    batch_chunk_t *chunk; /* the stream chunk holding a span, NULL for a block of its own */
-    int64_t *ts_recv;     /* PAYLOAD_TICK: nticks receipt times (ns, CLOCK_REALTIME), in chunk */
-    uint64_t pos;         /* a span: stream position of data[0] (batch.h) */
+    uint32_t refcnt;       /* queue entries holding it, plus the stream's own while open */
+    uint32_t len;          /* bytes of data */
+    uint32_t flags;        /* enum payload_flags */
+    uint32_t nticks;       /* PAYLOAD_TICK: ticks with frames in it, received at ts_recv[] */
+    int64_t ts_written;    /* PAYLOAD_WRITTEN: when the last write containing it completed */
+    char *data;            /* the RESP bytes: in chunk, or right after this header */
+    fanout_chunk_t *chunk; /* the stream chunk holding a span, NULL for a block of its own */
+    int64_t *ts_recv;      /* PAYLOAD_TICK: nticks receipt times (ns, CLOCK_REALTIME), in chunk */
+    uint64_t pos;          /* a span: stream position of data[0] (fanout.h) */
 } payload_t;
 
 /* A buffer for size bytes of data, with one reference, len 0 and no flags;

@@ -7,13 +7,13 @@
  * quote.<SYMBOL>, or PSUBSCRIBE with Redis glob patterns; INFO and PUBSUB
  * CHANNELS/NUMSUB/NUMPAT answer as Redis does. Every tick the market makes is handed to
  * pubsub_tick(): it is encoded once (JSON or CSV payload, per pubsub.payload) and its frames are
- * appended to the fan-out stream (batch.h), pooled chunks of the heap that every subscriber's queue
- * references; consecutive frames for one subscriber share one queue entry. pubsub_flush() (once per
- * batch) writes each subscriber's queue out, one contiguous buffer per stream span. A subscriber
- * over the hard output limit, or over the soft limit for longer than soft_seconds, is cut off and
- * counted; the others never wait for it. PUBLISH <channel> <csv tick line> is an ingest path: the
- * line goes to the on_publish callback (the daemon parses, validates, journals and fans it out like
- * any other tick).
+ * appended to the fan-out stream (fanout.h), pooled chunks of the heap that every subscriber's
+ * queue references; consecutive frames for one subscriber share one queue entry. pubsub_flush()
+ * (once per batch) writes each subscriber's queue out, one contiguous buffer per stream span. A
+ * subscriber over the hard output limit, or over the soft limit for longer than soft_seconds, is
+ * cut off and counted; the others never wait for it. PUBLISH <channel> <csv tick line> is an ingest
+ * path: the line goes to the on_publish callback (the daemon parses, validates, journals and fans
+ * it out like any other tick).
  *
  * Never blocks; never allocates from the system allocator per tick.
  */

@@ -1,0 +1,504 @@
+/*
+ * pubsub_internal.h - what the files of the pub/sub server share: the
+ * server, its clients, topics and subscriptions, and the functions one file
+ * calls in another. Nothing outside src/pubsub*.c includes it; the public
+ * interface is src/pubsub.h.
+ *
+ * The server is split by concept, each file opening with an essay on what
+ * it owns and its invariants:
+ *
+ *   pubsub.c           the core: reading and serving requests, clients,
+ *                      housekeeping, listening, settings, the public
+ *                      interface (start, reconfigure, stop)
+ *   pubsub_topics.c    channels and patterns, the pattern prefix groups,
+ *                      the pattern-channel matches, subscriptions
+ *   pubsub_queue.c     the fan-out of a tick onto its subscribers' output
+ *                      rings, writing them out, the output limits, replies
+ *   pubsub_snapshot.c  the last values a new subscriber is sent
+ *   pubsub_commands.c  the command table and dispatch, (P)(UN)SUBSCRIBE,
+ *                      PING, QUIT, RESET, AUTH, HELLO, CLIENT, COMMAND
+ *   pubsub_publish.c   PUBLISH, its replies held for the journal, and the
+ *                      journal's backpressure
+ *   pubsub_info.c      INFO and PUBSUB CHANNELS/NUMSUB/NUMPAT/HELP
+ *
+ * Names declared here start pubsub__ (internal, not static); everything
+ * else in those files is static. The inline functions below are the hot
+ * paths' (a request's AUTH check, a tick's lookup of its channel and the
+ * queueing of its frames), whose common case must not cost a call, and the
+ * TICKD_ASSERT checks of a client's output ring.
+ */
+#ifndef TICKD_SRC_PUBSUB_INTERNAL_H
+#define TICKD_SRC_PUBSUB_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc/alloc.h"
+#include "alloc/assert.h"
+#include "src/fanout.h"
+#include "src/payload.h"
+#include "src/pubsub.h"
+#include "src/resp.h"
+
+#define READ_BUF_SIZE  (64 * 1024)
+#define RING_INITIAL   16          /* output ring entries of a new client, and the least kept */
+#define REPLY_SCRATCH  (16 * 1024) /* replies gathered before they become a payload */
+#define TABLE_INITIAL  64
+#define ERROR_TEXT_MAX 512
+#define NUMBER_MAX     24   /* a reply number: prefix, sign, 20 digits, CRLF */
+#define INFO_TEXT_MAX  4096 /* the longest INFO report, with room to spare */
+#define PREFIX_LENS    64   /* prefix lengths counted one by one; longer ones share the last */
+#define SNAPSHOT_STEP  4096 /* symbol table slots a pattern snapshot looks at per loop turn */
+#define SNAPSHOT_READ  (4 * SNAPSHOT_STEP) /* ... and at most in the read that asked for it */
+#define SNAPSHOT_PAUSE (256 * 1024)        /* a client holding more waits for its socket to drain */
+
+/* What HELLO and INFO say the server is: the Redis release whose pub/sub
+ * tickd answers as, byte for byte (RESP3 push frames, RESET, the 7.0 error
+ * texts); tickd's own version is INFO's tickd_version. */
+#define REDIS_COMPAT_VERSION "7.0.0"
+
+typedef struct client client_t;
+typedef struct topic topic_t;
+
+typedef struct snapshot_job snapshot_job_t;
+
+/* One subscription: a client to a channel or a pattern, listed on both. */
+typedef struct sub {
+    client_t *client;
+    topic_t *topic;
+    uint32_t client_idx; /* in client->subs */
+    uint32_t topic_idx;  /* in topic->subs */
+    snapshot_job_t *job; /* a pattern's snapshot not sent in full yet, or NULL */
+} sub_t;
+
+/* A pattern matching a channel's name, listed on both topics as a
+ * subscription is on its client and topic: made when the second of the two
+ * comes, dropped when the first goes, so neither ever rescans the other's
+ * table to keep the lists true. */
+typedef struct match {
+    topic_t *pattern;
+    topic_t *channel;
+    uint32_t pattern_idx; /* in pattern->matches */
+    uint32_t channel_idx; /* in channel->matches */
+} match_t;
+
+/* The patterns that share one literal prefix (the bytes before the first
+ * of * ? [ \): a channel name can only match a pattern whose prefix starts
+ * it, so a new channel looks up its own prefixes, never every pattern. */
+typedef struct prefix_group {
+    struct prefix_group *next; /* hash chain */
+    uint32_t hash;
+    uint32_t len;
+    topic_t *first; /* the patterns, linked by group_next */
+    char name[];    /* len bytes */
+} prefix_group_t;
+
+/* A pattern snapshot still to send: the subscription it is for, and where
+ * the walk of the market's symbols stands (market_foreach_step()). On its
+ * client's list, oldest first. */
+struct snapshot_job {
+    snapshot_job_t *prev, *next;
+    sub_t *sub;
+    size_t cursor;
+    uint32_t generation;
+};
+
+/* A channel or a pattern, by name. */
+struct topic {
+    topic_t *next; /* hash chain */
+    uint32_t hash;
+    uint32_t len;
+    uint8_t is_pattern;
+    sub_t **subs; /* the subscriptions to it */
+    uint32_t nsubs, subs_cap;
+    uint32_t nsubs3; /* of the nsubs, those of RESP3 clients (push frames) */
+    /* Channels: the patterns matching the name; patterns: the channel
+     * topics they match. */
+    match_t **matches;
+    uint32_t nmatches, matches_cap;
+    /* Patterns: their prefix group, and the group's list. */
+    prefix_group_t *group;
+    topic_t *group_prev, *group_next;
+    /* Patterns: the pmessage head for the name in each protocol (payload.h),
+     * made when it first has a frame to send (pubsub__pattern_heads()). */
+    payload_t *head[PAYLOAD_NPROTO];
+    char name[]; /* len bytes and a NUL */
+};
+
+typedef struct topic_table {
+    topic_t **buckets;
+    uint32_t mask; /* buckets - 1, a power of two minus one */
+    uint32_t count;
+} topic_table_t;
+
+/* The pattern prefix groups, by prefix; lens[k] counts the groups whose
+ * prefix is k bytes long (k < PREFIX_LENS; longer ones in the last), so a
+ * channel skips the lengths no group has. */
+typedef struct group_table {
+    prefix_group_t **buckets;
+    uint32_t mask;
+    uint32_t count;
+    uint32_t lens[PREFIX_LENS];
+} group_table_t;
+
+/* A reference to bytes [off, end) of a payload, waiting to be written. */
+typedef struct out_entry {
+    payload_t *p;
+    uint32_t off, end;
+} out_entry_t;
+
+enum client_flags {
+    CLIENT_AUTHED = 1 << 0,   /* AUTH succeeded, or no password when it connected */
+    CLIENT_CLOSING = 1 << 1,  /* QUIT, protocol error or stop: close once the output is out */
+    CLIENT_CLOSED = 1 << 2,   /* uv_close() called; freed in its callback */
+    CLIENT_WRITING = 1 << 3,  /* a uv_write() is in flight: flushes skip the client */
+    CLIENT_DIRTY = 1 << 4,    /* on the server's dirty list */
+    CLIENT_SLOW = 1 << 5,     /* over an output limit: on the doomed list */
+    CLIENT_SOFT = 1 << 6,     /* over the soft limit at every pass since soft_since_ms */
+    CLIENT_COUNTED = 1 << 7,  /* counted in stats.clients (not a refused connection) */
+    CLIENT_HELD = 1 << 8,     /* PUBLISH replies wait for the journal: output waits with them */
+    CLIENT_RESP3 = 1 << 9,    /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
+    CLIENT_PAUSED = 1 << 10,  /* not read: HELD_MAX replies held, or CLIENT_WAITING */
+    CLIENT_WAITING = 1 << 11, /* a PUBLISH waits in `in` for room in the journal */
+    CLIENT_RETRY = 1 << 12,   /* ... and is run again now (pubsub_journal_ready()) */
+    CLIENT_NO_WAIT = 1 << 13, /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
+};
+
+/* A PUBLISH reply waiting for the journal (fsync always): p is its own block
+ * in the client's ring, ":<n>", that stays there if the journal makes the
+ * tick durable and is swapped for a journal error if it does not. */
+typedef struct held_reply {
+    payload_t *p;      /* the ring's reference keeps it: the ring is not written while held */
+    uint64_t at;       /* the journal position of the tick */
+    uint64_t since_ms; /* loop time of the PUBLISH, for HELD_TIMEOUT_MS */
+} held_reply_t;
+
+struct client {
+    /* What the fan-out touches for every tick and subscriber (pubsub__enqueue(),
+     * pubsub__dirty_add()), together at the front: one or two cache lines a
+     * subscriber instead of three. Output: ring[(head + i) & (cap - 1)] for
+     * i < count; the first inflight entries belong to the uv_write() in
+     * flight; queued is the sum of the entries' bytes (pubsub__ring_ok()). */
+    pubsub_t *ps;
+    unsigned flags; /* enum client_flags */
+    uint32_t ring_cap, ring_head, ring_count, inflight;
+    uint32_t ring_peak; /* most entries held since the last housekeeping pass */
+    out_entry_t *ring;
+    size_t queued;                     /* bytes in the ring */
+    client_t *dirty_prev, *dirty_next; /* clients with output not yet tried */
+
+    uv_tcp_t tcp; /* tcp.data points back here */
+    uv_write_t wreq;
+    client_t *prev, *next;           /* every live client */
+    client_t *doomed_next;           /* slow consumers to disconnect */
+    client_t *held_prev, *held_next; /* CLIENT_HELD: on the server's held list */
+    held_reply_t *held_replies;      /* nheld replies waiting for the journal, oldest first */
+    uint32_t nheld, held_cap;
+    uint64_t waiting_since_ms; /* CLIENT_WAITING: loop time the PUBLISH first waited */
+    uint64_t last_active_ms;   /* loop time of the last bytes received */
+    uint64_t soft_since_ms;    /* CLIENT_SOFT: loop time it went over */
+
+    /* An unfinished request carried over from earlier reads. */
+    char *in;
+    size_t in_len, in_cap;
+
+    sub_t **subs; /* channels and patterns, in no order */
+    uint32_t nsubs, subs_cap;
+    uint64_t id; /* HELLO's id: the connection's number, from 1 */
+
+    /* Pattern snapshots not sent yet, oldest first; each is dropped with
+     * its subscription. */
+    snapshot_job_t *jobs, *jobs_tail;
+};
+
+/* An INFO report being written: text[0..len), NUL-terminated. */
+typedef struct info_text {
+    char text[INFO_TEXT_MAX];
+    size_t len;
+} info_text_t;
+
+/* pubsub.* settings in force. */
+typedef struct settings {
+    char listen[256];
+    int payload;
+    char password[256];
+    uint32_t max_clients;
+    size_t max_request;
+    uint64_t idle_timeout_ns;
+    size_t hard_limit;
+    size_t soft_limit;
+    uint64_t soft_ns;
+    int snapshot;
+} settings_t;
+
+/* A listening socket; its own allocation so that a rebind can run the new
+ * one while the old one closes. ps is NULL for one that failed to start. */
+typedef struct listener {
+    uv_tcp_t tcp;
+    pubsub_t *ps;
+    heap_t *heap;
+} listener_t;
+
+struct pubsub {
+    uv_loop_t *loop;
+    heap_t *heap;
+    market_t *market;
+    pubsub_publish_fn on_publish;
+    void *publish_arg;
+    int64_t read_ns; /* the clock at the read being processed (on_read sets -1, its first
+                        PUBLISH reads the clock) */
+    settings_t opt;
+
+    listener_t *listener;
+    uv_timer_t housekeeping; /* idle clients, soft limits */
+    uv_timer_t drain;        /* pubsub_stop()'s deadline */
+    uv_idle_t snapshots;     /* active while a client has snapshot work it can take */
+    size_t snapshot_budget;  /* symbol slots the read being processed may still walk */
+
+    client_t *clients;
+    client_t *dirty;
+    client_t *doomed;
+    client_t *held; /* publishers waiting for the journal: replies held, or CLIENT_WAITING */
+
+    topic_table_t channels;
+    topic_table_t patterns;
+    group_table_t groups; /* the patterns by literal prefix */
+
+    pubsub_stats_t stats;
+    histogram_t latency;
+    fanout_t stream[PAYLOAD_NPROTO]; /* the fan-out streams: every tick's frames, per protocol */
+
+    /* INFO: the daemon's figures (pubsub_set_info_source()) and when this
+     * server started, the uptime when no source says otherwise. */
+    pubsub_info_fn info_fn;
+    void *info_arg;
+    int64_t start_ns;
+
+    /* Request parsing: one client at a time, so shared. */
+    resp_parser_t parser;
+    resp_arg_t argv[RESP_MAX_ARGS];
+    char *scratch; /* parser.scratch, scratch_cap >= max_request */
+    size_t scratch_cap;
+    char *rbuf; /* READ_BUF_SIZE: every read lands here */
+
+    info_text_t info; /* the INFO report being written */
+
+    /* Replies of the client being served, not yet queued. */
+    client_t *reply_client;
+    size_t reply_len;
+    char reply[REPLY_SCRATCH];
+
+    /* PUBLISH: subscribers reached by the ticks on_publish made. */
+    int publishing;
+    uint64_t publish_receivers;
+    int published; /* this read published ticks: flush the subscribers after it */
+
+    int stopping;
+    unsigned handles; /* open handles: listeners, timers, clients */
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+/* ---- pubsub_topics.c ---- */
+
+/* heap_alloc() and zeroed; NULL when memory runs out. */
+void *pubsub__zalloc(heap_t *heap, size_t size);
+
+/* The channel and pattern tables and the prefix groups: empty, or
+ * -ENOMEM. pubsub__topics_free() frees every topic and the tables. */
+int pubsub__topics_init(pubsub_t *ps);
+void pubsub__topics_free(pubsub_t *ps);
+
+/* The bytes of pattern pat before its first wildcard (* ? [ \). */
+size_t pubsub__literal_prefix(const char *pat, size_t len);
+
+/* Makes pattern p's pmessage heads (p->head) if it has none yet; 0 or
+ * -ENOMEM. */
+int pubsub__pattern_heads(pubsub_t *ps, topic_t *p);
+
+/* A new topic in its table, linked to the patterns or channels it matches;
+ * 0 or -ENOMEM. */
+int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t len, uint32_t hash,
+                         topic_t **out);
+
+/* Subscriptions: c's to t, or NULL; a new one (1), one c had (0) or
+ * -ENOMEM, *topic its topic; dropping one, with its topic when nobody else
+ * holds it and its snapshot job. */
+sub_t *pubsub__sub_find(const client_t *c, const topic_t *t);
+int pubsub__sub_add(client_t *c, int is_pattern, const char *name, size_t len, topic_t **topic);
+void pubsub__sub_remove(pubsub_t *ps, sub_t *s);
+void pubsub__job_drop(client_t *c, snapshot_job_t *j);
+uint32_t pubsub__client_count_subs(const client_t *c, int is_pattern);
+void pubsub__unsubscribe_quietly(client_t *c);
+
+/* Switches c to protocol proto, keeping its topics' nsubs3 true. */
+void pubsub__client_set_proto(client_t *c, int proto);
+
+/* ---- pubsub_queue.c ---- */
+
+/* pubsub__enqueue()'s slow path: a new ring entry. */
+int pubsub__enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end);
+void pubsub__dirty_remove(client_t *c);
+
+/* Output: written to the socket as far as it takes it; what tickd holds for
+ * c; the hard limit on that; slow consumers marked (doom) and closed once
+ * the work at hand is over (reap_slow); a ring cut back after a burst. */
+void pubsub__client_write(client_t *c);
+size_t pubsub__held_bytes(const client_t *c);
+void pubsub__over_hard_limit(client_t *c);
+void pubsub__doom(client_t *c);
+void pubsub__reap_slow(pubsub_t *ps);
+void pubsub__ring_shrink(client_t *c);
+
+/* Replies, gathered in the server's scratch for the client being served
+ * and queued as one payload by pubsub__reply_seal(). */
+void pubsub__reply_seal(pubsub_t *ps);
+void pubsub__reply_raw(client_t *c, const char *s, size_t n);
+void pubsub__reply_str(client_t *c, const char *s);
+void pubsub__reply_number(client_t *c, char prefix, long long n);
+void pubsub__reply_bulk(client_t *c, const char *s, size_t n);
+void pubsub__reply_error(client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pubsub__reply_subscription_head(client_t *c, const char *kind);
+void pubsub__reply_subscription(client_t *c, const char *kind, const char *name, size_t len);
+size_t pubsub__format_number(char *buf, char prefix, long long n);
+
+/* ---- pubsub_snapshot.c ---- */
+
+/* The last values sent on a new subscription (pubsub.snapshot): a
+ * channel's at once, a pattern's in steps (pubsub__snapshots_wake() resumes them). */
+void pubsub__snapshot_channel(client_t *c, const topic_t *t);
+void pubsub__snapshot_pattern(client_t *c, sub_t *s);
+void pubsub__snapshots_wake(pubsub_t *ps);
+
+/* ---- pubsub_commands.c ---- */
+
+/* Runs one parsed request. */
+void pubsub__dispatch(client_t *c, size_t argc, const resp_arg_t *argv);
+int pubsub__arg_is(const resp_arg_t *a, const char *name);
+int pubsub__arg_width(const resp_arg_t *a, size_t max);
+void pubsub__begin_closing(client_t *c);
+
+/* ---- pubsub_publish.c ---- */
+
+void pubsub__cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__held_remove(client_t *c);
+void pubsub__held_expire(pubsub_t *ps, uint64_t now);
+
+/* ---- pubsub_info.c ---- */
+
+void pubsub__cmd_info(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_pubsub_channels(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_pubsub_numsub(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_pubsub_numpat(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_pubsub_help(client_t *c, size_t argc, const resp_arg_t *argv);
+
+/* ---- pubsub.c ---- */
+
+/* Runs the whole requests in data and keeps the rest (see pubsub.c). */
+void pubsub__serve(client_t *c, const char *data, size_t len);
+/* Reads c again; 0 or a libuv error. */
+int pubsub__read_start(client_t *c);
+void pubsub__client_close(client_t *c);
+
+/* ---- inline: asked of every request ---- */
+
+/* Whether c must AUTH before it may run a command that needs it. */
+static inline int pubsub__auth_required(const client_t *c)
+{
+    return c->ps->opt.password[0] != '\0' && !(c->flags & CLIENT_AUTHED);
+}
+
+/* ---- the fan-out path, inline ---- */
+
+/* c's output ring indices, for TICKD_ASSERT (alloc/assert.h): a capacity
+ * that is a power of two and at least RING_INITIAL, the head inside it, no
+ * more entries than it holds, the entries of the uv_write() in flight
+ * among them, and the peak since the last housekeeping pass at least the
+ * count. A few compares: cheap enough for every new entry and every write. */
+static inline int pubsub__ring_ok(const client_t *c)
+{
+    return c->ring_cap >= RING_INITIAL && (c->ring_cap & (c->ring_cap - 1)) == 0 &&
+           c->ring_head < c->ring_cap && c->ring_count <= c->ring_cap &&
+           c->inflight <= c->ring_count && c->ring_peak >= c->ring_count;
+}
+
+/* The bytes c's ring entries hold, which c->queued keeps: a walk of the
+ * ring, for TICKD_ASSERT off the fan-out path (housekeeping). */
+static inline size_t pubsub__ring_bytes(const client_t *c)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->ring_count; i++) {
+        const out_entry_t *e = &c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+        n += e->end - e->off;
+    }
+    return n;
+}
+
+static inline uint32_t pubsub__hash_name(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static inline topic_t *pubsub__table_find(const topic_table_t *t, const char *name, size_t len,
+                                          uint32_t hash)
+{
+    for (topic_t *e = t->buckets[hash & t->mask]; e != NULL; e = e->next)
+        if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    return NULL;
+}
+
+/* The protocol c's replies and messages are in (enum payload_proto). */
+static inline int pubsub__client_proto(const client_t *c)
+{
+    return (c->flags & CLIENT_RESP3) != 0 ? PAYLOAD_RESP3 : PAYLOAD_RESP2;
+}
+
+/* Subscribers of t in protocol proto. */
+static inline uint32_t pubsub__subs_in(const topic_t *t, int proto)
+{
+    return proto == PAYLOAD_RESP3 ? t->nsubs3 : t->nsubs - t->nsubs3;
+}
+
+static inline void pubsub__dirty_add(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+    if (c->flags & CLIENT_DIRTY)
+        return;
+    c->flags |= CLIENT_DIRTY;
+    c->dirty_prev = NULL;
+    c->dirty_next = ps->dirty;
+    if (ps->dirty != NULL)
+        ps->dirty->dirty_prev = c;
+    ps->dirty = c;
+}
+
+/* Queues bytes [off, end) of p on c, taking a reference, or extending the
+ * last entry when it ends where these bytes begin (and is not being
+ * written): what a subscriber's ticks nearly always do, as they follow one
+ * another in the fan-out's stream, so that case is inline. 0, or -EPIPE
+ * when c takes no more output. The limits are applied once the socket has
+ * been offered the output (pubsub__client_write(), housekeeping), never here: a
+ * batch bigger than the hard limit is no reason to cut a client that
+ * reads. */
+static inline int pubsub__enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+{
+    if (HEAP_LIKELY(c->ring_count > c->inflight && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) &&
+                    c->ps->reply_client != c)) {
+        out_entry_t *e = &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)];
+        if (HEAP_LIKELY(e->p == p && e->end == off)) {
+            e->end = end;
+            c->queued += end - off;
+            c->ps->stats.output_buffer_bytes += end - off;
+            pubsub__dirty_add(c);
+            return 0;
+        }
+    }
+    return pubsub__enqueue_entry(c, p, off, end);
+}
+
+#endif
