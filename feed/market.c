@@ -12,6 +12,57 @@
  * Every tick goes to the sink first and then into its symbol's last-value
  * slot, which takes the market's reference; the tick it replaces is released
  * then and there, so a symbol holds exactly its latest trade and quote.
+ *
+ * What each ITCH 5.0 message that touches trades or books does here, and
+ * which of its fields (the specification's names) it reads besides Message
+ * Type and Timestamp (the ticks' exchange time, after day_start_ns). "Quotes"
+ * means: a quote tick if the best price or the shares at it changed on the
+ * side the message touched; nothing otherwise. E, C, X, D and U find their
+ * symbol through the order, not through Stock Locate.
+ *
+ *   A  Add Order: Order Reference Number, Buy/Sell Indicator, Shares, Stock
+ *      (with Stock Locate), Price. Joins the book on its side; quotes. A
+ *      reference already live, reference 0, 0 shares or a side other than B
+ *      or S is refused (counted in rejected).
+ *   F  Add Order with MPID Attribution: as A; Attribution is not read.
+ *   E  Order Executed: Order Reference Number, Executed Shares. Takes the
+ *      shares off the order (it leaves when none are left), prints a trade
+ *      at the order's own price, side the aggressor's (the opposite of the
+ *      resting order's), size the shares executed (at most what was live);
+ *      quotes. Match Number is not read.
+ *   C  Order Executed With Price: Order Reference Number, Executed Shares,
+ *      Printable, Execution Price. As E, at Execution Price, and the trade is
+ *      printed only when Printable is 'Y' ('N' executions are reported again
+ *      in a cross, so printing both would count the shares twice); the book
+ *      changes either way.
+ *   X  Order Cancel: Order Reference Number, Cancelled Shares. Takes the
+ *      shares off (the order leaves when none are left); quotes.
+ *   D  Order Delete: Order Reference Number. The order leaves; quotes.
+ *   U  Order Replace: Original Order Reference Number, New Order Reference
+ *      Number, Shares, Price. The original leaves, the new order joins with
+ *      the original's side and stock; one quote at most for the pair.
+ *   P  Trade (non-cross): Stock (with Stock Locate), Shares, Price. A trade of
+ *      a non-displayed order: prints a trade with no side, the book is not
+ *      touched. Buy/Sell Indicator is not read: the specification defines
+ *      it as the side of the resting non-displayed order, not the aggressor
+ *      (tickd's side), and since 2014-07-14 Nasdaq sends 'B' for every P
+ *      whatever the resting side. Order Reference Number (0 on today's feed)
+ *      and Match Number are not read. 0 shares prints nothing.
+ *   Q  Cross Trade: Stock (with Stock Locate), Shares (8 bytes, clamped to
+ *      the tick's 32 bits), Cross Price. Prints a trade with no side (a
+ *      cross has no aggressor); the book is not touched. Cross Type and Match
+ *      Number are not read. 0 shares (a cross that did not happen) prints
+ *      nothing.
+ *   B  Broken Trade: nothing but the header is read. Counted in
+ *      broken_trades and kept out of the tick stream. A tick carries no
+ *      match number, so neither tickd nor a subscriber could tell which
+ *      earlier print the break names; publishing a correction would need a
+ *      day-long map from match number to trade and a new kind of tick in
+ *      every output. The book is not touched: a break changes no live order.
+ *
+ * E, C, X, D and U naming no live order, and A, F, P and Q naming a locate
+ * with no directory entry and no usable Stock, change nothing and are
+ * counted (unknown_orders, unknown_stocks).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -584,8 +635,7 @@ int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
             return stock_unknown(m);
         if (p->shares == 0)
             return 0;
-        return emit(m, sym, TICK_TRADE, p->side == 'B' || p->side == 'S' ? p->side : 0, p->price,
-                    p->shares, 0, 0, 0, ts, ts_recv);
+        return emit(m, sym, TICK_TRADE, 0, p->price, p->shares, 0, 0, 0, ts, ts_recv);
     }
     case ITCH_CROSS_TRADE: {
         const itch_cross_trade_t *q = &msg->cross_trade;
@@ -596,6 +646,9 @@ int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
             return 0;
         return emit(m, sym, TICK_TRADE, 0, q->price, clamp32(q->shares), 0, 0, 0, ts, ts_recv);
     }
+    case ITCH_BROKEN_TRADE:
+        m->stats.broken_trades++;
+        return 0;
     case ITCH_STOCK_DIRECTORY: {
         const itch_stock_directory_t *r = &msg->stock_directory;
         m->by_locate[msg->stock_locate] = NULL;

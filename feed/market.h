@@ -44,7 +44,7 @@ typedef struct tick {
     obj_t ob;
     symbol_t *sym;     /* the instrument; a reference */
     uint8_t kind;      /* enum tick_kind */
-    char side;         /* trade: 'B' buyer initiated, 'S' seller, 0 unknown */
+    char side;         /* trade: 'B' buyer initiated, 'S' seller, 0 unknown (ITCH P, Q) */
     uint32_t size;     /* trade size, or bid size */
     int64_t price;     /* trade price, or bid; 4 implied decimals */
     int64_t ask;       /* quote: best offer (0 when the side is empty) */
@@ -98,6 +98,7 @@ typedef struct market_stats {
     uint64_t unknown_orders;    /* E/C/X/D/U naming an order not in the book */
     uint64_t unknown_stocks;    /* messages naming a locate with no directory entry */
     uint64_t rejected;          /* inputs refused (bad symbol, zero shares, ...) */
+    uint64_t broken_trades;     /* ITCH B messages: counted, never ticks (market.c) */
     uint64_t symbols;           /* interned now, however they came */
     uint64_t published_symbols; /* of those, made by market_published_symbol() */
 } market_stats_t;
