@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "feed/be.h"
 #include "feed/ingest.h"
 
 enum ingest_format ingest_format_parse(const char *name)
@@ -192,11 +193,13 @@ static int next_input(ingest_t *ing)
         case INGEST_ITCH:
             if (binfile_reader_next(&ing->bin, &p, &len) == 0)
                 return 0;
-            if (itch_decode(p, len, &ing->held.itch) != 0) {
+            if (itch_check(p, len) != 0) {
                 report(ing, ing->stats.messages + 1, "undecodable ITCH message");
                 continue;
             }
-            ing->pending_ts = (int64_t)ing->held.itch.timestamp;
+            ing->raw = p;
+            ing->raw_len = len;
+            ing->pending_ts = (int64_t)be48_get(p + ITCH_AT_TIMESTAMP);
             return 1;
         case INGEST_CSV: {
             int r = csv_reader_next(&ing->csv, &line, &len);
@@ -248,6 +251,8 @@ static void apply_input(ingest_t *ing)
     int err;
     switch (ing->fmt) {
     case INGEST_ITCH:
+        err = market_itch_raw(ing->market, ing->raw, ing->raw_len, ing->ts_recv);
+        break;
     case INGEST_MOLD:
         err = market_itch(ing->market, &ing->held.itch, ing->ts_recv);
         break;

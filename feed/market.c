@@ -68,6 +68,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/be.h"
 #include "feed/book.h"
 #include "feed/itch.h"
 #include "feed/market.h"
@@ -541,22 +542,30 @@ static int stock_unknown(market_t *m)
     return -ENOENT;
 }
 
+/* A and F: a displayed order joins its symbol's book; a quote if the top
+ * changed. */
+static int add_order(market_t *m, uint16_t locate, const char *stock, uint64_t ref, char side,
+                     uint32_t shares, int64_t price, int64_t ts_exch, int64_t ts_recv)
+{
+    symbol_t *sym = itch_symbol(m, locate, stock);
+    if (sym == NULL)
+        return stock_unknown(m);
+    int err = order_add(m, sym, ref, side, shares, price);
+    return err > 0 ? quote(m, sym, ts_exch, ts_recv) : err;
+}
+
 int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
 {
     int64_t ts = m->day_start_ns + (int64_t)msg->timestamp;
     symbol_t *sym;
-    int err;
 
     m->stats.messages++;
     switch (msg->type) {
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID: {
         const itch_add_order_t *a = &msg->add;
-        sym = itch_symbol(m, msg->stock_locate, a->stock);
-        if (sym == NULL)
-            return stock_unknown(m);
-        err = order_add(m, sym, a->order_ref, a->side, a->shares, a->price);
-        return err > 0 ? quote(m, sym, ts, ts_recv) : err;
+        return add_order(m, msg->stock_locate, a->stock, a->order_ref, a->side, a->shares, a->price,
+                         ts, ts_recv);
     }
     case ITCH_ORDER_EXECUTED:
         return order_execute(m, msg->executed.order_ref, msg->executed.shares, -1, 1, ts, ts_recv);
@@ -622,4 +631,58 @@ int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t
         return symbol_valid(sym, len) ? -ENOMEM : -EINVAL;
     }
     return emit(m, s, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, seq, ts_exch, ts_recv);
+}
+
+static uint64_t ref_at(const uint8_t *msg)
+{
+    return be64_get(msg + ITCH_AT_REF);
+}
+
+int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+{
+    int err = itch_check(msg, len);
+    if (HEAP_UNLIKELY(err != 0))
+        return err;
+    int64_t ts = m->day_start_ns + (int64_t)be48_get(msg + ITCH_AT_TIMESTAMP);
+    /* Each case reads only its own type's fields: itch_check() vouched for
+     * its length. */
+    switch (msg[0]) {
+    case ITCH_ADD_ORDER:
+    case ITCH_ADD_ORDER_MPID:
+        m->stats.messages++;
+        return add_order(m, be16_get(msg + ITCH_AT_LOCATE), (const char *)msg + ITCH_AT_ADD_STOCK,
+                         ref_at(msg), (char)msg[ITCH_AT_ADD_SIDE],
+                         be32_get(msg + ITCH_AT_ADD_SHARES), be32_get(msg + ITCH_AT_ADD_PRICE), ts,
+                         ts_recv);
+    case ITCH_ORDER_EXECUTED:
+        m->stats.messages++;
+        return order_execute(m, ref_at(msg), be32_get(msg + ITCH_AT_REF_SHARES), -1, 1, ts,
+                             ts_recv);
+    case ITCH_ORDER_EXECUTED_PRICE:
+        m->stats.messages++;
+        return order_execute(m, ref_at(msg), be32_get(msg + ITCH_AT_REF_SHARES),
+                             be32_get(msg + ITCH_AT_EXEC_PRICE), msg[ITCH_AT_EXEC_PRINTABLE] == 'Y',
+                             ts, ts_recv);
+    case ITCH_ORDER_CANCEL:
+        m->stats.messages++;
+        return order_cancel(m, ref_at(msg), be32_get(msg + ITCH_AT_REF_SHARES), 0, ts, ts_recv);
+    case ITCH_ORDER_DELETE:
+        m->stats.messages++;
+        return order_cancel(m, ref_at(msg), 0, 1, ts, ts_recv);
+    case ITCH_ORDER_REPLACE: {
+        itch_order_replace_t u = {
+            .orig_ref = ref_at(msg),
+            .new_ref = be64_get(msg + ITCH_AT_REPLACE_NEW_REF),
+            .shares = be32_get(msg + ITCH_AT_REPLACE_SHARES),
+            .price = be32_get(msg + ITCH_AT_REPLACE_PRICE),
+        };
+        m->stats.messages++;
+        return order_replace(m, &u, ts, ts_recv);
+    }
+    default: {
+        itch_msg_t decoded;
+        itch_decode(msg, len, &decoded); /* cannot fail: itch_check() passed */
+        return market_itch(m, &decoded, ts_recv);
+    }
+    }
 }

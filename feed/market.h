@@ -120,6 +120,12 @@ void market_destroy(market_t *m);
  * for a reference to an unknown order or stock (counted; nothing changes). */
 int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv);
 
+/* The same for the raw bytes msg[0..len) of one message: the types that
+ * make up nearly all of a day (A F E C X D U) are read straight from the
+ * bytes, without a decoded copy; the others go through itch_decode(). Returns
+ * as market_itch(), or the error of itch_check() (nothing counted). */
+int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
+
 /* A trade or a quote from a source that already speaks in ticks (CSV,
  * journal, PUBLISH). seq 0 assigns the market's next sequence number.
  * Returns 0 or -EINVAL for a bad symbol (1..8 of A-Z 0-9 . -) or -ENOMEM. */
