@@ -493,12 +493,11 @@ static void wire_header(struct wire *w, char type, uint16_t locate, uint64_t ts)
     wire_uint(w, ts, 6);
 }
 
-/* Decodes w and applies it; returns what market_itch() returned. */
+/* Applies w from its bytes, as the ingest does; returns what
+ * market_itch_raw() returned. */
 static int row_apply(row_t *r, const struct wire *w)
 {
-    itch_msg_t msg;
-    assert_int_equal(itch_decode(w->b, w->n, &msg), 0);
-    return market_itch(r->m, &msg, 1);
+    return market_itch_raw(r->m, w->b, w->n, 1);
 }
 
 static void wire_add(struct wire *w, char type, uint16_t locate, uint64_t ref, char side,
@@ -748,6 +747,21 @@ static void row_B_is_counted_and_kept_out_of_the_tick_stream(void **state)
     row_close(&r);
 }
 
+static void a_message_cut_short_changes_nothing(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    struct wire w;
+    wire_add(&w, ITCH_ADD_ORDER, 9, 1, 'S', 300, "ROW", 1000100);
+    assert_int_equal(market_itch_raw(r.m, w.b, w.n - 1, 1), ITCH_ETRUNCATED);
+    assert_int_equal(market_itch_raw(r.m, w.b, 0, 1), ITCH_ETRUNCATED);
+    assert_int_equal(market_stats(r.m)->messages, 0);
+    assert_null(market_order(r.m, 1));
+    assert_int_equal(r.seen.quotes, 0);
+    row_close(&r);
+}
+
 /* ---- generated days against the reference model ---- */
 
 typedef struct model_order {
@@ -949,6 +963,64 @@ static void generated_day_with_many_symbols_matches_the_reference_model(void **s
     replay_generated_day(200, 100000, 7);
 }
 
+/* ---- the bytes path against the decoded path ---- */
+
+typedef struct digest {
+    uint64_t h, ticks;
+} digest_t;
+
+static void digest_mix(digest_t *d, uint64_t v)
+{
+    d->h = (d->h ^ v) * 1099511628211ull;
+}
+
+static void digest_tick(void *arg, tick_t *t)
+{
+    digest_t *d = arg;
+    d->ticks++;
+    digest_mix(d, t->kind);
+    digest_mix(d, (uint8_t)t->side);
+    digest_mix(d, (uint64_t)t->price);
+    digest_mix(d, t->size);
+    digest_mix(d, (uint64_t)t->ask);
+    digest_mix(d, t->ask_size);
+    digest_mix(d, t->seq);
+    digest_mix(d, (uint64_t)t->ts_exch);
+    for (int i = 0; i < t->sym->len; i++)
+        digest_mix(d, (uint8_t)t->sym->name[i]);
+}
+
+static void bytes_and_decoded_messages_make_the_same_ticks(void **state)
+{
+    (void)state;
+    buf_t day = {0};
+    gen_opts_t opts = {.symbols = 50, .messages = 200000, .seed = 5};
+    assert_int_equal(gen_itch(&opts, buf_write, &day), 0);
+    heap_t *heap = new_heap();
+    digest_t d[2] = {{1469598103934665603ull, 0}, {1469598103934665603ull, 0}};
+    market_t *m[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(market_create(heap, 0, digest_tick, &d[k], &m[k]), 0);
+    binfile_reader_t r;
+    binfile_reader_init(&r);
+    binfile_reader_push(&r, day.data, day.len);
+    const uint8_t *p;
+    size_t len;
+    while (binfile_reader_next(&r, &p, &len) == 1) {
+        itch_msg_t msg;
+        assert_int_equal(itch_decode(p, len, &msg), 0);
+        assert_int_equal(market_itch(m[0], &msg, 7), market_itch_raw(m[1], p, len, 7));
+    }
+    assert_true(d[0].ticks > 50000);
+    assert_int_equal(d[0].ticks, d[1].ticks);
+    assert_int_equal(d[0].h, d[1].h);
+    assert_memory_equal(market_stats(m[0]), market_stats(m[1]), sizeof(market_stats_t));
+    market_destroy(m[0]);
+    market_destroy(m[1]);
+    assert_day_reclaimed(heap);
+    free(day.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1042,8 @@ int main(void)
         cmocka_unit_test(row_P_prints_a_trade_without_a_side_and_leaves_the_book),
         cmocka_unit_test(row_Q_prints_a_cross_without_a_side_and_leaves_the_book),
         cmocka_unit_test(row_B_is_counted_and_kept_out_of_the_tick_stream),
+        cmocka_unit_test(a_message_cut_short_changes_nothing),
+        cmocka_unit_test(bytes_and_decoded_messages_make_the_same_ticks),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
     };
