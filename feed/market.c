@@ -487,7 +487,10 @@ static int order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int
 
 /* U: the original leaves and the new order joins; one quote at most, and
  * none when the top ends as it was (the new order took the old one's place
- * at the top with the same shares). */
+ * at the top with the same shares). The new order is the original's object
+ * under its new reference, price and shares: an order leaves and one joins
+ * without a trip through the heap. A replacement the market refuses (a new
+ * reference of 0 or already live, 0 shares) still takes the original off. */
 static int order_replace(market_t *m, const itch_order_replace_t *u, int64_t ts_exch,
                          int64_t ts_recv)
 {
@@ -497,8 +500,27 @@ static int order_replace(market_t *m, const itch_order_replace_t *u, int64_t ts_
     symbol_t *sym = o->sym;
     char side = o->side;
     top_t before = top_of(sym, side);
-    order_reduce(m, o, 0, 1);
-    int err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
+    int err;
+    if (u->new_ref == 0 || u->shares == 0 || order_table_find(&m->orders, u->new_ref) != NULL) {
+        order_reduce(m, o, 0, 1);
+        err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
+    } else {
+        book_reduce(sym->book, side, o->price, o->shares, 1);
+        order_table_remove(&m->orders, o);
+        o->ref = u->new_ref;
+        o->price = u->price;
+        o->shares = u->shares;
+        o->source = m->source;
+        err = order_table_insert(&m->orders, o);
+        if (err == 0 && (err = book_add(sym->book, side, o->price, o->shares)) < 0)
+            order_table_remove(&m->orders, o);
+        if (HEAP_UNLIKELY(err < 0)) {
+            m->stats.orders_live--;
+            obj_decref(m->heap, &o->ob);
+        } else {
+            m->stats.orders_added++;
+        }
+    }
     int qerr = quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
     return err < 0 ? err : qerr;
 }

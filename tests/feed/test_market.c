@@ -669,6 +669,20 @@ static void row_U_replaces_with_the_new_reference_keeping_side_and_stock(void **
     assert_int_equal(o->shares, 150);
     assert_int_equal(r.seen.quotes, 2); /* one quote for the pair */
     assert_bbo(r.m, "ROW", 1000000, 150, 0, 0);
+
+    /* A new reference already live is refused; the original still leaves. */
+    row_add(&r, 3, 'B', 10, 999000);
+    wire_header(&w, ITCH_ORDER_REPLACE, 9, ROW_TS + 20);
+    wire_uint(&w, 3, 8);
+    wire_uint(&w, 2, 8); /* live */
+    wire_uint(&w, 10, 4);
+    wire_uint(&w, 999500, 4);
+    assert_int_equal(row_apply(&r, &w), -EEXIST);
+    assert_null(market_order(r.m, 3));
+    assert_int_equal(market_order(r.m, 2)->shares, 150);
+    assert_int_equal(market_stats(r.m)->rejected, 1);
+    assert_int_equal(market_stats(r.m)->orders_live, 1);
+    assert_bbo(r.m, "ROW", 1000000, 150, 0, 0);
     row_close(&r);
 }
 
