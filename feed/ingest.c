@@ -181,26 +181,15 @@ static int tlog_next(ingest_t *ing)
 
 /* ---- next and apply, per format ---- */
 
-/* Decodes the next input into ing->held and sets ing->pending_ts. Returns 1,
- * or 0 when the chunk is used up. Bad inputs are skipped here. */
+/* Decodes the next CSV line or journal record (ITCH has run_itch()) into
+ * ing->held and sets ing->pending_ts. Returns 1, or 0 when the chunk is
+ * used up. Bad inputs are skipped here. */
 static int next_input(ingest_t *ing)
 {
-    const uint8_t *p;
     const char *line;
     size_t len;
     for (;;) {
         switch (ing->fmt) {
-        case INGEST_ITCH:
-            if (binfile_reader_next(&ing->bin, &p, &len) == 0)
-                return 0;
-            if (itch_check(p, len) != 0) {
-                report(ing, ing->stats.messages + 1, "undecodable ITCH message");
-                continue;
-            }
-            ing->raw = p;
-            ing->raw_len = len;
-            ing->pending_ts = (int64_t)be48_get(p + ITCH_AT_TIMESTAMP);
-            return 1;
         case INGEST_CSV: {
             int r = csv_reader_next(&ing->csv, &line, &len);
             if (r == 0)
@@ -220,6 +209,7 @@ static int next_input(ingest_t *ing)
                 return 0;
             ing->pending_ts = ing->held.rec.ts_exch;
             return 1;
+        case INGEST_ITCH: /* run_itch() */
         case INGEST_MOLD:
             return 0;
         }
@@ -250,9 +240,6 @@ static void apply_input(ingest_t *ing)
 {
     int err;
     switch (ing->fmt) {
-    case INGEST_ITCH:
-        err = market_itch_raw(ing->market, ing->raw, ing->raw_len, ing->ts_recv);
-        break;
     case INGEST_MOLD:
         err = market_itch(ing->market, &ing->held.itch, ing->ts_recv);
         break;
@@ -269,11 +256,57 @@ static void apply_input(ingest_t *ing)
         ing->stats.rejected++;
 }
 
+/* ingest_run()'s loop for ITCH: next_input() and apply_input() for this one
+ * format, in one loop with the held message in locals. Returns as
+ * ingest_run(). */
+static int run_itch(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts)
+{
+    market_t *m = ing->market;
+    const uint8_t *p = ing->raw;
+    size_t len = ing->raw_len;
+    int64_t ts = ing->pending_ts;
+    int pending = ing->pending, more = 1;
+    uint64_t done = 0, rejected = 0;
+    for (; done < max; done++) {
+        if (!pending) {
+            if (binfile_reader_next(&ing->bin, &p, &len) == 0) {
+                more = 0;
+                break;
+            }
+            if (HEAP_UNLIKELY(itch_check(p, len) != 0)) {
+                report(ing, ing->stats.messages + done + 1, "undecodable ITCH message");
+                done--;
+                continue;
+            }
+            ts = (int64_t)be48_get(p + ITCH_AT_TIMESTAMP);
+        }
+        pending = 1;
+        if (ts > until_ts)
+            break;
+        rejected += market_itch_raw(m, p, len, ing->ts_recv) != 0;
+        ing->last_ts = ts;
+        pending = 0;
+    }
+    ing->stats.messages += done;
+    ing->stats.rejected += rejected;
+    ing->raw = p;
+    ing->raw_len = len;
+    ing->pending_ts = ts;
+    ing->pending = pending;
+    if (next_ts != NULL && more)
+        *next_ts = pending ? ts : ing->last_ts;
+    return more;
+}
+
 int ingest_run(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts)
 {
     uint64_t before = binfile_errors(&ing->bin.stats);
     int more = 0;
     market_set_source(ing->market, ing->source);
+    if (ing->fmt == INGEST_ITCH) {
+        more = run_itch(ing, until_ts, max, next_ts);
+        goto out;
+    }
     for (uint64_t done = 0; done < max; done++) {
         if (!ing->pending && !next_input(ing))
             goto out;
