@@ -256,6 +256,32 @@ static void apply_input(ingest_t *ing)
         ing->stats.rejected++;
 }
 
+/* The message starting at offset pos of the framer's chunk, if it is
+ * wholly there: for a prefetch only (the framer checks what it yields). */
+static const uint8_t *peek(const binfile_reader_t *r, size_t pos, size_t *len)
+{
+    if (r->chunk_len - pos < BINFILE_PREFIX_LEN || pos > r->chunk_len)
+        return NULL;
+    *len = be16_get(r->chunk + pos);
+    return r->chunk_len - pos - BINFILE_PREFIX_LEN >= *len ? r->chunk + pos + BINFILE_PREFIX_LEN
+                                                           : NULL;
+}
+
+/* Hints the market about the next two messages of the chunk: the one after
+ * next far ahead, the next one near (market_prefetch()); each message is
+ * so hinted twice before it is applied. */
+static void look_ahead(ingest_t *ing)
+{
+    size_t len1, len2;
+    const uint8_t *next = peek(&ing->bin, ing->bin.pos, &len1);
+    if (next == NULL)
+        return;
+    const uint8_t *after = peek(&ing->bin, ing->bin.pos + BINFILE_PREFIX_LEN + len1, &len2);
+    if (after != NULL)
+        market_prefetch(ing->market, after, len2, 0);
+    market_prefetch(ing->market, next, len1, 1);
+}
+
 /* ingest_run()'s loop for ITCH: next_input() and apply_input() for this one
  * format, in one loop with the held message in locals. Returns as
  * ingest_run(). */
@@ -276,6 +302,7 @@ static int run_itch(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next
             /* The framer yields only messages of a known type and exactly
              * that type's length (binfile.h): the timestamp is there. */
             ts = (int64_t)be48_get(p + ITCH_AT_TIMESTAMP);
+            look_ahead(ing);
         }
         pending = 1;
         if (ts > until_ts)

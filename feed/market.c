@@ -660,6 +660,39 @@ static uint64_t ref_at(const uint8_t *msg)
     return be64_get(msg + ITCH_AT_REF);
 }
 
+void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near)
+{
+    if (itch_check(msg, len) != 0)
+        return;
+    switch (msg[0]) {
+    case ITCH_ADD_ORDER:
+    case ITCH_ADD_ORDER_MPID:
+    case ITCH_ORDER_EXECUTED:
+    case ITCH_ORDER_EXECUTED_PRICE:
+    case ITCH_ORDER_CANCEL:
+    case ITCH_ORDER_DELETE:
+    case ITCH_ORDER_REPLACE:
+        break;
+    default:
+        return;
+    }
+    order_t *const *slot = order_table_slot(&m->orders, ref_at(msg));
+    const symbol_t *sym = m->by_locate[be16_get(msg + ITCH_AT_LOCATE)];
+    if (!near) {
+        if (slot != NULL)
+            __builtin_prefetch(slot);
+        if (sym != NULL)
+            __builtin_prefetch(sym);
+        return;
+    }
+    if (slot != NULL && *slot != NULL)
+        __builtin_prefetch(*slot, 1);
+    if (sym != NULL) {
+        __builtin_prefetch(sym->book);
+        __builtin_prefetch(sym->last_quote, 1);
+    }
+}
+
 int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
 {
     int err = itch_check(msg, len);

@@ -126,6 +126,14 @@ int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv);
  * as market_itch(), or the error of itch_check() (nothing counted). */
 int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
 
+/* A hint that the raw ITCH message msg[0..len) comes soon: the market
+ * prefetches what applying it will touch, in two steps a message or so
+ * apart, each reading only what the step before brought in: far (near 0)
+ * the order's slot and the symbol, then near (1) the order, the book and
+ * the symbol's last quote. Changes nothing and reads no byte past len: any
+ * bytes are safe. */
+void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near);
+
 /* A trade or a quote from a source that already speaks in ticks (CSV,
  * journal, PUBLISH). seq 0 assigns the market's next sequence number.
  * Returns 0 or -EINVAL for a bad symbol (1..8 of A-Z 0-9 . -) or -ENOMEM. */
