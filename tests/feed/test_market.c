@@ -776,6 +776,36 @@ static void a_message_cut_short_changes_nothing(void **state)
     row_close(&r);
 }
 
+static void a_prefetch_hint_reads_only_its_bytes_and_changes_nothing(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'S', 300, 1000100);
+    struct guard g;
+    assert_int_equal(guard_open(&g), 0);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_DELETE, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8);
+    uint8_t junk[ITCH_MAX_LEN];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 11);
+    /* Every length of a real message and of junk, flush against a page
+     * that faults on a read past its end. */
+    for (size_t len = 0; len <= ITCH_MAX_LEN; len++) {
+        for (int near = 0; near < 2; near++) {
+            market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
+                            near);
+            market_prefetch(r.m, guard_place(&g, junk, len), len, near);
+        }
+    }
+    guard_close(&g);
+    assert_non_null(market_order(r.m, 1));
+    assert_int_equal(market_stats(r.m)->messages, 1);
+    assert_int_equal(r.seen.quotes, 1);
+    row_close(&r);
+}
+
 /* ---- generated days against the reference model ---- */
 
 typedef struct model_order {
@@ -1057,6 +1087,7 @@ int main(void)
         cmocka_unit_test(row_Q_prints_a_cross_without_a_side_and_leaves_the_book),
         cmocka_unit_test(row_B_is_counted_and_kept_out_of_the_tick_stream),
         cmocka_unit_test(a_message_cut_short_changes_nothing),
+        cmocka_unit_test(a_prefetch_hint_reads_only_its_bytes_and_changes_nothing),
         cmocka_unit_test(bytes_and_decoded_messages_make_the_same_ticks),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
