@@ -2,12 +2,16 @@
  * market.c - one trading day's state: symbols, orders, books, and the ticks
  * they make.
  *
- * The hot path is market_itch(): a decoded message finds its order (an open
- * addressing table keyed by reference, the key stored in the slot so that a
- * probe never touches an order object) or its symbol (an array indexed by
- * stock locate), updates the book, and makes at most a couple of objects
- * from the heap. Nothing here calls the system allocator per message; the
- * tables grow by doubling, which a day does a handful of times.
+ * The hot path is market_itch_raw(): a message, read straight from its
+ * bytes, finds its order (feed/orders.h: a window indexed by reference, a
+ * hash for the few outside it) or its symbol (an array indexed by stock
+ * locate), updates the book, which says whether the top of that side
+ * changed, and makes at most a couple of objects from the heap.
+ * market_itch() does the same for a decoded message. A reader that knows
+ * the next messages hints them first (market_prefetch()): the path waits on
+ * memory (the order, the book, the last quote) more than it computes.
+ * Nothing here calls the system allocator per message; the tables grow by
+ * doubling, which a day does a handful of times.
  *
  * Every tick goes to the sink first and then into its symbol's last-value
  * slot, which takes the market's reference; the tick it replaces is released

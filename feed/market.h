@@ -4,8 +4,9 @@
  * A market is one trading day's state on one heap: the interned symbols (each
  * with its order book and its last trade and last quote), the live orders by
  * reference, and the sink that every new tick is handed to. Decoders feed it
- * (market_itch() for ITCH 5.0 messages, market_trade()/market_quote() for
- * CSV, journal and PUBLISH input); it keeps the books, and turns executions
+ * (market_itch_raw() or market_itch() for ITCH 5.0 messages,
+ * market_trade()/market_quote() for CSV, journal and PUBLISH input); it
+ * keeps the books, and turns executions
  * and trades into trade ticks and every change of a best bid or offer into a
  * quote tick.
  *
@@ -14,7 +15,7 @@
  *   Symbol  interned by name; holds its last trade and last quote, which hold
  *           it back: Symbol <-> Tick cycles, reclaimed by the collector once
  *           the market lets go of the symbol.                (container)
- *   Order   a live ITCH order; owned by the market's order map, points at its
+ *   Order   a live ITCH order; owned by the market's order table, points at its
  *           Symbol without a reference (the market outlives its orders).
  * Prices are int64 with 4 implied decimals, never floats.
  */
