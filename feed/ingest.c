@@ -241,7 +241,7 @@ static void apply_input(ingest_t *ing)
     int err;
     switch (ing->fmt) {
     case INGEST_MOLD:
-        err = market_itch(ing->market, &ing->held.itch, ing->ts_recv);
+        err = market_itch_raw(ing->market, ing->raw, ing->raw_len, ing->ts_recv);
         break;
     case INGEST_CSV:
         err = apply_csv(ing, &ing->held.csv);
@@ -394,11 +394,13 @@ int ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
     market_set_source(ing->market, ing->source);
     if (mold_session_packet(&ing->mold, pkt, len, &info) == 0) {
         while (mold_session_next(&ing->mold, &msg) == 1) {
-            if (itch_decode(msg.data, msg.len, &ing->held.itch) != 0) {
+            if (itch_check(msg.data, msg.len) != 0) {
                 report(ing, msg.seq, "undecodable ITCH message");
                 continue;
             }
-            ing->pending_ts = (int64_t)ing->held.itch.timestamp;
+            ing->raw = msg.data;
+            ing->raw_len = msg.len;
+            ing->pending_ts = (int64_t)be48_get(msg.data + ITCH_AT_TIMESTAMP);
             apply_input(ing);
         }
     }
