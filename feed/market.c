@@ -664,22 +664,20 @@ static uint64_t ref_at(const uint8_t *msg)
     return be64_get(msg + ITCH_AT_REF);
 }
 
+/* The types that name an order at ITCH_AT_REF: what market_prefetch() hints. */
+static const uint8_t names_order[256] = {
+    [ITCH_ADD_ORDER] = 1,      [ITCH_ADD_ORDER_MPID] = 1,
+    [ITCH_ORDER_EXECUTED] = 1, [ITCH_ORDER_EXECUTED_PRICE] = 1,
+    [ITCH_ORDER_CANCEL] = 1,   [ITCH_ORDER_DELETE] = 1,
+    [ITCH_ORDER_REPLACE] = 1,
+};
+
 void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near)
 {
-    if (itch_check(msg, len) != 0)
+    /* Any bytes: only the header and the reference are read, and only when
+     * there are that many. */
+    if (len < ITCH_AT_REF + 8 || !names_order[msg[0]])
         return;
-    switch (msg[0]) {
-    case ITCH_ADD_ORDER:
-    case ITCH_ADD_ORDER_MPID:
-    case ITCH_ORDER_EXECUTED:
-    case ITCH_ORDER_EXECUTED_PRICE:
-    case ITCH_ORDER_CANCEL:
-    case ITCH_ORDER_DELETE:
-    case ITCH_ORDER_REPLACE:
-        break;
-    default:
-        return;
-    }
     order_t *const *slot = order_table_slot(&m->orders, ref_at(msg));
     const symbol_t *sym = m->by_locate[be16_get(msg + ITCH_AT_LOCATE)];
     if (!near) {
