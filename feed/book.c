@@ -1,8 +1,8 @@
 /*
  * book.c - price levels of one symbol's book.
  *
- * Levels of a side are sorted by key, best last, where the key is the price
- * for bids and the negated price for asks, so one search serves both sides.
+ * Levels of a side are sorted best last: bids by ascending price, asks by
+ * descending price; the search is written once and compiled for each side.
  * The arrays grow by doubling (rarely: a book's depth settles early in the
  * day), never shrink until the book is freed with its symbol.
  */
@@ -47,24 +47,26 @@ void book_free(book_t *book)
     free(book);
 }
 
-static int64_t key_of(const book_side_t *s, int64_t price)
+/* Does price a sort below price b on this side (further from the best)? */
+static inline __attribute__((always_inline)) int below(int ask, int64_t a, int64_t b)
 {
-    return s->ask ? -price : price;
+    return ask ? a > b : a < b;
 }
 
 /* Index of the level with price, or of where it would go. Searches from the
- * best end first: most changes happen within a few levels of the top. */
-static uint32_t find(const book_side_t *s, int64_t price, int *found)
+ * best end first: most changes happen within a few levels of the top. ask
+ * is a constant at each call, so each side gets its own loop. */
+static inline __attribute__((always_inline)) uint32_t find_in(const book_side_t *s, int64_t price,
+                                                              int *found, int ask)
 {
-    int64_t key = key_of(s, price);
     uint32_t lo = 0, hi = s->n;
     for (uint32_t i = s->n, steps = 0; i > 0 && steps < 4; i--, steps++) {
-        int64_t k = key_of(s, s->levels[i - 1].price);
-        if (k == key) {
+        int64_t p = s->levels[i - 1].price;
+        if (p == price) {
             *found = 1;
             return i - 1;
         }
-        if (k < key) {
+        if (below(ask, p, price)) {
             *found = 0;
             return i;
         }
@@ -72,18 +74,23 @@ static uint32_t find(const book_side_t *s, int64_t price, int *found)
     }
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int64_t k = key_of(s, s->levels[mid].price);
-        if (k == key) {
+        int64_t p = s->levels[mid].price;
+        if (p == price) {
             *found = 1;
             return mid;
         }
-        if (k < key)
+        if (below(ask, p, price))
             lo = mid + 1;
         else
             hi = mid;
     }
     *found = 0;
     return lo;
+}
+
+static uint32_t find(const book_side_t *s, int64_t price, int *found)
+{
+    return s->ask ? find_in(s, price, found, 1) : find_in(s, price, found, 0);
 }
 
 int book_add(book_t *book, char side, int64_t price, uint32_t shares)
@@ -94,7 +101,7 @@ int book_add(book_t *book, char side, int64_t price, uint32_t shares)
     if (found) {
         s->levels[i].shares += shares;
         s->levels[i].orders++;
-        return 0;
+        return i == s->n - 1 && shares > 0;
     }
     if (s->n == s->cap) {
         book_level_t *grown = realloc(s->levels, 2 * (size_t)s->cap * sizeof(*grown));
@@ -106,22 +113,26 @@ int book_add(book_t *book, char side, int64_t price, uint32_t shares)
     memmove(&s->levels[i + 1], &s->levels[i], (s->n - i) * sizeof(*s->levels));
     s->levels[i] = (book_level_t){.price = price, .shares = shares, .orders = 1};
     s->n++;
-    return 0;
+    return i == s->n - 1;
 }
 
-void book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gone)
+int book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gone)
 {
     book_side_t *s = side == 'B' ? &book->bid : &book->ask;
     int found;
     uint32_t i = find(s, price, &found);
     if (!found)
-        return;
+        return 0;
     book_level_t *l = &s->levels[i];
-    l->shares -= shares < l->shares ? shares : l->shares;
+    uint64_t taken = shares < l->shares ? shares : l->shares;
+    int top = i == s->n - 1;
+    l->shares -= taken;
     if (gone && l->orders > 0)
         l->orders--;
     if (l->orders == 0) {
         memmove(&s->levels[i], &s->levels[i + 1], (s->n - i - 1) * sizeof(*s->levels));
         s->n--;
+        return top;
     }
+    return top && taken > 0;
 }

@@ -39,12 +39,15 @@ typedef struct book book_t;
 book_t *book_new(void);
 void book_free(book_t *book);
 
-/* Adds an order of shares at price on side ('B' or 'S'). 0 or -ENOMEM. */
+/* Adds an order of shares at price on side ('B' or 'S'). Returns 1 when the
+ * best level of the side changed (its price or its shares), 0 when not, or
+ * -ENOMEM (nothing changed). */
 int book_add(book_t *book, char side, int64_t price, uint32_t shares);
 
 /* Takes shares off the level at price; gone says the order left the book
- * (its count goes down too). A level left with no order is removed. */
-void book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gone);
+ * (its count goes down too). A level left with no order is removed. Returns
+ * 1 when the best level of the side changed, else 0. */
+int book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gone);
 
 /* The best level of a side, or NULL when the side is empty. */
 static inline const book_level_t *book_best(const book_side_t *s)

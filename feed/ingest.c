@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "feed/be.h"
 #include "feed/ingest.h"
 
 enum ingest_format ingest_format_parse(const char *name)
@@ -180,24 +181,15 @@ static int tlog_next(ingest_t *ing)
 
 /* ---- next and apply, per format ---- */
 
-/* Decodes the next input into ing->held and sets ing->pending_ts. Returns 1,
- * or 0 when the chunk is used up. Bad inputs are skipped here. */
+/* Decodes the next CSV line or journal record (ITCH has run_itch()) into
+ * ing->held and sets ing->pending_ts. Returns 1, or 0 when the chunk is
+ * used up. Bad inputs are skipped here. */
 static int next_input(ingest_t *ing)
 {
-    const uint8_t *p;
     const char *line;
     size_t len;
     for (;;) {
         switch (ing->fmt) {
-        case INGEST_ITCH:
-            if (binfile_reader_next(&ing->bin, &p, &len) == 0)
-                return 0;
-            if (itch_decode(p, len, &ing->held.itch) != 0) {
-                report(ing, ing->stats.messages + 1, "undecodable ITCH message");
-                continue;
-            }
-            ing->pending_ts = (int64_t)ing->held.itch.timestamp;
-            return 1;
         case INGEST_CSV: {
             int r = csv_reader_next(&ing->csv, &line, &len);
             if (r == 0)
@@ -217,6 +209,7 @@ static int next_input(ingest_t *ing)
                 return 0;
             ing->pending_ts = ing->held.rec.ts_exch;
             return 1;
+        case INGEST_ITCH: /* run_itch() */
         case INGEST_MOLD:
             return 0;
         }
@@ -247,9 +240,8 @@ static void apply_input(ingest_t *ing)
 {
     int err;
     switch (ing->fmt) {
-    case INGEST_ITCH:
     case INGEST_MOLD:
-        err = market_itch(ing->market, &ing->held.itch, ing->ts_recv);
+        err = market_itch_raw(ing->market, ing->raw, ing->raw_len, ing->ts_recv);
         break;
     case INGEST_CSV:
         err = apply_csv(ing, &ing->held.csv);
@@ -264,11 +256,81 @@ static void apply_input(ingest_t *ing)
         ing->stats.rejected++;
 }
 
+/* The message starting at offset pos of the framer's chunk, if it is
+ * wholly there: for a prefetch only (the framer checks what it yields). */
+static const uint8_t *peek(const binfile_reader_t *r, size_t pos, size_t *len)
+{
+    if (r->chunk_len - pos < BINFILE_PREFIX_LEN || pos > r->chunk_len)
+        return NULL;
+    *len = be16_get(r->chunk + pos);
+    return r->chunk_len - pos - BINFILE_PREFIX_LEN >= *len ? r->chunk + pos + BINFILE_PREFIX_LEN
+                                                           : NULL;
+}
+
+/* Hints the market about the next two messages of the chunk: the one after
+ * next far ahead, the next one near (market_prefetch()); each message is
+ * so hinted twice before it is applied. */
+static void look_ahead(ingest_t *ing)
+{
+    size_t len1, len2;
+    const uint8_t *next = peek(&ing->bin, ing->bin.pos, &len1);
+    if (next == NULL)
+        return;
+    const uint8_t *after = peek(&ing->bin, ing->bin.pos + BINFILE_PREFIX_LEN + len1, &len2);
+    if (after != NULL)
+        market_prefetch(ing->market, after, len2, 0);
+    market_prefetch(ing->market, next, len1, 1);
+}
+
+/* ingest_run()'s loop for ITCH: next_input() and apply_input() for this one
+ * format, in one loop with the held message in locals. Returns as
+ * ingest_run(). */
+static int run_itch(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts)
+{
+    market_t *m = ing->market;
+    const uint8_t *p = ing->raw;
+    size_t len = ing->raw_len;
+    int64_t ts = ing->pending_ts;
+    int pending = ing->pending, more = 1;
+    uint64_t done = 0, rejected = 0;
+    for (; done < max; done++) {
+        if (!pending) {
+            if (binfile_reader_next(&ing->bin, &p, &len) == 0) {
+                more = 0;
+                break;
+            }
+            /* The framer yields only messages of a known type and exactly
+             * that type's length (binfile.h): the timestamp is there. */
+            ts = (int64_t)be48_get(p + ITCH_AT_TIMESTAMP);
+            look_ahead(ing);
+        }
+        pending = 1;
+        if (ts > until_ts)
+            break;
+        rejected += market_itch_raw(m, p, len, ing->ts_recv) != 0;
+        ing->last_ts = ts;
+        pending = 0;
+    }
+    ing->stats.messages += done;
+    ing->stats.rejected += rejected;
+    ing->raw = p;
+    ing->raw_len = len;
+    ing->pending_ts = ts;
+    ing->pending = pending;
+    if (next_ts != NULL && more)
+        *next_ts = pending ? ts : ing->last_ts;
+    return more;
+}
+
 int ingest_run(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next_ts)
 {
     uint64_t before = binfile_errors(&ing->bin.stats);
     int more = 0;
     market_set_source(ing->market, ing->source);
+    if (ing->fmt == INGEST_ITCH) {
+        more = run_itch(ing, until_ts, max, next_ts);
+        goto out;
+    }
     for (uint64_t done = 0; done < max; done++) {
         if (!ing->pending && !next_input(ing))
             goto out;
@@ -332,11 +394,13 @@ int ingest_packet(ingest_t *ing, const void *pkt, size_t len, int64_t ts_recv)
     market_set_source(ing->market, ing->source);
     if (mold_session_packet(&ing->mold, pkt, len, &info) == 0) {
         while (mold_session_next(&ing->mold, &msg) == 1) {
-            if (itch_decode(msg.data, msg.len, &ing->held.itch) != 0) {
+            if (itch_check(msg.data, msg.len) != 0) {
                 report(ing, msg.seq, "undecodable ITCH message");
                 continue;
             }
-            ing->pending_ts = (int64_t)ing->held.itch.timestamp;
+            ing->raw = msg.data;
+            ing->raw_len = msg.len;
+            ing->pending_ts = (int64_t)be48_get(msg.data + ITCH_AT_TIMESTAMP);
             apply_input(ing);
         }
     }

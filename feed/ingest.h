@@ -68,8 +68,11 @@ typedef struct ingest {
      * the limit. */
     int pending;
     int64_t pending_ts;
+    const uint8_t *raw; /* ITCH, MoldUDP64: the held message's bytes, in the chunk or
+                           datagram (or the framer's copy of a split one) until it is
+                           applied */
+    size_t raw_len;
     union {
-        itch_msg_t itch;
         csv_tick_t csv;
         journal_rec_t rec;
     } held;

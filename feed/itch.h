@@ -63,6 +63,24 @@ enum itch_type {
 #define ITCH_MPID_LEN  4                   /* MPID and Attribution fields */
 #define ITCH_TS_MAX    ((uint64_t)1 << 48) /* timestamps are below this */
 
+/* Offsets of the fields a reader takes straight from the bytes of an order
+ * message (market_itch_raw()), after itch_check() has passed. */
+enum itch_offset {
+    ITCH_AT_LOCATE = 1,           /* every type: Stock Locate (2) */
+    ITCH_AT_TIMESTAMP = 5,        /* every type: Timestamp (6) */
+    ITCH_AT_REF = 11,             /* A F E C X D: Order Reference Number; U: the original */
+    ITCH_AT_ADD_SIDE = 19,        /* A F: Buy/Sell Indicator (1) */
+    ITCH_AT_ADD_SHARES = 20,      /* A F: Shares (4) */
+    ITCH_AT_ADD_STOCK = 24,       /* A F: Stock (8) */
+    ITCH_AT_ADD_PRICE = 32,       /* A F: Price (4) */
+    ITCH_AT_REF_SHARES = 19,      /* E C: Executed Shares; X: Cancelled Shares (4) */
+    ITCH_AT_EXEC_PRINTABLE = 31,  /* C: Printable (1) */
+    ITCH_AT_EXEC_PRICE = 32,      /* C: Execution Price (4) */
+    ITCH_AT_REPLACE_NEW_REF = 19, /* U: New Order Reference Number (8) */
+    ITCH_AT_REPLACE_SHARES = 27,  /* U: Shares (4) */
+    ITCH_AT_REPLACE_PRICE = 31,   /* U: Price (4) */
+};
+
 /* Errors of itch_check, itch_decode and itch_encode. */
 enum itch_err {
     ITCH_ETRUNCATED = -ENODATA, /* shorter than its type's length (or empty) */

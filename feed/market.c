@@ -2,34 +2,85 @@
  * market.c - one trading day's state: symbols, orders, books, and the ticks
  * they make.
  *
- * The hot path is market_itch(): a decoded message finds its order (an open
- * addressing table keyed by reference, the key stored in the slot so that a
- * probe never touches an order object) or its symbol (an array indexed by
- * stock locate), updates the book, and makes at most a couple of objects
- * from the heap. Nothing here calls the system allocator per message; the
- * tables grow by doubling, which a day does a handful of times.
+ * The hot path is market_itch_raw(): a message, read straight from its
+ * bytes, finds its order (feed/orders.h: a window indexed by reference, a
+ * hash for the few outside it) or its symbol (an array indexed by stock
+ * locate), updates the book, which says whether the top of that side
+ * changed, and makes at most a couple of objects from the heap.
+ * market_itch() does the same for a decoded message. A reader that knows
+ * the next messages hints them first (market_prefetch()): the path waits on
+ * memory (the order, the book, the last quote) more than it computes.
+ * Nothing here calls the system allocator per message; the tables grow by
+ * doubling, which a day does a handful of times.
  *
  * Every tick goes to the sink first and then into its symbol's last-value
  * slot, which takes the market's reference; the tick it replaces is released
  * then and there, so a symbol holds exactly its latest trade and quote.
+ *
+ * What each ITCH 5.0 message that touches trades or books does here, and
+ * which of its fields (the specification's names) it reads besides Message
+ * Type and Timestamp (the ticks' exchange time, after day_start_ns). "Quotes"
+ * means: a quote tick if the best price or the shares at it changed on the
+ * side the message touched; nothing otherwise. E, C, X, D and U find their
+ * symbol through the order, not through Stock Locate.
+ *
+ *   A  Add Order: Order Reference Number, Buy/Sell Indicator, Shares, Stock
+ *      (with Stock Locate), Price. Joins the book on its side; quotes. A
+ *      reference already live, reference 0, 0 shares or a side other than B
+ *      or S is refused (counted in rejected).
+ *   F  Add Order with MPID Attribution: as A; Attribution is not read.
+ *   E  Order Executed: Order Reference Number, Executed Shares. Takes the
+ *      shares off the order (it leaves when none are left), prints a trade
+ *      at the order's own price, side the aggressor's (the opposite of the
+ *      resting order's), size the shares executed (at most what was live);
+ *      quotes. Match Number is not read.
+ *   C  Order Executed With Price: Order Reference Number, Executed Shares,
+ *      Printable, Execution Price. As E, at Execution Price, and the trade is
+ *      printed only when Printable is 'Y' ('N' executions are reported again
+ *      in a cross, so printing both would count the shares twice); the book
+ *      changes either way.
+ *   X  Order Cancel: Order Reference Number, Cancelled Shares. Takes the
+ *      shares off (the order leaves when none are left); quotes.
+ *   D  Order Delete: Order Reference Number. The order leaves; quotes.
+ *   U  Order Replace: Original Order Reference Number, New Order Reference
+ *      Number, Shares, Price. The original leaves, the new order joins with
+ *      the original's side and stock; one quote at most for the pair.
+ *   P  Trade (non-cross): Stock (with Stock Locate), Shares, Price. A trade of
+ *      a non-displayed order: prints a trade with no side, the book is not
+ *      touched. Buy/Sell Indicator is not read: the specification defines
+ *      it as the side of the resting non-displayed order, not the aggressor
+ *      (tickd's side), and since 2014-07-14 Nasdaq sends 'B' for every P
+ *      whatever the resting side. Order Reference Number (0 on today's feed)
+ *      and Match Number are not read. 0 shares prints nothing.
+ *   Q  Cross Trade: Stock (with Stock Locate), Shares (8 bytes, clamped to
+ *      the tick's 32 bits), Cross Price. Prints a trade with no side (a
+ *      cross has no aggressor); the book is not touched. Cross Type and Match
+ *      Number are not read. 0 shares (a cross that did not happen) prints
+ *      nothing.
+ *   B  Broken Trade: nothing but the header is read. Counted in
+ *      broken_trades and kept out of the tick stream. A tick carries no
+ *      match number, so neither tickd nor a subscriber could tell which
+ *      earlier print the break names; publishing a correction would need a
+ *      day-long map from match number to trade and a new kind of tick in
+ *      every output. The book is not touched: a break changes no live order.
+ *
+ * E, C, X, D and U naming no live order, and A, F, P and Q naming a locate
+ * with no directory entry and no usable Stock, change nothing and are
+ * counted (unknown_orders, unknown_stocks).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/be.h"
 #include "feed/book.h"
 #include "feed/itch.h"
 #include "feed/market.h"
+#include "feed/orders.h"
 
 #define LOCATE_SLOTS    65536
-#define ORDERS_INITIAL  (1u << 16)
 #define SYMBOLS_INITIAL (1u << 10)
 #define HASH_MULTIPLIER 0x9E3779B97F4A7C15ull
-
-typedef struct order_slot {
-    uint64_t ref; /* 0 marks an empty slot (ITCH never uses reference 0) */
-    order_t *order;
-} order_slot_t;
 
 struct market {
     heap_t *heap;
@@ -38,10 +89,8 @@ struct market {
     void *sink_arg;
     uint64_t seq;         /* last tick sequence number handed out */
     uint16_t source;      /* stamped on the orders added now (market_set_source()) */
-    order_slot_t *orders; /* open addressing, linear probing */
-    uint32_t orders_bits; /* log2 of the table size */
-    uint64_t orders_count;
-    symbol_t **symbols; /* open addressing by name, linear probing */
+    order_table_t orders; /* the live orders by reference (feed/orders.h) */
+    symbol_t **symbols;   /* open addressing by name, linear probing */
     uint32_t symbols_bits;
     uint32_t symbols_count;
     symbol_t **by_locate; /* [stock locate] -> symbol, borrowed */
@@ -84,12 +133,11 @@ int market_create(heap_t *heap, int64_t day_start_ns, market_sink_fn sink, void 
     m->day_start_ns = day_start_ns;
     m->sink = sink;
     m->sink_arg = arg;
-    m->orders_bits = __builtin_ctz(ORDERS_INITIAL);
-    m->orders = calloc(ORDERS_INITIAL, sizeof(*m->orders));
+    int orders_err = order_table_init(&m->orders);
     m->symbols_bits = __builtin_ctz(SYMBOLS_INITIAL);
     m->symbols = calloc(SYMBOLS_INITIAL, sizeof(*m->symbols));
     m->by_locate = calloc(LOCATE_SLOTS, sizeof(*m->by_locate));
-    if (m->orders == NULL || m->symbols == NULL || m->by_locate == NULL) {
+    if (orders_err != 0 || m->symbols == NULL || m->by_locate == NULL) {
         market_destroy(m);
         return -ENOMEM;
     }
@@ -97,15 +145,18 @@ int market_create(heap_t *heap, int64_t day_start_ns, market_sink_fn sink, void 
     return 0;
 }
 
+static int drop_order(order_t *o, void *heap)
+{
+    obj_decref(heap, &o->ob);
+    return 0;
+}
+
 void market_destroy(market_t *m)
 {
     if (m == NULL)
         return;
-    if (m->orders != NULL) {
-        for (size_t i = 0; i < (size_t)1 << m->orders_bits; i++)
-            if (m->orders[i].ref != 0)
-                obj_decref(m->heap, &m->orders[i].order->ob);
-    }
+    if (m->orders.window != NULL)
+        order_table_walk(&m->orders, drop_order, m->heap);
     if (m->symbols != NULL) {
         for (size_t i = 0; i < (size_t)1 << m->symbols_bits; i++) {
             symbol_t *s = m->symbols[i];
@@ -116,7 +167,7 @@ void market_destroy(market_t *m)
             obj_decref(m->heap, &s->ob);
         }
     }
-    free(m->orders);
+    order_table_free(&m->orders);
     free(m->symbols);
     free(m->by_locate);
     free(m);
@@ -256,66 +307,7 @@ static symbol_t *itch_symbol(market_t *m, uint16_t locate, const char *stock)
 
 order_t *market_order(const market_t *m, uint64_t ref)
 {
-    size_t mask = ((size_t)1 << m->orders_bits) - 1;
-    for (size_t i = hash_slot(ref, m->orders_bits);; i = (i + 1) & mask) {
-        if (m->orders[i].ref == ref)
-            return m->orders[i].order;
-        if (m->orders[i].ref == 0)
-            return NULL;
-    }
-}
-
-static int orders_grow(market_t *m)
-{
-    uint32_t bits = m->orders_bits + 1;
-    size_t size = (size_t)1 << bits, mask = size - 1;
-    order_slot_t *grown = calloc(size, sizeof(*grown));
-    if (grown == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < (size_t)1 << m->orders_bits; i++) {
-        if (m->orders[i].ref == 0)
-            continue;
-        size_t j = hash_slot(m->orders[i].ref, bits);
-        while (grown[j].ref != 0)
-            j = (j + 1) & mask;
-        grown[j] = m->orders[i];
-    }
-    free(m->orders);
-    m->orders = grown;
-    m->orders_bits = bits;
-    return 0;
-}
-
-/* Slot index of ref, or of the empty slot where it would go. */
-static size_t order_slot(const market_t *m, uint64_t ref)
-{
-    size_t mask = ((size_t)1 << m->orders_bits) - 1;
-    size_t i = hash_slot(ref, m->orders_bits);
-    while (m->orders[i].ref != 0 && m->orders[i].ref != ref)
-        i = (i + 1) & mask;
-    return i;
-}
-
-/* Empties slot i and shifts later members of its probe run back, so lookups
- * never need tombstones. */
-static void order_slot_clear(market_t *m, size_t i)
-{
-    size_t mask = ((size_t)1 << m->orders_bits) - 1;
-    size_t j = i;
-    for (;;) {
-        m->orders[i].ref = 0;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (m->orders[j].ref == 0)
-                return;
-            size_t home = hash_slot(m->orders[j].ref, m->orders_bits);
-            /* Can the entry at j move to i? Only if its home is not in (i, j]. */
-            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
-                break;
-        }
-        m->orders[i] = m->orders[j];
-        i = j;
-    }
+    return order_table_find(&m->orders, ref);
 }
 
 /* ---- ticks ---- */
@@ -381,6 +373,15 @@ static top_t top_of(const symbol_t *sym, char side)
     return l != NULL ? (top_t){l->price, l->shares} : (top_t){0, 0};
 }
 
+/* A quote of sym's top of book now. */
+static int quote(market_t *m, symbol_t *sym, int64_t ts_exch, int64_t ts_recv)
+{
+    int64_t bid, ask;
+    uint32_t bid_size, ask_size;
+    market_bbo(sym, &bid, &bid_size, &ask, &ask_size);
+    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, 0, ts_exch, ts_recv);
+}
+
 /* Emits a quote if the top of sym's side differs from before (a change on
  * one side leaves the other as it was). */
 static int quote_if_changed(market_t *m, symbol_t *sym, char side, top_t before, int64_t ts_exch,
@@ -389,12 +390,11 @@ static int quote_if_changed(market_t *m, symbol_t *sym, char side, top_t before,
     top_t now = top_of(sym, side);
     if (now.price == before.price && now.shares == before.shares)
         return 0;
-    int64_t bid, ask;
-    uint32_t bid_size, ask_size;
-    market_bbo(sym, &bid, &bid_size, &ask, &ask_size);
-    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, 0, ts_exch, ts_recv);
+    return quote(m, sym, ts_exch, ts_recv);
 }
 
+/* Adds an order to sym's book. Returns 1 when the top of its side changed,
+ * 0 when not, or a negative errno (nothing changed). */
 static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32_t shares,
                      int64_t price)
 {
@@ -402,49 +402,47 @@ static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32
         m->stats.rejected++;
         return -EINVAL;
     }
-    if ((m->orders_count + 1) * 2 > (uint64_t)1 << m->orders_bits && orders_grow(m) != 0)
-        return -ENOMEM;
-    size_t i = order_slot(m, ref);
-    if (m->orders[i].ref == ref) {
+    if (order_table_find(&m->orders, ref) != NULL) {
         m->stats.rejected++; /* a reference already live: refuse the duplicate */
         return -EEXIST;
     }
-    if (book_add(sym->book, side, price, shares) != 0)
-        return -ENOMEM;
     order_t *o = (order_t *)obj_new(m->heap, &order_type);
-    if (HEAP_UNLIKELY(o == NULL)) {
-        book_reduce(sym->book, side, price, shares, 1);
+    if (HEAP_UNLIKELY(o == NULL))
         return -ENOMEM;
-    }
     o->ref = ref;
     o->sym = sym;
     o->price = price;
     o->shares = shares;
     o->side = side;
     o->source = m->source;
-    m->orders[i].ref = ref;
-    m->orders[i].order = o;
-    m->orders_count++;
+    if (HEAP_UNLIKELY(order_table_insert(&m->orders, o) != 0)) {
+        obj_decref(m->heap, &o->ob);
+        return -ENOMEM;
+    }
+    int changed = book_add(sym->book, side, price, shares);
+    if (HEAP_UNLIKELY(changed < 0)) {
+        order_table_remove(&m->orders, o);
+        obj_decref(m->heap, &o->ob);
+        return changed;
+    }
     m->stats.orders_added++;
     m->stats.orders_live++;
-    return 0;
+    return changed;
 }
 
-/* Takes shares off the order in slot i; the order leaves when none are left
- * (or when all is set). */
-static void order_reduce(market_t *m, size_t i, uint32_t shares, int all)
+/* Takes shares off o; the order leaves when none are left (or when all is
+ * set). Returns whether the top of its side of the book changed. */
+static int order_reduce(market_t *m, order_t *o, uint32_t shares, int all)
 {
-    order_t *o = m->orders[i].order;
     if (all || shares >= o->shares) {
-        book_reduce(o->sym->book, o->side, o->price, o->shares, 1);
-        order_slot_clear(m, i);
-        m->orders_count--;
+        int changed = book_reduce(o->sym->book, o->side, o->price, o->shares, 1);
+        order_table_remove(&m->orders, o);
         m->stats.orders_live--;
         obj_decref(m->heap, &o->ob);
-        return;
+        return changed;
     }
-    book_reduce(o->sym->book, o->side, o->price, shares, 0);
     o->shares -= shares;
+    return book_reduce(o->sym->book, o->side, o->price, shares, 0);
 }
 
 static char aggressor_of(char resting_side)
@@ -452,63 +450,83 @@ static char aggressor_of(char resting_side)
     return resting_side == 'B' ? 'S' : 'B';
 }
 
+static order_t *live_order(market_t *m, uint64_t ref)
+{
+    order_t *o = order_table_find(&m->orders, ref);
+    if (HEAP_UNLIKELY(o == NULL))
+        m->stats.unknown_orders++;
+    return o;
+}
+
 /* E and C: a resting order traded; the trade prints at price. */
 static int order_execute(market_t *m, uint64_t ref, uint32_t shares, int64_t price, int print,
                          int64_t ts_exch, int64_t ts_recv)
 {
-    size_t i = order_slot(m, ref);
-    if (ref == 0 || m->orders[i].ref != ref) {
-        m->stats.unknown_orders++;
+    order_t *o = live_order(m, ref);
+    if (o == NULL)
         return -ENOENT;
-    }
-    order_t *o = m->orders[i].order;
     symbol_t *sym = o->sym;
     char side = aggressor_of(o->side);
     if (price < 0)
         price = o->price;
     uint32_t done = shares < o->shares ? shares : o->shares;
-    char book_side = o->side;
-    top_t before = top_of(sym, book_side);
-    order_reduce(m, i, shares, 0);
+    int changed = order_reduce(m, o, shares, 0);
     int err = print && done > 0
                   ? emit(m, sym, TICK_TRADE, side, price, done, 0, 0, 0, ts_exch, ts_recv)
                   : 0;
-    if (err == 0)
-        err = quote_if_changed(m, sym, book_side, before, ts_exch, ts_recv);
+    if (err == 0 && changed)
+        err = quote(m, sym, ts_exch, ts_recv);
     return err;
 }
 
 static int order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int64_t ts_exch,
                         int64_t ts_recv)
 {
-    size_t i = order_slot(m, ref);
-    if (ref == 0 || m->orders[i].ref != ref) {
-        m->stats.unknown_orders++;
+    order_t *o = live_order(m, ref);
+    if (o == NULL)
         return -ENOENT;
-    }
-    symbol_t *sym = m->orders[i].order->sym;
-    char side = m->orders[i].order->side;
-    top_t before = top_of(sym, side);
-    order_reduce(m, i, shares, all);
-    return quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
+    symbol_t *sym = o->sym;
+    return order_reduce(m, o, shares, all) ? quote(m, sym, ts_exch, ts_recv) : 0;
 }
 
+/* U: the original leaves and the new order joins; one quote at most, and
+ * none when the top ends as it was (the new order took the old one's place
+ * at the top with the same shares). The new order is the original's object
+ * under its new reference, price and shares: an order leaves and one joins
+ * without a trip through the heap. A replacement the market refuses (a new
+ * reference of 0 or already live, 0 shares) still takes the original off. */
 static int order_replace(market_t *m, const itch_order_replace_t *u, int64_t ts_exch,
                          int64_t ts_recv)
 {
-    size_t i = order_slot(m, u->orig_ref);
-    if (u->orig_ref == 0 || m->orders[i].ref != u->orig_ref) {
-        m->stats.unknown_orders++;
+    order_t *o = live_order(m, u->orig_ref);
+    if (o == NULL)
         return -ENOENT;
-    }
-    order_t *o = m->orders[i].order;
     symbol_t *sym = o->sym;
     char side = o->side;
     top_t before = top_of(sym, side);
-    order_reduce(m, i, 0, 1);
-    int err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
+    int err;
+    if (u->new_ref == 0 || u->shares == 0 || order_table_find(&m->orders, u->new_ref) != NULL) {
+        order_reduce(m, o, 0, 1);
+        err = order_add(m, sym, u->new_ref, side, u->shares, u->price);
+    } else {
+        book_reduce(sym->book, side, o->price, o->shares, 1);
+        order_table_remove(&m->orders, o);
+        o->ref = u->new_ref;
+        o->price = u->price;
+        o->shares = u->shares;
+        o->source = m->source;
+        err = order_table_insert(&m->orders, o);
+        if (err == 0 && (err = book_add(sym->book, side, o->price, o->shares)) < 0)
+            order_table_remove(&m->orders, o);
+        if (HEAP_UNLIKELY(err < 0)) {
+            m->stats.orders_live--;
+            obj_decref(m->heap, &o->ob);
+        } else {
+            m->stats.orders_added++;
+        }
+    }
     int qerr = quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
-    return err != 0 ? err : qerr;
+    return err < 0 ? err : qerr;
 }
 
 void market_set_source(market_t *m, uint16_t source)
@@ -516,28 +534,32 @@ void market_set_source(market_t *m, uint16_t source)
     m->source = source;
 }
 
-/* Clearing a slot moves later members of its probe run back into it, so the
- * walk looks at the same slot again after a removal instead of moving on. A
- * move only ever brings an entry from further along the walk (or one already
- * seen and kept) into the slot, so no order of source is passed over. */
+typedef struct withdrawal {
+    market_t *m;
+    uint16_t source;
+    int64_t ts_exch, ts_recv;
+    uint64_t taken;
+} withdrawal_t;
+
+static int withdraw_order(order_t *o, void *arg)
+{
+    withdrawal_t *w = arg;
+    if (o->source != w->source)
+        return 0;
+    symbol_t *sym = o->sym;
+    char side = o->side;
+    top_t before = top_of(sym, side);
+    order_reduce(w->m, o, 0, 1);
+    quote_if_changed(w->m, sym, side, before, w->ts_exch, w->ts_recv);
+    w->taken++;
+    return 1;
+}
+
 uint64_t market_withdraw(market_t *m, uint16_t source, int64_t ts_exch, int64_t ts_recv)
 {
-    uint64_t taken = 0;
-    size_t size = (size_t)1 << m->orders_bits;
-    for (size_t i = 0; i < size;) {
-        order_t *o = m->orders[i].order;
-        if (m->orders[i].ref == 0 || o->source != source) {
-            i++;
-            continue;
-        }
-        symbol_t *sym = o->sym;
-        char side = o->side;
-        top_t before = top_of(sym, side);
-        order_reduce(m, i, 0, 1);
-        quote_if_changed(m, sym, side, before, ts_exch, ts_recv);
-        taken++;
-    }
-    return taken;
+    withdrawal_t w = {m, source, ts_exch, ts_recv, 0};
+    order_table_walk(&m->orders, withdraw_order, &w);
+    return w.taken;
 }
 
 static int stock_unknown(market_t *m)
@@ -546,23 +568,30 @@ static int stock_unknown(market_t *m)
     return -ENOENT;
 }
 
+/* A and F: a displayed order joins its symbol's book; a quote if the top
+ * changed. */
+static int add_order(market_t *m, uint16_t locate, const char *stock, uint64_t ref, char side,
+                     uint32_t shares, int64_t price, int64_t ts_exch, int64_t ts_recv)
+{
+    symbol_t *sym = itch_symbol(m, locate, stock);
+    if (sym == NULL)
+        return stock_unknown(m);
+    int err = order_add(m, sym, ref, side, shares, price);
+    return err > 0 ? quote(m, sym, ts_exch, ts_recv) : err;
+}
+
 int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
 {
     int64_t ts = m->day_start_ns + (int64_t)msg->timestamp;
     symbol_t *sym;
-    int err;
 
     m->stats.messages++;
     switch (msg->type) {
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID: {
         const itch_add_order_t *a = &msg->add;
-        sym = itch_symbol(m, msg->stock_locate, a->stock);
-        if (sym == NULL)
-            return stock_unknown(m);
-        top_t before = top_of(sym, a->side);
-        err = order_add(m, sym, a->order_ref, a->side, a->shares, a->price);
-        return err != 0 ? err : quote_if_changed(m, sym, a->side, before, ts, ts_recv);
+        return add_order(m, msg->stock_locate, a->stock, a->order_ref, a->side, a->shares, a->price,
+                         ts, ts_recv);
     }
     case ITCH_ORDER_EXECUTED:
         return order_execute(m, msg->executed.order_ref, msg->executed.shares, -1, 1, ts, ts_recv);
@@ -584,8 +613,7 @@ int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
             return stock_unknown(m);
         if (p->shares == 0)
             return 0;
-        return emit(m, sym, TICK_TRADE, p->side == 'B' || p->side == 'S' ? p->side : 0, p->price,
-                    p->shares, 0, 0, 0, ts, ts_recv);
+        return emit(m, sym, TICK_TRADE, 0, p->price, p->shares, 0, 0, 0, ts, ts_recv);
     }
     case ITCH_CROSS_TRADE: {
         const itch_cross_trade_t *q = &msg->cross_trade;
@@ -596,6 +624,9 @@ int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv)
             return 0;
         return emit(m, sym, TICK_TRADE, 0, q->price, clamp32(q->shares), 0, 0, 0, ts, ts_recv);
     }
+    case ITCH_BROKEN_TRADE:
+        m->stats.broken_trades++;
+        return 0;
     case ITCH_STOCK_DIRECTORY: {
         const itch_stock_directory_t *r = &msg->stock_directory;
         m->by_locate[msg->stock_locate] = NULL;
@@ -626,4 +657,89 @@ int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t
         return symbol_valid(sym, len) ? -ENOMEM : -EINVAL;
     }
     return emit(m, s, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, seq, ts_exch, ts_recv);
+}
+
+static uint64_t ref_at(const uint8_t *msg)
+{
+    return be64_get(msg + ITCH_AT_REF);
+}
+
+/* The types that name an order at ITCH_AT_REF: what market_prefetch() hints. */
+static const uint8_t names_order[256] = {
+    [ITCH_ADD_ORDER] = 1,      [ITCH_ADD_ORDER_MPID] = 1,
+    [ITCH_ORDER_EXECUTED] = 1, [ITCH_ORDER_EXECUTED_PRICE] = 1,
+    [ITCH_ORDER_CANCEL] = 1,   [ITCH_ORDER_DELETE] = 1,
+    [ITCH_ORDER_REPLACE] = 1,
+};
+
+void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near)
+{
+    /* Any bytes: only the header and the reference are read, and only when
+     * there are that many. */
+    if (len < ITCH_AT_REF + 8 || !names_order[msg[0]])
+        return;
+    order_t *const *slot = order_table_slot(&m->orders, ref_at(msg));
+    const symbol_t *sym = m->by_locate[be16_get(msg + ITCH_AT_LOCATE)];
+    if (!near) {
+        if (slot != NULL)
+            __builtin_prefetch(slot);
+        if (sym != NULL)
+            __builtin_prefetch(sym);
+        return;
+    }
+    if (slot != NULL && *slot != NULL)
+        __builtin_prefetch(*slot, 1);
+    if (sym != NULL) {
+        __builtin_prefetch(sym->book);
+        __builtin_prefetch(sym->last_quote, 1);
+    }
+}
+
+int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+{
+    int err = itch_check(msg, len);
+    if (HEAP_UNLIKELY(err != 0))
+        return err;
+    int64_t ts = m->day_start_ns + (int64_t)be48_get(msg + ITCH_AT_TIMESTAMP);
+    /* Each case reads only its own type's fields: itch_check() vouched for
+     * its length. */
+    switch (msg[0]) {
+    case ITCH_ADD_ORDER:
+    case ITCH_ADD_ORDER_MPID:
+        m->stats.messages++;
+        return add_order(m, be16_get(msg + ITCH_AT_LOCATE), (const char *)msg + ITCH_AT_ADD_STOCK,
+                         ref_at(msg), (char)msg[ITCH_AT_ADD_SIDE],
+                         be32_get(msg + ITCH_AT_ADD_SHARES), be32_get(msg + ITCH_AT_ADD_PRICE), ts,
+                         ts_recv);
+    case ITCH_ORDER_EXECUTED:
+        m->stats.messages++;
+        return order_execute(m, ref_at(msg), be32_get(msg + ITCH_AT_REF_SHARES), -1, 1, ts,
+                             ts_recv);
+    case ITCH_ORDER_EXECUTED_PRICE:
+        m->stats.messages++;
+        return order_execute(m, ref_at(msg), be32_get(msg + ITCH_AT_REF_SHARES),
+                             be32_get(msg + ITCH_AT_EXEC_PRICE), msg[ITCH_AT_EXEC_PRINTABLE] == 'Y',
+                             ts, ts_recv);
+    case ITCH_ORDER_CANCEL:
+        m->stats.messages++;
+        return order_cancel(m, ref_at(msg), be32_get(msg + ITCH_AT_REF_SHARES), 0, ts, ts_recv);
+    case ITCH_ORDER_DELETE:
+        m->stats.messages++;
+        return order_cancel(m, ref_at(msg), 0, 1, ts, ts_recv);
+    case ITCH_ORDER_REPLACE: {
+        itch_order_replace_t u = {
+            .orig_ref = ref_at(msg),
+            .new_ref = be64_get(msg + ITCH_AT_REPLACE_NEW_REF),
+            .shares = be32_get(msg + ITCH_AT_REPLACE_SHARES),
+            .price = be32_get(msg + ITCH_AT_REPLACE_PRICE),
+        };
+        m->stats.messages++;
+        return order_replace(m, &u, ts, ts_recv);
+    }
+    default: {
+        itch_msg_t decoded;
+        itch_decode(msg, len, &decoded); /* cannot fail: itch_check() passed */
+        return market_itch(m, &decoded, ts_recv);
+    }
+    }
 }

@@ -4,8 +4,9 @@
  * A market is one trading day's state on one heap: the interned symbols (each
  * with its order book and its last trade and last quote), the live orders by
  * reference, and the sink that every new tick is handed to. Decoders feed it
- * (market_itch() for ITCH 5.0 messages, market_trade()/market_quote() for
- * CSV, journal and PUBLISH input); it keeps the books, and turns executions
+ * (market_itch_raw() or market_itch() for ITCH 5.0 messages,
+ * market_trade()/market_quote() for CSV, journal and PUBLISH input); it
+ * keeps the books, and turns executions
  * and trades into trade ticks and every change of a best bid or offer into a
  * quote tick.
  *
@@ -14,7 +15,7 @@
  *   Symbol  interned by name; holds its last trade and last quote, which hold
  *           it back: Symbol <-> Tick cycles, reclaimed by the collector once
  *           the market lets go of the symbol.                (container)
- *   Order   a live ITCH order; owned by the market's order map, points at its
+ *   Order   a live ITCH order; owned by the market's order table, points at its
  *           Symbol without a reference (the market outlives its orders).
  * Prices are int64 with 4 implied decimals, never floats.
  */
@@ -44,7 +45,7 @@ typedef struct tick {
     obj_t ob;
     symbol_t *sym;     /* the instrument; a reference */
     uint8_t kind;      /* enum tick_kind */
-    char side;         /* trade: 'B' buyer initiated, 'S' seller, 0 unknown */
+    char side;         /* trade: 'B' buyer initiated, 'S' seller, 0 unknown (ITCH P, Q) */
     uint32_t size;     /* trade size, or bid size */
     int64_t price;     /* trade price, or bid; 4 implied decimals */
     int64_t ask;       /* quote: best offer (0 when the side is empty) */
@@ -98,6 +99,7 @@ typedef struct market_stats {
     uint64_t unknown_orders;    /* E/C/X/D/U naming an order not in the book */
     uint64_t unknown_stocks;    /* messages naming a locate with no directory entry */
     uint64_t rejected;          /* inputs refused (bad symbol, zero shares, ...) */
+    uint64_t broken_trades;     /* ITCH B messages: counted, never ticks (market.c) */
     uint64_t symbols;           /* interned now, however they came */
     uint64_t published_symbols; /* of those, made by market_published_symbol() */
 } market_stats_t;
@@ -118,6 +120,20 @@ void market_destroy(market_t *m);
 /* Applies one decoded ITCH message received at ts_recv. Returns 0, or -ENOENT
  * for a reference to an unknown order or stock (counted; nothing changes). */
 int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv);
+
+/* The same for the raw bytes msg[0..len) of one message: the types that
+ * make up nearly all of a day (A F E C X D U) are read straight from the
+ * bytes, without a decoded copy; the others go through itch_decode(). Returns
+ * as market_itch(), or the error of itch_check() (nothing counted). */
+int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
+
+/* A hint that the raw ITCH message msg[0..len) comes soon: the market
+ * prefetches what applying it will touch, in two steps a message or so
+ * apart, each reading only what the step before brought in: far (near 0)
+ * the order's slot and the symbol, then near (1) the order, the book and
+ * the symbol's last quote. Changes nothing and reads no byte past len: any
+ * bytes are safe. */
+void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near);
 
 /* A trade or a quote from a source that already speaks in ticks (CSV,
  * journal, PUBLISH). seq 0 assigns the market's next sequence number.

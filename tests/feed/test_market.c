@@ -24,6 +24,7 @@
 #include "feed/gen.h"
 #include "feed/itch.h"
 #include "feed/market.h"
+#include "tests/feed/wire.h"
 
 /* ---- a sink that records what it is given ---- */
 
@@ -455,6 +456,356 @@ static void a_walk_in_steps_sees_every_symbol(void **state)
     assert_day_reclaimed(heap);
 }
 
+/* ---- one test per row of market.c's table, from bytes built by hand ---- */
+
+#define ROW_TS 34200000000000ull /* 09:30 */
+
+/* A day on its own heap whose ticks are recorded; `seen` lives in the row. */
+typedef struct row {
+    heap_t *heap;
+    market_t *m;
+    seen_t seen;
+} row_t;
+
+static void row_open(row_t *r)
+{
+    r->heap = new_heap();
+    memset(&r->seen, 0, sizeof(r->seen));
+    r->seen.seq_in_order = 1;
+    assert_int_equal(market_create(r->heap, 0, record_tick, &r->seen, &r->m), 0);
+}
+
+static void row_close(row_t *r)
+{
+    assert_true(r->seen.seq_in_order);
+    market_destroy(r->m);
+    assert_day_reclaimed(r->heap);
+}
+
+/* The header every ITCH message starts with: type, stock locate, tracking
+ * number, 6-byte timestamp. */
+static void wire_header(struct wire *w, char type, uint16_t locate, uint64_t ts)
+{
+    w->n = 0;
+    wire_char(w, type);
+    wire_uint(w, locate, 2);
+    wire_uint(w, 0, 2);
+    wire_uint(w, ts, 6);
+}
+
+/* Applies w from its bytes, as the ingest does; returns what
+ * market_itch_raw() returned. */
+static int row_apply(row_t *r, const struct wire *w)
+{
+    return market_itch_raw(r->m, w->b, w->n, 1);
+}
+
+static void wire_add(struct wire *w, char type, uint16_t locate, uint64_t ref, char side,
+                     uint32_t shares, const char *stock, uint32_t price)
+{
+    wire_header(w, type, locate, ROW_TS + ref);
+    wire_uint(w, ref, 8);
+    wire_char(w, side);
+    wire_uint(w, shares, 4);
+    wire_alpha(w, stock, 8);
+    wire_uint(w, price, 4);
+    if (type == ITCH_ADD_ORDER_MPID)
+        wire_alpha(w, "VIRT", 4);
+}
+
+static void row_add(row_t *r, uint64_t ref, char side, uint32_t shares, uint32_t price)
+{
+    struct wire w;
+    wire_add(&w, ITCH_ADD_ORDER, 9, ref, side, shares, "ROW", price);
+    assert_int_equal(row_apply(r, &w), 0);
+}
+
+static void row_A_adds_a_displayed_order_on_its_side_and_quotes_the_new_top(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    struct wire w;
+    wire_add(&w, ITCH_ADD_ORDER, 9, 1, 'S', 300, "ROW", 1000100);
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(r.seen.quotes, 1);
+    assert_int_equal(r.seen.trades, 0);
+    assert_int_equal(r.seen.last.ask, 1000100);
+    assert_int_equal(r.seen.last.ask_size, 300);
+    assert_int_equal(r.seen.last.ts_exch, (int64_t)ROW_TS + 1);
+    order_t *o = market_order(r.m, 1);
+    assert_non_null(o);
+    assert_int_equal(o->side, 'S');
+    assert_int_equal(o->shares, 300);
+    assert_string_equal(o->sym->name, "ROW");
+    assert_int_equal(o->sym->locate, 9);
+    /* A live reference again is refused and changes nothing. */
+    wire_add(&w, ITCH_ADD_ORDER, 9, 1, 'B', 5, "ROW", 999900);
+    assert_int_equal(row_apply(&r, &w), -EEXIST);
+    assert_int_equal(market_stats(r.m)->rejected, 1);
+    assert_bbo(r.m, "ROW", 0, 0, 1000100, 300);
+    row_close(&r);
+}
+
+static void row_F_adds_like_A_whatever_the_attribution(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    struct wire w;
+    wire_add(&w, ITCH_ADD_ORDER_MPID, 9, 2, 'B', 200, "ROW", 999900);
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(r.seen.quotes, 1);
+    assert_bbo(r.m, "ROW", 999900, 200, 0, 0);
+    assert_int_equal(market_order(r.m, 2)->side, 'B');
+    row_close(&r);
+}
+
+static void row_E_prints_at_the_resting_price_on_the_aggressor_side_and_quotes(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'B', 300, 999900);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_EXECUTED, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8);   /* Order Reference Number */
+    wire_uint(&w, 120, 4); /* Executed Shares */
+    wire_uint(&w, 77, 8);  /* Match Number */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(r.seen.trades, 1);
+    symbol_t *s = market_find(r.m, "ROW", 3);
+    assert_int_equal(s->last_trade->price, 999900);
+    assert_int_equal(s->last_trade->size, 120);
+    assert_int_equal(s->last_trade->side, 'S'); /* a seller hit the resting bid */
+    assert_int_equal(r.seen.last.kind, TICK_QUOTE);
+    assert_bbo(r.m, "ROW", 999900, 180, 0, 0);
+    row_close(&r);
+}
+
+static void row_C_prints_at_the_execution_price_only_when_printable(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'S', 300, 1000100);
+    struct wire w;
+    for (int i = 0; i < 2; i++) {
+        wire_header(&w, ITCH_ORDER_EXECUTED_PRICE, 9, ROW_TS + 10);
+        wire_uint(&w, 1, 8);                /* Order Reference Number */
+        wire_uint(&w, 100, 4);              /* Executed Shares */
+        wire_uint(&w, 78 + (uint64_t)i, 8); /* Match Number */
+        wire_char(&w, i == 0 ? 'Y' : 'N');  /* Printable */
+        wire_uint(&w, 1000000, 4);          /* Execution Price */
+        assert_int_equal(row_apply(&r, &w), 0);
+    }
+    assert_int_equal(r.seen.trades, 1);
+    symbol_t *s = market_find(r.m, "ROW", 3);
+    assert_int_equal(s->last_trade->price, 1000000);
+    assert_int_equal(s->last_trade->size, 100);
+    assert_int_equal(s->last_trade->side, 'B');
+    /* The non-printable execution still took its shares off the book. */
+    assert_bbo(r.m, "ROW", 0, 0, 1000100, 100);
+    row_close(&r);
+}
+
+static void row_X_takes_cancelled_shares_off_and_quotes_the_smaller_top(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'B', 300, 999900);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_CANCEL, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8);   /* Order Reference Number */
+    wire_uint(&w, 100, 4); /* Cancelled Shares */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(r.seen.quotes, 2);
+    assert_int_equal(r.seen.trades, 0);
+    assert_int_equal(r.seen.last.size, 200);
+    assert_int_equal(market_order(r.m, 1)->shares, 200);
+    row_close(&r);
+}
+
+static void row_D_removes_the_order_and_quotes_the_emptied_side(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'S', 300, 1000100);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_DELETE, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8); /* Order Reference Number */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_null(market_order(r.m, 1));
+    assert_int_equal(r.seen.quotes, 2);
+    assert_int_equal(r.seen.last.ask, 0);
+    assert_int_equal(market_stats(r.m)->orders_live, 0);
+    /* Deleting it again names no live order. */
+    assert_int_equal(row_apply(&r, &w), -ENOENT);
+    assert_int_equal(market_stats(r.m)->unknown_orders, 1);
+    row_close(&r);
+}
+
+static void row_U_replaces_with_the_new_reference_keeping_side_and_stock(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'B', 300, 999900);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_REPLACE, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8);       /* Original Order Reference Number */
+    wire_uint(&w, 2, 8);       /* New Order Reference Number */
+    wire_uint(&w, 150, 4);     /* Shares */
+    wire_uint(&w, 1000000, 4); /* Price */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_null(market_order(r.m, 1));
+    order_t *o = market_order(r.m, 2);
+    assert_non_null(o);
+    assert_int_equal(o->side, 'B');
+    assert_string_equal(o->sym->name, "ROW");
+    assert_int_equal(o->price, 1000000);
+    assert_int_equal(o->shares, 150);
+    assert_int_equal(r.seen.quotes, 2); /* one quote for the pair */
+    assert_bbo(r.m, "ROW", 1000000, 150, 0, 0);
+
+    /* A new reference already live is refused; the original still leaves. */
+    row_add(&r, 3, 'B', 10, 999000);
+    wire_header(&w, ITCH_ORDER_REPLACE, 9, ROW_TS + 20);
+    wire_uint(&w, 3, 8);
+    wire_uint(&w, 2, 8); /* live */
+    wire_uint(&w, 10, 4);
+    wire_uint(&w, 999500, 4);
+    assert_int_equal(row_apply(&r, &w), -EEXIST);
+    assert_null(market_order(r.m, 3));
+    assert_int_equal(market_order(r.m, 2)->shares, 150);
+    assert_int_equal(market_stats(r.m)->rejected, 1);
+    assert_int_equal(market_stats(r.m)->orders_live, 1);
+    assert_bbo(r.m, "ROW", 1000000, 150, 0, 0);
+    row_close(&r);
+}
+
+static void row_P_prints_a_trade_without_a_side_and_leaves_the_book(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'S', 300, 1000100);
+    struct wire w;
+    wire_header(&w, ITCH_TRADE, 9, ROW_TS + 10);
+    wire_uint(&w, 0, 8);       /* Order Reference Number: 0 on today's feed */
+    wire_char(&w, 'B');        /* Buy/Sell Indicator: always 'B' since 2014-07-14 */
+    wire_uint(&w, 40, 4);      /* Shares */
+    wire_alpha(&w, "ROW", 8);  /* Stock */
+    wire_uint(&w, 1000050, 4); /* Price */
+    wire_uint(&w, 79, 8);      /* Match Number */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(r.seen.trades, 1);
+    assert_int_equal(r.seen.quotes, 1);
+    symbol_t *s = market_find(r.m, "ROW", 3);
+    assert_int_equal(s->last_trade->side, 0);
+    assert_int_equal(s->last_trade->price, 1000050);
+    assert_int_equal(s->last_trade->size, 40);
+    journal_rec_t rec;
+    tick_to_journal_rec(s->last_trade, &rec);
+    assert_int_equal(rec.side, 0); /* the journal keeps no side either */
+    assert_bbo(r.m, "ROW", 0, 0, 1000100, 300);
+    row_close(&r);
+}
+
+static void row_Q_prints_a_cross_without_a_side_and_leaves_the_book(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'B', 300, 999900);
+    struct wire w;
+    wire_header(&w, ITCH_CROSS_TRADE, 9, ROW_TS + 10);
+    wire_uint(&w, 5000, 8);   /* Shares */
+    wire_alpha(&w, "ROW", 8); /* Stock */
+    wire_uint(&w, 999950, 4); /* Cross Price */
+    wire_uint(&w, 80, 8);     /* Match Number */
+    wire_char(&w, 'O');       /* Cross Type */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(r.seen.trades, 1);
+    symbol_t *s = market_find(r.m, "ROW", 3);
+    assert_int_equal(s->last_trade->side, 0);
+    assert_int_equal(s->last_trade->price, 999950);
+    assert_int_equal(s->last_trade->size, 5000);
+    assert_bbo(r.m, "ROW", 999900, 300, 0, 0);
+    row_close(&r);
+}
+
+static void row_B_is_counted_and_kept_out_of_the_tick_stream(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'S', 300, 1000100);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_EXECUTED, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8);
+    wire_uint(&w, 100, 4);
+    wire_uint(&w, 81, 8);
+    assert_int_equal(row_apply(&r, &w), 0);
+    uint64_t ticks = r.seen.trades + r.seen.quotes;
+
+    wire_header(&w, ITCH_BROKEN_TRADE, 9, ROW_TS + 20);
+    wire_uint(&w, 81, 8); /* Match Number of the execution above */
+    assert_int_equal(row_apply(&r, &w), 0);
+    assert_int_equal(market_stats(r.m)->broken_trades, 1);
+    assert_int_equal(r.seen.trades + r.seen.quotes, ticks);
+    assert_int_equal(market_stats(r.m)->trades + market_stats(r.m)->quotes, ticks);
+    assert_bbo(r.m, "ROW", 0, 0, 1000100, 200);
+    row_close(&r);
+}
+
+static void a_message_cut_short_changes_nothing(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    struct wire w;
+    wire_add(&w, ITCH_ADD_ORDER, 9, 1, 'S', 300, "ROW", 1000100);
+    assert_int_equal(market_itch_raw(r.m, w.b, w.n - 1, 1), ITCH_ETRUNCATED);
+    assert_int_equal(market_itch_raw(r.m, w.b, 0, 1), ITCH_ETRUNCATED);
+    assert_int_equal(market_stats(r.m)->messages, 0);
+    assert_null(market_order(r.m, 1));
+    assert_int_equal(r.seen.quotes, 0);
+    row_close(&r);
+}
+
+static void a_prefetch_hint_reads_only_its_bytes_and_changes_nothing(void **state)
+{
+    (void)state;
+    row_t r;
+    row_open(&r);
+    row_add(&r, 1, 'S', 300, 1000100);
+    struct guard g;
+    assert_int_equal(guard_open(&g), 0);
+    struct wire w;
+    wire_header(&w, ITCH_ORDER_DELETE, 9, ROW_TS + 10);
+    wire_uint(&w, 1, 8);
+    uint8_t junk[ITCH_MAX_LEN];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 11);
+    /* Every length of a real message and of junk, flush against a page
+     * that faults on a read past its end. */
+    for (size_t len = 0; len <= ITCH_MAX_LEN; len++) {
+        for (int near = 0; near < 2; near++) {
+            market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
+                            near);
+            market_prefetch(r.m, guard_place(&g, junk, len), len, near);
+        }
+    }
+    guard_close(&g);
+    assert_non_null(market_order(r.m, 1));
+    assert_int_equal(market_stats(r.m)->messages, 1);
+    assert_int_equal(r.seen.quotes, 1);
+    row_close(&r);
+}
+
 /* ---- generated days against the reference model ---- */
 
 typedef struct model_order {
@@ -656,6 +1007,64 @@ static void generated_day_with_many_symbols_matches_the_reference_model(void **s
     replay_generated_day(200, 100000, 7);
 }
 
+/* ---- the bytes path against the decoded path ---- */
+
+typedef struct digest {
+    uint64_t h, ticks;
+} digest_t;
+
+static void digest_mix(digest_t *d, uint64_t v)
+{
+    d->h = (d->h ^ v) * 1099511628211ull;
+}
+
+static void digest_tick(void *arg, tick_t *t)
+{
+    digest_t *d = arg;
+    d->ticks++;
+    digest_mix(d, t->kind);
+    digest_mix(d, (uint8_t)t->side);
+    digest_mix(d, (uint64_t)t->price);
+    digest_mix(d, t->size);
+    digest_mix(d, (uint64_t)t->ask);
+    digest_mix(d, t->ask_size);
+    digest_mix(d, t->seq);
+    digest_mix(d, (uint64_t)t->ts_exch);
+    for (int i = 0; i < t->sym->len; i++)
+        digest_mix(d, (uint8_t)t->sym->name[i]);
+}
+
+static void bytes_and_decoded_messages_make_the_same_ticks(void **state)
+{
+    (void)state;
+    buf_t day = {0};
+    gen_opts_t opts = {.symbols = 50, .messages = 200000, .seed = 5};
+    assert_int_equal(gen_itch(&opts, buf_write, &day), 0);
+    heap_t *heap = new_heap();
+    digest_t d[2] = {{1469598103934665603ull, 0}, {1469598103934665603ull, 0}};
+    market_t *m[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(market_create(heap, 0, digest_tick, &d[k], &m[k]), 0);
+    binfile_reader_t r;
+    binfile_reader_init(&r);
+    binfile_reader_push(&r, day.data, day.len);
+    const uint8_t *p;
+    size_t len;
+    while (binfile_reader_next(&r, &p, &len) == 1) {
+        itch_msg_t msg;
+        assert_int_equal(itch_decode(p, len, &msg), 0);
+        assert_int_equal(market_itch(m[0], &msg, 7), market_itch_raw(m[1], p, len, 7));
+    }
+    assert_true(d[0].ticks > 50000);
+    assert_int_equal(d[0].ticks, d[1].ticks);
+    assert_int_equal(d[0].h, d[1].h);
+    assert_memory_equal(market_stats(m[0]), market_stats(m[1]), sizeof(market_stats_t));
+    market_destroy(m[0]);
+    market_destroy(m[1]);
+    assert_day_reclaimed(heap);
+    free(day.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +1076,19 @@ int main(void)
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(published_symbols_stop_at_the_days_limit),
         cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
+        cmocka_unit_test(row_A_adds_a_displayed_order_on_its_side_and_quotes_the_new_top),
+        cmocka_unit_test(row_F_adds_like_A_whatever_the_attribution),
+        cmocka_unit_test(row_E_prints_at_the_resting_price_on_the_aggressor_side_and_quotes),
+        cmocka_unit_test(row_C_prints_at_the_execution_price_only_when_printable),
+        cmocka_unit_test(row_X_takes_cancelled_shares_off_and_quotes_the_smaller_top),
+        cmocka_unit_test(row_D_removes_the_order_and_quotes_the_emptied_side),
+        cmocka_unit_test(row_U_replaces_with_the_new_reference_keeping_side_and_stock),
+        cmocka_unit_test(row_P_prints_a_trade_without_a_side_and_leaves_the_book),
+        cmocka_unit_test(row_Q_prints_a_cross_without_a_side_and_leaves_the_book),
+        cmocka_unit_test(row_B_is_counted_and_kept_out_of_the_tick_stream),
+        cmocka_unit_test(a_message_cut_short_changes_nothing),
+        cmocka_unit_test(a_prefetch_hint_reads_only_its_bytes_and_changes_nothing),
+        cmocka_unit_test(bytes_and_decoded_messages_make_the_same_ticks),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
     };
