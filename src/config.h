@@ -66,6 +66,34 @@ typedef struct config_feed {
     int64_t start_time_ns;   /* nats: deliver by_start_time from here (CLOCK_REALTIME ns) */
 } config_feed_t;
 
+/* NATS: the sink that publishes every tick, and the connection settings of
+ * the sink and of every nats feed. Credentials (password, token) are never
+ * written into a message, a log line or a page. */
+typedef struct config_nats {
+    char servers[CONFIG_MAX_NATS_SERVERS][256]; /* nats.servers: nats://host:port ... */
+    size_t nservers;                            /* 0: no NATS at all (the default) */
+    int publish;                /* nats.publish: the sink publishes ticks, default true */
+    char prefix[64];            /* nats.prefix: subjects <prefix>.trade.<SYM>, default tickd */
+    int payload;                /* nats.payload: 0 json (default), 1 csv */
+    char name[64];              /* nats.name: the connection's name, default tickd */
+    char user[128];             /* nats.user, "" none (with password) */
+    char password[256];         /* nats.password */
+    char token[256];            /* nats.token, "" none */
+    char credentials[4096];     /* nats.credentials: a .creds file, "" none */
+    char tls_ca[4096];          /* nats.tls_ca: CA certificates to trust, "" none */
+    char tls_cert[4096];        /* nats.tls_cert: client certificate chain, "" none */
+    char tls_key[4096];         /* nats.tls_key: its private key */
+    size_t max_pending;         /* nats.max_pending: ticks held while NATS is away, 8MiB */
+    uint64_t reconnect_wait_ns; /* nats.reconnect_wait: between attempts, default 1s */
+    struct {
+        char stream[64];     /* nats.jetstream.stream: bind or create it, "" none */
+        uint64_t max_age_ns; /* its limits when tickd creates it; 0 unlimited */
+        size_t max_bytes;    /* 0 unlimited */
+        uint32_t replicas;   /* 1 (default) to 5 */
+        int storage;         /* enum nats_storage, default file */
+    } jetstream;
+} config_nats_t;
+
 typedef struct config {
     char path[4096]; /* the file this was read from */
 
@@ -119,33 +147,7 @@ typedef struct config {
         int level; /* log.level: 3 error, 4 warning, 6 info (default), 7 debug */
     } log;
 
-    /* NATS: the sink that publishes every tick, and the connection settings
-     * of the sink and of every nats feed. Credentials (password, token) are
-     * never written into a message, a log line or a page. */
-    struct {
-        char servers[CONFIG_MAX_NATS_SERVERS][256]; /* nats.servers: nats://host:port ... */
-        size_t nservers;                            /* 0: no NATS at all (the default) */
-        int publish;                /* nats.publish: the sink publishes ticks, default true */
-        char prefix[64];            /* nats.prefix: subjects <prefix>.trade.<SYM>, default tickd */
-        int payload;                /* nats.payload: 0 json (default), 1 csv */
-        char name[64];              /* nats.name: the connection's name, default tickd */
-        char user[128];             /* nats.user, "" none (with password) */
-        char password[256];         /* nats.password */
-        char token[256];            /* nats.token, "" none */
-        char credentials[4096];     /* nats.credentials: a .creds file, "" none */
-        char tls_ca[4096];          /* nats.tls_ca: CA certificates to trust, "" none */
-        char tls_cert[4096];        /* nats.tls_cert: client certificate chain, "" none */
-        char tls_key[4096];         /* nats.tls_key: its private key */
-        size_t max_pending;         /* nats.max_pending: ticks held while NATS is away, 8MiB */
-        uint64_t reconnect_wait_ns; /* nats.reconnect_wait: between attempts, default 1s */
-        struct {
-            char stream[64];     /* nats.jetstream.stream: bind or create it, "" none */
-            uint64_t max_age_ns; /* its limits when tickd creates it; 0 unlimited */
-            size_t max_bytes;    /* 0 unlimited */
-            uint32_t replicas;   /* 1 (default) to 5 */
-            int storage;         /* enum nats_storage, default file */
-        } jetstream;
-    } nats;
+    config_nats_t nats; /* nats: the sink and the connection of nats feeds */
 
     size_t nfeeds;
     config_feed_t feeds[CONFIG_MAX_FEEDS];

@@ -8,6 +8,12 @@
  * are flushed and the journal's buffer goes to a libuv worker that writes
  * (and, with fsync always, syncs) it: the loop itself never blocks on a disk.
  *
+ * With nats.servers (and nats.publish), on_tick() also hands every tick to
+ * the NATS sink (nats_sink.h), which copies it into its ring and returns:
+ * the loop never waits for NATS. A JetStream message a nats feed applied is
+ * acknowledged once the journal batch holding its tick is back written
+ * (feed_durable(), like a held PUBLISH reply).
+ *
  * A PUBLISH is a tick with someone to tell. With fsync always its reply is
  * held in pubsub until the batch holding its record comes back: synced, an
  * acknowledgement; a failed write or sync, a journal error
@@ -46,9 +52,11 @@
 #include "feeds.h"
 #include "log.h"
 #include "metrics.h"
+#include "nats_conn.h"
 #include "notify.h"
 
 #define TICKD_DRAIN_NS     (5ull * 1000000000ull)
+#define NATS_EXIT_WAIT_MS  5000 /* at exit, for the NATS threads to publish and close */
 #define LOOP_LAG_PERIOD_MS 100
 
 /* The signals the daemon answers (on_signal()): SIGTERM and SIGINT stop it,
@@ -209,6 +217,14 @@ static int journal_open_today(daemon_t *d)
     return err;
 }
 
+/* Everything up to journal position upto is written: the nats feeds
+ * acknowledge the messages whose ticks it holds. */
+static void feeds_durable(daemon_t *d, uint64_t upto)
+{
+    for (size_t i = 0; i < d->nfeeds; i++)
+        feed_durable(d->feeds[i], upto);
+}
+
 /* Closes the journal (synced unless its policy is never) and decides every
  * PUBLISH reply held for it: acknowledged when the close synced it, a
  * journal error when it failed. A reload, a new day and the shutdown all
@@ -223,6 +239,8 @@ static void journal_close_now(daemon_t *d)
         log_msg(LOG_ERR, "journal: closing: %s", strerror(-err));
     }
     d->journal = NULL;
+    if (err == 0)
+        feeds_durable(d, d->journal_records_total);
     if (d->pubsub != NULL) { /* NULL: a start-up that failed before pub/sub listened */
         pubsub_durable(d->pubsub, d->journal_records_total, err);
         pubsub_flush(d->pubsub);
@@ -290,6 +308,8 @@ static void journal_work_done(uv_work_t *w, int status)
         histogram_observe(&d->journal_fsync, (double)(uv_hrtime() - c->batch_started) / 1e9);
         d->journal_durable_total = d->journal_written_total;
     }
+    if (c->batch.err == 0)
+        feeds_durable(d, c->batch_upto);
     if (c->batch_sync || c->batch.err != 0) {
         /* PUBLISH replies held for these records go out now: acknowledged
          * if synced, journal errors if the write or the sync failed (the
@@ -358,6 +378,16 @@ static void on_tick(void *arg, tick_t *t)
     }
     if (d->pubsub != NULL)
         pubsub_tick(d->pubsub, t);
+    if (d->nats != NULL)
+        nats_sink_tick(d->nats, t);
+}
+
+/* The nats feeds' durable_mark hook: the journal position of the ticks made
+ * so far (0 without a journal: nothing to wait for). */
+static uint64_t durable_mark(void *arg)
+{
+    daemon_t *d = arg;
+    return d->journal != NULL ? d->journal_records_total : 0;
 }
 
 /* The feeds' batch_done hook, at the end of a batch of input: flush the
@@ -555,6 +585,12 @@ static void start_timers(daemon_ctx_t *c)
 
 static void log_feed_started(const config_feed_t *fc)
 {
+    if (fc->kind == FEED_NATS) {
+        log_msg(LOG_INFO, "feed %s: subscribing (nats) to %s%s%s%s%s", fc->name, fc->subject,
+                fc->stream[0] != '\0' ? " in stream " : "", fc->stream,
+                fc->stream[0] != '\0' ? ", durable consumer " : "", fc->durable);
+        return;
+    }
     log_msg(LOG_INFO, "feed %s: %s %s %s", fc->name,
             fc->kind == FEED_FILE  ? "replaying"
             : fc->kind == FEED_TCP ? "listening (tcp) on"
@@ -562,18 +598,23 @@ static void log_feed_started(const config_feed_t *fc)
             fc->kind == FEED_FILE ? fc->path : fc->listen, ingest_format_name(fc->format));
 }
 
-/* feed_start() on the daemon's loop and market, with the daemon's hooks. */
-static int open_feed(daemon_t *d, const config_feed_t *fc, feed_t **out, char *err, size_t errlen)
+/* feed_start() on the daemon's loop and market, with the daemon's hooks and
+ * the NATS connection settings nats. */
+static int open_feed(daemon_t *d, const config_feed_t *fc, const config_nats_t *nats, feed_t **out,
+                     char *err, size_t errlen)
 {
-    feed_hooks_t hooks = {.batch_done = batch_done, .input_error = on_input_error, .arg = d};
-    return feed_start(d->loop, d->market, fc, &hooks, out, err, errlen);
+    feed_hooks_t hooks = {.batch_done = batch_done,
+                          .input_error = on_input_error,
+                          .durable_mark = durable_mark,
+                          .arg = d};
+    return feed_start(d->loop, d->market, fc, nats, &hooks, out, err, errlen);
 }
 
 static int start_feed(daemon_t *d, const config_feed_t *fc)
 {
     char err[CONFIG_ERR_LEN];
     feed_t *f;
-    int r = open_feed(d, fc, &f, err, sizeof(err));
+    int r = open_feed(d, fc, &d->cfg.nats, &f, err, sizeof(err));
     if (r != 0) {
         log_msg(LOG_ERR, "%s", err);
         return r;
@@ -589,6 +630,35 @@ static const config_feed_t *find_feed(const config_t *cfg, const char *name)
         if (strcmp(cfg->feeds[i].name, name) == 0)
             return &cfg->feeds[i];
     return NULL;
+}
+
+/* ---- the NATS sink ---- */
+
+/* Starts the sink cfg asks for (nats.servers with nats.publish), if any. A
+ * server that is not there is no failure: the sink connects when it comes.
+ * 0, or -errno (logged). */
+static int nats_start(daemon_t *d, const config_nats_t *cfg)
+{
+    char err[CONFIG_ERR_LEN];
+    if (cfg->nservers == 0 || !cfg->publish)
+        return 0;
+    int r = nats_sink_start(d->loop, cfg, &d->nats, err, sizeof(err));
+    if (r != 0) {
+        log_msg(LOG_ERR, "%s", err);
+        return r;
+    }
+    log_msg(LOG_INFO, "nats sink: publishing every tick to %s.trade.* and %s.quote.* on %s%s%s%s",
+            cfg->prefix, cfg->prefix, cfg->servers[0], cfg->nservers > 1 ? " (and more)" : "",
+            cfg->jetstream.stream[0] != '\0' ? ", JetStream stream " : "", cfg->jetstream.stream);
+    return 0;
+}
+
+static void nats_stop(daemon_t *d)
+{
+    if (d->nats == NULL)
+        return;
+    nats_sink_stop(d->nats);
+    d->nats = NULL;
 }
 
 /* ---- reload ---- */
@@ -619,11 +689,11 @@ static void reload_failed(reload_outcome_t *o, const char *fmt, ...)
  * port, or one that overlaps it) makes the old let go first; it is started
  * again, as it was, if the new one still cannot start. *out is the feed that
  * now runs (the new, the old, or NULL when not even the old came back). */
-static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, feed_t **out,
-                        char *err, size_t errlen)
+static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want,
+                        const config_nats_t *nats, feed_t **out, char *err, size_t errlen)
 {
     config_feed_t was = *feed_config(old);
-    int r = open_feed(d, want, out, err, errlen);
+    int r = open_feed(d, want, nats, out, err, errlen);
     if (r == 0) {
         feed_stop(old);
         return 0;
@@ -632,11 +702,11 @@ static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, fee
     if (r != UV_EADDRINUSE || was.kind == FEED_FILE)
         return r;
     feed_stop(old);
-    r = open_feed(d, want, out, err, errlen);
+    r = open_feed(d, want, nats, out, err, errlen);
     if (r == 0)
         return 0;
     char again[CONFIG_ERR_LEN];
-    if (open_feed(d, &was, out, again, sizeof(again)) != 0) {
+    if (open_feed(d, &was, &d->cfg.nats, out, again, sizeof(again)) != 0) {
         *out = NULL;
         size_t len = strlen(err);
         snprintf(err + len, errlen - len, "; the old feed could not start again either: %.200s",
@@ -648,10 +718,12 @@ static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, fee
 /* Feeds, each all or nothing: the removed stop first (their addresses are
  * free for the others), a new one starts, a changed one is replaced
  * (replace_feed()), an unchanged one stays (a new staleness limit applies in
- * place). fresh is left naming the feeds that run. */
+ * place; a nats feed is changed when the nats section is). fresh is left
+ * naming the feeds that run. */
 static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
 {
     char err[CONFIG_ERR_LEN];
+    int nats_changed = memcmp(&fresh->nats, &d->cfg.nats, sizeof(fresh->nats)) != 0;
     size_t kept = 0;
     for (size_t i = 0; i < d->nfeeds; i++) {
         if (find_feed(fresh, feed_name(d->feeds[i])) != NULL) {
@@ -674,19 +746,20 @@ static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
         if (old != NULL) {
             config_feed_t same = *want; /* both zero-filled before parsing, padding included */
             same.stale_after_ns = feed_config(old)->stale_after_ns;
-            if (memcmp(&same, feed_config(old), sizeof(same)) == 0) {
+            if (memcmp(&same, feed_config(old), sizeof(same)) == 0 &&
+                !(want->kind == FEED_NATS && nats_changed)) {
                 feed_set_stale_after(old, want->stale_after_ns);
                 running[n++] = old;
                 continue;
             }
-            if (replace_feed(d, old, want, &f, err, sizeof(err)) == 0) {
+            if (replace_feed(d, old, want, &fresh->nats, &f, err, sizeof(err)) == 0) {
                 log_msg(LOG_INFO, "reload: feed %s changed", want->name);
                 log_feed_started(want);
             } else {
                 reload_failed(o, "%s (feed %s: %s)", err, want->name,
                               f != NULL ? "the running one is kept" : "stopped");
             }
-        } else if (open_feed(d, want, &f, err, sizeof(err)) == 0) {
+        } else if (open_feed(d, want, &fresh->nats, &f, err, sizeof(err)) == 0) {
             log_feed_started(want);
         } else {
             reload_failed(o, "%s (feed %s not added)", err, want->name);
@@ -789,6 +862,20 @@ static void reload(daemon_ctx_t *c)
         fresh.http = d->cfg.http;
     }
     reload_feeds(d, &fresh, &out);
+    if (memcmp(&fresh.nats, &d->cfg.nats, sizeof(fresh.nats)) != 0) {
+        /* A new connection with the new settings; the old sink publishes
+         * what it holds and goes. */
+        nats_sink_t *old = d->nats;
+        d->nats = NULL;
+        if (nats_start(d, &fresh.nats) != 0) {
+            reload_failed(&out, "nats: the sink could not start with the new settings (the old "
+                                "one is kept)");
+            d->nats = old;
+            fresh.nats = d->cfg.nats;
+        } else if (old != NULL) {
+            nats_sink_stop(old);
+        }
+    }
 
     int journal_changed = fresh.journal.enabled != d->cfg.journal.enabled ||
                           strcmp(fresh.journal.dir, d->cfg.journal.dir) != 0 ||
@@ -883,6 +970,7 @@ static void stop(daemon_ctx_t *c, const char *why)
     for (size_t i = 0; i < d->nfeeds; i++)
         feed_stop(d->feeds[i]);
     d->nfeeds = 0;
+    nats_stop(d);
     uv_timer_stop(&c->gc_timer);
     uv_timer_stop(&c->fsync_timer);
     uv_timer_stop(&c->roll_timer);
@@ -979,6 +1067,10 @@ static int route_metrics(void *arg, http_body_t *body)
     if (d->pubsub != NULL) {
         pubsub_get_stats(d->pubsub, &s.pubsub);
         s.tick_latency = pubsub_latency(d->pubsub);
+    }
+    if (d->nats != NULL) {
+        s.has_nats = 1;
+        nats_sink_get_stats(d->nats, &s.nats);
     }
     if (d->market != NULL) {
         const market_stats_t *m = market_stats(d->market);
@@ -1077,6 +1169,8 @@ static int start(daemon_ctx_t *c)
         return start_failure_code(r, 0);
     }
     pubsub_set_info_source(d->pubsub, info_source, d);
+    if ((r = nats_start(d, &d->cfg.nats)) != 0)
+        return EX_FAILURE_CODE;
     http_routes_t routes = {route_metrics, route_mallocstats, route_healthy, d};
     if ((r = http_start(d->loop, &d->cfg, &routes, &d->http, err, sizeof(err))) != 0) {
         log_msg(LOG_ERR, "%s", err);
@@ -1126,6 +1220,8 @@ int daemon_run(const char *config_path)
     if (c.exit_code != 0)
         stop(&c, "start-up failed");
     uv_run(d->loop, UV_RUN_DEFAULT);
+    if (nats_conn_wait_all(NATS_EXIT_WAIT_MS) != 0)
+        log_msg(LOG_WARNING, "nats: the connections did not close within %d ms", NATS_EXIT_WAIT_MS);
     ignore_signals();
     uv_loop_close(d->loop);
     if (d->pubsub != NULL)

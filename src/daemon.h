@@ -24,6 +24,7 @@
 #include "feeds.h"
 #include "histogram.h"
 #include "http.h"
+#include "nats_sink.h"
 #include "pubsub.h"
 
 typedef struct daemon {
@@ -34,6 +35,7 @@ typedef struct daemon {
     pubsub_t *pubsub;
     http_server_t *http;
     journal_writer_t *journal; /* NULL when journal.enabled is false */
+    nats_sink_t *nats;         /* NULL unless nats.servers is set and nats.publish true */
     feed_t *feeds[CONFIG_MAX_FEEDS];
     size_t nfeeds;
 

@@ -1,0 +1,415 @@
+/*
+ * nats_sink.c - every tick, published once to NATS (nats_sink.h).
+ *
+ * The ring. nslots fixed-size slots (a power of two, as many as fit in
+ * nats.max_pending), one producer (the loop) and one consumer (the sink's
+ * thread). head and tail count slots from the start, never wrap: the loop
+ * writes slot head & mask and then publishes head (release); the thread
+ * reads slot tail & mask once it has seen head (acquire), and gives the slot
+ * back by publishing tail (release) only once NATS took the tick, so a tick
+ * that meets a lost connection stays in the ring and goes out, with the
+ * same message id, once the connection is back. head - tail == nslots is a
+ * full ring: the tick is dropped and counted, on the loop.
+ *
+ * Waking the thread. The thread, finding the ring empty, sets sleeping and
+ * looks at head again under the connection's mutex before it waits on the
+ * condition (at most 100 ms). The loop, after publishing head, signals the
+ * condition only when it finds sleeping set (and clears it): a mutex and a
+ * futex wake at most once per wait of the thread, not per tick. Both use
+ * sequentially consistent atomics on head and sleeping, so one of them
+ * always sees the other: no wake is lost.
+ *
+ * JetStream. With nats.jetstream.stream the thread, once connected, looks up
+ * the stream and creates it if it is not there (subjects <prefix>.>,
+ * max_age, max_bytes, replicas, storage, a two-minute duplicate window for
+ * the message ids), then publishes with js_PublishMsgAsync: at most
+ * JS_WINDOW publishes unacknowledged (libnats makes the thread wait beyond
+ * that, never the loop). Each acknowledgement is counted and its latency
+ * observed (from the send time kept per slot); a publish that timed out is
+ * sent again, the same message with the same id, up to JS_RETRIES times;
+ * other failures are counted.
+ */
+#include "src/nats_sink.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/histogram.h"
+#include "src/log.h"
+#include "src/nats_conn.h"
+#include "src/payload.h"
+
+#define JS_WINDOW      1024 /* JetStream publishes in flight, unacknowledged */
+#define JS_RETRIES     3    /* sends of a publish that timed out, at most */
+#define STOP_DRAIN_MS  2000 /* at stop, the thread publishes what it holds for this long */
+#define IDLE_WAIT_MS   100
+#define RETRY_WAIT_MS  50
+#define DROP_LOG_EVERY 1000 /* ms between two log lines about drops */
+
+/* One tick waiting to be published. */
+typedef struct sink_slot {
+    uint64_t seq;   /* the tick's sequence number (Tickd-Seq) */
+    uint16_t len;   /* bytes of text */
+    uint8_t kind;   /* enum tick_kind */
+    uint8_t symlen; /* bytes of sym */
+    char sym[SYMBOL_MAX_LEN];
+    char text[PAYLOAD_TEXT_MAX]; /* the payload, json or csv */
+} sink_slot_t;
+
+struct nats_sink {
+    nats_conn_t conn; /* first: the thread and the connection */
+    uv_loop_t *loop;
+    sink_slot_t *slots;
+    uint64_t nslots, mask;
+    atomic_ullong head; /* slots written by the loop */
+    atomic_ullong tail; /* slots published by the thread */
+    atomic_int sleeping;
+    int payload;       /* enum payload_format */
+    char instance[17]; /* hex, random at start: the Nats-Msg-Id prefix */
+
+    /* the loop's */
+    uint64_t dropped_total;
+    uint64_t drops_unlogged;
+    uint64_t drop_logged_ms;
+
+    /* the thread's, read by the loop */
+    atomic_ullong published_total;
+    atomic_ullong js_acks_total, js_ack_failures_total;
+
+    /* JetStream (the thread's; the ack handler's under conn.mu) */
+    jsCtx *js;
+    int64_t *sent_ns;   /* nslots send times, by slot, for the ack latency */
+    histogram_t js_ack; /* conn.mu */
+    int js_ready;       /* the stream is bound */
+};
+
+static nats_sink_t *sink_of(nats_conn_t *c)
+{
+    return (nats_sink_t *)c;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the loop ---- */
+
+static void log_drops(nats_sink_t *s)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now - s->drop_logged_ms < DROP_LOG_EVERY && s->drop_logged_ms != 0)
+        return;
+    log_msg(LOG_WARNING,
+            "nats sink: %llu ticks dropped for NATS (nats.max_pending is full: NATS is away or "
+            "slower than the ticks; local subscribers are not affected; "
+            "tickd_nats_dropped_total counts them)",
+            (unsigned long long)s->drops_unlogged);
+    s->drops_unlogged = 0;
+    s->drop_logged_ms = now;
+}
+
+void nats_sink_tick(nats_sink_t *s, const tick_t *t)
+{
+    uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
+    if (HEAP_UNLIKELY(h - atomic_load_explicit(&s->tail, memory_order_acquire) >= s->nslots)) {
+        s->dropped_total++;
+        s->drops_unlogged++;
+        log_drops(s);
+        return;
+    }
+    sink_slot_t *slot = &s->slots[h & s->mask];
+    int n = payload_format_tick(t, s->payload, slot->text, sizeof(slot->text));
+    if (HEAP_UNLIKELY(n < 0)) {
+        s->dropped_total++; /* a tick the CSV format cannot express */
+        return;
+    }
+    slot->len = (uint16_t)n;
+    slot->seq = t->seq;
+    slot->kind = t->kind;
+    slot->symlen = t->sym->len;
+    memcpy(slot->sym, t->sym->name, SYMBOL_MAX_LEN);
+    atomic_store(&s->head, h + 1);
+    if (HEAP_UNLIKELY(atomic_load_explicit(&s->sleeping, memory_order_seq_cst)) &&
+        atomic_exchange(&s->sleeping, 0))
+        nats_conn_signal(&s->conn);
+}
+
+static void on_wake(nats_conn_t *c)
+{
+    nats_conn_log_events(c);
+}
+
+void nats_sink_get_stats(nats_sink_t *s, nats_sink_stats_t *out)
+{
+    uint64_t h = atomic_load(&s->head), t = atomic_load(&s->tail);
+    *out = (nats_sink_stats_t){
+        .published_total = atomic_load(&s->published_total),
+        .dropped_total = s->dropped_total,
+        .pending_bytes = (h - t) * sizeof(sink_slot_t),
+        .reconnects_total = atomic_load(&s->conn.reconnects),
+        .connected = atomic_load(&s->conn.connected),
+        .js_acks_total = atomic_load(&s->js_acks_total),
+        .js_ack_failures_total = atomic_load(&s->js_ack_failures_total),
+    };
+    pthread_mutex_lock(&s->conn.mu);
+    out->js_ack = s->js_ack;
+    pthread_mutex_unlock(&s->conn.mu);
+}
+
+/* ---- the thread ---- */
+
+/* The message of slot number pos: subject, headers, payload. */
+static natsStatus make_msg(nats_sink_t *s, uint64_t pos, natsMsg **out)
+{
+    const sink_slot_t *slot = &s->slots[pos & s->mask];
+    char subject[sizeof(s->conn.cfg.prefix) + 16 + SYMBOL_MAX_LEN], id[48], seq[24];
+    snprintf(subject, sizeof(subject), "%s.%s.%.*s", s->conn.cfg.prefix,
+             slot->kind == TICK_TRADE ? "trade" : "quote", (int)slot->symlen, slot->sym);
+    snprintf(id, sizeof(id), "%s-%llu", s->instance, (unsigned long long)pos);
+    snprintf(seq, sizeof(seq), "%llu", (unsigned long long)slot->seq);
+    natsMsg *m = NULL;
+    natsStatus st = natsMsg_Create(&m, subject, NULL, slot->text, slot->len);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Tickd-Seq", seq);
+    if (st != NATS_OK) {
+        natsMsg_Destroy(m);
+        return st;
+    }
+    *out = m;
+    return NATS_OK;
+}
+
+/* The slot a message came from, by its Nats-Msg-Id; 0 when not ours. */
+static int msg_pos(nats_sink_t *s, natsMsg *m, uint64_t *pos)
+{
+    const char *id = NULL;
+    size_t n = strlen(s->instance);
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || strncmp(id, s->instance, n) != 0 ||
+        id[n] != '-')
+        return 0;
+    *pos = strtoull(id + n + 1, NULL, 10);
+    return 1;
+}
+
+/* JetStream's answer to a publish (libnats's thread). */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    nats_sink_t *s = closure;
+    uint64_t pos;
+    if (pa != NULL) {
+        atomic_fetch_add(&s->js_acks_total, 1);
+        if (msg_pos(s, msg, &pos)) {
+            double secs = (double)(mono_ns() - s->sent_ns[pos & s->mask]) / 1e9;
+            pthread_mutex_lock(&s->conn.mu);
+            histogram_observe(&s->js_ack, secs);
+            pthread_mutex_unlock(&s->conn.mu);
+        }
+    } else if (pae != NULL) {
+        const char *tries = NULL;
+        int n = natsMsgHeader_Get(msg, "Tickd-Try", &tries) == NATS_OK ? atoi(tries) : 1;
+        char next[16];
+        snprintf(next, sizeof(next), "%d", n + 1);
+        if (pae->Err == NATS_TIMEOUT && n < JS_RETRIES && !nats_conn_stopping(&s->conn) &&
+            natsMsgHeader_Set(msg, "Tickd-Try", next) == NATS_OK &&
+            js_PublishMsgAsync(js, &msg, NULL) == NATS_OK)
+            return; /* libnats owns it again */
+        atomic_fetch_add(&s->js_ack_failures_total, 1);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* Binds to the stream, creating it when it is not there. NATS_OK, or the
+ * status with the error noted. */
+static natsStatus bind_stream(nats_sink_t *s)
+{
+    const config_nats_t *n = &s->conn.cfg;
+    jsOptions jo;
+    jsErrCode jerr = 0;
+    jsStreamInfo *si = NULL;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = JS_WINDOW;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = s;
+    natsStatus st = NATS_OK;
+    if (s->js == NULL)
+        st = natsConnection_JetStream(&s->js, s->conn.nc, &jo);
+    if (st == NATS_OK)
+        st = js_GetStreamInfo(&si, s->js, n->jetstream.stream, NULL, &jerr);
+    if (st == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+        char subject[sizeof(n->prefix) + 4];
+        const char *subjects[1] = {subject};
+        snprintf(subject, sizeof(subject), "%s.>", n->prefix);
+        jsStreamConfig sc;
+        jsStreamConfig_Init(&sc);
+        sc.Name = n->jetstream.stream;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        sc.MaxAge = (int64_t)n->jetstream.max_age_ns;
+        sc.MaxBytes = n->jetstream.max_bytes > 0 ? (int64_t)n->jetstream.max_bytes : -1;
+        sc.Replicas = n->jetstream.replicas;
+        sc.Storage =
+            n->jetstream.storage == NATS_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
+        sc.Duplicates = 120LL * 1000000000LL;
+        jerr = 0;
+        st = js_AddStream(&si, s->js, &sc, NULL, &jerr);
+        if (st == NATS_OK)
+            log_msg(LOG_DEBUG, "nats sink: created stream %s", n->jetstream.stream);
+    }
+    if (st != NATS_OK) {
+        char doing[160];
+        snprintf(doing, sizeof(doing), "JetStream stream %s (nats.jetstream)", n->jetstream.stream);
+        nats_conn_fail(&s->conn, doing, st);
+        return st;
+    }
+    jsStreamInfo_Destroy(si);
+    s->js_ready = 1;
+    return NATS_OK;
+}
+
+/* Waits for a tick, a stop, or IDLE_WAIT_MS. */
+static void wait_for_ticks(nats_sink_t *s, uint64_t t)
+{
+    atomic_store(&s->sleeping, 1);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += IDLE_WAIT_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->conn.mu);
+    if (atomic_load(&s->head) == t && !s->conn.stop)
+        pthread_cond_timedwait(&s->conn.cond, &s->conn.mu, &until);
+    pthread_mutex_unlock(&s->conn.mu);
+    atomic_store(&s->sleeping, 0);
+}
+
+static void sink_run(nats_conn_t *c)
+{
+    nats_sink_t *s = sink_of(c);
+    int64_t deadline = 0;
+    for (;;) {
+        if (deadline == 0 && nats_conn_stopping(c))
+            deadline = mono_ns() + STOP_DRAIN_MS * 1000000LL;
+        if (deadline != 0 && mono_ns() > deadline)
+            break;
+        if (c->cfg.jetstream.stream[0] != '\0' && !s->js_ready && deadline == 0 &&
+            atomic_load(&c->connected) && bind_stream(s) != NATS_OK) {
+            nats_conn_wait(c, (int)(c->cfg.reconnect_wait_ns / 1000000));
+            continue;
+        }
+        uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
+        if (atomic_load(&s->head) == t) {
+            if (deadline != 0)
+                break;
+            wait_for_ticks(s, t);
+            continue;
+        }
+        if (!atomic_load(&c->connected)) {
+            if (deadline != 0)
+                break;
+            nats_conn_wait(c, RETRY_WAIT_MS);
+            continue;
+        }
+        if (c->cfg.jetstream.stream[0] != '\0' && !s->js_ready) {
+            if (deadline != 0)
+                break;
+            continue; /* bound above, once connected */
+        }
+        natsMsg *m = NULL;
+        natsStatus st = make_msg(s, t, &m);
+        if (st == NATS_OK && s->js_ready) {
+            s->sent_ns[t & s->mask] = mono_ns();
+            st = js_PublishMsgAsync(s->js, &m, NULL); /* takes m when it succeeds */
+        } else if (st == NATS_OK) {
+            st = natsConnection_PublishMsg(c->nc, m);
+        }
+        natsMsg_Destroy(m);
+        if (st == NATS_OK) {
+            atomic_fetch_add(&s->published_total, 1);
+            atomic_store_explicit(&s->tail, t + 1, memory_order_release);
+        } else if (st == NATS_CONNECTION_CLOSED || st == NATS_CONNECTION_DISCONNECTED ||
+                   st == NATS_NOT_YET_CONNECTED || st == NATS_INSUFFICIENT_BUFFER ||
+                   st == NATS_TIMEOUT) {
+            nats_conn_wait(c, RETRY_WAIT_MS); /* kept: it goes out once NATS is back */
+        } else {
+            nats_conn_fail(c, "publishing", st);
+            atomic_fetch_add(&s->js_ack_failures_total, s->js_ready);
+            atomic_store_explicit(&s->tail, t + 1, memory_order_release);
+        }
+    }
+    if (s->js != NULL) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = STOP_DRAIN_MS;
+        js_PublishAsyncComplete(s->js, &po);
+    }
+}
+
+static void sink_release(nats_conn_t *c)
+{
+    nats_sink_t *s = sink_of(c);
+    if (s->js != NULL)
+        jsCtx_Destroy(s->js);
+    free(s->slots);
+    free(s->sent_ns);
+    free(s);
+}
+
+/* ---- start and stop ---- */
+
+int nats_sink_start(uv_loop_t *loop, const config_nats_t *cfg, nats_sink_t **out, char *err,
+                    size_t errlen)
+{
+    nats_sink_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->nslots = 1;
+    while (s->nslots * 2 * sizeof(sink_slot_t) <= cfg->max_pending)
+        s->nslots *= 2;
+    s->mask = s->nslots - 1;
+    s->slots = calloc(s->nslots, sizeof(sink_slot_t));
+    s->sent_ns = calloc(s->nslots, sizeof(int64_t));
+    if (s->slots == NULL || s->sent_ns == NULL) {
+        free(s->slots);
+        free(s->sent_ns);
+        free(s);
+        snprintf(err, errlen, "nats sink: no memory for nats.max_pending");
+        return -ENOMEM;
+    }
+    uint64_t id;
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+        id = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32);
+    snprintf(s->instance, sizeof(s->instance), "%016llx", (unsigned long long)id);
+    s->loop = loop;
+    s->payload = cfg->payload;
+    histogram_init(&s->js_ack, histogram_latency_bounds, histogram_latency_nbounds);
+    snprintf(s->conn.what, sizeof(s->conn.what), "nats sink");
+    s->conn.run = sink_run;
+    s->conn.on_wake = on_wake;
+    s->conn.release = sink_release;
+    int r = nats_conn_start(loop, &s->conn, cfg, err, errlen);
+    if (r != 0) {
+        if (s->conn.refs == 0)
+            sink_release(&s->conn);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+void nats_sink_stop(nats_sink_t *s)
+{
+    nats_conn_stop(&s->conn);
+}
