@@ -243,5 +243,160 @@ class ChainTest(unittest.TestCase):
         self.assertEqual(len(journal_ticks(b)), n)
 
 
+class NatsClient:
+    """A bare NATS protocol client (PUB and PING only), independent of
+    libnats: what a foreign publisher on the subject can send."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self._line()  # INFO
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by nats-server")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def pub(self, subject, payload):
+        self.sock.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload), payload))
+
+    def flush(self):
+        self.sock.sendall(b"PING\r\n")
+        while self._line() != b"PONG":
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
+def csv_trades(symbol, start, n):
+    return "".join(f"T,{i},{symbol},1.{i % 10000:04d},1\n" for i in range(start, start + n))
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class OutageTest(unittest.TestCase):
+    def test_nats_down_costs_local_subscribers_nothing_and_drops_beyond_max_pending(self):
+        port = free_port()
+        feed_port = free_port()
+        # 64KiB of max_pending holds 128 ticks (slots of 280 bytes, a power
+        # of two of them).
+        a = Tickd(extra=nats_section([f"nats://127.0.0.1:{port}"],
+                                     extra=["max_pending: 64KiB", "user: tickd",
+                                            "password: pw-not-in-logs"]),
+                  feeds=tcp_feed("live", feed_port))
+        self.addCleanup(a.close)
+        a.start()
+        m = a.metrics()
+        self.assertEqual(m["tickd_nats_connected"], 0)
+        sub = a.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.AAPL")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        n = 5000
+        src.sendall(csv_trades("AAPL", 1, n).encode())
+        sub.sock.settimeout(20)
+        got = [sub.read_frame() for _ in range(n)]
+        self.assertEqual([f[1] for f in got], [b"trade.AAPL"] * n)
+        # The loop is not waiting for NATS: a PING is answered at once.
+        ping = a.resp()
+        self.addCleanup(ping.close)
+        began = time.monotonic()
+        self.assertEqual(ping.call("PING"), "PONG")
+        self.assertLess(time.monotonic() - began, 0.5)
+        m = a.metrics()
+        self.assertEqual(m["tickd_nats_published_total"], 0)
+        self.assertEqual(m["tickd_nats_dropped_total"], n - 128)
+        self.assertEqual(m["tickd_nats_pending_bytes"], 128 * 280)
+        log = a.log()
+        self.assertIn("ticks dropped for NATS", log)
+        self.assertLess(log.count("ticks dropped for NATS"), 5)  # at most once a second
+
+        # The server comes: what was held goes out, and publishing goes on.
+        server = NatsServer(port=port)
+        self.addCleanup(server.close)
+        server.start()
+        wait_for(lambda: a.metric("tickd_nats_published_total") == 128, timeout=15,
+                 what="the 128 held ticks published")
+        src.sendall(csv_trades("AAPL", n + 1, 10).encode())
+        wait_for(lambda: a.metric("tickd_nats_published_total") == 138, timeout=10,
+                 what="publishing after the outage")
+        m = a.metrics()
+        self.assertEqual(m["tickd_nats_connected"], 1)
+        self.assertEqual(m["tickd_nats_pending_bytes"], 0)
+        self.assertEqual(m["tickd_nats_dropped_total"], n - 128)
+        _, _, page = a.http_get("/metrics")
+        self.assertNotIn("pw-not-in-logs", page)
+        self.assertEqual(a.stop(), 0)
+        self.assertNotIn("pw-not-in-logs", a.log())
+
+    def test_a_refused_password_is_a_clear_error_never_shown_and_tickd_keeps_serving(self):
+        server = NatsServer(user="tickd", password="right-one").start()
+        self.addCleanup(server.close)
+        feed_port = free_port()
+        a = Tickd(extra=nats_section([server.url()],
+                                     extra=["user: tickd", "password: wrong-secret-123"]),
+                  feeds=tcp_feed("live", feed_port))
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: "nats sink: cannot connect" in a.log(), timeout=10,
+                 what="the refused connection logged")
+        self.assertIn("Authorization Violation", a.log())
+        sub = a.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.AAPL")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        src.sendall(csv_trades("AAPL", 1, 3).encode())
+        sub.sock.settimeout(10)
+        self.assertEqual([sub.read_frame()[1] for _ in range(3)], [b"trade.AAPL"] * 3)
+        self.assertEqual(a.metric("tickd_nats_connected"), 0)
+        self.assertEqual(a.stop(), 0)
+        self.assertNotIn("wrong-secret-123", a.log())
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class BadInputTest(unittest.TestCase):
+    def test_truncated_foreign_and_oversized_payloads_are_counted_and_skipped(self):
+        server = NatsServer().start()
+        self.addCleanup(server.close)
+        b = Tickd(extra=nats_section([server.url()], publish=False),
+                  feeds=nats_feed("raw", subject="raw.>"))
+        self.addCleanup(b.close)
+        b.start()
+        wait_for(lambda: b.metric('tickd_feed_up{feed="raw"}') == 1, what="B subscribed")
+        sub = b.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.MSFT")
+        pub = NatsClient(server.port)
+        self.addCleanup(pub.close)
+        bad = [b'{"sym":"MSFT","kind":"trade","price":"1.0', b"hello", b"T,1,MSFT",
+               b"{" + b" " * 3000 + b"}", b'{"sym":"MSFT","kind":"trade","price":"1","size":1}',
+               b'{"sym":"msft!","kind":"trade","price":"1","size":1,"ts":1}']
+        for payload in bad:
+            pub.pub("raw.x", payload)
+        pub.pub("raw.x", b'{"sym":"MSFT","kind":"trade","price":"2.5","size":7,"side":"S",'
+                         b'"ts":42,"seq":9}')
+        pub.pub("raw.x", b"T,43,MSFT,3.25,8,B")
+        pub.flush()
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="raw"}') == 2, timeout=10,
+                 what="the two good ticks applied")
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_decode_errors_total{feed="raw"}'], len(bad))
+        sub.sock.settimeout(10)
+        got = [sub.read_frame()[2] for _ in range(2)]
+        self.assertEqual([without_seq(g) for g in got],
+                         ['{"sym":"MSFT","kind":"trade","price":"2.5000","size":7,"side":"S",'
+                          '"ts":42',
+                          '{"sym":"MSFT","kind":"trade","price":"3.2500","size":8,"side":"B",'
+                          '"ts":43'])
+        self.assertEqual(b.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
