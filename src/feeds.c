@@ -170,7 +170,7 @@ void feed_get_stats(const feed_t *f, feed_stats_t *out)
         add_stats(out, &f->ing.stats);
     if (f->nats != NULL) {
         ingest_stats_t ns;
-        nats_feed_stats(f->nats, &ns);
+        nats_feed_stats(f->nats, &ns, &out->duplicates);
         add_stats(out, &ns);
     }
     if (f->cfg.kind == FEED_UDP)

@@ -11,6 +11,16 @@
  *   held    messages fetched and not yet destroyed (conn.mu): the thread
  *           fetches only while held < NATS_FEED_WINDOW, so no ring overflows
  *
+ * Exactly once (JetStream). An acknowledgement lost with a server that died
+ * makes JetStream deliver the message again after the consumer's ack wait,
+ * though its tick is in the market already. So the loop remembers which
+ * stream sequence numbers it applied: all up to applied_upto, and a window
+ * of DEDUP_WINDOW bits above it for those applied out of order (a
+ * redelivery of one that was lost on its way, after later ones came). A
+ * message it has applied already is acknowledged again and counted as a
+ * duplicate, never applied twice. The first message after a start opens the
+ * window just below it.
+ *
  * The loop never calls libnats but to read a message's bytes (memory the
  * message owns) and never frees one: every natsMsg is created and destroyed
  * on libnats's side of the queues. On stop the loop hands its parked
@@ -32,6 +42,14 @@
 #define FETCH_BATCH   256
 #define FETCH_WAIT_MS 100
 #define RETRY_WAIT_MS 50
+#define DEDUP_WINDOW  (4 * NATS_FEED_WINDOW) /* bits: stream sequences above applied_upto */
+#define ACK_WAIT_NS   (5LL * 1000000000LL)   /* JetStream delivers again after this */
+
+/* A fetched message and its stream sequence number (0 on core NATS). */
+typedef struct in_msg {
+    natsMsg *msg;
+    uint64_t seq;
+} in_msg_t;
 
 /* A message the loop is finished with. */
 typedef struct done_msg {
@@ -53,14 +71,19 @@ struct nats_feed {
     int jetstream;
 
     /* conn.mu */
-    natsMsg **in;
+    in_msg_t *in;
     size_t in_head, in_count;
     done_msg_t *done;
     size_t done_head, done_count;
     size_t held;
 
     /* the loop's */
-    natsMsg **batch; /* scratch: the messages taken from in */
+    in_msg_t *taken;       /* scratch: the messages taken from in */
+    natsMsg **batch;       /* scratch: messages to hand back */
+    uint64_t applied_upto; /* JetStream: every stream sequence up to here applied */
+    uint64_t *applied;     /* DEDUP_WINDOW bits: applied_upto + 1 + i applied */
+    int have_seq;          /* applied_upto is set (a first message came) */
+    uint64_t duplicates;   /* redeliveries of ticks applied already */
     parked_msg_t *parked;
     size_t parked_head, parked_count;
     ingest_stats_t stats;
@@ -119,6 +142,41 @@ static int apply(nats_feed_t *f, natsMsg *m, int64_t now, const char **why)
     return 0;
 }
 
+/* Whether stream sequence seq comes for the first time; notes it applied. */
+static int first_time(nats_feed_t *f, uint64_t seq)
+{
+    if (seq == 0) /* no metadata: nothing to tell it by */
+        return 1;
+    if (!f->have_seq) {
+        f->have_seq = 1;
+        f->applied_upto = seq - 1;
+    }
+    if (seq <= f->applied_upto)
+        return 0;
+    if (seq - f->applied_upto > DEDUP_WINDOW) {
+        /* Too far ahead to keep the gap: the window moves up to it, and a
+         * sequence below it that still comes is taken as seen. */
+        uint64_t shift = seq - f->applied_upto - DEDUP_WINDOW;
+        for (uint64_t k = 0; k < shift && k < DEDUP_WINDOW; k++) {
+            uint64_t bit = (f->applied_upto + 1 + k) % DEDUP_WINDOW;
+            f->applied[bit / 64] &= ~(1ull << (bit % 64));
+        }
+        f->applied_upto += shift;
+    }
+    uint64_t bit = seq % DEDUP_WINDOW;
+    if (f->applied[bit / 64] & (1ull << (bit % 64)))
+        return 0;
+    f->applied[bit / 64] |= 1ull << (bit % 64);
+    for (;;) { /* move up over what is contiguous */
+        uint64_t next = (f->applied_upto + 1) % DEDUP_WINDOW;
+        if (!(f->applied[next / 64] & (1ull << (next % 64))))
+            break;
+        f->applied[next / 64] &= ~(1ull << (next % 64));
+        f->applied_upto++;
+    }
+    return 1;
+}
+
 static void on_wake(nats_conn_t *c)
 {
     nats_feed_t *f = feed_of(c);
@@ -126,7 +184,7 @@ static void on_wake(nats_conn_t *c)
     pthread_mutex_lock(&c->mu);
     size_t n = f->in_count;
     for (size_t i = 0; i < n; i++)
-        f->batch[i] = f->in[(f->in_head + i) % NATS_FEED_WINDOW];
+        f->taken[i] = f->in[(f->in_head + i) % NATS_FEED_WINDOW];
     f->in_head = (f->in_head + n) % NATS_FEED_WINDOW;
     f->in_count = 0;
     pthread_mutex_unlock(&c->mu);
@@ -138,7 +196,12 @@ static void on_wake(nats_conn_t *c)
     for (size_t i = 0; i < n; i++) {
         const char *why;
         f->received++;
-        if (apply(f, f->batch[i], now, &why) != 0)
+        f->batch[i] = f->taken[i].msg;
+        if (f->jetstream && !first_time(f, f->taken[i].seq)) {
+            f->duplicates++;
+            continue;
+        }
+        if (apply(f, f->taken[i].msg, now, &why) != 0)
             f->hooks.input_error(f->hooks.arg, f->received, why);
     }
     if (f->stats.messages != applied_before)
@@ -184,9 +247,10 @@ void nats_feed_set_market(nats_feed_t *f, market_t *m)
     f->market = m;
 }
 
-void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out)
+void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out, uint64_t *duplicates)
 {
     *out = f->stats;
+    *duplicates = f->duplicates;
 }
 
 int nats_feed_up(const nats_feed_t *f)
@@ -231,6 +295,7 @@ static natsStatus subscribe(nats_feed_t *f)
         so.Config.Durable = f->cfg.durable;
         so.Config.AckPolicy = js_AckExplicit;
         so.Config.MaxAckPending = NATS_FEED_WINDOW;
+        so.Config.AckWait = ACK_WAIT_NS;
         so.Config.DeliverPolicy = f->cfg.deliver == NATS_DELIVER_NEW ? js_DeliverNew
                                   : f->cfg.deliver == NATS_DELIVER_BY_START_TIME
                                       ? js_DeliverByStartTime
@@ -278,8 +343,19 @@ static void settle(nats_feed_t *f)
     }
 }
 
+/* The stream sequence number of a JetStream message; 0 when it has none. */
+static uint64_t stream_seq(natsMsg *m)
+{
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+        return 0;
+    uint64_t seq = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    return seq;
+}
+
 /* Up to max messages, waiting at most FETCH_WAIT_MS for the first. */
-static size_t fetch(nats_feed_t *f, natsMsg **msgs, size_t max)
+static size_t fetch(nats_feed_t *f, in_msg_t *msgs, size_t max)
 {
     size_t n = 0;
     if (f->jetstream) {
@@ -288,7 +364,7 @@ static size_t fetch(nats_feed_t *f, natsMsg **msgs, size_t max)
         natsStatus s = natsSubscription_Fetch(&list, f->sub, (int)max, FETCH_WAIT_MS, &jerr);
         if (s == NATS_OK) {
             for (int i = 0; i < list.Count && n < max; i++) {
-                msgs[n++] = list.Msgs[i];
+                msgs[n++] = (in_msg_t){list.Msgs[i], stream_seq(list.Msgs[i])};
                 list.Msgs[i] = NULL;
             }
         } else if (s != NATS_TIMEOUT) {
@@ -300,18 +376,18 @@ static size_t fetch(nats_feed_t *f, natsMsg **msgs, size_t max)
     natsMsg *m = NULL;
     if (natsSubscription_NextMsg(&m, f->sub, FETCH_WAIT_MS) != NATS_OK)
         return 0;
-    msgs[n++] = m;
+    msgs[n++] = (in_msg_t){m, 0};
     int pending = 0, bytes = 0;
     while (n < max && natsSubscription_GetPending(f->sub, &pending, &bytes) == NATS_OK &&
            pending > 0 && natsSubscription_NextMsg(&m, f->sub, FETCH_WAIT_MS) == NATS_OK)
-        msgs[n++] = m;
+        msgs[n++] = (in_msg_t){m, 0};
     return n;
 }
 
 static void feed_run(nats_conn_t *c)
 {
     nats_feed_t *f = feed_of(c);
-    natsMsg *got[FETCH_BATCH];
+    in_msg_t got[FETCH_BATCH];
     while (!nats_conn_stopping(c)) {
         settle(f);
         if (f->sub == NULL) {
@@ -345,7 +421,7 @@ static void feed_run(nats_conn_t *c)
     settle(f);
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < f->in_count; i++)
-        natsMsg_Destroy(f->in[(f->in_head + i) % NATS_FEED_WINDOW]);
+        natsMsg_Destroy(f->in[(f->in_head + i) % NATS_FEED_WINDOW].msg);
     f->in_count = 0;
     pthread_mutex_unlock(&c->mu);
     natsSubscription_Destroy(f->sub);
@@ -359,6 +435,8 @@ static void feed_release(nats_conn_t *c)
         jsCtx_Destroy(f->js);
     free(f->in);
     free(f->done);
+    free(f->taken);
+    free(f->applied);
     free(f->batch);
     free(f->parked);
     free(f);
@@ -380,12 +458,15 @@ int nats_feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *fc,
     f->in = calloc(NATS_FEED_WINDOW, sizeof(*f->in));
     f->done = calloc(NATS_FEED_WINDOW, sizeof(*f->done));
     f->batch = calloc(NATS_FEED_WINDOW, sizeof(*f->batch));
+    f->taken = calloc(NATS_FEED_WINDOW, sizeof(*f->taken));
+    f->applied = calloc(DEDUP_WINDOW / 64, sizeof(uint64_t));
     f->parked = calloc(NATS_FEED_WINDOW, sizeof(*f->parked));
     snprintf(f->conn.what, sizeof(f->conn.what), "feed %s", fc->name);
     f->conn.run = feed_run;
     f->conn.on_wake = on_wake;
     f->conn.release = feed_release;
-    if (f->in == NULL || f->done == NULL || f->batch == NULL || f->parked == NULL) {
+    if (f->in == NULL || f->done == NULL || f->batch == NULL || f->parked == NULL ||
+        f->taken == NULL || f->applied == NULL) {
         feed_release(&f->conn);
         snprintf(err, errlen, "feed %s: out of memory", fc->name);
         return -ENOMEM;

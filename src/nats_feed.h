@@ -17,7 +17,8 @@
  * the batch's ticks reach, and nats_feed_durable() says when the journal
  * got there. A JetStream message that is never acknowledged (tickd stopped
  * first) is delivered again to the durable consumer: a restart loses
- * nothing.
+ * nothing. A redelivery of a message whose tick was applied (its
+ * acknowledgement was lost with a server) is skipped: applied exactly once.
  */
 #ifndef TICKD_SRC_NATS_FEED_H
 #define TICKD_SRC_NATS_FEED_H
@@ -57,8 +58,9 @@ void nats_feed_durable(nats_feed_t *f, uint64_t upto);
 
 void nats_feed_set_market(nats_feed_t *f, market_t *m);
 
-/* Its counters: messages, decode errors, rejected. */
-void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out);
+/* Its counters: messages, decode errors, rejected; and JetStream
+ * redeliveries of ticks applied already (skipped). */
+void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out, uint64_t *duplicates);
 
 /* Subscribed (the subscription or consumer exists) and connected now. */
 int nats_feed_up(const nats_feed_t *f);

@@ -398,5 +398,65 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(b.stop(), 0)
 
 
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class ClusterTest(unittest.TestCase):
+    def test_killing_the_node_a_uses_loses_no_tick_and_b_applies_each_once(self):
+        ports = [free_port() for _ in range(3)]
+        routes = [free_port() for _ in range(3)]
+        nodes = []
+        for i in range(3):
+            node = NatsServer(port=ports[i], name=f"node{i}",
+                              cluster=("tickd", routes[i], [r for r in routes if r != routes[i]]))
+            self.addCleanup(node.close)
+            nodes.append(node)
+        for node in nodes:
+            node.start()
+        urls = [node.url() for node in nodes]
+        feed_port = free_port()
+        a = Tickd(extra=nats_section(urls, extra=["jetstream:", "  stream: TICKS",
+                                                  "  replicas: 3"]),
+                  feeds=tcp_feed("live", feed_port), journal=True)
+        self.addCleanup(a.close)
+        a.start()
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        # The cluster elects its JetStream leader, then A creates the stream.
+        src.sendall(csv_trades("AAPL", 1, 10).encode())
+        wait_for(lambda: a.metric("tickd_nats_js_acks_total") == 10, timeout=30,
+                 what="the stream of 3 replicas, and its first acknowledgements")
+        b = Tickd(extra=nats_section(urls, publish=False),
+                  feeds=nats_feed("upstream", "TICKS", "edge1"), journal=True)
+        self.addCleanup(b.close)
+        b.start()
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 10,
+                 timeout=20, what="B consuming")
+
+        total, i = 10, 11
+        for batch in range(40):
+            src.sendall(csv_trades(("AAPL", "MSFT")[batch % 2], i, 50).encode())
+            i += 50
+            total += 50
+            time.sleep(0.05)
+            if batch == 15:  # the node A publishes to goes down, mid-stream
+                used = [n for n in nodes
+                        if f"nats sink: connected to {n.url()}" in a.log() or
+                        f"nats sink: reconnected to {n.url()}" in a.log()]
+                self.assertEqual(len(used), 1, a.log())
+                used[0].kill()
+        wait_for(lambda: ticks(a) == total, timeout=10, what="A made every tick")
+        wait_for(lambda: a.metric("tickd_nats_js_acks_total") == total, timeout=40,
+                 what="every publish acknowledged by the stream")
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == total,
+                 timeout=40, what="B applied every tick")
+        time.sleep(1)
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], total)
+        self.assertEqual(a.metric("tickd_nats_js_ack_failures_total"), 0)
+        self.assertGreaterEqual(a.metric("tickd_nats_reconnects_total"), 1)
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(b.stop(), 0)
+        self.assertEqual(journal_ticks(b), journal_ticks(a))
+
+
 if __name__ == "__main__":
     unittest.main()
