@@ -25,9 +25,10 @@
  * the message ids), then publishes with js_PublishMsgAsync: at most
  * JS_WINDOW publishes unacknowledged (libnats makes the thread wait beyond
  * that, never the loop). Each acknowledgement is counted and its latency
- * observed (from the send time kept per slot); a publish that timed out is
- * sent again, the same message with the same id, up to JS_RETRIES times;
- * other failures are counted.
+ * observed (from the send time kept per slot); a publish that timed out or
+ * found no stream leader (an election after a node died) is sent again, the
+ * same message with the same id, up to JS_RETRIES times; other failures are
+ * counted.
  */
 #include "src/nats_sink.h"
 
@@ -46,7 +47,7 @@
 #include "src/payload.h"
 
 #define JS_WINDOW      1024 /* JetStream publishes in flight, unacknowledged */
-#define JS_RETRIES     3    /* sends of a publish that timed out, at most */
+#define JS_RETRIES     5    /* sends of a publish that timed out, at most */
 #define STOP_DRAIN_MS  2000 /* at stop, the thread publishes what it holds for this long */
 #define IDLE_WAIT_MS   100
 #define RETRY_WAIT_MS  50
@@ -220,7 +221,10 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         int n = natsMsgHeader_Get(msg, "Tickd-Try", &tries) == NATS_OK ? atoi(tries) : 1;
         char next[16];
         snprintf(next, sizeof(next), "%d", n + 1);
-        if (pae->Err == NATS_TIMEOUT && n < JS_RETRIES && !nats_conn_stopping(&s->conn) &&
+        int transient = pae->Err == NATS_TIMEOUT || pae->Err == NATS_NO_RESPONDERS ||
+                        pae->Err == NATS_CONNECTION_CLOSED ||
+                        pae->Err == NATS_CONNECTION_DISCONNECTED;
+        if (transient && n < JS_RETRIES && !nats_conn_stopping(&s->conn) &&
             natsMsgHeader_Set(msg, "Tickd-Try", next) == NATS_OK &&
             js_PublishMsgAsync(js, &msg, NULL) == NATS_OK)
             return; /* libnats owns it again */

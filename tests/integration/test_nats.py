@@ -444,8 +444,14 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(len(used), 1, a.log())
                 used[0].kill()
         wait_for(lambda: ticks(a) == total, timeout=10, what="A made every tick")
-        wait_for(lambda: a.metric("tickd_nats_js_acks_total") == total, timeout=40,
-                 what="every publish acknowledged by the stream")
+        try:
+            wait_for(lambda: a.metric("tickd_nats_js_acks_total") == total, timeout=40,
+                     what="every publish acknowledged by the stream")
+        except AssertionError:
+            figures = {k: v for k, v in a.metrics().items()
+                       if k.startswith("tickd_nats") and "bucket" not in k}
+            raise AssertionError(f"not every publish acknowledged ({total} made): {figures}\n"
+                                 f"{a.log()[-2000:]}")
         wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == total,
                  timeout=40, what="B applied every tick")
         time.sleep(1)
