@@ -267,6 +267,14 @@ static void test_shipped_examples_load(void **state)
     assert_int_equal(cfg->nfeeds, 3);
     assert_string_equal(cfg->feeds[0].path,
                         TICKD_SOURCE_DIR "/config/examples/../../build/sample/day.itch");
+    assert_loads(cfg, TICKD_SOURCE_DIR "/config/examples/nats-feed-handler.yaml");
+    assert_int_equal(cfg->nats.nservers, 1);
+    assert_int_equal(cfg->nats.publish, 1);
+    assert_string_equal(cfg->nats.jetstream.stream, "TICKS");
+    assert_loads(cfg, TICKD_SOURCE_DIR "/config/examples/nats-edge.yaml");
+    assert_int_equal(cfg->nats.publish, 0);
+    assert_int_equal(cfg->feeds[0].kind, FEED_NATS);
+    assert_string_equal(cfg->feeds[0].durable, "edge1");
 }
 
 static void test_32_feeds_are_accepted(void **state)
