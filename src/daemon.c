@@ -1095,10 +1095,20 @@ static int route_mallocstats(void *arg, http_body_t *body)
 static int route_healthy(void *arg, int json, http_body_t *body)
 {
     daemon_t *d = arg;
-    health_feed_t feeds[CONFIG_MAX_FEEDS];
+    health_feed_t feeds[CONFIG_MAX_FEEDS + 1];
     size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
     for (size_t i = 0; i < n; i++)
         feed_get_health(d->feeds[i], &feeds[i]);
+    if (d->nats != NULL) { /* the sink, judged as a feed that is up while connected */
+        nats_sink_stats_t ns;
+        nats_sink_get_stats(d->nats, &ns);
+        feeds[n++] = (health_feed_t){.name = "nats",
+                                     .type = "nats-sink",
+                                     .up = ns.connected,
+                                     .connected = ns.connected,
+                                     .error = ns.connected ? NULL : nats_sink_error(d->nats),
+                                     .quiet_since_ns = d->start_time_ns};
+    }
     health_reload_t reload = {d->last_reload_ok, d->last_reload_error, d->last_reload_ns};
     return health_render(feeds, n, d->last_reload_ns != 0 ? &reload : NULL, d->stopping,
                          clock_realtime_ns(), json, body);

@@ -166,6 +166,11 @@ void nats_sink_get_stats(nats_sink_t *s, nats_sink_stats_t *out)
     pthread_mutex_unlock(&s->conn.mu);
 }
 
+const char *nats_sink_error(const nats_sink_t *s)
+{
+    return s->conn.loop_error[0] != '\0' ? s->conn.loop_error : NULL;
+}
+
 /* ---- the thread ---- */
 
 /* The message of slot number pos: subject, headers, payload. */

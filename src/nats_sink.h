@@ -56,4 +56,8 @@ void nats_sink_stop(nats_sink_t *s);
 
 void nats_sink_get_stats(nats_sink_t *s, nats_sink_stats_t *out);
 
+/* On the loop: the last error connecting or publishing, or NULL once things
+ * work; lives as long as the sink. */
+const char *nats_sink_error(const nats_sink_t *s);
+
 #endif
