@@ -68,10 +68,13 @@ struct nats_sink {
     uv_loop_t *loop;
     sink_slot_t *slots;
     uint64_t nslots, mask;
-    atomic_ullong head; /* slots written by the loop */
-    atomic_ullong tail; /* slots published by the thread */
-    atomic_int sleeping;
-    int payload;       /* enum payload_format */
+    /* Each index on a cache line of its own, with what only its writer
+     * reads beside it: the loop and the thread never write the same line. */
+    _Alignas(64) atomic_ullong head; /* slots written by the loop */
+    uint64_t tail_seen;              /* the loop's last look at tail */
+    _Alignas(64) atomic_ullong tail; /* slots published by the thread */
+    _Alignas(64) atomic_int sleeping;
+    _Alignas(64) int payload; /* enum payload_format */
     char instance[17]; /* hex, random at start: the Nats-Msg-Id prefix */
 
     /* the loop's */
@@ -121,7 +124,8 @@ static void log_drops(nats_sink_t *s)
 void nats_sink_tick(nats_sink_t *s, const tick_t *t)
 {
     uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
-    if (HEAP_UNLIKELY(h - atomic_load_explicit(&s->tail, memory_order_acquire) >= s->nslots)) {
+    if (HEAP_UNLIKELY(h - s->tail_seen >= s->nslots) &&
+        h - (s->tail_seen = atomic_load_explicit(&s->tail, memory_order_acquire)) >= s->nslots) {
         s->dropped_total++;
         s->drops_unlogged++;
         log_drops(s);
@@ -381,14 +385,18 @@ static void sink_release(nats_conn_t *c)
 int nats_sink_start(uv_loop_t *loop, const config_nats_t *cfg, nats_sink_t **out, char *err,
                     size_t errlen)
 {
-    nats_sink_t *s = calloc(1, sizeof(*s));
+    size_t size = (sizeof(nats_sink_t) + 63) / 64 * 64;
+    nats_sink_t *s = aligned_alloc(64, size); /* its indexes sit on lines of their own */
     if (s == NULL)
         return -ENOMEM;
+    memset(s, 0, size);
     s->nslots = 1;
     while (s->nslots * 2 * sizeof(sink_slot_t) <= cfg->max_pending)
         s->nslots *= 2;
     s->mask = s->nslots - 1;
-    s->slots = calloc(s->nslots, sizeof(sink_slot_t));
+    s->slots = malloc(s->nslots * sizeof(sink_slot_t));
+    if (s->slots != NULL) /* touched now, not page by page on the loop's hot path */
+        memset(s->slots, 0, s->nslots * sizeof(sink_slot_t));
     s->sent_ns = calloc(s->nslots, sizeof(int64_t));
     if (s->slots == NULL || s->sent_ns == NULL) {
         free(s->slots);
