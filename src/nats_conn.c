@@ -105,6 +105,11 @@ static void note(nats_conn_t *c, unsigned events, const char *error)
     pthread_mutex_unlock(&c->mu);
 }
 
+void nats_conn_fail_text(nats_conn_t *c, const char *why)
+{
+    note(c, NATS_EV_ERROR, why);
+}
+
 void nats_conn_fail(nats_conn_t *c, const char *doing, natsStatus s)
 {
     char why[256];

@@ -101,6 +101,9 @@ void nats_conn_signal(nats_conn_t *c);
  * loop to log. */
 void nats_conn_fail(nats_conn_t *c, const char *doing, natsStatus s);
 
+/* On any thread: notes an error given as text for the loop to log. */
+void nats_conn_fail_text(nats_conn_t *c, const char *why);
+
 /* On the thread: what failed works now (the loop clears loop_error). */
 void nats_conn_ok(nats_conn_t *c);
 

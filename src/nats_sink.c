@@ -27,8 +27,12 @@
  * that, never the loop). Each acknowledgement is counted and its latency
  * observed (from the send time kept per slot); a publish that timed out or
  * found no stream leader (an election after a node died) is sent again, the
- * same message with the same id, up to JS_RETRIES times; other failures are
- * counted.
+ * same message with the same id, up to JS_RETRIES times, waiting 100 ms
+ * before the first retry and twice as long before each next one (at most
+ * 2 s: about 15 s in all, an election's worth); other failures are counted. The acknowledgement
+ * handler runs on libnats's thread, which must not wait for room in the window it alone frees: it
+ * queues a publish to retry (retry, under the connection's mutex) for the sink's thread, which
+ * sends retries before new ticks.
  */
 #include "src/nats_sink.h"
 
@@ -46,8 +50,11 @@
 #include "src/nats_conn.h"
 #include "src/payload.h"
 
-#define JS_WINDOW      1024 /* JetStream publishes in flight, unacknowledged */
-#define JS_RETRIES     5    /* sends of a publish that timed out, at most */
+#define JS_WINDOW      1024            /* JetStream publishes in flight, unacknowledged */
+#define JS_RETRIES     10              /* sends of a publish that timed out, at most */
+#define RETRY_FIRST_MS 100             /* the wait before the first retry, doubling ... */
+#define RETRY_MAX_MS   2000            /* ... up to this */
+#define RETRY_CAP      (4 * JS_WINDOW) /* publishes waiting to be sent again */
 #define STOP_DRAIN_MS  2000 /* at stop, the thread publishes what it holds for this long */
 #define IDLE_WAIT_MS   100
 #define RETRY_WAIT_MS  50
@@ -75,7 +82,7 @@ struct nats_sink {
     _Alignas(64) atomic_ullong tail; /* slots published by the thread */
     _Alignas(64) atomic_int sleeping;
     _Alignas(64) int payload; /* enum payload_format */
-    char instance[17]; /* hex, random at start: the Nats-Msg-Id prefix */
+    char instance[17];        /* hex, random at start: the Nats-Msg-Id prefix */
 
     /* the loop's */
     uint64_t dropped_total;
@@ -88,7 +95,10 @@ struct nats_sink {
 
     /* JetStream (the thread's; the ack handler's under conn.mu) */
     jsCtx *js;
-    int64_t *sent_ns;   /* nslots send times, by slot, for the ack latency */
+    int64_t *sent_ns;  /* nslots send times, by slot, for the ack latency */
+    natsMsg **retry;   /* conn.mu: RETRY_CAP publishes to send again, a ring ... */
+    int64_t *retry_at; /* ... each not before this (mono_ns()) */
+    size_t retry_head, retry_count;
     histogram_t js_ack; /* conn.mu */
     int js_ready;       /* the stream is bound */
 };
@@ -233,10 +243,26 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         int transient = pae->Err == NATS_TIMEOUT || pae->Err == NATS_NO_RESPONDERS ||
                         pae->Err == NATS_CONNECTION_CLOSED ||
                         pae->Err == NATS_CONNECTION_DISCONNECTED;
-        if (transient && n < JS_RETRIES && !nats_conn_stopping(&s->conn) &&
-            natsMsgHeader_Set(msg, "Tickd-Try", next) == NATS_OK &&
-            js_PublishMsgAsync(js, &msg, NULL) == NATS_OK)
-            return; /* libnats owns it again */
+        (void)js;
+        if (transient && n < JS_RETRIES && natsMsgHeader_Set(msg, "Tickd-Try", next) == NATS_OK) {
+            pthread_mutex_lock(&s->conn.mu);
+            int queued = !s->conn.stop && s->retry_count < RETRY_CAP;
+            if (queued) {
+                int64_t wait = (int64_t)RETRY_FIRST_MS << (n - 1 < 5 ? n - 1 : 5);
+                size_t at = (s->retry_head + s->retry_count++) % RETRY_CAP;
+                s->retry[at] = msg;
+                s->retry_at[at] = mono_ns() + (wait < RETRY_MAX_MS ? wait : RETRY_MAX_MS) * 1000000;
+                pthread_cond_broadcast(&s->conn.cond);
+            }
+            pthread_mutex_unlock(&s->conn.mu);
+            if (queued)
+                return; /* the sink's thread sends it again */
+        }
+        char why[200];
+        snprintf(why, sizeof(why), "a JetStream publish was not acknowledged: %s%s%s",
+                 natsStatus_GetText(pae->Err), pae->ErrText != NULL ? ": " : "",
+                 pae->ErrText != NULL ? pae->ErrText : "");
+        nats_conn_fail_text(&s->conn, why);
         atomic_fetch_add(&s->js_ack_failures_total, 1);
     }
     natsMsg_Destroy(msg);
@@ -290,6 +316,40 @@ static natsStatus bind_stream(nats_sink_t *s)
     return NATS_OK;
 }
 
+/* Sends again what the acknowledgement handler queued, in order: 0 when
+ * none is left, 1 when the next is not due yet, -1 when NATS would not take
+ * it now (it stays queued). New ticks wait while any is queued, so that a
+ * retry does not land behind a later tick of its symbol. */
+static int send_retries(nats_sink_t *s)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->conn.mu);
+        natsMsg *m = s->retry_count > 0 ? s->retry[s->retry_head] : NULL;
+        int64_t at = m != NULL ? s->retry_at[s->retry_head] : 0;
+        if (m != NULL && at > mono_ns()) {
+            pthread_mutex_unlock(&s->conn.mu);
+            return 1;
+        }
+        if (m != NULL) {
+            s->retry_head = (s->retry_head + 1) % RETRY_CAP;
+            s->retry_count--;
+        }
+        pthread_mutex_unlock(&s->conn.mu);
+        if (m == NULL)
+            return 0;
+        natsStatus st = js_PublishMsgAsync(s->js, &m, NULL); /* takes m when it succeeds */
+        if (st == NATS_OK)
+            continue;
+        pthread_mutex_lock(&s->conn.mu); /* back to the front, for the next try */
+        s->retry_head = (s->retry_head + RETRY_CAP - 1) % RETRY_CAP;
+        s->retry[s->retry_head] = m;
+        s->retry_at[s->retry_head] = at;
+        s->retry_count++;
+        pthread_mutex_unlock(&s->conn.mu);
+        return -1;
+    }
+}
+
 /* Waits for a tick, a stop, or IDLE_WAIT_MS. */
 static void wait_for_ticks(nats_sink_t *s, uint64_t t)
 {
@@ -302,7 +362,8 @@ static void wait_for_ticks(nats_sink_t *s, uint64_t t)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->conn.mu);
-    if (atomic_load(&s->head) == t && !s->conn.stop)
+    if (atomic_load(&s->head) == t && !s->conn.stop &&
+        (s->retry_count == 0 || s->retry_at[s->retry_head] > mono_ns()))
         pthread_cond_timedwait(&s->conn.cond, &s->conn.mu, &until);
     pthread_mutex_unlock(&s->conn.mu);
     atomic_store(&s->sleeping, 0);
@@ -320,6 +381,10 @@ static void sink_run(nats_conn_t *c)
         if (c->cfg.jetstream.stream[0] != '\0' && !s->js_ready && deadline == 0 &&
             atomic_load(&c->connected) && bind_stream(s) != NATS_OK) {
             nats_conn_wait(c, (int)(c->cfg.reconnect_wait_ns / 1000000));
+            continue;
+        }
+        if (s->js_ready && atomic_load(&c->connected) && send_retries(s) != 0) {
+            nats_conn_wait(c, RETRY_WAIT_MS);
             continue;
         }
         uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
@@ -373,6 +438,10 @@ static void sink_run(nats_conn_t *c)
 static void sink_release(nats_conn_t *c)
 {
     nats_sink_t *s = sink_of(c);
+    for (size_t i = 0; i < s->retry_count; i++)
+        natsMsg_Destroy(s->retry[(s->retry_head + i) % RETRY_CAP]);
+    free(s->retry);
+    free(s->retry_at);
     if (s->js != NULL)
         jsCtx_Destroy(s->js);
     free(s->slots);
@@ -398,9 +467,13 @@ int nats_sink_start(uv_loop_t *loop, const config_nats_t *cfg, nats_sink_t **out
     if (s->slots != NULL) /* touched now, not page by page on the loop's hot path */
         memset(s->slots, 0, s->nslots * sizeof(sink_slot_t));
     s->sent_ns = calloc(s->nslots, sizeof(int64_t));
-    if (s->slots == NULL || s->sent_ns == NULL) {
+    s->retry = calloc(RETRY_CAP, sizeof(natsMsg *));
+    s->retry_at = calloc(RETRY_CAP, sizeof(int64_t));
+    if (s->slots == NULL || s->sent_ns == NULL || s->retry == NULL || s->retry_at == NULL) {
         free(s->slots);
         free(s->sent_ns);
+        free(s->retry);
+        free(s->retry_at);
         free(s);
         snprintf(err, errlen, "nats sink: no memory for nats.max_pending");
         return -ENOMEM;
