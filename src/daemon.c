@@ -653,11 +653,25 @@ static int nats_start(daemon_t *d, const config_nats_t *cfg)
     return 0;
 }
 
+/* Stops sink s; its counters live on in d->nats_gone, so that /metrics
+ * counts across a reload. */
+static void nats_retire(daemon_t *d, nats_sink_t *s)
+{
+    nats_sink_stats_t st;
+    nats_sink_get_stats(s, &st);
+    d->nats_gone.published_total += st.published_total;
+    d->nats_gone.dropped_total += st.dropped_total;
+    d->nats_gone.reconnects_total += st.reconnects_total;
+    d->nats_gone.js_acks_total += st.js_acks_total;
+    d->nats_gone.js_ack_failures_total += st.js_ack_failures_total;
+    nats_sink_stop(s);
+}
+
 static void nats_stop(daemon_t *d)
 {
     if (d->nats == NULL)
         return;
-    nats_sink_stop(d->nats);
+    nats_retire(d, d->nats);
     d->nats = NULL;
 }
 
@@ -873,7 +887,7 @@ static void reload(daemon_ctx_t *c)
             d->nats = old;
             fresh.nats = d->cfg.nats;
         } else if (old != NULL) {
-            nats_sink_stop(old);
+            nats_retire(d, old);
         }
     }
 
@@ -1069,8 +1083,14 @@ static int route_metrics(void *arg, http_body_t *body)
         s.tick_latency = pubsub_latency(d->pubsub);
     }
     if (d->nats != NULL) {
+        const nats_sink_stats_t *g = &d->nats_gone;
         s.has_nats = 1;
         nats_sink_get_stats(d->nats, &s.nats);
+        s.nats.published_total += g->published_total;
+        s.nats.dropped_total += g->dropped_total;
+        s.nats.reconnects_total += g->reconnects_total;
+        s.nats.js_acks_total += g->js_acks_total;
+        s.nats.js_ack_failures_total += g->js_ack_failures_total;
     }
     if (d->market != NULL) {
         const market_stats_t *m = market_stats(d->market);

@@ -34,8 +34,9 @@ typedef struct daemon {
     market_t *market; /* today's symbols, books and orders */
     pubsub_t *pubsub;
     http_server_t *http;
-    journal_writer_t *journal; /* NULL when journal.enabled is false */
-    nats_sink_t *nats;         /* NULL unless nats.servers is set and nats.publish true */
+    journal_writer_t *journal;   /* NULL when journal.enabled is false */
+    nats_sink_t *nats;           /* NULL unless nats.servers is set and nats.publish true */
+    nats_sink_stats_t nats_gone; /* the counters of sinks a reload or stop replaced */
     feed_t *feeds[CONFIG_MAX_FEEDS];
     size_t nfeeds;
 

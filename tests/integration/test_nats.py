@@ -244,14 +244,15 @@ class ChainTest(unittest.TestCase):
 
 
 class NatsClient:
-    """A bare NATS protocol client (PUB and PING only), independent of
-    libnats: what a foreign publisher on the subject can send."""
+    """A bare NATS protocol client (PUB, SUB, PING), independent of libnats:
+    what a foreign publisher on the subject can send, and a subscriber that
+    sees the headers as they are on the wire."""
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.buf = b""
         self._line()  # INFO
-        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n')
 
     def _line(self):
         while b"\r\n" not in self.buf:
@@ -270,12 +271,91 @@ class NatsClient:
         while self._line() != b"PONG":
             pass
 
+    def sub(self, subject, sid=1):
+        self.sock.sendall(b"SUB %s %d\r\n" % (subject.encode(), sid))
+        self.flush()
+
+    def _take(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by nats-server")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def next_msg(self):
+        """(subject, {header: value}, payload) of the next MSG or HMSG."""
+        while True:
+            line = self._line()
+            if line == b"PING":
+                self.sock.sendall(b"PONG\r\n")
+                continue
+            parts = line.split()
+            if parts[0] == b"MSG":
+                return parts[1].decode(), {}, self._take(int(parts[-1]))
+            if parts[0] == b"HMSG":
+                hlen, total = int(parts[-2]), int(parts[-1])
+                data = self._take(total)
+                headers = {}
+                for h in data[:hlen].decode().split("\r\n")[1:]:
+                    if ":" in h:
+                        k, v = h.split(":", 1)
+                        headers[k.strip()] = v.strip()
+                return parts[1].decode(), headers, data[hlen:]
+
     def close(self):
         self.sock.close()
 
 
 def csv_trades(symbol, start, n):
     return "".join(f"T,{i},{symbol},1.{i % 10000:04d},1\n" for i in range(start, start + n))
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class SinkTest(unittest.TestCase):
+    def test_each_tick_goes_out_once_with_its_seq_and_a_unique_id_and_sighup_applies_changes(self):
+        server = NatsServer().start()
+        self.addCleanup(server.close)
+        feed_port = free_port()
+        a = Tickd(extra=nats_section([server.url()]), feeds=tcp_feed("live", feed_port))
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        sub = NatsClient(server.port)
+        self.addCleanup(sub.close)
+        sub.sub(">")
+        resp = a.resp()
+        self.addCleanup(resp.close)
+        resp.call_frame("SUBSCRIBE", "trade.AAPL")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        src.sendall(csv_trades("AAPL", 1, 3).encode())
+        resp.sock.settimeout(10)
+        local = [resp.read_frame()[2] for _ in range(3)]
+        sub.sock.settimeout(10)
+        got = [sub.next_msg() for _ in range(3)]
+        self.assertEqual([g[0] for g in got], ["tickd.trade.AAPL"] * 3)
+        self.assertEqual([g[2] for g in got], local)  # the payload subscribers get
+        self.assertEqual([g[1]["Tickd-Seq"] for g in got], ["1", "2", "3"])
+        ids = [g[1]["Nats-Msg-Id"] for g in got]
+        self.assertEqual(len(set(ids)), 3)
+        self.assertEqual(len({i.rsplit("-", 1)[0] for i in ids}), 1)  # one instance
+
+        # SIGHUP: a new prefix and payload; the sink reconnects with them.
+        a.extra = nats_section([server.url()], extra=["prefix: desk2", "payload: csv"])
+        a.write_config()
+        a.signal(signal.SIGHUP)
+        a.wait_note("READY=1", 10)
+        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="the new sink connected")
+        src.sendall(csv_trades("AAPL", 4, 1).encode())
+        subject, headers, payload = sub.next_msg()
+        self.assertEqual(subject, "desk2.trade.AAPL")
+        self.assertEqual(payload, b"T,4,AAPL,1.0004,1")
+        self.assertNotIn(headers["Nats-Msg-Id"], ids)
+        self.assertEqual(a.metric("tickd_nats_published_total"), 4)  # counted across the reload
+        self.assertEqual(a.metric("tickd_config_last_reload_successful"), 1)
+        self.assertEqual(a.stop(), 0)
 
 
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
