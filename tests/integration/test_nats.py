@@ -444,6 +444,22 @@ class OutageTest(unittest.TestCase):
         self.assertNotIn("wrong-secret-123", a.log())
 
 
+    def test_tls_asked_of_a_server_without_it_is_a_clear_error_and_tickd_keeps_serving(self):
+        server = NatsServer().start()
+        self.addCleanup(server.close)
+        a = Tickd(extra=nats_section([f"tls://127.0.0.1:{server.port}"]))
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: "nats sink: cannot connect" in a.log(), timeout=10,
+                 what="the refused connection logged")
+        self.assertIn("Secure Connection", a.log())
+        ping = a.resp()
+        self.addCleanup(ping.close)
+        self.assertEqual(ping.call("PING"), "PONG")
+        self.assertEqual(a.metric("tickd_nats_connected"), 0)
+        self.assertEqual(a.stop(), 0)
+
+
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
 class BadInputTest(unittest.TestCase):
     def test_truncated_foreign_and_oversized_payloads_are_counted_and_skipped(self):
