@@ -376,10 +376,17 @@ static void on_tick(void *arg, tick_t *t)
         else
             d->journal_records_total++;
     }
+    /* One encoding for both when their formats agree: the sink's, in its
+     * ring, which pub/sub copies into its frames. */
+    const char *text = NULL;
+    size_t n = 0;
+    if (d->nats != NULL) {
+        n = nats_sink_tick(d->nats, t, &text);
+        if (d->cfg.nats.payload != d->cfg.pubsub.payload)
+            text = NULL;
+    }
     if (d->pubsub != NULL)
-        pubsub_tick(d->pubsub, t);
-    if (d->nats != NULL)
-        nats_sink_tick(d->nats, t);
+        pubsub_tick_text(d->pubsub, t, n > 0 ? text : NULL, n);
 }
 
 /* The nats feeds' durable_mark hook: the journal position of the ticks made

@@ -131,7 +131,7 @@ static void log_drops(nats_sink_t *s)
     s->drop_logged_ms = now;
 }
 
-void nats_sink_tick(nats_sink_t *s, const tick_t *t)
+size_t nats_sink_tick(nats_sink_t *s, const tick_t *t, const char **text)
 {
     uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
     if (HEAP_UNLIKELY(h - s->tail_seen >= s->nslots) &&
@@ -139,13 +139,13 @@ void nats_sink_tick(nats_sink_t *s, const tick_t *t)
         s->dropped_total++;
         s->drops_unlogged++;
         log_drops(s);
-        return;
+        return 0;
     }
     sink_slot_t *slot = &s->slots[h & s->mask];
     int n = payload_format_tick(t, s->payload, slot->text, sizeof(slot->text));
     if (HEAP_UNLIKELY(n < 0)) {
         s->dropped_total++; /* a tick the CSV format cannot express */
-        return;
+        return 0;
     }
     slot->len = (uint16_t)n;
     slot->seq = t->seq;
@@ -156,6 +156,10 @@ void nats_sink_tick(nats_sink_t *s, const tick_t *t)
     if (HEAP_UNLIKELY(atomic_load_explicit(&s->sleeping, memory_order_seq_cst)) &&
         atomic_exchange(&s->sleeping, 0))
         nats_conn_signal(&s->conn);
+    /* The thread only reads a slot; only the loop writes one, and not
+     * before its next call: the text stays as it is until then. */
+    *text = slot->text;
+    return (size_t)n;
 }
 
 static void on_wake(nats_conn_t *c)

@@ -47,8 +47,11 @@ typedef struct nats_sink_stats {
 int nats_sink_start(uv_loop_t *loop, const config_nats_t *cfg, nats_sink_t **out, char *err,
                     size_t errlen);
 
-/* On the loop: queues tick t for publishing, or drops it (ring full). */
-void nats_sink_tick(nats_sink_t *s, const tick_t *t);
+/* On the loop: queues tick t for publishing, or drops it (ring full).
+ * Returns the length of its encoding (nats.payload) with *text pointing at
+ * it, valid until the loop's next call into the sink; 0 when it was
+ * dropped. */
+size_t nats_sink_tick(nats_sink_t *s, const tick_t *t, const char **text);
 
 /* On the loop: the sink's thread publishes what it holds (for at most two
  * seconds, while connected) and goes; s must not be used after. */

@@ -313,7 +313,8 @@ static char *csv_ticks(unsigned n, size_t *len)
 
 static void sink_fn(void *arg, tick_t *t)
 {
-    nats_sink_tick(arg, t);
+    const char *text;
+    nats_sink_tick(arg, t, &text);
 }
 
 static double make_ticks(market_t *m, unsigned n)

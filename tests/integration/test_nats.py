@@ -352,6 +352,10 @@ class SinkTest(unittest.TestCase):
         subject, headers, payload = sub.next_msg()
         self.assertEqual(subject, "desk2.trade.AAPL")
         self.assertEqual(payload, b"T,4,AAPL,1.0004,1")
+        # Local subscribers keep pubsub.payload (json): the sink's CSV
+        # encoding is not shared with them.
+        self.assertEqual(without_seq(resp.read_frame()[2]),
+                         '{"sym":"AAPL","kind":"trade","price":"1.0004","size":1,"ts":4')
         self.assertNotIn(headers["Nats-Msg-Id"], ids)
         self.assertEqual(a.metric("tickd_nats_published_total"), 4)  # counted across the reload
         self.assertEqual(a.metric("tickd_config_last_reload_successful"), 1)
