@@ -237,6 +237,12 @@ static natsStatus make_options(nats_conn_t *c, natsOptions **out)
         s = natsOptions_SetReconnectWait(o, (int64_t)(n->reconnect_wait_ns / 1000000));
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(o, 2000);
+    /* No buffering of publishes while reconnecting: a publish then fails at
+     * once and stays in tickd's own queue (the sink's ring, a feed's
+     * unacknowledged message), to go out in order once the connection is
+     * back, never ahead of what is resent. */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(o, 1);
     if (s == NATS_OK)
         s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, c);
     if (s == NATS_OK)

@@ -22,17 +22,22 @@
  * JetStream. With nats.jetstream.stream the thread, once connected, looks up
  * the stream and creates it if it is not there (subjects <prefix>.>,
  * max_age, max_bytes, replicas, storage, a two-minute duplicate window for
- * the message ids), then publishes with js_PublishMsgAsync: at most
- * JS_WINDOW publishes unacknowledged (libnats makes the thread wait beyond
- * that, never the loop). Each acknowledgement is counted and its latency
- * observed (from the send time kept per slot); a publish that timed out or
- * found no stream leader (an election after a node died) is sent again, the
- * same message with the same id, up to JS_RETRIES times, waiting 100 ms
- * before the first retry and twice as long before each next one (at most
- * 2 s: about 15 s in all, an election's worth); other failures are counted. The acknowledgement
- * handler runs on libnats's thread, which must not wait for room in the window it alone frees: it
- * queues a publish to retry (retry, under the connection's mutex) for the sink's thread, which
- * sends retries before new ticks.
+ * the message ids), then publishes with js_PublishMsgAsync, at most
+ * JS_WINDOW unacknowledged: libnats makes the thread wait beyond that, never
+ * the loop. A slot is given back (tail) only once the stream acknowledged
+ * it, in order; sent is the next slot to publish. libnats's acknowledgement
+ * handler marks the slot acknowledged (acked[], by the position in its
+ * Nats-Msg-Id) and observes the latency from the send. A publish that timed
+ * out or found no stream leader (an election after a node died), and every
+ * unacknowledged one after a reconnection, is sent again from the oldest:
+ * the thread moves sent back to it (resend_from) and publishes from there
+ * in order, with the same ids, waiting 100 ms before the first resend and
+ * twice as long before each next one without progress (at most 2 s).
+ * JetStream keeps each id once, so a tick lands in the stream once and in
+ * the order of its symbol however often it was sent. A publish the stream
+ * refuses for good (a JetStream error) is counted as a failure and skipped.
+ * The handler never publishes: it runs on libnats's thread, which alone
+ * frees the window.
  */
 #include "src/nats_sink.h"
 
@@ -50,12 +55,12 @@
 #include "src/nats_conn.h"
 #include "src/payload.h"
 
-#define JS_WINDOW      1024            /* JetStream publishes in flight, unacknowledged */
-#define JS_RETRIES     10              /* sends of a publish that timed out, at most */
-#define RETRY_FIRST_MS 100             /* the wait before the first retry, doubling ... */
-#define RETRY_MAX_MS   2000            /* ... up to this */
-#define RETRY_CAP      (4 * JS_WINDOW) /* publishes waiting to be sent again */
-#define STOP_DRAIN_MS  2000 /* at stop, the thread publishes what it holds for this long */
+#define JS_WINDOW      1024         /* JetStream publishes in flight, unacknowledged */
+#define JS_ACK_WAIT_MS 5000         /* a publish not acknowledged by then has failed */
+#define RESEND_MIN_MS  100          /* the wait before resending, doubling ... */
+#define RESEND_MAX_MS  2000         /* ... up to this */
+#define ACK_FAILED     (1ull << 63) /* acked[]: the stream refused it for good */
+#define STOP_DRAIN_MS  2000         /* at stop, the thread publishes what it holds for this long */
 #define IDLE_WAIT_MS   100
 #define RETRY_WAIT_MS  50
 #define DROP_LOG_EVERY 1000 /* ms between two log lines about drops */
@@ -79,7 +84,7 @@ struct nats_sink {
      * reads beside it: the loop and the thread never write the same line. */
     _Alignas(64) atomic_ullong head; /* slots written by the loop */
     uint64_t tail_seen;              /* the loop's last look at tail */
-    _Alignas(64) atomic_ullong tail; /* slots published by the thread */
+    _Alignas(64) atomic_ullong tail; /* slots published (JetStream: acknowledged) */
     _Alignas(64) atomic_int sleeping;
     _Alignas(64) int payload; /* enum payload_format */
     char instance[17];        /* hex, random at start: the Nats-Msg-Id prefix */
@@ -95,12 +100,16 @@ struct nats_sink {
 
     /* JetStream (the thread's; the ack handler's under conn.mu) */
     jsCtx *js;
-    int64_t *sent_ns;  /* nslots send times, by slot, for the ack latency */
-    natsMsg **retry;   /* conn.mu: RETRY_CAP publishes to send again, a ring ... */
-    int64_t *retry_at; /* ... each not before this (mono_ns()) */
-    size_t retry_head, retry_count;
-    histogram_t js_ack; /* conn.mu */
-    int js_ready;       /* the stream is bound */
+    int64_t *sent_ns;          /* nslots send times, by slot, for the ack latency */
+    atomic_ullong *acked;      /* nslots: position + 1 once acknowledged (| ACK_FAILED) */
+    atomic_ullong resend_from; /* the oldest position to send again; UINT64_MAX none */
+    uint64_t sent;             /* the next position to publish */
+    uint64_t sent_max;         /* positions below this were sent at least once */
+    int64_t resend_at;         /* mono_ns(): resend not before this */
+    int64_t resend_wait_ms;    /* the next wait before a resend */
+    int was_connected;         /* the connection was up at the last look */
+    histogram_t js_ack;        /* conn.mu */
+    int js_ready;              /* the stream is bound */
 };
 
 static nats_sink_t *sink_of(nats_conn_t *c)
@@ -226,50 +235,49 @@ static int msg_pos(nats_sink_t *s, natsMsg *m, uint64_t *pos)
     return 1;
 }
 
+/* Lowers resend_from to pos (any thread). */
+static void resend_from(nats_sink_t *s, uint64_t pos)
+{
+    uint64_t cur = atomic_load(&s->resend_from);
+    while (pos < cur && !atomic_compare_exchange_weak(&s->resend_from, &cur, pos))
+        ;
+}
+
 /* JetStream's answer to a publish (libnats's thread). */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     nats_sink_t *s = closure;
     uint64_t pos;
+    (void)js;
+    if (!msg_pos(s, msg, &pos)) {
+        natsMsg_Destroy(msg);
+        return;
+    }
     if (pa != NULL) {
-        atomic_fetch_add(&s->js_acks_total, 1);
-        if (msg_pos(s, msg, &pos)) {
+        atomic_store(&s->acked[pos & s->mask], pos + 1);
+        if (!pa->Duplicate) {
             double secs = (double)(mono_ns() - s->sent_ns[pos & s->mask]) / 1e9;
             pthread_mutex_lock(&s->conn.mu);
             histogram_observe(&s->js_ack, secs);
             pthread_mutex_unlock(&s->conn.mu);
         }
     } else if (pae != NULL) {
-        const char *tries = NULL;
-        int n = natsMsgHeader_Get(msg, "Tickd-Try", &tries) == NATS_OK ? atoi(tries) : 1;
-        char next[16];
-        snprintf(next, sizeof(next), "%d", n + 1);
         int transient = pae->Err == NATS_TIMEOUT || pae->Err == NATS_NO_RESPONDERS ||
                         pae->Err == NATS_CONNECTION_CLOSED ||
-                        pae->Err == NATS_CONNECTION_DISCONNECTED;
-        (void)js;
-        if (transient && n < JS_RETRIES && natsMsgHeader_Set(msg, "Tickd-Try", next) == NATS_OK) {
-            pthread_mutex_lock(&s->conn.mu);
-            int queued = !s->conn.stop && s->retry_count < RETRY_CAP;
-            if (queued) {
-                int64_t wait = (int64_t)RETRY_FIRST_MS << (n - 1 < 5 ? n - 1 : 5);
-                size_t at = (s->retry_head + s->retry_count++) % RETRY_CAP;
-                s->retry[at] = msg;
-                s->retry_at[at] = mono_ns() + (wait < RETRY_MAX_MS ? wait : RETRY_MAX_MS) * 1000000;
-                pthread_cond_broadcast(&s->conn.cond);
-            }
-            pthread_mutex_unlock(&s->conn.mu);
-            if (queued)
-                return; /* the sink's thread sends it again */
+                        pae->Err == NATS_CONNECTION_DISCONNECTED || pae->ErrCode == 0;
+        if (transient) {
+            resend_from(s, pos);
+        } else {
+            char why[200];
+            snprintf(why, sizeof(why), "the JetStream stream refused a tick: %s%s%s",
+                     natsStatus_GetText(pae->Err), pae->ErrText != NULL ? ": " : "",
+                     pae->ErrText != NULL ? pae->ErrText : "");
+            nats_conn_fail_text(&s->conn, why);
+            atomic_store(&s->acked[pos & s->mask], (pos + 1) | ACK_FAILED);
         }
-        char why[200];
-        snprintf(why, sizeof(why), "a JetStream publish was not acknowledged: %s%s%s",
-                 natsStatus_GetText(pae->Err), pae->ErrText != NULL ? ": " : "",
-                 pae->ErrText != NULL ? pae->ErrText : "");
-        nats_conn_fail_text(&s->conn, why);
-        atomic_fetch_add(&s->js_ack_failures_total, 1);
     }
     natsMsg_Destroy(msg);
+    nats_conn_signal(&s->conn);
 }
 
 /* Binds to the stream, creating it when it is not there. NATS_OK, or the
@@ -320,38 +328,35 @@ static natsStatus bind_stream(nats_sink_t *s)
     return NATS_OK;
 }
 
-/* Sends again what the acknowledgement handler queued, in order: 0 when
- * none is left, 1 when the next is not due yet, -1 when NATS would not take
- * it now (it stays queued). New ticks wait while any is queued, so that a
- * retry does not land behind a later tick of its symbol. */
-static int send_retries(nats_sink_t *s)
+/* Gives back the slots acknowledged from tail on, counting them. */
+static void release_acked(nats_sink_t *s)
 {
-    for (;;) {
-        pthread_mutex_lock(&s->conn.mu);
-        natsMsg *m = s->retry_count > 0 ? s->retry[s->retry_head] : NULL;
-        int64_t at = m != NULL ? s->retry_at[s->retry_head] : 0;
-        if (m != NULL && at > mono_ns()) {
-            pthread_mutex_unlock(&s->conn.mu);
-            return 1;
-        }
-        if (m != NULL) {
-            s->retry_head = (s->retry_head + 1) % RETRY_CAP;
-            s->retry_count--;
-        }
-        pthread_mutex_unlock(&s->conn.mu);
-        if (m == NULL)
-            return 0;
-        natsStatus st = js_PublishMsgAsync(s->js, &m, NULL); /* takes m when it succeeds */
-        if (st == NATS_OK)
-            continue;
-        pthread_mutex_lock(&s->conn.mu); /* back to the front, for the next try */
-        s->retry_head = (s->retry_head + RETRY_CAP - 1) % RETRY_CAP;
-        s->retry[s->retry_head] = m;
-        s->retry_at[s->retry_head] = at;
-        s->retry_count++;
-        pthread_mutex_unlock(&s->conn.mu);
-        return -1;
+    uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed), from = t;
+    while (t < s->sent) {
+        uint64_t a = atomic_load(&s->acked[t & s->mask]);
+        if ((a & ~ACK_FAILED) != t + 1)
+            break;
+        atomic_fetch_add(a & ACK_FAILED ? &s->js_ack_failures_total : &s->js_acks_total, 1);
+        t++;
     }
+    if (t != from) {
+        atomic_store_explicit(&s->tail, t, memory_order_release);
+        s->resend_wait_ms = RESEND_MIN_MS; /* progress */
+    }
+}
+
+/* A resend asked for (a failure, a reconnection): sent moves back to it,
+ * not before the wait. */
+static void take_resend(nats_sink_t *s)
+{
+    uint64_t from = atomic_exchange(&s->resend_from, UINT64_MAX);
+    uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
+    if (from == UINT64_MAX || from >= s->sent)
+        return;
+    s->sent = from > t ? from : t;
+    s->resend_at = mono_ns() + s->resend_wait_ms * 1000000;
+    s->resend_wait_ms =
+        s->resend_wait_ms * 2 < RESEND_MAX_MS ? s->resend_wait_ms * 2 : RESEND_MAX_MS;
 }
 
 /* Waits for a tick, a stop, or IDLE_WAIT_MS. */
@@ -366,70 +371,105 @@ static void wait_for_ticks(nats_sink_t *s, uint64_t t)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->conn.mu);
-    if (atomic_load(&s->head) == t && !s->conn.stop &&
-        (s->retry_count == 0 || s->retry_at[s->retry_head] > mono_ns()))
+    if (atomic_load(&s->head) == t && !s->conn.stop)
         pthread_cond_timedwait(&s->conn.cond, &s->conn.mu, &until);
     pthread_mutex_unlock(&s->conn.mu);
     atomic_store(&s->sleeping, 0);
 }
 
+/* Core NATS: publishes slot tail and gives it back once NATS took it. */
+static void publish_core(nats_sink_t *s, uint64_t t)
+{
+    natsMsg *m = NULL;
+    natsStatus st = make_msg(s, t, &m);
+    if (st == NATS_OK)
+        st = natsConnection_PublishMsg(s->conn.nc, m);
+    natsMsg_Destroy(m);
+    if (st == NATS_OK) {
+        atomic_fetch_add(&s->published_total, 1);
+        atomic_store_explicit(&s->tail, t + 1, memory_order_release);
+    } else if (st == NATS_CONNECTION_CLOSED || st == NATS_CONNECTION_DISCONNECTED ||
+               st == NATS_NOT_YET_CONNECTED || st == NATS_INSUFFICIENT_BUFFER ||
+               st == NATS_TIMEOUT) {
+        nats_conn_wait(&s->conn, RETRY_WAIT_MS); /* kept: it goes out once NATS is back */
+    } else {
+        nats_conn_fail(&s->conn, "publishing", st);
+        atomic_store_explicit(&s->tail, t + 1, memory_order_release); /* dropped */
+    }
+}
+
+/* JetStream: publishes slot sent, within the window. 0, or -1 when NATS did
+ * not take it (the caller waits). */
+static int publish_js(nats_sink_t *s)
+{
+    if (atomic_load(&s->acked[s->sent & s->mask]) == s->sent + 1) {
+        s->sent++; /* resending from an older one: this one is in already */
+        return 0;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = JS_ACK_WAIT_MS;
+    natsMsg *m = NULL;
+    natsStatus st = make_msg(s, s->sent, &m);
+    if (st == NATS_OK) {
+        s->sent_ns[s->sent & s->mask] = mono_ns();
+        st = js_PublishMsgAsync(s->js, &m, &po); /* takes m when it succeeds */
+    }
+    natsMsg_Destroy(m);
+    if (st != NATS_OK)
+        return -1;
+    if (s->sent >= s->sent_max) { /* its first send */
+        atomic_fetch_add(&s->published_total, 1);
+        s->sent_max = s->sent + 1;
+    }
+    s->sent++;
+    return 0;
+}
+
 static void sink_run(nats_conn_t *c)
 {
     nats_sink_t *s = sink_of(c);
+    int js = c->cfg.jetstream.stream[0] != '\0';
     int64_t deadline = 0;
+    s->resend_wait_ms = RESEND_MIN_MS;
     for (;;) {
         if (deadline == 0 && nats_conn_stopping(c))
             deadline = mono_ns() + STOP_DRAIN_MS * 1000000LL;
         if (deadline != 0 && mono_ns() > deadline)
             break;
-        if (c->cfg.jetstream.stream[0] != '\0' && !s->js_ready && deadline == 0 &&
-            atomic_load(&c->connected) && bind_stream(s) != NATS_OK) {
+        int connected = atomic_load(&c->connected);
+        if (js && connected && !s->was_connected)
+            resend_from(s, atomic_load(&s->tail)); /* back: what was in flight may be lost */
+        s->was_connected = connected;
+        if (js && !s->js_ready && deadline == 0 && connected && bind_stream(s) != NATS_OK) {
             nats_conn_wait(c, (int)(c->cfg.reconnect_wait_ns / 1000000));
             continue;
         }
-        if (s->js_ready && atomic_load(&c->connected) && send_retries(s) != 0) {
-            nats_conn_wait(c, RETRY_WAIT_MS);
-            continue;
+        if (js && s->js_ready) {
+            release_acked(s);
+            take_resend(s);
         }
         uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
-        if (atomic_load(&s->head) == t) {
+        uint64_t next = js ? s->sent : t;
+        if (atomic_load(&s->head) == next && next == t) {
             if (deadline != 0)
                 break;
             wait_for_ticks(s, t);
             continue;
         }
-        if (!atomic_load(&c->connected)) {
+        if (!connected || (js && !s->js_ready)) {
             if (deadline != 0)
                 break;
             nats_conn_wait(c, RETRY_WAIT_MS);
             continue;
         }
-        if (c->cfg.jetstream.stream[0] != '\0' && !s->js_ready) {
-            if (deadline != 0)
-                break;
-            continue; /* bound above, once connected */
+        if (!js) {
+            publish_core(s, t);
+            continue;
         }
-        natsMsg *m = NULL;
-        natsStatus st = make_msg(s, t, &m);
-        if (st == NATS_OK && s->js_ready) {
-            s->sent_ns[t & s->mask] = mono_ns();
-            st = js_PublishMsgAsync(s->js, &m, NULL); /* takes m when it succeeds */
-        } else if (st == NATS_OK) {
-            st = natsConnection_PublishMsg(c->nc, m);
-        }
-        natsMsg_Destroy(m);
-        if (st == NATS_OK) {
-            atomic_fetch_add(&s->published_total, 1);
-            atomic_store_explicit(&s->tail, t + 1, memory_order_release);
-        } else if (st == NATS_CONNECTION_CLOSED || st == NATS_CONNECTION_DISCONNECTED ||
-                   st == NATS_NOT_YET_CONNECTED || st == NATS_INSUFFICIENT_BUFFER ||
-                   st == NATS_TIMEOUT) {
-            nats_conn_wait(c, RETRY_WAIT_MS); /* kept: it goes out once NATS is back */
-        } else {
-            nats_conn_fail(c, "publishing", st);
-            atomic_fetch_add(&s->js_ack_failures_total, s->js_ready);
-            atomic_store_explicit(&s->tail, t + 1, memory_order_release);
-        }
+        if (atomic_load(&s->head) == next || next - t >= JS_WINDOW || mono_ns() < s->resend_at ||
+            publish_js(s) != 0)
+            nats_conn_wait(c, 10); /* for acknowledgements, the window, a resend's time */
     }
     if (s->js != NULL) {
         jsPubOptions po;
@@ -442,10 +482,7 @@ static void sink_run(nats_conn_t *c)
 static void sink_release(nats_conn_t *c)
 {
     nats_sink_t *s = sink_of(c);
-    for (size_t i = 0; i < s->retry_count; i++)
-        natsMsg_Destroy(s->retry[(s->retry_head + i) % RETRY_CAP]);
-    free(s->retry);
-    free(s->retry_at);
+    free(s->acked);
     if (s->js != NULL)
         jsCtx_Destroy(s->js);
     free(s->slots);
@@ -471,13 +508,11 @@ int nats_sink_start(uv_loop_t *loop, const config_nats_t *cfg, nats_sink_t **out
     if (s->slots != NULL) /* touched now, not page by page on the loop's hot path */
         memset(s->slots, 0, s->nslots * sizeof(sink_slot_t));
     s->sent_ns = calloc(s->nslots, sizeof(int64_t));
-    s->retry = calloc(RETRY_CAP, sizeof(natsMsg *));
-    s->retry_at = calloc(RETRY_CAP, sizeof(int64_t));
-    if (s->slots == NULL || s->sent_ns == NULL || s->retry == NULL || s->retry_at == NULL) {
+    s->acked = calloc(s->nslots, sizeof(atomic_ullong));
+    if (s->slots == NULL || s->sent_ns == NULL || s->acked == NULL) {
         free(s->slots);
         free(s->sent_ns);
-        free(s->retry);
-        free(s->retry_at);
+        free(s->acked);
         free(s);
         snprintf(err, errlen, "nats sink: no memory for nats.max_pending");
         return -ENOMEM;
@@ -488,6 +523,7 @@ int nats_sink_start(uv_loop_t *loop, const config_nats_t *cfg, nats_sink_t **out
     snprintf(s->instance, sizeof(s->instance), "%016llx", (unsigned long long)id);
     s->loop = loop;
     s->payload = cfg->payload;
+    atomic_init(&s->resend_from, UINT64_MAX);
     histogram_init(&s->js_ack, histogram_latency_bounds, histogram_latency_nbounds);
     snprintf(s->conn.what, sizeof(s->conn.what), "nats sink");
     s->conn.run = sink_run;
