@@ -487,7 +487,9 @@ static void render_nats(out_t *o, const metrics_snapshot_t *d)
                "Ticks dropped for NATS only: nats.max_pending was full (NATS away or slow).",
                n->dropped_total);
     metric_u64(o, "tickd_nats_pending_bytes", "gauge",
-               "Bytes of nats.max_pending holding ticks not yet published.", n->pending_bytes);
+               "Bytes of nats.max_pending holding ticks not yet published (with JetStream: not "
+               "yet acknowledged).",
+               n->pending_bytes);
     metric_u64(o, "tickd_nats_reconnects_total", "counter",
                "Reconnections of the NATS sink to a server.", n->reconnects_total);
     metric_u64(o, "tickd_nats_js_acks_total", "counter",

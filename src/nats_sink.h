@@ -13,7 +13,10 @@
  * once a second: the loop and the local subscribers never wait for NATS.
  *
  * With nats.jetstream.stream, the thread binds to the stream or creates it
- * (subjects <prefix>.>, the configured limits) once connected.
+ * (subjects <prefix>.>, the configured limits) once connected, publishes
+ * with acknowledgements, and keeps a tick in the ring until the stream has
+ * acknowledged it: what a failure or a lost server did not store is sent
+ * again, oldest first, with the same id (nats_sink.c).
  */
 #ifndef TICKD_SRC_NATS_SINK_H
 #define TICKD_SRC_NATS_SINK_H
@@ -32,7 +35,8 @@ typedef struct nats_sink nats_sink_t;
 typedef struct nats_sink_stats {
     uint64_t published_total;       /* ticks NATS took */
     uint64_t dropped_total;         /* ticks dropped for NATS: the ring was full */
-    uint64_t pending_bytes;         /* bytes of the ring holding ticks not published yet */
+    uint64_t pending_bytes;         /* bytes of the ring holding ticks not published (with
+                                     * JetStream: not acknowledged) yet */
     uint64_t reconnects_total;      /* reconnections to NATS */
     int connected;                  /* connected to a NATS server now */
     uint64_t js_acks_total;         /* JetStream publishes acknowledged */
