@@ -9,8 +9,11 @@
  * callbacks (disconnected, reconnected, closed, errors) only note what
  * happened under c->mu and wake the loop.
  *
- * Every thread started here is counted (live_threads) so that the process,
- * after its loop has returned, can wait for them all (nats_conn_wait_all()).
+ * Every thread started here is recorded (threads[]) and joined once it has
+ * finished: by the next start, and by nats_conn_wait_all() after the loop
+ * has returned, which waits for them all. A thread is joined, not detached,
+ * so that its own cleanup (its thread-local state in libnats and OpenSSL)
+ * is over before libnats is closed and the process exits.
  */
 #include "src/nats_conn.h"
 
@@ -24,10 +27,36 @@
 
 #define CLOSE_WAIT_MS 5000 /* for libnats's closed callback at the end */
 
+/* A thread started here, until joined. */
+typedef struct thread_rec {
+    pthread_t id;
+    int done; /* its work is over: joining it waits only for its exit */
+} thread_rec_t;
+
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t live_cond = PTHREAD_COND_INITIALIZER;
-static int live_threads;
-static int nats_opened;
+static thread_rec_t *threads; /* live_mu: nthreads of them */
+static size_t nthreads, threads_cap;
+static int nats_opened; /* live_mu */
+
+/* Joins the finished threads (live_mu held); returns how many are left. */
+static size_t reap_locked(void)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < nthreads; i++) {
+        if (threads[i].done)
+            pthread_join(threads[i].id, NULL);
+        else
+            threads[kept++] = threads[i];
+    }
+    nthreads = kept;
+    if (nthreads == 0) {
+        free(threads);
+        threads = NULL;
+        threads_cap = 0;
+    }
+    return nthreads;
+}
 
 /* ---- life ---- */
 
@@ -323,9 +352,12 @@ static void *thread_main(void *arg)
         }
         natsOptions_Destroy(o);
     }
+    nats_ReleaseThreadMemory();
     unref(c);
     pthread_mutex_lock(&live_mu);
-    live_threads--;
+    for (size_t i = 0; i < nthreads; i++)
+        if (pthread_equal(threads[i].id, pthread_self()))
+            threads[i].done = 1;
     pthread_cond_broadcast(&live_cond);
     pthread_mutex_unlock(&live_mu);
     return NULL;
@@ -363,20 +395,26 @@ int nats_conn_start(uv_loop_t *loop, nats_conn_t *c, const config_nats_t *cfg, c
     c->async_open = 1;
     c->refs = 2;
     pthread_mutex_lock(&live_mu);
-    live_threads++;
+    reap_locked();
+    if (nthreads == threads_cap) {
+        size_t cap = threads_cap ? 2 * threads_cap : 8;
+        thread_rec_t *grown = realloc(threads, cap * sizeof(*grown));
+        if (grown != NULL) {
+            threads = grown;
+            threads_cap = cap;
+        }
+    }
+    r = nthreads < threads_cap ? pthread_create(&c->thread, NULL, thread_main, c) : ENOMEM;
+    if (r == 0)
+        threads[nthreads++] = (thread_rec_t){c->thread, 0};
     pthread_mutex_unlock(&live_mu);
-    r = pthread_create(&c->thread, NULL, thread_main, c);
     if (r != 0) {
-        pthread_mutex_lock(&live_mu);
-        live_threads--;
-        pthread_mutex_unlock(&live_mu);
         snprintf(err, errlen, "%s: cannot start its thread: %s", c->what, strerror(r));
         c->refs = 1;
         c->async_open = 0;
         uv_close((uv_handle_t *)&c->async, async_closed);
         return -r;
     }
-    pthread_detach(c->thread);
     return 0;
 }
 
@@ -397,9 +435,10 @@ int nats_conn_wait_all(int64_t timeout_ms)
     until.tv_sec += timeout_ms / 1000;
     int r = 0;
     pthread_mutex_lock(&live_mu);
-    while (live_threads > 0 && r == 0)
+    while (reap_locked() > 0 && r == 0)
         r = pthread_cond_timedwait(&live_cond, &live_mu, &until);
-    int opened = nats_opened, left = live_threads;
+    int opened = nats_opened;
+    size_t left = nthreads;
     nats_opened = left > 0;
     pthread_mutex_unlock(&live_mu);
     if (left > 0)

@@ -222,7 +222,7 @@ class ChainTest(unittest.TestCase):
 
         # B goes away; the rest of the day is published meanwhile; B comes
         # back and continues its durable consumer.
-        self.assertEqual(b.stop(), 0)
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
         send_chunks(src, day[cut:], 20)
         wait_for(lambda: ticks(a) > n1 and a.metric("tickd_nats_js_acks_total") == ticks(a),
                  timeout=20, what="A's second half acknowledged")
@@ -235,8 +235,8 @@ class ChainTest(unittest.TestCase):
         self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], n - n1)
         self.assertEqual(m['tickd_feed_decode_errors_total{feed="upstream"}'], 0)
         self.assertEqual(m['tickd_feed_rejected_total{feed="upstream"}'], 0)
-        self.assertEqual(a.stop(), 0)
-        self.assertEqual(b.stop(), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
         # B's journal over both of its runs holds A's day: every tick once,
         # in A's order (without the seq comment each tickd writes).
         self.assertEqual(journal_ticks(b), journal_ticks(a))
@@ -359,7 +359,7 @@ class SinkTest(unittest.TestCase):
         self.assertNotIn(headers["Nats-Msg-Id"], ids)
         self.assertEqual(a.metric("tickd_nats_published_total"), 4)  # counted across the reload
         self.assertEqual(a.metric("tickd_config_last_reload_successful"), 1)
-        self.assertEqual(a.stop(), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
 
 
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
@@ -420,7 +420,7 @@ class OutageTest(unittest.TestCase):
         self.assertEqual(m["tickd_nats_dropped_total"], n - 128)
         _, _, page = a.http_get("/metrics")
         self.assertNotIn("pw-not-in-logs", page)
-        self.assertEqual(a.stop(), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
         self.assertNotIn("pw-not-in-logs", a.log())
 
     def test_a_refused_password_is_a_clear_error_never_shown_and_tickd_keeps_serving(self):
@@ -444,7 +444,7 @@ class OutageTest(unittest.TestCase):
         sub.sock.settimeout(10)
         self.assertEqual([sub.read_frame()[1] for _ in range(3)], [b"trade.AAPL"] * 3)
         self.assertEqual(a.metric("tickd_nats_connected"), 0)
-        self.assertEqual(a.stop(), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
         self.assertNotIn("wrong-secret-123", a.log())
 
 
@@ -461,7 +461,7 @@ class OutageTest(unittest.TestCase):
         self.addCleanup(ping.close)
         self.assertEqual(ping.call("PING"), "PONG")
         self.assertEqual(a.metric("tickd_nats_connected"), 0)
-        self.assertEqual(a.stop(), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
 
 
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
@@ -499,7 +499,7 @@ class BadInputTest(unittest.TestCase):
                           '"ts":42',
                           '{"sym":"MSFT","kind":"trade","price":"3.2500","size":8,"side":"B",'
                           '"ts":43'])
-        self.assertEqual(b.stop(), 0)
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
 
 
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
@@ -563,8 +563,8 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], total)
         self.assertEqual(a.metric("tickd_nats_js_ack_failures_total"), 0)
         self.assertGreaterEqual(a.metric("tickd_nats_reconnects_total"), 1)
-        self.assertEqual(a.stop(), 0)
-        self.assertEqual(b.stop(), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
         # Every tick of A once in B's journal, in A's order: what was lost
         # with the node is sent again, oldest first, before anything newer.
         self.assertEqual(journal_ticks(b), journal_ticks(a))
