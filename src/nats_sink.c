@@ -107,7 +107,7 @@ struct nats_sink {
     uint64_t sent_max;         /* positions below this were sent at least once */
     int64_t resend_at;         /* mono_ns(): resend not before this */
     int64_t resend_wait_ms;    /* the next wait before a resend */
-    int was_connected;         /* the connection was up at the last look */
+    uint64_t reconnects_seen;  /* conn.reconnects at the last look */
     histogram_t js_ack;        /* conn.mu */
     int js_ready;              /* the stream is bound */
 };
@@ -438,9 +438,10 @@ static void sink_run(nats_conn_t *c)
         if (deadline != 0 && mono_ns() > deadline)
             break;
         int connected = atomic_load(&c->connected);
-        if (js && connected && !s->was_connected)
+        uint64_t reconnects = atomic_load(&c->reconnects);
+        if (js && reconnects != s->reconnects_seen)
             resend_from(s, atomic_load(&s->tail)); /* back: what was in flight may be lost */
-        s->was_connected = connected;
+        s->reconnects_seen = reconnects;
         if (js && !s->js_ready && deadline == 0 && connected && bind_stream(s) != NATS_OK) {
             nats_conn_wait(c, (int)(c->cfg.reconnect_wait_ns / 1000000));
             continue;
