@@ -27,21 +27,23 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
 # What building and running need, all from Debian 12 (redis-tools: the
-# redis-cli the README subscribes with).
+# redis-cli the README subscribes with; libnats-dev: the NATS client library,
+# which brings its runtime library).
 run_packages=(
   build-essential cmake pkg-config
-  libuv1-dev libyaml-dev libhttp-parser-dev libisal-dev
+  libuv1-dev libyaml-dev libhttp-parser-dev libisal-dev libnats-dev
   redis-tools
 )
 # What the tests add: cmocka, the formatter, clang and libFuzzer, the
-# allocators and servers the benchmarks compare with, the clients the
+# allocators and servers the benchmarks compare with (nats-server: the NATS
+# and JetStream servers test_nats and bench_nats run), the clients the
 # integration tests drive, and the headless browser (with its WebDriver) that
 # loads /debug/heap.
 test_packages=(
   libcmocka-dev clang-format python3
   clang libclang-rt-14-dev
   libjemalloc-dev libmimalloc-dev
-  redis-server prometheus valgrind
+  redis-server prometheus valgrind nats-server
   python3-redis libhiredis-dev
   chromium chromium-driver
 )

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -970,7 +971,69 @@ static int valid_ipv4(const struct field *f, const char *s, const char **hint)
 }
 
 static const struct choice feed_kinds[] = {
-    {"file", FEED_FILE}, {"tcp", FEED_TCP}, {"udp", FEED_UDP}, {NULL, 0}};
+    {"file", FEED_FILE}, {"tcp", FEED_TCP}, {"udp", FEED_UDP}, {"nats", FEED_NATS}, {NULL, 0}};
+static const struct choice delivers[] = {{"all", NATS_DELIVER_ALL},
+                                         {"new", NATS_DELIVER_NEW},
+                                         {"by_start_time", NATS_DELIVER_BY_START_TIME},
+                                         {NULL, 0}};
+
+/* A NATS subject (feeds[].subject): dot-separated tokens of printable
+ * characters, none empty; a token may be * (any one token), the last may be
+ * > (all the rest). */
+static int valid_subject(const struct field *f, const char *s, const char **hint)
+{
+    (void)f;
+    size_t tok = 0;
+    for (const char *p = s;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (tok == 0) {
+                *hint = "no empty token: e.g. tickd.> or tickd.trade.*";
+                return 0;
+            }
+            if (p[-1] == '>' && (tok != 1 || *p != '\0')) {
+                *hint = "> stands alone as the last token";
+                return 0;
+            }
+            if (p[-1] == '*' && tok != 1) {
+                *hint = "* stands alone as a token";
+                return 0;
+            }
+            if (*p == '\0')
+                return 1;
+            tok = 0;
+        } else if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7F) {
+            *hint = "no spaces or control characters";
+            return 0;
+        } else {
+            tok++;
+        }
+    }
+}
+
+/* A stream, consumer or connection name: letters, digits, _ and -. */
+static int valid_nats_name(const struct field *f, const char *s, const char **hint)
+{
+    size_t len = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+    (void)hint;
+    return len != 0 && s[len] == '\0' && len < f->size;
+}
+
+/* feeds[].start_time: "2026-12-03T13:30:00Z", UTC, to the second. */
+static int read_start_time(struct loader *ld, const struct field *f, const char *path,
+                           const yaml_event_t *v, void *base)
+{
+    const char *s;
+    int r = scalar(ld, f, path, v, &s);
+    if (r != 0)
+        return r;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end == NULL || *end != '\0' || tm.tm_year < 70)
+        return expected(ld, v, path, f->what, NULL);
+    *(int64_t *)member(base, f) = (int64_t)timegm(&tm) * (int64_t)SEC;
+    return 0;
+}
 static const struct choice feed_formats[] = {{"itch", INGEST_ITCH},
                                              {"csv", INGEST_CSV},
                                              {"tlog", INGEST_TLOG},
@@ -988,7 +1051,12 @@ enum {
     FK_LISTEN,
     FK_GROUP,
     FK_INTERFACE,
-    FK_STALE_AFTER
+    FK_STALE_AFTER,
+    FK_SUBJECT,
+    FK_STREAM,
+    FK_DURABLE,
+    FK_DELIVER,
+    FK_START_TIME
 };
 
 /* What each feed type takes: its formats, and the keys it requires. */
@@ -1004,17 +1072,19 @@ static const struct {
                   "host:port to accept connections on, e.g. 0.0.0.0:7000"},
     [FEED_UDP] = {"mold", 1u << INGEST_MOLD, FK_LISTEN,
                   "host:port to receive datagrams on, e.g. 0.0.0.0:7001"},
+    [FEED_NATS] = {"none", 0, FK_SUBJECT, "the subject of tickd's ticks, e.g. tickd.>"},
 };
 
-#define ALL_KINDS (1u << FEED_FILE | 1u << FEED_TCP | 1u << FEED_UDP)
+#define ALL_KINDS (1u << FEED_FILE | 1u << FEED_TCP | 1u << FEED_UDP | 1u << FEED_NATS)
+#define NATS_KIND (1u << FEED_NATS)
 
 static const struct field feed_fields[] = {
     [FK_NAME] = {"name", read_string, "a name of 1 to 63 letters, digits, _ or -", FEED(name),
                  .valid = valid_feed_name, .kinds = ALL_KINDS},
-    [FK_TYPE] = {"type", read_enum, "file, tcp or udp", FEED(kind), .choices = feed_kinds,
+    [FK_TYPE] = {"type", read_enum, "file, tcp, udp or nats", FEED(kind), .choices = feed_kinds,
                  .kinds = ALL_KINDS},
     [FK_FORMAT] = {"format", read_enum, "itch, csv, tlog or mold", FEED(format),
-                   .choices = feed_formats, .kinds = ALL_KINDS},
+                   .choices = feed_formats, .kinds = ALL_KINDS & ~NATS_KIND},
     [FK_PATH] = {"path", read_path, "a path", FEED(path), .kinds = 1u << FEED_FILE},
     [FK_SPEED] = {"speed", read_speed,
                   "max or a number of times the recorded speed, above 0 and at most 1000000",
@@ -1030,6 +1100,16 @@ static const struct field feed_fields[] = {
     [FK_STALE_AFTER] = {"stale_after", read_duration,
                         "a duration such as 500ms, 5s or 1m, or 0 for no limit",
                         FEED(stale_after_ns), 0, 24 * HOUR, .kinds = ALL_KINDS},
+    [FK_SUBJECT] = {"subject", read_string, "a NATS subject such as tickd.> or tickd.trade.*",
+                    FEED(subject), .valid = valid_subject, .kinds = NATS_KIND},
+    [FK_STREAM] = {"stream", read_string, "a stream name of letters, digits, _ or -", FEED(stream),
+                   .valid = valid_nats_name, .kinds = NATS_KIND},
+    [FK_DURABLE] = {"durable", read_string, "a consumer name of letters, digits, _ or -",
+                    FEED(durable), .valid = valid_nats_name, .kinds = NATS_KIND},
+    [FK_DELIVER] = {"deliver", read_enum, "all, new or by_start_time", FEED(deliver),
+                    .choices = delivers, .kinds = NATS_KIND},
+    [FK_START_TIME] = {"start_time", read_start_time, "a UTC time such as 2026-12-03T13:30:00Z",
+                       FEED(start_time_ns), .kinds = NATS_KIND},
     {0},
 };
 
@@ -1076,6 +1156,40 @@ static void kinds_text(unsigned kinds, char *buf, size_t len)
             o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? " and " : "", c->name);
 }
 
+/* A nats feed: a stream goes with a durable consumer, and where it starts
+ * matters only with a stream; a start time goes with by_start_time. */
+static int check_nats_feed(struct loader *ld, const char *path, const struct feed_keys *keys,
+                           const config_feed_t *fc)
+{
+    unsigned m = keys->seen.mask;
+    char keypath[PATH_LEN];
+    if ((m & (1u << FK_STREAM)) && !(m & (1u << FK_DURABLE))) {
+        join(keypath, path, "stream");
+        return fail(ld, keys->seen.at[FK_STREAM], keypath,
+                    "a JetStream feed needs a durable consumer: add durable (e.g. durable: edge1)");
+    }
+    static const size_t js_only[] = {FK_DURABLE, FK_DELIVER, FK_START_TIME};
+    for (size_t k = 0; k < 3; k++) {
+        if ((m & (1u << js_only[k])) && !(m & (1u << FK_STREAM))) {
+            join(keypath, path, feed_fields[js_only[k]].name);
+            return fail(ld, keys->seen.at[js_only[k]], keypath,
+                        "only for a JetStream feed; add stream or remove %s",
+                        feed_fields[js_only[k]].name);
+        }
+    }
+    if ((m & (1u << FK_START_TIME)) && fc->deliver != NATS_DELIVER_BY_START_TIME) {
+        join(keypath, path, "start_time");
+        return fail(ld, keys->seen.at[FK_START_TIME], keypath,
+                    "only used with deliver: by_start_time; set it or remove start_time");
+    }
+    if (fc->deliver == NATS_DELIVER_BY_START_TIME && !(m & (1u << FK_START_TIME))) {
+        join(keypath, path, "deliver");
+        return fail(ld, keys->seen.at[FK_DELIVER], keypath,
+                    "by_start_time needs start_time (e.g. start_time: 2026-12-03T13:30:00Z)");
+    }
+    return 0;
+}
+
 static int check_feed(struct loader *ld, const char *path, const yaml_event_t *start,
                       struct feed_keys *keys, config_feed_t *fc)
 {
@@ -1087,7 +1201,7 @@ static int check_feed(struct loader *ld, const char *path, const yaml_event_t *s
         return fail(ld, start->start_mark, path,
                     "missing key \"name\" (a unique name, e.g. nasdaq)");
     if (!(keys->seen.mask & (1u << FK_TYPE)))
-        return fail(ld, start->start_mark, path, "missing key \"type\" (file, tcp or udp)");
+        return fail(ld, start->start_mark, path, "missing key \"type\" (file, tcp, udp or nats)");
     join(keypath, path, "type");
     if ((r = ff[FK_TYPE].read(ld, &ff[FK_TYPE], keypath, &keys->value[FK_TYPE], fc)) != 0)
         return r;
@@ -1104,7 +1218,9 @@ static int check_feed(struct loader *ld, const char *path, const yaml_event_t *s
         if (i != FK_TYPE && (r = ff[i].read(ld, &ff[i], keypath, &keys->value[i], fc)) != 0)
             return r;
     }
-    if (!(keys->seen.mask & (1u << FK_FORMAT))) {
+    if (fc->kind == FEED_NATS) {
+        fc->format = 0; /* tickd's json and csv payloads, told apart by their first byte */
+    } else if (!(keys->seen.mask & (1u << FK_FORMAT))) {
         if (fc->kind != FEED_UDP)
             return fail(ld, start->start_mark, path, "missing key \"format\" (%s for a %s feed)",
                         feed_rules[fc->kind].formats, kind_name(fc->kind));
@@ -1125,7 +1241,7 @@ static int check_feed(struct loader *ld, const char *path, const yaml_event_t *s
         return fail(ld, keys->seen.at[FK_INTERFACE], keypath,
                     "only used to join a group; add group or remove interface");
     }
-    return 0;
+    return check_nats_feed(ld, path, keys, fc);
 }
 
 /* The feed as the next of ld->cfg->feeds, its name unique. */
@@ -1140,6 +1256,8 @@ static int read_feed(struct loader *ld, const char *path, const yaml_event_t *st
         r = check_feed(ld, path, start, &keys, fc);
     if (r == 0 && (keys.seen.mask & (1u << FK_PATH)))
         cfg->at.feed_path[cfg->nfeeds] = place(keys.value[FK_PATH].start_mark);
+    if (r == 0 && (keys.seen.mask & (1u << FK_SUBJECT)))
+        cfg->at.feed_subject[cfg->nfeeds] = place(keys.value[FK_SUBJECT].start_mark);
     for (size_t i = 0; r == 0 && i < cfg->nfeeds; i++) {
         if (strcmp(cfg->feeds[i].name, fc->name) == 0) {
             char keypath[PATH_LEN];
@@ -1311,6 +1429,247 @@ static const struct field log_fields[] = {
     {0},
 };
 
+/* ---- nats ---- */
+
+/* A NATS server URL: nats://host:port or tls://host:port (host:port alone
+ * means nats://). Credentials never go in the URL, where a log line or an
+ * error could show them. */
+static int valid_nats_url(const char *s, const char **hint)
+{
+    const char *hp = s;
+    if (strncmp(s, "nats://", 7) == 0)
+        hp = s + 7;
+    else if (strncmp(s, "tls://", 6) == 0)
+        hp = s + 6;
+    else if (strstr(s, "://") != NULL) {
+        *hint = "the scheme is nats:// or tls://";
+        return 0;
+    }
+    if (strchr(hp, '@') != NULL) {
+        *hint = "no credentials in the URL: use nats.user and nats.password, or nats.token";
+        return 0;
+    }
+    const char *colon = strrchr(hp, ':');
+    uint64_t port;
+    const char *end;
+    if (colon == NULL || colon == hp || parse_digits(colon + 1, &port, &end) != 0 || *end != '\0' ||
+        port == 0 || port > 65535) {
+        *hint = "e.g. nats://127.0.0.1:4222";
+        return 0;
+    }
+    for (const char *p = hp; p < colon; p++) {
+        if (!isalnum((unsigned char)*p) && strchr(".-_[]:", *p) == NULL) {
+            *hint = "the host is a name or an address, e.g. nats://10.0.0.5:4222";
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* nats.servers: one URL or a list of them (the servers of one cluster). */
+static int read_nats_servers(struct loader *ld, const struct field *f, const char *path,
+                             const yaml_event_t *v, void *base)
+{
+    config_t *cfg = base;
+    const char *hint = NULL;
+    char itempath[PATH_LEN];
+    yaml_event_t item;
+    int r;
+    if (v->type == YAML_SCALAR_EVENT && !is_null(v)) {
+        const char *s = text_of(v);
+        if (!valid_nats_url(s, &hint))
+            return expected(ld, v, path, f->what, hint);
+        if (strlen(s) >= sizeof(cfg->nats.servers[0]))
+            return fail(ld, v->start_mark, path, "too long (at most %zu bytes)",
+                        sizeof(cfg->nats.servers[0]) - 1);
+        strcpy(cfg->nats.servers[0], s);
+        cfg->nats.nservers = 1;
+        return 0;
+    }
+    if (v->type != YAML_SEQUENCE_START_EVENT)
+        return expected(ld, v, path, f->what, NULL);
+    while ((r = next_item(ld, path, cfg->nats.nservers, itempath, &item)) == 1) {
+        const char *s = text_of(&item);
+        if (cfg->nats.nservers == CONFIG_MAX_NATS_SERVERS)
+            r = fail(ld, item.start_mark, itempath, "too many servers (at most %d)",
+                     CONFIG_MAX_NATS_SERVERS);
+        else if (s == NULL || !valid_nats_url(s, &hint))
+            r = expected(ld, &item, itempath, "a server URL such as nats://127.0.0.1:4222", hint);
+        else if (strlen(s) >= sizeof(cfg->nats.servers[0]))
+            r = fail(ld, item.start_mark, itempath, "too long (at most %zu bytes)",
+                     sizeof(cfg->nats.servers[0]) - 1);
+        else {
+            strcpy(cfg->nats.servers[cfg->nats.nservers++], s);
+            r = 0;
+        }
+        yaml_event_delete(&item);
+        if (r != 0)
+            return r;
+    }
+    if (r == 0 && cfg->nats.nservers == 0)
+        return fail(ld, v->start_mark, path,
+                    "an empty list; name at least one server, or remove the nats section");
+    return r;
+}
+
+/* nats.prefix: literal subject tokens, no wildcards. */
+static int valid_nats_prefix(const struct field *f, const char *s, const char **hint)
+{
+    if (strpbrk(s, "*>") != NULL) {
+        *hint = "no wildcards in the prefix";
+        return 0;
+    }
+    return valid_subject(f, s, hint);
+}
+
+/* A readable file, its place noted for config_check_files(): which of
+ * cfg->at.nats_files it is, by its offset. */
+static int read_nats_file(struct loader *ld, const struct field *f, const char *path,
+                          const yaml_event_t *v, void *base)
+{
+    static const size_t offsets[] = {
+        offsetof(config_t, nats.credentials), offsetof(config_t, nats.tls_ca),
+        offsetof(config_t, nats.tls_cert), offsetof(config_t, nats.tls_key)};
+    int r = read_path(ld, f, path, v, base);
+    for (size_t i = 0; r == 0 && i < 4; i++)
+        if (offsets[i] == f->offset)
+            ld->cfg->at.nats_files[i] = place(v->start_mark);
+    return r;
+}
+
+static const struct choice storages[] = {
+    {"file", NATS_STORAGE_FILE}, {"memory", NATS_STORAGE_MEMORY}, {NULL, 0}};
+
+static const struct field jetstream_fields[] = {
+    {"stream", read_string, "a stream name of letters, digits, _ or -", CFG(nats.jetstream.stream),
+     .valid = valid_nats_name},
+    {"max_age", read_duration, DURATION_WHAT, CFG(nats.jetstream.max_age_ns), 0, 8760 * HOUR},
+    {"max_bytes", read_size, SIZE_WHAT, CFG(nats.jetstream.max_bytes), 0, 1024 * GiB},
+    {"replicas", read_uint, NULL, CFG(nats.jetstream.replicas), 1, 5},
+    {"storage", read_enum, "file or memory", CFG(nats.jetstream.storage), .choices = storages},
+    {0},
+};
+
+static const struct field nats_fields[] = {
+    {.name = "servers",
+     .read = read_nats_servers,
+     .what = "a server URL such as nats://127.0.0.1:4222, or a list of them"},
+    {"publish", read_bool, "true or false", CFG(nats.publish)},
+    {"prefix", read_string, "subject tokens such as tickd or site1.tickd", CFG(nats.prefix),
+     .valid = valid_nats_prefix},
+    {"payload", read_enum, "json or csv", CFG(nats.payload), .choices = payloads},
+    {"name", read_string, "a name of letters, digits, _ or -", CFG(nats.name),
+     .valid = valid_nats_name},
+    {"user", read_string, "a user name", CFG(nats.user)},
+    {"password", read_string, "a string", CFG(nats.password)},
+    {"token", read_string, "a string", CFG(nats.token)},
+    {"credentials", read_nats_file, "a path", CFG(nats.credentials)},
+    {"tls_ca", read_nats_file, "a path", CFG(nats.tls_ca)},
+    {"tls_cert", read_nats_file, "a path", CFG(nats.tls_cert)},
+    {"tls_key", read_nats_file, "a path", CFG(nats.tls_key)},
+    {"max_pending", read_size, SIZE_WHAT, CFG(nats.max_pending), 64 * KiB, 4 * GiB},
+    {"reconnect_wait", read_duration, DURATION_WHAT, CFG(nats.reconnect_wait_ns), 10 * MSEC, HOUR},
+    {"jetstream", read_map, "a map of jetstream settings", .sub = jetstream_fields},
+    {0},
+};
+
+/* nats: one way to authenticate; a certificate with its key; servers to
+ * connect to. Blames the key given last of a pair. */
+static int check_nats(struct loader *ld, const char *path, const struct seen *seen,
+                      const void *base)
+{
+    const config_t *cfg = base;
+    size_t user = key_index(nats_fields, "user"), password = key_index(nats_fields, "password"),
+           token = key_index(nats_fields, "token"), creds = key_index(nats_fields, "credentials"),
+           cert = key_index(nats_fields, "tls_cert"), key = key_index(nats_fields, "tls_key");
+    char keypath[PATH_LEN];
+#define GIVEN(i) ((seen->mask >> (i)) & 1)
+    if (seen->mask != 0 && cfg->nats.nservers == 0)
+        return fail(ld, seen->at[__builtin_ctz(seen->mask)], path,
+                    "missing key \"servers\" (e.g. servers: [nats://127.0.0.1:4222])");
+    if (GIVEN(user) != GIVEN(password)) {
+        size_t has = GIVEN(user) ? user : password;
+        join(keypath, path, nats_fields[has].name);
+        return fail(ld, seen->at[has], keypath, "user and password go together; add %s",
+                    GIVEN(user) ? "password" : "user");
+    }
+    size_t ways[3] = {user, token, creds};
+    size_t first = SIZE_MAX;
+    for (size_t i = 0; i < 3; i++) {
+        if (!GIVEN(ways[i]))
+            continue;
+        if (first == SIZE_MAX) {
+            first = ways[i];
+            continue;
+        }
+        join(keypath, path, nats_fields[ways[i]].name);
+        return fail(ld, seen->at[ways[i]], keypath,
+                    "one way to authenticate: user and password, token, or credentials; %s is "
+                    "already given",
+                    nats_fields[first].name);
+    }
+    if (GIVEN(cert) != GIVEN(key)) {
+        size_t has = GIVEN(cert) ? cert : key;
+        join(keypath, path, nats_fields[has].name);
+        return fail(ld, seen->at[has], keypath, "tls_cert and tls_key go together; add %s",
+                    GIVEN(cert) ? "tls_key" : "tls_cert");
+    }
+#undef GIVEN
+    return 0;
+}
+
+/* Tokens of pattern a and of pattern b (either may hold * and >): could one
+ * subject match both? */
+static int subjects_overlap(const char *a, const char *b)
+{
+    for (;;) {
+        size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+        if ((la == 1 && a[0] == '>') || (lb == 1 && b[0] == '>'))
+            return 1;
+        if (!(la == 1 && a[0] == '*') && !(lb == 1 && b[0] == '*') &&
+            (la != lb || memcmp(a, b, la) != 0))
+            return 0;
+        a += la;
+        b += lb;
+        if (*a == '\0' || *b == '\0')
+            return *a == *b;
+        a++;
+        b++;
+    }
+}
+
+/* Across sections, once the whole file is read: a nats feed needs the
+ * servers of the nats section, and must not subscribe to what this tickd's
+ * own sink publishes (every tick would come back, and go out again). */
+static int check_nats_feeds(struct loader *ld)
+{
+    const config_t *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->nfeeds; i++) {
+        const config_feed_t *fc = &cfg->feeds[i];
+        if (fc->kind != FEED_NATS)
+            continue;
+        yaml_mark_t at = {0};
+        at.line = cfg->at.feed_subject[i].line - 1;
+        at.column = cfg->at.feed_subject[i].column - 1;
+        char keypath[PATH_LEN];
+        snprintf(keypath, sizeof(keypath), "feeds[%zu].subject", i);
+        if (cfg->nats.nservers == 0)
+            return fail(ld, at, keypath,
+                        "a nats feed connects to nats.servers; add a nats section with servers");
+        char own[2][PATH_LEN];
+        snprintf(own[0], PATH_LEN, "%s.trade.*", cfg->nats.prefix);
+        snprintf(own[1], PATH_LEN, "%s.quote.*", cfg->nats.prefix);
+        if (cfg->nats.publish &&
+            (subjects_overlap(fc->subject, own[0]) || subjects_overlap(fc->subject, own[1])))
+            return fail(ld, at, keypath,
+                        "%s takes this tickd's own ticks back from NATS (nats.prefix %s); set "
+                        "nats.publish: false on a tickd fed from NATS, or give it another "
+                        "nats.prefix",
+                        fc->subject, cfg->nats.prefix);
+    }
+    return 0;
+}
+
 static const struct field root_fields[] = {
     {"heap", read_map, "a map of heap settings", .sub = heap_fields},
     {"gc", read_map, "a map of gc settings", .sub = gc_fields},
@@ -1320,6 +1679,7 @@ static const struct field root_fields[] = {
      .check = note_journal},
     {"session", read_map, "a map of session settings", .sub = session_fields},
     {"log", read_map, "a map of log settings", .sub = log_fields},
+    {"nats", read_map, "a map of nats settings", .sub = nats_fields, .check = check_nats},
     {.name = "feeds", .read = read_feeds, .what = "a list of feeds"},
     {0},
 };
@@ -1327,7 +1687,8 @@ static const struct field root_fields[] = {
 #define KEYS_FIT(table) (sizeof(table) / sizeof(table[0]) - 1 <= MAX_KEYS)
 _Static_assert(KEYS_FIT(heap_fields) && KEYS_FIT(gc_fields) && KEYS_FIT(pubsub_fields) &&
                    KEYS_FIT(http_fields) && KEYS_FIT(journal_fields) && KEYS_FIT(session_fields) &&
-                   KEYS_FIT(log_fields) && KEYS_FIT(root_fields) && KEYS_FIT(feed_fields),
+                   KEYS_FIT(log_fields) && KEYS_FIT(root_fields) && KEYS_FIT(feed_fields) &&
+                   KEYS_FIT(nats_fields) && KEYS_FIT(jetstream_fields),
                "a map of the schema has more keys than struct seen holds");
 
 /* ---- the document ---- */
@@ -1351,7 +1712,8 @@ static int read_document(struct loader *ld)
         r = read_keys(ld, "", root_fields, NULL, ld->cfg);
     else if (!is_null(&ev))
         r = expected(ld, &ev, "",
-                     "a map of sections (heap, gc, pubsub, http, journal, session, log, feeds) at "
+                     "a map of sections (heap, gc, pubsub, http, journal, session, log, nats, "
+                     "feeds) at "
                      "the top level",
                      NULL);
     yaml_event_delete(&ev);
@@ -1396,6 +1758,12 @@ void config_defaults(config_t *cfg)
     cfg->journal.fsync_interval_ns = 1 * SEC;
     strcpy(cfg->session.timezone, "UTC");
     cfg->log.level = 6;
+    cfg->nats.publish = 1;
+    strcpy(cfg->nats.prefix, "tickd");
+    strcpy(cfg->nats.name, "tickd");
+    cfg->nats.max_pending = 8 * MiB;
+    cfg->nats.reconnect_wait_ns = 1 * SEC;
+    cfg->nats.jetstream.replicas = 1;
 }
 
 int config_load_buffer(const char *name, const char *data, size_t len, config_t *cfg, char *err,
@@ -1424,6 +1792,8 @@ int config_load_buffer(const char *name, const char *data, size_t len, config_t 
     }
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)ld.data, ld.len);
     int r = read_document(&ld);
+    if (r == 0)
+        r = check_nats_feeds(&ld);
     yaml_parser_delete(&ld.parser);
     return r;
 }
@@ -1553,6 +1923,33 @@ static int check_feed_file(const config_t *cfg, size_t i, char *err, size_t errl
     return 0;
 }
 
+/* nats.credentials and the TLS files: readable regular files. */
+static int check_nats_files(const config_t *cfg, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"nats.credentials", "nats.tls_ca", "nats.tls_cert",
+                                       "nats.tls_key"};
+    const char *paths[] = {cfg->nats.credentials, cfg->nats.tls_ca, cfg->nats.tls_cert,
+                           cfg->nats.tls_key};
+    for (size_t i = 0; i < 4; i++) {
+        struct stat st;
+        if (paths[i][0] == '\0')
+            continue;
+        int fd = open(paths[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            return files_fail(err, errlen, cfg, cfg->at.nats_files[i], keys[i], -e,
+                              "cannot read %s: %s; check the path and its permissions", paths[i],
+                              strerror(e));
+        }
+        int r = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -EISDIR;
+        close(fd);
+        if (r != 0)
+            return files_fail(err, errlen, cfg, cfg->at.nats_files[i], keys[i], r,
+                              "%s is not a file", paths[i]);
+    }
+    return 0;
+}
+
 int config_check_files(const config_t *cfg, char *err, size_t errlen)
 {
     int r = 0;
@@ -1561,6 +1958,7 @@ int config_check_files(const config_t *cfg, char *err, size_t errlen)
     for (size_t i = 0; r == 0 && i < cfg->nfeeds; i++)
         if (cfg->feeds[i].kind == FEED_FILE)
             r = check_feed_file(cfg, i, err, errlen);
+    r = r != 0 ? r : check_nats_files(cfg, err, errlen);
     return r;
 }
 

@@ -17,13 +17,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_FEEDS 32
-#define CONFIG_ERR_LEN   512
+#define CONFIG_MAX_FEEDS        32
+#define CONFIG_ERR_LEN          512
+#define CONFIG_MAX_NATS_SERVERS 8
 
 enum feed_kind {
     FEED_FILE = 1, /* replay a recorded file */
     FEED_TCP = 2,  /* accept connections that stream ITCH (BinaryFILE) or CSV */
     FEED_UDP = 3,  /* MoldUDP64 datagrams, unicast or a multicast group */
+    FEED_NATS = 4, /* tickd's ticks from NATS: core subjects or a JetStream durable consumer */
+};
+
+/* Where a JetStream consumer of a nats feed starts (its first start only: a
+ * durable consumer that exists goes on from where it stopped). */
+enum nats_deliver {
+    NATS_DELIVER_ALL = 0,           /* the whole stream (default) */
+    NATS_DELIVER_NEW = 1,           /* what is published from now on */
+    NATS_DELIVER_BY_START_TIME = 2, /* from start_time on */
+};
+
+/* A JetStream stream's storage. */
+enum nats_storage {
+    NATS_STORAGE_FILE = 0,
+    NATS_STORAGE_MEMORY = 1,
 };
 
 /* A place in the configuration file, 1-based; line 0 when the key was not
@@ -43,7 +59,40 @@ typedef struct config_feed {
     char group[64];          /* udp: multicast group to join, "" for unicast */
     char interface[64];      /* udp: local address of the interface for the group, "" any */
     uint64_t stale_after_ns; /* all: /healthz fails after this long without a message; 0 off */
+    char subject[256];       /* nats: the subject to subscribe to (wildcards allowed) */
+    char stream[64];         /* nats: a JetStream stream to consume, "" for core NATS */
+    char durable[64];        /* nats: the durable consumer's name (with stream) */
+    int deliver;             /* nats: enum nats_deliver */
+    int64_t start_time_ns;   /* nats: deliver by_start_time from here (CLOCK_REALTIME ns) */
 } config_feed_t;
+
+/* NATS: the sink that publishes every tick, and the connection settings of
+ * the sink and of every nats feed. Credentials (password, token) are never
+ * written into a message, a log line or a page. */
+typedef struct config_nats {
+    char servers[CONFIG_MAX_NATS_SERVERS][256]; /* nats.servers: nats://host:port ... */
+    size_t nservers;                            /* 0: no NATS at all (the default) */
+    int publish;                /* nats.publish: the sink publishes ticks, default true */
+    char prefix[64];            /* nats.prefix: subjects <prefix>.trade.<SYM>, default tickd */
+    int payload;                /* nats.payload: 0 json (default), 1 csv */
+    char name[64];              /* nats.name: the connection's name, default tickd */
+    char user[128];             /* nats.user, "" none (with password) */
+    char password[256];         /* nats.password */
+    char token[256];            /* nats.token, "" none */
+    char credentials[4096];     /* nats.credentials: a .creds file, "" none */
+    char tls_ca[4096];          /* nats.tls_ca: CA certificates to trust, "" none */
+    char tls_cert[4096];        /* nats.tls_cert: client certificate chain, "" none */
+    char tls_key[4096];         /* nats.tls_key: its private key */
+    size_t max_pending;         /* nats.max_pending: ticks held while NATS is away, 8MiB */
+    uint64_t reconnect_wait_ns; /* nats.reconnect_wait: between attempts, default 1s */
+    struct {
+        char stream[64];     /* nats.jetstream.stream: bind or create it, "" none */
+        uint64_t max_age_ns; /* its limits when tickd creates it; 0 unlimited */
+        size_t max_bytes;    /* 0 unlimited */
+        uint32_t replicas;   /* 1 (default) to 5 */
+        int storage;         /* enum nats_storage, default file */
+    } jetstream;
+} config_nats_t;
 
 typedef struct config {
     char path[4096]; /* the file this was read from */
@@ -98,6 +147,8 @@ typedef struct config {
         int level; /* log.level: 3 error, 4 warning, 6 info (default), 7 debug */
     } log;
 
+    config_nats_t nats; /* nats: the sink and the connection of nats feeds */
+
     size_t nfeeds;
     config_feed_t feeds[CONFIG_MAX_FEEDS];
 
@@ -106,7 +157,9 @@ typedef struct config {
      * file does not change a feed's settings (reload compares them). */
     struct {
         config_place_t journal; /* journal.dir, or journal.enabled if dir was not given */
-        config_place_t feed_path[CONFIG_MAX_FEEDS]; /* feeds[i].path */
+        config_place_t feed_path[CONFIG_MAX_FEEDS];    /* feeds[i].path */
+        config_place_t feed_subject[CONFIG_MAX_FEEDS]; /* feeds[i].subject (nats) */
+        config_place_t nats_files[4]; /* nats.credentials, tls_ca, tls_cert, tls_key */
     } at;
 } config_t;
 

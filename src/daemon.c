@@ -16,6 +16,12 @@
  * replies decided (pubsub_durable()), room again for PUBLISHes waiting for
  * the journal (pubsub_journal_ready()).
  *
+ * With nats.servers (and nats.publish), on_tick() also hands every tick to
+ * the NATS sink (nats_sink.h), which copies it into its ring and returns:
+ * the loop never waits for NATS. A JetStream message a nats feed applied is
+ * acknowledged once the journal batch holding its tick is back written
+ * (feed_durable(), like a held PUBLISH reply).
+ *
  * Timers, all safe points between batches: the cycle sweep (gc.interval:
  * collect when a threshold was crossed, and record the pause), the journal's
  * fsync interval, the end of the day (session.roll_at in session.timezone),
@@ -47,9 +53,11 @@
 #include "src/journaling.h"
 #include "src/log.h"
 #include "src/metrics.h"
+#include "src/nats_conn.h"
 #include "src/notify.h"
 
 #define TICKD_DRAIN_NS     (5ull * 1000000000ull)
+#define NATS_EXIT_WAIT_MS  5000 /* at exit, for the NATS threads to publish and close */
 #define LOOP_LAG_PERIOD_MS 100
 
 /* The signals the daemon answers (on_signal()): SIGTERM and SIGINT stop it,
@@ -157,6 +165,15 @@ static void journal_ready(void *arg)
         pubsub_journal_ready(d->pubsub);
 }
 
+/* Records up to upto are written: the nats feeds acknowledge the messages
+ * whose ticks they hold. */
+static void journal_written(void *arg, uint64_t upto)
+{
+    daemon_t *d = &((daemon_ctx_t *)arg)->d;
+    for (size_t i = 0; i < d->nfeeds; i++)
+        feed_durable(d->feeds[i], upto);
+}
+
 static void pubsub_stopped(void *arg);
 
 /* The shutdown, once the journal has drained (a batch out calls back here
@@ -190,8 +207,25 @@ static void on_tick(void *arg, tick_t *t)
     daemon_t *d = arg;
     d->ticks_total[t->kind == TICK_TRADE ? 0 : 1]++;
     journaling_append(&d->journal, t);
+    /* One encoding for both when their formats agree: the sink's, in its
+     * ring, which pub/sub copies into its frames. */
+    const char *text = NULL;
+    size_t n = 0;
+    if (d->nats != NULL) {
+        n = nats_sink_tick(d->nats, t, &text);
+        if (d->cfg.nats.payload != d->cfg.pubsub.payload)
+            text = NULL;
+    }
     if (d->pubsub != NULL)
-        pubsub_tick(d->pubsub, t);
+        pubsub_tick_text(d->pubsub, t, n > 0 ? text : NULL, n);
+}
+
+/* The nats feeds' durable_mark hook: the journal position of the ticks made
+ * so far (0 without a journal: nothing to wait for). */
+static uint64_t durable_mark(void *arg)
+{
+    daemon_t *d = arg;
+    return d->journal.writer != NULL ? d->journal.records_total : 0;
 }
 
 /* The feeds' batch_done hook, at the end of a batch of input: flush the
@@ -363,6 +397,12 @@ static void start_timers(daemon_ctx_t *c)
 
 static void log_feed_started(const config_feed_t *fc)
 {
+    if (fc->kind == FEED_NATS) {
+        log_msg(LOG_INFO, "feed %s: subscribing (nats) to %s%s%s%s%s", fc->name, fc->subject,
+                fc->stream[0] != '\0' ? " in stream " : "", fc->stream,
+                fc->stream[0] != '\0' ? ", durable consumer " : "", fc->durable);
+        return;
+    }
     log_msg(LOG_INFO, "feed %s: %s %s %s", fc->name,
             fc->kind == FEED_FILE  ? "replaying"
             : fc->kind == FEED_TCP ? "listening (tcp) on"
@@ -370,18 +410,23 @@ static void log_feed_started(const config_feed_t *fc)
             fc->kind == FEED_FILE ? fc->path : fc->listen, ingest_format_name(fc->format));
 }
 
-/* feed_start() on the daemon's loop and market, with the daemon's hooks. */
-static int open_feed(daemon_t *d, const config_feed_t *fc, feed_t **out, char *err, size_t errlen)
+/* feed_start() on the daemon's loop and market, with the daemon's hooks and
+ * the NATS connection settings nats. */
+static int open_feed(daemon_t *d, const config_feed_t *fc, const config_nats_t *nats, feed_t **out,
+                     char *err, size_t errlen)
 {
-    feed_hooks_t hooks = {.batch_done = batch_done, .input_error = on_input_error, .arg = d};
-    return feed_start(d->loop, d->market, fc, &hooks, out, err, errlen);
+    feed_hooks_t hooks = {.batch_done = batch_done,
+                          .input_error = on_input_error,
+                          .durable_mark = durable_mark,
+                          .arg = d};
+    return feed_start(d->loop, d->market, fc, nats, &hooks, out, err, errlen);
 }
 
 static int start_feed(daemon_t *d, const config_feed_t *fc)
 {
     char err[CONFIG_ERR_LEN];
     feed_t *f;
-    int r = open_feed(d, fc, &f, err, sizeof(err));
+    int r = open_feed(d, fc, &d->cfg.nats, &f, err, sizeof(err));
     if (r != 0) {
         log_msg(LOG_ERR, "%s", err);
         return r;
@@ -397,6 +442,49 @@ static const config_feed_t *find_feed(const config_t *cfg, const char *name)
         if (strcmp(cfg->feeds[i].name, name) == 0)
             return &cfg->feeds[i];
     return NULL;
+}
+
+/* ---- the NATS sink ---- */
+
+/* Starts the sink cfg asks for (nats.servers with nats.publish), if any. A
+ * server that is not there is no failure: the sink connects when it comes.
+ * 0, or -errno (logged). */
+static int nats_start(daemon_t *d, const config_nats_t *cfg)
+{
+    char err[CONFIG_ERR_LEN];
+    if (cfg->nservers == 0 || !cfg->publish)
+        return 0;
+    int r = nats_sink_start(d->loop, cfg, &d->nats, err, sizeof(err));
+    if (r != 0) {
+        log_msg(LOG_ERR, "%s", err);
+        return r;
+    }
+    log_msg(LOG_INFO, "nats sink: publishing every tick to %s.trade.* and %s.quote.* on %s%s%s%s",
+            cfg->prefix, cfg->prefix, cfg->servers[0], cfg->nservers > 1 ? " (and more)" : "",
+            cfg->jetstream.stream[0] != '\0' ? ", JetStream stream " : "", cfg->jetstream.stream);
+    return 0;
+}
+
+/* Stops sink s; its counters live on in d->nats_gone, so that /metrics
+ * counts across a reload. */
+static void nats_retire(daemon_t *d, nats_sink_t *s)
+{
+    nats_sink_stats_t st;
+    nats_sink_get_stats(s, &st);
+    d->nats_gone.published_total += st.published_total;
+    d->nats_gone.dropped_total += st.dropped_total;
+    d->nats_gone.reconnects_total += st.reconnects_total;
+    d->nats_gone.js_acks_total += st.js_acks_total;
+    d->nats_gone.js_ack_failures_total += st.js_ack_failures_total;
+    nats_sink_stop(s);
+}
+
+static void nats_stop(daemon_t *d)
+{
+    if (d->nats == NULL)
+        return;
+    nats_retire(d, d->nats);
+    d->nats = NULL;
 }
 
 /* ---- reload ---- */
@@ -427,11 +515,11 @@ static void reload_failed(reload_outcome_t *o, const char *fmt, ...)
  * port, or one that overlaps it) makes the old let go first; it is started
  * again, as it was, if the new one still cannot start. *out is the feed that
  * now runs (the new, the old, or NULL when not even the old came back). */
-static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, feed_t **out,
-                        char *err, size_t errlen)
+static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want,
+                        const config_nats_t *nats, feed_t **out, char *err, size_t errlen)
 {
     config_feed_t was = *feed_config(old);
-    int r = open_feed(d, want, out, err, errlen);
+    int r = open_feed(d, want, nats, out, err, errlen);
     if (r == 0) {
         feed_stop(old);
         return 0;
@@ -440,11 +528,11 @@ static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, fee
     if (r != UV_EADDRINUSE || was.kind == FEED_FILE)
         return r;
     feed_stop(old);
-    r = open_feed(d, want, out, err, errlen);
+    r = open_feed(d, want, nats, out, err, errlen);
     if (r == 0)
         return 0;
     char again[CONFIG_ERR_LEN];
-    if (open_feed(d, &was, out, again, sizeof(again)) != 0) {
+    if (open_feed(d, &was, &d->cfg.nats, out, again, sizeof(again)) != 0) {
         *out = NULL;
         size_t len = strlen(err);
         snprintf(err + len, errlen - len, "; the old feed could not start again either: %.200s",
@@ -456,10 +544,12 @@ static int replace_feed(daemon_t *d, feed_t *old, const config_feed_t *want, fee
 /* Feeds, each all or nothing: the removed stop first (their addresses are
  * free for the others), a new one starts, a changed one is replaced
  * (replace_feed()), an unchanged one stays (a new staleness limit applies in
- * place). fresh is left naming the feeds that run. */
+ * place; a nats feed is changed when the nats section is). fresh is left
+ * naming the feeds that run. */
 static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
 {
     char err[CONFIG_ERR_LEN];
+    int nats_changed = memcmp(&fresh->nats, &d->cfg.nats, sizeof(fresh->nats)) != 0;
     size_t kept = 0;
     for (size_t i = 0; i < d->nfeeds; i++) {
         if (find_feed(fresh, feed_name(d->feeds[i])) != NULL) {
@@ -482,19 +572,20 @@ static void reload_feeds(daemon_t *d, config_t *fresh, reload_outcome_t *o)
         if (old != NULL) {
             config_feed_t same = *want; /* both zero-filled before parsing, padding included */
             same.stale_after_ns = feed_config(old)->stale_after_ns;
-            if (memcmp(&same, feed_config(old), sizeof(same)) == 0) {
+            if (memcmp(&same, feed_config(old), sizeof(same)) == 0 &&
+                !(want->kind == FEED_NATS && nats_changed)) {
                 feed_set_stale_after(old, want->stale_after_ns);
                 running[n++] = old;
                 continue;
             }
-            if (replace_feed(d, old, want, &f, err, sizeof(err)) == 0) {
+            if (replace_feed(d, old, want, &fresh->nats, &f, err, sizeof(err)) == 0) {
                 log_msg(LOG_INFO, "reload: feed %s changed", want->name);
                 log_feed_started(want);
             } else {
                 reload_failed(o, "%s (feed %s: %s)", err, want->name,
                               f != NULL ? "the running one is kept" : "stopped");
             }
-        } else if (open_feed(d, want, &f, err, sizeof(err)) == 0) {
+        } else if (open_feed(d, want, &fresh->nats, &f, err, sizeof(err)) == 0) {
             log_feed_started(want);
         } else {
             reload_failed(o, "%s (feed %s not added)", err, want->name);
@@ -566,6 +657,20 @@ static void reload(daemon_ctx_t *c)
         fresh.http = d->cfg.http;
     }
     reload_feeds(d, &fresh, &out);
+    if (memcmp(&fresh.nats, &d->cfg.nats, sizeof(fresh.nats)) != 0) {
+        /* A new connection with the new settings; the old sink publishes
+         * what it holds and goes. */
+        nats_sink_t *old = d->nats;
+        d->nats = NULL;
+        if (nats_start(d, &fresh.nats) != 0) {
+            reload_failed(&out, "nats: the sink could not start with the new settings (the old "
+                                "one is kept)");
+            d->nats = old;
+            fresh.nats = d->cfg.nats;
+        } else if (old != NULL) {
+            nats_retire(d, old);
+        }
+    }
 
     int journal_changed = fresh.journal.enabled != d->cfg.journal.enabled ||
                           strcmp(fresh.journal.dir, d->cfg.journal.dir) != 0 ||
@@ -657,6 +762,7 @@ static void stop(daemon_ctx_t *c, const char *why)
     for (size_t i = 0; i < d->nfeeds; i++)
         feed_stop(d->feeds[i]);
     d->nfeeds = 0;
+    nats_stop(d);
     uv_timer_stop(&c->gc_timer);
     uv_timer_stop(&c->fsync_timer);
     uv_timer_stop(&c->roll_timer);
@@ -753,6 +859,16 @@ static void fill_snapshot(const daemon_t *d, metrics_feed_t *feeds, metrics_snap
         pubsub_get_stats(d->pubsub, &out->pubsub);
         out->tick_latency = pubsub_latency(d->pubsub);
     }
+    if (d->nats != NULL) {
+        const nats_sink_stats_t *g = &d->nats_gone;
+        out->has_nats = 1;
+        nats_sink_get_stats(d->nats, &out->nats);
+        out->nats.published_total += g->published_total;
+        out->nats.dropped_total += g->dropped_total;
+        out->nats.reconnects_total += g->reconnects_total;
+        out->nats.js_acks_total += g->js_acks_total;
+        out->nats.js_ack_failures_total += g->js_ack_failures_total;
+    }
     if (d->market != NULL) {
         const market_stats_t *m = market_stats(d->market);
         out->has_market = 1;
@@ -799,10 +915,20 @@ static int route_mallocstats(void *arg, http_body_t *body)
 static int route_healthy(void *arg, int json, http_body_t *body)
 {
     daemon_t *d = arg;
-    health_feed_t feeds[CONFIG_MAX_FEEDS];
+    health_feed_t feeds[CONFIG_MAX_FEEDS + 1];
     size_t n = d->nfeeds < CONFIG_MAX_FEEDS ? d->nfeeds : CONFIG_MAX_FEEDS;
     for (size_t i = 0; i < n; i++)
         feed_get_health(d->feeds[i], &feeds[i]);
+    if (d->nats != NULL) { /* the sink, judged as a feed that is up while connected */
+        nats_sink_stats_t ns;
+        nats_sink_get_stats(d->nats, &ns);
+        feeds[n++] = (health_feed_t){.name = "nats",
+                                     .type = "nats-sink",
+                                     .up = ns.connected,
+                                     .connected = ns.connected,
+                                     .error = ns.connected ? NULL : nats_sink_error(d->nats),
+                                     .quiet_since_ns = d->start_time_ns};
+    }
     health_reload_t reload = {d->last_reload_ok, d->last_reload_error, d->last_reload_ns};
     return health_render(feeds, n, d->last_reload_ns != 0 ? &reload : NULL, d->stopping,
                          clock_realtime_ns(), json, body);
@@ -873,6 +999,8 @@ static int start(daemon_ctx_t *c)
         return start_failure_code(r, 0);
     }
     pubsub_set_info_source(d->pubsub, info_source, d);
+    if ((r = nats_start(d, &d->cfg.nats)) != 0)
+        return EXIT_FAILURE;
     http_routes_t routes = {
         .metrics = route_metrics,
         .mallocstats = route_mallocstats,
@@ -922,14 +1050,19 @@ int daemon_run(const char *config_path)
     d->start_time_ns = clock_realtime_ns();
     d->last_reload_ok = 1; /* the configuration started with applied in full */
     histogram_init(&d->loop_lag, histogram_latency_bounds, histogram_latency_nbounds);
-    journaling_hooks_t journal_hooks = {
-        .decided = journal_decided, .ready = journal_ready, .drained = stop_drain, .arg = &c};
+    journaling_hooks_t journal_hooks = {.decided = journal_decided,
+                                        .written = journal_written,
+                                        .ready = journal_ready,
+                                        .drained = stop_drain,
+                                        .arg = &c};
     journaling_init(&d->journal, d->loop, &d->cfg, &journal_hooks);
 
     c.exit_code = start(&c);
     if (c.exit_code != 0)
         stop(&c, "start-up failed");
     uv_run(d->loop, UV_RUN_DEFAULT);
+    if (nats_conn_wait_all(NATS_EXIT_WAIT_MS) != 0)
+        log_msg(LOG_WARNING, "nats: the connections did not close within %d ms", NATS_EXIT_WAIT_MS);
     ignore_signals();
     uv_loop_close(d->loop);
     if (d->pubsub != NULL)

@@ -24,6 +24,7 @@
 #include "src/histogram.h"
 #include "src/http_server.h"
 #include "src/journaling.h"
+#include "src/nats_sink.h"
 #include "src/pubsub.h"
 
 typedef struct daemon {
@@ -33,7 +34,9 @@ typedef struct daemon {
     market_t *market; /* today's symbols, books and orders */
     pubsub_t *pubsub;
     http_server_t *http;
-    journaling_t journal; /* the journal pipeline, its file (NULL when off) and figures */
+    journaling_t journal;        /* the journal pipeline, its file (NULL when off) and figures */
+    nats_sink_t *nats;           /* NULL unless nats.servers is set and nats.publish true */
+    nats_sink_stats_t nats_gone; /* the counters of sinks a reload or stop replaced */
     feed_t *feeds[CONFIG_MAX_FEEDS];
     size_t nfeeds;
 

@@ -53,6 +53,7 @@
 #include "feed/ingest.h"
 #include "src/feeds.h"
 #include "src/log.h"
+#include "src/nats_feed.h"
 
 #define FEED_CHUNK      (1u << 20)
 #define FEED_SLICE      65536
@@ -119,6 +120,9 @@ struct feed {
     /* udp */
     uv_udp_t udp;
     unsigned char *udp_buf;
+
+    /* nats */
+    nats_feed_t *nats;
 };
 
 static void feed_error(void *arg, uint64_t where, const char *reason)
@@ -164,12 +168,17 @@ void feed_get_stats(const feed_t *f, feed_stats_t *out)
     *out = f->done;
     if (f->cfg.kind != FEED_TCP)
         add_stats(out, &f->ing.stats);
+    if (f->nats != NULL) {
+        ingest_stats_t ns;
+        nats_feed_stats(f->nats, &ns, &out->duplicates);
+        add_stats(out, &ns);
+    }
     if (f->cfg.kind == FEED_UDP)
         udp_stats(f, out);
     for (const feed_conn_t *c = f->conns; c != NULL; c = c->next)
         add_stats(out, &c->ing.stats);
     out->connections = f->nconns;
-    out->up = f->up;
+    out->up = f->cfg.kind == FEED_NATS ? f->nats != NULL && nats_feed_up(f->nats) : f->up;
 }
 
 void feed_set_stale_after(feed_t *f, uint64_t stale_after_ns)
@@ -181,6 +190,8 @@ void feed_set_market(feed_t *f, market_t *m)
 {
     f->market = m;
     f->ing.market = m;
+    if (f->nats != NULL)
+        nats_feed_set_market(f->nats, m);
     for (feed_conn_t *c = f->conns; c != NULL; c = c->next)
         c->ing.market = m;
 }
@@ -649,10 +660,45 @@ static int udp_start(feed_t *f, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- nats ---- */
+
+static void nats_batch_done(void *arg)
+{
+    batch_done(arg);
+}
+
+static void nats_input_error(void *arg, uint64_t where, const char *reason)
+{
+    feed_error(arg, where, reason);
+}
+
+static uint64_t nats_durable_mark(void *arg)
+{
+    feed_t *f = arg;
+    return f->hooks.durable_mark != NULL ? f->hooks.durable_mark(f->hooks.arg) : 0;
+}
+
+static int nats_start(feed_t *f, const config_nats_t *nats, char *err, size_t errlen)
+{
+    nats_feed_hooks_t hooks = {nats_batch_done, nats_input_error, nats_durable_mark, f};
+    if (nats == NULL || nats->nservers == 0) {
+        snprintf(err, errlen, "feed %s: a nats feed needs nats.servers", f->cfg.name);
+        return -EINVAL;
+    }
+    return nats_feed_start(f->loop, f->market, &f->cfg, nats, &hooks, &f->nats, err, errlen);
+}
+
+void feed_durable(feed_t *f, uint64_t upto)
+{
+    if (f->nats != NULL)
+        nats_feed_durable(f->nats, upto);
+}
+
 /* ---- start and stop ---- */
 
 int feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *cfg,
-               const feed_hooks_t *hooks, feed_t **out, char *err, size_t errlen)
+               const config_nats_t *nats, const feed_hooks_t *hooks, feed_t **out, char *err,
+               size_t errlen)
 {
     feed_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
@@ -671,6 +717,9 @@ int feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *cfg,
     case FEED_TCP:
         r = tcp_start(f, err, errlen);
         break;
+    case FEED_NATS:
+        r = nats_start(f, nats, err, errlen);
+        break;
     default:
         r = udp_start(f, err, errlen);
         break;
@@ -687,6 +736,10 @@ void feed_stop(feed_t *f)
 {
     f->closing = 1;
     f->up = 0;
+    if (f->nats != NULL) {
+        nats_feed_stop(f->nats);
+        f->nats = NULL;
+    }
     if (f->fd >= 0) {
         uv_fs_t req;
         uv_fs_close(NULL, &req, f->fd, NULL);
@@ -717,12 +770,27 @@ void feed_stop(feed_t *f)
 void feed_get_health(const feed_t *f, health_feed_t *out)
 {
     static const char *const types[] = {
-        [FEED_FILE] = "file", [FEED_TCP] = "tcp", [FEED_UDP] = "udp"};
+        [FEED_FILE] = "file", [FEED_TCP] = "tcp", [FEED_UDP] = "udp", [FEED_NATS] = "nats"};
     int64_t quiet = f->started_ns;
     if (f->last_ns > quiet)
         quiet = f->last_ns;
     if (f->changed_ns > quiet)
         quiet = f->changed_ns;
+    if (f->nats != NULL && nats_feed_last_ns(f->nats) > quiet)
+        quiet = nats_feed_last_ns(f->nats);
+    if (f->cfg.kind == FEED_NATS) {
+        *out = (health_feed_t){
+            .name = f->cfg.name,
+            .type = types[f->cfg.kind],
+            .up = f->nats != NULL && nats_feed_up(f->nats),
+            .error = f->nats != NULL ? nats_feed_error(f->nats) : NULL,
+            .connected = f->nats != NULL && nats_feed_connected(f->nats),
+            .last_message_ns = f->nats != NULL ? nats_feed_last_ns(f->nats) : 0,
+            .quiet_since_ns = quiet,
+            .stale_after_ns = f->cfg.stale_after_ns,
+        };
+        return;
+    }
     *out = (health_feed_t){
         .name = f->cfg.name,
         .type = types[f->cfg.kind],

@@ -1,7 +1,7 @@
 /*
  * feeds.h - the ways in, on a libuv loop: file replay, TCP streams and
  * MoldUDP64 datagrams, each feeding an ingest (feed/ingest.h) that updates a
- * market.
+ * market; and tickd's own ticks from NATS (nats_feed.h).
  *
  * A feed knows nothing of the daemon: what it needs from its owner comes in
  * feed_hooks_t, and what it has seen goes out through feed_get_stats() and
@@ -30,7 +30,11 @@ typedef struct feed_hooks {
      * be decoded or was refused: the counters keep the count, the owner
      * decides what to log. reason is a constant or lives until return. */
     void (*input_error)(void *arg, const char *feed, uint64_t where, const char *reason);
-    void *arg; /* passed to both */
+    /* nats feeds: the journal position the ticks made so far reach (0 when
+     * the owner does not journal); a JetStream message is acknowledged once
+     * feed_durable() reaches its position. */
+    uint64_t (*durable_mark)(void *arg);
+    void *arg; /* passed to all */
 } feed_hooks_t;
 
 /* What one configured feed has seen over its life. */
@@ -47,10 +51,16 @@ typedef struct feed_stats {
 } feed_stats_t;
 
 /* Starts the feed described by cfg on loop (opens the file, binds the
- * socket); its ingests apply to market. hooks is copied. On failure returns
- * -errno with a message in err, and nothing is left running. */
+ * socket, starts a nats feed's thread with the connection settings nats);
+ * its ingests apply to market. hooks is copied. On failure returns -errno
+ * with a message in err, and nothing is left running. */
 int feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *cfg,
-               const feed_hooks_t *hooks, feed_t **out, char *err, size_t errlen);
+               const config_nats_t *nats, const feed_hooks_t *hooks, feed_t **out, char *err,
+               size_t errlen);
+
+/* The owner's journal has written everything up to position upto (see
+ * durable_mark): a nats feed acknowledges the messages waiting for it. */
+void feed_durable(feed_t *f, uint64_t upto);
 
 /* Closes every handle of the feed; the feed frees itself once they are
  * closed (run the loop). Its counters are gone with it. */

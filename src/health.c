@@ -34,9 +34,11 @@ int health_judge(const health_feed_t *h, int64_t now_ns, char *reason, size_t le
     reason[0] = '\0';
     if (!h->up) {
         snprintf(reason, len, "not up (%s)",
-                 h->error != NULL               ? h->error
-                 : strcmp(h->type, "file") == 0 ? "its file cannot be read"
-                                                : "not listening");
+                 h->error != NULL                    ? h->error
+                 : strcmp(h->type, "file") == 0      ? "its file cannot be read"
+                 : strcmp(h->type, "nats") == 0      ? "not subscribed yet"
+                 : strcmp(h->type, "nats-sink") == 0 ? "not connected to NATS"
+                                                     : "not listening");
         return 0;
     }
     if (h->stale_after_ns == 0)

@@ -23,7 +23,8 @@
 /* One feed, as /healthz sees it. */
 typedef struct health_feed {
     const char *name;        /* the feed's name; lives as long as the feed */
-    const char *type;        /* "file", "tcp" or "udp" */
+    const char *type;        /* "file", "tcp", "udp", "nats"; "nats-sink" for the NATS sink,
+                              * up while connected */
     int up;                  /* file open, socket bound */
     const char *error;       /* when not up, why (e.g. "no message in day.csv (...)"), or NULL
                               * for the type's usual reason; lives as long as the feed */

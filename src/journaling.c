@@ -126,6 +126,8 @@ static void close_file(journaling_t *j)
         log_msg(LOG_ERR, "journal: closing: %s", strerror(-err));
     }
     j->writer = NULL;
+    if (err == 0)
+        j->hooks.written(j->hooks.arg, j->records_total);
     j->hooks.decided(j->hooks.arg, j->records_total, err);
 }
 
@@ -186,6 +188,8 @@ static void batch_back(uv_work_t *w, int status)
         histogram_observe(&j->fsync, (double)(uv_hrtime() - j->batch_started) / 1e9);
         j->durable_total = j->written_total;
     }
+    if (j->batch.err == 0)
+        j->hooks.written(j->hooks.arg, j->batch_upto);
     if (j->batch_sync || j->batch.err != 0) {
         /* PUBLISH replies held for these records go out now: acknowledged
          * if synced, journal errors if the write or the sync failed (the

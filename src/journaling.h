@@ -49,6 +49,10 @@ typedef struct journaling_hooks {
      * when err is 0, else lost to err (a failed write, sync or close): the
      * PUBLISH replies held for them go out (pubsub_durable()). */
     void (*decided)(void *arg, uint64_t upto, int err);
+    /* Every record up to upto is written to the file (synced or not): what
+     * waits only for its record to be in the journal goes on (the nats
+     * feeds' acknowledgements, feed_durable()). */
+    void (*written)(void *arg, uint64_t upto);
     /* The journal can take records again (a buffer came back, or the
      * journal was replaced or turned off): PUBLISHes waiting for room run
      * (pubsub_journal_ready()). */

@@ -476,6 +476,31 @@ static void render_journal(out_t *o, const metrics_snapshot_t *d)
                d->journal_refused_total + d->pubsub.publish_journal_errors_total);
 }
 
+static void render_nats(out_t *o, const metrics_snapshot_t *d)
+{
+    const nats_sink_stats_t *n = &d->nats;
+    metric_u64(o, "tickd_nats_connected", "gauge",
+               "1 when the NATS sink is connected to a server, else 0.", (uint64_t)n->connected);
+    metric_u64(o, "tickd_nats_published_total", "counter", "Ticks the NATS sink published.",
+               n->published_total);
+    metric_u64(o, "tickd_nats_dropped_total", "counter",
+               "Ticks dropped for NATS only: nats.max_pending was full (NATS away or slow).",
+               n->dropped_total);
+    metric_u64(o, "tickd_nats_pending_bytes", "gauge",
+               "Bytes of nats.max_pending holding ticks not yet published (with JetStream: not "
+               "yet acknowledged).",
+               n->pending_bytes);
+    metric_u64(o, "tickd_nats_reconnects_total", "counter",
+               "Reconnections of the NATS sink to a server.", n->reconnects_total);
+    metric_u64(o, "tickd_nats_js_acks_total", "counter",
+               "JetStream publishes acknowledged by the stream.", n->js_acks_total);
+    metric_u64(o, "tickd_nats_js_ack_failures_total", "counter",
+               "JetStream publishes refused, or not acknowledged after the retries.",
+               n->js_ack_failures_total);
+    metric_histogram(o, "tickd_nats_js_ack_seconds",
+                     "From a JetStream publish to its acknowledgement.", &n->js_ack);
+}
+
 static void render_daemon(out_t *o, const metrics_snapshot_t *d)
 {
     metric_u64(o, "tickd_sessions_rolled_total", "counter",
@@ -530,6 +555,8 @@ int metrics_render(const metrics_snapshot_t *d, http_body_t *body)
     render_feeds(&o, d);
     render_pubsub(&o, d);
     render_journal(&o, d);
+    if (d->has_nats)
+        render_nats(&o, d);
     render_daemon(&o, d);
     render_process(&o, d);
     return o.err;

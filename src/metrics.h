@@ -26,6 +26,7 @@
 #include "src/feeds.h"
 #include "src/histogram.h"
 #include "src/http.h"
+#include "src/nats_sink.h"
 #include "src/pubsub.h"
 
 /* One feed as the page shows it. */
@@ -46,6 +47,8 @@ typedef struct metrics_snapshot {
     size_t nfeeds;
     uint64_t ticks_total[2];           /* [0] trades, [1] quotes */
     pubsub_stats_t pubsub;             /* zeros without a pub/sub server */
+    int has_nats;                      /* 0: the tickd_nats_* families are left out */
+    nats_sink_stats_t nats;            /* the NATS sink's figures */
     int has_market;                    /* 0: tickd_market_symbols is left out */
     uint64_t market_symbols;           /* the day's symbols now ... */
     uint64_t market_published_symbols; /* ... of them made by PUBLISH */

@@ -109,6 +109,11 @@ void pubsub_journal_ready(pubsub_t *ps);
 /* Fans one tick out to the matching subscribers (queues only). */
 void pubsub_tick(pubsub_t *ps, tick_t *tick);
 
+/* The same, with the tick already encoded: text[0..n) in the format of
+ * pubsub.payload (another consumer of the tick, the NATS sink, encoded it),
+ * or text NULL for pub/sub to encode it. */
+void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *text, size_t n);
+
 /* Writes queued output to every subscriber that has some; observes the tick
  * latency (ts_recv until written to the socket) for what was written. */
 void pubsub_flush(pubsub_t *ps);

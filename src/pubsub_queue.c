@@ -159,6 +159,11 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
 
 void pubsub_tick(pubsub_t *ps, tick_t *tick)
 {
+    pubsub_tick_text(ps, tick, NULL, 0);
+}
+
+void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t given_len)
+{
     if (HEAP_LIKELY(ps->stats.subscriptions == 0))
         return;
 
@@ -176,8 +181,13 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     if (ch->nsubs == 0 && npat == 0)
         return;
 
-    char text[PAYLOAD_TEXT_MAX];
-    int tn = payload_format_tick(tick, ps->opt.payload, text, sizeof text);
+    char buf[PAYLOAD_TEXT_MAX];
+    const char *text = given;
+    int tn = (int)given_len;
+    if (given == NULL) {
+        text = buf;
+        tn = payload_format_tick(tick, ps->opt.payload, buf, sizeof buf);
+    }
     if (tn < 0) {
         ps->stats.encode_errors_total++;
         return;

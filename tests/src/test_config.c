@@ -267,6 +267,14 @@ static void test_shipped_examples_load(void **state)
     assert_int_equal(cfg->nfeeds, 3);
     assert_string_equal(cfg->feeds[0].path,
                         TICKD_SOURCE_DIR "/config/examples/../../build/sample/day.itch");
+    assert_loads(cfg, TICKD_SOURCE_DIR "/config/examples/nats-feed-handler.yaml");
+    assert_int_equal(cfg->nats.nservers, 1);
+    assert_int_equal(cfg->nats.publish, 1);
+    assert_string_equal(cfg->nats.jetstream.stream, "TICKS");
+    assert_loads(cfg, TICKD_SOURCE_DIR "/config/examples/nats-edge.yaml");
+    assert_int_equal(cfg->nats.publish, 0);
+    assert_int_equal(cfg->feeds[0].kind, FEED_NATS);
+    assert_string_equal(cfg->feeds[0].durable, "edge1");
 }
 
 static void test_32_feeds_are_accepted(void **state)
@@ -554,7 +562,7 @@ static void test_rejects_wrong_types(void **state)
                     "2:10: heap.debug: expected true or false, got a map");
     assert_rejected(*state, "bad_top_level_list.yaml",
                     "1:1: expected a map of sections (heap, gc, pubsub, http, journal, session, "
-                    "log, feeds) at the top level, got a list");
+                    "log, nats, feeds) at the top level, got a list");
     assert_rejected(*state, "bad_feeds_map.yaml",
                     "2:3: feeds: expected a list of feeds, got a map");
     assert_rejected(*state, "bad_feed_not_map.yaml",
@@ -761,7 +769,7 @@ static void test_rejects_aliases_documents_and_nul_characters(void **state)
 static void test_rejects_feeds_missing_a_required_key(void **state)
 {
     assert_rejected(*state, "bad_feed_missing_type.yaml",
-                    "2:5: feeds[0]: missing key \"type\" (file, tcp or udp)");
+                    "2:5: feeds[0]: missing key \"type\" (file, tcp, udp or nats)");
     assert_rejected(*state, "bad_feed_missing_name.yaml",
                     "2:5: feeds[0]: missing key \"name\" (a unique name, e.g. nasdaq)");
     assert_rejected(*state, "bad_feed_missing_path.yaml",
@@ -793,7 +801,7 @@ static void test_rejects_formats_the_feed_type_cannot_read(void **state)
     assert_rejected(*state, "bad_tcp_format.yaml",
                     "4:13: feeds[0].format: expected itch or csv for a tcp feed, got \"tlog\"");
     assert_rejected(*state, "bad_feed_type.yaml",
-                    "3:11: feeds[0].type: expected file, tcp or udp, got \"disk\"");
+                    "3:11: feeds[0].type: expected file, tcp, udp or nats, got \"disk\"");
 }
 
 static void test_rejects_duplicate_and_malformed_feed_names(void **state)
@@ -977,6 +985,196 @@ static void test_random_mutations_load_or_are_explained(void **state)
     free(full);
 }
 
+/* ---- nats ---- */
+
+static void test_nats_is_off_by_default_and_a_section_sets_every_key(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN] = "";
+    assert_int_equal(load_text(cfg, "", err), 0);
+    assert_int_equal(cfg->nats.nservers, 0);
+    assert_int_equal(cfg->nats.publish, 1);
+    assert_string_equal(cfg->nats.prefix, "tickd");
+    assert_string_equal(cfg->nats.name, "tickd");
+    assert_int_equal(cfg->nats.max_pending, 8 << 20);
+    assert_int_equal(cfg->nats.reconnect_wait_ns, 1000000000ULL);
+    assert_int_equal(cfg->nats.jetstream.replicas, 1);
+    assert_string_equal(cfg->nats.jetstream.stream, "");
+
+    assert_int_equal(load_text(cfg,
+                               "nats:\n"
+                               "  servers: [nats://10.0.0.1:4222, tls://nats2.example:4443, "
+                               "127.0.0.1:4222]\n"
+                               "  publish: false\n"
+                               "  prefix: site1.tickd\n"
+                               "  payload: csv\n"
+                               "  name: feed-handler\n"
+                               "  user: tickd\n"
+                               "  password: s3cret\n"
+                               "  max_pending: 1MiB\n"
+                               "  reconnect_wait: 250ms\n"
+                               "  jetstream:\n"
+                               "    stream: TICKS\n"
+                               "    max_age: 24h\n"
+                               "    max_bytes: 1GiB\n"
+                               "    replicas: 3\n"
+                               "    storage: memory\n",
+                               err),
+                     0);
+    assert_int_equal(cfg->nats.nservers, 3);
+    assert_string_equal(cfg->nats.servers[0], "nats://10.0.0.1:4222");
+    assert_string_equal(cfg->nats.servers[1], "tls://nats2.example:4443");
+    assert_string_equal(cfg->nats.servers[2], "127.0.0.1:4222");
+    assert_int_equal(cfg->nats.publish, 0);
+    assert_string_equal(cfg->nats.prefix, "site1.tickd");
+    assert_int_equal(cfg->nats.payload, 1);
+    assert_string_equal(cfg->nats.name, "feed-handler");
+    assert_string_equal(cfg->nats.user, "tickd");
+    assert_string_equal(cfg->nats.password, "s3cret");
+    assert_int_equal(cfg->nats.max_pending, 1 << 20);
+    assert_int_equal(cfg->nats.reconnect_wait_ns, 250000000ULL);
+    assert_string_equal(cfg->nats.jetstream.stream, "TICKS");
+    assert_int_equal(cfg->nats.jetstream.max_age_ns, 24ULL * 3600 * 1000000000ULL);
+    assert_int_equal(cfg->nats.jetstream.max_bytes, 1ULL << 30);
+    assert_int_equal(cfg->nats.jetstream.replicas, 3);
+    assert_int_equal(cfg->nats.jetstream.storage, NATS_STORAGE_MEMORY);
+
+    assert_int_equal(load_text(cfg, "nats: {servers: nats://127.0.0.1:4222, token: abc}\n", err),
+                     0);
+    assert_int_equal(cfg->nats.nservers, 1);
+    assert_string_equal(cfg->nats.token, "abc");
+}
+
+static void test_nats_rejects_bad_servers_with_the_fix(void **state)
+{
+    config_t *cfg = *state;
+    assert_text_rejected(cfg, "nats: {servers: http://a:4222}\n",
+                         "1:17: nats.servers: expected a server URL such as "
+                         "nats://127.0.0.1:4222, or a list of them, got \"http://a:4222\" (the "
+                         "scheme is nats:// or tls://)");
+    assert_text_rejected(cfg, "nats: {servers: [nats://a:4222, nats://a]}\n",
+                         "1:33: nats.servers[1]: expected a server URL such as "
+                         "nats://127.0.0.1:4222, got \"nats://a\" (e.g. nats://127.0.0.1:4222)");
+    assert_text_rejected(cfg, "nats: {servers: []}\n",
+                         "1:17: nats.servers: an empty list; name at least one server, or remove "
+                         "the nats section");
+    assert_text_rejected(cfg, "nats: {prefix: x}\n",
+                         "1:8: nats: missing key \"servers\" (e.g. servers: "
+                         "[nats://127.0.0.1:4222])");
+    assert_text_rejected(cfg, "nats: {servers: nats://a:4222, prefix: 'a.>'}\n",
+                         "1:40: nats.prefix: expected subject tokens such as tickd or "
+                         "site1.tickd, got \"a.>\" (no wildcards in the prefix)");
+    assert_text_rejected(cfg, "nats: {servers: nats://a:4222, max_pending: 1KiB}\n",
+                         "1:45: nats.max_pending: expected a size from 64KiB to 4GiB, got "
+                         "\"1KiB\"");
+    assert_text_rejected(cfg, "nats: {servers: nats://a:4222, jetstream: {replicas: 7}}\n",
+                         "1:54: nats.jetstream.replicas: expected an integer from 1 to 5, got "
+                         "\"7\"");
+}
+
+/* A password in a URL would be shown wherever the URL is. */
+static void test_nats_credentials_never_appear_in_an_error(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(load_text(cfg, "nats: {servers: 'nats://u:hunter2@a:4222'}\n", err), -EINVAL);
+    assert_non_null(strstr(err, "no credentials in the URL"));
+    /* The URL itself is quoted, so its password is too: it is refused before
+     * it is stored, and the message says so; a password key's value never is. */
+    assert_int_equal(load_text(cfg, "nats: {servers: nats://a:4222, password: hunter2}\n", err),
+                     -EINVAL);
+    assert_null(strstr(err, "hunter2"));
+    assert_int_equal(load_text(cfg, "nats: {servers: nats://a:4222, password: [hunter2]}\n", err),
+                     -EINVAL);
+    assert_null(strstr(err, "hunter2"));
+    assert_int_equal(
+        load_text(cfg, "nats: {servers: nats://a:4222, token: hunter2, user: u, password: p}\n",
+                  err),
+        -EINVAL);
+    assert_null(strstr(err, "hunter2"));
+}
+
+static void test_nats_rejects_mixed_authentication_and_half_pairs(void **state)
+{
+    config_t *cfg = *state;
+    assert_text_rejected(cfg, "nats: {servers: nats://a:4222, password: p}\n",
+                         "1:32: nats.password: user and password go together; add user");
+    assert_text_rejected(cfg, "nats: {servers: nats://a:4222, user: u, password: p, token: t}\n",
+                         "1:54: nats.token: one way to authenticate: user and password, token, "
+                         "or credentials; user is already given");
+    assert_text_rejected(cfg, "nats: {servers: nats://a:4222, tls_cert: c.pem}\n",
+                         "1:32: nats.tls_cert: tls_cert and tls_key go together; add tls_key");
+}
+
+static void test_nats_feed_reads_core_and_jetstream_settings(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN] = "";
+    int r = load_text(cfg,
+                      "nats: {servers: nats://127.0.0.1:4222, publish: false}\n"
+                      "feeds:\n"
+                      "  - {name: core, type: nats, subject: 'tickd.trade.*'}\n"
+                      "  - {name: js, type: nats, subject: 'tickd.>', stream: TICKS, durable: "
+                      "edge1, deliver: by_start_time, start_time: 2026-12-03T13:30:00Z}\n",
+                      err);
+    if (r != 0)
+        print_error("%s\n", err);
+    assert_int_equal(r, 0);
+    assert_int_equal(cfg->nfeeds, 2);
+    assert_int_equal(cfg->feeds[0].kind, FEED_NATS);
+    assert_string_equal(cfg->feeds[0].subject, "tickd.trade.*");
+    assert_string_equal(cfg->feeds[0].stream, "");
+    assert_string_equal(cfg->feeds[1].stream, "TICKS");
+    assert_string_equal(cfg->feeds[1].durable, "edge1");
+    assert_int_equal(cfg->feeds[1].deliver, NATS_DELIVER_BY_START_TIME);
+    assert_int_equal(cfg->feeds[1].start_time_ns, 1796304600LL * 1000000000LL);
+}
+
+static void test_nats_feed_rejects_what_cannot_work(void **state)
+{
+    config_t *cfg = *state;
+    assert_text_rejected(cfg, "feeds: [{name: a, type: nats, subject: tickd.>}]\n",
+                         "1:40: feeds[0].subject: a nats feed connects to nats.servers; add a "
+                         "nats section with servers");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222}\n"
+                         "feeds: [{name: a, type: nats, subject: tickd.>}]\n",
+                         "2:40: feeds[0].subject: tickd.> takes this tickd's own ticks back from "
+                         "NATS (nats.prefix tickd); set nats.publish: false on a tickd fed from "
+                         "NATS, or give it another nats.prefix");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats}]\n",
+                         "2:9: feeds[0]: missing key \"subject\" (the subject of tickd's ticks, "
+                         "e.g. tickd.>)");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: 'a.>.b'}]\n",
+                         "2:40: feeds[0].subject: expected a NATS subject such as tickd.> or "
+                         "tickd.trade.*, got \"a.>.b\" (> stands alone as the last token)");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, stream: S}]\n",
+                         "2:45: feeds[0].stream: a JetStream feed needs a durable consumer: add "
+                         "durable (e.g. durable: edge1)");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, durable: d}]\n",
+                         "2:45: feeds[0].durable: only for a JetStream feed; add stream or "
+                         "remove durable");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, stream: S, durable: d, "
+                         "deliver: by_start_time}]\n",
+                         "2:68: feeds[0].deliver: by_start_time needs start_time (e.g. "
+                         "start_time: 2026-12-03T13:30:00Z)");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, format: csv}]\n",
+                         "2:45: feeds[0].format: a nats feed takes no format (format is for "
+                         "file and tcp and udp feeds); remove it");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1033,6 +1231,12 @@ int main(void)
         T(test_error_buffer_is_cut_to_its_size_or_left_alone),
         T(test_every_truncation_of_a_full_config_loads_or_is_explained),
         T(test_random_mutations_load_or_are_explained),
+        T(test_nats_is_off_by_default_and_a_section_sets_every_key),
+        T(test_nats_rejects_bad_servers_with_the_fix),
+        T(test_nats_credentials_never_appear_in_an_error),
+        T(test_nats_rejects_mixed_authentication_and_half_pairs),
+        T(test_nats_feed_reads_core_and_jetstream_settings),
+        T(test_nats_feed_rejects_what_cannot_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,7 +148,7 @@ static config_feed_t tcp_config(const char *name, const char *listen)
 static void start(fixture_t *f, int i, const config_feed_t *cfg)
 {
     char err[256] = "";
-    int r = feed_start(&f->loop, f->market, cfg, &f->hooks, &f->feeds[i], err, sizeof(err));
+    int r = feed_start(&f->loop, f->market, cfg, NULL, &f->hooks, &f->feeds[i], err, sizeof(err));
     if (r != 0)
         fail_msg("feed_start: %d: %s", r, err);
 }
@@ -276,8 +276,8 @@ static void a_file_feed_whose_file_cannot_be_opened_does_not_start_and_says_why(
     config_feed_t cfg = file_config("gone", "/nonexistent/tickd/day.csv", 0);
     char err[256] = "";
     feed_t *feed = NULL;
-    assert_int_equal(feed_start(&f->loop, f->market, &cfg, &f->hooks, &feed, err, sizeof(err)),
-                     -ENOENT);
+    assert_int_equal(
+        feed_start(&f->loop, f->market, &cfg, NULL, &f->hooks, &feed, err, sizeof(err)), -ENOENT);
     assert_null(feed);
     assert_non_null(strstr(err, "feed gone: cannot open /nonexistent/tickd/day.csv"));
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -335,8 +335,9 @@ static void a_tcp_feed_whose_address_is_taken_does_not_start_and_says_why(void *
     config_feed_t second = tcp_config("second", taken);
     char err[256] = "";
     feed_t *feed = NULL;
-    assert_int_equal(feed_start(&f->loop, f->market, &second, &f->hooks, &feed, err, sizeof(err)),
-                     UV_EADDRINUSE);
+    assert_int_equal(
+        feed_start(&f->loop, f->market, &second, NULL, &f->hooks, &feed, err, sizeof(err)),
+        UV_EADDRINUSE);
     assert_null(feed);
     assert_non_null(strstr(err, "feed second: cannot listen on"));
     assert_non_null(strstr(err, taken));

@@ -38,6 +38,8 @@ typedef struct fixture {
     unsigned decisions;
     uint64_t decided_upto;
     int decided_err;
+    unsigned writes;
+    uint64_t written_upto;
     unsigned readies, drains;
 } fixture_t;
 
@@ -49,6 +51,13 @@ static void on_decided(void *arg, uint64_t upto, int err)
     f->decisions++;
     f->decided_upto = upto;
     f->decided_err = err;
+}
+
+static void on_written(void *arg, uint64_t upto)
+{
+    fixture_t *f = arg;
+    f->writes++;
+    f->written_upto = upto;
 }
 
 static void on_ready(void *arg)
@@ -77,7 +86,13 @@ static int setup(void **state)
     f->cfg->journal.fsync = JOURNAL_FSYNC_ALWAYS;
     snprintf(f->cfg->journal.dir, sizeof(f->cfg->journal.dir), "%s", f->dir);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    journaling_hooks_t hooks = {on_decided, on_ready, on_drained, f};
+    journaling_hooks_t hooks = {
+        .decided = on_decided,
+        .written = on_written,
+        .ready = on_ready,
+        .drained = on_drained,
+        .arg = f,
+    };
     journaling_init(&f->j, &f->loop, f->cfg, &hooks);
 
     f->sym.len = 4;
@@ -185,7 +200,9 @@ static void with_the_interval_policy_a_batch_is_synced_only_when_the_sync_is_due
     assert_int_equal(f->j.written_total, 3);
     assert_int_equal(f->j.durable_total, 0);
     assert_int_equal(f->decisions, 0); /* no reply waits under this policy */
-    journaling_sync_soon(&f->j);       /* a sync alone, with nothing new to write */
+    assert_int_equal(f->writes, 1);    /* but what waits for the write goes on */
+    assert_int_equal(f->written_upto, 3);
+    journaling_sync_soon(&f->j); /* a sync alone, with nothing new to write */
     run_until(f, &f->decisions, 0);
     assert_int_equal(f->j.durable_total, 3);
     assert_int_equal(f->decided_upto, 3);
@@ -196,7 +213,13 @@ static void a_second_pipeline_on_the_same_directory_is_refused(void **state)
     fixture_t *f = *state;
     assert_int_equal(journaling_open(&f->j), 0);
     journaling_t other;
-    journaling_hooks_t hooks = {on_decided, on_ready, on_drained, f};
+    journaling_hooks_t hooks = {
+        .decided = on_decided,
+        .written = on_written,
+        .ready = on_ready,
+        .drained = on_drained,
+        .arg = f,
+    };
     journaling_init(&other, &f->loop, f->cfg, &hooks);
     assert_int_equal(journaling_open(&other), -EBUSY);
     assert_null(other.writer);
@@ -285,6 +308,7 @@ static void turning_journaling_off_closes_the_file_and_lets_the_directory_go(voi
     assert_null(f->j.writer);
     assert_int_equal(f->j.dir_lock, -1);
     assert_int_equal(f->decided_upto, 4); /* the close synced what was buffered */
+    assert_int_equal(f->written_upto, 4); /* and wrote it */
     assert_int_equal(f->readies, 1);
     assert_int_equal(records_in(f->dir), 4);
     append(f, 1); /* off: nothing is counted */

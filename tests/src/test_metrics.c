@@ -106,6 +106,16 @@ static int setup(void **state)
     d->journal_errors_total = 1;
     d->start_time_ns = 1700000000250000000;
     d->version = VERSION;
+    d->has_nats = 1;
+    d->nats = (nats_sink_stats_t){.published_total = 41,
+                                  .dropped_total = 2,
+                                  .pending_bytes = 560,
+                                  .reconnects_total = 1,
+                                  .connected = 1,
+                                  .js_acks_total = 40,
+                                  .js_ack_failures_total = 1};
+    histogram_init(&d->nats.js_ack, histogram_latency_bounds, histogram_latency_nbounds);
+    histogram_observe(&d->nats.js_ack, 0.0004);
     *state = f;
     return 0;
 }
@@ -503,6 +513,26 @@ static int promtool_check(const char *page, char *out, size_t outlen)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+static void nats_sink_figures_are_shown_and_only_with_a_sink(void **state)
+{
+    fixture_t *f = *state;
+    char *page = render(&f->s);
+    assert_sample(page, "tickd_nats_connected", "1");
+    assert_sample(page, "tickd_nats_published_total", "41");
+    assert_sample(page, "tickd_nats_dropped_total", "2");
+    assert_sample(page, "tickd_nats_pending_bytes", "560");
+    assert_sample(page, "tickd_nats_reconnects_total", "1");
+    assert_sample(page, "tickd_nats_js_acks_total", "40");
+    assert_sample(page, "tickd_nats_js_ack_failures_total", "1");
+    assert_sample(page, "tickd_nats_js_ack_seconds_bucket{le=\"0.0005\"}", "1");
+    assert_sample(page, "tickd_nats_js_ack_seconds_count", "1");
+    free(page);
+    f->s.has_nats = 0;
+    page = render(&f->s);
+    assert_null(strstr(page, "tickd_nats_"));
+    free(page);
+}
+
 static void promtool_check_metrics_accepts_the_page(void **state)
 {
     fixture_t *f = *state;
@@ -545,6 +575,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(process_samples_describe_this_process, setup, teardown),
         cmocka_unit_test_setup_teardown(
             without_pubsub_feeds_or_heap_the_page_reads_zero_or_leaves_them_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(nats_sink_figures_are_shown_and_only_with_a_sink, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(promtool_check_metrics_accepts_the_page, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,496 @@
+/*
+ * nats_feed.c - tickd's ticks from NATS into a market (nats_feed.h).
+ *
+ * Three queues of message pointers, each a ring of NATS_FEED_WINDOW slots
+ * allocated at start, and one count keep the thread and the loop apart:
+ *
+ *   in      the thread's fetched messages, for the loop (conn.mu)
+ *   parked  the loop's applied messages waiting for the journal (the loop's)
+ *   done    messages the loop is finished with, for the thread to
+ *           acknowledge (or not) and destroy (conn.mu)
+ *   held    messages fetched and not yet destroyed (conn.mu): the thread
+ *           fetches only while held < NATS_FEED_WINDOW, so no ring overflows
+ *
+ * Exactly once (JetStream). An acknowledgement lost with a server that died
+ * makes JetStream deliver the message again after the consumer's ack wait,
+ * though its tick is in the market already. So the loop remembers which
+ * stream sequence numbers it applied: all up to applied_upto, and a window
+ * of DEDUP_WINDOW bits above it for those applied out of order (a
+ * redelivery of one that was lost on its way, after later ones came). A
+ * message it has applied already is acknowledged again and counted as a
+ * duplicate, never applied twice. The first message after a start opens the
+ * window just below it.
+ *
+ * The loop never calls libnats but to read a message's bytes (memory the
+ * message owns) and never frees one: every natsMsg is created and destroyed
+ * on libnats's side of the queues. On stop the loop hands its parked
+ * messages back unacknowledged; the thread acknowledges what it was given
+ * to acknowledge, drops the rest, and closes.
+ */
+#include "src/nats_feed.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/clock.h"
+#include "src/nats_conn.h"
+#include "src/nats_decode.h"
+
+#define FETCH_BATCH   256
+#define FETCH_WAIT_MS 100
+#define RETRY_WAIT_MS 50
+#define DEDUP_WINDOW  (4 * NATS_FEED_WINDOW) /* bits: stream sequences above applied_upto */
+#define ACK_WAIT_NS   (5LL * 1000000000LL)   /* JetStream delivers again after this */
+
+/* A fetched message and its stream sequence number (0 on core NATS). */
+typedef struct in_msg {
+    natsMsg *msg;
+    uint64_t seq;
+} in_msg_t;
+
+/* A message the loop is finished with. */
+typedef struct done_msg {
+    natsMsg *msg;
+    int ack; /* acknowledge it (JetStream), else just destroy it */
+} done_msg_t;
+
+/* A message applied, waiting for the journal to reach mark. */
+typedef struct parked_msg {
+    natsMsg *msg;
+    uint64_t mark;
+} parked_msg_t;
+
+struct nats_feed {
+    nats_conn_t conn; /* first: the thread and the connection */
+    config_feed_t cfg;
+    market_t *market;
+    nats_feed_hooks_t hooks;
+    int jetstream;
+
+    /* conn.mu */
+    in_msg_t *in;
+    size_t in_head, in_count;
+    done_msg_t *done;
+    size_t done_head, done_count;
+    size_t held;
+
+    /* the loop's */
+    in_msg_t *taken;       /* scratch: the messages taken from in */
+    natsMsg **batch;       /* scratch: messages to hand back */
+    uint64_t applied_upto; /* JetStream: every stream sequence up to here applied */
+    uint64_t *applied;     /* DEDUP_WINDOW bits: applied_upto + 1 + i applied */
+    int have_seq;          /* applied_upto is set (a first message came) */
+    uint64_t duplicates;   /* redeliveries of ticks applied already */
+    parked_msg_t *parked;
+    size_t parked_head, parked_count;
+    ingest_stats_t stats;
+    uint64_t received; /* messages seen, for input_error's where */
+    int64_t last_ns;
+
+    /* the thread's */
+    natsSubscription *sub;
+    jsCtx *js;
+    atomic_int subscribed;
+};
+
+static nats_feed_t *feed_of(nats_conn_t *c)
+{
+    return (nats_feed_t *)c;
+}
+
+/* ---- the loop ---- */
+
+/* Hands msgs[0..n) to the thread (conn.mu held). */
+static void give_back_locked(nats_feed_t *f, natsMsg *const *msgs, size_t n, int ack)
+{
+    for (size_t i = 0; i < n; i++) {
+        f->done[(f->done_head + f->done_count) % NATS_FEED_WINDOW] = (done_msg_t){msgs[i], ack};
+        f->done_count++;
+    }
+}
+
+/* Applies one message's tick; 0, or -EINVAL with why. */
+static int apply(nats_feed_t *f, natsMsg *m, int64_t now, const char **why)
+{
+    struct csv_tick t;
+    const char *data = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    if (data == NULL || len <= 0) {
+        *why = "an empty payload";
+        f->stats.decode_errors++;
+        return -EINVAL;
+    }
+    if (nats_decode_tick(data, (size_t)len, &t, why) != 0) {
+        f->stats.decode_errors++;
+        return -EINVAL;
+    }
+    size_t slen = strlen(t.symbol);
+    int r = t.kind == CSV_TRADE
+                ? market_trade(f->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side,
+                               0, (int64_t)t.ts_ns, now)
+                : market_quote(f->market, t.symbol, slen, t.quote.bid, t.quote.bid_size,
+                               t.quote.ask, t.quote.ask_size, 0, (int64_t)t.ts_ns, now);
+    if (r != 0) {
+        *why = "refused by the market";
+        f->stats.rejected++;
+        return r;
+    }
+    f->stats.messages++;
+    return 0;
+}
+
+/* Whether stream sequence seq comes for the first time; notes it applied. */
+static int first_time(nats_feed_t *f, uint64_t seq)
+{
+    if (seq == 0) /* no metadata: nothing to tell it by */
+        return 1;
+    if (!f->have_seq) {
+        f->have_seq = 1;
+        f->applied_upto = seq - 1;
+    }
+    if (seq <= f->applied_upto)
+        return 0;
+    if (seq - f->applied_upto > DEDUP_WINDOW) {
+        /* Too far ahead to keep the gap: the window moves up to it, and a
+         * sequence below it that still comes is taken as seen. */
+        uint64_t shift = seq - f->applied_upto - DEDUP_WINDOW;
+        for (uint64_t k = 0; k < shift && k < DEDUP_WINDOW; k++) {
+            uint64_t bit = (f->applied_upto + 1 + k) % DEDUP_WINDOW;
+            f->applied[bit / 64] &= ~(1ull << (bit % 64));
+        }
+        f->applied_upto += shift;
+    }
+    uint64_t bit = seq % DEDUP_WINDOW;
+    if (f->applied[bit / 64] & (1ull << (bit % 64)))
+        return 0;
+    f->applied[bit / 64] |= 1ull << (bit % 64);
+    for (;;) { /* move up over what is contiguous */
+        uint64_t next = (f->applied_upto + 1) % DEDUP_WINDOW;
+        if (!(f->applied[next / 64] & (1ull << (next % 64))))
+            break;
+        f->applied[next / 64] &= ~(1ull << (next % 64));
+        f->applied_upto++;
+    }
+    return 1;
+}
+
+static void on_wake(nats_conn_t *c)
+{
+    nats_feed_t *f = feed_of(c);
+    nats_conn_log_events(c);
+    pthread_mutex_lock(&c->mu);
+    size_t n = f->in_count;
+    for (size_t i = 0; i < n; i++)
+        f->taken[i] = f->in[(f->in_head + i) % NATS_FEED_WINDOW];
+    f->in_head = (f->in_head + n) % NATS_FEED_WINDOW;
+    f->in_count = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (n == 0)
+        return;
+
+    int64_t now = clock_realtime_ns();
+    uint64_t applied_before = f->stats.messages;
+    for (size_t i = 0; i < n; i++) {
+        const char *why;
+        f->received++;
+        f->batch[i] = f->taken[i].msg;
+        if (f->jetstream && !first_time(f, f->taken[i].seq)) {
+            f->duplicates++;
+            continue;
+        }
+        if (apply(f, f->taken[i].msg, now, &why) != 0)
+            f->hooks.input_error(f->hooks.arg, f->received, why);
+    }
+    if (f->stats.messages != applied_before)
+        f->last_ns = now;
+    f->hooks.batch_done(f->hooks.arg);
+
+    /* Bad and refused messages are acknowledged too: sent again they would
+     * be just as bad. */
+    uint64_t mark = f->jetstream ? f->hooks.durable_mark(f->hooks.arg) : 0;
+    if (mark == 0) {
+        pthread_mutex_lock(&c->mu);
+        give_back_locked(f, f->batch, n, f->jetstream);
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        f->parked[(f->parked_head + f->parked_count) % NATS_FEED_WINDOW] =
+            (parked_msg_t){f->batch[i], mark};
+        f->parked_count++;
+    }
+}
+
+void nats_feed_durable(nats_feed_t *f, uint64_t upto)
+{
+    size_t n = 0;
+    while (n < f->parked_count && f->parked[(f->parked_head + n) % NATS_FEED_WINDOW].mark <= upto) {
+        f->batch[n] = f->parked[(f->parked_head + n) % NATS_FEED_WINDOW].msg;
+        n++;
+    }
+    if (n == 0)
+        return;
+    f->parked_head = (f->parked_head + n) % NATS_FEED_WINDOW;
+    f->parked_count -= n;
+    pthread_mutex_lock(&f->conn.mu);
+    give_back_locked(f, f->batch, n, 1);
+    pthread_cond_signal(&f->conn.cond);
+    pthread_mutex_unlock(&f->conn.mu);
+}
+
+void nats_feed_set_market(nats_feed_t *f, market_t *m)
+{
+    f->market = m;
+}
+
+void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out, uint64_t *duplicates)
+{
+    *out = f->stats;
+    *duplicates = f->duplicates;
+}
+
+int nats_feed_up(const nats_feed_t *f)
+{
+    return atomic_load(&f->subscribed);
+}
+
+int nats_feed_connected(const nats_feed_t *f)
+{
+    return atomic_load(&f->conn.connected) && atomic_load(&f->subscribed);
+}
+
+int64_t nats_feed_last_ns(const nats_feed_t *f)
+{
+    return f->last_ns;
+}
+
+const char *nats_feed_error(const nats_feed_t *f)
+{
+    return f->conn.loop_error[0] != '\0' ? f->conn.loop_error : NULL;
+}
+
+/* ---- the thread ---- */
+
+static natsStatus subscribe(nats_feed_t *f)
+{
+    nats_conn_t *c = &f->conn;
+    natsStatus s;
+    char doing[600];
+    if (!f->jetstream) {
+        s = natsConnection_SubscribeSync(&f->sub, c->nc, f->cfg.subject);
+        if (s == NATS_OK)
+            s = natsSubscription_SetPendingLimits(f->sub, 4 * NATS_FEED_WINDOW, 64 << 20);
+        snprintf(doing, sizeof(doing), "subscribing to %s", f->cfg.subject);
+    } else {
+        jsOptions jo;
+        jsSubOptions so;
+        jsErrCode jerr = 0;
+        jsOptions_Init(&jo);
+        jsSubOptions_Init(&so);
+        so.Stream = f->cfg.stream;
+        so.Config.Durable = f->cfg.durable;
+        so.Config.AckPolicy = js_AckExplicit;
+        so.Config.MaxAckPending = NATS_FEED_WINDOW;
+        so.Config.AckWait = ACK_WAIT_NS;
+        so.Config.DeliverPolicy = f->cfg.deliver == NATS_DELIVER_NEW ? js_DeliverNew
+                                  : f->cfg.deliver == NATS_DELIVER_BY_START_TIME
+                                      ? js_DeliverByStartTime
+                                      : js_DeliverAll;
+        so.Config.OptStartTime = f->cfg.start_time_ns;
+        s = NATS_OK;
+        if (f->js == NULL)
+            s = natsConnection_JetStream(&f->js, c->nc, &jo);
+        if (s == NATS_OK)
+            s = js_PullSubscribe(&f->sub, f->js, f->cfg.subject, f->cfg.durable, &jo, &so, &jerr);
+        snprintf(doing, sizeof(doing), "consumer %s of stream %s (subject %s)", f->cfg.durable,
+                 f->cfg.stream, f->cfg.subject);
+    }
+    if (s != NATS_OK) {
+        natsSubscription_Destroy(f->sub);
+        f->sub = NULL;
+        nats_conn_fail(c, doing, s);
+        return s;
+    }
+    atomic_store(&f->subscribed, 1);
+    nats_conn_ok(c);
+    return NATS_OK;
+}
+
+/* Acknowledges and destroys what the loop gave back. */
+static void settle(nats_feed_t *f)
+{
+    done_msg_t todo[FETCH_BATCH];
+    for (;;) {
+        pthread_mutex_lock(&f->conn.mu);
+        size_t n = f->done_count < FETCH_BATCH ? f->done_count : FETCH_BATCH;
+        for (size_t i = 0; i < n; i++)
+            todo[i] = f->done[(f->done_head + i) % NATS_FEED_WINDOW];
+        f->done_head = (f->done_head + n) % NATS_FEED_WINDOW;
+        f->done_count -= n;
+        f->held -= n;
+        pthread_mutex_unlock(&f->conn.mu);
+        if (n == 0)
+            return;
+        for (size_t i = 0; i < n; i++) {
+            if (todo[i].ack)
+                natsMsg_Ack(todo[i].msg, NULL);
+            natsMsg_Destroy(todo[i].msg);
+        }
+    }
+}
+
+/* The stream sequence number of a JetStream message; 0 when it has none. */
+static uint64_t stream_seq(natsMsg *m)
+{
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+        return 0;
+    uint64_t seq = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    return seq;
+}
+
+/* Up to max messages, waiting at most FETCH_WAIT_MS for the first. */
+static size_t fetch(nats_feed_t *f, in_msg_t *msgs, size_t max)
+{
+    size_t n = 0;
+    if (f->jetstream) {
+        natsMsgList list = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&list, f->sub, (int)max, FETCH_WAIT_MS, &jerr);
+        if (s == NATS_OK) {
+            for (int i = 0; i < list.Count && n < max; i++) {
+                msgs[n++] = (in_msg_t){list.Msgs[i], stream_seq(list.Msgs[i])};
+                list.Msgs[i] = NULL;
+            }
+        } else if (s != NATS_TIMEOUT) {
+            nats_conn_wait(&f->conn, RETRY_WAIT_MS); /* disconnected: libnats reconnects */
+        }
+        natsMsgList_Destroy(&list);
+        return n;
+    }
+    natsMsg *m = NULL;
+    if (natsSubscription_NextMsg(&m, f->sub, FETCH_WAIT_MS) != NATS_OK)
+        return 0;
+    msgs[n++] = (in_msg_t){m, 0};
+    int pending = 0, bytes = 0;
+    while (n < max && natsSubscription_GetPending(f->sub, &pending, &bytes) == NATS_OK &&
+           pending > 0 && natsSubscription_NextMsg(&m, f->sub, FETCH_WAIT_MS) == NATS_OK)
+        msgs[n++] = (in_msg_t){m, 0};
+    return n;
+}
+
+static void feed_run(nats_conn_t *c)
+{
+    nats_feed_t *f = feed_of(c);
+    in_msg_t got[FETCH_BATCH];
+    while (!nats_conn_stopping(c)) {
+        settle(f);
+        if (f->sub == NULL) {
+            if (!atomic_load(&c->connected))
+                nats_conn_wait(c, RETRY_WAIT_MS);
+            else if (subscribe(f) != NATS_OK)
+                nats_conn_wait(c, (int)(c->cfg.reconnect_wait_ns / 1000000));
+            continue;
+        }
+        pthread_mutex_lock(&c->mu);
+        size_t room = NATS_FEED_WINDOW - f->held;
+        pthread_mutex_unlock(&c->mu);
+        if (room == 0) {
+            nats_conn_wait(c, RETRY_WAIT_MS);
+            continue;
+        }
+        size_t n = fetch(f, got, room < FETCH_BATCH ? room : FETCH_BATCH);
+        if (n == 0)
+            continue;
+        pthread_mutex_lock(&c->mu);
+        for (size_t i = 0; i < n; i++)
+            f->in[(f->in_head + f->in_count + i) % NATS_FEED_WINDOW] = got[i];
+        f->in_count += n;
+        f->held += n;
+        if (c->async_open)
+            uv_async_send(&c->async);
+        pthread_mutex_unlock(&c->mu);
+    }
+    /* The loop is gone: what it gave back is settled, what it never took
+     * is dropped unacknowledged (JetStream sends it again). */
+    settle(f);
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < f->in_count; i++)
+        natsMsg_Destroy(f->in[(f->in_head + i) % NATS_FEED_WINDOW].msg);
+    f->in_count = 0;
+    pthread_mutex_unlock(&c->mu);
+    natsSubscription_Destroy(f->sub);
+    f->sub = NULL;
+}
+
+static void feed_release(nats_conn_t *c)
+{
+    nats_feed_t *f = feed_of(c);
+    if (f->js != NULL)
+        jsCtx_Destroy(f->js);
+    free(f->in);
+    free(f->done);
+    free(f->taken);
+    free(f->applied);
+    free(f->batch);
+    free(f->parked);
+    free(f);
+}
+
+/* ---- start and stop ---- */
+
+int nats_feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *fc,
+                    const config_nats_t *nc, const nats_feed_hooks_t *hooks, nats_feed_t **out,
+                    char *err, size_t errlen)
+{
+    nats_feed_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -ENOMEM;
+    f->cfg = *fc;
+    f->market = market;
+    f->hooks = *hooks;
+    f->jetstream = fc->stream[0] != '\0';
+    f->in = calloc(NATS_FEED_WINDOW, sizeof(*f->in));
+    f->done = calloc(NATS_FEED_WINDOW, sizeof(*f->done));
+    f->batch = calloc(NATS_FEED_WINDOW, sizeof(*f->batch));
+    f->taken = calloc(NATS_FEED_WINDOW, sizeof(*f->taken));
+    f->applied = calloc(DEDUP_WINDOW / 64, sizeof(uint64_t));
+    f->parked = calloc(NATS_FEED_WINDOW, sizeof(*f->parked));
+    snprintf(f->conn.what, sizeof(f->conn.what), "feed %s", fc->name);
+    f->conn.run = feed_run;
+    f->conn.on_wake = on_wake;
+    f->conn.release = feed_release;
+    if (f->in == NULL || f->done == NULL || f->batch == NULL || f->parked == NULL ||
+        f->taken == NULL || f->applied == NULL) {
+        feed_release(&f->conn);
+        snprintf(err, errlen, "feed %s: out of memory", fc->name);
+        return -ENOMEM;
+    }
+    int r = nats_conn_start(loop, &f->conn, nc, err, errlen);
+    if (r != 0) {
+        if (f->conn.refs == 0)
+            feed_release(&f->conn);
+        return r;
+    }
+    *out = f;
+    return 0;
+}
+
+void nats_feed_stop(nats_feed_t *f)
+{
+    size_t n = 0;
+    while (f->parked_count > 0) {
+        f->batch[n++] = f->parked[f->parked_head].msg;
+        f->parked_head = (f->parked_head + 1) % NATS_FEED_WINDOW;
+        f->parked_count--;
+    }
+    pthread_mutex_lock(&f->conn.mu);
+    give_back_locked(f, f->batch, n, 0);
+    pthread_mutex_unlock(&f->conn.mu);
+    nats_conn_stop(&f->conn);
+}

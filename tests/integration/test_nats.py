@@ -1,0 +1,574 @@
+"""test_nats.py - tickd onto NATS and JetStream, and tickd fed from NATS.
+
+Real nats-server processes (Debian's nats-server) on loopback ports of the
+test's choosing, each with its JetStream store in the test's temporary
+directory; real tickd binaries (harness.py) around them:
+
+- the chain: tickd A takes an ITCH day over TCP and publishes every tick
+  into a JetStream stream; tickd B is fed by a durable consumer of it. B's
+  RESP subscribers get the ticks A's get, in the same order per symbol; B
+  stopped and started again goes on where its consumer stopped: nothing
+  lost, nothing twice.
+- a cluster of three with a stream of three replicas: the node A is
+  connected to is killed in the middle of the stream, and every tick still
+  reaches B's durable consumer exactly once.
+- the outage: NATS is not there when tickd starts; tickd serves its local
+  subscribers at full speed and answers at once, counts what it drops beyond
+  nats.max_pending, and publishes what it held once the server comes.
+- refused credentials are a clear error, never shown, and tickd keeps
+  serving; bad payloads on a nats feed are counted and skipped.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import TICKD, Tickd, free_port, journal_file, tcp_feed, wait_for
+
+NATS_SERVER = shutil.which("nats-server")
+
+
+class NatsServer:
+    """One nats-server with JetStream, its store in a temporary directory;
+    cluster=(name, port, [route ports]) joins it to a cluster."""
+
+    def __init__(self, port=None, cluster=None, user=None, password=None, name=None):
+        self.dir = tempfile.TemporaryDirectory(prefix="tickd-nats-")
+        self.port = port or free_port()
+        self.cluster = cluster
+        self.user, self.password = user, password
+        self.name = name or f"n{self.port}"
+        self.proc = None
+        self.log_path = os.path.join(self.dir.name, "nats.log")
+
+    def start(self):
+        args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                "-sd", os.path.join(self.dir.name, "js"), "-n", self.name]
+        if self.user is not None:
+            args += ["--user", self.user, "--pass", self.password]
+        if self.cluster is not None:
+            cname, cport, routes = self.cluster
+            args += ["--cluster_name", cname, "--cluster", f"nats://127.0.0.1:{cport}",
+                     "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in routes)]
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"nats-server on {self.port} did not start:\n{self.text()}")
+
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        self.kill()
+        if self.proc is not None:
+            self.log.close()
+        self.dir.cleanup()
+
+
+def nats_section(servers, publish=True, extra=()):
+    lines = ["nats:", "  servers: [" + ", ".join(servers) + "]",
+             f"  publish: {'true' if publish else 'false'}", "  reconnect_wait: 100ms"]
+    return "\n".join(lines + ["  " + e for e in extra]) + "\n"
+
+
+def nats_feed(name, stream=None, durable=None, subject="tickd.>"):
+    text = f"""
+feeds:
+  - name: {name}
+    type: nats
+    subject: "{subject}"
+"""
+    if stream:
+        text += f"    stream: {stream}\n    durable: {durable}\n"
+    return text
+
+
+def itch_day(directory, messages=4000, symbols=8, seed=7):
+    path = os.path.join(directory, "day.itch")
+    r = subprocess.run([TICKD, "gen", "itch", "--symbols", str(symbols), "--messages",
+                        str(messages), "--seed", str(seed), "-o", path],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def ticks(t):
+    m = t.metrics()
+    return int(m.get('tickd_ticks_total{kind="trade"}', 0) +
+               m.get('tickd_ticks_total{kind="quote"}', 0))
+
+
+def without_seq(payload):
+    """A JSON tick without its "seq": each tickd numbers its own ticks."""
+    text = payload.decode()
+    head, _, _ = text.rpartition(',"seq":')
+    return head
+
+
+def read_ticks(sub, n, timeout=20):
+    """n (channel, tick without seq) from a psubscribe('*') connection."""
+    sub.sock.settimeout(timeout)
+    out = []
+    while len(out) < n:
+        frame = sub.read_frame()
+        if frame[0] == b"pmessage":
+            out.append((frame[2].decode(), without_seq(frame[3])))
+    return out
+
+
+def journal_ticks(t):
+    """The CSV lines of t's journal, without their seq comments."""
+    r = subprocess.run([TICKD, "journal", "cat", journal_file(t)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [line.split(" #")[0].split("#")[0].rstrip(", ") for line in r.stdout.splitlines()
+            if line and not line.startswith("#")]
+
+
+def by_symbol(seq):
+    out = {}
+    for channel, tick in seq:
+        out.setdefault(channel.split(".", 1)[1], []).append((channel, tick))
+    return out
+
+
+def send_chunks(sock, data, pieces):
+    """data in `pieces` writes, split at ITCH message boundaries (2-byte
+    big-endian length prefixes)."""
+    bounds, i = [], 0
+    while i < len(data):
+        i += 2 + int.from_bytes(data[i:i + 2], "big")
+        bounds.append(i)
+    step = max(1, len(bounds) // pieces)
+    start = 0
+    for k in range(step - 1, len(bounds), step):
+        sock.sendall(data[start:bounds[k]])
+        start = bounds[k]
+    sock.sendall(data[start:])
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class ChainTest(unittest.TestCase):
+    def setUp(self):
+        self.nats = NatsServer().start()
+        self.addCleanup(self.nats.close)
+
+    def edge(self, stream="TICKS", durable="edge1"):
+        b = Tickd(extra=nats_section([self.nats.url()], publish=False),
+                  feeds=nats_feed("upstream", stream, durable),
+                  pubsub_extra=["snapshot_on_subscribe: false"])
+        self.addCleanup(b.close)
+        return b
+
+    def test_b_fed_from_nats_gives_its_subscribers_the_ticks_of_a_and_resumes_after_restart(self):
+        feed_port = free_port()
+        a = Tickd(extra=nats_section([self.nats.url()], extra=["jetstream:", "  stream: TICKS"]),
+                  feeds=tcp_feed("itch", feed_port, "itch"), journal=True)
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        b = self.edge()
+        b.journal = True
+        b.write_config()
+        b.start()
+        wait_for(lambda: b.metric('tickd_feed_up{feed="upstream"}') == 1, timeout=15,
+                 what="B's durable consumer")
+        sub_a, sub_b = a.resp(), b.resp(3)
+        self.addCleanup(sub_a.close)
+        self.addCleanup(sub_b.close)
+        sub_a.call_frame("PSUBSCRIBE", "*")
+        sub_b.call_frame("PSUBSCRIBE", "*")
+
+        day = itch_day(a.dir.name)
+        cut = 0  # the first half of the day, cut at a message boundary
+        while cut < len(day) // 2:
+            cut += 2 + int.from_bytes(day[cut:cut + 2], "big")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        send_chunks(src, day[:cut], 20)
+        wait_for(lambda: ticks(a) > 0 and a.metric("tickd_nats_js_acks_total") == ticks(a),
+                 timeout=20, what="A's first-half ticks acknowledged by JetStream")
+        n1 = ticks(a)
+        self.assertGreater(n1, 100)
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == n1,
+                 timeout=20, what="B applied the first half")
+        # B's subscribers get A's ticks, in the same order per symbol: symbol,
+        # kind, prices, sizes, sides, exchange times; all of the payload but
+        # the seq each tickd numbers its own ticks with.
+        got_a, got_b = read_ticks(sub_a, n1), read_ticks(sub_b, n1)
+        self.assertEqual(by_symbol(got_b), by_symbol(got_a))
+
+        # B goes away; the rest of the day is published meanwhile; B comes
+        # back and continues its durable consumer.
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
+        send_chunks(src, day[cut:], 20)
+        wait_for(lambda: ticks(a) > n1 and a.metric("tickd_nats_js_acks_total") == ticks(a),
+                 timeout=20, what="A's second half acknowledged")
+        n = ticks(a)
+        b.start()
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == n - n1,
+                 timeout=20, what="B applied the second half after its restart")
+        time.sleep(0.5)  # and nothing more comes
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], n - n1)
+        self.assertEqual(m['tickd_feed_decode_errors_total{feed="upstream"}'], 0)
+        self.assertEqual(m['tickd_feed_rejected_total{feed="upstream"}'], 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
+        # B's journal over both of its runs holds A's day: every tick once,
+        # in A's order (without the seq comment each tickd writes).
+        self.assertEqual(journal_ticks(b), journal_ticks(a))
+        self.assertEqual(len(journal_ticks(b)), n)
+
+
+class NatsClient:
+    """A bare NATS protocol client (PUB, SUB, PING), independent of libnats:
+    what a foreign publisher on the subject can send, and a subscriber that
+    sees the headers as they are on the wire."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self._line()  # INFO
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n')
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by nats-server")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def pub(self, subject, payload):
+        self.sock.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload), payload))
+
+    def flush(self):
+        self.sock.sendall(b"PING\r\n")
+        while self._line() != b"PONG":
+            pass
+
+    def sub(self, subject, sid=1):
+        self.sock.sendall(b"SUB %s %d\r\n" % (subject.encode(), sid))
+        self.flush()
+
+    def _take(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by nats-server")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def next_msg(self):
+        """(subject, {header: value}, payload) of the next MSG or HMSG."""
+        while True:
+            line = self._line()
+            if line == b"PING":
+                self.sock.sendall(b"PONG\r\n")
+                continue
+            parts = line.split()
+            if parts[0] == b"MSG":
+                return parts[1].decode(), {}, self._take(int(parts[-1]))
+            if parts[0] == b"HMSG":
+                hlen, total = int(parts[-2]), int(parts[-1])
+                data = self._take(total)
+                headers = {}
+                for h in data[:hlen].decode().split("\r\n")[1:]:
+                    if ":" in h:
+                        k, v = h.split(":", 1)
+                        headers[k.strip()] = v.strip()
+                return parts[1].decode(), headers, data[hlen:]
+
+    def close(self):
+        self.sock.close()
+
+
+def csv_trades(symbol, start, n):
+    return "".join(f"T,{i},{symbol},1.{i % 10000:04d},1\n" for i in range(start, start + n))
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class SinkTest(unittest.TestCase):
+    def test_each_tick_goes_out_once_with_its_seq_and_a_unique_id_and_sighup_applies_changes(self):
+        server = NatsServer().start()
+        self.addCleanup(server.close)
+        feed_port = free_port()
+        a = Tickd(extra=nats_section([server.url()]), feeds=tcp_feed("live", feed_port))
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        sub = NatsClient(server.port)
+        self.addCleanup(sub.close)
+        sub.sub(">")
+        resp = a.resp()
+        self.addCleanup(resp.close)
+        resp.call_frame("SUBSCRIBE", "trade.AAPL")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        src.sendall(csv_trades("AAPL", 1, 3).encode())
+        resp.sock.settimeout(10)
+        local = [resp.read_frame()[2] for _ in range(3)]
+        sub.sock.settimeout(10)
+        got = [sub.next_msg() for _ in range(3)]
+        self.assertEqual([g[0] for g in got], ["tickd.trade.AAPL"] * 3)
+        self.assertEqual([g[2] for g in got], local)  # the payload subscribers get
+        self.assertEqual([g[1]["Tickd-Seq"] for g in got], ["1", "2", "3"])
+        ids = [g[1]["Nats-Msg-Id"] for g in got]
+        self.assertEqual(len(set(ids)), 3)
+        self.assertEqual(len({i.rsplit("-", 1)[0] for i in ids}), 1)  # one instance
+
+        # SIGHUP: a new prefix and payload; the sink reconnects with them.
+        a.extra = nats_section([server.url()], extra=["prefix: desk2", "payload: csv"])
+        a.write_config()
+        a.signal(signal.SIGHUP)
+        a.wait_note("READY=1", 10)
+        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="the new sink connected")
+        src.sendall(csv_trades("AAPL", 4, 1).encode())
+        subject, headers, payload = sub.next_msg()
+        self.assertEqual(subject, "desk2.trade.AAPL")
+        self.assertEqual(payload, b"T,4,AAPL,1.0004,1")
+        # Local subscribers keep pubsub.payload (json): the sink's CSV
+        # encoding is not shared with them.
+        self.assertEqual(without_seq(resp.read_frame()[2]),
+                         '{"sym":"AAPL","kind":"trade","price":"1.0004","size":1,"ts":4')
+        self.assertNotIn(headers["Nats-Msg-Id"], ids)
+        self.assertEqual(a.metric("tickd_nats_published_total"), 4)  # counted across the reload
+        self.assertEqual(a.metric("tickd_config_last_reload_successful"), 1)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class OutageTest(unittest.TestCase):
+    def test_nats_down_costs_local_subscribers_nothing_and_drops_beyond_max_pending(self):
+        port = free_port()
+        feed_port = free_port()
+        # 64KiB of max_pending holds 128 ticks (slots of 280 bytes, a power
+        # of two of them).
+        a = Tickd(extra=nats_section([f"nats://127.0.0.1:{port}"],
+                                     extra=["max_pending: 64KiB", "user: tickd",
+                                            "password: pw-not-in-logs"]),
+                  feeds=tcp_feed("live", feed_port))
+        self.addCleanup(a.close)
+        a.start()
+        m = a.metrics()
+        self.assertEqual(m["tickd_nats_connected"], 0)
+        status, _, page = a.http_get("/healthz")
+        self.assertEqual(status, 503)
+        self.assertIn("feed nats: not up (", page)
+        sub = a.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.AAPL")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        n = 5000
+        src.sendall(csv_trades("AAPL", 1, n).encode())
+        sub.sock.settimeout(20)
+        got = [sub.read_frame() for _ in range(n)]
+        self.assertEqual([f[1] for f in got], [b"trade.AAPL"] * n)
+        # The loop is not waiting for NATS: a PING is answered at once.
+        ping = a.resp()
+        self.addCleanup(ping.close)
+        began = time.monotonic()
+        self.assertEqual(ping.call("PING"), "PONG")
+        self.assertLess(time.monotonic() - began, 0.5)
+        m = a.metrics()
+        self.assertEqual(m["tickd_nats_published_total"], 0)
+        self.assertEqual(m["tickd_nats_dropped_total"], n - 128)
+        self.assertEqual(m["tickd_nats_pending_bytes"], 128 * 280)
+        log = a.log()
+        self.assertIn("ticks dropped for NATS", log)
+        self.assertLess(log.count("ticks dropped for NATS"), 5)  # at most once a second
+
+        # The server comes: what was held goes out, and publishing goes on.
+        server = NatsServer(port=port)
+        self.addCleanup(server.close)
+        server.start()
+        wait_for(lambda: a.metric("tickd_nats_published_total") == 128, timeout=15,
+                 what="the 128 held ticks published")
+        src.sendall(csv_trades("AAPL", n + 1, 10).encode())
+        wait_for(lambda: a.metric("tickd_nats_published_total") == 138, timeout=10,
+                 what="publishing after the outage")
+        m = a.metrics()
+        self.assertEqual(m["tickd_nats_connected"], 1)
+        self.assertEqual(m["tickd_nats_pending_bytes"], 0)
+        self.assertEqual(a.http_get("/healthz")[:3:2], (200, "ok\n"))
+        self.assertEqual(m["tickd_nats_dropped_total"], n - 128)
+        _, _, page = a.http_get("/metrics")
+        self.assertNotIn("pw-not-in-logs", page)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+        self.assertNotIn("pw-not-in-logs", a.log())
+
+    def test_a_refused_password_is_a_clear_error_never_shown_and_tickd_keeps_serving(self):
+        server = NatsServer(user="tickd", password="right-one").start()
+        self.addCleanup(server.close)
+        feed_port = free_port()
+        a = Tickd(extra=nats_section([server.url()],
+                                     extra=["user: tickd", "password: wrong-secret-123"]),
+                  feeds=tcp_feed("live", feed_port))
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: "nats sink: cannot connect" in a.log(), timeout=10,
+                 what="the refused connection logged")
+        self.assertIn("Authorization Violation", a.log())
+        sub = a.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.AAPL")
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        src.sendall(csv_trades("AAPL", 1, 3).encode())
+        sub.sock.settimeout(10)
+        self.assertEqual([sub.read_frame()[1] for _ in range(3)], [b"trade.AAPL"] * 3)
+        self.assertEqual(a.metric("tickd_nats_connected"), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+        self.assertNotIn("wrong-secret-123", a.log())
+
+
+    def test_tls_asked_of_a_server_without_it_is_a_clear_error_and_tickd_keeps_serving(self):
+        server = NatsServer().start()
+        self.addCleanup(server.close)
+        a = Tickd(extra=nats_section([f"tls://127.0.0.1:{server.port}"]))
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: "nats sink: cannot connect" in a.log(), timeout=10,
+                 what="the refused connection logged")
+        self.assertIn("Secure Connection", a.log())
+        ping = a.resp()
+        self.addCleanup(ping.close)
+        self.assertEqual(ping.call("PING"), "PONG")
+        self.assertEqual(a.metric("tickd_nats_connected"), 0)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class BadInputTest(unittest.TestCase):
+    def test_truncated_foreign_and_oversized_payloads_are_counted_and_skipped(self):
+        server = NatsServer().start()
+        self.addCleanup(server.close)
+        b = Tickd(extra=nats_section([server.url()], publish=False),
+                  feeds=nats_feed("raw", subject="raw.>"))
+        self.addCleanup(b.close)
+        b.start()
+        wait_for(lambda: b.metric('tickd_feed_up{feed="raw"}') == 1, what="B subscribed")
+        sub = b.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.MSFT")
+        pub = NatsClient(server.port)
+        self.addCleanup(pub.close)
+        bad = [b'{"sym":"MSFT","kind":"trade","price":"1.0', b"hello", b"T,1,MSFT",
+               b"{" + b" " * 3000 + b"}", b'{"sym":"MSFT","kind":"trade","price":"1","size":1}',
+               b'{"sym":"msft!","kind":"trade","price":"1","size":1,"ts":1}']
+        for payload in bad:
+            pub.pub("raw.x", payload)
+        pub.pub("raw.x", b'{"sym":"MSFT","kind":"trade","price":"2.5","size":7,"side":"S",'
+                         b'"ts":42,"seq":9}')
+        pub.pub("raw.x", b"T,43,MSFT,3.25,8,B")
+        pub.flush()
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="raw"}') == 2, timeout=10,
+                 what="the two good ticks applied")
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_decode_errors_total{feed="raw"}'], len(bad))
+        sub.sock.settimeout(10)
+        got = [sub.read_frame()[2] for _ in range(2)]
+        self.assertEqual([without_seq(g) for g in got],
+                         ['{"sym":"MSFT","kind":"trade","price":"2.5000","size":7,"side":"S",'
+                          '"ts":42',
+                          '{"sym":"MSFT","kind":"trade","price":"3.2500","size":8,"side":"B",'
+                          '"ts":43'])
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class ClusterTest(unittest.TestCase):
+    def test_killing_the_node_a_uses_loses_no_tick_and_b_applies_each_once(self):
+        ports = [free_port() for _ in range(3)]
+        routes = [free_port() for _ in range(3)]
+        nodes = []
+        for i in range(3):
+            node = NatsServer(port=ports[i], name=f"node{i}",
+                              cluster=("tickd", routes[i], [r for r in routes if r != routes[i]]))
+            self.addCleanup(node.close)
+            nodes.append(node)
+        for node in nodes:
+            node.start()
+        urls = [node.url() for node in nodes]
+        feed_port = free_port()
+        a = Tickd(extra=nats_section(urls, extra=["jetstream:", "  stream: TICKS",
+                                                  "  replicas: 3"]),
+                  feeds=tcp_feed("live", feed_port), journal=True)
+        self.addCleanup(a.close)
+        a.start()
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        # The cluster elects its JetStream leader, then A creates the stream.
+        src.sendall(csv_trades("AAPL", 1, 10).encode())
+        wait_for(lambda: a.metric("tickd_nats_js_acks_total") == 10, timeout=30,
+                 what="the stream of 3 replicas, and its first acknowledgements")
+        b = Tickd(extra=nats_section(urls, publish=False),
+                  feeds=nats_feed("upstream", "TICKS", "edge1"), journal=True)
+        self.addCleanup(b.close)
+        b.start()
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 10,
+                 timeout=20, what="B consuming")
+
+        total, i = 10, 11
+        for batch in range(40):
+            src.sendall(csv_trades(("AAPL", "MSFT")[batch % 2], i, 50).encode())
+            i += 50
+            total += 50
+            time.sleep(0.05)
+            if batch == 15:  # the node A publishes to goes down, mid-stream
+                used = [n for n in nodes
+                        if f"nats sink: connected to {n.url()}" in a.log() or
+                        f"nats sink: reconnected to {n.url()}" in a.log()]
+                self.assertEqual(len(used), 1, a.log())
+                used[0].kill()
+        wait_for(lambda: ticks(a) == total, timeout=10, what="A made every tick")
+        try:
+            wait_for(lambda: a.metric("tickd_nats_js_acks_total") == total, timeout=40,
+                     what="every publish acknowledged by the stream")
+        except AssertionError:
+            figures = {k: v for k, v in a.metrics().items()
+                       if k.startswith("tickd_nats") and "bucket" not in k}
+            raise AssertionError(f"not every publish acknowledged ({total} made): {figures}\n"
+                                 f"{a.log()[-2000:]}")
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == total,
+                 timeout=40, what="B applied every tick")
+        time.sleep(1)
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], total)
+        self.assertEqual(a.metric("tickd_nats_js_ack_failures_total"), 0)
+        self.assertGreaterEqual(a.metric("tickd_nats_reconnects_total"), 1)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
+        # Every tick of A once in B's journal, in A's order: what was lost
+        # with the node is sent again, oldest first, before anything newer.
+        self.assertEqual(journal_ticks(b), journal_ticks(a))
+
+
+if __name__ == "__main__":
+    unittest.main()
