@@ -400,9 +400,12 @@ static const command_t pubsub_subcommands[] = {
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
-/* PUBLISH first: a publisher sends nothing else, as fast as it can. */
+/* PUBLISH first: a publisher sends nothing else, as fast as it can; then
+ * GET and MGET, which a poller sends as fast. */
 static const command_t commands[] = {
     {"publish", "publish", 3, 0, pubsub__cmd_publish, NULL},
+    {"get", "get", 2, 0, pubsub__cmd_get, NULL},
+    {"mget", "mget", -2, 0, pubsub__cmd_mget, NULL},
     {"subscribe", "subscribe", -2, CMD_SUBSCRIBED, cmd_subscribe, NULL},
     {"psubscribe", "psubscribe", -2, CMD_SUBSCRIBED, cmd_psubscribe, NULL},
     {"unsubscribe", "unsubscribe", -1, CMD_SUBSCRIBED, cmd_unsubscribe, NULL},
@@ -413,8 +416,6 @@ static const command_t commands[] = {
     {"auth", "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
     {"hello", "hello", -1, CMD_NO_AUTH, cmd_hello, NULL},
     {"info", "info", -1, 0, pubsub__cmd_info, NULL},
-    {"get", "get", 2, 0, pubsub__cmd_get, NULL},
-    {"mget", "mget", -2, 0, pubsub__cmd_mget, NULL},
     {"keys", "keys", 2, 0, pubsub__cmd_keys, NULL},
     {"scan", "scan", -2, 0, pubsub__cmd_scan, NULL},
     {"pubsub", "pubsub", -2, 0, NULL, pubsub_subcommands},

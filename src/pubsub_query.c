@@ -45,7 +45,8 @@
 /* The JSON of one level at most: {"price":"<price>","shares":<u64>,"orders":<u32>}, */
 #define BOOK_LEVEL_MAX (10 + PRICE_TEXT_MAX + 11 + DIGITS_U64_MAX + 10 + 10 + 2)
 #define BOOK_HEAD_MAX  (8 + SYMBOL_MAX_LEN + 7 + DIGITS_U64_MAX + 1 + 10 + 10 + 4)
-#define SCAN_COUNT     10 /* SCAN's COUNT when none is given, as in Redis */
+#define BOOK_INLINE    4096 /* a book up to this long is written on the stack */
+#define SCAN_COUNT     10   /* SCAN's COUNT when none is given, as in Redis */
 
 enum key_kind { KEY_NONE, KEY_TRADE, KEY_QUOTE, KEY_BOOK };
 
@@ -129,6 +130,9 @@ static char *put_str(char *p, const char *s)
     return p + n;
 }
 
+/* put_str() of a string literal, its length known at compile time. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
 /* "[{...},...]": up to depth levels of side, best first. */
 static char *put_side(char *p, const symbol_t *sym, char side, size_t depth)
 {
@@ -142,11 +146,11 @@ static char *put_side(char *p, const symbol_t *sym, char side, size_t depth)
         for (size_t i = 0; i < n; i++) {
             if (done + i > 0)
                 *p++ = ',';
-            p = put_str(p, "{\"price\":\"");
+            p = PUT_LIT(p, "{\"price\":\"");
             p = price_put(p, lv[i].price);
-            p = put_str(p, "\",\"shares\":");
+            p = PUT_LIT(p, "\",\"shares\":");
             p = digits_u64(p, lv[i].shares);
-            p = put_str(p, ",\"orders\":");
+            p = PUT_LIT(p, ",\"orders\":");
             p = digits_u64(p, lv[i].orders);
             *p++ = '}';
         }
@@ -156,26 +160,15 @@ static char *put_side(char *p, const symbol_t *sym, char side, size_t depth)
     return p;
 }
 
-/* The book of k as one bulk. The text is written into a block of its own,
- * after room for the bulk's "$<n>\r\n", which is then written right before
- * it: the reply is queued without a copy, however deep. */
-static void reply_book(client_t *c, const query_key_t *k)
+/* The book of k as JSON at w; returns its end. */
+static char *put_book(char *w, const query_key_t *k)
 {
-    pubsub_t *ps = c->ps;
     const symbol_t *sym = k->sym;
-    size_t room = NUMBER_MAX + BOOK_HEAD_MAX + 2 * k->depth * BOOK_LEVEL_MAX + 2;
-    payload_t *p = payload_alloc(ps->heap, room);
-
-    if (p == NULL) {
-        pubsub__reply_error(c, "ERR out of memory");
-        return;
-    }
     int64_t ts = 0;
     if (sym->last_trade != NULL)
         ts = sym->last_trade->ts_exch;
     if (sym->last_quote != NULL && sym->last_quote->ts_exch > ts)
         ts = sym->last_quote->ts_exch;
-    char *text = p->data + NUMBER_MAX, *w = text;
     w = put_str(w, "{\"sym\":\"");
     memcpy(w, sym->name, sym->len);
     w += sym->len;
@@ -191,6 +184,30 @@ static void reply_book(client_t *c, const query_key_t *k)
     w = put_str(w, ",\"asks\":");
     w = put_side(w, sym, 'S', k->depth);
     *w++ = '}';
+    return w;
+}
+
+/* The book of k as one bulk. A book that fits BOOK_INLINE (the default
+ * depth does) is written on the stack and copied into the replies like any
+ * other; a deeper one into a block of its own, after room for the bulk's
+ * "$<n>\r\n", which is then written right before it: queued without a
+ * copy, however deep. */
+static void reply_book(client_t *c, const query_key_t *k)
+{
+    pubsub_t *ps = c->ps;
+    size_t bound = BOOK_HEAD_MAX + 2 * k->depth * BOOK_LEVEL_MAX + 2;
+
+    if (bound <= BOOK_INLINE) {
+        char text[BOOK_INLINE];
+        pubsub__reply_bulk(c, text, (size_t)(put_book(text, k) - text));
+        return;
+    }
+    payload_t *p = payload_alloc(ps->heap, NUMBER_MAX + bound + 2);
+    if (p == NULL) {
+        pubsub__reply_error(c, "ERR out of memory");
+        return;
+    }
+    char *text = p->data + NUMBER_MAX, *w = put_book(text, k);
     size_t n = (size_t)(w - text);
     char head[NUMBER_MAX];
     size_t hlen = pubsub__format_number(head, '$', (long long)n);
