@@ -59,12 +59,13 @@ typedef struct query_key {
 /* ---- keys ---- */
 
 /* The last tick of sym on a trade or quote channel, or NULL. Every way a
- * query reaches a value goes through here: section 2 of issue #20
- * (entitlements) checks the client's user against the channel at this
- * point, so a channel the user may not subscribe to reads as missing. */
-static const tick_t *channel_tick(const client_t *c, const symbol_t *sym, int kind)
+ * query reaches a value (GET, MGET, KEYS, SCAN; a book through its
+ * symbol's quote channel) goes through here or parse_key(): section 2 of
+ * issue #20 (entitlements) adds the client's user to these two and checks
+ * it against the channel, so that a channel the user may not subscribe to
+ * reads as missing. */
+static const tick_t *channel_tick(const symbol_t *sym, int kind)
 {
-    (void)c;
     return kind == KEY_TRADE ? sym->last_trade : sym->last_quote;
 }
 
@@ -233,7 +234,7 @@ static void reply_value(client_t *c, const query_key_t *k)
         reply_book(c, k);
         return;
     }
-    const tick_t *t = channel_tick(c, k->sym, k->kind);
+    const tick_t *t = channel_tick(k->sym, k->kind);
     char text[PAYLOAD_TEXT_MAX];
     int n = t != NULL ? payload_format_tick(t, ps->opt.payload, text, sizeof text) : -ENOENT;
     if (n < 0) {
@@ -291,7 +292,7 @@ static int walk_symbol(symbol_t *sym, void *arg)
     char name[PAYLOAD_CHANNEL_MAX];
 
     for (int i = 0; i < 2 && !w->none; i++) {
-        if (channel_tick(w->c, sym, kinds[i]) == NULL)
+        if (channel_tick(sym, kinds[i]) == NULL)
             continue;
         memcpy(name, kinds[i] == KEY_TRADE ? "trade." : "quote.", 6);
         memcpy(name + 6, sym->name, sym->len);
