@@ -265,6 +265,10 @@ int market_foreach_step(const market_t *m, size_t *cursor, uint32_t *generation,
         *generation = m->symbols_bits;
         *cursor = 0;
     }
+    if (*cursor >= size) { /* done, or a cursor from no walk of this table */
+        *cursor = SIZE_MAX;
+        return 0;
+    }
     for (size_t end = max < size - *cursor ? *cursor + max : size; *cursor < end;) {
         symbol_t *s = m->symbols[(*cursor)++];
         int r = s != NULL ? cb(s, arg) : 0;
@@ -359,6 +363,23 @@ void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *
     *bid_size = b != NULL ? clamp32(b->shares) : 0;
     *ask = a != NULL ? a->price : 0;
     *ask_size = a != NULL ? clamp32(a->shares) : 0;
+}
+
+size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_level_t *out,
+                          size_t max)
+{
+    if (sym->book == NULL)
+        return 0;
+    const book_side_t *s = side == 'B' ? &sym->book->bid : &sym->book->ask;
+    size_t n = 0;
+    /* Best last in the book: the from-th best is levels[s->n - 1 - from]. */
+    for (size_t i = from; i < s->n && n < max; i++, n++) {
+        const book_level_t *l = &s->levels[s->n - 1 - i];
+        out[n].price = l->price;
+        out[n].shares = l->shares;
+        out[n].orders = l->orders;
+    }
+    return n;
 }
 
 /* The top of one side of a book: what a quote shows of it. */

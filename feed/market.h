@@ -173,6 +173,20 @@ int market_foreach_step(const market_t *m, size_t *cursor, uint32_t *generation,
 void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
                 uint32_t *ask_size);
 
+/* One price level of a book as a reader sees it (market_book_levels()). */
+typedef struct market_level {
+    int64_t price;   /* 4 implied decimals */
+    uint64_t shares; /* total shares of the live orders at this price */
+    uint32_t orders; /* how many orders */
+} market_level_t;
+
+/* Read-only: copies up to max levels of side ('B' bids, 'S' asks) of sym's
+ * book into out, best first, starting from the from-th best (0 the best);
+ * returns how many it copied (0 past the end, for an empty side or a symbol
+ * with no book). Costs O(max): the book keeps each side sorted. */
+size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_level_t *out,
+                          size_t max);
+
 const market_stats_t *market_stats(const market_t *m);
 
 /* The ITCH orders added from now on belong to source (0, the default, names

@@ -7,7 +7,8 @@
  * hiredis, redis-py, node-redis and ioredis work unchanged with their
  * defaults. pubsub__dispatch() checks a request against the table (name, arity,
  * AUTH, subscribed mode) before its command runs; PUBLISH lives in
- * pubsub_publish.c, INFO and PUBSUB in pubsub_info.c.
+ * pubsub_publish.c, INFO and PUBSUB in pubsub_info.c, GET, MGET, KEYS and
+ * SCAN in pubsub_query.c.
  *
  * Protocols. A connection speaks RESP2 until HELLO 3 and again after
  * HELLO 2 or RESET (CLIENT_RESP3). What RESP3 changes here is small: the
@@ -257,7 +258,7 @@ static void cmd_client_setname(client_t *c, size_t argc, const resp_arg_t *argv)
 /* A decimal integer argument as Redis' string2ll() reads one: an optional
  * '-', digits, no leading zero, at most 18 digits (more is out of range for
  * anything asked here). 1, or 0 when it is not one. */
-static int arg_integer(const resp_arg_t *a, long long *out)
+int pubsub__arg_integer(const resp_arg_t *a, long long *out)
 {
     size_t i = a->len > 0 && a->ptr[0] == '-';
     long long v = 0;
@@ -288,7 +289,7 @@ static void cmd_hello(client_t *c, size_t argc, const resp_arg_t *argv)
     size_t j = 1;
 
     if (argc >= 2) {
-        if (!arg_integer(&argv[1], &ver)) {
+        if (!pubsub__arg_integer(&argv[1], &ver)) {
             pubsub__reply_error(c, "ERR Protocol version is not an integer or out of range");
             return;
         }
@@ -399,9 +400,12 @@ static const command_t pubsub_subcommands[] = {
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
-/* PUBLISH first: a publisher sends nothing else, as fast as it can. */
+/* PUBLISH first: a publisher sends nothing else, as fast as it can; then
+ * GET and MGET, which a poller sends as fast. */
 static const command_t commands[] = {
     {"publish", "publish", 3, 0, pubsub__cmd_publish, NULL},
+    {"get", "get", 2, 0, pubsub__cmd_get, NULL},
+    {"mget", "mget", -2, 0, pubsub__cmd_mget, NULL},
     {"subscribe", "subscribe", -2, CMD_SUBSCRIBED, cmd_subscribe, NULL},
     {"psubscribe", "psubscribe", -2, CMD_SUBSCRIBED, cmd_psubscribe, NULL},
     {"unsubscribe", "unsubscribe", -1, CMD_SUBSCRIBED, cmd_unsubscribe, NULL},
@@ -412,6 +416,8 @@ static const command_t commands[] = {
     {"auth", "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
     {"hello", "hello", -1, CMD_NO_AUTH, cmd_hello, NULL},
     {"info", "info", -1, 0, pubsub__cmd_info, NULL},
+    {"keys", "keys", 2, 0, pubsub__cmd_keys, NULL},
+    {"scan", "scan", -2, 0, pubsub__cmd_scan, NULL},
     {"pubsub", "pubsub", -2, 0, NULL, pubsub_subcommands},
     {"client", "client", -2, 0, NULL, client_subcommands},
     {"command", "command", -1, 0, cmd_command_empty, command_subcommands},

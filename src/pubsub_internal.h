@@ -20,6 +20,8 @@
  *   pubsub_publish.c   PUBLISH, its replies held for the journal, and the
  *                      journal's backpressure
  *   pubsub_info.c      INFO and PUBSUB CHANNELS/NUMSUB/NUMPAT/HELP
+ *   pubsub_query.c     GET, MGET, KEYS, SCAN: last values and books
+ *                      without a subscription
  *
  * Names declared here start pubsub__ (internal, not static); everything
  * else in those files is static. The inline functions below are the hot
@@ -377,6 +379,9 @@ void pubsub__snapshots_wake(pubsub_t *ps);
 void pubsub__dispatch(client_t *c, size_t argc, const resp_arg_t *argv);
 int pubsub__arg_is(const resp_arg_t *a, const char *name);
 int pubsub__arg_width(const resp_arg_t *a, size_t max);
+/* A decimal integer as Redis' string2ll() reads one; 1, or 0 when a is not
+ * one (at most 18 digits). */
+int pubsub__arg_integer(const resp_arg_t *a, long long *out);
 void pubsub__begin_closing(client_t *c);
 
 /* ---- pubsub_publish.c ---- */
@@ -384,6 +389,13 @@ void pubsub__begin_closing(client_t *c);
 void pubsub__cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__held_remove(client_t *c);
 void pubsub__held_expire(pubsub_t *ps, uint64_t now);
+
+/* ---- pubsub_query.c ---- */
+
+void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_keys(client_t *c, size_t argc, const resp_arg_t *argv);
+void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv);
 
 /* ---- pubsub_info.c ---- */
 

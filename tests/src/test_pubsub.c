@@ -34,6 +34,7 @@
 
 #include "alloc/object.h"
 #include "feed/csv.h"
+#include "feed/itch.h"
 #include "src/fanout.h"
 #include "src/pubsub.h"
 
@@ -712,7 +713,8 @@ static void test_client_and_command_answers_let_clients_connect(void **state)
     roundtrip(f, c, "COMMAND DOCS\r\n", "*0\r\n");
     roundtrip(f, c, "COMMAND\r\n", "*0\r\n");
     roundtrip(f, c, "COMMAND COUNT\r\n", ":0\r\n");
-    roundtrip(f, c, "GET a\r\n", "-ERR unknown command 'GET', with args beginning with: 'a' \r\n");
+    roundtrip(f, c, "SET a b\r\n",
+              "-ERR unknown command 'SET', with args beginning with: 'a' 'b' \r\n");
     roundtrip(f, c, "PUBLISH x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
     /* A name matches in any case and only whole: a prefix or a longer word is unknown. */
     roundtrip(f, c, "PUBLIS x y\r\n",
@@ -2080,12 +2082,326 @@ static void test_pattern_churn_leaves_no_mapped_memory_after_trim(void **state)
                  hs.arena_size);
 }
 
+/* ---- GET, MGET, KEYS, SCAN (pubsub_query.c) ---- */
+
+/* An ITCH add order (A) of ref for sym, at ts ns after midnight. */
+static void itch_add(fixture_t *f, const char *sym, uint64_t ref, char side, uint32_t shares,
+                     uint32_t price, uint64_t ts)
+{
+    itch_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = ITCH_ADD_ORDER;
+    m.timestamp = ts;
+    m.add.order_ref = ref;
+    m.add.side = side;
+    m.add.shares = shares;
+    m.add.price = price;
+    memset(m.add.stock, ' ', sizeof m.add.stock);
+    memcpy(m.add.stock, sym, strlen(sym));
+    assert_int_equal(market_itch(f->market, &m, now_ns()), 0);
+}
+
+/* The bulk reply of text. */
+static char *bulk(const char *text)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "$%zu\r\n%s\r\n", strlen(text), text);
+    return buf;
+}
+
+#define AAPL_QUOTE_JSON                                                                            \
+    "{\"sym\":\"AAPL\",\"kind\":\"quote\",\"bid\":\"101.0000\",\"bid_size\":200,\"ask\":"          \
+    "\"101.5000\",\"ask_size\":300,\"ts\":123456790,\"seq\":2}"
+
+static void test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "GET trade.AAPL\r\n", "$-1\r\n"); /* no symbol yet */
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    roundtrip(f, c, "GET quote.AAPL\r\n", "$-1\r\n"); /* a symbol with no quote */
+    quote(f, "AAPL", 1010000, 200, 1015000, 300, 123456790);
+    pubsub_flush(f->ps);
+    roundtrip(f, c, "GET trade.AAPL\r\n", bulk(AAPL_TRADE_JSON));
+    roundtrip(f, c, "get quote.AAPL\r\n", bulk(AAPL_QUOTE_JSON));
+    trade(f, "AAPL", 1013000, 7, 'S', 123456791);
+    roundtrip(f, c, "GET trade.AAPL\r\n",
+              bulk("{\"sym\":\"AAPL\",\"kind\":\"trade\",\"price\":\"101.3000\",\"size\":7,"
+                   "\"side\":\"S\",\"ts\":123456791,\"seq\":3}"));
+    /* Keys of no known form, and symbols the market lacks, are missing. */
+    roundtrip(f, c, "GET AAPL\r\n", "$-1\r\n");
+    roundtrip(f, c, "GET trade.\r\n", "$-1\r\n");
+    roundtrip(f, c, "GET trade.AAPL.X\r\n", "$-1\r\n");
+    roundtrip(f, c, "GET book.NOPE\r\n", "$-1\r\n");
+}
+
+static void test_get_answers_csv_when_the_payload_is_csv(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = PAYLOAD_CSV;
+    start(f);
+    int c = connect_client(f);
+    trade(f, "IBM", 1500000, 10, 'S', 42);
+    roundtrip(f, c, "GET trade.IBM\r\n", bulk("T,42,IBM,150.0000,10,S"));
+}
+
+static void test_get_in_resp3_answers_null_and_works_while_subscribed(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    roundtrip(f, c, "GET trade.AAPL\r\n", "_\r\n");
+    send_str(c, "SUBSCRIBE trade.MSFT\r\n");
+    expect_sub_reply(f, c, RESP3, "subscribe", "trade.MSFT", 1);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    roundtrip(f, c, "GET trade.AAPL\r\n", bulk(AAPL_TRADE_JSON));
+    char want[512];
+    snprintf(want, sizeof want, "*2\r\n$%zu\r\n%s\r\n_\r\n", strlen(AAPL_TRADE_JSON),
+             AAPL_TRADE_JSON);
+    roundtrip(f, c, "MGET trade.AAPL quote.AAPL\r\n", want);
+}
+
+static void test_query_commands_are_refused_in_resp2_subscribed_mode_as_redis_does(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.MSFT\r\n");
+    expect_subscribed(f, c, "trade.MSFT", 1);
+    roundtrip(f, c, "GET trade.AAPL\r\n",
+              "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+              "RESET are allowed in this context\r\n");
+    roundtrip(f, c, "SCAN 0\r\n",
+              "-ERR Can't execute 'scan': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+              "RESET are allowed in this context\r\n");
+}
+
+static void test_query_commands_answer_wrong_arity_in_redis_words(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "GET\r\n", "-ERR wrong number of arguments for 'get' command\r\n");
+    roundtrip(f, c, "GET a b\r\n", "-ERR wrong number of arguments for 'get' command\r\n");
+    roundtrip(f, c, "MGET\r\n", "-ERR wrong number of arguments for 'mget' command\r\n");
+    roundtrip(f, c, "KEYS\r\n", "-ERR wrong number of arguments for 'keys' command\r\n");
+    roundtrip(f, c, "KEYS a b\r\n", "-ERR wrong number of arguments for 'keys' command\r\n");
+    roundtrip(f, c, "SCAN\r\n", "-ERR wrong number of arguments for 'scan' command\r\n");
+}
+
+static void test_mget_answers_each_key_in_order_with_nils_for_the_missing(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    trade(f, "AAPL", 1012500, 100, 'B', 123456789);
+    quote(f, "AAPL", 1010000, 200, 1015000, 300, 123456790);
+    char want[1024];
+    snprintf(want, sizeof want, "*4\r\n$-1\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$-1\r\n",
+             strlen(AAPL_QUOTE_JSON), AAPL_QUOTE_JSON, strlen(AAPL_TRADE_JSON), AAPL_TRADE_JSON);
+    roundtrip(f, c, "MGET nope quote.AAPL trade.AAPL book.AAPL:0\r\n", want);
+}
+
+static void test_keys_lists_the_channels_with_a_last_value_that_match(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "KEYS *\r\n", "*0\r\n");
+    trade(f, "AAPL", 1012500, 100, 'B', 1);
+    quote(f, "MSFT", 3000000, 1, 3000100, 1, 2);
+    roundtrip(f, c, "KEYS trade.*\r\n", "*1\r\n$10\r\ntrade.AAPL\r\n");
+    roundtrip(f, c, "KEYS quote.?SFT\r\n", "*1\r\n$10\r\nquote.MSFT\r\n");
+    roundtrip(f, c, "KEYS book.*\r\n", "*0\r\n");
+    send_str(c, "KEYS *\r\n");
+    char reply[128];
+    recv_n(f, c, reply, 4);
+    assert_memory_equal(reply, "*2\r\n", 4);
+    recv_n(f, c, reply, 2 * 17);
+    reply[34] = '\0';
+    assert_non_null(strstr(reply, "$10\r\ntrade.AAPL\r\n"));
+    assert_non_null(strstr(reply, "$10\r\nquote.MSFT\r\n"));
+}
+
+/* Reads a SCAN reply: the next cursor, and the keys appended to keys
+ * (space separated). Returns the cursor. */
+static unsigned long long read_scan_reply(fixture_t *f, int fd, char *keys, size_t cap)
+{
+    char line[64];
+    recv_n(f, fd, line, 4);
+    assert_memory_equal(line, "*2\r\n", 4);
+    char *cursor = read_text_reply(f, fd);
+    unsigned long long next = strtoull(cursor, NULL, 10);
+    free(cursor);
+    size_t n = 0;
+    char ch = 0;
+    while (ch != '\n') {
+        recv_n(f, fd, &ch, 1);
+        line[n++] = ch;
+    }
+    assert_int_equal(line[0], '*');
+    for (long k = strtol(line + 1, NULL, 10); k > 0; k--) {
+        char *key = read_text_reply(f, fd);
+        assert_true(strlen(keys) + strlen(key) + 2 < cap);
+        strcat(keys, key);
+        strcat(keys, " ");
+        free(key);
+    }
+    return next;
+}
+
+static void test_scan_visits_every_key_once_over_a_full_iteration_and_ends_at_zero(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    char sym[16], keys[8192] = "", cmd[128];
+    for (int i = 0; i < 100; i++) {
+        snprintf(sym, sizeof sym, "S%d", i);
+        trade(f, sym, 10000 + i, 1, 'B', i + 1);
+    }
+    unsigned long long cursor = 0;
+    int calls = 0;
+    do {
+        snprintf(cmd, sizeof cmd, "SCAN %llu MATCH trade.S* COUNT 7\r\n", cursor);
+        send_str(c, cmd);
+        cursor = read_scan_reply(f, c, keys, sizeof keys);
+        assert_true(++calls < 10000);
+    } while (cursor != 0);
+    assert_true(calls > 1); /* COUNT 7 cannot take 100 keys in one call */
+    for (int i = 0; i < 100; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "trade.S%d ", i);
+        char *at = strstr(keys, want);
+        while (at != NULL && at != keys && at[-1] != ' ')
+            at = strstr(at + 1, want); /* "trade.S1 " inside "trade.S11 " is not it */
+        assert_non_null(at);
+    }
+    /* 100 keys of 8 or 9 bytes and a space each: each came once. */
+    assert_int_equal(strlen(keys), 10 * 9 + 90 * 10);
+    keys[0] = '\0';
+    send_str(c, "SCAN 0 COUNT 100000 TYPE hash\r\n");
+    assert_int_equal(read_scan_reply(f, c, keys, sizeof keys), 0);
+    assert_string_equal(keys, "");
+}
+
+static void test_scan_refuses_bad_cursors_and_options_in_redis_words(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    trade(f, "AAPL", 1012500, 100, 'B', 1);
+    roundtrip(f, c, "SCAN x\r\n", "-ERR invalid cursor\r\n");
+    roundtrip(f, c, "SCAN -1\r\n", "-ERR invalid cursor\r\n");
+    roundtrip(f, c, "SCAN 99999999999999999999\r\n", "-ERR invalid cursor\r\n");
+    roundtrip(f, c, "SCAN 0 COUNT\r\n", "-ERR syntax error\r\n");
+    roundtrip(f, c, "SCAN 0 COUNT x\r\n", "-ERR value is not an integer or out of range\r\n");
+    roundtrip(f, c, "SCAN 0 COUNT 0\r\n", "-ERR syntax error\r\n");
+    roundtrip(f, c, "SCAN 0 FOO bar\r\n", "-ERR syntax error\r\n");
+    /* A cursor of this table's generation (the bits above 32 of one SCAN
+     * hands out) but a slot past its end: the iteration is over, nothing
+     * is read beyond the table. */
+    char keys[64] = "", cmd[64];
+    send_str(c, "SCAN 0 COUNT 1\r\n");
+    unsigned long long next = read_scan_reply(f, c, keys, sizeof keys);
+    assert_true(next != 0);
+    snprintf(cmd, sizeof cmd, "SCAN %llu\r\n", (next & ~0xffffffffull) | 0xffffffffull);
+    roundtrip(f, c, cmd, "*2\r\n$1\r\n0\r\n*0\r\n");
+}
+
+static void test_get_book_answers_the_top_levels_of_each_side_from_itch_orders(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    itch_add(f, "AAPL", 1, 'B', 100, 1000000, 1000);
+    itch_add(f, "AAPL", 2, 'B', 50, 1000000, 2000);
+    itch_add(f, "AAPL", 3, 'B', 10, 999900, 3000);
+    itch_add(f, "AAPL", 4, 'S', 70, 1000500, 4000);
+    itch_add(f, "AAPL", 5, 'S', 30, 1001000, 5000);
+    itch_add(f, "AAPL", 6, 'B', 5, 990000, 6000); /* fourth best bid: quote unchanged */
+    /* ts is the last change at the top: the ask at 4000 (5000 and 6000
+     * added below the best). */
+    const char *full = "{\"sym\":\"AAPL\",\"ts\":4000,\"bids\":["
+                       "{\"price\":\"100.0000\",\"shares\":150,\"orders\":2},"
+                       "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1},"
+                       "{\"price\":\"99.0000\",\"shares\":5,\"orders\":1}],\"asks\":["
+                       "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1},"
+                       "{\"price\":\"100.1000\",\"shares\":30,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(full));
+    roundtrip(f, c, "GET book.AAPL:50\r\n", bulk(full));
+    roundtrip(f, c, "GET book.AAPL:1\r\n",
+              bulk("{\"sym\":\"AAPL\",\"ts\":4000,\"bids\":["
+                   "{\"price\":\"100.0000\",\"shares\":150,\"orders\":2}],\"asks\":["
+                   "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}"));
+    trade(f, "IBM", 1500000, 10, 'S', 42); /* a symbol with no ITCH book */
+    roundtrip(f, c, "GET book.IBM\r\n",
+              bulk("{\"sym\":\"IBM\",\"ts\":42,\"bids\":[],\"asks\":[]}"));
+}
+
+static void test_get_book_depth_is_ten_by_default_and_reaches_a_thousand(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    for (uint32_t i = 0; i < 1200; i++)
+        itch_add(f, "DEEP", i + 1, 'B', 1, 1000000 - i * 100, 1000 + i);
+    send_str(c, "GET book.DEEP\r\n");
+    char *text = read_text_reply(f, c);
+    int n = 0;
+    for (char *p = text; (p = strstr(p, "\"orders\"")) != NULL; p++)
+        n++;
+    assert_int_equal(n, 10);
+    assert_non_null(strstr(text, "{\"price\":\"99.9100\",\"shares\":1,\"orders\":1}]"));
+    free(text);
+    send_str(c, "GET book.DEEP:1000\r\n");
+    text = read_text_reply(f, c);
+    n = 0;
+    for (char *p = text; (p = strstr(p, "\"orders\"")) != NULL; p++)
+        n++;
+    assert_int_equal(n, 1000);
+    assert_non_null(strstr(text, "{\"price\":\"90.0100\",\"shares\":1,\"orders\":1}]"));
+    free(text);
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n"); /* the stream is still in step */
+}
+
+static void test_get_book_refuses_a_bad_depth_in_redis_words(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    itch_add(f, "AAPL", 1, 'B', 100, 1000000, 1000);
+    roundtrip(f, c, "GET book.AAPL:x\r\n", "-ERR value is not an integer or out of range\r\n");
+    roundtrip(f, c, "GET book.AAPL:\r\n", "-ERR value is not an integer or out of range\r\n");
+    roundtrip(f, c, "GET book.AAPL:007\r\n", "-ERR value is not an integer or out of range\r\n");
+    roundtrip(f, c, "GET book.AAPL:0\r\n",
+              "-ERR book depth is out of range, must be between 1 and 1000\r\n");
+    roundtrip(f, c, "GET book.AAPL:1001\r\n",
+              "-ERR book depth is out of range, must be between 1 and 1000\r\n");
+    roundtrip(f, c, "GET book.AAPL:-3\r\n",
+              "-ERR book depth is out of range, must be between 1 and 1000\r\n");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_subscribe_replies_are_redis_bytes),
+        T(test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them),
+        T(test_get_answers_csv_when_the_payload_is_csv),
+        T(test_get_in_resp3_answers_null_and_works_while_subscribed),
+        T(test_query_commands_are_refused_in_resp2_subscribed_mode_as_redis_does),
+        T(test_query_commands_answer_wrong_arity_in_redis_words),
+        T(test_mget_answers_each_key_in_order_with_nils_for_the_missing),
+        T(test_keys_lists_the_channels_with_a_last_value_that_match),
+        T(test_scan_visits_every_key_once_over_a_full_iteration_and_ends_at_zero),
+        T(test_scan_refuses_bad_cursors_and_options_in_redis_words),
+        T(test_get_book_answers_the_top_levels_of_each_side_from_itch_orders),
+        T(test_get_book_depth_is_ten_by_default_and_reaches_a_thousand),
+        T(test_get_book_refuses_a_bad_depth_in_redis_words),
         T(test_trade_arrives_as_message_frame_with_json_payload),
         T(test_quote_json_has_both_sides_and_a_trade_without_side_has_no_side_key),
         T(test_csv_payload_is_the_csv_line_without_newline_or_unknown_side),

@@ -41,10 +41,39 @@ def trade_line(symbol, ts, price, size, side):
     return f"T,{ts},{symbol},{price:.4f},{size},{side}"
 
 
+def quote_line(symbol, ts, bid, bid_size, ask, ask_size):
+    """A quote tick in tickd's normal CSV form."""
+    return f"Q,{ts},{symbol},{bid:.4f},{bid_size},{ask:.4f},{ask_size}"
+
+
+def _command(port, password, *args):
+    """Sends one command, after AUTH, over a plain socket; returns the raw
+    reply line. For setting a test up, not for the client under test."""
+    def encode(*words):
+        out = f"*{len(words)}\r\n".encode()
+        for w in words:
+            b = w.encode()
+            out += f"${len(b)}\r\n".encode() + b + b"\r\n"
+        return out
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(encode("AUTH", password) + encode(*args))
+        reply = b""
+        while reply.count(b"\r\n") < 2:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    lines = reply.split(b"\r\n")
+    if lines[0] != b"+OK" or lines[1].startswith(b"-"):
+        raise AssertionError(f"{args[0]} while setting up: {reply!r}")
+    return lines[1]
+
+
 class RedisServer:
     """A real redis-server on a loopback port: no persistence, a password."""
 
     def __init__(self, password):
+        self.password = password
         self.port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="tickd-oracle-")
         self.log_path = os.path.join(self.dir.name, "redis.log")
@@ -70,6 +99,10 @@ class RedisServer:
                 raise AssertionError(f"redis-server not answering within 10 s:\n{self.log()}")
             time.sleep(0.05)
 
+    def seed(self, channel, line):
+        """Makes line the value of key channel, as tickd's last value would be."""
+        _command(self.port, self.password, "SET", channel, line)
+
     def log(self):
         with open(self.log_path) as f:
             return f.read()
@@ -90,8 +123,13 @@ class TickdServer:
     """The real tickd: pub/sub on a loopback port, payload csv, a password."""
 
     def __init__(self, password):
+        self.password = password
         self.tickd = Tickd(pubsub_extra=["payload: csv", f'password: "{password}"']).start()
         self.port = self.tickd.pubsub_port
+
+    def seed(self, channel, line):
+        """Makes line the last value of channel: a PUBLISHed tick."""
+        _command(self.port, self.password, "PUBLISH", channel, line)
 
     def log(self):
         return self.tickd.log()

@@ -1,18 +1,20 @@
 """node-redis and ioredis from npm (pinned in tests/package-lock.json,
 installed by `npm ci --prefix tests`) against the real server: scenario.js
 runs the pub/sub scenario with each client's default options, and again with
-the other protocol where the client lets one choose it.
+the other protocol where the client lets one choose it; query.js asks
+node-redis for last values (GET, MGET, KEYS, SCAN) the same ways.
 
 A client or Node itself that is not installed fails its test saying so: these
 tests never skip.
 """
 
+import json
 import os
 import shutil
 import subprocess
 import unittest
 
-from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase
+from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line, trade_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.normpath(os.path.join(HERE, "..", "..", "node_modules"))
@@ -22,6 +24,23 @@ class NodeClientTestCase(ServerTestCase):
     limit = 40
 
     def scenario(self, adapter, package, resp="default"):
+        self.run_node("scenario.js", package, adapter, package, str(resp), str(self.server.port),
+                      PASSWORD, WRONG_PASSWORD, what=f"{package} ({resp})")
+
+    def query(self, package, resp="default"):
+        """Seeds last values (PUBLISHed ticks, or SET keys on redis-server) and
+        has query.js read them back through package."""
+        values = {
+            "trade.AAPL": trade_line("AAPL", 1700000000000000000, 101.25, 100, "B"),
+            "trade.MSFT": trade_line("MSFT", 1700000000000000001, 310.5, 7, "S"),
+            "quote.AAPL": quote_line("AAPL", 1700000000000000002, 101.2, 300, 101.3, 200),
+        }
+        for channel, line in values.items():
+            self.server.seed(channel, line)
+        self.run_node("query.js", package, package, str(resp), str(self.server.port), PASSWORD,
+                      json.dumps(values), what=f"{package} query ({resp})")
+
+    def run_node(self, script, package, *args, what):
         node = shutil.which("node")
         if node is None:
             self.fail("node is not installed: deploy/setup.sh deps installs Debian's nodejs")
@@ -30,14 +49,13 @@ class NodeClientTestCase(ServerTestCase):
                       "`npm ci --prefix tests` (deploy/setup.sh test does)")
         try:
             run = subprocess.run(
-                [node, os.path.join(HERE, "scenario.js"), adapter, package, str(resp),
-                 str(self.server.port), PASSWORD, WRONG_PASSWORD],
+                [node, os.path.join(HERE, script), *args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 timeout=35)
         except subprocess.TimeoutExpired as e:
-            self.fail(f"scenario.js did not finish within 35 s:\n{(e.output or b'').decode()}")
+            self.fail(f"{script} did not finish within 35 s:\n{(e.output or b'').decode()}")
         out = run.stdout.decode()
-        self.assertEqual(run.returncode, 0, f"{package} ({resp}):\n{out}\n"
+        self.assertEqual(run.returncode, 0, f"{what}:\n{out}\n"
                          f"server log:\n{self.server.log()}")
         self.assertTrue(out.endswith("ok\n"), out)
 
@@ -54,6 +72,15 @@ class NodeRedisTest(NodeClientTestCase):
 
     def test_node_redis_5_with_resp3(self):
         self.scenario("node_redis", "redis5", 3)
+
+    def test_node_redis_6_reads_last_values_with_default_options_resp3(self):
+        self.query("redis")
+
+    def test_node_redis_6_reads_last_values_with_resp2(self):
+        self.query("redis", 2)
+
+    def test_node_redis_5_reads_last_values_with_default_options_resp2(self):
+        self.query("redis5")
 
 
 class IoredisTest(NodeClientTestCase):

@@ -1,7 +1,7 @@
 """redis-cli (Debian's redis-tools 7) against the real server: SUBSCRIBE and
 PSUBSCRIBE in its plain output, in --csv, and with -3 (RESP3: HELLO 3 after
-AUTH, then the subscription's replies and ticks as push frames), PUBLISH, and a
-wrong password."""
+AUTH, then the subscription's replies and ticks as push frames), PUBLISH, a
+wrong password, and the last values by GET, MGET, KEYS and --scan."""
 
 import os
 import select
@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, trade_line
+from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line, trade_line
 
 
 class Subscriber:
@@ -97,6 +97,29 @@ class RedisCliTest(ServerTestCase):
         self.assertRegex(run.stderr, r"AUTH failed: (WRONGPASS|.*invalid .*password)")
         self.assertNotIn(WRONG_PASSWORD, run.stderr + run.stdout)
         self.assertIn("NOAUTH", run.stdout)
+
+    def run_cli(self, *args):
+        run = subprocess.run(self.cli(*args), capture_output=True, text=True, timeout=10)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        return run.stdout
+
+    def test_get_mget_keys_and_scan_answer_the_last_values_in_both_protocols(self):
+        trade = trade_line("AAPL", 1700000000000000000, 101.25, 100, "B")
+        quote = quote_line("AAPL", 1700000000000000001, 101.2, 300, 101.3, 200)
+        self.server.seed("trade.AAPL", trade)
+        self.server.seed("quote.AAPL", quote)
+        for proto in ("-2", "-3"):
+            with self.subTest(proto=proto):
+                self.assertEqual(self.run_cli(proto, "GET", "trade.AAPL"), trade + "\n")
+                self.assertEqual(self.run_cli(proto, "GET", "trade.NOPE"), "\n")
+                self.assertEqual(self.run_cli(proto, "MGET", "quote.AAPL", "quote.NOPE"),
+                                 quote + "\n\n")
+                self.assertEqual(sorted(self.run_cli(proto, "KEYS", "*AAPL").split()),
+                                 ["quote.AAPL", "trade.AAPL"])
+                self.assertEqual(sorted(self.run_cli(proto, "--scan", "--pattern", "trade.*")
+                                        .split()), ["trade.AAPL"])
+        self.assertEqual(self.run_cli("--csv", "MGET", "trade.AAPL", "quote.NOPE"),
+                         f'"{trade}",NULL\n')
 
 
 if __name__ == "__main__":

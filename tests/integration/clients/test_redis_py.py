@@ -1,6 +1,7 @@
 """redis-py from Debian (python3-redis 4.3, RESP2 only) with its default
 options against the real server: subscribe to a channel and a pattern, receive
-ticks, PUBLISH, PING in subscribe mode, unsubscribe, AUTH right and wrong.
+ticks, PUBLISH, PING in subscribe mode, unsubscribe, AUTH right and wrong; the
+last values by GET, MGET, KEYS and SCAN (scan_iter) without subscribing.
 
 Run with Debian's /usr/bin/python3 (ctest does): the python3 first on PATH may
 be another interpreter without python3-redis, and then this test fails saying
@@ -16,7 +17,7 @@ except ImportError as e:
     raise SystemExit(f"redis-py is not importable ({e}): install Debian's python3-redis "
                      "(deploy/setup.sh deps) and run this test with /usr/bin/python3")
 
-from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, trade_line
+from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line, trade_line
 
 
 class RedisPyTest(ServerTestCase):
@@ -100,6 +101,50 @@ class RedisPyTest(ServerTestCase):
         with self.assertRaises(redis.exceptions.AuthenticationError) as missing:
             self.client(password=None).publish("trade.AAPL", "T,1,AAPL,1.0000,1,B")
         self.assertIn("Authentication required", str(missing.exception))
+
+    def seed_last_values(self):
+        """A last trade of AAPL and MSFT and a last quote of AAPL: PUBLISHed
+        ticks on tickd, SET keys of the same text on redis-server."""
+        values = {
+            "trade.AAPL": trade_line("AAPL", 1700000000000000000, 101.25, 100, "B"),
+            "trade.MSFT": trade_line("MSFT", 1700000000000000001, 310.5, 7, "S"),
+            "quote.AAPL": quote_line("AAPL", 1700000000000000002, 101.2, 300, 101.3, 200),
+        }
+        for channel, line in values.items():
+            self.server.seed(channel, line)
+        return {k.encode(): v.encode() for k, v in values.items()}
+
+    def test_get_and_mget_answer_the_last_values_and_none_for_the_missing(self):
+        values = self.seed_last_values()
+        r = self.client()
+        self.assertEqual(r.get("trade.AAPL"), values[b"trade.AAPL"])
+        self.assertEqual(r.get("quote.AAPL"), values[b"quote.AAPL"])
+        self.assertIsNone(r.get("quote.MSFT"))
+        self.assertIsNone(r.get("trade.NOPE"))
+        self.assertEqual(r.mget("trade.MSFT", "trade.NOPE", "quote.AAPL"),
+                         [values[b"trade.MSFT"], None, values[b"quote.AAPL"]])
+        self.server.seed("trade.AAPL", trade_line("AAPL", 1700000000000000003, 101.5, 1, "S"))
+        self.assertEqual(r.get("trade.AAPL"),
+                         trade_line("AAPL", 1700000000000000003, 101.5, 1, "S").encode())
+
+    def test_keys_and_scan_iter_list_the_channels_with_a_last_value(self):
+        values = self.seed_last_values()
+        r = self.client()
+        self.assertEqual(sorted(r.keys("*")), sorted(values))
+        self.assertEqual(sorted(r.keys("trade.*")), [b"trade.AAPL", b"trade.MSFT"])
+        self.assertEqual(r.keys("book.*"), [])
+        self.assertEqual(sorted(set(r.scan_iter())), sorted(values))
+        self.assertEqual(sorted(set(r.scan_iter(match="*.AAPL", count=1))),
+                         [b"quote.AAPL", b"trade.AAPL"])
+
+    def test_get_in_subscribe_mode_is_refused_as_redis_refuses_it(self):
+        self.seed_last_values()
+        sub = self.subscriber()
+        sub.subscribe("trade.IBM")
+        self.assertEqual(self.next_message(sub)["type"], "subscribe")
+        sub.execute_command("GET", "trade.AAPL")
+        with self.assertRaisesRegex(redis.ResponseError, "Can't execute 'get'"):
+            self.next_message(sub)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,407 @@
+/*
+ * pubsub_query.c - last values and books without a subscription: GET, MGET,
+ * KEYS and SCAN, answered from the market the loop holds.
+ *
+ * The keys are the channels: GET trade.AAPL and GET quote.AAPL answer the
+ * symbol's last trade or quote as the text a subscriber reads in a message
+ * frame (JSON or CSV, per pubsub.payload), nil when there is none. GET
+ * book.AAPL answers the symbol's book from ITCH orders, depth 10 by default,
+ * book.AAPL:<depth> for 1 to BOOK_DEPTH_MAX levels a side, always as JSON:
+ *
+ *   {"sym":"AAPL","ts":<ns>,"bids":[{"price":"101.2500","shares":300,
+ *    "orders":2},...],"asks":[...]}
+ *
+ * best level first on each side; ts is the exchange time of the symbol's
+ * last trade or quote, whichever is later (0 when it has neither): the last
+ * change at the top of the book. A change deeper in the book since then is
+ * in the levels but not in ts. A GET costs O(depth): the book keeps each
+ * side sorted (market_book_levels()).
+ *
+ * Anything else is a key that does not exist: nil, as Redis answers. A book
+ * key whose depth is not an integer, or out of range, is an error in GET
+ * (Redis' "value is not an integer or out of range" for the first) and nil
+ * in MGET, which never fails a key. KEYS and SCAN list the channels that
+ * have a last value (trade.X and quote.X, never book.X); SCAN's cursor is
+ * the symbol table's slot with its generation above bit 32, so a table that
+ * grows mid-iteration is walked again from its start: a key may come twice,
+ * never be missed, as Redis promises.
+ *
+ * These commands are not allowed in RESP2 subscribed mode (the dispatch
+ * table says so, as Redis does). Never blocks; the market is read, never
+ * changed.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "feed/digits.h"
+#include "feed/price.h"
+#include "src/glob.h"
+#include "src/pubsub_internal.h"
+
+#define BOOK_DEPTH_DEFAULT 10
+#define BOOK_DEPTH_MAX     1000
+#define BOOK_CHUNK         32 /* levels copied out of the book at a time */
+/* The JSON of one level at most: {"price":"<price>","shares":<u64>,"orders":<u32>}, */
+#define BOOK_LEVEL_MAX (10 + PRICE_TEXT_MAX + 11 + DIGITS_U64_MAX + 10 + 10 + 2)
+#define BOOK_HEAD_MAX  (8 + SYMBOL_MAX_LEN + 7 + DIGITS_U64_MAX + 1 + 10 + 10 + 4)
+#define BOOK_INLINE    4096 /* a book up to this long is written on the stack */
+#define SCAN_COUNT     10   /* SCAN's COUNT when none is given, as in Redis */
+
+enum key_kind { KEY_NONE, KEY_TRADE, KEY_QUOTE, KEY_BOOK };
+
+typedef struct query_key {
+    int kind;      /* enum key_kind */
+    symbol_t *sym; /* NULL: no such symbol (nil) */
+    size_t depth;  /* KEY_BOOK: levels a side */
+} query_key_t;
+
+/* ---- keys ---- */
+
+/* The last tick of sym on a trade or quote channel, or NULL. Every way a
+ * query reaches a value (GET, MGET, KEYS, SCAN; a book through its
+ * symbol's quote channel) goes through here or parse_key(): section 2 of
+ * issue #20 (entitlements) adds the client's user to these two and checks
+ * it against the channel, so that a channel the user may not subscribe to
+ * reads as missing. */
+static const tick_t *channel_tick(const symbol_t *sym, int kind)
+{
+    return kind == KEY_TRADE ? sym->last_trade : sym->last_quote;
+}
+
+/* Reads key a into *k. 0, or -EINVAL for a book key with a bad depth, with
+ * *why the error text. A key of no known form, or naming a symbol the
+ * market does not have, is KEY_NONE or has no symbol: nil. */
+static int parse_key(const client_t *c, const resp_arg_t *a, query_key_t *k, const char **why)
+{
+    const char *name = a->ptr;
+    size_t len = a->len, sym_len;
+
+    k->kind = KEY_NONE;
+    k->sym = NULL;
+    k->depth = 0;
+    if (len > 6 && memcmp(name, "trade.", 6) == 0)
+        k->kind = KEY_TRADE;
+    else if (len > 6 && memcmp(name, "quote.", 6) == 0)
+        k->kind = KEY_QUOTE;
+    else if (len > 5 && memcmp(name, "book.", 5) == 0)
+        k->kind = KEY_BOOK;
+    else
+        return 0;
+    name += k->kind == KEY_BOOK ? 5 : 6;
+    len -= k->kind == KEY_BOOK ? 5 : 6;
+    sym_len = len;
+    if (k->kind == KEY_BOOK) {
+        const char *colon = memchr(name, ':', len);
+        k->depth = BOOK_DEPTH_DEFAULT;
+        if (colon != NULL) {
+            resp_arg_t d = {colon + 1, len - (size_t)(colon + 1 - name)};
+            long long v;
+            sym_len = (size_t)(colon - name);
+            if (!pubsub__arg_integer(&d, &v)) {
+                *why = "ERR value is not an integer or out of range";
+                return -EINVAL;
+            }
+            if (v < 1 || v > BOOK_DEPTH_MAX) {
+                *why = "ERR book depth is out of range, must be between 1 and 1000";
+                return -EINVAL;
+            }
+            k->depth = (size_t)v;
+        }
+    }
+    if (c->ps->market != NULL)
+        k->sym = market_find(c->ps->market, name, sym_len);
+    return 0;
+}
+
+/* ---- replies ---- */
+
+static void reply_nil(client_t *c)
+{
+    if (pubsub__client_proto(c) == PAYLOAD_RESP3)
+        pubsub__reply_raw(c, "_\r\n", 3);
+    else
+        pubsub__reply_raw(c, "$-1\r\n", 5);
+}
+
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* put_str() of a string literal, its length known at compile time. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+/* "[{...},...]": up to depth levels of side, best first. */
+static char *put_side(char *p, const symbol_t *sym, char side, size_t depth)
+{
+    market_level_t lv[BOOK_CHUNK];
+    size_t done = 0, n;
+
+    *p++ = '[';
+    while (done < depth &&
+           (n = market_book_levels(sym, side, done, lv,
+                                   depth - done < BOOK_CHUNK ? depth - done : BOOK_CHUNK)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (done + i > 0)
+                *p++ = ',';
+            p = PUT_LIT(p, "{\"price\":\"");
+            p = price_put(p, lv[i].price);
+            p = PUT_LIT(p, "\",\"shares\":");
+            p = digits_u64(p, lv[i].shares);
+            p = PUT_LIT(p, ",\"orders\":");
+            p = digits_u64(p, lv[i].orders);
+            *p++ = '}';
+        }
+        done += n;
+    }
+    *p++ = ']';
+    return p;
+}
+
+/* The book of k as JSON at w; returns its end. */
+static char *put_book(char *w, const query_key_t *k)
+{
+    const symbol_t *sym = k->sym;
+    int64_t ts = 0;
+    if (sym->last_trade != NULL)
+        ts = sym->last_trade->ts_exch;
+    if (sym->last_quote != NULL && sym->last_quote->ts_exch > ts)
+        ts = sym->last_quote->ts_exch;
+    w = put_str(w, "{\"sym\":\"");
+    memcpy(w, sym->name, sym->len);
+    w += sym->len;
+    w = put_str(w, "\",\"ts\":");
+    if (ts < 0) {
+        *w++ = '-';
+        w = digits_u64(w, 0 - (uint64_t)ts);
+    } else {
+        w = digits_u64(w, (uint64_t)ts);
+    }
+    w = put_str(w, ",\"bids\":");
+    w = put_side(w, sym, 'B', k->depth);
+    w = put_str(w, ",\"asks\":");
+    w = put_side(w, sym, 'S', k->depth);
+    *w++ = '}';
+    return w;
+}
+
+/* The book of k as one bulk. A book that fits BOOK_INLINE (the default
+ * depth does) is written on the stack and copied into the replies like any
+ * other; a deeper one into a block of its own, after room for the bulk's
+ * "$<n>\r\n", which is then written right before it: queued without a
+ * copy, however deep. */
+static void reply_book(client_t *c, const query_key_t *k)
+{
+    pubsub_t *ps = c->ps;
+    size_t bound = BOOK_HEAD_MAX + 2 * k->depth * BOOK_LEVEL_MAX + 2;
+
+    if (bound <= BOOK_INLINE) {
+        char text[BOOK_INLINE];
+        pubsub__reply_bulk(c, text, (size_t)(put_book(text, k) - text));
+        return;
+    }
+    payload_t *p = payload_alloc(ps->heap, NUMBER_MAX + bound + 2);
+    if (p == NULL) {
+        pubsub__reply_error(c, "ERR out of memory");
+        return;
+    }
+    char *text = p->data + NUMBER_MAX, *w = put_book(text, k);
+    size_t n = (size_t)(w - text);
+    char head[NUMBER_MAX];
+    size_t hlen = pubsub__format_number(head, '$', (long long)n);
+    memcpy(text - hlen, head, hlen);
+    *w++ = '\r';
+    *w++ = '\n';
+    p->len = (uint32_t)(w - p->data);
+    pubsub__reply_seal(ps); /* what came before goes first */
+    pubsub__enqueue(c, p, (uint32_t)(NUMBER_MAX - hlen), p->len);
+    payload_release(ps->heap, &ps->latency, p);
+}
+
+/* The value of k: a tick's text, a book, or nil. */
+static void reply_value(client_t *c, const query_key_t *k)
+{
+    pubsub_t *ps = c->ps;
+
+    if (k->sym == NULL || k->kind == KEY_NONE) {
+        reply_nil(c);
+        return;
+    }
+    if (k->kind == KEY_BOOK) {
+        reply_book(c, k);
+        return;
+    }
+    const tick_t *t = channel_tick(k->sym, k->kind);
+    char text[PAYLOAD_TEXT_MAX];
+    int n = t != NULL ? payload_format_tick(t, ps->opt.payload, text, sizeof text) : -ENOENT;
+    if (n < 0) {
+        if (n != -ENOENT)
+            ps->stats.encode_errors_total++; /* as a subscriber would not get it */
+        reply_nil(c);
+        return;
+    }
+    pubsub__reply_bulk(c, text, (size_t)n);
+}
+
+void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    query_key_t k;
+    const char *why;
+    (void)argc;
+
+    if (parse_key(c, &argv[1], &k, &why) != 0)
+        pubsub__reply_error(c, "%s", why);
+    else
+        reply_value(c, &k);
+}
+
+void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    pubsub__reply_number(c, '*', (long long)(argc - 1));
+    for (size_t i = 1; i < argc; i++) {
+        query_key_t k;
+        const char *why;
+        if (parse_key(c, &argv[i], &k, &why) != 0)
+            reply_nil(c);
+        else
+            reply_value(c, &k);
+    }
+}
+
+/* ---- KEYS and SCAN ---- */
+
+/* A walk of the symbols for the channels with a last value whose names
+ * match pattern: counted first (the array's length), then written. */
+typedef struct key_walk {
+    client_t *c;
+    const char *pattern; /* NULL: every key */
+    size_t plen;
+    int write;    /* 0: count only */
+    int none;     /* match nothing (SCAN ... TYPE of no key) */
+    size_t found; /* keys matched so far */
+    size_t stop;  /* stop after the symbol that brings found to this (0: never) */
+} key_walk_t;
+
+static int walk_symbol(symbol_t *sym, void *arg)
+{
+    key_walk_t *w = arg;
+    static const int kinds[2] = {KEY_TRADE, KEY_QUOTE};
+    char name[PAYLOAD_CHANNEL_MAX];
+
+    for (int i = 0; i < 2 && !w->none; i++) {
+        if (channel_tick(sym, kinds[i]) == NULL)
+            continue;
+        memcpy(name, kinds[i] == KEY_TRADE ? "trade." : "quote.", 6);
+        memcpy(name + 6, sym->name, sym->len);
+        size_t n = 6 + (size_t)sym->len;
+        if (w->pattern != NULL && !glob_match(w->pattern, w->plen, name, n))
+            continue;
+        w->found++;
+        if (w->write)
+            pubsub__reply_bulk(w->c, name, n);
+    }
+    return w->stop != 0 && w->found >= w->stop;
+}
+
+void pubsub__cmd_keys(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    key_walk_t w = {c, argv[1].ptr, argv[1].len, 0, 0, 0, 0};
+    (void)argc;
+
+    if (c->ps->market == NULL) {
+        pubsub__reply_raw(c, "*0\r\n", 4);
+        return;
+    }
+    market_foreach(c->ps->market, walk_symbol, &w);
+    pubsub__reply_number(c, '*', (long long)w.found);
+    w.write = 1;
+    w.found = 0;
+    market_foreach(c->ps->market, walk_symbol, &w);
+}
+
+/* SCAN's cursor as Redis reads one: an unsigned decimal of up to 20
+ * digits that fits in 64 bits. 1, or 0 when a is not one. */
+static int parse_cursor(const resp_arg_t *a, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (a->len == 0 || a->len > DIGITS_U64_MAX)
+        return 0;
+    for (size_t i = 0; i < a->len; i++) {
+        unsigned d = (unsigned)(a->ptr[i] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: visits up to ten
+ * times COUNT slots of the symbol table, stopping once COUNT keys are
+ * found, as Redis does over its buckets; "0" as the next cursor ends the
+ * iteration. Every key is a string (TYPE string lists them, another type
+ * none). */
+void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    key_walk_t w = {c, NULL, 0, 0, 0, 0, 0};
+    uint64_t v;
+    long long count = SCAN_COUNT;
+    int no_type = 0;
+
+    if (!parse_cursor(&argv[1], &v)) {
+        pubsub__reply_error(c, "ERR invalid cursor");
+        return;
+    }
+    for (size_t j = 2; j < argc; j += 2) {
+        if (j + 1 >= argc) {
+            pubsub__reply_error(c, "ERR syntax error");
+            return;
+        }
+        if (pubsub__arg_is(&argv[j], "count")) {
+            if (!pubsub__arg_integer(&argv[j + 1], &count)) {
+                pubsub__reply_error(c, "ERR value is not an integer or out of range");
+                return;
+            }
+            if (count < 1) {
+                pubsub__reply_error(c, "ERR syntax error");
+                return;
+            }
+        } else if (pubsub__arg_is(&argv[j], "match")) {
+            w.pattern = argv[j + 1].ptr;
+            w.plen = argv[j + 1].len;
+        } else if (pubsub__arg_is(&argv[j], "type")) {
+            no_type = !pubsub__arg_is(&argv[j + 1], "string");
+        } else {
+            pubsub__reply_error(c, "ERR syntax error");
+            return;
+        }
+    }
+
+    /* The walk counts the keys and finds the next cursor, then, the header
+     * written, walks again from the same cursor, writing as many keys. */
+    market_t *m = c->ps->market;
+    size_t cursor = (size_t)(v & UINT32_MAX), next = cursor;
+    uint32_t generation = (uint32_t)(v >> 32), next_generation = generation;
+    w.none = no_type;
+    w.stop = (size_t)count;
+    if (m != NULL) {
+        size_t slots = count > (1ll << 28) ? (size_t)1 << 31 : (size_t)count * 10;
+        market_foreach_step(m, &next, &next_generation, slots, walk_symbol, &w);
+    } else {
+        next = SIZE_MAX;
+    }
+    v = next == SIZE_MAX ? 0 : ((uint64_t)next_generation << 32) | next;
+    char num[DIGITS_U64_MAX];
+    pubsub__reply_raw(c, "*2\r\n", 4);
+    pubsub__reply_bulk(c, num, (size_t)(digits_u64(num, v) - num));
+    pubsub__reply_number(c, '*', (long long)w.found);
+    if (w.found > 0) {
+        w.write = 1;
+        w.stop = w.found;
+        w.found = 0;
+        market_foreach_step(m, &cursor, &generation, SIZE_MAX, walk_symbol, &w);
+    }
+}
