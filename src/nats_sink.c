@@ -238,7 +238,7 @@ static int msg_pos(nats_sink_t *s, natsMsg *m, uint64_t *pos)
 /* Lowers resend_from to pos (any thread). */
 static void resend_from(nats_sink_t *s, uint64_t pos)
 {
-    uint64_t cur = atomic_load(&s->resend_from);
+    unsigned long long cur = atomic_load(&s->resend_from);
     while (pos < cur && !atomic_compare_exchange_weak(&s->resend_from, &cur, pos))
         ;
 }
