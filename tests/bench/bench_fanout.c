@@ -73,7 +73,9 @@
  * phases), latency_backlog_ms (last delivery after the last publish of the
  * latency phase: large when the server could not keep up with R * K
  * deliveries per second), server_cpu, subscriber_cpu, publisher_cpu (the
- * throughput phase), rounds; the latencies are null with --seconds 0.
+ * throughput phase), rounds, load_average (the 1-minute load at the end, -1
+ * if unknown: above the CPU count, the latencies are the machine's queue);
+ * the latencies are null with --seconds 0.
  * tickd's objects also carry p99_over_floor (the median tickd/floor above)
  * when the floor ran too.
  * --quick: M 100,000, S 0.2 and N 1 unless given. Exit status: 0 success, 1 a server or a
@@ -1109,6 +1111,9 @@ static void json_latency(const char *key, const struct result *r, double us)
 
 static void print_json(const struct options *opt, struct result res[NSERVERS][MAX_K_VALUES])
 {
+    double load[1];
+    if (getloadavg(load, 1) != 1)
+        load[0] = -1;
     for (int s = 0; s < NSERVERS; s++) {
         for (unsigned i = 0; i < opt->nk; i++) {
             const struct result *r = &res[s][i];
@@ -1127,8 +1132,9 @@ static void print_json(const struct options *opt, struct result res[NSERVERS][MA
             json_latency("latency_backlog_ms", r, r->backlog_ms);
             if (s == SERVER_TICKD && r->p99_over_floor > 0)
                 printf(",\"p99_over_floor\":%.3f", r->p99_over_floor);
-            printf(",\"server_cpu\":%.3f,\"subscriber_cpu\":%.3f,\"publisher_cpu\":%.3f}\n",
-                   r->server_cpu, r->sub_cpu, r->pub_cpu);
+            printf(",\"server_cpu\":%.3f,\"subscriber_cpu\":%.3f,\"publisher_cpu\":%.3f,"
+                   "\"load_average\":%.2f}\n",
+                   r->server_cpu, r->sub_cpu, r->pub_cpu, load[0]);
         }
     }
 }
