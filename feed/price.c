@@ -14,6 +14,11 @@
 
 #include "feed/digits.h"
 
+/* Digits of an integer part that stay below INT64_MAX / PRICE_SCALE
+ * (922,337,203,685,477: 15 digits) whatever they are. */
+#define WHOLE_SAFE_DIGITS 14
+_Static_assert(99999999999999 <= INT64_MAX / PRICE_SCALE, "14 digits never pass int_max");
+
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -27,16 +32,23 @@ int price_scan(const char *s, size_t len, int64_t *out, size_t *used)
     if (len > 0 && s[0] == '-')
         return PRICE_ENEGATIVE;
 
+    /* The integer part's digits are read without a check: up to
+     * WHOLE_SAFE_DIGITS of them cannot pass int_max. A longer run, rare, is
+     * read again with the check before every step. */
     uint64_t whole = 0;
-    while (i < len && is_digit(s[i])) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (whole > (int_max - d) / 10)
-            return PRICE_EOVERFLOW;
-        whole = whole * 10 + d;
-        i++;
-    }
+    while (i < len && is_digit(s[i]))
+        whole = whole * 10 + (unsigned)(s[i++] - '0');
     if (i == 0)
         return PRICE_EMALFORMED;
+    if (i > WHOLE_SAFE_DIGITS) {
+        whole = 0;
+        for (size_t k = 0; k < i; k++) {
+            unsigned d = (unsigned)(s[k] - '0');
+            if (whole > (int_max - d) / 10)
+                return PRICE_EOVERFLOW;
+            whole = whole * 10 + d;
+        }
+    }
 
     uint64_t frac = 0;
     if (i < len && s[i] == '.') {

@@ -84,12 +84,28 @@ static int read_count_slow(resp_parser_t *p, const char *buf, size_t avail, size
  * buf[0..avail). Sets *value and *next (the byte after its \r\n). The
  * line of nearly every request, up to 18 digits without a leading zero and
  * its CRLF in the window, is read here in one pass, inline. */
-static inline int read_count(resp_parser_t *p, const char *buf, size_t avail, size_t start,
-                             const char *too_big, const char *invalid, long long *value,
-                             size_t *next)
+__attribute__((always_inline)) static inline int
+read_count(resp_parser_t *p, const char *buf, size_t avail, size_t start, const char *too_big,
+           const char *invalid, long long *value, size_t *next)
 {
     _Static_assert(RESP_LINE_MAX >= 1 + 18 + 2,
                    "a line read here is never too long for the slow path");
+    /* One or two digits, the lines of a command's arguments: read without
+     * the loop. What does not fit this shape goes on below as before. */
+    if (start + 4 < avail && buf[start + 1] >= '1' && buf[start + 1] <= '9') {
+        long long d1 = buf[start + 1] - '0';
+        if (buf[start + 2] == '\r' && buf[start + 3] == '\n') {
+            *value = d1;
+            *next = start + 4;
+            return LINE_OK;
+        }
+        if (buf[start + 2] >= '0' && buf[start + 2] <= '9' && buf[start + 3] == '\r' &&
+            buf[start + 4] == '\n') {
+            *value = d1 * 10 + (buf[start + 2] - '0');
+            *next = start + 5;
+            return LINE_OK;
+        }
+    }
     size_t i = start + 1;
     long long v = 0;
     while (i < avail && i - start <= 18 && buf[i] >= '0' && buf[i] <= '9')

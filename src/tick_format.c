@@ -82,12 +82,16 @@ static size_t format_json(const tick_t *t, char *buf)
     return (size_t)(p - buf);
 }
 
+/* csv_format() reads the members of its kind and the symbol up to its NUL,
+ * so only those are set: the whole name array is copied, a fixed size the
+ * compiler moves in two stores, its NUL at len within it. */
 static int format_csv(const tick_t *t, char *buf)
 {
+    _Static_assert(sizeof((csv_tick_t *)0)->symbol == sizeof((symbol_t *)0)->name,
+                   "a symbol's name array is a CSV symbol's");
     csv_tick_t ct;
-    memset(&ct, 0, sizeof ct);
     ct.kind = t->kind == TICK_TRADE ? CSV_TRADE : CSV_QUOTE;
-    memcpy(ct.symbol, t->sym->name, t->sym->len);
+    memcpy(ct.symbol, t->sym->name, sizeof ct.symbol);
     ct.ts_ns = (uint64_t)t->ts_exch;
     if (t->kind == TICK_TRADE) {
         ct.trade.price = t->price;

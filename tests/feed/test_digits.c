@@ -53,11 +53,28 @@ static void test_values_across_the_range_are_written_as_printf_does(void **state
     }
 }
 
+/* Zeros inside and at the edges of every group of eight digits written
+ * at once, and a run of zeros across two groups. */
+static void test_zeros_inside_each_group_of_eight_are_written_as_printf_does(void **state)
+{
+    (void)state;
+    assert_digits(100000000ull);
+    assert_digits(100000001ull);
+    assert_digits(1000000000000000ull);
+    assert_digits(10000000000000001ull);
+    assert_digits(1000000100000001ull);
+    assert_digits(12300000000000000456ull);
+    assert_digits(10000000090000000ull);
+    for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10)
+        assert_digits(p * 9 + 100000000ull * (p % 7));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_digit_count_and_its_edges_are_written_as_printf_does),
         cmocka_unit_test(test_values_across_the_range_are_written_as_printf_does),
+        cmocka_unit_test(test_zeros_inside_each_group_of_eight_are_written_as_printf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

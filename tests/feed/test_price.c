@@ -113,6 +113,33 @@ static void test_detects_overflow_above_int64_max_units(void **state)
     assert_int_equal(v, 77);
 }
 
+/* Integer parts of 1 to 30 digits, leading zeros or not: what fits is
+ * read exactly, what passes INT64_MAX units overflows before its decimals
+ * or the byte after it are judged. */
+static void test_integer_parts_of_every_length_read_alike_leading_zeros_or_not(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n <= 30; n++) {
+        char text[48];
+        int64_t v = 77;
+        memset(text, '0', n - 1);
+        memcpy(text + n - 1, "7.25", 5);
+        assert_int_equal(parse(text, &v), 0);
+        assert_int_equal(v, 72500);
+        memset(text, '9', n);
+        memcpy(text + n, ".12345x", 8);
+        v = 77;
+        int rc = parse(text, &v);
+        assert_int_equal(rc, n <= 14 ? PRICE_EDECIMALS : PRICE_EOVERFLOW);
+        assert_int_equal(v, 77);
+        text[n] = '\0';
+        rc = parse(text, &v);
+        assert_int_equal(rc, n <= 14 ? 0 : PRICE_EOVERFLOW);
+        if (n == 14)
+            assert_int_equal(v, 999999999999990000);
+    }
+}
+
 static void test_reads_only_the_given_length(void **state)
 {
     (void)state;
@@ -226,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_rejects_negative_prices),
         cmocka_unit_test(test_rejects_more_than_4_decimals_even_trailing_zeros_never_rounds),
         cmocka_unit_test(test_detects_overflow_above_int64_max_units),
+        cmocka_unit_test(test_integer_parts_of_every_length_read_alike_leading_zeros_or_not),
         cmocka_unit_test(test_reads_only_the_given_length),
         cmocka_unit_test(test_formats_with_exactly_4_decimals),
         cmocka_unit_test(test_format_needs_room_for_the_text_and_its_nul),

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,6 +313,44 @@ static void test_count_lines_of_every_width_read_alike(void **state)
     assert_arg(&r, 1, "xyz", 3);
 }
 
+/* Lengths of one and two digits, read without the digit loop: every one of
+ * them is taken, and any byte that is neither a digit nor the line's CRLF
+ * after one or two digits fails as a longer line would. */
+static void test_one_and_two_digit_count_lines_read_alike(void **state)
+{
+    (void)state;
+    char in[160];
+    for (size_t n = 1; n <= 99; n++) {
+        int h = snprintf(in, sizeof in, "*1\r\n$%zu\r\n", n);
+        memset(in + h, 'a', n);
+        memcpy(in + h + n, "\r\n", 2);
+        parsed_t r = parse_n(in, (size_t)h + n + 2);
+        assert_int_equal(r.r, RESP_COMMAND);
+        assert_int_equal(r.argc, 1);
+        assert_int_equal(r.lens[0], n);
+        assert_int_equal(r.consumed, (size_t)h + n + 2);
+    }
+    for (int b = 0; b < 256; b++) {
+        if (b >= '0' && b <= '9')
+            continue;
+        for (size_t digits = 1; digits <= 2; digits++) {
+            size_t h = (size_t)snprintf(in, sizeof in, "*1\r\n$%.*s", (int)digits, "12");
+            in[h] = (char)b;
+            memcpy(in + h + 1, "\r\nxy\r\n", 6);
+            if (b == '\r')
+                in[h + 1] = 'x'; /* "\r" then not "\n" */
+            assert_error_n(in, h + 7, "Protocol error: invalid bulk length");
+            in[0] = '*';
+            memcpy(in + 1, "12", digits);
+            in[1 + digits] = (char)b;
+            memcpy(in + 2 + digits, "\r\n", 2);
+            if (b == '\r')
+                in[2 + digits] = 'x';
+            assert_error_n(in, 4 + digits, "Protocol error: invalid multibulk length");
+        }
+    }
+}
+
 static void test_too_many_arguments_fail(void **state)
 {
     (void)state;
@@ -455,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_errors_are_found_as_soon_as_the_deciding_byte_arrives),
         cmocka_unit_test(test_count_lines_longer_than_the_line_limit_fail),
         cmocka_unit_test(test_count_lines_of_every_width_read_alike),
+        cmocka_unit_test(test_one_and_two_digit_count_lines_read_alike),
         cmocka_unit_test(test_too_many_arguments_fail),
         cmocka_unit_test(test_unauthenticated_limits_are_redis_ones),
         cmocka_unit_test(test_request_over_max_request_fails),
