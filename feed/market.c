@@ -315,7 +315,7 @@ order_t *market_order(const market_t *m, uint64_t ref)
 static int emit(market_t *m, symbol_t *sym, uint8_t kind, char side, int64_t price, uint32_t size,
                 int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
 {
-    tick_t *t = (tick_t *)obj_new(m->heap, &tick_type);
+    tick_t *t = (tick_t *)obj_new_uninit(m->heap, &tick_type);
     if (HEAP_UNLIKELY(t == NULL))
         return -ENOMEM;
     obj_incref(&sym->ob);
@@ -406,7 +406,7 @@ static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32
         m->stats.rejected++; /* a reference already live: refuse the duplicate */
         return -EEXIST;
     }
-    order_t *o = (order_t *)obj_new(m->heap, &order_type);
+    order_t *o = (order_t *)obj_new_uninit(m->heap, &order_type);
     if (HEAP_UNLIKELY(o == NULL))
         return -ENOMEM;
     o->ref = ref;
