@@ -25,7 +25,7 @@ static int side_init(book_side_t *s, int ask)
 
 book_t *book_new(void)
 {
-    book_t *book = malloc(sizeof(*book));
+    book_t *book = calloc(1, sizeof(*book)); /* a failed side_init() leaves NULLs to free */
     if (book == NULL)
         return NULL;
     int err = side_init(&book->bid, 0);
