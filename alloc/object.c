@@ -115,7 +115,8 @@ __attribute__((noreturn, cold)) static void obj_underflow(const heap_t *heap, co
 
 /* Finalizes, untracks, deallocates and frees obj, whose count is zero; or
  * stops after finalize when the finalizer resurrected it. */
-static void obj_destroy(heap_t *heap, struct obj_runtime *rt, obj_t *obj)
+static inline __attribute__((always_inline)) void obj_destroy(heap_t *heap, struct obj_runtime *rt,
+                                                              obj_t *obj)
 {
     const obj_type_t *type = obj->type;
     void *block = obj;
