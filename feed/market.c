@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc/assert.h"
 #include "feed/be.h"
 #include "feed/book.h"
 #include "feed/itch.h"
@@ -695,11 +696,10 @@ void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near
     }
 }
 
-int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+/* market_itch_raw() once itch_check() has passed. */
+static inline __attribute__((always_inline)) int itch_apply(market_t *m, const uint8_t *msg,
+                                                            size_t len, int64_t ts_recv)
 {
-    int err = itch_check(msg, len);
-    if (HEAP_UNLIKELY(err != 0))
-        return err;
     int64_t ts = m->day_start_ns + (int64_t)be48_get(msg + ITCH_AT_TIMESTAMP);
     /* Each case reads only its own type's fields: itch_check() vouched for
      * its length. */
@@ -742,4 +742,18 @@ int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv
         return market_itch(m, &decoded, ts_recv);
     }
     }
+}
+
+int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+{
+    int err = itch_check(msg, len);
+    if (HEAP_UNLIKELY(err != 0))
+        return err;
+    return itch_apply(m, msg, len, ts_recv);
+}
+
+int market_itch_framed(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+{
+    TICKD_ASSERT(itch_check(msg, len) == 0);
+    return itch_apply(m, msg, len, ts_recv);
 }
