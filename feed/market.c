@@ -313,36 +313,54 @@ order_t *market_order(const market_t *m, uint64_t ref)
 
 /* ---- ticks ---- */
 
-static int emit(market_t *m, symbol_t *sym, uint8_t kind, char side, int64_t price, uint32_t size,
-                int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+/* A new tick of sym with its sequence number and times; the caller writes
+ * the rest of its fields and hands it to publish(). NULL: out of memory. */
+static inline tick_t *tick_new(market_t *m, symbol_t *sym, uint8_t kind, uint64_t seq,
+                               int64_t ts_exch, int64_t ts_recv)
 {
     tick_t *t = (tick_t *)obj_new_uninit(m->heap, &tick_type);
     if (HEAP_UNLIKELY(t == NULL))
-        return -ENOMEM;
+        return NULL;
     obj_incref(&sym->ob);
     t->sym = sym;
     t->kind = kind;
-    t->side = side;
-    t->price = price;
-    t->size = size;
-    t->ask = ask;
-    t->ask_size = ask_size;
     t->seq = seq != 0 ? seq : m->seq + 1;
     if (t->seq > m->seq)
         m->seq = t->seq;
     t->ts_exch = ts_exch;
     t->ts_recv = ts_recv;
+    return t;
+}
+
+/* Hands t to the sink, then into its symbol's last-value slot, which takes
+ * tick_new()'s reference; the tick it replaces is released. */
+static inline void publish(market_t *m, tick_t *t)
+{
     if (m->sink != NULL)
         m->sink(m->sink_arg, t);
-    tick_t **slot = kind == TICK_TRADE ? &sym->last_trade : &sym->last_quote;
+    tick_t **slot = t->kind == TICK_TRADE ? &t->sym->last_trade : &t->sym->last_quote;
     tick_t *old = *slot;
     *slot = t;
-    if (kind == TICK_TRADE)
+    if (t->kind == TICK_TRADE)
         m->stats.trades++;
     else
         m->stats.quotes++;
     if (old != NULL)
         obj_decref(m->heap, &old->ob);
+}
+
+static int emit(market_t *m, symbol_t *sym, uint8_t kind, char side, int64_t price, uint32_t size,
+                int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    tick_t *t = tick_new(m, sym, kind, seq, ts_exch, ts_recv);
+    if (HEAP_UNLIKELY(t == NULL))
+        return -ENOMEM;
+    t->side = side;
+    t->price = price;
+    t->size = size;
+    t->ask = ask;
+    t->ask_size = ask_size;
+    publish(m, t);
     return 0;
 }
 
@@ -351,8 +369,8 @@ static uint32_t clamp32(uint64_t v)
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
-void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
-                uint32_t *ask_size)
+static inline void bbo_of(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
+                          uint32_t *ask_size)
 {
     const book_level_t *b = sym->book != NULL ? book_best(&sym->book->bid) : NULL;
     const book_level_t *a = sym->book != NULL ? book_best(&sym->book->ask) : NULL;
@@ -360,6 +378,12 @@ void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *
     *bid_size = b != NULL ? clamp32(b->shares) : 0;
     *ask = a != NULL ? a->price : 0;
     *ask_size = a != NULL ? clamp32(a->shares) : 0;
+}
+
+void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
+                uint32_t *ask_size)
+{
+    bbo_of(sym, bid, bid_size, ask, ask_size);
 }
 
 /* The top of one side of a book: what a quote shows of it. */
@@ -377,10 +401,13 @@ static top_t top_of(const symbol_t *sym, char side)
 /* A quote of sym's top of book now. */
 static int quote(market_t *m, symbol_t *sym, int64_t ts_exch, int64_t ts_recv)
 {
-    int64_t bid, ask;
-    uint32_t bid_size, ask_size;
-    market_bbo(sym, &bid, &bid_size, &ask, &ask_size);
-    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, 0, ts_exch, ts_recv);
+    tick_t *t = tick_new(m, sym, TICK_QUOTE, 0, ts_exch, ts_recv);
+    if (HEAP_UNLIKELY(t == NULL))
+        return -ENOMEM;
+    t->side = 0;
+    bbo_of(sym, &t->price, &t->size, &t->ask, &t->ask_size);
+    publish(m, t);
+    return 0;
 }
 
 /* Emits a quote if the top of sym's side differs from before (a change on
