@@ -52,7 +52,9 @@ void obj_runtime_destroy(heap_t *heap)
     heap->rt = NULL;
 }
 
-obj_t *obj_new(heap_t *heap, const obj_type_t *type)
+/* obj_new() but for the payload: a block with the headers written, counted
+ * and (a container) tracked. Inlined into both its callers. */
+static inline __attribute__((always_inline)) obj_t *obj_alloc(heap_t *heap, const obj_type_t *type)
 {
     struct obj_runtime *rt = heap->rt;
     TICKD_ASSERT(rt != NULL && "obj_runtime_create() comes before obj_new()");
@@ -75,9 +77,21 @@ obj_t *obj_new(heap_t *heap, const obj_type_t *type)
     }
     obj->type = type;
     obj->refcnt = 1;
-    memset(obj + 1, 0, type->size - sizeof(obj_t));
     rt->types[type->slot].created++;
     return obj;
+}
+
+obj_t *obj_new(heap_t *heap, const obj_type_t *type)
+{
+    obj_t *obj = obj_alloc(heap, type);
+    if (HEAP_LIKELY(obj != NULL))
+        memset(obj + 1, 0, type->size - sizeof(obj_t));
+    return obj;
+}
+
+obj_t *obj_new_uninit(heap_t *heap, const obj_type_t *type)
+{
+    return obj_alloc(heap, type);
 }
 
 /* Word an object's refcnt field holds once its block was freed in debug
@@ -101,7 +115,8 @@ __attribute__((noreturn, cold)) static void obj_underflow(const heap_t *heap, co
 
 /* Finalizes, untracks, deallocates and frees obj, whose count is zero; or
  * stops after finalize when the finalizer resurrected it. */
-static void obj_destroy(heap_t *heap, struct obj_runtime *rt, obj_t *obj)
+static inline __attribute__((always_inline)) void obj_destroy(heap_t *heap, struct obj_runtime *rt,
+                                                              obj_t *obj)
 {
     const obj_type_t *type = obj->type;
     void *block = obj;
@@ -135,6 +150,13 @@ void obj__release(heap_t *heap, obj_t *obj)
         obj_underflow(heap, obj);
 
     struct obj_runtime *rt = heap->rt;
+    const obj_type_t *type = obj->type;
+    if (type->traverse == NULL && type->dealloc == NULL) {
+        /* It holds nothing, so nothing dies with it: no nesting to bound. */
+        rt->types[type->slot].destroyed++;
+        heap_free(heap, obj);
+        return;
+    }
     if (HEAP_UNLIKELY(rt->dealloc_depth >= OBJ_DEALLOC_DEPTH_MAX)) {
         obj->refcnt = (intptr_t)rt->deferred;
         rt->deferred = obj;

@@ -163,6 +163,14 @@ int obj_type_register(heap_t *heap, const obj_type_t *type);
  * obj_type_register() refuses is a programming error and aborts. */
 obj_t *obj_new(heap_t *heap, const obj_type_t *type);
 
+/* obj_new() for a caller that writes every field of the object right away:
+ * the bytes after the header are left as the heap block had them (garbage).
+ * The object must be whole before anything can read it: before the caller
+ * hands it on, drops it, or lets the collector run (for a container, its
+ * traverse reads the reference fields). For the hot path, which creates
+ * objects whose fields it then writes anyway. */
+obj_t *obj_new_uninit(heap_t *heap, const obj_type_t *type);
+
 /* Slow path of obj_decref(): destroys an object whose count reached zero,
  * and reports an underflow (count below zero) as a fatal error. */
 void obj__release(heap_t *heap, obj_t *obj);

@@ -3,9 +3,10 @@
  *
  * The fast path is a message wholly inside the current chunk: read the
  * prefix, check the message with itch_check(), yield a pointer into the
- * chunk. The slow path finishes a message split across chunks in r->part or
- * discards the rest of a rejected oversized one (r->skip); at most one of the
- * two is ever pending.
+ * chunk. binfile.h has it inline for a good message with nothing pending;
+ * binfile_reader_next_generic() here does it all, the rest included. The slow path finishes a
+ * message split across chunks in r->part or discards the rest of a rejected oversized one
+ * (r->skip); at most one of the two is ever pending.
  *
  * Invariants: pos <= chunk_len; part_len > 0 implies skip == 0; when
  * part_len >= 2, the prefix in part says at most ITCH_MAX_LEN, so part never
@@ -97,7 +98,7 @@ static int resume(binfile_reader_t *r, const uint8_t **msg, size_t *len)
     return 1;
 }
 
-int binfile_reader_next(binfile_reader_t *r, const uint8_t **msg, size_t *len)
+int binfile_reader_next_generic(binfile_reader_t *r, const uint8_t **msg, size_t *len)
 {
     for (;;) {
         if (__builtin_expect(r->skip != 0 || r->part_len != 0, 0)) {

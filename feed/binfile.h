@@ -58,10 +58,34 @@ void binfile_reader_init(binfile_reader_t *r);
  * valid until binfile_reader_next() returns 0 again. */
 void binfile_reader_push(binfile_reader_t *r, const uint8_t *chunk, size_t len);
 
+/* binfile_reader_next() for everything its inline fast path leaves: a
+ * split message, a skip, a bad or a last partial prefix. */
+int binfile_reader_next_generic(binfile_reader_t *r, const uint8_t **msg, size_t *len);
+
 /* The next whole message: returns 1 and sets *msg and *len (the message
  * without its prefix, valid until the next call), or 0 when the chunk is used
- * up and another is needed. */
-int binfile_reader_next(binfile_reader_t *r, const uint8_t **msg, size_t *len);
+ * up and another is needed. Inline: the common case, a good message wholly
+ * in the chunk with nothing pending, is a prefix read, a bounds test and the
+ * type's length from itch_lens (what itch_check() tests; reading the type
+ * byte only once the message is known to be inside the chunk); anything
+ * else goes to binfile_reader_next_generic(), which judges and counts it. */
+static inline int binfile_reader_next(binfile_reader_t *r, const uint8_t **msg, size_t *len)
+{
+    size_t pos = r->pos, avail = r->chunk_len - pos;
+    if (__builtin_expect((r->skip | r->part_len) == 0 && avail >= BINFILE_PREFIX_LEN, 1)) {
+        const uint8_t *p = r->chunk + pos;
+        size_t n = ((size_t)p[0] << 8) | p[1];
+        if (__builtin_expect(
+                n - 1 < avail - BINFILE_PREFIX_LEN && itch_lens[p[BINFILE_PREFIX_LEN]] == n, 1)) {
+            r->pos = pos + BINFILE_PREFIX_LEN + n;
+            r->stats.messages++;
+            *msg = p + BINFILE_PREFIX_LEN;
+            *len = n;
+            return 1;
+        }
+    }
+    return binfile_reader_next_generic(r, msg, len);
+}
 
 /* End of stream: returns 0, or -ENODATA if it ended inside a message (counted
  * in stats.truncated). The reader is then empty and takes a new stream;

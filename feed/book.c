@@ -25,7 +25,7 @@ static int side_init(book_side_t *s, int ask)
 
 book_t *book_new(void)
 {
-    book_t *book = malloc(sizeof(*book));
+    book_t *book = calloc(1, sizeof(*book)); /* a failed side_init() leaves NULLs to free */
     if (book == NULL)
         return NULL;
     int err = side_init(&book->bid, 0);
@@ -88,16 +88,19 @@ static inline __attribute__((always_inline)) uint32_t find_in(const book_side_t 
     return lo;
 }
 
-static uint32_t find(const book_side_t *s, int64_t price, int *found)
+/* find_in() for the side named by side ('B' or 'S'), inlined into each
+ * caller with the side's comparison fixed. */
+static inline __attribute__((always_inline)) uint32_t find(const book_side_t *s, char side,
+                                                           int64_t price, int *found)
 {
-    return s->ask ? find_in(s, price, found, 1) : find_in(s, price, found, 0);
+    return side == 'B' ? find_in(s, price, found, 0) : find_in(s, price, found, 1);
 }
 
 int book_add(book_t *book, char side, int64_t price, uint32_t shares)
 {
     book_side_t *s = side == 'B' ? &book->bid : &book->ask;
     int found;
-    uint32_t i = find(s, price, &found);
+    uint32_t i = find(s, side, price, &found);
     if (found) {
         s->levels[i].shares += shares;
         s->levels[i].orders++;
@@ -120,7 +123,7 @@ int book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gon
 {
     book_side_t *s = side == 'B' ? &book->bid : &book->ask;
     int found;
-    uint32_t i = find(s, price, &found);
+    uint32_t i = find(s, side, price, &found);
     if (!found)
         return 0;
     book_level_t *l = &s->levels[i];

@@ -307,7 +307,7 @@ static int run_itch(ingest_t *ing, int64_t until_ts, uint64_t max, int64_t *next
         pending = 1;
         if (ts > until_ts)
             break;
-        rejected += market_itch_raw(m, p, len, ing->ts_recv) != 0;
+        rejected += market_itch_framed(m, p, len, ing->ts_recv) != 0;
         ing->last_ts = ts;
         pending = 0;
     }

@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc/assert.h"
 #include "feed/be.h"
 #include "feed/book.h"
 #include "feed/itch.h"
@@ -316,36 +317,54 @@ order_t *market_order(const market_t *m, uint64_t ref)
 
 /* ---- ticks ---- */
 
-static int emit(market_t *m, symbol_t *sym, uint8_t kind, char side, int64_t price, uint32_t size,
-                int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+/* A new tick of sym with its sequence number and times; the caller writes
+ * the rest of its fields and hands it to publish(). NULL: out of memory. */
+static inline tick_t *tick_new(market_t *m, symbol_t *sym, uint8_t kind, uint64_t seq,
+                               int64_t ts_exch, int64_t ts_recv)
 {
-    tick_t *t = (tick_t *)obj_new(m->heap, &tick_type);
+    tick_t *t = (tick_t *)obj_new_uninit(m->heap, &tick_type);
     if (HEAP_UNLIKELY(t == NULL))
-        return -ENOMEM;
+        return NULL;
     obj_incref(&sym->ob);
     t->sym = sym;
     t->kind = kind;
-    t->side = side;
-    t->price = price;
-    t->size = size;
-    t->ask = ask;
-    t->ask_size = ask_size;
     t->seq = seq != 0 ? seq : m->seq + 1;
     if (t->seq > m->seq)
         m->seq = t->seq;
     t->ts_exch = ts_exch;
     t->ts_recv = ts_recv;
+    return t;
+}
+
+/* Hands t to the sink, then into its symbol's last-value slot, which takes
+ * tick_new()'s reference; the tick it replaces is released. */
+static inline void publish(market_t *m, tick_t *t)
+{
     if (m->sink != NULL)
         m->sink(m->sink_arg, t);
-    tick_t **slot = kind == TICK_TRADE ? &sym->last_trade : &sym->last_quote;
+    tick_t **slot = t->kind == TICK_TRADE ? &t->sym->last_trade : &t->sym->last_quote;
     tick_t *old = *slot;
     *slot = t;
-    if (kind == TICK_TRADE)
+    if (t->kind == TICK_TRADE)
         m->stats.trades++;
     else
         m->stats.quotes++;
     if (old != NULL)
         obj_decref(m->heap, &old->ob);
+}
+
+static int emit(market_t *m, symbol_t *sym, uint8_t kind, char side, int64_t price, uint32_t size,
+                int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    tick_t *t = tick_new(m, sym, kind, seq, ts_exch, ts_recv);
+    if (HEAP_UNLIKELY(t == NULL))
+        return -ENOMEM;
+    t->side = side;
+    t->price = price;
+    t->size = size;
+    t->ask = ask;
+    t->ask_size = ask_size;
+    publish(m, t);
     return 0;
 }
 
@@ -354,8 +373,8 @@ static uint32_t clamp32(uint64_t v)
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
-void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
-                uint32_t *ask_size)
+static inline void bbo_of(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
+                          uint32_t *ask_size)
 {
     const book_level_t *b = sym->book != NULL ? book_best(&sym->book->bid) : NULL;
     const book_level_t *a = sym->book != NULL ? book_best(&sym->book->ask) : NULL;
@@ -382,6 +401,12 @@ size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_le
     return n;
 }
 
+void market_bbo(const symbol_t *sym, int64_t *bid, uint32_t *bid_size, int64_t *ask,
+                uint32_t *ask_size)
+{
+    bbo_of(sym, bid, bid_size, ask, ask_size);
+}
+
 /* The top of one side of a book: what a quote shows of it. */
 typedef struct top {
     int64_t price;
@@ -397,10 +422,13 @@ static top_t top_of(const symbol_t *sym, char side)
 /* A quote of sym's top of book now. */
 static int quote(market_t *m, symbol_t *sym, int64_t ts_exch, int64_t ts_recv)
 {
-    int64_t bid, ask;
-    uint32_t bid_size, ask_size;
-    market_bbo(sym, &bid, &bid_size, &ask, &ask_size);
-    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, 0, ts_exch, ts_recv);
+    tick_t *t = tick_new(m, sym, TICK_QUOTE, 0, ts_exch, ts_recv);
+    if (HEAP_UNLIKELY(t == NULL))
+        return -ENOMEM;
+    t->side = 0;
+    bbo_of(sym, &t->price, &t->size, &t->ask, &t->ask_size);
+    publish(m, t);
+    return 0;
 }
 
 /* Emits a quote if the top of sym's side differs from before (a change on
@@ -427,7 +455,7 @@ static int order_add(market_t *m, symbol_t *sym, uint64_t ref, char side, uint32
         m->stats.rejected++; /* a reference already live: refuse the duplicate */
         return -EEXIST;
     }
-    order_t *o = (order_t *)obj_new(m->heap, &order_type);
+    order_t *o = (order_t *)obj_new_uninit(m->heap, &order_type);
     if (HEAP_UNLIKELY(o == NULL))
         return -ENOMEM;
     o->ref = ref;
@@ -716,11 +744,10 @@ void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near
     }
 }
 
-int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+/* market_itch_raw() once itch_check() has passed. */
+static inline __attribute__((always_inline)) int itch_apply(market_t *m, const uint8_t *msg,
+                                                            size_t len, int64_t ts_recv)
 {
-    int err = itch_check(msg, len);
-    if (HEAP_UNLIKELY(err != 0))
-        return err;
     int64_t ts = m->day_start_ns + (int64_t)be48_get(msg + ITCH_AT_TIMESTAMP);
     /* Each case reads only its own type's fields: itch_check() vouched for
      * its length. */
@@ -763,4 +790,18 @@ int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv
         return market_itch(m, &decoded, ts_recv);
     }
     }
+}
+
+int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+{
+    int err = itch_check(msg, len);
+    if (HEAP_UNLIKELY(err != 0))
+        return err;
+    return itch_apply(m, msg, len, ts_recv);
+}
+
+int market_itch_framed(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv)
+{
+    TICKD_ASSERT(itch_check(msg, len) == 0);
+    return itch_apply(m, msg, len, ts_recv);
 }

@@ -127,6 +127,11 @@ int market_itch(market_t *m, const itch_msg_t *msg, int64_t ts_recv);
  * as market_itch(), or the error of itch_check() (nothing counted). */
 int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
 
+/* market_itch_raw() for a message that has passed itch_check() already (a
+ * BinaryFILE framer yields only such: binfile_reader_next()), so the check
+ * is not made twice. A build with TICKD_ASSERTS checks it anyway. */
+int market_itch_framed(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
+
 /* A hint that the raw ITCH message msg[0..len) comes soon: the market
  * prefetches what applying it will touch, in two steps a message or so
  * apart, each reading only what the step before brought in: far (near 0)

@@ -366,12 +366,13 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
     if (r->json) {
         printf("{\"file\":\"%s\",\"format\":\"%s\",\"messages\":%" PRIu64 ",\"ticks\":%" PRIu64
                ",\"trades\":%" PRIu64 ",\"quotes\":%" PRIu64 ",\"decode_errors\":%" PRIu64
-               ",\"rejected\":%" PRIu64 ",\"seconds\":%.6f,\"messages_per_second\":%.0f"
+               ",\"rejected\":%" PRIu64 ",\"broken_trades\":%" PRIu64
+               ",\"seconds\":%.6f,\"messages_per_second\":%.0f"
                ",\"peak_mapped_bytes\":%" PRIu64 ",\"gc_collections\":%" PRIu64
                ",\"journal_records\":%" PRIu64 ",\"interrupted\":%s}\n",
                r->path, ingest_format_name(r->fmt), is->messages, ms->trades + ms->quotes,
-               ms->trades, ms->quotes, is->decode_errors, is->rejected, seconds, rate, peak,
-               collections, r->journal_records, r->interrupted ? "true" : "false");
+               ms->trades, ms->quotes, is->decode_errors, is->rejected, ms->broken_trades, seconds,
+               rate, peak, collections, r->journal_records, r->interrupted ? "true" : "false");
         return;
     }
     printf("file               %s (%s)\n", r->path, ingest_format_name(r->fmt));
@@ -380,6 +381,7 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
            ms->trades + ms->quotes, ms->trades, ms->quotes);
     printf("decode errors      %" PRIu64 "\n", is->decode_errors);
     printf("rejected           %" PRIu64 "\n", is->rejected);
+    printf("broken trades      %" PRIu64 "\n", ms->broken_trades);
     printf("seconds            %.3f\n", seconds);
     printf("messages/second    %.0f\n", rate);
     printf("peak mapped bytes  %" PRIu64 "\n", peak);

@@ -874,6 +874,7 @@ static void fill_snapshot(const daemon_t *d, metrics_feed_t *feeds, metrics_snap
         out->has_market = 1;
         out->market_symbols = m->symbols;
         out->market_published_symbols = m->published_symbols;
+        out->market_broken_trades = m->broken_trades;
     }
 }
 

@@ -441,6 +441,9 @@ static void render_pubsub(out_t *o, const metrics_snapshot_t *d)
                    d->market_symbols - d->market_published_symbols);
         sample_u64(o, "tickd_market_symbols", (label_t[]){{"source", "publish"}}, 1,
                    d->market_published_symbols);
+        metric_u64(o, "tickd_market_broken_trades_total", "counter",
+                   "ITCH broken trade (B) messages: counted, never published.",
+                   d->market_broken_trades);
     }
     metric_histogram(o, "tickd_tick_latency_seconds",
                      "Time from a tick's receipt until it was written to a subscriber's socket.",

@@ -49,9 +49,10 @@ typedef struct metrics_snapshot {
     pubsub_stats_t pubsub;             /* zeros without a pub/sub server */
     int has_nats;                      /* 0: the tickd_nats_* families are left out */
     nats_sink_stats_t nats;            /* the NATS sink's figures */
-    int has_market;                    /* 0: tickd_market_symbols is left out */
+    int has_market;                    /* 0: the tickd_market_* families are left out */
     uint64_t market_symbols;           /* the day's symbols now ... */
     uint64_t market_published_symbols; /* ... of them made by PUBLISH */
+    uint64_t market_broken_trades;     /* ITCH B messages the market counted */
     const histogram_t *tick_latency;   /* NULL: the latency buckets, all 0 */
     const histogram_t *loop_lag;       /* NULL: only an empty +Inf bucket */
     const histogram_t *journal_fsync;  /* NULL: only an empty +Inf bucket */

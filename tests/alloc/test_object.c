@@ -162,6 +162,41 @@ static void test_new_object_has_count_one_its_type_and_a_zeroed_payload(void **s
     obj_heap_assert_empty_and_destroy(heap);
 }
 
+static void
+test_uninit_object_is_counted_and_tracked_as_obj_new_and_its_payload_left_alone(void **state)
+{
+    (void)state;
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_ON); /* debug fills new blocks with 0xCD */
+    plain_t *p = (plain_t *)obj_new_uninit(heap, &plain_type);
+    assert_non_null(p);
+    assert_ptr_equal(p->ob.type, &plain_type);
+    assert_int_equal(p->ob.refcnt, 1);
+    assert_int_equal(p->value, 0xCDCDCDCDCDCDCDCDull);
+    assert_int_equal(p->more[1], 0xCDCDCDCDCDCDCDCDull);
+    assert_false(gc_is_tracked(&p->ob));
+    pair_t *q = (pair_t *)obj_new_uninit(heap, &pair_type);
+    assert_non_null(q);
+    q->first = NULL;
+    q->second = &p->ob;
+    obj_incref(&p->ob);
+    assert_true(gc_is_tracked(&q->ob));
+    gc_stats_t gs;
+    gc_get_stats(heap, &gs);
+    assert_int_equal(gs.generations[0].tracked, 1);
+    assert_int_equal(gs.generations[0].count, 1);
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(heap, &plain_type, &st), 0);
+    assert_int_equal(st.created, 1);
+    assert_int_equal(st.live, 1);
+    obj_decref(heap, &p->ob);
+    obj_decref(heap, &q->ob); /* releases p with it */
+    assert_int_equal(live_of(heap, &plain_type), 0);
+    assert_int_equal(live_of(heap, &pair_type), 0);
+    gc_get_stats(heap, &gs);
+    assert_int_equal(gs.generations[0].tracked, 0);
+    obj_heap_assert_empty_and_destroy(heap);
+}
+
 static void test_object_lives_until_its_last_reference_is_dropped(void **state)
 {
     (void)state;
@@ -691,6 +726,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_object_has_count_one_its_type_and_a_zeroed_payload),
+        cmocka_unit_test(
+            test_uninit_object_is_counted_and_tracked_as_obj_new_and_its_payload_left_alone),
         cmocka_unit_test(test_object_lives_until_its_last_reference_is_dropped),
         cmocka_unit_test(test_object_takes_one_block_of_its_size_class_gc_header_included),
         cmocka_unit_test(test_object_over_the_small_limit_comes_from_the_large_path),

@@ -1034,17 +1034,19 @@ static void digest_tick(void *arg, tick_t *t)
         digest_mix(d, (uint8_t)t->sym->name[i]);
 }
 
-static void bytes_and_decoded_messages_make_the_same_ticks(void **state)
+static void bytes_framed_bytes_and_decoded_messages_make_the_same_ticks(void **state)
 {
     (void)state;
     buf_t day = {0};
     gen_opts_t opts = {.symbols = 50, .messages = 200000, .seed = 5};
     assert_int_equal(gen_itch(&opts, buf_write, &day), 0);
     heap_t *heap = new_heap();
-    digest_t d[2] = {{1469598103934665603ull, 0}, {1469598103934665603ull, 0}};
-    market_t *m[2];
-    for (int k = 0; k < 2; k++)
+    digest_t d[3];
+    market_t *m[3];
+    for (int k = 0; k < 3; k++) {
+        d[k] = (digest_t){1469598103934665603ull, 0};
         assert_int_equal(market_create(heap, 0, digest_tick, &d[k], &m[k]), 0);
+    }
     binfile_reader_t r;
     binfile_reader_init(&r);
     binfile_reader_push(&r, day.data, day.len);
@@ -1053,14 +1055,18 @@ static void bytes_and_decoded_messages_make_the_same_ticks(void **state)
     while (binfile_reader_next(&r, &p, &len) == 1) {
         itch_msg_t msg;
         assert_int_equal(itch_decode(p, len, &msg), 0);
-        assert_int_equal(market_itch(m[0], &msg, 7), market_itch_raw(m[1], p, len, 7));
+        int rc = market_itch(m[0], &msg, 7);
+        assert_int_equal(market_itch_raw(m[1], p, len, 7), rc);
+        assert_int_equal(market_itch_framed(m[2], p, len, 7), rc);
     }
     assert_true(d[0].ticks > 50000);
-    assert_int_equal(d[0].ticks, d[1].ticks);
-    assert_int_equal(d[0].h, d[1].h);
-    assert_memory_equal(market_stats(m[0]), market_stats(m[1]), sizeof(market_stats_t));
-    market_destroy(m[0]);
-    market_destroy(m[1]);
+    for (int k = 1; k < 3; k++) {
+        assert_int_equal(d[0].ticks, d[k].ticks);
+        assert_int_equal(d[0].h, d[k].h);
+        assert_memory_equal(market_stats(m[0]), market_stats(m[k]), sizeof(market_stats_t));
+    }
+    for (int k = 0; k < 3; k++)
+        market_destroy(m[k]);
     assert_day_reclaimed(heap);
     free(day.data);
 }
@@ -1088,7 +1094,7 @@ int main(void)
         cmocka_unit_test(row_B_is_counted_and_kept_out_of_the_tick_stream),
         cmocka_unit_test(a_message_cut_short_changes_nothing),
         cmocka_unit_test(a_prefetch_hint_reads_only_its_bytes_and_changes_nothing),
-        cmocka_unit_test(bytes_and_decoded_messages_make_the_same_ticks),
+        cmocka_unit_test(bytes_framed_bytes_and_decoded_messages_make_the_same_ticks),
         cmocka_unit_test(generated_day_books_match_the_reference_model),
         cmocka_unit_test(generated_day_with_many_symbols_matches_the_reference_model),
     };

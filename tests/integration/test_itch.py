@@ -32,6 +32,11 @@ def trade(side, shares, stock, price, match):
                                                    stock.ljust(8).encode(), price, match)
 
 
+def broken(match):
+    """B: the execution with this match number was broken."""
+    return header(b"B", 1, TS + 300) + struct.pack(">Q", match)
+
+
 def binfile(*messages):
     return b"".join(struct.pack(">H", len(m)) + m for m in messages)
 
@@ -65,6 +70,37 @@ class TradeSideTest(unittest.TestCase):
         self.assertEqual(len(trades), 2, r.stdout)
         self.assertEqual(trades[0][2:], ["ROW", "100.0100", "100", "B"])
         self.assertEqual(trades[1][2:], ["ROW", "100.0050", "40"])  # no side field
+
+
+class BrokenTradeTest(unittest.TestCase):
+    DAY = (add(1, b"S", 300, "ROW", 1000100), executed(1, 100, 7), broken(7), broken(9))
+
+    def test_broken_trades_are_counted_in_the_metrics_and_not_published(self):
+        feed_port = free_port()
+        t = Tickd(feeds=tcp_feed("itch", feed_port, fmt="itch"))
+        self.addCleanup(t.close)
+        t.start()
+        feed = t.feed_connection(feed_port)
+        self.addCleanup(feed.close)
+        feed.sendall(binfile(*self.DAY))
+        wait_for(lambda: t.metric('tickd_feed_messages_total{feed="itch"}') == 4,
+                 what="the four messages")
+        self.assertEqual(t.metric("tickd_market_broken_trades_total"), 2)
+        self.assertEqual(t.metric("tickd_ticks_total{kind=\"trade\"}"), 1)
+        self.assertEqual(t.stop(), 0)
+
+    def test_replay_json_summary_counts_the_broken_trades(self):
+        t = Tickd()
+        self.addCleanup(t.close)
+        day = os.path.join(t.dir.name, "broken.itch")
+        with open(day, "wb") as f:
+            f.write(binfile(*self.DAY))
+        r = subprocess.run([TICKD, "replay", day, "--format", "itch", "--json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        summary = json.loads(r.stdout)
+        self.assertEqual((summary["messages"], summary["trades"], summary["broken_trades"]),
+                         (4, 1, 2))
 
 
 if __name__ == "__main__":

@@ -459,6 +459,24 @@ static void pubsub_journal_and_build_samples(void **state)
     free(page);
 }
 
+static void market_samples_are_the_market_stats_and_absent_without_a_market(void **state)
+{
+    fixture_t *f = *state;
+    char *page = render(&f->s);
+    assert_null(value_of(page, "tickd_market_broken_trades_total"));
+    free(page);
+    f->s.has_market = 1;
+    f->s.market_symbols = 5;
+    f->s.market_published_symbols = 2;
+    f->s.market_broken_trades = 4;
+    page = render(&f->s);
+    assert_sample(page, "tickd_market_symbols{source=\"feed\"}", "3");
+    assert_sample(page, "tickd_market_symbols{source=\"publish\"}", "2");
+    assert_non_null(strstr(page, "# TYPE tickd_market_broken_trades_total counter\n"));
+    assert_sample(page, "tickd_market_broken_trades_total", "4");
+    free(page);
+}
+
 static void process_samples_describe_this_process(void **state)
 {
     fixture_t *f = *state;
@@ -572,6 +590,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(feed_labels_are_escaped_and_values_are_the_feeds, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pubsub_journal_and_build_samples, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            market_samples_are_the_market_stats_and_absent_without_a_market, setup, teardown),
         cmocka_unit_test_setup_teardown(process_samples_describe_this_process, setup, teardown),
         cmocka_unit_test_setup_teardown(
             without_pubsub_feeds_or_heap_the_page_reads_zero_or_leaves_them_out, setup, teardown),
