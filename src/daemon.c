@@ -187,6 +187,11 @@ static void stop_drain(void *arg)
     daemon_t *d = &c->d;
     if (journaling_drain(&d->journal) != 0)
         return;
+    /* The drain wrote and synced every tick, and the written hook has
+     * acknowledged the nats feeds' messages: those feeds stop now. */
+    for (size_t i = 0; i < d->nfeeds; i++)
+        feed_stop(d->feeds[i]);
+    d->nfeeds = 0;
     if (d->pubsub == NULL) { /* a start-up that failed before pub/sub listened */
         pubsub_stopped(c);
         return;
@@ -759,9 +764,17 @@ static void stop(daemon_ctx_t *c, const char *why)
         log_msg(LOG_INFO, "%s: stopping (draining subscribers for at most %llu s)", why,
                 (unsigned long long)(TICKD_DRAIN_NS / 1000000000));
     notify_stopping();
-    for (size_t i = 0; i < d->nfeeds; i++)
-        feed_stop(d->feeds[i]);
-    d->nfeeds = 0;
+    /* A nats feed's messages are acknowledged once their ticks are in the
+     * journal: with one open, such a feed runs until the drain has synced
+     * it (stop_drain), so that a restart finds none of them again. */
+    size_t kept = 0;
+    for (size_t i = 0; i < d->nfeeds; i++) {
+        if (d->journal.writer != NULL && feed_config(d->feeds[i])->kind == FEED_NATS)
+            d->feeds[kept++] = d->feeds[i];
+        else
+            feed_stop(d->feeds[i]);
+    }
+    d->nfeeds = kept;
     nats_stop(d);
     uv_timer_stop(&c->gc_timer);
     uv_timer_stop(&c->fsync_timer);

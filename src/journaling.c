@@ -288,6 +288,8 @@ int journaling_drain(journaling_t *j)
     int err = j->writer != NULL ? journal_sync(j->writer) : 0;
     if (err != 0)
         j->errors_total++;
+    else if (j->writer != NULL)
+        j->hooks.written(j->hooks.arg, j->records_total);
     j->hooks.decided(j->hooks.arg, j->records_total, err);
     return 0;
 }

@@ -25,7 +25,8 @@
  * message owns) and never frees one: every natsMsg is created and destroyed
  * on libnats's side of the queues. On stop the loop hands its parked
  * messages back unacknowledged; the thread acknowledges what it was given
- * to acknowledge, drops the rest, and closes.
+ * to acknowledge, naks what the loop never took (JetStream delivers it
+ * again at once), and closes.
  */
 #include "src/nats_feed.h"
 
@@ -417,11 +418,16 @@ static void feed_run(nats_conn_t *c)
         pthread_mutex_unlock(&c->mu);
     }
     /* The loop is gone: what it gave back is settled, what it never took
-     * is dropped unacknowledged (JetStream sends it again). */
+     * is refused (a JetStream nak: delivered again at once, ahead of what
+     * follows it, rather than after the consumer's ack wait). */
     settle(f);
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < f->in_count; i++)
-        natsMsg_Destroy(f->in[(f->in_head + i) % NATS_FEED_WINDOW].msg);
+    for (size_t i = 0; i < f->in_count; i++) {
+        natsMsg *m = f->in[(f->in_head + i) % NATS_FEED_WINDOW].msg;
+        if (f->jetstream)
+            natsMsg_Nak(m, NULL);
+        natsMsg_Destroy(m);
+    }
     f->in_count = 0;
     pthread_mutex_unlock(&c->mu);
     natsSubscription_Destroy(f->sub);

@@ -392,6 +392,19 @@ class RespError(Exception):
     pass
 
 
+# The slow disk: shim/slow_fsync.c, built by CMake, preloaded into tickd.
+SHIM = os.environ.get("TICKD_SLOW_FSYNC", "")
+
+
+def slow_disk_env(ms):
+    """tickd's environment for syncs that take ms milliseconds longer. The
+    shim goes ahead of the ASan runtime of an ASan build, which then must
+    not insist on coming first."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"LD_PRELOAD": SHIM, "TICKD_SLOW_FSYNC_MS": str(ms),
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+
+
 def wait_for(predicate, timeout=10, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -22,19 +22,7 @@ import threading
 import time
 import unittest
 
-from harness import TICKD, Tickd, journal_file, wait_for
-
-SHIM = os.environ.get("TICKD_SLOW_FSYNC", "")
-
-
-def slow_disk_env(ms):
-    """tickd's environment for syncs that take ms milliseconds longer. The
-    shim goes ahead of the ASan runtime of an ASan build, which then must
-    not insist on coming first."""
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    return {"LD_PRELOAD": SHIM, "TICKD_SLOW_FSYNC_MS": str(ms),
-            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
-
+from harness import SHIM, TICKD, Tickd, journal_file, slow_disk_env, wait_for
 
 def journal_ticks(path):
     """The exchange timestamps of the ticks `tickd journal cat` prints."""

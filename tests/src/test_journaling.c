@@ -326,6 +326,7 @@ static void drain_waits_for_the_batch_out_then_syncs_and_decides_everything_once
     run_until(f, &f->drains, 0);
     assert_int_equal(f->readies, 0); /* stopping: no PUBLISH is let in again */
     assert_int_equal(journaling_drain(&f->j), 0);
+    assert_int_equal(f->written_upto, 9); /* what waits for the write goes on */
     assert_int_equal(f->decided_upto, 9);
     assert_int_equal(f->decided_err, 0);
     assert_int_equal(records_in(f->dir), 9);
