@@ -117,23 +117,6 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-/* A port that was free a moment ago on 127.0.0.1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof sa;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Runs argv with its output in log, dying with the benchmark. */
 static pid_t spawn(char *const argv[], const char *log)
 {
@@ -181,7 +164,7 @@ static int start_tickd(const char *path, int port, int feed_port)
     char config[128], log[128];
     snprintf(config, sizeof config, "%s/tickd.yaml", tmp_dir);
     snprintf(log, sizeof log, "%s/tickd.log", tmp_dir);
-    int http = free_port();
+    int http = bench_free_port();
     FILE *f = fopen(config, "w");
     if (f == NULL || http < 0) {
         if (f != NULL)
@@ -433,7 +416,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tickd-bench-get: cannot make a directory: %s\n", strerror(errno));
         return 1;
     }
-    int port[NSRV] = {free_port(), free_port()}, feed_port = free_port();
+    int port[NSRV] = {bench_free_port(), bench_free_port()}, feed_port = bench_free_port();
     if (start_tickd(o.tickd, port[SRV_TICKD], feed_port) != 0 ||
         (with_redis && start_redis(o.redis, port[SRV_REDIS]) != 0)) {
         stop_servers();

@@ -16,4 +16,7 @@ int bench_cmp_double(const void *a, const void *b);
 /* The median of v[0..n), n > 0 (sorts v). */
 double bench_median(double *v, unsigned n);
 
+/* A TCP port that was free a moment ago on 127.0.0.1, or -1. */
+int bench_free_port(void);
+
 #endif

@@ -136,22 +136,6 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof sa;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 static int connect_port(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -211,9 +195,9 @@ static int start_tickd(const struct options *o, const char *name, const char *ex
                        tickd_proc_t *t)
 {
     char config[160];
-    t->resp = free_port();
-    t->http = free_port();
-    t->feed = free_port();
+    t->resp = bench_free_port();
+    t->http = bench_free_port();
+    t->feed = bench_free_port();
     snprintf(config, sizeof config, "%s/%s.yaml", tmp_dir, name);
     FILE *f = fopen(config, "w");
     if (f == NULL)
@@ -744,7 +728,7 @@ int main(int argc, char **argv)
 
     char cpu[128], port_s[16], store[128];
     bench_cpu_model(cpu, sizeof cpu);
-    int nats_port = free_port();
+    int nats_port = bench_free_port();
     snprintf(port_s, sizeof port_s, "%d", nats_port);
     snprintf(store, sizeof store, "%s/js", tmp_dir);
     char *nargv[] = {(char *)o.nats_server, "-a", HOST, "-p", port_s, "-js", "-sd", store, NULL};

@@ -112,29 +112,12 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-/* A port that was free a moment ago on 127.0.0.1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof sa;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Starts tickd on a free port and waits until it answers PING: the port, or
  * -1 with a message on stderr. */
 static int tickd_start(const char *path)
 {
     char config[128], log[128];
-    int port = free_port(), http = free_port();
+    int port = bench_free_port(), http = bench_free_port();
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/tickd-bench-patterns.XXXXXX");
     if (port < 0 || http < 0 || mkdtemp(tmp_dir) == NULL) {
         fprintf(stderr, "tickd-bench-patterns: cannot set up: %s\n", strerror(errno));

@@ -113,20 +113,6 @@ static void on_signal(int sig)
 }
 
 /* A port that was free a moment ago (bound to 0, then let go). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 static void show_log(void)
 {
     char line[512];
@@ -215,8 +201,8 @@ static int tickd_start(const char *path, int *http_port, const char *max_conn,
     }
     snprintf(config_path, sizeof(config_path), "%s/tickd.yaml", work_dir);
     snprintf(log_path, sizeof(log_path), "%s/tickd.log", work_dir);
-    int pubsub_port = free_port();
-    *http_port = free_port();
+    int pubsub_port = bench_free_port();
+    *http_port = bench_free_port();
     FILE *f = fopen(config_path, "w");
     if (f == NULL || pubsub_port < 0 || *http_port < 0) {
         fprintf(stderr, "tickd-bench-slowloris: cannot write %s or find free ports\n", config_path);
