@@ -29,7 +29,6 @@
  * reply, a wrong length, a timeout), 2 bad usage. --quick: S 0.2, K 1.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -39,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,26 +115,6 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-/* Runs argv with its output in log, dying with the benchmark. */
-static pid_t spawn(char *const argv[], const char *log)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out >= 0) {
-        dup2(out, STDOUT_FILENO);
-        dup2(out, STDERR_FILENO);
-    }
-    execvp(argv[0], argv);
-    _exit(127);
-}
-
 /* Waits until the server on port answers PING: 0, or -1. */
 static int wait_ping(pid_t pid, int port)
 {
@@ -178,7 +156,7 @@ static int start_tickd(const char *path, int port, int feed_port)
             HOST, port, HOST, http, HOST, feed_port);
     fclose(f);
     char *argv[] = {(char *)path, "--config", config, NULL};
-    pids[SRV_TICKD] = spawn(argv, log);
+    pids[SRV_TICKD] = bench_spawn(argv, log);
     if (pids[SRV_TICKD] < 0 || wait_ping(pids[SRV_TICKD], port) != 0) {
         fprintf(stderr, "tickd-bench-get: %s did not start (log: %s)\n", path, log);
         return -1;
@@ -193,7 +171,7 @@ static int start_redis(const char *path, int port)
     snprintf(portbuf, sizeof portbuf, "%d", port);
     char *argv[] = {(char *)path, "--bind",       HOST, "--port", portbuf, "--save",
                     "",           "--appendonly", "no", "--dir",  tmp_dir, NULL};
-    pids[SRV_REDIS] = spawn(argv, log);
+    pids[SRV_REDIS] = bench_spawn(argv, log);
     if (pids[SRV_REDIS] < 0 || wait_ping(pids[SRV_REDIS], port) != 0) {
         fprintf(stderr, "tickd-bench-get: %s did not start (log: %s)\n", path, log);
         return -1;

@@ -2,10 +2,13 @@
  * bench_host.c - the machine the benchmarks ran on, for their headers.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,4 +60,23 @@ int bench_free_port(void)
         port = ntohs(sa.sin_port);
     close(fd);
     return port;
+}
+
+pid_t bench_spawn(char *const argv[], const char *log)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out >= 0) {
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
+    }
+    execvp(argv[0], argv);
+    _exit(127);
 }

@@ -6,6 +6,7 @@
 #define TICKD_BENCH_HOST_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The CPU's "model name" from /proc/cpuinfo, or "unknown CPU". */
 void bench_cpu_model(char *buf, size_t len);
@@ -18,5 +19,10 @@ double bench_median(double *v, unsigned n);
 
 /* A TCP port that was free a moment ago on 127.0.0.1, or -1. */
 int bench_free_port(void);
+
+/* Starts argv[0] (looked up on PATH when it has no slash) with argv, its
+ * stdout and stderr in the file log, killed when the benchmark dies. The
+ * child's pid, or -1 when fork failed. */
+pid_t bench_spawn(char *const argv[], const char *log);
 
 #endif

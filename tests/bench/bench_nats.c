@@ -43,7 +43,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -53,7 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -154,23 +152,9 @@ static int spawn(const char *name, char *const argv[], int port)
 {
     char log[160];
     snprintf(log, sizeof log, "%s/%s.log", tmp_dir, name);
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = bench_spawn(argv, log);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out >= 0) {
-            dup2(out, STDOUT_FILENO);
-            dup2(out, STDERR_FILENO);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
     procs[nprocs++] = pid;
     for (int tries = 0; tries < 500; tries++) {
         int fd = connect_port(port);

@@ -33,7 +33,6 @@
  * an error reply), 2 bad usage. --quick: N 2,000, S 0.3, K 1 unless given.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -45,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -135,23 +133,10 @@ static int tickd_start(const char *path)
             "http:\n  listen: %s:%d\njournal:\n  enabled: false\nlog:\n  level: warning\n",
             HOST, port, HOST, http);
     fclose(f);
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
+    char *argv[] = {(char *)path, "--config", config, NULL};
+    pid_t pid = bench_spawn(argv, log);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out >= 0) {
-            dup2(out, STDOUT_FILENO);
-            dup2(out, STDERR_FILENO);
-        }
-        execl(path, path, "--config", config, (char *)NULL);
-        _exit(127);
-    }
     tickd_pid = pid;
     for (int tries = 0; tries < 500; tries++) {
         resp_conn_t c;
