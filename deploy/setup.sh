@@ -28,10 +28,11 @@ cd "$here"
 
 # What building and running need, all from Debian 12 (redis-tools: the
 # redis-cli the README subscribes with; libnats-dev: the NATS client library,
-# which brings its runtime library).
+# which brings its runtime library; libssl-dev: libcrypto's SHA-256 for the
+# passwords of pubsub.users).
 run_packages=(
   build-essential cmake pkg-config
-  libuv1-dev libyaml-dev libhttp-parser-dev libisal-dev libnats-dev
+  libuv1-dev libyaml-dev libhttp-parser-dev libisal-dev libnats-dev libssl-dev
   redis-tools
 )
 # What the tests add: cmocka, the formatter, clang and libFuzzer, the

@@ -71,6 +71,7 @@ struct loader {
     config_t *cfg;
     char *err;
     size_t errlen;
+    yaml_mark_t item_at; /* the start of the list item being read (pubsub.users) */
 };
 
 /* The keys seen so far in one map: for duplicates, and for the cross-key
@@ -1327,6 +1328,233 @@ static const struct field gc_fields[] = {
     {0},
 };
 
+/* The index of a key in its table (for the rules across keys). */
+static size_t key_index(const struct field *fields, const char *name)
+{
+    size_t i = 0;
+    while (strcmp(fields[i].name, name) != 0)
+        i++;
+    return i;
+}
+
+/* ---- pubsub.users ---- */
+
+/* pubsub.users[].name: printable ASCII without spaces (what AUTH can send
+ * and a log line can show), and not "default", which is pubsub.password's
+ * user. */
+static int valid_user_name(const struct field *f, const char *s, const char **hint)
+{
+    (void)f;
+    if (s[0] == '\0')
+        return 0;
+    for (const char *p = s; *p != '\0'; p++)
+        if (*p < '!' || *p > '~') {
+            *hint = "printable characters without spaces";
+            return 0;
+        }
+    if (strcmp(s, "default") == 0) {
+        *hint = "default is the user of pubsub.password; pick another name";
+        return 0;
+    }
+    return 1;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* pubsub.users[].password_sha256: the digest as 64 hex digits. */
+static int read_sha256(struct loader *ld, const struct field *f, const char *path,
+                       const yaml_event_t *v, void *base)
+{
+    uint8_t *out = member(base, f);
+    const char *s;
+    int r = scalar(ld, f, path, v, &s);
+    if (r != 0)
+        return r;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len; i++)
+        if (hex_digit(s[i]) < 0)
+            return expected(ld, v, path, f->what, "only the digits 0-9 and a-f");
+    if (len != 64) {
+        char hint[64];
+        snprintf(hint, sizeof(hint), "%zu digits, not 64", len);
+        return expected(ld, v, path, f->what, hint);
+    }
+    for (size_t i = 0; i < 32; i++)
+        out[i] = (uint8_t)(hex_digit(s[2 * i]) << 4 | hex_digit(s[2 * i + 1]));
+    return 0;
+}
+
+/* Whether a channel pattern is one PSUBSCRIBE could use as written: not
+ * empty, printable without spaces, every [ closed by a ], no \ left
+ * escaping nothing. *hint says what is wrong. */
+static int valid_channel_pattern(const char *s, const char **hint)
+{
+    if (s[0] == '\0') {
+        *hint = "an empty pattern matches nothing";
+        return 0;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '!' || *p > '~') {
+            *hint = "printable characters without spaces";
+            return 0;
+        }
+        if (*p == '\\') {
+            if (p[1] == '\0') {
+                *hint = "a \\ at the end escapes nothing; write \\\\ for a backslash";
+                return 0;
+            }
+            p++;
+        } else if (*p == '[') {
+            const char *q = p + 1;
+            if (*q == '^')
+                q++;
+            while (*q != '\0' && *q != ']') {
+                if (*q == '\\' && q[1] != '\0')
+                    q++;
+                q++;
+            }
+            if (*q == '\0') {
+                *hint = "a [ without its ]; write \\[ for a bracket";
+                return 0;
+            }
+            p = q;
+        }
+    }
+    return 1;
+}
+
+/* pubsub.users[].subscribe and .publish: a list of channel patterns, kept
+ * in pubsub.user_text. */
+static int read_user_patterns(struct loader *ld, const struct field *f, const char *path,
+                              const yaml_event_t *v, void *base)
+{
+    config_t *cfg = ld->cfg;
+    config_patterns_t *ps = member(base, f);
+    char itempath[PATH_LEN];
+    yaml_event_t item;
+    int r;
+    ps->off = cfg->pubsub.user_text_len;
+    ps->n = 0;
+    if (is_null(v))
+        return 0;
+    if (v->type != YAML_SEQUENCE_START_EVENT)
+        return expected(ld, v, path, f->what, NULL);
+    while ((r = next_item(ld, path, ps->n, itempath, &item)) == 1) {
+        const char *s = text_of(&item), *hint = NULL;
+        size_t len = s != NULL ? strlen(s) : 0;
+        if (s == NULL || !valid_channel_pattern(s, &hint))
+            r = expected(ld, &item, itempath,
+                         "a channel or a glob pattern such as quote.* or "
+                         "trade.[A-M]*",
+                         hint);
+        else if (len + 1 > sizeof(cfg->pubsub.user_text) - cfg->pubsub.user_text_len)
+            r = fail(ld, item.start_mark, itempath,
+                     "the users' patterns take more than %zu bytes together; use wider patterns",
+                     sizeof(cfg->pubsub.user_text));
+        else {
+            memcpy(cfg->pubsub.user_text + cfg->pubsub.user_text_len, s, len + 1);
+            cfg->pubsub.user_text_len += (uint32_t)len + 1;
+            ps->n++;
+            r = 0;
+        }
+        yaml_event_delete(&item);
+        if (r != 0)
+            return r;
+    }
+    return r;
+}
+
+#define USER(member)                                                                               \
+    .offset = offsetof(config_user_t, member), .size = sizeof(((config_user_t *)0)->member)
+#define PATTERNS_WHAT "a list of channel patterns, e.g. [quote.*, trade.AAPL]"
+
+static const struct field user_fields[] = {
+    {"name", read_string, "a user name", USER(name), .valid = valid_user_name},
+    {"password_sha256", read_sha256,
+     "the SHA-256 of the password as 64 hex digits (printf %s PASSWORD | sha256sum)",
+     USER(password_sha256)},
+    {"subscribe", read_user_patterns, PATTERNS_WHAT, USER(subscribe)},
+    {"publish", read_user_patterns, PATTERNS_WHAT, USER(publish)},
+    {0},
+};
+
+/* A user: a name and a password, the name not taken by an earlier user. */
+static int check_user(struct loader *ld, const char *path, const struct seen *seen,
+                      const void *base)
+{
+    const config_t *cfg = ld->cfg;
+    const config_user_t *u = base;
+    size_t name = key_index(user_fields, "name"), pw = key_index(user_fields, "password_sha256");
+    char keypath[PATH_LEN];
+    if (!(seen->mask & (1u << name)))
+        return fail(ld, ld->item_at, path, "missing key \"name\" (the user name AUTH gives)");
+    if (!(seen->mask & (1u << pw)))
+        return fail(ld, ld->item_at, path,
+                    "missing key \"password_sha256\" (printf %%s PASSWORD | sha256sum)");
+    for (uint32_t i = 0; i < cfg->pubsub.nusers; i++)
+        if (strcmp(cfg->pubsub.users[i].name, u->name) == 0) {
+            join(keypath, path, "name");
+            return fail(ld, seen->at[name], keypath,
+                        "\"%s\" is already the name of pubsub.users[%u]; user names must be unique",
+                        u->name, i);
+        }
+    return 0;
+}
+
+/* pubsub.users: a list of users, each a map of user_fields. */
+static int read_users(struct loader *ld, const struct field *f, const char *path,
+                      const yaml_event_t *v, void *base)
+{
+    config_t *cfg = base;
+    char itempath[PATH_LEN];
+    yaml_event_t item;
+    int r;
+    if (is_null(v))
+        return 0;
+    if (v->type != YAML_SEQUENCE_START_EVENT)
+        return expected(ld, v, path, f->what, NULL);
+    while ((r = next_item(ld, path, cfg->pubsub.nusers, itempath, &item)) == 1) {
+        config_user_t *u = &cfg->pubsub.users[cfg->pubsub.nusers];
+        if (cfg->pubsub.nusers == CONFIG_MAX_USERS)
+            r = fail(ld, item.start_mark, itempath, "too many users (at most %d)",
+                     CONFIG_MAX_USERS);
+        else if (item.type != YAML_MAPPING_START_EVENT)
+            r = expected(ld, &item, itempath,
+                         "a map of a user's keys (name, password_sha256, subscribe, publish)",
+                         NULL);
+        else {
+            memset(u, 0, sizeof(*u));
+            u->subscribe.off = u->publish.off = cfg->pubsub.user_text_len;
+            ld->item_at = item.start_mark;
+            r = read_keys(ld, itempath, user_fields, check_user, u);
+        }
+        yaml_event_delete(&item);
+        if (r != 0)
+            return r;
+        cfg->pubsub.nusers++;
+    }
+    return r;
+}
+
+const char *config_user_pattern(const config_t *cfg, config_patterns_t ps)
+{
+    return ps.n > 0 ? cfg->pubsub.user_text + ps.off : NULL;
+}
+
+const char *config_user_pattern_next(const char *p)
+{
+    return p + strlen(p) + 1;
+}
+
 static const struct field pubsub_fields[] = {
     {"listen", read_string, "host:port", CFG(pubsub.listen), .valid = valid_listen},
     {"payload", read_enum, "json or csv", CFG(pubsub.payload), .choices = payloads},
@@ -1339,17 +1567,12 @@ static const struct field pubsub_fields[] = {
     {"output_hard_limit", read_size, SIZE_WHAT, CFG(pubsub.hard_limit), 64 * KiB, 4 * GiB},
     {"output_soft_limit", read_size, SIZE_WHAT, CFG(pubsub.soft_limit), 0, 4 * GiB},
     {"output_soft_seconds", read_duration, DURATION_WHAT, CFG(pubsub.soft_ns), SEC, HOUR},
+    {.name = "users",
+     .read = read_users,
+     .what = "a list of users (name, password_sha256, "
+             "subscribe, publish)"},
     {0},
 };
-
-/* The index of a key in its table (for the rules across keys). */
-static size_t key_index(const struct field *fields, const char *name)
-{
-    size_t i = 0;
-    while (strcmp(fields[i].name, name) != 0)
-        i++;
-    return i;
-}
 
 /* pubsub: the soft output limit cannot be above the hard one. Blames the
  * later of the two in the file, or the one that was given. */
@@ -1688,7 +1911,7 @@ static const struct field root_fields[] = {
 _Static_assert(KEYS_FIT(heap_fields) && KEYS_FIT(gc_fields) && KEYS_FIT(pubsub_fields) &&
                    KEYS_FIT(http_fields) && KEYS_FIT(journal_fields) && KEYS_FIT(session_fields) &&
                    KEYS_FIT(log_fields) && KEYS_FIT(root_fields) && KEYS_FIT(feed_fields) &&
-                   KEYS_FIT(nats_fields) && KEYS_FIT(jetstream_fields),
+                   KEYS_FIT(nats_fields) && KEYS_FIT(jetstream_fields) && KEYS_FIT(user_fields),
                "a map of the schema has more keys than struct seen holds");
 
 /* ---- the document ---- */

@@ -20,6 +20,8 @@
 #define CONFIG_MAX_FEEDS        32
 #define CONFIG_ERR_LEN          512
 #define CONFIG_MAX_NATS_SERVERS 8
+#define CONFIG_MAX_USERS        64          /* pubsub.users */
+#define CONFIG_USER_TEXT        (32 * 1024) /* every user's patterns, NUL-terminated, together */
 
 enum feed_kind {
     FEED_FILE = 1, /* replay a recorded file */
@@ -94,6 +96,22 @@ typedef struct config_nats {
     } jetstream;
 } config_nats_t;
 
+/* Some of pubsub.acl_text's patterns: n of them, one after another from
+ * off, each ending in a NUL (config_user_pattern() walks them). */
+typedef struct config_patterns {
+    uint32_t off, n;
+} config_patterns_t;
+
+/* One of pubsub.users: a name and the SHA-256 of its password (never the
+ * password), and the channel patterns (Redis globs) it may subscribe to (and
+ * GET) and publish to. No pattern: no right. */
+typedef struct config_user {
+    char name[64];               /* unique, printable, not "default" */
+    uint8_t password_sha256[32]; /* the digest, from 64 hex digits */
+    config_patterns_t subscribe; /* SUBSCRIBE, PSUBSCRIBE, snapshots, GET/MGET/KEYS/SCAN */
+    config_patterns_t publish;   /* PUBLISH */
+} config_user_t;
+
 typedef struct config {
     char path[4096]; /* the file this was read from */
 
@@ -121,6 +139,10 @@ typedef struct config {
         int snapshot;                 /* pubsub.snapshot_on_subscribe, default true */
         uint32_t max_publish_symbols; /* pubsub.max_publish_symbols: new symbols a day may
                                          get through PUBLISH, default 100000 */
+        uint32_t nusers;              /* pubsub.users, none by default */
+        config_user_t users[CONFIG_MAX_USERS];
+        uint32_t user_text_len;           /* bytes of user_text in use */
+        char user_text[CONFIG_USER_TEXT]; /* the users' patterns (config_patterns_t) */
     } pubsub;
 
     struct {
@@ -162,6 +184,11 @@ typedef struct config {
         config_place_t nats_files[4]; /* nats.credentials, tls_ca, tls_cert, tls_key */
     } at;
 } config_t;
+
+/* The first of ps's patterns in cfg (NULL when it has none); the next one
+ * is config_user_pattern_next() of it. */
+const char *config_user_pattern(const config_t *cfg, config_patterns_t ps);
+const char *config_user_pattern_next(const char *p);
 
 /* Fills cfg with the defaults (no feeds). */
 void config_defaults(config_t *cfg);

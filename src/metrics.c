@@ -434,6 +434,9 @@ static void render_pubsub(out_t *o, const metrics_snapshot_t *d)
     metric_u64(o, "tickd_pubsub_publish_symbol_limit_hits_total", "counter",
                "PUBLISH refused: its new symbol would pass pubsub.max_publish_symbols.",
                ps->publish_symbol_limit_total);
+    metric_u64(o, "tickd_pubsub_auth_failures_total", "counter",
+               "AUTH and HELLO AUTH refused: a wrong password or no such user.",
+               ps->auth_failures_total);
     if (d->has_market) {
         family(o, "tickd_market_symbols", "gauge",
                "Symbols the trading day has now, by the way in that made them.");

@@ -53,8 +53,8 @@ static size_t process(client_t *c, const char *data, size_t len)
     resp_parser_t *p = &ps->parser;
     size_t pos = 0;
 
-    while (pos < len &&
-           !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW | CLIENT_WAITING))) {
+    while (pos < len && !(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED | CLIENT_SLOW |
+                                      CLIENT_WAITING | CLIENT_AUTH_WAIT))) {
         p->unauthenticated = pubsub__auth_required(c);
         int r = resp_parse(p, data + pos, len - pos);
         if (r == RESP_NEED_MORE)
@@ -241,6 +241,7 @@ void pubsub__client_close(client_t *c)
     pubsub__unsubscribe_quietly(c);
     pubsub__dirty_remove(c);
     pubsub__held_remove(c);
+    pubsub__acl_client_gone(c);
     c->nheld = 0; /* a publisher that is gone is told nothing */
     if (ps->reply_client == c) {
         ps->reply_client = NULL;
@@ -296,7 +297,8 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     c->ring_cap = RING_INITIAL;
-    c->flags = CLIENT_COUNTED | (ps->opt.password[0] == '\0' ? CLIENT_AUTHED : 0);
+    c->flags =
+        CLIENT_COUNTED | (ps->opt.password[0] == '\0' && ps->acl == NULL ? CLIENT_AUTHED : 0);
     c->last_active_ms = uv_now(ps->loop);
     c->next = ps->clients;
     if (ps->clients != NULL)
@@ -507,6 +509,7 @@ void pubsub_free(pubsub_t *ps)
     if (ps == NULL)
         return;
     pubsub__topics_free(ps);
+    pubsub__acl_free(ps->heap, ps->acl);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
         fanout_free(&ps->stream[v]);
     heap_free(ps->heap, ps->scratch);
@@ -536,7 +539,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->start_ns = clock_realtime_ns();
     ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
     if (ps->rbuf == NULL || pubsub__topics_init(ps) != 0 ||
-        parser_setup(ps, ps->opt.max_request) != 0) {
+        parser_setup(ps, ps->opt.max_request) != 0 || pubsub__acl_build(heap, cfg, &ps->acl) != 0) {
         pubsub_free(ps);
         snprintf(err, errlen, "pubsub: out of memory");
         return -ENOMEM;
@@ -549,10 +552,12 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     uv_timer_init(loop, &ps->housekeeping);
     uv_timer_init(loop, &ps->drain);
     uv_idle_init(loop, &ps->snapshots);
+    uv_timer_init(loop, &ps->auth_timer);
     ps->housekeeping.data = ps;
     ps->drain.data = ps;
     ps->snapshots.data = ps;
-    ps->handles += 3;
+    ps->auth_timer.data = ps;
+    ps->handles += 4;
     housekeeping_start(ps);
     uv_unref((uv_handle_t *)&ps->housekeeping);
     *out = ps;
@@ -604,6 +609,9 @@ int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errl
         snprintf(err, errlen, "pubsub: out of memory");
         return r;
     }
+    r = pubsub__acl_reconfigure(ps, cfg, err, errlen);
+    if (r != 0)
+        return r;
     settings_from(&ps->opt, cfg);
     if (!ps->stopping)
         housekeeping_start(ps);
@@ -638,6 +646,8 @@ void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void 
     uv_close((uv_handle_t *)&ps->housekeeping, on_handle_closed);
     uv_idle_stop(&ps->snapshots);
     uv_close((uv_handle_t *)&ps->snapshots, on_handle_closed);
+    uv_timer_stop(&ps->auth_timer);
+    uv_close((uv_handle_t *)&ps->auth_timer, on_handle_closed);
     for (client_t *c = ps->clients; c != NULL; c = c->next) {
         pubsub__begin_closing(c);
         pubsub__dirty_add(c);

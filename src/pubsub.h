@@ -47,6 +47,7 @@ typedef struct pubsub_stats {
                                               held replies not made durable, waits for room
                                               that timed out */
     uint64_t publish_symbol_limit_total;   /* PUBLISH refused: its symbol would pass the limit */
+    uint64_t auth_failures_total;          /* AUTH and HELLO AUTH refused (pubsub_acl.c) */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */
@@ -118,8 +119,10 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *text, size_t n);
  * latency (ts_recv until written to the socket) for what was written. */
 void pubsub_flush(pubsub_t *ps);
 
-/* New limits, password, payload format and listen address (rebinding if it
- * changed) without dropping subscribers. 0 or -errno with a message. */
+/* New limits, password, users, payload format and listen address
+ * (rebinding if it changed) without dropping subscribers, but for those
+ * whose rights the new users narrowed (pubsub_acl.c): they are closed, and
+ * logged. 0 or -errno with a message. */
 int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen);
 
 /* Stops accepting, gives every client up to drain_ns to take its queued

@@ -17,9 +17,10 @@
  * INFO a verbatim string; and a subscribed client may run any command
  * (PING then answers +PONG). HELLO and INFO name the server as Redis
  * REDIS_COMPAT_VERSION, the release whose pub/sub tickd matches; INFO's
- * tickd_version is tickd's own. tickd has one user, "default", whose
- * password is pubsub.password; no error reply ever repeats an argument
- * that held a credential.
+ * tickd_version is tickd's own. Users (pubsub_acl.c): "default", whose
+ * password is pubsub.password, and those of pubsub.users, whose rights
+ * (P)SUBSCRIBE checks before it subscribes anything; no error reply ever
+ * repeats an argument that held a credential.
  *
  * Commands queue their replies (pubsub_queue.c) and none blocks; only a
  * snapshot over the hard limit offers the socket its output at once.
@@ -69,8 +70,26 @@ int pubsub__arg_width(const resp_arg_t *a, size_t max)
     return (int)(n < max ? n : max);
 }
 
+/* Whether c's user may (P)SUBSCRIBE to every name of argv; if not, the
+ * -NOPERM answer is given and nothing is subscribed, as Redis 7 checks a
+ * command's channels before it runs. */
+static int subscribe_allowed(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
+{
+    if (HEAP_LIKELY(c->user == NULL))
+        return 1;
+    for (size_t i = 1; i < argc; i++)
+        if (is_pattern ? !pubsub__acl_may_pattern(c->user, argv[i].ptr, argv[i].len)
+                       : !pubsub__acl_may(c->user, ACL_SUBSCRIBE, argv[i].ptr, argv[i].len)) {
+            pubsub__reply_str(c, ACL_NOPERM_CHANNEL);
+            return 0;
+        }
+    return 1;
+}
+
 static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
 {
+    if (!subscribe_allowed(c, argc, argv, is_pattern))
+        return;
     for (size_t i = 1; i < argc; i++) {
         topic_t *t;
         int r = pubsub__sub_add(c, is_pattern, argv[i].ptr, argv[i].len, &t);
@@ -186,51 +205,22 @@ static void cmd_reset(client_t *c, size_t argc, const resp_arg_t *argv)
     (void)argv;
     pubsub__unsubscribe_quietly(c);
     pubsub__client_set_proto(c, PAYLOAD_RESP2);
-    if (c->ps->opt.password[0] != '\0')
+    c->user = NULL; /* back to the default user, as Redis' RESET */
+    if (c->ps->opt.password[0] != '\0' || c->ps->acl != NULL)
         c->flags &= ~CLIENT_AUTHED;
     pubsub__reply_str(c, "+RESET\r\n");
 }
 
 /* ---- AUTH, HELLO, CLIENT ---- */
 
-/* Compares without an early exit, so that the time taken says nothing
- * about how much of the password was right. */
-static int password_equal(const char *want, const resp_arg_t *got)
-{
-    size_t n = strlen(want);
-    unsigned char diff = got->len != n;
-    for (size_t i = 0; i < got->len; i++)
-        diff |= (unsigned char)(got->ptr[i] ^ want[i % (n != 0 ? n : 1)]);
-    return diff == 0;
-}
-
-/* tickd has one user, Redis' "default", whose password is pubsub.password
- * (none: any password will do, as for Redis' nopass default user). Another
- * username is a user that does not exist: WRONGPASS, as Redis answers.
- * user NULL: AUTH <password>. Sets CLIENT_AUTHED when the pair is right;
- * a wrong pair leaves the client as it was. Errors never show the
- * password. */
-static int authenticate(client_t *c, const resp_arg_t *user, const resp_arg_t *password)
-{
-    const char *want = c->ps->opt.password;
-    int user_ok = user == NULL || (user->len == 7 && memcmp(user->ptr, "default", 7) == 0);
-
-    if (user_ok && (want[0] == '\0' || password_equal(want, password))) {
-        c->flags |= CLIENT_AUTHED;
-        return 1;
-    }
-    pubsub__reply_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
-    return 0;
-}
-
 static void cmd_auth(client_t *c, size_t argc, const resp_arg_t *argv)
 {
     if (argc > 3)
         pubsub__reply_error(c, "ERR syntax error");
-    else if (c->ps->opt.password[0] == '\0' && argc == 2)
+    else if (c->ps->opt.password[0] == '\0' && c->ps->acl == NULL && argc == 2)
         pubsub__reply_error(c, "ERR AUTH <password> called without any password configured for the "
                                "default user. Are you sure your configuration is correct?");
-    else if (authenticate(c, argc == 3 ? &argv[1] : NULL, &argv[argc - 1]))
+    else if (pubsub__acl_authenticate(c, argc == 3 ? &argv[1] : NULL, &argv[argc - 1]))
         pubsub__reply_str(c, "+OK\r\n");
 }
 
@@ -316,7 +306,7 @@ static void cmd_hello(client_t *c, size_t argc, const resp_arg_t *argv)
             return;
         }
     }
-    if (user != NULL && !authenticate(c, user, password))
+    if (user != NULL && !pubsub__acl_authenticate(c, user, password))
         return;
     if (pubsub__auth_required(c)) {
         pubsub__reply_str(

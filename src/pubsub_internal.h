@@ -22,6 +22,9 @@
  *   pubsub_info.c      INFO and PUBSUB CHANNELS/NUMSUB/NUMPAT/HELP
  *   pubsub_query.c     GET, MGET, KEYS, SCAN: last values and books
  *                      without a subscription
+ *   pubsub_acl.c       entitlements: pubsub.users, AUTH, the checks of
+ *                      (P)SUBSCRIBE, PUBLISH and queries, failed AUTH,
+ *                      rights narrowed by a reload
  *
  * Names declared here start pubsub__ (internal, not static); everything
  * else in those files is static. The inline functions below are the hot
@@ -64,6 +67,34 @@ typedef struct client client_t;
 typedef struct topic topic_t;
 
 typedef struct snapshot_job snapshot_job_t;
+
+/* The rights a user's patterns give (pubsub_acl.c). */
+enum acl_right {
+    ACL_SUBSCRIBE = 0, /* SUBSCRIBE, PSUBSCRIBE, snapshots, GET/MGET/KEYS/SCAN */
+    ACL_PUBLISH = 1,   /* PUBLISH */
+};
+
+/* One of a user's channel patterns: s[0..len), NUL-terminated. */
+typedef struct acl_pattern {
+    const char *s;
+    uint32_t len;
+} acl_pattern_t;
+
+/* A user of pubsub.users, as its clients point at it. */
+typedef struct acl_user {
+    char name[64];
+    size_t name_len;
+    uint8_t digest[32];               /* SHA-256 of the password */
+    const acl_pattern_t *patterns[2]; /* by enum acl_right */
+    uint32_t npatterns[2];
+} acl_user_t;
+
+/* The users of one configuration: one heap block, the users, their
+ * patterns and the patterns' text behind the header. */
+typedef struct acl {
+    uint32_t nusers;
+    acl_user_t *users;
+} acl_t;
 
 /* One subscription: a client to a channel or a pattern, listed on both. */
 typedef struct sub {
@@ -151,20 +182,21 @@ typedef struct out_entry {
 } out_entry_t;
 
 enum client_flags {
-    CLIENT_AUTHED = 1 << 0,   /* AUTH succeeded, or no password when it connected */
-    CLIENT_CLOSING = 1 << 1,  /* QUIT, protocol error or stop: close once the output is out */
-    CLIENT_CLOSED = 1 << 2,   /* uv_close() called; freed in its callback */
-    CLIENT_WRITING = 1 << 3,  /* a uv_write() is in flight: flushes skip the client */
-    CLIENT_DIRTY = 1 << 4,    /* on the server's dirty list */
-    CLIENT_SLOW = 1 << 5,     /* over an output limit: on the doomed list */
-    CLIENT_SOFT = 1 << 6,     /* over the soft limit at every pass since soft_since_ms */
-    CLIENT_COUNTED = 1 << 7,  /* counted in stats.clients (not a refused connection) */
-    CLIENT_HELD = 1 << 8,     /* PUBLISH replies wait for the journal: output waits with them */
-    CLIENT_RESP3 = 1 << 9,    /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
-    CLIENT_PAUSED = 1 << 10,  /* not read: HELD_MAX replies held, or CLIENT_WAITING */
-    CLIENT_WAITING = 1 << 11, /* a PUBLISH waits in `in` for room in the journal */
-    CLIENT_RETRY = 1 << 12,   /* ... and is run again now (pubsub_journal_ready()) */
-    CLIENT_NO_WAIT = 1 << 13, /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
+    CLIENT_AUTHED = 1 << 0,     /* AUTH succeeded, or no password when it connected */
+    CLIENT_CLOSING = 1 << 1,    /* QUIT, protocol error or stop: close once the output is out */
+    CLIENT_CLOSED = 1 << 2,     /* uv_close() called; freed in its callback */
+    CLIENT_WRITING = 1 << 3,    /* a uv_write() is in flight: flushes skip the client */
+    CLIENT_DIRTY = 1 << 4,      /* on the server's dirty list */
+    CLIENT_SLOW = 1 << 5,       /* over an output limit: on the doomed list */
+    CLIENT_SOFT = 1 << 6,       /* over the soft limit at every pass since soft_since_ms */
+    CLIENT_COUNTED = 1 << 7,    /* counted in stats.clients (not a refused connection) */
+    CLIENT_HELD = 1 << 8,       /* PUBLISH replies wait for the journal: output waits with them */
+    CLIENT_RESP3 = 1 << 9,      /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
+    CLIENT_PAUSED = 1 << 10,    /* not read: HELD_MAX replies held, or CLIENT_WAITING */
+    CLIENT_WAITING = 1 << 11,   /* a PUBLISH waits in `in` for room in the journal */
+    CLIENT_RETRY = 1 << 12,     /* ... and is run again now (pubsub_journal_ready()) */
+    CLIENT_NO_WAIT = 1 << 13,   /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
+    CLIENT_AUTH_WAIT = 1 << 14, /* a failed AUTH's answer waits (auth_until_ms): not read */
 };
 
 /* A PUBLISH reply waiting for the journal (fsync always): p is its own block
@@ -212,6 +244,15 @@ struct client {
     /* Pattern snapshots not sent yet, oldest first; each is dropped with
      * its subscription. */
     snapshot_job_t *jobs, *jobs_tail;
+
+    /* Entitlements (pubsub_acl.c): the user it authenticated as, NULL for
+     * the default user (every right); failed AUTHs since the last success,
+     * and, CLIENT_AUTH_WAIT, when the answer to the last one goes out, on
+     * the server's auth_waiting list. */
+    const acl_user_t *user;
+    uint32_t auth_failures;
+    uint64_t auth_until_ms;
+    client_t *auth_prev, *auth_next;
 };
 
 /* An INFO report being written: text[0..len), NUL-terminated. */
@@ -262,6 +303,10 @@ struct pubsub {
     client_t *dirty;
     client_t *doomed;
     client_t *held; /* publishers waiting for the journal: replies held, or CLIENT_WAITING */
+
+    acl_t *acl;             /* pubsub.users, NULL when there are none */
+    client_t *auth_waiting; /* CLIENT_AUTH_WAIT clients */
+    uv_timer_t auth_timer;  /* at the first of their auth_until_ms */
 
     topic_table_t channels;
     topic_table_t patterns;
@@ -405,6 +450,40 @@ void pubsub__cmd_pubsub_numsub(client_t *c, size_t argc, const resp_arg_t *argv)
 void pubsub__cmd_pubsub_numpat(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_pubsub_help(client_t *c, size_t argc, const resp_arg_t *argv);
 
+/* ---- pubsub_acl.c ---- */
+
+/* The users of cfg's pubsub.users in one heap block (*out NULL when there
+ * are none); 0 or -ENOMEM. */
+int pubsub__acl_build(heap_t *heap, const config_t *cfg, acl_t **out);
+void pubsub__acl_free(heap_t *heap, acl_t *acl);
+
+/* Whether user u (NULL: the default user, who may do everything) may
+ * subscribe to or publish to (right) the channel name[0..len): one of its
+ * patterns of that right matches it. The one rule of entitlements: a
+ * conflated channel is checked by its base name. */
+int pubsub__acl_may(const acl_user_t *u, enum acl_right right, const char *name, size_t len);
+/* PSUBSCRIBE, as Redis 7: pat is one of u's subscribe patterns, byte for
+ * byte. */
+int pubsub__acl_may_pattern(const acl_user_t *u, const char *pat, size_t len);
+/* GET, MGET: the channel the key reads (book.X[:n] reads quote.X). */
+int pubsub__acl_may_read(const acl_user_t *u, const char *key, size_t len);
+
+/* AUTH and HELLO AUTH (user NULL: AUTH <password>, the default user): 1
+ * and the client authenticated as the user, or 0 with the failure logged,
+ * counted and answered (now, after a delay, or with the close). */
+int pubsub__acl_authenticate(client_t *c, const resp_arg_t *user, const resp_arg_t *password);
+/* Takes c off the failed-AUTH wait (it is closing). */
+void pubsub__acl_client_gone(client_t *c);
+/* The users of cfg in force; clients whose rights narrowed are closed and
+ * logged. 0 or -ENOMEM with a message. */
+int pubsub__acl_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errlen);
+
+/* Redis 7.0's answers to a channel or a key the user may not touch. */
+#define ACL_NOPERM_CHANNEL                                                                         \
+    "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n"
+#define ACL_NOPERM_KEY                                                                             \
+    "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+
 /* ---- pubsub.c ---- */
 
 /* Runs the whole requests in data and keeps the rest (see pubsub.c). */
@@ -418,7 +497,7 @@ void pubsub__client_close(client_t *c);
 /* Whether c must AUTH before it may run a command that needs it. */
 static inline int pubsub__auth_required(const client_t *c)
 {
-    return c->ps->opt.password[0] != '\0' && !(c->flags & CLIENT_AUTHED);
+    return !(c->flags & CLIENT_AUTHED) && (c->ps->opt.password[0] != '\0' || c->ps->acl != NULL);
 }
 
 /* ---- the fan-out path, inline ---- */

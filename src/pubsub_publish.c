@@ -280,6 +280,11 @@ void pubsub__cmd_publish(client_t *c, size_t argc, const resp_arg_t *argv)
         pubsub__reply_error(c, "ERR PUBLISH is not accepted here");
         return;
     }
+    if (HEAP_UNLIKELY(c->user != NULL) &&
+        !pubsub__acl_may(c->user, ACL_PUBLISH, argv[1].ptr, argv[1].len)) {
+        pubsub__reply_str(c, ACL_NOPERM_CHANNEL);
+        return;
+    }
     uint64_t durable_at = 0;
     int no_wait = (c->flags & CLIENT_NO_WAIT) != 0; /* the first PUBLISH retried only */
     c->flags &= ~CLIENT_NO_WAIT;

@@ -26,6 +26,10 @@
  * grows mid-iteration is walked again from its start: a key may come twice,
  * never be missed, as Redis promises.
  *
+ * A user of pubsub.users reads only the channels it may subscribe to
+ * (pubsub_acl.c): a GET or MGET of any other key is -NOPERM, KEYS and SCAN
+ * leave them out.
+ *
  * These commands are not allowed in RESP2 subscribed mode (the dispatch
  * table says so, as Redis does). Never blocks; the market is read, never
  * changed.
@@ -60,10 +64,9 @@ typedef struct query_key {
 
 /* The last tick of sym on a trade or quote channel, or NULL. Every way a
  * query reaches a value (GET, MGET, KEYS, SCAN; a book through its
- * symbol's quote channel) goes through here or parse_key(): section 2 of
- * issue #20 (entitlements) adds the client's user to these two and checks
- * it against the channel, so that a channel the user may not subscribe to
- * reads as missing. */
+ * symbol's quote channel) goes through here or parse_key(); what a
+ * restricted user may read is checked before (GET, MGET: -NOPERM, as
+ * Redis 7 answers a key) or beside (KEYS, SCAN: not listed) these two. */
 static const tick_t *channel_tick(const symbol_t *sym, int kind)
 {
     return kind == KEY_TRADE ? sym->last_trade : sym->last_quote;
@@ -246,12 +249,28 @@ static void reply_value(client_t *c, const query_key_t *k)
     pubsub__reply_bulk(c, text, (size_t)n);
 }
 
+/* Whether c's user may read every key of argv[1..argc); if not, the
+ * -NOPERM answer is given, as Redis 7 checks a command's keys before it
+ * runs. */
+static int keys_allowed(client_t *c, size_t argc, const resp_arg_t *argv)
+{
+    if (HEAP_LIKELY(c->user == NULL))
+        return 1;
+    for (size_t i = 1; i < argc; i++)
+        if (!pubsub__acl_may_read(c->user, argv[i].ptr, argv[i].len)) {
+            pubsub__reply_str(c, ACL_NOPERM_KEY);
+            return 0;
+        }
+    return 1;
+}
+
 void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv)
 {
     query_key_t k;
     const char *why;
-    (void)argc;
 
+    if (!keys_allowed(c, argc, argv))
+        return;
     if (parse_key(c, &argv[1], &k, &why) != 0)
         pubsub__reply_error(c, "%s", why);
     else
@@ -260,6 +279,8 @@ void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv)
 
 void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv)
 {
+    if (!keys_allowed(c, argc, argv))
+        return;
     pubsub__reply_number(c, '*', (long long)(argc - 1));
     for (size_t i = 1; i < argc; i++) {
         query_key_t k;
@@ -297,7 +318,8 @@ static int walk_symbol(symbol_t *sym, void *arg)
         memcpy(name, kinds[i] == KEY_TRADE ? "trade." : "quote.", 6);
         memcpy(name + 6, sym->name, sym->len);
         size_t n = 6 + (size_t)sym->len;
-        if (w->pattern != NULL && !glob_match(w->pattern, w->plen, name, n))
+        if ((w->pattern != NULL && !glob_match(w->pattern, w->plen, name, n)) ||
+            (w->c->user != NULL && !pubsub__acl_may(w->c->user, ACL_SUBSCRIBE, name, n)))
             continue;
         w->found++;
         if (w->write)
