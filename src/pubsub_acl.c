@@ -21,7 +21,8 @@
  * name that is no user is hashed and compared too, so the time taken does
  * not tell a user that exists from one that does not. A failure is
  * WRONGPASS as Redis answers it, logged with the peer's address and the
- * user name (never the password), and counted (auth_failures_total). A
+ * user name (never the password; nor a name that is no user, which may be
+ * a password in the wrong place), and counted (auth_failures_total). A
  * connection's first two failures are answered at once; from the third the
  * answer waits 100 ms more each time (100, 200, ... 700 ms), and the tenth
  * closes the connection. The wait is a timer: the client is not read and
@@ -306,21 +307,29 @@ static void auth_timer_arm(pubsub_t *ps)
         uv_timer_start(&ps->auth_timer, on_auth_timer, first > now ? first - now : 0, 0);
 }
 
-/* A failed AUTH or HELLO AUTH: logged, counted, and answered now, later
- * (the client waits, unread) or with the connection's close. */
-static void auth_failed(client_t *c, const resp_arg_t *user)
+/* A failed AUTH or HELLO AUTH as user (NULL: the default user; known:
+ * whether it names a user): logged, counted, and answered now, later (the
+ * client waits, unread) or with the connection's close. A name that is no
+ * user is not logged: it may be a password sent in the wrong place
+ * (AUTH <password> <user>). */
+static void auth_failed(client_t *c, const resp_arg_t *user, int known)
 {
     pubsub_t *ps = c->ps;
-    char peer[PEER_TEXT_MAX], name[NAME_SHOWN_MAX + 1];
+    char peer[PEER_TEXT_MAX], name[NAME_SHOWN_MAX + 3];
     uint32_t n = ++c->auth_failures;
 
     ps->stats.auth_failures_total++;
     peer_text(c, peer, sizeof peer);
-    if (user != NULL)
-        name_text(user->ptr, user->len, name);
-    else
-        strcpy(name, "default");
-    log_msg(LOG_WARNING, "pubsub: client %s: AUTH failed for user \"%s\" (%u on this connection%s)",
+    if (user == NULL) {
+        strcpy(name, "\"default\"");
+    } else if (known) {
+        name[0] = '"';
+        name_text(user->ptr, user->len, name + 1);
+        strcat(name, "\"");
+    } else {
+        strcpy(name, "that does not exist");
+    }
+    log_msg(LOG_WARNING, "pubsub: client %s: AUTH failed for user %s (%u on this connection%s)",
             peer, name, n, n >= AUTH_CLOSE_AFTER ? "; closing it" : "");
     if (n >= AUTH_CLOSE_AFTER) {
         pubsub__reply_error(c, "%s", wrongpass);
@@ -341,7 +350,7 @@ int pubsub__acl_authenticate(client_t *c, const resp_arg_t *user, const resp_arg
 {
     pubsub_t *ps = c->ps;
     const char *want = ps->opt.password;
-    int ok;
+    int ok, known = 1;
     const acl_user_t *u = NULL;
 
     if (user == NULL || (user->len == 7 && memcmp(user->ptr, "default", 7) == 0)) {
@@ -352,9 +361,10 @@ int pubsub__acl_authenticate(client_t *c, const resp_arg_t *user, const resp_arg
         u = find_user(ps->acl, user->ptr, user->len);
         static const uint8_t none[32];
         ok = digest_matches(u != NULL ? u->digest : none, password) && u != NULL;
+        known = u != NULL;
     }
     if (!ok) {
-        auth_failed(c, user);
+        auth_failed(c, user, known);
         return 0;
     }
     c->auth_failures = 0;

@@ -1177,6 +1177,82 @@ static void test_nats_feed_rejects_what_cannot_work(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- pubsub.users ---- */
+
+#define ALICE_SHA "4fff294b5f645bff33429af4b5655b374e1f05efad2d7e1a0399edcf5741f32e"
+
+static void test_users_are_read_with_their_digest_and_patterns(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN] = "";
+    const char *yaml = "pubsub:\n"
+                       "  users:\n"
+                       "    - name: alice\n"
+                       "      password_sha256: " ALICE_SHA "\n"
+                       "      subscribe: [quote.*, trade.AAPL]\n"
+                       "      publish: [trade.Z*]\n"
+                       "    - {name: bob, password_sha256: " ALICE_SHA "}\n";
+    assert_int_equal(load_text(cfg, yaml, err), 0);
+    assert_int_equal(cfg->pubsub.nusers, 2);
+    const config_user_t *a = &cfg->pubsub.users[0], *b = &cfg->pubsub.users[1];
+    assert_string_equal(a->name, "alice");
+    assert_int_equal(a->password_sha256[0], 0x4f);
+    assert_int_equal(a->password_sha256[31], 0x2e);
+    assert_int_equal(a->subscribe.n, 2);
+    const char *p = config_user_pattern(cfg, a->subscribe);
+    assert_string_equal(p, "quote.*");
+    assert_string_equal(config_user_pattern_next(p), "trade.AAPL");
+    assert_int_equal(a->publish.n, 1);
+    assert_string_equal(config_user_pattern(cfg, a->publish), "trade.Z*");
+    assert_string_equal(b->name, "bob");
+    assert_null(config_user_pattern(cfg, b->subscribe)); /* no pattern: no right */
+    assert_null(config_user_pattern(cfg, b->publish));
+}
+
+static void test_users_reject_a_bad_digest_a_duplicate_name_and_a_bad_glob(void **state)
+{
+    assert_text_rejected(
+        *state, "pubsub:\n  users:\n    - {name: a, password_sha256: abc}\n",
+        "3:34: pubsub.users[0].password_sha256: expected the SHA-256 of the password as 64 hex "
+        "digits (printf %s PASSWORD | sha256sum), got \"abc\" (3 digits, not 64)");
+    assert_text_rejected(
+        *state,
+        "pubsub:\n  users:\n    - {name: a, password_sha256: "
+        "zz" ALICE_SHA "}\n",
+        "3:34: pubsub.users[0].password_sha256: expected the SHA-256 of the password as 64 hex "
+        "digits (printf %s PASSWORD | sha256sum), got "
+        "\"zz4fff294b5f645bff33429af4b5655b374e1f05efad2d7e...\" (only the digits 0-9 and a-f)");
+    assert_text_rejected(*state,
+                         "pubsub:\n  users:\n    - {name: a, password_sha256: " ALICE_SHA
+                         "}\n    - {name: a, password_sha256: " ALICE_SHA "}\n",
+                         "4:8: pubsub.users[1].name: \"a\" is already the name of "
+                         "pubsub.users[0]; user names must be unique");
+    assert_text_rejected(
+        *state,
+        "pubsub:\n  users:\n    - {name: a, password_sha256: " ALICE_SHA
+        ", subscribe: [\"quote.[AB\"]}\n",
+        "3:112: pubsub.users[0].subscribe[0]: expected a channel or a glob pattern such as "
+        "quote.* or trade.[A-M]*, got \"quote.[AB\" (a [ without its ]; write \\[ for a bracket)");
+    assert_text_rejected(*state,
+                         "pubsub:\n  users:\n    - {name: a, password_sha256: " ALICE_SHA
+                         ", publish: [\"x\\\\\"]}\n",
+                         "3:110: pubsub.users[0].publish[0]: expected a channel or a glob "
+                         "pattern such as quote.* or trade.[A-M]*, got \"x\\\\\" (a \\ at the "
+                         "end escapes nothing; write \\\\ for a backslash)");
+    assert_text_rejected(
+        *state, "pubsub:\n  users:\n    - {name: default, password_sha256: " ALICE_SHA "}\n",
+        "3:14: pubsub.users[0].name: expected a user name, got \"default\" "
+        "(default is the user of pubsub.password; pick another name)");
+    assert_text_rejected(*state, "pubsub:\n  users:\n    - {name: a}\n",
+                         "3:7: pubsub.users[0]: missing key \"password_sha256\" (printf %s "
+                         "PASSWORD | sha256sum)");
+    assert_text_rejected(*state, "pubsub:\n  users:\n    - {password_sha256: " ALICE_SHA "}\n",
+                         "3:7: pubsub.users[0]: missing key \"name\" (the user name AUTH gives)");
+    assert_text_rejected(*state, "pubsub:\n  users: alice\n",
+                         "2:10: pubsub.users: expected a list of users (name, password_sha256, "
+                         "subscribe, publish), got \"alice\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1237,6 +1313,8 @@ int main(void)
         T(test_nats_rejects_mixed_authentication_and_half_pairs),
         T(test_nats_feed_reads_core_and_jetstream_settings),
         T(test_nats_feed_rejects_what_cannot_work),
+        T(test_users_are_read_with_their_digest_and_patterns),
+        T(test_users_reject_a_bad_digest_a_duplicate_name_and_a_bad_glob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

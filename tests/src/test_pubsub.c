@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "alloc/object.h"
 #include "feed/csv.h"
@@ -2384,6 +2385,279 @@ static void test_get_book_refuses_a_bad_depth_in_redis_words(void **state)
               "-ERR book depth is out of range, must be between 1 and 1000\r\n");
 }
 
+/* ---- entitlements (pubsub_acl.c) ---- */
+
+#define NOPERM_CHANNEL                                                                             \
+    "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n"
+#define NOPERM_KEY                                                                                 \
+    "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+#define WRONGPASS "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+/* Appends patterns (NULL-terminated) to cfg's user text. */
+static config_patterns_t user_patterns(config_t *cfg, const char *const *patterns)
+{
+    config_patterns_t ps = {cfg->pubsub.user_text_len, 0};
+    for (; patterns != NULL && *patterns != NULL; patterns++, ps.n++) {
+        size_t n = strlen(*patterns) + 1;
+        memcpy(cfg->pubsub.user_text + cfg->pubsub.user_text_len, *patterns, n);
+        cfg->pubsub.user_text_len += (uint32_t)n;
+    }
+    return ps;
+}
+
+/* A user of cfg, as the config loader makes one. */
+static void add_user(config_t *cfg, const char *name, const char *password,
+                     const char *const *subscribe, const char *const *publish)
+{
+    config_user_t *u = &cfg->pubsub.users[cfg->pubsub.nusers++];
+    unsigned int n = 0;
+    snprintf(u->name, sizeof u->name, "%s", name);
+    assert_int_equal(
+        EVP_Digest(password, strlen(password), u->password_sha256, &n, EVP_sha256(), NULL), 1);
+    u->subscribe = user_patterns(cfg, subscribe);
+    u->publish = user_patterns(cfg, publish);
+}
+
+/* alice may read trade.A* and trade.IBM and publish trade.A*; bob may read
+ * every trade channel and publish nothing. */
+static void add_alice_and_bob(config_t *cfg)
+{
+    add_user(cfg, "alice", "pw-alice", (const char *const[]){"trade.A*", "trade.IBM", NULL},
+             (const char *const[]){"trade.A*", NULL});
+    add_user(cfg, "bob", "pw-bob", (const char *const[]){"trade.*", NULL}, NULL);
+}
+
+static void
+test_users_authenticate_as_redis_7_and_the_default_user_is_off_without_a_password(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "PING\r\n", "-NOAUTH Authentication required.\r\n");
+    roundtrip(f, c, "AUTH pw-alice\r\n", WRONGPASS);     /* the default user is off */
+    roundtrip(f, c, "AUTH alice pw-bob\r\n", WRONGPASS); /* another user's password */
+    int d = connect_client(f);
+    roundtrip(f, d, "AUTH nobody pw-alice\r\n", WRONGPASS); /* no such user */
+    roundtrip(f, d, "AUTH default pw-alice\r\n", WRONGPASS);
+    roundtrip(f, c, "AUTH alice pw-alice\r\n", "+OK\r\n");
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+    roundtrip(f, d, "HELLO 3 AUTH bob pw-bob\r\n", hello_reply(3, 2));
+    roundtrip(f, d, "PING\r\n", "+PONG\r\n");
+    /* RESET goes back to the default user, who is off. */
+    roundtrip(f, d, "RESET\r\n", "+RESET\r\n");
+    roundtrip(f, d, "PING\r\n", "-NOAUTH Authentication required.\r\n");
+    assert_int_equal(stats(f).auth_failures_total, 4);
+}
+
+static void test_the_default_user_of_pubsub_password_keeps_every_right_beside_users(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    snprintf(f->cfg->pubsub.password, sizeof f->cfg->pubsub.password, "pw-default");
+    f->cfg->pubsub.payload = PAYLOAD_CSV;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "AUTH pw-default\r\n", "+OK\r\n");
+    send_str(c, "SUBSCRIBE quote.MSFT\r\n");
+    expect_subscribed(f, c, "quote.MSFT", 1);
+    send_str(c, "PSUBSCRIBE *\r\n");
+    expect_psubscribed(f, c, "*", 2);
+}
+
+static void test_subscribe_psubscribe_publish_and_get_outside_the_rights_answer_noperm(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    f->cfg->pubsub.payload = PAYLOAD_CSV;
+    start(f);
+    trade(f, "MSFT", 10000, 1, 'B', 1);
+    trade(f, "AAPL", 20000, 2, 'B', 2);
+    int c = connect_client(f);
+    roundtrip(f, c, "AUTH alice pw-alice\r\n", "+OK\r\n");
+    roundtrip(f, c, "PUBLISH trade.MSFT T,3,MSFT,1.0000,1,B\r\n", NOPERM_CHANNEL);
+    roundtrip(f, c, "PUBLISH trade.AAPL T,3,AAPL,1.0000,1,B\r\n", ":0\r\n");
+    roundtrip(f, c, "GET trade.MSFT\r\n", NOPERM_KEY);
+    roundtrip(f, c, "GET book.MSFT:5\r\n", NOPERM_KEY); /* read through quote.MSFT */
+    roundtrip(f, c, "MGET trade.AAPL trade.MSFT\r\n", NOPERM_KEY);
+    roundtrip(f, c, "GET trade.AAPL\r\n", bulk("T,3,AAPL,1.0000,1,B"));
+    /* One forbidden channel refuses the whole command: nothing is
+     * subscribed (PING answers unsubscribed). */
+    roundtrip(f, c, "SUBSCRIBE trade.AAPL trade.MSFT\r\n", NOPERM_CHANNEL);
+    roundtrip(f, c, "PSUBSCRIBE trade.*\r\n", NOPERM_CHANNEL);
+    roundtrip(f, c, "PSUBSCRIBE trade.A\r\n", NOPERM_CHANNEL); /* not one of its patterns */
+    roundtrip(f, c, "PING\r\n", "+PONG\r\n");
+    assert_int_equal(stats(f).subscriptions, 0);
+    /* A channel its pattern allows, and its own pattern, are fine. */
+    send_str(c, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, c, "trade.AAPL", 1);
+    expect(f, c, frame("trade.AAPL", "T,3,AAPL,1.0000,1,B")); /* its snapshot */
+    send_str(c, "PSUBSCRIBE trade.A*\r\n");
+    expect_psubscribed(f, c, "trade.A*", 2);
+    expect(f, c, pframe("trade.A*", "trade.AAPL", "T,3,AAPL,1.0000,1,B"));
+    roundtrip(f, c, "SUBSCRIBE trade.MSFT\r\n", NOPERM_CHANNEL);
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_no_way_in_delivers_a_forbidden_channel_to_a_restricted_user(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    f->cfg->pubsub.payload = PAYLOAD_CSV;
+    start(f);
+    int c = connect_client(f), b = connect_client(f);
+    roundtrip(f, c, "AUTH alice pw-alice\r\n", "+OK\r\n");
+    roundtrip(f, b, "AUTH bob pw-bob\r\n", "+OK\r\n");
+    trade(f, "AMZN", 10000, 1, 'B', 1);
+    trade(f, "MSFT", 10000, 2, 'B', 2);
+    /* KEYS and SCAN list only what alice may read; bob reads them all. */
+    roundtrip(f, c, "KEYS *\r\n", "*1\r\n$10\r\ntrade.AMZN\r\n");
+    roundtrip(f, c, "KEYS trade.M*\r\n", "*0\r\n");
+    roundtrip(f, c, "SCAN 0 COUNT 1000\r\n", "*2\r\n$1\r\n0\r\n*1\r\n$10\r\ntrade.AMZN\r\n");
+    roundtrip(f, c, "SCAN 0 MATCH *MSFT COUNT 1000\r\n", "*2\r\n$1\r\n0\r\n*0\r\n");
+    roundtrip(f, b, "KEYS trade.M*\r\n", "*1\r\n$10\r\ntrade.MSFT\r\n");
+    /* trade.* would cover MSFT: refused. trade.A* and its snapshot carry
+     * only what it allows, now and as ticks come. */
+    roundtrip(f, c, "PSUBSCRIBE trade.*\r\n", NOPERM_CHANNEL);
+    send_str(c, "PSUBSCRIBE trade.A*\r\n");
+    expect_psubscribed(f, c, "trade.A*", 1);
+    expect(f, c, pframe("trade.A*", "trade.AMZN", "T,1,AMZN,1.0000,1,B"));
+    expect_nothing_before_pong(f, c, 1);
+    trade(f, "MSFT", 10000, 3, 'B', 3);
+    trade(f, "ATX", 10000, 4, 'B', 4);
+    pubsub_flush(f->ps);
+    expect(f, c, pframe("trade.A*", "trade.ATX", "T,4,ATX,1.0000,4,B"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_a_reload_that_narrows_rights_disconnects_exactly_the_affected_clients(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    add_user(f->cfg, "carol", "pw-carol", (const char *const[]){"trade.*", NULL}, NULL);
+    add_user(f->cfg, "dave", "pw-dave", (const char *const[]){"trade.*", NULL}, NULL);
+    snprintf(f->cfg->pubsub.password, sizeof f->cfg->pubsub.password, "pw-default");
+    f->cfg->pubsub.payload = PAYLOAD_CSV;
+    start(f);
+    int a = connect_client(f), b = connect_client(f), c = connect_client(f), d = connect_client(f),
+        e = connect_client(f);
+    const char *auth[] = {"AUTH alice pw-alice\r\n", "AUTH bob pw-bob\r\n",
+                          "AUTH carol pw-carol\r\n", "AUTH dave pw-dave\r\n",
+                          "AUTH pw-default\r\n"};
+    int fds[] = {a, b, c, d, e};
+    for (int i = 0; i < 5; i++) {
+        roundtrip(f, fds[i], auth[i], "+OK\r\n");
+        send_str(fds[i], i == 1 ? "PSUBSCRIBE trade.*\r\n" : "SUBSCRIBE trade.AAPL\r\n");
+        if (i == 1)
+            expect_psubscribed(f, fds[i], "trade.*", 1);
+        else
+            expect_subscribed(f, fds[i], "trade.AAPL", 1);
+    }
+    trade(f, "AAPL", 10000, 1, 'B', 1);
+    pubsub_flush(f->ps);
+    for (int i = 0; i < 5; i++)
+        expect(f, fds[i],
+               i == 1 ? pframe("trade.*", "trade.AAPL", "T,1,AAPL,1.0000,1,B")
+                      : frame("trade.AAPL", "T,1,AAPL,1.0000,1,B"));
+
+    /* alice loses trade.A* (keeps trade.IBM), bob keeps trade.* as written
+     * plus more, carol's password changes, dave is gone; the default user
+     * stays. */
+    config_t *cfg = calloc(1, sizeof *cfg);
+    *cfg = *f->cfg;
+    cfg->pubsub.nusers = 0;
+    cfg->pubsub.user_text_len = 0;
+    add_user(cfg, "alice", "pw-alice", (const char *const[]){"trade.IBM", NULL}, NULL);
+    add_user(cfg, "bob", "pw-bob", (const char *const[]){"quote.*", "trade.*", NULL}, NULL);
+    add_user(cfg, "carol", "pw-carol2", (const char *const[]){"trade.*", NULL}, NULL);
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(pubsub_reconfigure(f->ps, cfg, err, sizeof err), 0);
+    trade(f, "AAPL", 10000, 2, 'B', 2);
+    pubsub_flush(f->ps);
+    expect_closed(f, a);
+    expect_closed(f, c);
+    expect_closed(f, d);
+    expect(f, b, pframe("trade.*", "trade.AAPL", "T,2,AAPL,1.0000,2,B"));
+    expect(f, e, frame("trade.AAPL", "T,2,AAPL,1.0000,2,B"));
+    assert_int_equal(stats(f).clients, 2);
+
+    /* Users and no password any more: the default user is off, and its
+     * client goes too. */
+    cfg->pubsub.password[0] = '\0';
+    assert_int_equal(pubsub_reconfigure(f->ps, cfg, err, sizeof err), 0);
+    expect_closed(f, e);
+    expect_nothing_before_pong(f, b, 1);
+    free(cfg);
+}
+
+static void test_auth_as_a_user_who_may_not_hold_the_subscriptions_closes_the_client(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    snprintf(f->cfg->pubsub.password, sizeof f->cfg->pubsub.password, "pw-default");
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3 AUTH default pw-default\r\n", hello_reply(3, 1));
+    send_str(c, "SUBSCRIBE trade.MSFT\r\n");
+    expect_sub_reply(f, c, RESP3, "subscribe", "trade.MSFT", 1);
+    roundtrip(f, c, "AUTH alice pw-alice\r\n", NOPERM_CHANNEL);
+    expect_closed(f, c);
+}
+
+static void
+test_failed_auth_is_counted_answered_later_each_time_and_closed_at_the_tenth(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    start(f);
+    int c = connect_client(f);
+    int64_t waited[10];
+    for (int i = 0; i < 9; i++) {
+        int64_t t0 = mono_ns();
+        roundtrip(f, c, i % 2 ? "AUTH alice nope\r\n" : "HELLO 3 AUTH alice nope\r\n", WRONGPASS);
+        waited[i] = mono_ns() - t0;
+    }
+    assert_true(waited[0] < 100000000 && waited[1] < 100000000);
+    for (int i = 2; i < 9; i++) /* 100 ms, 200 ms, ... (uv_now() is in whole ms) */
+        assert_true(waited[i] >= (int64_t)(i - 1) * 100000000 - 5000000);
+    /* The tenth is answered at once, and closes: what followed is not run. */
+    send_str(c, "AUTH alice nope\r\nPING\r\n");
+    expect(f, c, WRONGPASS);
+    expect_closed(f, c);
+    assert_int_equal(stats(f).auth_failures_total, 10);
+    /* A success starts the count again. */
+    int d = connect_client(f);
+    for (int i = 0; i < 2; i++)
+        roundtrip(f, d, "AUTH alice nope\r\n", WRONGPASS);
+    roundtrip(f, d, "AUTH alice pw-alice\r\n", "+OK\r\n");
+    int64_t t0 = mono_ns();
+    roundtrip(f, d, "AUTH alice nope\r\n", WRONGPASS);
+    assert_true(mono_ns() - t0 < 100000000);
+}
+
+static void
+test_a_delayed_auth_answer_waits_on_a_timer_and_pipelined_requests_wait_for_it(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    start(f);
+    int g = connect_client(f);
+    roundtrip(f, g, "AUTH bob pw-bob\r\n", "+OK\r\n");
+    int c = connect_client(f);
+    for (int i = 0; i < 2; i++)
+        roundtrip(f, c, "AUTH alice nope\r\n", WRONGPASS);
+    int64_t t0 = mono_ns();
+    /* 100 + 200 + ... + 500 ms of answers, then a PING in its turn. */
+    send_str(c, "AUTH alice nope\r\nAUTH alice nope\r\nAUTH alice nope\r\nAUTH alice "
+                "nope\r\nAUTH alice nope\r\nPING\r\n");
+    roundtrip(f, g, "PING\r\n", "+PONG\r\n"); /* others are served meanwhile */
+    assert_true(mono_ns() - t0 < 100000000);
+    for (int i = 0; i < 5; i++)
+        expect(f, c, WRONGPASS);
+    expect(f, c, "-NOAUTH Authentication required.\r\n");
+    assert_true(mono_ns() - t0 >= 1500000000 - 5000000);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
@@ -2460,6 +2734,14 @@ int main(void)
         T(test_pattern_links_follow_patterns_as_they_come_and_go),
         T(test_a_big_pattern_snapshot_is_sent_in_steps_as_the_client_reads),
         T(test_pattern_churn_leaves_no_mapped_memory_after_trim),
+        T(test_users_authenticate_as_redis_7_and_the_default_user_is_off_without_a_password),
+        T(test_the_default_user_of_pubsub_password_keeps_every_right_beside_users),
+        T(test_subscribe_psubscribe_publish_and_get_outside_the_rights_answer_noperm),
+        T(test_no_way_in_delivers_a_forbidden_channel_to_a_restricted_user),
+        T(test_a_reload_that_narrows_rights_disconnects_exactly_the_affected_clients),
+        T(test_auth_as_a_user_who_may_not_hold_the_subscriptions_closes_the_client),
+        T(test_failed_auth_is_counted_answered_later_each_time_and_closed_at_the_tenth),
+        T(test_a_delayed_auth_answer_waits_on_a_timer_and_pipelined_requests_wait_for_it),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
