@@ -8,13 +8,16 @@ test that passes on redis-server and fails on tickd has found a place where
 tickd does not yet speak Redis as the client expects.
 
 Both servers are started the same way for every test: a password (so that
-AUTH, right and wrong, is part of each scenario), and for tickd
+AUTH, right and wrong, is part of each scenario), a user ALICE who may
+subscribe to, publish to and read only trade.A* (tickd's pubsub.users; on
+redis-server the ACL user `&trade.A* ~trade.A*`), and for tickd
 `payload: csv`, so that a PUBLISHed tick comes back as the very CSV line that
 was sent when that line is already in tickd's normal form (prices with four
 decimals), exactly as Redis echoes it. The tick lines below are in that form,
 so a test asserts byte-for-byte content on both servers.
 """
 
+import hashlib
 import os
 import signal
 import socket
@@ -34,6 +37,9 @@ if KIND not in ("tickd", "redis"):
 
 PASSWORD = "s3cret-Pw-4-tests"
 WRONG_PASSWORD = "not-the-Pw-9"
+ALICE = "alice"
+ALICE_PASSWORD = "alice-Pw-7"
+ALICE_CHANNELS = "trade.A*"  # what alice may subscribe to, publish to and read
 
 
 def trade_line(symbol, ts, price, size, side):
@@ -91,13 +97,16 @@ class RedisServer:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(64):
-                        return
+                        break
             except OSError:
                 pass
             if time.monotonic() > end:
                 self.close()
                 raise AssertionError(f"redis-server not answering within 10 s:\n{self.log()}")
             time.sleep(0.05)
+        _command(self.port, password, "ACL", "SETUSER", ALICE, "on", ">" + ALICE_PASSWORD,
+                 "resetchannels", "&" + ALICE_CHANNELS, "resetkeys", "~" + ALICE_CHANNELS,
+                 "+@all")
 
     def seed(self, channel, line):
         """Makes line the value of key channel, as tickd's last value would be."""
@@ -124,7 +133,10 @@ class TickdServer:
 
     def __init__(self, password):
         self.password = password
-        self.tickd = Tickd(pubsub_extra=["payload: csv", f'password: "{password}"']).start()
+        digest = hashlib.sha256(ALICE_PASSWORD.encode()).hexdigest()
+        users = ["users:", f"  - name: {ALICE}", f"    password_sha256: {digest}",
+                 f'    subscribe: ["{ALICE_CHANNELS}"]', f'    publish: ["{ALICE_CHANNELS}"]']
+        self.tickd = Tickd(pubsub_extra=["payload: csv", f'password: "{password}"', *users]).start()
         self.port = self.tickd.pubsub_port
 
     def seed(self, channel, line):

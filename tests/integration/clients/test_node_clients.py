@@ -2,7 +2,8 @@
 installed by `npm ci --prefix tests`) against the real server: scenario.js
 runs the pub/sub scenario with each client's default options, and again with
 the other protocol where the client lets one choose it; query.js asks
-node-redis for last values (GET, MGET, KEYS, SCAN) the same ways.
+node-redis for last values (GET, MGET, KEYS, SCAN) the same ways; acl.js
+connects node-redis as a user with narrow rights (NOPERM, patterns).
 
 A client or Node itself that is not installed fails its test saying so: these
 tests never skip.
@@ -14,7 +15,8 @@ import shutil
 import subprocess
 import unittest
 
-from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line, trade_line
+from servers import (ALICE, ALICE_PASSWORD, PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line,
+                     trade_line)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.normpath(os.path.join(HERE, "..", "..", "node_modules"))
@@ -39,6 +41,11 @@ class NodeClientTestCase(ServerTestCase):
             self.server.seed(channel, line)
         self.run_node("query.js", package, package, str(resp), str(self.server.port), PASSWORD,
                       json.dumps(values), what=f"{package} query ({resp})")
+
+    def acl(self, package):
+        """acl.js: package as the user ALICE, with its default options."""
+        self.run_node("acl.js", package, package, str(self.server.port), PASSWORD, ALICE,
+                      ALICE_PASSWORD, what=f"{package} as {ALICE}")
 
     def run_node(self, script, package, *args, what):
         node = shutil.which("node")
@@ -81,6 +88,13 @@ class NodeRedisTest(NodeClientTestCase):
 
     def test_node_redis_5_reads_last_values_with_default_options_resp2(self):
         self.query("redis5")
+
+
+    def test_node_redis_6_as_a_user_gets_noperm_and_only_its_channels_resp3(self):
+        self.acl("redis")
+
+    def test_node_redis_5_as_a_user_gets_noperm_and_only_its_channels_resp2(self):
+        self.acl("redis5")
 
 
 class IoredisTest(NodeClientTestCase):

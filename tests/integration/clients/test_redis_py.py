@@ -1,7 +1,8 @@
 """redis-py from Debian (python3-redis 4.3, RESP2 only) with its default
 options against the real server: subscribe to a channel and a pattern, receive
 ticks, PUBLISH, PING in subscribe mode, unsubscribe, AUTH right and wrong; the
-last values by GET, MGET, KEYS and SCAN (scan_iter) without subscribing.
+last values by GET, MGET, KEYS and SCAN (scan_iter) without subscribing; a
+user with narrow rights (AUTH user pass, NOPERM, its pattern).
 
 Run with Debian's /usr/bin/python3 (ctest does): the python3 first on PATH may
 be another interpreter without python3-redis, and then this test fails saying
@@ -17,7 +18,8 @@ except ImportError as e:
     raise SystemExit(f"redis-py is not importable ({e}): install Debian's python3-redis "
                      "(deploy/setup.sh deps) and run this test with /usr/bin/python3")
 
-from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line, trade_line
+from servers import (ALICE, ALICE_PASSWORD, PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line,
+                     trade_line)
 
 
 class RedisPyTest(ServerTestCase):
@@ -145,6 +147,53 @@ class RedisPyTest(ServerTestCase):
         sub.execute_command("GET", "trade.AAPL")
         with self.assertRaisesRegex(redis.ResponseError, "Can't execute 'get'"):
             self.next_message(sub)
+
+
+    def alice(self):
+        """A client of the user alice (trade.A* only), redis-py's defaults
+        otherwise: AUTH alice <password> on connect."""
+        r = redis.Redis("127.0.0.1", self.server.port, username=ALICE, password=ALICE_PASSWORD)
+        self.addCleanup(r.close)
+        return r
+
+    def test_a_user_gets_noperm_outside_its_channels_and_only_its_channels_through_a_pattern(self):
+        values = self.seed_last_values()
+        r = self.alice()
+        self.assertTrue(r.ping())
+        wrong = redis.Redis("127.0.0.1", self.server.port, username=ALICE, password=WRONG_PASSWORD)
+        self.addCleanup(wrong.close)
+        with self.assertRaisesRegex(redis.exceptions.ResponseError, "^WRONGPASS"):
+            wrong.ping()
+        noperm = "no permissions to access one of the"
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, noperm + " channels"):
+            r.publish("trade.MSFT", trade_line("MSFT", 5, 310.5, 1, "B"))
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, noperm + " keys"):
+            r.get("trade.MSFT")
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, noperm + " keys"):
+            r.mget("trade.AAPL", "trade.MSFT")
+        self.assertEqual(r.get("trade.AAPL"), values[b"trade.AAPL"])
+
+        sub = r.pubsub()
+        self.addCleanup(sub.close)
+        sub.subscribe("trade.MSFT")
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, noperm + " channels"):
+            self.next_message(sub)
+        sub.psubscribe("trade.*")  # would cover trade.MSFT: refused (Redis 7's literal rule)
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, noperm + " channels"):
+            self.next_message(sub)
+        sub.psubscribe("trade.A*")
+        self.assertEqual(self.next_message(sub)["type"], "psubscribe")
+        if self.server.__class__.__name__ == "TickdServer":  # tickd's snapshot on subscribe
+            self.assertEqual(self.next_message(sub)["channel"], b"trade.AAPL")
+        pub = self.client()
+        msft = trade_line("MSFT", 6, 310.5, 2, "B")
+        amzn = trade_line("AMZN", 7, 180.25, 3, "S")
+        self.assertEqual(pub.publish("trade.MSFT", msft), 0)
+        self.assertEqual(r.publish("trade.AMZN", amzn), 1)
+        self.assertEqual(self.next_message(sub),
+                         {"type": "pmessage", "pattern": b"trade.A*", "channel": b"trade.AMZN",
+                          "data": amzn.encode()})
+        self.assertIsNone(sub.get_message(timeout=0.3))
 
 
 if __name__ == "__main__":
