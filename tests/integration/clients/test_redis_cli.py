@@ -1,7 +1,8 @@
 """redis-cli (Debian's redis-tools 7) against the real server: SUBSCRIBE and
 PSUBSCRIBE in its plain output, in --csv, and with -3 (RESP3: HELLO 3 after
 AUTH, then the subscription's replies and ticks as push frames), PUBLISH, a
-wrong password, and the last values by GET, MGET, KEYS and --scan."""
+wrong password, the last values by GET, MGET, KEYS and --scan, and a user
+with narrow rights (--user, NOPERM, its pattern)."""
 
 import os
 import select
@@ -9,7 +10,8 @@ import subprocess
 import time
 import unittest
 
-from servers import PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line, trade_line
+from servers import (ALICE, ALICE_PASSWORD, PASSWORD, WRONG_PASSWORD, ServerTestCase, quote_line,
+                     trade_line)
 
 
 class Subscriber:
@@ -120,6 +122,38 @@ class RedisCliTest(ServerTestCase):
                                         .split()), ["trade.AAPL"])
         self.assertEqual(self.run_cli("--csv", "MGET", "trade.AAPL", "quote.NOPE"),
                          f'"{trade}",NULL\n')
+
+
+    def test_a_user_gets_noperm_outside_its_channels_and_its_pattern_carries_only_its_own(self):
+        self.server.seed("trade.AAPL", trade_line("AAPL", 1, 101.25, 1, "B"))
+        alice = ["redis-cli", "-p", str(self.server.port), "--user", ALICE, "--pass",
+                 ALICE_PASSWORD, "--no-auth-warning"]
+
+        def run(*args):
+            r = subprocess.run(alice + list(args), capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+
+        channels = "NOPERM this user has no permissions to access one of the channels used as " \
+                   "arguments\n\n"
+        self.assertEqual(run("PUBLISH", "trade.MSFT", trade_line("MSFT", 2, 310.5, 1, "B")),
+                         channels)
+        self.assertEqual(run("SUBSCRIBE", "trade.MSFT"), channels)
+        self.assertEqual(run("PSUBSCRIBE", "trade.*"), channels)
+        self.assertEqual(run("GET", "trade.MSFT"), "NOPERM this user has no permissions to "
+                         "access one of the keys used as arguments\n\n")
+        self.assertEqual(run("GET", "trade.AAPL"), trade_line("AAPL", 1, 101.25, 1, "B") + "\n")
+
+        sub = Subscriber(alice + ["PSUBSCRIBE", "trade.A*"])
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.lines(3), ["psubscribe", "trade.A*", "1"])
+        self.publish(channel="trade.MSFT", line=trade_line("MSFT", 3, 310.5, 2, "B"))
+        amzn = trade_line("AMZN", 4, 180.25, 3, "S")
+        self.assertEqual(run("PUBLISH", "trade.AMZN", amzn), "1\n")
+        lines = sub.lines(4)
+        if lines[2] == "trade.AAPL":  # tickd's snapshot of the pattern's last values first
+            lines = sub.lines(4)
+        self.assertEqual(lines, ["pmessage", "trade.A*", "trade.AMZN", amzn])
 
 
 if __name__ == "__main__":
