@@ -272,24 +272,28 @@ void pubsub__acl_client_gone(client_t *c)
 static void auth_timer_arm(pubsub_t *ps);
 
 /* The answers whose wait is over go out, and their clients are read
- * again, their pipelined requests first. */
+ * again, their pipelined requests first. Serving one client can close
+ * others, so each pass starts from the head of the list. */
 static void on_auth_timer(uv_timer_t *t)
 {
     pubsub_t *ps = t->data;
     uint64_t now = uv_now(ps->loop);
-    client_t *c = ps->auth_waiting;
 
-    while (c != NULL) {
-        client_t *next = c->auth_next;
-        if (c->auth_until_ms <= now) {
-            pubsub__acl_client_gone(c);
-            pubsub__reply_error(c, "%s", wrongpass);
-            if (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSED)) && pubsub__read_start(c) != 0)
-                pubsub__client_close(c);
-            else
-                pubsub__serve(c, c->in != NULL ? c->in : "", c->in_len);
+    for (;;) {
+        client_t *c = ps->auth_waiting;
+        while (c != NULL && c->auth_until_ms > now)
+            c = c->auth_next;
+        if (c == NULL)
+            break;
+        pubsub__acl_client_gone(c);
+        pubsub__reply_error(c, "%s", wrongpass);
+        if (!(c->flags & (CLIENT_CLOSING | CLIENT_PAUSED)) && pubsub__read_start(c) != 0) {
+            pubsub__client_close(c);
+            continue;
         }
-        c = next;
+        ps->read_ns = -1;
+        ps->snapshot_budget = SNAPSHOT_READ;
+        pubsub__serve(c, c->in != NULL ? c->in : "", c->in_len);
     }
     auth_timer_arm(ps);
 }
