@@ -1,11 +1,12 @@
 """Entitlements on the real binary (pubsub.users, src/pubsub_acl.c): a reload
-that narrows a user's rights while ticks flow closes exactly the clients that
-lost a right they use; failed AUTH is logged with the peer and the user (never
-the password), counted in /metrics and answered later each time; KEYS, --scan
-and the snapshot show a user only its channels; users without pubsub.password
-turn the default user off; a bad user in the file is a configuration error.
-Redis clients with their defaults are driven in clients/ (redis-cli, redis-py,
-node-redis), there checked against redis-server's ACLs too."""
+that narrows users' rights while ticks flow closes exactly the clients (raw
+RESP and redis-cli) that lost a right they use or their user; failed AUTH is
+logged with the peer and the user (never the password), counted in /metrics
+and answered later each time; KEYS, --scan and the snapshot show a user only
+its channels; users without pubsub.password turn the default user off; a bad
+user in the file is a configuration error. Redis clients with their defaults
+are driven in clients/ (redis-cli, redis-py, node-redis), there checked
+against redis-server's ACLs too."""
 
 import hashlib
 import signal
@@ -14,6 +15,7 @@ import time
 import unittest
 
 from harness import RespError, Tickd, free_port, stream_trades, tcp_feed, wait_for
+from test_pubsub import RedisCli
 
 
 def user(name, password, subscribe=(), publish=()):
@@ -45,36 +47,44 @@ class AclTest(unittest.TestCase):
         self.assertEqual(c.call("AUTH", name, password), "OK")
         return c
 
-    def test_a_reload_that_narrows_rights_while_ticks_flow_closes_exactly_the_affected_client(self):
+    def test_a_reload_that_narrows_rights_while_ticks_flow_closes_exactly_the_affected_clients(self):
         feed_port = free_port()
-        t = self.tickd(user("alice", "pw-a", ["trade.*"]) + user("bob", "pw-b", ["trade.*"]),
-                       feeds=tcp_feed("live", feed_port))
+        t = self.tickd(user("alice", "pw-a", ["trade.*"]) + user("bob", "pw-b", ["trade.*"]) +
+                       user("carol", "pw-c", ["trade.*"]), feeds=tcp_feed("live", feed_port))
         alice, bob = self.login(t, "alice", "pw-a"), self.login(t, "bob", "pw-b")
         for c in (alice, bob):
             self.assertEqual(c.call_frame("SUBSCRIBE", "trade.AAPL"), [b"subscribe", b"trade.AAPL", 1])
+        carol = RedisCli(t.pubsub_port, "--user", "carol", "--pass", "pw-c", "--no-auth-warning",
+                         "SUBSCRIBE", "trade.AAPL")
+        self.addCleanup(carol.close)
+        self.assertEqual(carol.lines(3), ["subscribe", "trade.AAPL", "1"])
         feed = t.feed_connection(feed_port)
         self.addCleanup(feed.close)
         stream_trades(self, feed, "AAPL", 50, pause=0.005)
         for c in (alice, bob):
             self.assertEqual(c.read_frame()[:2], [b"message", b"trade.AAPL"])
+        self.assertEqual(carol.lines(2), ["message", "trade.AAPL"])
 
-        # alice may now read quotes only; bob keeps trade.*.
+        # alice may now read quotes only, carol is gone; bob keeps trade.*.
         t.pubsub_extra = ["payload: csv", "users:",
                           *user("alice", "pw-a", ["quote.*"]), *user("bob", "pw-b", ["trade.*"])]
         t.write_config()
         t.signal(signal.SIGHUP)
         t.wait_note("READY=1", 10)
-        self.assertTrue(wait_for(lambda: "disconnected on reload" in t.log(),
-                                 what="the reload's log line"))
+        self.assertTrue(wait_for(lambda: t.log().count("disconnected on reload") == 2,
+                                 what="the reload's log lines"))
         with self.assertRaises(ConnectionError):
             while True:  # what was queued before the close, then the close
                 alice.read_frame()
+        carol.proc.wait(10)  # redis-cli ends with the connection
         before = time.monotonic()
         while time.monotonic() - before < 0.5:  # bob goes on receiving
             self.assertEqual(bob.read_frame()[:2], [b"message", b"trade.AAPL"])
         log = t.log()
         self.assertRegex(log, r'pubsub: client 127\.0\.0\.1:\d+ \(user "alice"\) disconnected on '
                               r'reload: the user may not subscribe to a channel the client holds')
+        self.assertRegex(log, r'pubsub: client 127\.0\.0\.1:\d+ \(user "carol"\) disconnected on '
+                              r'reload: the user is gone from pubsub.users')
         self.assertNotIn('"bob"', log)
         self.assertEqual(t.metric("tickd_pubsub_clients"), 1)
 
