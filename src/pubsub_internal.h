@@ -246,6 +246,7 @@ struct pubsub {
     uv_loop_t *loop;
     heap_t *heap;
     market_t *market;
+    const bars_t *bars; /* the last bars for GET and snapshots (pubsub_set_bars()), or NULL */
     pubsub_publish_fn on_publish;
     void *publish_arg;
     int64_t read_ns; /* the clock at the read being processed (on_read sets -1, its first
