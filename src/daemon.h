@@ -32,6 +32,7 @@ typedef struct daemon {
     config_t cfg;     /* the configuration in force */
     heap_t *heap;     /* the one heap; every object comes from it */
     market_t *market; /* today's symbols, books and orders */
+    bars_t *bars;     /* the bar builder (bars.intervals), NULL when there are none */
     pubsub_t *pubsub;
     http_server_t *http;
     journaling_t journal;        /* the journal pipeline, its file (NULL when off) and figures */
