@@ -23,8 +23,9 @@
  * in MGET, which never fails a key. GET bar.1m.AAPL answers the last bar
  * of that interval (feed/bars.h, the builder's last value, in the text a
  * subscriber of the channel reads), nil when there is none yet. KEYS and
- * SCAN list the channels that have a last value (trade.X, quote.X and
- * bar.<interval>.X of the market's symbols, never book.X); SCAN's cursor is
+ * SCAN list the tick channels that have a last value (trade.X and quote.X,
+ * never book.X, nor bar keys: a bar's key appears only once its first
+ * interval closed, so a listing would change with the clock); SCAN's cursor is
  * the symbol table's slot with its generation above bit 32, so a table that
  * grows mid-iteration is walked again from its start: a key may come twice,
  * never be missed, as Redis promises.
@@ -341,17 +342,6 @@ static int walk_symbol(symbol_t *sym, void *arg)
         w->found++;
         if (w->write)
             pubsub__reply_bulk(w->c, name, n);
-    }
-    const bars_t *bars = w->c->ps->bars;
-    for (size_t i = 0; bars != NULL && i < bars_count(bars) && !w->none; i++) {
-        const bar_t *bar = bars_last(bars, sym->name, sym->len, i);
-        char bname[PAYLOAD_BAR_CHANNEL_MAX];
-        size_t n = bar != NULL ? payload_bar_channel(bar, bname) : 0;
-        if (n == 0 || (w->pattern != NULL && !glob_match(w->pattern, w->plen, bname, n)))
-            continue;
-        w->found++;
-        if (w->write)
-            pubsub__reply_bulk(w->c, bname, n);
     }
     return w->stop != 0 && w->found >= w->stop;
 }

@@ -177,9 +177,9 @@ static topic_t *channel_to_send(pubsub_t *ps, const char *name, size_t n)
 }
 
 /* Queues text[0..tn) on channel ch for its subscribers and its patterns',
- * in each protocol they speak. */
-static void send_text(pubsub_t *ps, topic_t *ch, const char *name, size_t n, const char *text,
-                      size_t tn, int64_t ts_recv)
+ * in each protocol they speak; returns the messages queued. */
+static uint64_t send_text(pubsub_t *ps, topic_t *ch, const char *name, size_t n, const char *text,
+                          size_t tn, int64_t ts_recv)
 {
     uint32_t npat = ch->nmatches;
     uint32_t all = ch->nsubs, resp3 = ch->nsubs3;
@@ -195,10 +195,9 @@ static void send_text(pubsub_t *ps, topic_t *ch, const char *name, size_t n, con
     if (resp3 > 0)
         sent += fan_out(ps, ch, npat, PAYLOAD_RESP3, name, n, text, tn, ts_recv);
     ps->stats.messages_sent_total += sent;
-    if (ps->publishing)
-        ps->publish_receivers += sent;
     if (HEAP_UNLIKELY(ps->doomed != NULL))
         pubsub__reap_slow(ps);
+    return sent;
 }
 
 void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t given_len)
@@ -223,7 +222,9 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
         ps->stats.encode_errors_total++;
         return;
     }
-    send_text(ps, ch, name, n, text, (size_t)tn, tick->ts_recv);
+    uint64_t sent = send_text(ps, ch, name, n, text, (size_t)tn, tick->ts_recv);
+    if (ps->publishing)
+        ps->publish_receivers += sent;
 }
 
 void pubsub_bar(pubsub_t *ps, const bar_t *bar)
@@ -242,7 +243,9 @@ void pubsub_bar(pubsub_t *ps, const bar_t *bar)
         ps->stats.encode_errors_total++;
         return;
     }
-    send_text(ps, ch, name, n, text, (size_t)tn, FANOUT_UNTIMED); /* not a tick: no latency */
+    /* Not a tick: no latency observed; and not the PUBLISHed message a
+     * trade closing the bar is, so not counted in PUBLISH's reply. */
+    send_text(ps, ch, name, n, text, (size_t)tn, FANOUT_UNTIMED);
 }
 
 void pubsub_flush(pubsub_t *ps)
