@@ -344,9 +344,16 @@ const bar_t *bars_last(const bars_t *b, const char *sym, size_t len, size_t i)
 
 /* ---- closing ---- */
 
-/* sum / volume, rounded half away from zero. */
+/* sum / volume, rounded half away from zero; in 64 bits when the sum fits
+ * (nearly always: a 128-bit division is a library call). */
 static int64_t vwap_of(__int128 sum, uint64_t volume)
 {
+    if (sum >= INT64_MIN && sum <= INT64_MAX && volume <= INT64_MAX) {
+        int64_t s = (int64_t)sum, v = (int64_t)volume, q = s / v, r = s % v;
+        if ((uint64_t)(r < 0 ? -r : r) >= (uint64_t)v - (uint64_t)(r < 0 ? -r : r))
+            q += s < 0 ? -1 : 1;
+        return q;
+    }
     __int128 v = (__int128)volume, q = sum / v, r = sum % v;
     if (2 * (r < 0 ? -r : r) >= v)
         q += sum < 0 ? -1 : 1;
@@ -457,13 +464,16 @@ void bars_roll(bars_t *b, int64_t day_start_ns)
  * may add them). */
 static int align(const bars_t *b, int64_t ts, int64_t iv, int64_t *start)
 {
-    __int128 d = (__int128)ts - b->day, q = d / iv;
-    if (d % iv < 0)
-        q--;
-    __int128 s = (__int128)b->day + q * iv;
-    if (s < INT64_MIN || s + iv + b->grace > INT64_MAX)
+    int64_t d, s, end;
+    if (__builtin_sub_overflow(ts, b->day, &d))
         return -EINVAL;
-    *start = (int64_t)s;
+    int64_t r = d % iv;
+    if (r < 0)
+        r += iv;
+    if (__builtin_sub_overflow(ts, r, &s) || __builtin_add_overflow(s, iv, &end) ||
+        __builtin_add_overflow(end, b->grace, &end))
+        return -EINVAL;
+    *start = s;
     return 0;
 }
 
@@ -489,18 +499,23 @@ int bars_trade(bars_t *b, const char *sym, size_t len, int64_t price, uint32_t s
         b->stats.refused++;
         return -EINVAL;
     }
-    for (size_t i = 0; i < b->n; i++) {
-        if (HEAP_UNLIKELY(align(b, ts, b->iv[i], &starts[i]) != 0)) {
-            b->stats.refused++;
-            return -EINVAL;
-        }
-    }
-    bars_clock(b, ts, ts_recv);
     entry_t *e = entry_of(b, sym, len);
     if (HEAP_UNLIKELY(e == NULL)) {
         b->stats.no_memory++;
         return -ENOMEM;
     }
+    for (size_t i = 0; i < b->n; i++) {
+        const acc_t *a = &e->acc[i];
+        /* Most trades fall in their symbol's open bar: no division. */
+        if (HEAP_LIKELY(a->start != NONE && ts >= a->start &&
+                        (uint64_t)ts - (uint64_t)a->start < (uint64_t)b->iv[i]))
+            starts[i] = a->start;
+        else if (HEAP_UNLIKELY(align(b, ts, b->iv[i], &starts[i]) != 0)) {
+            b->stats.refused++;
+            return -EINVAL;
+        }
+    }
+    bars_clock(b, ts, ts_recv);
     /* All or nothing: a trade is late, or its volume too much, for every
      * interval or for none (the intervals hold the same trades). */
     for (size_t i = 0; i < b->n; i++) {
