@@ -46,7 +46,10 @@
  *
  * The day's roll (bars_roll()) closes and publishes the open bars (the day
  * is over: they can take no more trades), then forgets the symbols and
- * their last values, as the market forgets its last trades.
+ * their last values, as the market forgets its last trades. A looping
+ * replay that starts its file again within the day (bars_rewind()) closes
+ * and publishes the open bars too, and forgets the clock and which
+ * intervals closed, since its times start again; the last values stay.
  *
  * State. Per symbol an entry in an open-addressing table (by name, like the
  * market's), holding per interval the open bar's running figures and the
@@ -447,6 +450,15 @@ void bars_flush(bars_t *b)
 {
     for (size_t i = 0; i < b->n; i++)
         sweep(b, i, 0, 1);
+}
+
+void bars_rewind(bars_t *b)
+{
+    bars_flush(b);
+    for (size_t s = 0; s < (size_t)1 << b->bits; s++)
+        for (size_t i = 0; b->table[s] != NULL && i < b->n; i++)
+            b->table[s]->acc[i].floor = INT64_MIN;
+    b->clock = INT64_MIN;
 }
 
 void bars_roll(bars_t *b, int64_t day_start_ns)

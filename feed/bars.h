@@ -85,6 +85,12 @@ void bars_idle(bars_t *b, int64_t now_recv);
 /* Closes every open bar now (the end of a replay, the day's roll). */
 void bars_flush(bars_t *b);
 
+/* A looping replay starts its file again, within the day: bars_flush(),
+ * then the clock and each symbol's record of its closed intervals are
+ * forgotten, so that the file's times, which go back to its start, make
+ * bars again. The last values stay until new bars replace them. */
+void bars_rewind(bars_t *b);
+
 /* The day's roll: bars_flush(), then every symbol is forgotten (its last
  * values released) and the bars align to the new day_start_ns. */
 void bars_roll(bars_t *b, int64_t day_start_ns);

@@ -28,10 +28,12 @@
  * NATS sink publishes ticks only). The bars timer (BARS_TIMER_MS) lets the
  * builder close the bars of a feed gone quiet, by its estimate of the
  * exchange clock; the day's roll publishes the open bars and starts the
- * builder afresh (bars_roll()); a reload that changes bars.intervals or
- * bars.grace publishes the open bars and replaces the builder, and with it
- * the last bars; a stop drops the open bars unpublished (their intervals
- * have not closed: a restart that replays the day makes them whole).
+ * builder afresh (bars_roll()); a looping file feed that starts its file
+ * again publishes them and lets its times make bars again (bars_rewind());
+ * a reload that changes bars.intervals or bars.grace publishes the open
+ * bars and replaces the builder, and with it the last bars; a stop drops
+ * the open bars unpublished (their intervals have not closed: a restart
+ * that replays the day makes them whole).
  *
  * Timers, all safe points between batches: the cycle sweep (gc.interval:
  * collect when a threshold was crossed, and record the pause), the journal's
@@ -378,6 +380,18 @@ static void on_roll_timer(uv_timer_t *t)
 
 /* ---- bars ---- */
 
+/* A looping file feed starts its file again: the bars of the pass that
+ * ended go out, and its times may make bars again (bars_rewind()). */
+static void feed_rewound(void *arg)
+{
+    daemon_t *d = arg;
+    if (d->bars == NULL)
+        return;
+    bars_rewind(d->bars);
+    if (d->pubsub != NULL)
+        pubsub_flush(d->pubsub);
+}
+
 /* A builder for cfg's bars.intervals into *out (NULL for none). 0, or a
  * negative errno, logged. */
 static int bars_make(daemon_t *d, const config_t *cfg, bars_t **out)
@@ -486,6 +500,7 @@ static int open_feed(daemon_t *d, const config_feed_t *fc, const config_nats_t *
     feed_hooks_t hooks = {.batch_done = batch_done,
                           .input_error = on_input_error,
                           .durable_mark = durable_mark,
+                          .rewound = feed_rewound,
                           .arg = d};
     return feed_start(d->loop, d->market, fc, nats, &hooks, out, err, errlen);
 }

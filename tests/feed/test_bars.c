@@ -291,6 +291,27 @@ static void test_the_days_roll_publishes_open_bars_and_forgets_last_values(void 
     finish(&f);
 }
 
+static void test_a_rewind_publishes_open_bars_and_lets_the_same_times_make_bars_again(void **state)
+{
+    (void)state;
+    fixture_t f;
+    start(&f, one_minute, 1, 0);
+    trade(&f, "LOOP", 100, 1, DAY + 10 * S);
+    trade(&f, "LOOP", 200, 1, DAY + 70 * S); /* closes minute 0 */
+    assert_int_equal(f.seen.n, 1);
+    bars_rewind(f.b); /* the file starts again */
+    assert_int_equal(f.seen.n, 2);
+    assert_int_equal(f.seen.bars[1].start, DAY + MIN);
+    assert_int_equal(bars_last(f.b, "LOOP", 4, 0)->start, DAY + MIN); /* kept */
+    trade(&f, "LOOP", 300, 1, DAY + 10 * S);                          /* minute 0 again: not late */
+    bars_flush(f.b);
+    assert_int_equal(f.seen.n, 3);
+    assert_int_equal(f.seen.bars[2].start, DAY);
+    assert_int_equal(f.seen.bars[2].close, 300);
+    assert_int_equal(bars_stats(f.b)->late, 0);
+    finish(&f);
+}
+
 static void test_interval_names_parse_and_print_in_the_largest_exact_unit(void **state)
 {
     (void)state;
@@ -344,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_bad_trades_are_refused_and_counted),
         cmocka_unit_test(test_each_interval_gets_its_own_bars_from_the_same_trades),
         cmocka_unit_test(test_the_days_roll_publishes_open_bars_and_forgets_last_values),
+        cmocka_unit_test(test_a_rewind_publishes_open_bars_and_lets_the_same_times_make_bars_again),
         cmocka_unit_test(test_interval_names_parse_and_print_in_the_largest_exact_unit),
         cmocka_unit_test(test_create_refuses_bad_interval_lists),
     };

@@ -251,5 +251,38 @@ class DaemonBarsTest(unittest.TestCase):
         self.assertEqual(late.read(), [b"message", b"bar.1s.XYZ", msg[2]])
 
 
+class LoopingFileBarsTest(unittest.TestCase):
+    def test_each_pass_of_a_looping_file_makes_its_bars_again(self):
+        t = Tickd()
+        self.addCleanup(t.close)
+        path = os.path.join(t.dir.name, "day.csv")
+        with open(path, "w") as f:
+            f.write(f"T,{BASE + 10 * S},LOOP,1.0000,10,B\nT,{BASE + 70 * S},LOOP,2.0000,20,B\n")
+        t.feeds = f"""
+feeds:
+  - name: day
+    type: file
+    format: csv
+    path: {path}
+    speed: 1000
+    loop: true
+"""
+        t.write_config()
+        t.start()
+        sub = t.resp()
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.call("SUBSCRIBE", "bar.1m.LOOP"), [b"subscribe", b"bar.1m.LOOP", 1])
+        # Minute 0 closes at the pass's second trade, minute 1 when the file
+        # starts again; then the next pass makes both again (its times are
+        # not late: they start over).
+        starts = []
+        while len(starts) < 5:
+            msg = sub.read()
+            if msg[0] == b"message":
+                starts.append(json.loads(msg[2])["start"])
+        first = starts.index(BASE)
+        self.assertEqual(starts[first:first + 3], [BASE, BASE + 60 * S, BASE])
+
+
 if __name__ == "__main__":
     unittest.main()
