@@ -15,6 +15,7 @@ no tick comes; a new subscriber gets the last bar as a snapshot.
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -249,6 +250,36 @@ class DaemonBarsTest(unittest.TestCase):
         self.addCleanup(late.close)
         self.assertEqual(late.call("SUBSCRIBE", "bar.1s.XYZ"), [b"subscribe", b"bar.1s.XYZ", 1])
         self.assertEqual(late.read(), [b"message", b"bar.1s.XYZ", msg[2]])
+
+    def test_a_reload_with_other_intervals_publishes_the_open_bars_and_makes_the_new_ones(self):
+        sub = self.t.resp()
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.call("PSUBSCRIBE", "bar.*.XYZ"), [b"psubscribe", b"bar.*.XYZ", 1])
+        self.publish(trade_line(BASE + 2 * S, "10.0000", 100, "B"))
+        self.t.extra = "bars:\n  intervals: [5s]\n  grace: 100ms\n"
+        self.t.write_config()
+        self.t.signal(signal.SIGHUP)
+        self.t.wait_note("RELOADING=1", 10)
+        self.t.wait_note("READY=1", 10)
+        # The old builder's open bars went out at the reload (1m and, unless
+        # the timer closed it first, 1s); the new one makes 5s bars.
+        got = {}
+        while "1m" not in got:
+            msg = sub.read()
+            if msg[0] == b"pmessage":
+                got[json.loads(msg[3])["interval"]] = msg[3]
+        self.assertEqual(json.loads(got["1m"])["start"], BASE)
+        self.publish(trade_line(BASE + 6 * S, "11.0000", 5, "S"),
+                     trade_line(BASE + 12 * S, "12.0000", 1, "S"))  # closes 5s..10s
+        while True:
+            msg = sub.read()
+            if msg[0] == b"pmessage" and json.loads(msg[3])["interval"] == "5s":
+                break
+        self.assertEqual(msg[2], b"bar.5s.XYZ")
+        bar = json.loads(msg[3])
+        self.assertEqual((bar["start"], bar["open"], bar["volume"]), (BASE + 5 * S, "11.0000", 5))
+        self.assertEqual(self.c.call("GET", "bar.5s.XYZ"), msg[3])
+        self.assertIsNone(self.c.call("GET", "bar.1m.XYZ"))  # the old intervals are gone
 
 
 class LoopingFileBarsTest(unittest.TestCase):
