@@ -41,8 +41,8 @@
  * speed. A feed out of order may bring a trade for an interval that closed
  * (or, for one symbol, before its open bar): it is late, dropped and
  * counted, never a second bar of one interval. The timer's estimate assumes
- * the exchange clock runs at real speed; a file replayed slower than that,
- * with gaps longer than grace, may see trades late.
+ * the exchange clock runs at real speed: a file replayed slower than that
+ * would see its trades late, so the daemon runs no timer then.
  *
  * The day's roll (bars_roll()) closes and publishes the open bars (the day
  * is over: they can take no more trades), then forgets the symbols and

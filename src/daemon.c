@@ -27,7 +27,8 @@
  * bar comes back through on_bar() and goes to pub/sub (pubsub_bar(); the
  * NATS sink publishes ticks only). The bars timer (BARS_TIMER_MS) lets the
  * builder close the bars of a feed gone quiet, by its estimate of the
- * exchange clock; the day's roll publishes the open bars and starts the
+ * exchange clock (not run while a file feed replays slower than real time:
+ * the estimate would run ahead of it); the day's roll publishes the open bars and starts the
  * builder afresh (bars_roll()); a looping file feed that starts its file
  * again publishes them and lets its times make bars again (bars_rewind());
  * a reload that changes bars.intervals or bars.grace publishes the open
@@ -406,6 +407,17 @@ static int bars_make(daemon_t *d, const config_t *cfg, bars_t **out)
     return r;
 }
 
+/* The timer's estimate runs the exchange clock at real speed: with a file
+ * replayed slower than that, it would close bars before their trades come,
+ * so such a daemon has no bars timer (its ticks still close the bars). */
+static int bars_timer_wanted(const config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nfeeds; i++)
+        if (cfg->feeds[i].kind == FEED_FILE && cfg->feeds[i].speed > 0 && cfg->feeds[i].speed < 1)
+            return 0;
+    return 1;
+}
+
 static void on_bars_timer(uv_timer_t *t)
 {
     daemon_ctx_t *c = t->data;
@@ -471,7 +483,7 @@ static void start_timers(daemon_ctx_t *c)
     }
     arm_roll_timer(c);
     uv_timer_stop(&c->bars_timer);
-    if (d->bars != NULL)
+    if (d->bars != NULL && bars_timer_wanted(&d->cfg))
         uv_timer_start(&c->bars_timer, on_bars_timer, BARS_TIMER_MS, BARS_TIMER_MS);
 }
 
