@@ -397,6 +397,12 @@ void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_keys(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv);
+/* The last bar of the channel key[0..len) ("bar.1m.AAPL", "bar." included):
+ * NULL for an interval the builder does not make, a symbol with no bar
+ * yet, a key of another form, or no builder (pubsub_set_bars()). Borrowed
+ * until the builder's next call. GET and the channel snapshot read bars
+ * through here. */
+const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len);
 
 /* ---- pubsub_info.c ---- */
 

@@ -74,17 +74,13 @@ static const tick_t *channel_tick(const symbol_t *sym, int kind)
     return kind == KEY_TRADE ? sym->last_trade : sym->last_quote;
 }
 
-/* bar.<interval>.<SYMBOL>, name[0..len) after "bar.": the last bar of that
- * symbol and interval (feed/bars.h), NULL for an interval the builder does
- * not make, a symbol with no bar yet, or no builder. Bars are read apart
- * from the market: they are the builder's last values, not the symbol's. */
-static const bar_t *bar_of(const pubsub_t *ps, const char *name, size_t len)
+const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len)
 {
-    const char *dot = memchr(name, '.', len);
+    const char *name = key + 4, *dot = len > 4 ? memchr(name, '.', len - 4) : NULL;
     if (ps->bars == NULL || dot == NULL)
         return NULL;
     int i = bars_interval_index(ps->bars, name, (size_t)(dot - name));
-    size_t sym_len = len - (size_t)(dot + 1 - name);
+    size_t sym_len = len - (size_t)(dot + 1 - key);
     return i < 0 ? NULL : bars_last(ps->bars, dot + 1, sym_len, (size_t)i);
 }
 
@@ -102,7 +98,7 @@ static int parse_key(const client_t *c, const resp_arg_t *a, query_key_t *k, con
     k->bar = NULL;
     if (len > 4 && memcmp(name, "bar.", 4) == 0) {
         k->kind = KEY_BAR;
-        k->bar = bar_of(c->ps, name + 4, len - 4);
+        k->bar = pubsub__bar_of(c->ps, name, len);
         return 0;
     }
     if (len > 6 && memcmp(name, "trade.", 6) == 0)

@@ -81,13 +81,7 @@ static int snapshot_stopped(client_t *c)
 static void snapshot_bar(client_t *c, const topic_t *t)
 {
     pubsub_t *ps = c->ps;
-    const char *name = t->name + 4, *dot = memchr(name, '.', t->len - 4);
-    int i = ps->bars != NULL && dot != NULL
-                ? bars_interval_index(ps->bars, name, (size_t)(dot - name))
-                : -1;
-    const bar_t *bar =
-        i < 0 ? NULL
-              : bars_last(ps->bars, dot + 1, t->len - (size_t)(dot + 1 - t->name), (size_t)i);
+    const bar_t *bar = pubsub__bar_of(ps, t->name, t->len);
     char text[PAYLOAD_BAR_TEXT_MAX];
     int n = bar != NULL ? payload_format_bar(bar, ps->opt.payload, text, sizeof text) : -ENOENT;
     if (n < 0)
