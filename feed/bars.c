@@ -40,7 +40,9 @@
  * how a bar closed never changes what it holds: the bars are the same at any
  * speed. A feed out of order may bring a trade for an interval that closed
  * (or, for one symbol, before its open bar): it is late, dropped and
- * counted, never a second bar of one interval. The timer's estimate assumes
+ * counted, never a second bar of one interval. A trade late for one
+ * interval is left out of every interval's bars, so that a long bar holds
+ * exactly the trades of the shorter bars within it. The timer's estimate assumes
  * the exchange clock runs at real speed: a file replayed slower than that
  * would see its trades late, so the daemon runs no timer then.
  *

@@ -743,6 +743,10 @@ static void reload_bars(daemon_t *d, config_t *fresh, reload_outcome_t *o)
     }
     if (d->pubsub != NULL)
         pubsub_set_bars(d->pubsub, next);
+    if (d->bars != NULL) {
+        d->bars_gone.bars += bars_stats(d->bars)->bars;
+        d->bars_gone.late += bars_stats(d->bars)->late;
+    }
     bars_destroy(d->bars);
     d->bars = next;
 }
@@ -978,6 +982,9 @@ static void fill_snapshot(const daemon_t *d, metrics_feed_t *feeds, metrics_snap
         .journal_errors_total = d->journal.errors_total,
         .journal_refused_total = d->journal.refused_total,
         .sessions_rolled = d->sessions_rolled,
+        .bars_total = d->bars_gone.bars + (d->bars != NULL ? bars_stats(d->bars)->bars : 0),
+        .bars_late_trades_total =
+            d->bars_gone.late + (d->bars != NULL ? bars_stats(d->bars)->late : 0),
         .reloads_total = d->reloads_total,
         .reload_failures_total = d->reload_failures_total,
         .last_reload_ok = d->last_reload_ok,

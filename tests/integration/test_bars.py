@@ -244,6 +244,10 @@ class DaemonBarsTest(unittest.TestCase):
         self.assertEqual((bar["start"], bar["close"], bar["volume"], bar["trades"]),
                          (BASE, "10.0000", 100, 1))
         self.assertEqual(self.c.call("GET", "bar.1s.XYZ"), msg[2])
+        # A trade for that second now is late: left out of the bars, counted.
+        self.publish(trade_line(BASE + 300000000, "9.0000", 1, "B"))
+        wait_for(lambda: self.t.metric("tickd_bars_late_trades_total") == 1, what="a late trade")
+        self.assertEqual(self.t.metric("tickd_bars_total"), 1)
         self.assertIsNone(self.c.call("GET", "bar.1m.XYZ"))  # its minute is open still
         self.assertIsNone(self.c.call("GET", "bar.5m.XYZ"))  # not an interval of this tickd
         late = self.t.resp()
