@@ -140,6 +140,11 @@ class ReplayBarsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 73, r.stderr)
         self.assertIn(f"cannot create {out}: No such file or directory", r.stderr)
 
+    def test_bars_that_cannot_be_written_exit_1_with_the_reason(self):
+        r = self.replay("--bars", "1m", "--out", "/dev/full")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot write /dev/full: No space left on device", r.stderr)
+
 
 # ---- a daemon fed by PUBLISH ----
 
