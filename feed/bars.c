@@ -62,7 +62,8 @@
  * lists come from the system allocator when a symbol is new or a list
  * grows (doubling), never per trade; each bar is one object from the heap.
  * The sink is called from inside bars_trade(), bars_clock(), bars_idle(),
- * bars_flush() and bars_roll(), and must not call back into the builder.
+ * bars_flush(), bars_rewind() and bars_roll(), and must not call back into
+ * the builder.
  */
 #include <errno.h>
 #include <stdlib.h>
