@@ -16,6 +16,16 @@
  * system call for it. Ctrl-C (SIGINT) stops the replay at the next safe
  * point; the line is ended, the summary so far is printed, marked as
  * interrupted, and the exit status is 130.
+ *
+ * --bars 1m --out FILE builds bars of the day (feed/bars.h) from its trades
+ * and writes them to FILE as CSV: the header line payload_bar_csv_header,
+ * then one line per bar as a CSV subscriber reads it (src/tick_format.c:
+ * B,start,symbol,interval,open,high,low,close,volume,vwap,trades), in the
+ * order they close. --bars takes one interval or several separated by
+ * commas (1s,1m); the bars align to midnight in the file's clock (ITCH
+ * timestamps are ns since midnight; CSV and journal ticks as recorded).
+ * The bars still open at the end of the file are written then; an
+ * interrupted replay writes none of those.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +43,9 @@
 #include "alloc/object.h"
 #include "src/cli.h"
 #include "src/clock.h"
+#include "feed/bars.h"
 #include "feed/ingest.h"
+#include "src/tick_format.h"
 
 #define REPLAY_CHUNK       (4u << 20)
 #define REPLAY_CHUNK_PACED (64u << 10)
@@ -43,6 +55,7 @@
 const char cmd_replay_usage[] =
     "usage: tickd replay FILE [--format itch|csv|tlog] [--speed max|N] [--json]\n"
     "                         [--journal DIR] [--fsync always|interval|never]\n"
+    "                         [--bars IV[,IV...] --out BARS.csv]\n"
     "\n"
     "Runs a recorded day through decoding, objects, books and ticks (and the\n"
     "journal) with no network, then prints a summary.\n"
@@ -55,13 +68,19 @@ const char cmd_replay_usage[] =
     "  --json               the summary as one JSON object\n"
     "  --journal DIR        also append every tick to DIR's journal of today\n"
     "  --fsync P            with --journal: always, interval or never (default)\n"
+    "  --bars IV            build OHLCV bars of each interval IV (1s, 1m, 5m, 1h:\n"
+    "                       a whole number of s, m or h, 1s to 24h; several\n"
+    "                       separated by commas) and write them to --out as CSV\n"
+    "  --out FILE           with --bars: the CSV file of bars (a header line, then\n"
+    "                       kind,start,symbol,interval,open,high,low,close,volume,\n"
+    "                       vwap,trades)\n"
     "\n"
     "On a terminal a progress line shows percent, rate, elapsed time, ETA and the\n"
     "market clock. Ctrl-C stops the replay and prints the summary so far.\n"
     "\n"
-    "exit status: 0 done, 1 a journal write failed, 64 a bad argument,\n"
-    "66 FILE cannot be opened or read, 73 the journal cannot be opened for\n"
-    "writing, 75 the journal is held by a running tickd, 130 interrupted\n";
+    "exit status: 0 done, 1 a journal or bars write failed, 64 a bad argument,\n"
+    "66 FILE cannot be opened or read, 73 the journal or --out cannot be opened\n"
+    "for writing, 75 the journal is held by a running tickd, 130 interrupted\n";
 
 /* Set by SIGINT; the run loop looks at it at its safe points. */
 static volatile sig_atomic_t interrupted;
@@ -96,6 +115,12 @@ typedef struct replay {
     uint64_t bytes_total; /* bytes in the file */
     int interrupted;      /* stopped by SIGINT before the end */
     progress_t progress;
+    int64_t bar_intervals[BARS_MAX_INTERVALS]; /* --bars */
+    size_t nbars;
+    const char *out_path; /* --out */
+    FILE *out;
+    bars_t *bars;
+    uint64_t bars_written;
 } replay_t;
 
 static void journal_sink(void *arg, tick_t *t)
@@ -106,6 +131,58 @@ static void journal_sink(void *arg, tick_t *t)
     int err = journal_append(r->journal, &rec);
     if (err != 0 && r->journal_err == 0)
         r->journal_err = err;
+}
+
+/* A closed bar: a line of --out (a write error shows at fclose()). */
+static void write_bar(void *arg, bar_t *bar)
+{
+    replay_t *r = arg;
+    char line[PAYLOAD_BAR_TEXT_MAX + 1];
+    int n = payload_format_bar(bar, PAYLOAD_CSV, line, sizeof line - 1);
+    line[n] = '\n';
+    fwrite(line, 1, (size_t)n + 1, r->out);
+    r->bars_written++;
+}
+
+/* The market's sink with --journal and/or --bars. */
+static void replay_sink(void *arg, tick_t *t)
+{
+    replay_t *r = arg;
+    if (r->journal != NULL)
+        journal_sink(r, t);
+    if (r->bars == NULL)
+        return;
+    if (t->kind == TICK_TRADE)
+        bars_trade(r->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch, t->ts_recv);
+    else
+        bars_clock(r->bars, t->ts_exch, t->ts_recv);
+}
+
+/* --bars 1m or --bars 1s,1m into r. 0 or -EINVAL (told). */
+static int parse_bars(replay_t *r, const char *val)
+{
+    const char *p = val;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        int64_t ns;
+        if (r->nbars == BARS_MAX_INTERVALS || bars_interval_parse(p, n, &ns) != 0) {
+            fprintf(stderr,
+                    "tickd replay: --bars takes up to %d intervals such as 1s, 1m or 5m (a whole "
+                    "number of s, m or h, 1s to 24h, separated by commas), got %s (see: tickd "
+                    "replay --help)\n",
+                    BARS_MAX_INTERVALS, val);
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < r->nbars; i++)
+            if (r->bar_intervals[i] == ns) {
+                fprintf(stderr, "tickd replay: --bars names an interval twice: %s\n", val);
+                return -EINVAL;
+            }
+        r->bar_intervals[r->nbars++] = ns;
+        if (p[n] == '\0')
+            return 0;
+        p += n + 1;
+    }
 }
 
 static void show_error(void *arg, uint64_t where, const char *reason)
@@ -157,7 +234,8 @@ static int parse_args(replay_t *r, int argc, char **argv)
             continue;
         }
         if (strcmp(arg, "--format") != 0 && strcmp(arg, "--speed") != 0 &&
-            strcmp(arg, "--journal") != 0 && strcmp(arg, "--fsync") != 0)
+            strcmp(arg, "--journal") != 0 && strcmp(arg, "--fsync") != 0 &&
+            strcmp(arg, "--bars") != 0 && strcmp(arg, "--out") != 0)
             return usage_error("unknown option ", arg);
         if (val == NULL) {
             fprintf(stderr, "tickd replay: %s needs a value (see: tickd replay --help)\n", arg);
@@ -177,6 +255,11 @@ static int parse_args(replay_t *r, int argc, char **argv)
                                    val);
         } else if (strcmp(arg, "--journal") == 0) {
             r->journal_dir = val;
+        } else if (strcmp(arg, "--bars") == 0) {
+            if (parse_bars(r, val) != 0)
+                return -EINVAL;
+        } else if (strcmp(arg, "--out") == 0) {
+            r->out_path = val;
         } else if (strcmp(val, "always") == 0) {
             r->fsync = JOURNAL_FSYNC_ALWAYS;
         } else if (strcmp(val, "interval") == 0) {
@@ -189,7 +272,29 @@ static int parse_args(replay_t *r, int argc, char **argv)
     }
     if (r->path == NULL)
         return usage_error("FILE is missing", "");
+    if (r->nbars > 0 && r->out_path == NULL)
+        return usage_error("--bars needs --out FILE, the CSV file to write the bars to", "");
+    if (r->out_path != NULL && r->nbars == 0)
+        return usage_error("--out is the file of --bars; add --bars with an interval such as 1m",
+                           "");
     return 0;
+}
+
+/* Creates --out (with its header) and the bar builder that writes to it.
+ * 0, -ENOMEM, or another negative errno (told) when the file cannot be
+ * created or written. */
+static int open_bars(replay_t *r, heap_t *heap)
+{
+    r->out = fopen(r->out_path, "we");
+    if (r->out == NULL || fprintf(r->out, "%s\n", payload_bar_csv_header) < 0) {
+        int err = errno != 0 ? errno : EIO;
+        fprintf(stderr, "tickd replay: cannot create %s: %s\n", r->out_path, strerror(err));
+        return -err;
+    }
+    int err = bars_create(heap, r->bar_intervals, r->nbars, 0, 0, write_bar, r, &r->bars);
+    if (err != 0)
+        fprintf(stderr, "tickd replay: bars: %s\n", strerror(-err));
+    return err;
 }
 
 /* Takes the journal directory (made if it is not there; as the daemon does)
@@ -369,10 +474,11 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
                ",\"rejected\":%" PRIu64 ",\"broken_trades\":%" PRIu64
                ",\"seconds\":%.6f,\"messages_per_second\":%.0f"
                ",\"peak_mapped_bytes\":%" PRIu64 ",\"gc_collections\":%" PRIu64
-               ",\"journal_records\":%" PRIu64 ",\"interrupted\":%s}\n",
+               ",\"journal_records\":%" PRIu64 ",\"bars\":%" PRIu64 ",\"interrupted\":%s}\n",
                r->path, ingest_format_name(r->fmt), is->messages, ms->trades + ms->quotes,
                ms->trades, ms->quotes, is->decode_errors, is->rejected, ms->broken_trades, seconds,
-               rate, peak, collections, r->journal_records, r->interrupted ? "true" : "false");
+               rate, peak, collections, r->journal_records, r->bars_written,
+               r->interrupted ? "true" : "false");
         return;
     }
     printf("file               %s (%s)\n", r->path, ingest_format_name(r->fmt));
@@ -388,6 +494,8 @@ static void print_summary(const replay_t *r, const ingest_stats_t *is, const mar
     printf("gc collections     %" PRIu64 "\n", collections);
     if (r->journal_dir != NULL)
         printf("journal records    %" PRIu64 "\n", r->journal_records);
+    if (r->out_path != NULL)
+        printf("bars               %" PRIu64 " (%s)\n", r->bars_written, r->out_path);
     if (r->interrupted)
         printf("interrupted        by Ctrl-C, %" PRIu64 " of %" PRIu64 " bytes read: the figures "
                "are of that part\n",
@@ -480,8 +588,13 @@ int cmd_replay(int argc, char **argv)
         status = err == -EBUSY ? EX_TEMPFAIL : EX_CANTCREAT;
         goto out;
     }
+    if (err == 0 && r.out_path != NULL && (err = open_bars(&r, heap)) != 0) {
+        status = err == -ENOMEM ? EXIT_FAILURE : EX_CANTCREAT;
+        goto out;
+    }
     if (err == 0)
-        err = market_create(heap, 0, r.journal != NULL ? journal_sink : NULL, &r, &m);
+        err = market_create(heap, 0, r.journal != NULL || r.bars != NULL ? replay_sink : NULL, &r,
+                            &m);
     if (err != 0) {
         fprintf(stderr, "tickd replay: %s\n", strerror(-err));
         goto out;
@@ -493,6 +606,17 @@ int cmd_replay(int argc, char **argv)
     run(&r, data, total, heap, m, &ing);
     sigaction(SIGINT, &old_sa, NULL);
     status = r.interrupted ? CLI_EXIT_INTERRUPTED : 0;
+    if (r.bars != NULL && !r.interrupted)
+        bars_flush(r.bars); /* the day is over: its open bars are closed */
+    if (r.out != NULL) {
+        int failed = ferror(r.out);
+        if (fclose(r.out) != 0 || failed) {
+            fprintf(stderr, "tickd replay: cannot write %s: %s\n", r.out_path,
+                    strerror(errno != 0 ? errno : EIO));
+            status = EXIT_FAILURE;
+        }
+        r.out = NULL;
+    }
     if (r.journal != NULL) {
         r.journal_records = journal_records(r.journal);
         err = journal_close(r.journal);
@@ -519,6 +643,9 @@ int cmd_replay(int argc, char **argv)
 out:
     if (r.dir_lock >= 0)
         journal_unlock_dir(r.dir_lock);
+    if (r.out != NULL)
+        fclose(r.out);
+    bars_destroy(r.bars);
     market_destroy(m);
     obj_runtime_destroy(heap);
     heap_destroy(heap);

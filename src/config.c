@@ -42,6 +42,7 @@
 
 #include <yaml.h>
 
+#include "feed/bars.h"
 #include "feed/ingest.h"
 #include "feed/journal.h"
 
@@ -929,6 +930,49 @@ static int read_thresholds(struct loader *ld, const struct field *f, const char 
     return 0;
 }
 
+/* bars.intervals: a list of intervals (feed/bars.h: 1s to 24h in s, m or
+ * h), each named once; [] for no bars. */
+static int read_bar_intervals(struct loader *ld, const struct field *f, const char *path,
+                              const yaml_event_t *v, void *base)
+{
+    config_t *cfg = base;
+    char itempath[PATH_LEN];
+    yaml_event_t item;
+    int r;
+    if (v->type != YAML_SEQUENCE_START_EVENT)
+        return expected(ld, v, path, f->what, NULL);
+    cfg->bars.nintervals = 0;
+    while ((r = next_item(ld, path, cfg->bars.nintervals, itempath, &item)) == 1) {
+        const char *s = text_of(&item);
+        int64_t ns;
+        if (cfg->bars.nintervals == BARS_MAX_INTERVALS)
+            r = fail(ld, item.start_mark, path, "too many intervals (at most %d)",
+                     BARS_MAX_INTERVALS);
+        else if (s == NULL || bars_interval_parse(s, strlen(s), &ns) != 0)
+            r = expected(ld, &item, itempath, "an interval such as 1s, 5m or 1h",
+                         "a whole number of s, m or h, from 1s to 24h");
+        else
+            r = 0;
+        for (size_t i = 0; r == 0 && i < cfg->bars.nintervals; i++) {
+            char name[BARS_INTERVAL_NAME_MAX];
+            bars_interval_name(ns, name);
+            if (cfg->bars.intervals_ns[i] == ns)
+                r = fail(ld, item.start_mark, itempath,
+                         "%s is bars.intervals[%zu] already (as %s); give each interval once", s, i,
+                         name);
+        }
+        if (r == 0)
+            cfg->bars.intervals_ns[cfg->bars.nintervals++] = ns;
+        yaml_event_delete(&item);
+        if (r != 0)
+            return r;
+    }
+    return r;
+}
+
+_Static_assert(sizeof(((config_t *)0)->bars.intervals_ns) == BARS_MAX_INTERVALS * sizeof(int64_t),
+               "config_t holds as many bar intervals as a builder takes");
+
 /* A section: a map of the keys in f->sub; null is an empty section. */
 static int read_map(struct loader *ld, const struct field *f, const char *path,
                     const yaml_event_t *v, void *base)
@@ -1647,6 +1691,14 @@ static const struct field session_fields[] = {
     {0},
 };
 
+static const struct field bars_fields[] = {
+    {.name = "intervals",
+     .read = read_bar_intervals,
+     .what = "a list of intervals such as [1s, 1m], or [] for no bars"},
+    {"grace", read_duration, DURATION_WHAT, CFG(bars.grace_ns), 0, HOUR},
+    {0},
+};
+
 static const struct field log_fields[] = {
     {"level", read_enum, "error, warning, info or debug", CFG(log.level), .choices = levels},
     {0},
@@ -1902,6 +1954,7 @@ static const struct field root_fields[] = {
      .check = note_journal},
     {"session", read_map, "a map of session settings", .sub = session_fields},
     {"log", read_map, "a map of log settings", .sub = log_fields},
+    {"bars", read_map, "a map of bars settings", .sub = bars_fields},
     {"nats", read_map, "a map of nats settings", .sub = nats_fields, .check = check_nats},
     {.name = "feeds", .read = read_feeds, .what = "a list of feeds"},
     {0},
@@ -1910,8 +1963,9 @@ static const struct field root_fields[] = {
 #define KEYS_FIT(table) (sizeof(table) / sizeof(table[0]) - 1 <= MAX_KEYS)
 _Static_assert(KEYS_FIT(heap_fields) && KEYS_FIT(gc_fields) && KEYS_FIT(pubsub_fields) &&
                    KEYS_FIT(http_fields) && KEYS_FIT(journal_fields) && KEYS_FIT(session_fields) &&
-                   KEYS_FIT(log_fields) && KEYS_FIT(root_fields) && KEYS_FIT(feed_fields) &&
-                   KEYS_FIT(nats_fields) && KEYS_FIT(jetstream_fields) && KEYS_FIT(user_fields),
+                   KEYS_FIT(log_fields) && KEYS_FIT(bars_fields) && KEYS_FIT(root_fields) &&
+                   KEYS_FIT(feed_fields) && KEYS_FIT(nats_fields) && KEYS_FIT(jetstream_fields) &&
+                   KEYS_FIT(user_fields),
                "a map of the schema has more keys than struct seen holds");
 
 /* ---- the document ---- */
@@ -1981,6 +2035,10 @@ void config_defaults(config_t *cfg)
     cfg->journal.fsync_interval_ns = 1 * SEC;
     strcpy(cfg->session.timezone, "UTC");
     cfg->log.level = 6;
+    cfg->bars.intervals_ns[0] = (int64_t)SEC;
+    cfg->bars.intervals_ns[1] = (int64_t)MINUTE;
+    cfg->bars.nintervals = 2;
+    cfg->bars.grace_ns = 250 * MSEC;
     cfg->nats.publish = 1;
     strcpy(cfg->nats.prefix, "tickd");
     strcpy(cfg->nats.name, "tickd");

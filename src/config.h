@@ -169,6 +169,13 @@ typedef struct config {
         int level; /* log.level: 3 error, 4 warning, 6 info (default), 7 debug */
     } log;
 
+    struct {
+        int64_t intervals_ns[8]; /* bars.intervals, default [1s, 1m]; [] makes no bars */
+        size_t nintervals;
+        uint64_t grace_ns; /* bars.grace: the clock closes a bar this long after its end,
+                              default 250ms */
+    } bars;
+
     config_nats_t nats; /* nats: the sink and the connection of nats feeds */
 
     size_t nfeeds;

@@ -22,10 +22,24 @@
  * acknowledged once the journal batch holding its tick is back written
  * (feed_durable(), like a held PUBLISH reply).
  *
+ * Bars (feed/bars.h, bars.intervals): on_tick() hands every trade to the
+ * bar builder and every other tick's exchange time to its clock; a closed
+ * bar comes back through on_bar() and goes to pub/sub (pubsub_bar(); the
+ * NATS sink publishes ticks only). The bars timer (BARS_TIMER_MS) lets the
+ * builder close the bars of a feed gone quiet, by its estimate of the
+ * exchange clock (not run while a file feed replays slower than real time:
+ * the estimate would run ahead of it); the day's roll publishes the open bars and starts the
+ * builder afresh (bars_roll()); a looping file feed that starts its file
+ * again publishes them and lets its times make bars again (bars_rewind());
+ * a reload that changes bars.intervals or bars.grace publishes the open
+ * bars and replaces the builder, and with it the last bars; a stop drops
+ * the open bars unpublished (their intervals have not closed: a restart
+ * that replays the day makes them whole).
+ *
  * Timers, all safe points between batches: the cycle sweep (gc.interval:
  * collect when a threshold was crossed, and record the pause), the journal's
  * fsync interval, the end of the day (session.roll_at in session.timezone),
- * the systemd watchdog and status, and a loop-lag probe.
+ * the bars timer, the systemd watchdog and status, and a loop-lag probe.
  *
  * Signals: SIGTERM and SIGINT stop the feeds, drain the subscribers' queues
  * (at most TICKD_DRAIN_NS), sync the journal and exit 0. SIGHUP reloads the
@@ -59,6 +73,7 @@
 #define TICKD_DRAIN_NS     (5ull * 1000000000ull)
 #define NATS_EXIT_WAIT_MS  5000 /* at exit, for the NATS threads to publish and close */
 #define LOOP_LAG_PERIOD_MS 100
+#define BARS_TIMER_MS      100 /* how often the bars timer asks the builder */
 
 /* The signals the daemon answers (on_signal()): SIGTERM and SIGINT stop it,
  * SIGHUP reloads, SIGUSR1 logs a status line. The others are signals a
@@ -80,7 +95,8 @@ static const struct {
 typedef struct daemon_ctx {
     daemon_t d;
     uv_loop_t loop;
-    uv_timer_t gc_timer, fsync_timer, roll_timer, watchdog_timer, status_timer, lag_timer;
+    uv_timer_t gc_timer, fsync_timer, roll_timer, watchdog_timer, status_timer, lag_timer,
+        bars_timer;
     uv_signal_t signals[sizeof(signal_names) / sizeof(signal_names[0])];
     uint64_t lag_last;
     int64_t day_start_ns;  /* midnight of the current day, session timezone */
@@ -207,10 +223,26 @@ static void on_fsync_timer(uv_timer_t *t)
 
 /* ---- ticks ---- */
 
+/* The builder's sink: a bar closed. */
+static void on_bar(void *arg, bar_t *bar)
+{
+    daemon_t *d = arg;
+    if (d->pubsub != NULL)
+        pubsub_bar(d->pubsub, bar);
+}
+
 static void on_tick(void *arg, tick_t *t)
 {
     daemon_t *d = arg;
     d->ticks_total[t->kind == TICK_TRADE ? 0 : 1]++;
+    /* Bars first: a trade that closes a bar comes after it on every channel. */
+    if (d->bars != NULL) {
+        if (t->kind == TICK_TRADE)
+            bars_trade(d->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch,
+                       t->ts_recv);
+        else
+            bars_clock(d->bars, t->ts_exch, t->ts_recv);
+    }
     journaling_append(&d->journal, t);
     /* One encoding for both when their formats agree: the sink's, in its
      * ring, which pub/sub copies into its frames. */
@@ -317,6 +349,11 @@ static void daemon_roll_day(daemon_t *d, const char *why)
     if (d->pubsub != NULL)
         pubsub_set_market(d->pubsub, fresh);
     market_destroy(old);
+    if (d->bars != NULL) {
+        bars_roll(d->bars, c->day_start_ns);
+        if (d->pubsub != NULL)
+            pubsub_flush(d->pubsub);
+    }
     int64_t collected = gc_collect(d->heap, GC_NGENERATIONS - 1);
     d->sessions_rolled++;
     if (d->journal.writer != NULL)
@@ -340,6 +377,55 @@ static void on_roll_timer(uv_timer_t *t)
     daemon_ctx_t *c = t->data;
     daemon_roll_day(&c->d, "session.roll_at");
     arm_roll_timer(c);
+}
+
+/* ---- bars ---- */
+
+/* A looping file feed starts its file again: the bars of the pass that
+ * ended go out, and its times may make bars again (bars_rewind()). */
+static void feed_rewound(void *arg)
+{
+    daemon_t *d = arg;
+    if (d->bars == NULL)
+        return;
+    bars_rewind(d->bars);
+    if (d->pubsub != NULL)
+        pubsub_flush(d->pubsub);
+}
+
+/* A builder for cfg's bars.intervals into *out (NULL for none). 0, or a
+ * negative errno, logged. */
+static int bars_make(daemon_t *d, const config_t *cfg, bars_t **out)
+{
+    *out = NULL;
+    if (cfg->bars.nintervals == 0)
+        return 0;
+    int r = bars_create(d->heap, cfg->bars.intervals_ns, cfg->bars.nintervals,
+                        (int64_t)cfg->bars.grace_ns, ctx_of(d)->day_start_ns, on_bar, d, out);
+    if (r != 0)
+        log_msg(LOG_ERR, "bars: %s", strerror(-r));
+    return r;
+}
+
+/* The timer's estimate runs the exchange clock at real speed: with a file
+ * replayed slower than that, it would close bars before their trades come,
+ * so such a daemon has no bars timer (its ticks still close the bars). */
+static int bars_timer_wanted(const config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nfeeds; i++)
+        if (cfg->feeds[i].kind == FEED_FILE && cfg->feeds[i].speed > 0 && cfg->feeds[i].speed < 1)
+            return 0;
+    return 1;
+}
+
+static void on_bars_timer(uv_timer_t *t)
+{
+    daemon_ctx_t *c = t->data;
+    daemon_t *d = &c->d;
+    uint64_t before = bars_stats(d->bars)->bars;
+    bars_idle(d->bars, clock_realtime_ns());
+    if (bars_stats(d->bars)->bars != before && d->pubsub != NULL)
+        pubsub_flush(d->pubsub);
 }
 
 /* ---- periodic work ---- */
@@ -396,6 +482,9 @@ static void start_timers(daemon_ctx_t *c)
         uv_timer_start(&c->fsync_timer, on_fsync_timer, ms ? ms : 1, ms ? ms : 1);
     }
     arm_roll_timer(c);
+    uv_timer_stop(&c->bars_timer);
+    if (d->bars != NULL && bars_timer_wanted(&d->cfg))
+        uv_timer_start(&c->bars_timer, on_bars_timer, BARS_TIMER_MS, BARS_TIMER_MS);
 }
 
 /* ---- feeds ---- */
@@ -423,6 +512,7 @@ static int open_feed(daemon_t *d, const config_feed_t *fc, const config_nats_t *
     feed_hooks_t hooks = {.batch_done = batch_done,
                           .input_error = on_input_error,
                           .durable_mark = durable_mark,
+                          .rewound = feed_rewound,
                           .arg = d};
     return feed_start(d->loop, d->market, fc, nats, &hooks, out, err, errlen);
 }
@@ -633,6 +723,34 @@ static void reload_done(daemon_ctx_t *c, const reload_outcome_t *o)
  * go, and a part that cannot change keeps running as it was, while the
  * others change. A file that does not load changes nothing. Every failure is
  * logged and counted, and shown by /healthz and the systemd status. */
+/* A reload's bars: a new builder when bars.* changed (the old one's open
+ * bars are published first; its last bars go with it). */
+static void reload_bars(daemon_t *d, config_t *fresh, reload_outcome_t *o)
+{
+    if (memcmp(&fresh->bars, &d->cfg.bars, sizeof(fresh->bars)) == 0)
+        return;
+    bars_t *next;
+    if (bars_make(d, fresh, &next) != 0) {
+        reload_failed(o, "bars: the builder could not start with the new settings (the old one "
+                         "is kept)");
+        fresh->bars = d->cfg.bars;
+        return;
+    }
+    if (d->bars != NULL) {
+        bars_flush(d->bars);
+        if (d->pubsub != NULL)
+            pubsub_flush(d->pubsub);
+    }
+    if (d->pubsub != NULL)
+        pubsub_set_bars(d->pubsub, next);
+    if (d->bars != NULL) {
+        d->bars_gone.bars += bars_stats(d->bars)->bars;
+        d->bars_gone.late += bars_stats(d->bars)->late;
+    }
+    bars_destroy(d->bars);
+    d->bars = next;
+}
+
 static void reload(daemon_ctx_t *c)
 {
     daemon_t *d = &c->d;
@@ -662,6 +780,7 @@ static void reload(daemon_ctx_t *c)
         fresh.http = d->cfg.http;
     }
     reload_feeds(d, &fresh, &out);
+    reload_bars(d, &fresh, &out);
     if (memcmp(&fresh.nats, &d->cfg.nats, sizeof(fresh.nats)) != 0) {
         /* A new connection with the new settings; the old sink publishes
          * what it holds and goes. */
@@ -782,6 +901,7 @@ static void stop(daemon_ctx_t *c, const char *why)
     uv_timer_stop(&c->watchdog_timer);
     uv_timer_stop(&c->status_timer);
     uv_timer_stop(&c->lag_timer);
+    uv_timer_stop(&c->bars_timer);
     stop_drain(c);
 }
 
@@ -862,6 +982,9 @@ static void fill_snapshot(const daemon_t *d, metrics_feed_t *feeds, metrics_snap
         .journal_errors_total = d->journal.errors_total,
         .journal_refused_total = d->journal.refused_total,
         .sessions_rolled = d->sessions_rolled,
+        .bars_total = d->bars_gone.bars + (d->bars != NULL ? bars_stats(d->bars)->bars : 0),
+        .bars_late_trades_total =
+            d->bars_gone.late + (d->bars != NULL ? bars_stats(d->bars)->late : 0),
         .reloads_total = d->reloads_total,
         .reload_failures_total = d->reload_failures_total,
         .last_reload_ok = d->last_reload_ok,
@@ -966,8 +1089,8 @@ static int start_failure_code(int err, int is_file)
 static void init_handles(daemon_ctx_t *c)
 {
     daemon_t *d = &c->d;
-    uv_timer_t *timers[] = {&c->gc_timer,       &c->fsync_timer,  &c->roll_timer,
-                            &c->watchdog_timer, &c->status_timer, &c->lag_timer};
+    uv_timer_t *timers[] = {&c->gc_timer,     &c->fsync_timer, &c->roll_timer, &c->watchdog_timer,
+                            &c->status_timer, &c->lag_timer,   &c->bars_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(d->loop, timers[i]);
         timers[i]->data = c;
@@ -1005,6 +1128,8 @@ static int start(daemon_ctx_t *c)
         log_msg(LOG_ERR, "market: %s", strerror(-r));
         return EXIT_FAILURE;
     }
+    if (bars_make(d, &d->cfg, &d->bars) != 0)
+        return EXIT_FAILURE;
     if (d->cfg.journal.enabled && (r = journaling_open(&d->journal)) != 0)
         return r == -EBUSY ? EX_TEMPFAIL : EX_CANTCREAT;
     if ((r = pubsub_start(d->loop, d->heap, d->market, &d->cfg, on_publish, d, &d->pubsub, err,
@@ -1013,6 +1138,7 @@ static int start(daemon_ctx_t *c)
         return start_failure_code(r, 0);
     }
     pubsub_set_info_source(d->pubsub, info_source, d);
+    pubsub_set_bars(d->pubsub, d->bars);
     if ((r = nats_start(d, &d->cfg.nats)) != 0)
         return EXIT_FAILURE;
     http_routes_t routes = {
@@ -1083,6 +1209,7 @@ int daemon_run(const char *config_path)
         pubsub_free(d->pubsub);
     if (d->http != NULL)
         http_free(d->http);
+    bars_destroy(d->bars);
     market_destroy(d->market);
     obj_runtime_destroy(d->heap);
     heap_destroy(d->heap);

@@ -32,6 +32,7 @@ typedef struct daemon {
     config_t cfg;     /* the configuration in force */
     heap_t *heap;     /* the one heap; every object comes from it */
     market_t *market; /* today's symbols, books and orders */
+    bars_t *bars;     /* the bar builder (bars.intervals), NULL when there are none */
     pubsub_t *pubsub;
     http_server_t *http;
     journaling_t journal;        /* the journal pipeline, its file (NULL when off) and figures */
@@ -43,6 +44,7 @@ typedef struct daemon {
     histogram_t loop_lag;           /* tickd_loop_lag_seconds */
     uint64_t ticks_total[2];        /* [0] trades, [1] quotes, over the daemon's life */
     uint64_t sessions_rolled;       /* end-of-day rolls */
+    bars_stats_t bars_gone;         /* the counters of bar builders a reload replaced */
     uint64_t reloads_total;         /* SIGHUP reloads applied in full */
     uint64_t reload_failures_total; /* SIGHUP reloads that failed in part or whole */
     int last_reload_ok;             /* the last reload (or the start) applied in full */

@@ -358,6 +358,8 @@ static void file_end(feed_t *f)
         file_fail(f, "no message in %s (it is empty, or nothing in it decodes)", f->cfg.path);
         return;
     }
+    if (f->hooks.rewound != NULL)
+        f->hooks.rewound(f->hooks.arg);
     file_again(f);
 }
 

@@ -34,6 +34,10 @@ typedef struct feed_hooks {
      * the owner does not journal); a JetStream message is acknowledged once
      * feed_durable() reaches its position. */
     uint64_t (*durable_mark)(void *arg);
+    /* A looping file feed starts its file again, within the day: exchange
+     * times go back to the file's start (after the withdrawal's batch).
+     * NULL: nothing to do. */
+    void (*rewound)(void *arg);
     void *arg; /* passed to all */
 } feed_hooks_t;
 

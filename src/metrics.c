@@ -511,6 +511,10 @@ static void render_daemon(out_t *o, const metrics_snapshot_t *d)
 {
     metric_u64(o, "tickd_sessions_rolled_total", "counter",
                "Trading days rolled over (session.roll_at).", d->sessions_rolled);
+    metric_u64(o, "tickd_bars_total", "counter", "OHLCV bars closed and published.", d->bars_total);
+    metric_u64(o, "tickd_bars_late_trades_total", "counter",
+               "Trades left out of the bars: their interval had closed already.",
+               d->bars_late_trades_total);
     metric_u64(o, "tickd_config_reloads_total", "counter",
                "Configuration reloads applied in full (SIGHUP).", d->reloads_total);
     metric_u64(o, "tickd_config_reload_failures_total", "counter",

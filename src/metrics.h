@@ -63,6 +63,8 @@ typedef struct metrics_snapshot {
     uint64_t journal_errors_total;
     uint64_t journal_refused_total; /* PUBLISHes the daemon refused (pubsub counts its own) */
     uint64_t sessions_rolled;
+    uint64_t bars_total;             /* bars closed and published (feed/bars.h) */
+    uint64_t bars_late_trades_total; /* trades the bars dropped: their interval had closed */
     uint64_t reloads_total;
     uint64_t reload_failures_total;
     int last_reload_ok;

@@ -570,6 +570,11 @@ void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg)
     ps->info_arg = arg;
 }
 
+void pubsub_set_bars(pubsub_t *ps, const bars_t *bars)
+{
+    ps->bars = bars;
+}
+
 void pubsub_set_market(pubsub_t *ps, market_t *market)
 {
     ps->market = market;

@@ -4,7 +4,8 @@
  *
  * Stock Redis clients (redis-cli, hiredis, redis-py, node-redis, ioredis, in
  * RESP2 or, after HELLO 3, RESP3) connect and SUBSCRIBE to trade.<SYMBOL> /
- * quote.<SYMBOL>, or PSUBSCRIBE with Redis glob patterns; INFO and PUBSUB
+ * quote.<SYMBOL> (and bar.<interval>.<SYMBOL>: pubsub_bar()), or PSUBSCRIBE
+ * with Redis glob patterns; INFO and PUBSUB
  * CHANNELS/NUMSUB/NUMPAT answer as Redis does. Every tick the market makes is handed to
  * pubsub_tick(): it is encoded once (JSON or CSV payload, per pubsub.payload) and its frames are
  * appended to the fan-out stream (fanout.h), pooled chunks of the heap that every subscriber's
@@ -26,6 +27,7 @@
 #include <uv.h>
 
 #include "src/config.h"
+#include "feed/bars.h"
 #include "feed/market.h"
 #include "src/histogram.h"
 
@@ -114,6 +116,16 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick);
  * pubsub.payload (another consumer of the tick, the NATS sink, encoded it),
  * or text NULL for pub/sub to encode it. */
 void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *text, size_t n);
+
+/* Fans one closed bar out on its channel, bar.<interval>.<SYMBOL>, to the
+ * channel's and matching patterns' subscribers (queues only), encoded in
+ * the format of pubsub.payload (tick_format.h). */
+void pubsub_bar(pubsub_t *ps, const bar_t *bar);
+
+/* Where GET bar.<interval>.<SYMBOL> and the snapshot of a bar channel read
+ * the last bars from (NULL: none; bar keys are then nil). The daemon points
+ * it at its builder, and again whenever it makes a new one. */
+void pubsub_set_bars(pubsub_t *ps, const bars_t *bars);
 
 /* Writes queued output to every subscriber that has some; observes the tick
  * latency (ts_recv until written to the socket) for what was written. */

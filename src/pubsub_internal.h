@@ -287,6 +287,7 @@ struct pubsub {
     uv_loop_t *loop;
     heap_t *heap;
     market_t *market;
+    const bars_t *bars; /* the last bars for GET and snapshots (pubsub_set_bars()), or NULL */
     pubsub_publish_fn on_publish;
     void *publish_arg;
     int64_t read_ns; /* the clock at the read being processed (on_read sets -1, its first
@@ -441,6 +442,12 @@ void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_keys(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv);
+/* The last bar of the channel key[0..len) ("bar.1m.AAPL", "bar." included):
+ * NULL for an interval the builder does not make, a symbol with no bar
+ * yet, a key of another form, or no builder (pubsub_set_bars()). Borrowed
+ * until the builder's next call. GET and the channel snapshot read bars
+ * through here. */
+const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len);
 
 /* ---- pubsub_info.c ---- */
 

@@ -20,8 +20,12 @@
  * Anything else is a key that does not exist: nil, as Redis answers. A book
  * key whose depth is not an integer, or out of range, is an error in GET
  * (Redis' "value is not an integer or out of range" for the first) and nil
- * in MGET, which never fails a key. KEYS and SCAN list the channels that
- * have a last value (trade.X and quote.X, never book.X); SCAN's cursor is
+ * in MGET, which never fails a key. GET bar.1m.AAPL answers the last bar
+ * of that interval (feed/bars.h, the builder's last value, in the text a
+ * subscriber of the channel reads), nil when there is none yet. KEYS and
+ * SCAN list the tick channels that have a last value (trade.X and quote.X,
+ * never book.X, nor bar keys: a bar's key appears only once its first
+ * interval closed, so a listing would change with the clock); SCAN's cursor is
  * the symbol table's slot with its generation above bit 32, so a table that
  * grows mid-iteration is walked again from its start: a key may come twice,
  * never be missed, as Redis promises.
@@ -52,12 +56,13 @@
 #define BOOK_INLINE    4096 /* a book up to this long is written on the stack */
 #define SCAN_COUNT     10   /* SCAN's COUNT when none is given, as in Redis */
 
-enum key_kind { KEY_NONE, KEY_TRADE, KEY_QUOTE, KEY_BOOK };
+enum key_kind { KEY_NONE, KEY_TRADE, KEY_QUOTE, KEY_BOOK, KEY_BAR };
 
 typedef struct query_key {
-    int kind;      /* enum key_kind */
-    symbol_t *sym; /* NULL: no such symbol (nil) */
-    size_t depth;  /* KEY_BOOK: levels a side */
+    int kind;         /* enum key_kind */
+    symbol_t *sym;    /* NULL: no such symbol (nil) */
+    size_t depth;     /* KEY_BOOK: levels a side */
+    const bar_t *bar; /* KEY_BAR: the last bar, NULL for none (nil) */
 } query_key_t;
 
 /* ---- keys ---- */
@@ -72,6 +77,16 @@ static const tick_t *channel_tick(const symbol_t *sym, int kind)
     return kind == KEY_TRADE ? sym->last_trade : sym->last_quote;
 }
 
+const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len)
+{
+    const char *name = key + 4, *dot = len > 4 ? memchr(name, '.', len - 4) : NULL;
+    if (ps->bars == NULL || dot == NULL)
+        return NULL;
+    int i = bars_interval_index(ps->bars, name, (size_t)(dot - name));
+    size_t sym_len = len - (size_t)(dot + 1 - key);
+    return i < 0 ? NULL : bars_last(ps->bars, dot + 1, sym_len, (size_t)i);
+}
+
 /* Reads key a into *k. 0, or -EINVAL for a book key with a bad depth, with
  * *why the error text. A key of no known form, or naming a symbol the
  * market does not have, is KEY_NONE or has no symbol: nil. */
@@ -83,6 +98,12 @@ static int parse_key(const client_t *c, const resp_arg_t *a, query_key_t *k, con
     k->kind = KEY_NONE;
     k->sym = NULL;
     k->depth = 0;
+    k->bar = NULL;
+    if (len > 4 && memcmp(name, "bar.", 4) == 0) {
+        k->kind = KEY_BAR;
+        k->bar = pubsub__bar_of(c->ps, name, len);
+        return 0;
+    }
     if (len > 6 && memcmp(name, "trade.", 6) == 0)
         k->kind = KEY_TRADE;
     else if (len > 6 && memcmp(name, "quote.", 6) == 0)
@@ -224,11 +245,26 @@ static void reply_book(client_t *c, const query_key_t *k)
     payload_release(ps->heap, &ps->latency, p);
 }
 
-/* The value of k: a tick's text, a book, or nil. */
+/* A bar's text (pubsub.payload's format), or nil for none. */
+static void reply_bar(client_t *c, const bar_t *bar)
+{
+    char text[PAYLOAD_BAR_TEXT_MAX];
+    int n = bar != NULL ? payload_format_bar(bar, c->ps->opt.payload, text, sizeof text) : -ENOENT;
+    if (n < 0)
+        reply_nil(c);
+    else
+        pubsub__reply_bulk(c, text, (size_t)n);
+}
+
+/* The value of k: a tick's text, a book, a bar, or nil. */
 static void reply_value(client_t *c, const query_key_t *k)
 {
     pubsub_t *ps = c->ps;
 
+    if (k->kind == KEY_BAR) {
+        reply_bar(c, k->bar);
+        return;
+    }
     if (k->sym == NULL || k->kind == KEY_NONE) {
         reply_nil(c);
         return;

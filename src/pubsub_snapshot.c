@@ -1,7 +1,9 @@
 /*
  * pubsub_snapshot.c - the last values a new subscriber is sent
  * (pubsub.snapshot): SUBSCRIBE trade.AAPL gets the last trade of AAPL,
- * PSUBSCRIBE trade.* the last tick of every channel the pattern matches.
+ * SUBSCRIBE bar.1m.AAPL its last 1m bar, PSUBSCRIBE trade.* the last tick of
+ * every channel the pattern matches (ticks only: a pattern's snapshot walks
+ * the market's symbols, and bars are the bar builder's).
  *
  * A snapshot's frames are blocks of their own, framed for the subscriber's
  * protocol, queued after the reply that subscribed. They are judged
@@ -17,6 +19,7 @@
  *
  * Never blocks; the market is read, never changed.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -73,10 +76,37 @@ static int snapshot_stopped(client_t *c)
     return (c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) != 0;
 }
 
+/* SUBSCRIBE bar.1m.AAPL: the last 1m bar of AAPL, if any, as a message
+ * frame in a block of its own. */
+static void snapshot_bar(client_t *c, const topic_t *t)
+{
+    pubsub_t *ps = c->ps;
+    const bar_t *bar = pubsub__bar_of(ps, t->name, t->len);
+    char text[PAYLOAD_BAR_TEXT_MAX];
+    int n = bar != NULL ? payload_format_bar(bar, ps->opt.payload, text, sizeof text) : -ENOENT;
+    if (n < 0)
+        return;
+    size_t size = payload_frame_size(PAYLOAD_MESSAGE_HEAD, t->len, (size_t)n);
+    payload_t *p = payload_alloc(ps->heap, size);
+    if (p == NULL) {
+        ps->stats.encode_errors_total++;
+        return;
+    }
+    p->len = (uint32_t)payload_put_frame(p->data, payload_message_head(pubsub__client_proto(c)),
+                                         PAYLOAD_MESSAGE_HEAD, t->name, t->len, text, (size_t)n);
+    pubsub__enqueue(c, p, 0, p->len);
+    payload_release(ps->heap, &ps->latency, p);
+    snapshot_stopped(c);
+}
+
 /* SUBSCRIBE trade.AAPL: the last trade of AAPL, if any. */
 void pubsub__snapshot_channel(client_t *c, const topic_t *t)
 {
     market_t *m = c->ps->market;
+    if (t->len > 4 && memcmp(t->name, "bar.", 4) == 0) {
+        snapshot_bar(c, t);
+        return;
+    }
     int trade = t->len > 6 && memcmp(t->name, "trade.", 6) == 0;
     int quote = t->len > 6 && memcmp(t->name, "quote.", 6) == 0;
 

@@ -7,6 +7,19 @@
  * never needs escaping (symbols are A-Z 0-9 . -); prices are strings so
  * that no client turns them into floating point. The CSV is feed/csv.h's
  * line, so a subscriber's text can be PUBLISHed or replayed as it is.
+ *
+ * Bars (feed/bars.h) on bar.<interval>.<SYMBOL>, in the same two forms:
+ *
+ *   {"sym":"AAPL","kind":"bar","interval":"1m","start":<ns>,"open":"101.2500",
+ *    "high":"...","low":"...","close":"...","volume":<shares>,
+ *    "vwap":"101.2613","trades":<n>}
+ *   B,<start>,<SYMBOL>,<interval>,<open>,<high>,<low>,<close>,<volume>,<vwap>,<trades>
+ *
+ * start is the exchange time (ns, the ticks' ts clock) the bar's interval
+ * begins at; prices have 4 decimals as the ticks'; vwap is rounded half
+ * away from zero (feed/bars.c). The CSV line is also the row of
+ * `tickd replay --bars`'s file, under payload_bar_csv_header. Bars are not
+ * ticks: PUBLISH does not take them.
  */
 #include <errno.h>
 #include <string.h>
@@ -126,4 +139,82 @@ int payload_format_tick(const tick_t *t, int format, char *buf, size_t cap)
     if (out != buf)
         memcpy(buf, tmp, (size_t)n);
     return n;
+}
+
+/* ---- bars ---- */
+
+const char payload_bar_csv_header[] =
+    "kind,start,symbol,interval,open,high,low,close,volume,vwap,trades";
+
+size_t payload_bar_channel(const bar_t *b, char buf[PAYLOAD_BAR_CHANNEL_MAX])
+{
+    char *p = buf;
+    size_t n = strlen(b->name);
+    memcpy(p, "bar.", 4);
+    p += 4;
+    memcpy(p, b->name, n);
+    p += n;
+    *p++ = '.';
+    memcpy(p, b->sym, b->sym_len);
+    return (size_t)(p - buf) + b->sym_len;
+}
+
+static size_t format_bar_json(const bar_t *b, char *buf)
+{
+    char *p = buf;
+    p = put_str(p, "{\"sym\":\"");
+    memcpy(p, b->sym, b->sym_len);
+    p += b->sym_len;
+    p = put_str(p, "\",\"kind\":\"bar\",\"interval\":\"");
+    p = put_str(p, b->name);
+    p = put_str(p, "\",\"start\":");
+    p = put_i64(p, b->start);
+    p = put_price(p, ",\"open\":", b->open);
+    p = put_price(p, ",\"high\":", b->high);
+    p = put_price(p, ",\"low\":", b->low);
+    p = put_price(p, ",\"close\":", b->close);
+    p = put_str(p, ",\"volume\":");
+    p = digits_u64(p, b->volume);
+    p = put_price(p, ",\"vwap\":", b->vwap);
+    p = put_str(p, ",\"trades\":");
+    p = digits_u64(p, b->trades);
+    *p++ = '}';
+    return (size_t)(p - buf);
+}
+
+static size_t format_bar_csv(const bar_t *b, char *buf)
+{
+    const int64_t prices[4] = {b->open, b->high, b->low, b->close};
+    char *p = buf;
+    p = put_str(p, "B,");
+    p = put_i64(p, b->start);
+    *p++ = ',';
+    memcpy(p, b->sym, b->sym_len);
+    p += b->sym_len;
+    *p++ = ',';
+    p = put_str(p, b->name);
+    for (int i = 0; i < 4; i++) {
+        *p++ = ',';
+        p = price_put(p, prices[i]);
+    }
+    *p++ = ',';
+    p = digits_u64(p, b->volume);
+    *p++ = ',';
+    p = price_put(p, b->vwap);
+    *p++ = ',';
+    p = digits_u64(p, b->trades);
+    return (size_t)(p - buf);
+}
+
+int payload_format_bar(const bar_t *b, int format, char *buf, size_t cap)
+{
+    /* The widest JSON (every number at its widest) is under 340 bytes. */
+    char tmp[PAYLOAD_BAR_TEXT_MAX];
+    char *out = cap >= PAYLOAD_BAR_TEXT_MAX ? buf : tmp;
+    size_t n = format == PAYLOAD_CSV ? format_bar_csv(b, out) : format_bar_json(b, out);
+    if (n > cap)
+        return -ENOBUFS;
+    if (out != buf)
+        memcpy(buf, tmp, n);
+    return (int)n;
 }

@@ -128,12 +128,13 @@ def without_seq(payload):
 
 
 def read_ticks(sub, n, timeout=20):
-    """n (channel, tick without seq) from a psubscribe('*') connection."""
+    """n (channel, tick without seq) from a psubscribe('*') connection; the
+    bars it also gets are not ticks, and are passed over."""
     sub.sock.settimeout(timeout)
     out = []
     while len(out) < n:
         frame = sub.read_frame()
-        if frame[0] == b"pmessage":
+        if frame[0] == b"pmessage" and not frame[2].startswith(b"bar."):
             out.append((frame[2].decode(), without_seq(frame[3])))
     return out
 

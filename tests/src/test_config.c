@@ -116,6 +116,10 @@ static void assert_defaults(const config_t *cfg)
     assert_int_equal(cfg->session.roll_minute, 0);
     assert_string_equal(cfg->session.timezone, "UTC");
     assert_int_equal(cfg->log.level, 6);
+    assert_int_equal(cfg->bars.nintervals, 2);
+    assert_int_equal(cfg->bars.intervals_ns[0], 1000000000);
+    assert_int_equal(cfg->bars.intervals_ns[1], 60000000000LL);
+    assert_int_equal(cfg->bars.grace_ns, 250000000);
     assert_int_equal(cfg->nfeeds, 0);
 }
 
@@ -532,6 +536,36 @@ static void test_stale_after_takes_a_duration_on_every_feed_type_and_is_off_by_d
 }
 
 /* ---- bad configs: each message exactly ---- */
+
+static void test_bars_take_a_list_of_intervals_and_a_grace(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(load_text(cfg, "bars:\n  intervals: [5s, 90s, 1h]\n  grace: 2s\n", err), 0);
+    assert_int_equal(cfg->bars.nintervals, 3);
+    assert_int_equal(cfg->bars.intervals_ns[0], 5000000000LL);
+    assert_int_equal(cfg->bars.intervals_ns[1], 90000000000LL);
+    assert_int_equal(cfg->bars.intervals_ns[2], 3600000000000LL);
+    assert_int_equal(cfg->bars.grace_ns, 2000000000);
+    assert_int_equal(load_text(cfg, "bars:\n  intervals: []\n", err), 0);
+    assert_int_equal(cfg->bars.nintervals, 0);
+}
+
+static void test_bars_reject_bad_and_repeated_intervals_with_their_place(void **state)
+{
+    config_t *cfg = *state;
+    assert_text_rejected(cfg, "bars:\n  intervals: [1m, 2d]\n",
+                         "2:19: bars.intervals[1]: expected an interval such as 1s, 5m or 1h, got "
+                         "\"2d\" (a whole number of s, m or h, from 1s to 24h)");
+    assert_text_rejected(cfg, "bars:\n  intervals: [1m, 60s]\n",
+                         "2:19: bars.intervals[1]: 60s is bars.intervals[0] already (as 1m); give "
+                         "each interval once");
+    assert_text_rejected(cfg, "bars:\n  intervals: 1m\n",
+                         "2:14: bars.intervals: expected a list of intervals such as [1s, 1m], "
+                         "or [] for no bars, got \"1m\"");
+    assert_text_rejected(cfg, "bars:\n  grace: 2h\n",
+                         "2:10: bars.grace: expected a duration from 0 to 1h, got \"2h\"");
+}
 
 static void test_rejects_unknown_top_level_key_with_suggestion(void **state)
 {
@@ -1273,6 +1307,8 @@ int main(void)
         T(test_booleans_accept_true_false_yes_no_on_off_in_any_case),
         T(test_roll_at_takes_hh_mm_on_the_24_hour_clock),
         T(test_udp_feed_format_defaults_to_mold_and_file_speed_to_max),
+        T(test_bars_take_a_list_of_intervals_and_a_grace),
+        T(test_bars_reject_bad_and_repeated_intervals_with_their_place),
         T(test_rejects_unknown_top_level_key_with_suggestion),
         T(test_rejects_unknown_nested_key_with_suggestion),
         T(test_lists_known_keys_when_no_key_is_close),

@@ -170,6 +170,79 @@ static void test_widest_tick_fits_and_a_short_buffer_is_refused(void **state)
     assert_int_equal(buf[n], '#');
 }
 
+/* ---- bars ---- */
+
+static bar_t a_bar(void)
+{
+    bar_t b = {0};
+    strcpy(b.sym, "AAPL");
+    b.sym_len = 4;
+    strcpy(b.name, "1m");
+    b.interval_ns = 60000000000ll;
+    b.start = 34200000000000ll;
+    b.open = 1012500;
+    b.high = 1013000;
+    b.low = 1011000;
+    b.close = 1012000;
+    b.volume = 700;
+    b.vwap = 1012143;
+    b.trades = 3;
+    return b;
+}
+
+static void test_bar_channel_is_bar_then_interval_then_symbol(void **state)
+{
+    (void)state;
+    bar_t b = a_bar();
+    char name[PAYLOAD_BAR_CHANNEL_MAX];
+    size_t n = payload_bar_channel(&b, name);
+    assert_int_equal(n, 11);
+    assert_memory_equal(name, "bar.1m.AAPL", n);
+}
+
+static void test_bar_as_json_and_csv_has_every_field_in_order(void **state)
+{
+    (void)state;
+    bar_t b = a_bar();
+    char buf[PAYLOAD_BAR_TEXT_MAX + 1];
+    int n = payload_format_bar(&b, PAYLOAD_JSON, buf, sizeof buf);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, "{\"sym\":\"AAPL\",\"kind\":\"bar\",\"interval\":\"1m\","
+                             "\"start\":34200000000000,\"open\":\"101.2500\",\"high\":\"101.3000\","
+                             "\"low\":\"101.1000\",\"close\":\"101.2000\",\"volume\":700,"
+                             "\"vwap\":\"101.2143\",\"trades\":3}");
+    n = payload_format_bar(&b, PAYLOAD_CSV, buf, sizeof buf);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(
+        buf, "B,34200000000000,AAPL,1m,101.2500,101.3000,101.1000,101.2000,700,101.2143,3");
+}
+
+/* The widest bar fits PAYLOAD_BAR_TEXT_MAX; a short buffer gets -ENOBUFS
+ * and is not written past its end. */
+static void test_widest_bar_fits_and_a_short_buffer_is_refused(void **state)
+{
+    (void)state;
+    bar_t b = a_bar();
+    strcpy(b.sym, "ABCDEFGH");
+    b.sym_len = 8;
+    strcpy(b.name, "86399s");
+    b.start = INT64_MIN;
+    b.open = b.high = b.low = b.close = b.vwap = INT64_MIN;
+    b.volume = b.trades = UINT64_MAX;
+    char json[PAYLOAD_BAR_TEXT_MAX];
+    int n = payload_format_bar(&b, PAYLOAD_JSON, json, sizeof json);
+    assert_true(n > 0 && n < PAYLOAD_BAR_TEXT_MAX);
+    char buf[PAYLOAD_BAR_TEXT_MAX + 1];
+    memset(buf, '#', sizeof buf);
+    assert_int_equal(payload_format_bar(&b, PAYLOAD_JSON, buf, (size_t)n - 1), -ENOBUFS);
+    assert_int_equal(buf[0], '#');
+    assert_int_equal(payload_format_bar(&b, PAYLOAD_JSON, buf, (size_t)n), n);
+    assert_memory_equal(buf, json, (size_t)n);
+    assert_int_equal(buf[n], '#');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +254,9 @@ int main(void)
         cmocka_unit_test(test_ticks_as_csv_are_feed_csv_lines_without_the_newline),
         cmocka_unit_test(test_csv_refuses_what_it_cannot_express),
         cmocka_unit_test(test_widest_tick_fits_and_a_short_buffer_is_refused),
+        cmocka_unit_test(test_bar_channel_is_bar_then_interval_then_symbol),
+        cmocka_unit_test(test_bar_as_json_and_csv_has_every_field_in_order),
+        cmocka_unit_test(test_widest_bar_fits_and_a_short_buffer_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
