@@ -420,6 +420,15 @@ static size_t fetch(nats_feed_t *f, in_msg_t *msgs, size_t max)
 {
     size_t n = 0;
     if (f->jetstream) {
+        /* libnats 3.4's Fetch, started while messages of an earlier pull
+         * wait in the subscription (they came after that Fetch gave up),
+         * can collect more than the batch it was given, past the end of its
+         * own array. So those are fetched first, in a batch of exactly
+         * their number, which Fetch takes from the subscription alone. */
+        int waiting = 0, bytes = 0;
+        if (natsSubscription_GetPending(f->sub, &waiting, &bytes) == NATS_OK && waiting > 0 &&
+            (size_t)waiting < max)
+            max = (size_t)waiting;
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus s = natsSubscription_Fetch(&list, f->sub, (int)max, FETCH_WAIT_MS, &jerr);
