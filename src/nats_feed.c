@@ -18,15 +18,33 @@
  * of DEDUP_WINDOW bits above it for those applied out of order (a
  * redelivery of one that was lost on its way, after later ones came). A
  * message it has applied already is acknowledged again and counted as a
- * duplicate, never applied twice. The first message after a start opens the
- * window just below it.
+ * duplicate, never applied twice. The window opens at the consumer's ack
+ * floor, read when the thread binds to it (below).
+ *
+ * In stream order across a restart (JetStream). A consumer hands out each
+ * message in stream order once, but one it handed out and never had
+ * acknowledged comes again later: when it was nak'ed, ahead of anything
+ * new but slowly (a few hundred a second); when it was lost (it reached
+ * the subscription as the last run closed, or the run died), only after
+ * the consumer's ack wait. By then the consumer has handed out later ones.
+ * So when the thread binds to the consumer it reads the consumer's state:
+ * if messages are pending (delivered before, never acknowledged), the gate
+ * is closed, and the thread holds back every message it fetches, keeps
+ * them from the ack wait (in progress) and drops a second delivery of one
+ * it holds, until the consumer has no pending message the thread does not
+ * hold (NumAckPending equals what it holds: the rest have all come). Then
+ * it hands what it holds to the loop in stream order and opens the gate
+ * for good. Nothing is acknowledged while the gate is closed, so the count
+ * is exact, and the hold needs no room of its own: everything held is one
+ * of the NATS_FEED_WINDOW messages between NATS and their acknowledgement
+ * (the consumer's max_ack_pending).
  *
  * The loop never calls libnats but to read a message's bytes (memory the
  * message owns) and never frees one: every natsMsg is created and destroyed
  * on libnats's side of the queues. On stop the loop hands its parked
  * messages back unacknowledged; the thread acknowledges what it was given
- * to acknowledge, naks what the loop never took (JetStream delivers it
- * again at once), and closes.
+ * to acknowledge, naks what it holds (in stream order) and what the loop
+ * never took (JetStream delivers them again first), and closes.
  */
 #include "src/nats_feed.h"
 
@@ -37,6 +55,7 @@
 #include <string.h>
 
 #include "src/clock.h"
+#include "src/log.h"
 #include "src/nats_conn.h"
 #include "src/nats_decode.h"
 
@@ -45,6 +64,8 @@
 #define RETRY_WAIT_MS 50
 #define DEDUP_WINDOW  (4 * NATS_FEED_WINDOW) /* bits: stream sequences above applied_upto */
 #define ACK_WAIT_NS   (5LL * 1000000000LL)   /* JetStream delivers again after this */
+#define GATE_CHECK_NS (200LL * 1000000LL)    /* the consumer's state, read while holding */
+#define GATE_KEEP_NS  (ACK_WAIT_NS / 3)      /* held messages marked in progress this often */
 
 /* A fetched message and its stream sequence number (0 on core NATS). */
 typedef struct in_msg {
@@ -77,13 +98,15 @@ struct nats_feed {
     done_msg_t *done;
     size_t done_head, done_count;
     size_t held;
+    uint64_t floor;   /* the consumer's ack floor at the bind ... */
+    uint64_t pending; /* ... and its pending messages then ... */
+    int floor_new;    /* ... not read by the loop yet */
 
     /* the loop's */
     in_msg_t *taken;       /* scratch: the messages taken from in */
     natsMsg **batch;       /* scratch: messages to hand back */
     uint64_t applied_upto; /* JetStream: every stream sequence up to here applied */
     uint64_t *applied;     /* DEDUP_WINDOW bits: applied_upto + 1 + i applied */
-    int have_seq;          /* applied_upto is set (a first message came) */
     uint64_t duplicates;   /* redeliveries of ticks applied already */
     parked_msg_t *parked;
     size_t parked_head, parked_count;
@@ -95,6 +118,11 @@ struct nats_feed {
     natsSubscription *sub;
     jsCtx *js;
     atomic_int subscribed;
+    int gate_closed; /* holding back until the consumer's pending messages came */
+    in_msg_t *hold;  /* what it holds, hold_count of them, each stream sequence once */
+    size_t hold_count;
+    int64_t gate_checked; /* CLOCK_MONOTONIC: the consumer's state last read */
+    int64_t gate_kept;    /* CLOCK_MONOTONIC: the held messages last marked in progress */
 };
 
 static nats_feed_t *feed_of(nats_conn_t *c)
@@ -148,10 +176,6 @@ static int first_time(nats_feed_t *f, uint64_t seq)
 {
     if (seq == 0) /* no metadata: nothing to tell it by */
         return 1;
-    if (!f->have_seq) {
-        f->have_seq = 1;
-        f->applied_upto = seq - 1;
-    }
     if (seq <= f->applied_upto)
         return 0;
     if (seq - f->applied_upto > DEDUP_WINDOW) {
@@ -188,7 +212,19 @@ static void on_wake(nats_conn_t *c)
         f->taken[i] = f->in[(f->in_head + i) % NATS_FEED_WINDOW];
     f->in_head = (f->in_head + n) % NATS_FEED_WINDOW;
     f->in_count = 0;
+    int bound = f->floor_new;
+    uint64_t floor = f->floor, pending = f->pending;
+    f->floor_new = 0;
     pthread_mutex_unlock(&c->mu);
+    if (bound) {
+        f->applied_upto = floor;
+        memset(f->applied, 0, DEDUP_WINDOW / 8);
+        if (pending > 0)
+            log_msg(LOG_INFO,
+                    "feed %s: %llu messages delivered before and never acknowledged come "
+                    "again; later ones wait for them, to keep the stream's order",
+                    f->cfg.name, (unsigned long long)pending);
+    }
     if (n == 0)
         return;
 
@@ -276,6 +312,28 @@ const char *nats_feed_error(const nats_feed_t *f)
 
 /* ---- the thread ---- */
 
+/* The consumer's state as the thread binds to it: the loop's applied
+ * window starts at its ack floor, and the gate closes while messages are
+ * pending. */
+static natsStatus read_consumer(nats_feed_t *f, jsOptions *jo)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, f->js, f->cfg.stream, f->cfg.durable, jo, &jerr);
+    if (s != NATS_OK)
+        return s;
+    uint64_t pending = ci->NumAckPending > 0 ? (uint64_t)ci->NumAckPending : 0;
+    pthread_mutex_lock(&f->conn.mu);
+    f->floor = ci->AckFloor.Stream;
+    f->pending = pending;
+    f->floor_new = 1;
+    pthread_mutex_unlock(&f->conn.mu);
+    jsConsumerInfo_Destroy(ci);
+    f->gate_closed = pending > 0;
+    f->gate_checked = f->gate_kept = clock_monotonic_ns();
+    return NATS_OK;
+}
+
 static natsStatus subscribe(nats_feed_t *f)
 {
     nats_conn_t *c = &f->conn;
@@ -307,6 +365,8 @@ static natsStatus subscribe(nats_feed_t *f)
             s = natsConnection_JetStream(&f->js, c->nc, &jo);
         if (s == NATS_OK)
             s = js_PullSubscribe(&f->sub, f->js, f->cfg.subject, f->cfg.durable, &jo, &so, &jerr);
+        if (s == NATS_OK)
+            s = read_consumer(f, &jo);
         snprintf(doing, sizeof(doing), "consumer %s of stream %s (subject %s)", f->cfg.durable,
                  f->cfg.stream, f->cfg.subject);
     }
@@ -360,6 +420,15 @@ static size_t fetch(nats_feed_t *f, in_msg_t *msgs, size_t max)
 {
     size_t n = 0;
     if (f->jetstream) {
+        /* libnats 3.4's Fetch, started while messages of an earlier pull
+         * wait in the subscription (they came after that Fetch gave up),
+         * can collect more than the batch it was given, past the end of its
+         * own array. So those are fetched first, in a batch of exactly
+         * their number, which Fetch takes from the subscription alone. */
+        int waiting = 0, bytes = 0;
+        if (natsSubscription_GetPending(f->sub, &waiting, &bytes) == NATS_OK && waiting > 0 &&
+            (size_t)waiting < max)
+            max = (size_t)waiting;
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus s = natsSubscription_Fetch(&list, f->sub, (int)max, FETCH_WAIT_MS, &jerr);
@@ -385,6 +454,77 @@ static size_t fetch(nats_feed_t *f, in_msg_t *msgs, size_t max)
     return n;
 }
 
+/* Puts msgs[0..n) in the loop's queue and wakes it; fresh of them were
+ * fetched just now (the others were held and counted then). */
+static void hand_over(nats_feed_t *f, const in_msg_t *msgs, size_t n, size_t fresh)
+{
+    nats_conn_t *c = &f->conn;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++)
+        f->in[(f->in_head + f->in_count + i) % NATS_FEED_WINDOW] = msgs[i];
+    f->in_count += n;
+    f->held += fresh;
+    if (c->async_open)
+        uv_async_send(&c->async);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const in_msg_t *)a)->seq, y = ((const in_msg_t *)b)->seq;
+    return (x > y) - (x < y);
+}
+
+static int holding(const nats_feed_t *f, uint64_t seq)
+{
+    for (size_t i = 0; i < f->hold_count; i++)
+        if (f->hold[i].seq == seq)
+            return 1;
+    return 0;
+}
+
+/* The gate is closed: got[0..n) is held back (a second delivery of one
+ * held is destroyed); the held messages are kept from the ack wait; and
+ * once the consumer has no pending message but those held, they go to the
+ * loop in stream order and the gate opens. */
+static void gate_hold(nats_feed_t *f, const in_msg_t *got, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (holding(f, got[i].seq)) {
+            natsMsg_Destroy(got[i].msg);
+            continue;
+        }
+        f->hold[f->hold_count++] = got[i];
+        kept++;
+    }
+    pthread_mutex_lock(&f->conn.mu);
+    f->held += kept;
+    pthread_mutex_unlock(&f->conn.mu);
+
+    int64_t now = clock_monotonic_ns();
+    if (now - f->gate_kept >= GATE_KEEP_NS) {
+        for (size_t i = 0; i < f->hold_count; i++)
+            natsMsg_InProgress(f->hold[i].msg, NULL);
+        f->gate_kept = now;
+    }
+    if (now - f->gate_checked < GATE_CHECK_NS)
+        return;
+    f->gate_checked = now;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetConsumerInfo(&ci, f->js, f->cfg.stream, f->cfg.durable, NULL, &jerr) != NATS_OK)
+        return; /* disconnected: again next time */
+    int64_t pending = ci->NumAckPending;
+    jsConsumerInfo_Destroy(ci);
+    if (pending > (int64_t)f->hold_count)
+        return;
+    qsort(f->hold, f->hold_count, sizeof(*f->hold), by_seq);
+    hand_over(f, f->hold, f->hold_count, 0);
+    f->hold_count = 0;
+    f->gate_closed = 0;
+}
+
 static void feed_run(nats_conn_t *c)
 {
     nats_feed_t *f = feed_of(c);
@@ -401,26 +541,25 @@ static void feed_run(nats_conn_t *c)
         pthread_mutex_lock(&c->mu);
         size_t room = NATS_FEED_WINDOW - f->held;
         pthread_mutex_unlock(&c->mu);
-        if (room == 0) {
+        size_t n = room == 0 ? 0 : fetch(f, got, room < FETCH_BATCH ? room : FETCH_BATCH);
+        if (f->gate_closed)
+            gate_hold(f, got, n);
+        else if (n > 0)
+            hand_over(f, got, n, n);
+        if (room == 0)
             nats_conn_wait(c, RETRY_WAIT_MS);
-            continue;
-        }
-        size_t n = fetch(f, got, room < FETCH_BATCH ? room : FETCH_BATCH);
-        if (n == 0)
-            continue;
-        pthread_mutex_lock(&c->mu);
-        for (size_t i = 0; i < n; i++)
-            f->in[(f->in_head + f->in_count + i) % NATS_FEED_WINDOW] = got[i];
-        f->in_count += n;
-        f->held += n;
-        if (c->async_open)
-            uv_async_send(&c->async);
-        pthread_mutex_unlock(&c->mu);
     }
-    /* The loop is gone: what it gave back is settled, what it never took
-     * is refused (a JetStream nak: delivered again at once, ahead of what
-     * follows it, rather than after the consumer's ack wait). */
+    /* The loop is gone: what it gave back is settled; what the thread holds
+     * and what the loop never took are refused, in stream order (a
+     * JetStream nak: delivered again first, rather than after the
+     * consumer's ack wait). */
     settle(f);
+    qsort(f->hold, f->hold_count, sizeof(*f->hold), by_seq);
+    for (size_t i = 0; i < f->hold_count; i++) {
+        natsMsg_Nak(f->hold[i].msg, NULL);
+        natsMsg_Destroy(f->hold[i].msg);
+    }
+    f->hold_count = 0;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < f->in_count; i++) {
         natsMsg *m = f->in[(f->in_head + i) % NATS_FEED_WINDOW].msg;
@@ -445,6 +584,7 @@ static void feed_release(nats_conn_t *c)
     free(f->applied);
     free(f->batch);
     free(f->parked);
+    free(f->hold);
     free(f);
 }
 
@@ -467,12 +607,13 @@ int nats_feed_start(uv_loop_t *loop, market_t *market, const config_feed_t *fc,
     f->taken = calloc(NATS_FEED_WINDOW, sizeof(*f->taken));
     f->applied = calloc(DEDUP_WINDOW / 64, sizeof(uint64_t));
     f->parked = calloc(NATS_FEED_WINDOW, sizeof(*f->parked));
+    f->hold = calloc(NATS_FEED_WINDOW, sizeof(*f->hold));
     snprintf(f->conn.what, sizeof(f->conn.what), "feed %s", fc->name);
     f->conn.run = feed_run;
     f->conn.on_wake = on_wake;
     f->conn.release = feed_release;
     if (f->in == NULL || f->done == NULL || f->batch == NULL || f->parked == NULL ||
-        f->taken == NULL || f->applied == NULL) {
+        f->taken == NULL || f->applied == NULL || f->hold == NULL) {
         feed_release(&f->conn);
         snprintf(err, errlen, "feed %s: out of memory", fc->name);
         return -ENOMEM;

@@ -17,8 +17,10 @@
  * the batch's ticks reach, and nats_feed_durable() says when the journal
  * got there. A JetStream message that is never acknowledged (tickd stopped
  * first) is delivered again to the durable consumer: a restart loses
- * nothing. A redelivery of a message whose tick was applied (its
- * acknowledgement was lost with a server) is skipped: applied exactly once.
+ * nothing, and applies such messages ahead of those after them in the
+ * stream (the order holds across a restart). A redelivery of a message
+ * whose tick was applied (its acknowledgement was lost with a server) is
+ * skipped: applied exactly once.
  */
 #ifndef TICKD_SRC_NATS_FEED_H
 #define TICKD_SRC_NATS_FEED_H

@@ -2,13 +2,18 @@
 
 Real nats-server processes (Debian's nats-server) on loopback ports of the
 test's choosing, each with its JetStream store in the test's temporary
-directory; real tickd binaries (harness.py) around them:
+directory; real tickd binaries (harness.py) around them; and where a user
+would read tickd's subjects, nats.js (npm "nats", clients/nats_reader.js)
+with its default options:
 
 - the chain: tickd A takes an ITCH day over TCP and publishes every tick
   into a JetStream stream; tickd B is fed by a durable consumer of it. B's
   RESP subscribers get the ticks A's get, in the same order per symbol; B
   stopped and started again goes on where its consumer stopped: nothing
-  lost, nothing twice.
+  lost, nothing twice. A late joiner reads the day from the stream with
+  nats.js.
+- the sink: a core NATS subscriber (nats.js) gets each tick once, with the
+  payload local subscribers get and tickd's headers.
 - a cluster of three with a stream of three replicas: the node A is
   connected to is killed in the middle of the stream, and every tick still
   reaches B's durable consumer exactly once.
@@ -19,7 +24,9 @@ directory; real tickd binaries (harness.py) around them:
   serving; bad payloads on a nats feed are counted and skipped.
 """
 
+import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -31,6 +38,9 @@ import unittest
 from harness import TICKD, Tickd, free_port, journal_file, slow_disk_env, tcp_feed, wait_for
 
 NATS_SERVER = shutil.which("nats-server")
+HERE = os.path.dirname(os.path.abspath(__file__))
+NATS_READER = os.path.join(HERE, "clients", "nats_reader.js")
+NODE_MODULES = os.path.normpath(os.path.join(HERE, "..", "node_modules"))
 
 
 class NatsServer:
@@ -127,16 +137,36 @@ def without_seq(payload):
     return head
 
 
-def read_ticks(sub, n, timeout=20):
-    """n (channel, tick without seq) from a psubscribe('*') connection; the
+def read_messages(sub, n, timeout=20):
+    """n (channel, payload) ticks from a psubscribe('*') connection; the
     bars it also gets are not ticks, and are passed over."""
     sub.sock.settimeout(timeout)
     out = []
     while len(out) < n:
         frame = sub.read_frame()
         if frame[0] == b"pmessage" and not frame[2].startswith(b"bar."):
-            out.append((frame[2].decode(), without_seq(frame[3])))
+            out.append((frame[2].decode(), frame[3].decode()))
     return out
+
+
+def read_ticks(sub, n, timeout=20):
+    """n (channel, tick without seq) from a psubscribe('*') connection."""
+    return [(channel, without_seq(payload.encode()))
+            for channel, payload in read_messages(sub, n, timeout)]
+
+
+def read_until_closed(sub, timeout=20):
+    """Every (channel, tick without seq) a psubscribe('*') connection gets
+    until tickd closes it (bars passed over)."""
+    sub.sock.settimeout(timeout)
+    out = []
+    try:
+        while True:
+            frame = sub.read_frame()
+            if frame[0] == b"pmessage" and not frame[2].startswith(b"bar."):
+                out.append((frame[2].decode(), without_seq(frame[3])))
+    except ConnectionError:
+        return out
 
 
 def journal_ticks(t):
@@ -155,6 +185,20 @@ def by_symbol(seq):
     return out
 
 
+def first_difference(got, want):
+    """Where got's ticks of a symbol first differ from want's (a tick out of
+    order, twice, or missing), or None when each symbol's are the same."""
+    g, w = by_symbol(got), by_symbol(want)
+    for symbol in sorted(set(g) | set(w)):
+        mine, theirs = g.get(symbol, []), w.get(symbol, [])
+        for i, (x, y) in enumerate(zip(mine, theirs)):
+            if x != y:
+                return f"{symbol}: tick {i} is {x}, where A's is {y}"
+        if len(mine) != len(theirs):
+            return f"{symbol}: {len(mine)} ticks, where A has {len(theirs)}"
+    return None
+
+
 def send_chunks(sock, data, pieces):
     """data in `pieces` writes, split at ITCH message boundaries (2-byte
     big-endian length prefixes)."""
@@ -168,6 +212,67 @@ def send_chunks(sock, data, pieces):
         sock.sendall(data[start:bounds[k]])
         start = bounds[k]
     sock.sendall(data[start:])
+
+
+class NatsJs:
+    """clients/nats_reader.js: a subscriber made with nats.js (npm "nats",
+    pinned in tests/package-lock.json) and its default options, in a node
+    process of its own; its output read line by line as it comes. Node or
+    nats.js missing fails the test saying so."""
+
+    def __init__(self, test, *args):
+        node = shutil.which("node")
+        if node is None:
+            test.fail("node is not installed: deploy/setup.sh deps installs Debian's nodejs")
+        if not os.path.isdir(os.path.join(NODE_MODULES, "nats")):
+            test.fail(f"npm package 'nats' is not installed in {NODE_MODULES}: run "
+                      "`npm ci --prefix tests` (deploy/setup.sh test does)")
+        self.proc = subprocess.Popen([node, NATS_READER, *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        test.addCleanup(self.close)
+        self.buf = b""
+
+    def line(self, timeout=20):
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"nats.js: nothing within {timeout}s; so far:\n"
+                                     f"{self.buf.decode()}")
+            if select.select([self.proc.stdout], [], [], left)[0]:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise AssertionError(f"nats.js exited with {self.proc.wait()}:\n"
+                                         f"{self.buf.decode()}")
+                self.buf += chunk
+        text, self.buf = self.buf.split(b"\n", 1)
+        if text.startswith(b"error:"):
+            raise AssertionError(f"nats.js: {text.decode()}\n{self.buf.decode()}")
+        return text.decode()
+
+    def messages(self, n, timeout=20):
+        """n messages as nats.js gave them: {subject, headers, data[, seq]}."""
+        return [json.loads(self.line(timeout)) for _ in range(n)]
+
+    def finish(self):
+        """The reader got all it was asked for, and exits 0."""
+        self.line_is("ok")
+        self.proc.stdout.close()
+        code = self.proc.wait(10)
+        if code != 0:
+            raise AssertionError(f"nats.js exited with {code}")
+
+    def line_is(self, want, timeout=20):
+        got = self.line(timeout)
+        if got != want:
+            raise AssertionError(f"nats.js said {got!r}, not {want!r}")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.proc.stdout.closed:
+            self.proc.stdout.close()
 
 
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
@@ -244,14 +349,17 @@ class ChainTest(unittest.TestCase):
         self.assertEqual(len(journal_ticks(b)), n)
 
 
-    def test_b_stopped_while_it_consumes_applies_each_tick_once_over_its_two_runs(self):
+    def test_a_late_joiner_reads_the_day_from_the_stream_with_nats_js(self):
         feed_port = free_port()
         a = Tickd(extra=nats_section([self.nats.url()], extra=["jetstream:", "  stream: TICKS"]),
-                  feeds=tcp_feed("itch", feed_port, "itch"), journal=True)
+                  feeds=tcp_feed("itch", feed_port, "itch"))
         self.addCleanup(a.close)
         a.start()
         wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
-        messages = 40000
+        sub = a.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("PSUBSCRIBE", "*")
+        messages = 4000
         src = a.feed_connection(feed_port)
         self.addCleanup(src.close)
         send_chunks(src, itch_day(a.dir.name, messages=messages), 20)
@@ -259,40 +367,92 @@ class ChainTest(unittest.TestCase):
                  a.metric("tickd_nats_js_acks_total") == ticks(a), timeout=30,
                  what="A's day in the stream")
         n = ticks(a)
+        local = read_messages(sub, n)
 
-        # B reads the stream from its start and is stopped while it does:
-        # what it applied before the stop is journaled and acknowledged, what
-        # it had not is delivered again after the restart, nothing twice.
-        # A slow disk (each sync 300 ms) keeps applied messages waiting for
-        # their journal batch, as a busy one would, when the stop comes.
-        b = Tickd(extra=nats_section([self.nats.url()], publish=False),
-                  feeds=nats_feed("upstream", "TICKS", "edge1"),
+        # The day is over; a subscriber joins with nats.js and reads the
+        # stream from its start: every tick A's own subscribers got, in A's
+        # order, on tickd.<channel> with the same payload; each with tickd's
+        # sequence and a message id of its own in its headers.
+        reader = NatsJs(self, "stream", self.nats.url(), "TICKS", str(n))
+        got = reader.messages(n)
+        reader.finish()
+        self.assertEqual([(g["subject"], g["data"]) for g in got],
+                         [("tickd." + channel, payload) for channel, payload in local])
+        self.assertEqual([g["seq"] for g in got], list(range(1, n + 1)))
+        self.assertEqual([g["headers"]["Tickd-Seq"] for g in got],
+                         [str(json.loads(g["data"])["seq"]) for g in got])
+        self.assertEqual(len({g["headers"]["Nats-Msg-Id"] for g in got}), n)
+        self.assertEqual(a.stop(), 0, a.log()[-4000:])
+
+    def test_b_stopped_mid_stream_and_restarted_gives_each_symbols_ticks_in_order_once(self):
+        feed_port = free_port()
+        a = Tickd(extra=nats_section([self.nats.url()], extra=["jetstream:", "  stream: TICKS"]),
+                  feeds=tcp_feed("itch", feed_port, "itch"), journal=True)
+        self.addCleanup(a.close)
+        a.start()
+        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        # B consumes the stream from its start while A publishes the day, and
+        # is stopped while it does. A slow disk (each sync 300 ms) keeps
+        # applied messages waiting for their journal batch, as a busy one
+        # would, and fetched ones waiting behind them, when the stop comes.
+        feed = nats_feed("upstream", "TICKS", "edge1")
+        b = Tickd(extra=nats_section([self.nats.url()], publish=False), feeds=feed,
                   pubsub_extra=["snapshot_on_subscribe: false"], journal=True,
                   env=slow_disk_env(300))
         self.addCleanup(b.close)
         b.start()
+        wait_for(lambda: b.metric('tickd_feed_up{feed="upstream"}') == 1, timeout=15,
+                 what="B's durable consumer")
+        sub_a, sub_b1 = a.resp(), b.resp()
+        self.addCleanup(sub_a.close)
+        self.addCleanup(sub_b1.close)
+        sub_a.call_frame("PSUBSCRIBE", "*")
+        sub_b1.call_frame("PSUBSCRIBE", "*")
+        messages = 40000
+        src = a.feed_connection(feed_port)
+        self.addCleanup(src.close)
+        send_chunks(src, itch_day(a.dir.name, messages=messages), 20)
         wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') or 0,
                  timeout=15, what="B applying the stream")
         self.assertEqual(b.stop(), 0, b.log()[-4000:])
+        got_b = read_until_closed(sub_b1)
         first = len(journal_ticks(b))
+        self.assertEqual(len(got_b), first, "B's subscriber and B's journal disagree")
+        wait_for(lambda: a.metric('tickd_feed_messages_total{feed="itch"}') == messages and
+                 a.metric("tickd_nats_js_acks_total") == ticks(a), timeout=30,
+                 what="A's day in the stream")
+        n = ticks(a)
         self.assertLess(first, n, "B read the whole stream before its stop: nothing was in flight")
+
+        # B comes back without its feed, a subscriber connects, and SIGHUP
+        # adds the feed: the subscriber sees every tick of B's second run.
+        b.feeds = ""
+        b.write_config()
         b.start()
-        wait_for(lambda: len(journal_ticks(b)) >= n, timeout=30, what="B's second run")
+        sub_b2 = b.resp()
+        self.addCleanup(sub_b2.close)
+        sub_b2.call_frame("PSUBSCRIBE", "*")
+        b.feeds = feed
+        b.write_config()
+        b.signal(signal.SIGHUP)
+        b.wait_note("READY=1", 10)
+        got_b += read_ticks(sub_b2, n - first, timeout=30)
         time.sleep(0.5)  # and nothing more comes
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], n - first)
         self.assertEqual(a.stop(), 0, a.log()[-4000:])
         self.assertEqual(b.stop(), 0, b.log()[-4000:])
-        # Every tick of A once in B's journal. (The order is not asserted:
-        # the messages refused at the stop may come again after some that
-        # followed them in the stream.)
-        got, want = journal_ticks(b), journal_ticks(a)
-        self.assertEqual(len(got), len(want))
-        self.assertEqual(sorted(got), sorted(want))
+        # Over B's two runs, B's subscribers got each symbol's ticks as A's
+        # subscriber did: every one once, in A's order; and B's journal holds
+        # A's day in A's order.
+        self.assertIsNone(first_difference(got_b, read_ticks(sub_a, n)), b.log()[-4000:])
+        self.assertEqual(journal_ticks(b), journal_ticks(a))
 
 
 class NatsClient:
-    """A bare NATS protocol client (PUB, SUB, PING), independent of libnats:
-    what a foreign publisher on the subject can send, and a subscriber that
-    sees the headers as they are on the wire."""
+    """A bare NATS protocol publisher (PUB, PING), independent of libnats and
+    of any client library: what a foreign publisher on the subject can send,
+    byte for byte, malformed payloads included."""
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -317,39 +477,6 @@ class NatsClient:
         while self._line() != b"PONG":
             pass
 
-    def sub(self, subject, sid=1):
-        self.sock.sendall(b"SUB %s %d\r\n" % (subject.encode(), sid))
-        self.flush()
-
-    def _take(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed by nats-server")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def next_msg(self):
-        """(subject, {header: value}, payload) of the next MSG or HMSG."""
-        while True:
-            line = self._line()
-            if line == b"PING":
-                self.sock.sendall(b"PONG\r\n")
-                continue
-            parts = line.split()
-            if parts[0] == b"MSG":
-                return parts[1].decode(), {}, self._take(int(parts[-1]))
-            if parts[0] == b"HMSG":
-                hlen, total = int(parts[-2]), int(parts[-1])
-                data = self._take(total)
-                headers = {}
-                for h in data[:hlen].decode().split("\r\n")[1:]:
-                    if ":" in h:
-                        k, v = h.split(":", 1)
-                        headers[k.strip()] = v.strip()
-                return parts[1].decode(), headers, data[hlen:]
-
     def close(self):
         self.sock.close()
 
@@ -368,9 +495,10 @@ class SinkTest(unittest.TestCase):
         self.addCleanup(a.close)
         a.start()
         wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
-        sub = NatsClient(server.port)
-        self.addCleanup(sub.close)
-        sub.sub(">")
+        # A core NATS subscriber made with nats.js, on the subjects of trades
+        # under both prefixes this test uses.
+        sub = NatsJs(self, "core", server.url(), "tickd.trade.>,desk2.trade.>", "4")
+        sub.line_is("ready")
         resp = a.resp()
         self.addCleanup(resp.close)
         resp.call_frame("SUBSCRIBE", "trade.AAPL")
@@ -378,13 +506,12 @@ class SinkTest(unittest.TestCase):
         self.addCleanup(src.close)
         src.sendall(csv_trades("AAPL", 1, 3).encode())
         resp.sock.settimeout(10)
-        local = [resp.read_frame()[2] for _ in range(3)]
-        sub.sock.settimeout(10)
-        got = [sub.next_msg() for _ in range(3)]
-        self.assertEqual([g[0] for g in got], ["tickd.trade.AAPL"] * 3)
-        self.assertEqual([g[2] for g in got], local)  # the payload subscribers get
-        self.assertEqual([g[1]["Tickd-Seq"] for g in got], ["1", "2", "3"])
-        ids = [g[1]["Nats-Msg-Id"] for g in got]
+        local = [resp.read_frame()[2].decode() for _ in range(3)]
+        got = sub.messages(3)
+        self.assertEqual([g["subject"] for g in got], ["tickd.trade.AAPL"] * 3)
+        self.assertEqual([g["data"] for g in got], local)  # the payload subscribers get
+        self.assertEqual([g["headers"]["Tickd-Seq"] for g in got], ["1", "2", "3"])
+        ids = [g["headers"]["Nats-Msg-Id"] for g in got]
         self.assertEqual(len(set(ids)), 3)
         self.assertEqual(len({i.rsplit("-", 1)[0] for i in ids}), 1)  # one instance
 
@@ -395,14 +522,16 @@ class SinkTest(unittest.TestCase):
         a.wait_note("READY=1", 10)
         wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="the new sink connected")
         src.sendall(csv_trades("AAPL", 4, 1).encode())
-        subject, headers, payload = sub.next_msg()
-        self.assertEqual(subject, "desk2.trade.AAPL")
-        self.assertEqual(payload, b"T,4,AAPL,1.0004,1")
+        [got] = sub.messages(1)
+        sub.finish()
+        self.assertEqual(got["subject"], "desk2.trade.AAPL")
+        self.assertEqual(got["data"], "T,4,AAPL,1.0004,1")
+        self.assertEqual(got["headers"]["Tickd-Seq"], "4")
         # Local subscribers keep pubsub.payload (json): the sink's CSV
         # encoding is not shared with them.
         self.assertEqual(without_seq(resp.read_frame()[2]),
                          '{"sym":"AAPL","kind":"trade","price":"1.0004","size":1,"ts":4')
-        self.assertNotIn(headers["Nats-Msg-Id"], ids)
+        self.assertNotIn(got["headers"]["Nats-Msg-Id"], ids)
         self.assertEqual(a.metric("tickd_nats_published_total"), 4)  # counted across the reload
         self.assertEqual(a.metric("tickd_config_last_reload_successful"), 1)
         self.assertEqual(a.stop(), 0, a.log()[-4000:])
