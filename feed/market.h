@@ -11,7 +11,8 @@
  * quote tick.
  *
  * Everything here is a refcounted object from the heap (alloc/object.h):
- *   Tick    a trade or a quote; holds its Symbol.            (container)
+ *   Tick    a trade or a quote; holds its Symbol. No container: the
+ *           collector sees a last value through its symbol (feed/tick.c).
  *   Symbol  interned by name; holds its last trade and last quote, which hold
  *           it back: Symbol <-> Tick cycles, reclaimed by the collector once
  *           the market lets go of the symbol.                (container)
