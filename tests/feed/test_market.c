@@ -851,13 +851,14 @@ static void a_prefetch_hint_reads_only_its_bytes_and_changes_nothing(void **stat
         junk[i] = (uint8_t)(i * 37 + 11);
     /* Every length of a real message and of junk, flush against a page
      * that faults on a read past its end. */
+    market_lookahead_t ahead = {0, NULL};
     for (size_t len = 0; len <= ITCH_MAX_LEN; len++) {
-        for (int near = 0; near < 2; near++) {
-            market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
-                            near);
-            market_prefetch(r.m, guard_place(&g, junk, len), len, near);
-        }
+        market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
+                        &ahead);
+        market_prefetch(r.m, guard_place(&g, junk, len), len, &ahead);
     }
+    market_prefetch(r.m, NULL, 0, &ahead); /* the end of the input */
+    assert_int_equal(ahead.ref, 0);
     guard_close(&g);
     assert_non_null(market_order(r.m, 1));
     assert_int_equal(market_stats(r.m)->messages, 1);
