@@ -4,11 +4,13 @@
  * Levels of a side are sorted best last: bids by ascending price, asks by
  * descending price; the search is written once and compiled for each side.
  * The arrays grow by doubling (rarely: a book's depth settles early in the
- * day), never shrink until the book is freed with its symbol.
+ * day), never shrink until the book is freed with its symbol. A level that
+ * joins or leaves moves the levels above it one place, in a plain loop:
+ * best last, that is a level or two most of the time, less than a call to
+ * memmove() costs.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "feed/book.h"
 
@@ -113,7 +115,8 @@ int book_add(book_t *book, char side, int64_t price, uint32_t shares)
         s->levels = grown;
         s->cap *= 2;
     }
-    memmove(&s->levels[i + 1], &s->levels[i], (s->n - i) * sizeof(*s->levels));
+    for (uint32_t j = s->n; j > i; j--) /* a level or two, most of the time */
+        s->levels[j] = s->levels[j - 1];
     s->levels[i] = (book_level_t){.price = price, .shares = shares, .orders = 1};
     s->n++;
     return i == s->n - 1;
@@ -133,7 +136,8 @@ int book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gon
     if (gone && l->orders > 0)
         l->orders--;
     if (l->orders == 0) {
-        memmove(&s->levels[i], &s->levels[i + 1], (s->n - i - 1) * sizeof(*s->levels));
+        for (uint32_t j = i; j + 1 < s->n; j++)
+            s->levels[j] = s->levels[j + 1];
         s->n--;
         return top;
     }

@@ -267,19 +267,16 @@ static const uint8_t *peek(const binfile_reader_t *r, size_t pos, size_t *len)
                                                            : NULL;
 }
 
-/* Hints the market about the next two messages of the chunk: the one after
- * next far ahead, the next one near (market_prefetch()); each message is
- * so hinted twice before it is applied. */
+/* Hints the market about the message after next (market_prefetch(), which
+ * also takes the next one, hinted last time, a step further): each message
+ * is hinted once, two messages before it is applied. */
 static void look_ahead(ingest_t *ing)
 {
-    size_t len1, len2;
+    size_t len1, len2 = 0;
     const uint8_t *next = peek(&ing->bin, ing->bin.pos, &len1);
-    if (next == NULL)
-        return;
-    const uint8_t *after = peek(&ing->bin, ing->bin.pos + BINFILE_PREFIX_LEN + len1, &len2);
-    if (after != NULL)
-        market_prefetch(ing->market, after, len2, 0);
-    market_prefetch(ing->market, next, len1, 1);
+    const uint8_t *after =
+        next != NULL ? peek(&ing->bin, ing->bin.pos + BINFILE_PREFIX_LEN + len1, &len2) : NULL;
+    market_prefetch(ing->market, after, len2, &ing->ahead);
 }
 
 /* ingest_run()'s loop for ITCH: next_input() and apply_input() for this one

@@ -72,6 +72,7 @@ typedef struct ingest {
                            datagram (or the framer's copy of a split one) until it is
                            applied */
     size_t raw_len;
+    market_lookahead_t ahead; /* ITCH: the message hinted to the market last (market_prefetch()) */
     union {
         csv_tick_t csv;
         journal_rec_t rec;

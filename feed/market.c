@@ -721,27 +721,31 @@ static const uint8_t names_order[256] = {
     [ITCH_ORDER_REPLACE] = 1,
 };
 
-void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near)
+void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, market_lookahead_t *la)
 {
-    /* Any bytes: only the header and the reference are read, and only when
-     * there are that many. */
-    if (len < ITCH_AT_REF + 8 || !names_order[msg[0]])
-        return;
-    order_t *const *slot = order_table_slot(&m->orders, ref_at(msg));
-    const symbol_t *sym = m->by_locate[be16_get(msg + ITCH_AT_LOCATE)];
-    if (!near) {
-        if (slot != NULL)
-            __builtin_prefetch(slot);
-        if (sym != NULL)
-            __builtin_prefetch(sym);
-        return;
-    }
+    /* Near: the message hinted last time comes next. Its order's slot and
+     * its symbol were fetched then; the slot is looked up again by
+     * reference, since the table may have grown in between. */
+    order_t *const *slot = order_table_slot(&m->orders, la->ref);
     if (slot != NULL && *slot != NULL)
         __builtin_prefetch(*slot, 1);
-    if (sym != NULL) {
-        __builtin_prefetch(sym->book);
-        __builtin_prefetch(sym->last_quote, 1);
+    if (la->sym != NULL) {
+        __builtin_prefetch(la->sym->book);
+        __builtin_prefetch(la->sym->last_quote, 1);
     }
+    /* Far: any bytes; only the header and the reference are read, and only
+     * when there are that many. */
+    if (msg == NULL || len < ITCH_AT_REF + 8 || !names_order[msg[0]]) {
+        *la = (market_lookahead_t){0, NULL};
+        return;
+    }
+    la->ref = ref_at(msg);
+    la->sym = m->by_locate[be16_get(msg + ITCH_AT_LOCATE)];
+    slot = order_table_slot(&m->orders, la->ref);
+    if (slot != NULL)
+        __builtin_prefetch(slot);
+    if (la->sym != NULL)
+        __builtin_prefetch(la->sym);
 }
 
 /* market_itch_raw() once itch_check() has passed. */

@@ -11,7 +11,8 @@
  * quote tick.
  *
  * Everything here is a refcounted object from the heap (alloc/object.h):
- *   Tick    a trade or a quote; holds its Symbol.            (container)
+ *   Tick    a trade or a quote; holds its Symbol. No container: the
+ *           collector sees a last value through its symbol (feed/tick.c).
  *   Symbol  interned by name; holds its last trade and last quote, which hold
  *           it back: Symbol <-> Tick cycles, reclaimed by the collector once
  *           the market lets go of the symbol.                (container)
@@ -132,13 +133,23 @@ int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv
  * is not made twice. A build with TICKD_ASSERTS checks it anyway. */
 int market_itch_framed(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
 
-/* A hint that the raw ITCH message msg[0..len) comes soon: the market
- * prefetches what applying it will touch, in two steps a message or so
- * apart, each reading only what the step before brought in: far (near 0)
- * the order's slot and the symbol, then near (1) the order, the book and
- * the symbol's last quote. Changes nothing and reads no byte past len: any
- * bytes are safe. */
-void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, int near);
+/* What market_prefetch() keeps of the message it was last given, for its
+ * next call: the reference (0 for none) and the symbol it names. Start it
+ * at {0, NULL}. */
+typedef struct market_lookahead {
+    uint64_t ref;
+    const symbol_t *sym;
+} market_lookahead_t;
+
+/* Hints for a reader that applies its messages in order and gives each one
+ * here about two messages before it is applied, once: the market prefetches
+ * what applying it will touch, in two steps a call apart, each reading only
+ * what the step before brought in. For msg[0..len) (NULL: none, at the end
+ * of the input), far: the order's slot and the symbol; for the message of
+ * the call before (in *la), near: the order, the book and the symbol's last
+ * quote. *la then describes msg. Changes nothing in the market and reads no
+ * byte past len: any bytes are safe. */
+void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, market_lookahead_t *la);
 
 /* A trade or a quote from a source that already speaks in ticks (CSV,
  * journal, PUBLISH). seq 0 assigns the market's next sequence number.

@@ -456,6 +456,65 @@ static void a_walk_in_steps_sees_every_symbol(void **state)
     assert_day_reclaimed(heap);
 }
 
+/* The collector tracks the symbols and no tick: a tick costs it nothing,
+ * however many the day makes, and the symbol answers for its last values. */
+static void the_collector_tracks_symbols_and_no_tick(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(market_trade(m, i % 2 ? "SPY" : "QQQ", 3, 4512500 + i, 10, 'B', 0, i, i),
+                         0);
+        assert_int_equal(market_quote(m, "SPY", 3, 4512400, 100 + i, 4512600, 200, 0, i, i), 0);
+    }
+    assert_int_equal(live(heap, &tick_type), 3);
+    gc_stats_t gs;
+    gc_get_stats(heap, &gs);
+    uint64_t tracked = 0;
+    for (int g = 0; g < GC_NGENERATIONS; g++)
+        tracked += gs.generations[g].tracked;
+    assert_int_equal(tracked, 2);
+    assert_false(gc_is_tracked(&market_find(m, "SPY", 3)->last_quote->ob));
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+/* Takes a reference to the first tick it is given and keeps it. */
+static void keep_first_tick(void *arg, tick_t *t)
+{
+    tick_t **kept = arg;
+    if (*kept == NULL) {
+        obj_incref(&t->ob);
+        *kept = t;
+    }
+}
+
+/* A last value that a sink holds too keeps its symbol (and so the other
+ * last value) through a collection after the market is gone; once the sink
+ * lets go, the next collection reclaims the cycle. */
+static void a_last_value_held_by_a_sink_keeps_its_symbol_until_let_go(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    tick_t *kept = NULL;
+    assert_int_equal(market_create(heap, 0, keep_first_tick, &kept, &m), 0);
+    assert_int_equal(market_trade(m, "SPY", 3, 4512500, 10, 'B', 0, 5, 6), 0);
+    assert_int_equal(market_quote(m, "SPY", 3, 4512400, 100, 4512600, 200, 0, 7, 8), 0);
+    assert_non_null(kept);
+    market_destroy(m);
+    gc_collect(heap, GC_NGENERATIONS - 1);
+    assert_int_equal(live(heap, &symbol_type), 1);
+    assert_int_equal(live(heap, &tick_type), 2);
+    assert_string_equal(kept->sym->name, "SPY");
+    assert_int_equal(kept->sym->last_quote->ask_size, 200);
+    obj_decref(heap, &kept->ob);
+    assert_int_equal(live(heap, &symbol_type), 1);
+    assert_day_reclaimed(heap);
+}
+
 /* ---- one test per row of market.c's table, from bytes built by hand ---- */
 
 #define ROW_TS 34200000000000ull /* 09:30 */
@@ -792,13 +851,14 @@ static void a_prefetch_hint_reads_only_its_bytes_and_changes_nothing(void **stat
         junk[i] = (uint8_t)(i * 37 + 11);
     /* Every length of a real message and of junk, flush against a page
      * that faults on a read past its end. */
+    market_lookahead_t ahead = {0, NULL};
     for (size_t len = 0; len <= ITCH_MAX_LEN; len++) {
-        for (int near = 0; near < 2; near++) {
-            market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
-                            near);
-            market_prefetch(r.m, guard_place(&g, junk, len), len, near);
-        }
+        market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
+                        &ahead);
+        market_prefetch(r.m, guard_place(&g, junk, len), len, &ahead);
     }
+    market_prefetch(r.m, NULL, 0, &ahead); /* the end of the input */
+    assert_int_equal(ahead.ref, 0);
     guard_close(&g);
     assert_non_null(market_order(r.m, 1));
     assert_int_equal(market_stats(r.m)->messages, 1);
@@ -1082,6 +1142,8 @@ int main(void)
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(published_symbols_stop_at_the_days_limit),
         cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
+        cmocka_unit_test(the_collector_tracks_symbols_and_no_tick),
+        cmocka_unit_test(a_last_value_held_by_a_sink_keeps_its_symbol_until_let_go),
         cmocka_unit_test(row_A_adds_a_displayed_order_on_its_side_and_quotes_the_new_top),
         cmocka_unit_test(row_F_adds_like_A_whatever_the_attribution),
         cmocka_unit_test(row_E_prints_at_the_resting_price_on_the_aggressor_side_and_quotes),
