@@ -553,6 +553,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->drain.data = ps;
     ps->snapshots.data = ps;
     ps->handles += 3;
+    pubsub__conflate_init(ps);
     housekeeping_start(ps);
     uv_unref((uv_handle_t *)&ps->housekeeping);
     *out = ps;
@@ -636,6 +637,7 @@ void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void 
     ps->listener = NULL;
     uv_timer_stop(&ps->housekeeping);
     uv_close((uv_handle_t *)&ps->housekeeping, on_handle_closed);
+    pubsub__conflate_close(ps, on_handle_closed);
     uv_idle_stop(&ps->snapshots);
     uv_close((uv_handle_t *)&ps->snapshots, on_handle_closed);
     for (client_t *c = ps->clients; c != NULL; c = c->next) {

@@ -24,6 +24,7 @@
  * Commands queue their replies (pubsub_queue.c) and none blocks; only a
  * snapshot over the hard limit offers the socket its output at once.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -73,14 +74,29 @@ static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, 
 {
     for (size_t i = 1; i < argc; i++) {
         topic_t *t;
+        size_t base_len;
+        uint64_t ms;
+        int conflated = pubsub__conflate_suffix(argv[i].ptr, argv[i].len, &base_len, &ms);
+        if (conflated < 0) {
+            pubsub__reply_error(c,
+                                "ERR bad conflation interval in '%.*s': the suffix is @<n>ms, "
+                                "@<n>s, @<n>m or @<n>h, from 10ms to 1h, after a channel name",
+                                pubsub__arg_width(&argv[i], 128), argv[i].ptr);
+            continue;
+        }
         int r = pubsub__sub_add(c, is_pattern, argv[i].ptr, argv[i].len, &t);
+        if (r == 1 && conflated && t->conflate == NULL &&
+            pubsub__conflate_attach(c->ps, t, base_len, ms) != 0) {
+            pubsub__sub_remove(c->ps, c->subs[c->nsubs - 1]); /* the one pubsub__sub_add() made */
+            r = -ENOMEM;
+        }
         if (r < 0) {
             pubsub__reply_error(c, "ERR out of memory");
             continue;
         }
         pubsub__reply_subscription(c, is_pattern ? "psubscribe" : "subscribe", argv[i].ptr,
                                    argv[i].len);
-        if (r == 1 && c->ps->opt.snapshot) {
+        if (r == 1 && c->ps->opt.snapshot && !conflated) {
             if (is_pattern)
                 pubsub__snapshot_pattern(
                     c, c->subs[c->nsubs - 1]); /* the one pubsub__sub_add() made */

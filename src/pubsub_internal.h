@@ -22,6 +22,8 @@
  *   pubsub_info.c      INFO and PUBSUB CHANNELS/NUMSUB/NUMPAT/HELP
  *   pubsub_query.c     GET, MGET, KEYS, SCAN: last values and books
  *                      without a subscription
+ *   pubsub_conflate.c  conflated channels and patterns (quote.AAPL@250ms):
+ *                      the latest tick per symbol, sent once per interval
  *
  * Names declared here start pubsub__ (internal, not static); everything
  * else in those files is static. The inline functions below are the hot
@@ -64,6 +66,8 @@ typedef struct client client_t;
 typedef struct topic topic_t;
 
 typedef struct snapshot_job snapshot_job_t;
+typedef struct conflation conflation_t;
+typedef struct conflate_interval conflate_interval_t;
 
 /* One subscription: a client to a channel or a pattern, listed on both. */
 typedef struct sub {
@@ -125,6 +129,9 @@ struct topic {
     /* Patterns: the pmessage head for the name in each protocol (payload.h),
      * made when it first has a frame to send (pubsub__pattern_heads()). */
     payload_t *head[PAYLOAD_NPROTO];
+    /* A conflated channel or pattern (name ends in an @<interval> suffix):
+     * its latest ticks and interval (pubsub_conflate.c), else NULL. */
+    conflation_t *conflate;
     char name[]; /* len bytes and a NUL */
 };
 
@@ -267,6 +274,17 @@ struct pubsub {
     topic_table_t patterns;
     group_table_t groups; /* the patterns by literal prefix */
 
+    /* Conflation (pubsub_conflate.c): the conflated channels by the hash
+     * of their base name (CONFLATE_BUCKETS chains, allocated with the first
+     * one), the conflated patterns, the distinct intervals in use, and the
+     * one timer that flushes them, armed for the earliest due. A tick pays
+     * for conflation only while conflations is not 0. */
+    conflation_t **cf_channels;
+    conflation_t *cf_patterns;
+    conflate_interval_t *cf_intervals;
+    uint32_t conflations;
+    uv_timer_t cf_timer;
+
     pubsub_stats_t stats;
     histogram_t latency;
     fanout_t stream[PAYLOAD_NPROTO]; /* the fan-out streams: every tick's frames, per protocol */
@@ -396,6 +414,36 @@ void pubsub__cmd_get(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_keys(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv);
+
+/* ---- pubsub_conflate.c ---- */
+
+#define CONFLATE_MIN_MS  10ull      /* the shortest interval, @10ms */
+#define CONFLATE_MAX_MS  3600000ull /* the longest, @1h */
+#define CONFLATE_BUCKETS 256        /* hash chains of conflated channels by base name */
+
+/* Splits a channel or pattern name into its base and its conflation
+ * interval: "quote.AAPL@250ms" is base "quote.AAPL" (*base_len 10) every
+ * 250 ms. 1 for a valid suffix, 0 for a name without '@' (not conflated:
+ * *base_len is len), -EINVAL for an '@' whose suffix is not <n>ms, <n>s,
+ * <n>m or <n>h between CONFLATE_MIN_MS and CONFLATE_MAX_MS, or with nothing
+ * before it. What an entitlement check applies to is the base. */
+int pubsub__conflate_suffix(const char *name, size_t len, size_t *base_len, uint64_t *interval_ms);
+
+/* Makes topic t (just created, named base@interval) conflated; 0 or
+ * -ENOMEM. pubsub__conflate_detach() drops its state and ticks, and its
+ * interval (and stops the timer) when it was the last of that interval. */
+int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t interval_ms);
+void pubsub__conflate_detach(pubsub_t *ps, topic_t *t);
+
+/* Notes tick (channel name[0..n), hash its pubsub__hash_name()) in every
+ * conflated channel and pattern it belongs to. Called only while
+ * ps->conflations != 0. */
+void pubsub__conflate_tick(pubsub_t *ps, tick_t *tick, const char *name, size_t n, uint32_t hash);
+
+/* The flush timer: initialised with the server (one handle), closed by
+ * pubsub_stop() with close_cb. */
+void pubsub__conflate_init(pubsub_t *ps);
+void pubsub__conflate_close(pubsub_t *ps, uv_close_cb close_cb);
 
 /* ---- pubsub_info.c ---- */
 

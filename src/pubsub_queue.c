@@ -170,6 +170,8 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
     char name[PAYLOAD_CHANNEL_MAX];
     size_t n = payload_channel(tick, name);
     uint32_t hash = pubsub__hash_name(name, n);
+    if (HEAP_UNLIKELY(ps->conflations != 0))
+        pubsub__conflate_tick(ps, tick, name, n, hash);
     topic_t *ch = pubsub__table_find(&ps->channels, name, n, hash);
 
     /* While patterns exist, a channel's first tick makes its topic, linked

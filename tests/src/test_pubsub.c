@@ -2384,12 +2384,200 @@ static void test_get_book_refuses_a_bad_depth_in_redis_words(void **state)
               "-ERR book depth is out of range, must be between 1 and 1000\r\n");
 }
 
+/* ---- conflation ---- */
+
+/* Runs the loop for ms milliseconds of wall time. */
+static void pump_for(fixture_t *f, int64_t ms)
+{
+    int64_t until = mono_ns() + ms * 1000000;
+    while (mono_ns() < until) {
+        pump(f);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Tick objects alive now: what the market's last values and any conflation
+ * slot still hold. */
+static uint64_t live_ticks(fixture_t *f)
+{
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(f->heap, &tick_type, &st), 0);
+    return st.live;
+}
+
+#define QUOTE_JSON(bid, ts, seq)                                                                   \
+    "{\"sym\":\"AAPL\",\"kind\":\"quote\",\"bid\":\"" bid "\",\"bid_size\":1,\"ask\":\"2.0000\","  \
+    "\"ask_size\":1,\"ts\":" ts ",\"seq\":" seq "}"
+
+static void
+test_conflated_channel_sends_the_latest_quote_once_per_interval_and_nothing_unchanged(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    int plain = connect_client(f);
+    send_str(c, "SUBSCRIBE quote.AAPL@50ms\r\n");
+    expect_subscribed(f, c, "quote.AAPL@50ms", 1);
+    send_str(plain, "SUBSCRIBE quote.AAPL\r\n");
+    expect_subscribed(f, plain, "quote.AAPL", 1);
+    for (int i = 1; i <= 100; i++)
+        quote(f, "AAPL", 10000 + i, 1, 20000, 1, i);
+    quote(f, "MSFT", 1, 1, 2, 1, 1);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("quote.AAPL@50ms", QUOTE_JSON("1.0100", "100", "100")));
+    pump_for(f, 150); /* three intervals without a quote: nothing */
+    expect_nothing_before_pong(f, c, 1);
+    quote(f, "AAPL", 10001, 1, 20000, 1, 200);
+    expect(f, c, frame("quote.AAPL@50ms", QUOTE_JSON("1.0001", "200", "102")));
+    expect_nothing_before_pong(f, c, 1);
+    /* The plain subscriber got every tick. */
+    for (int i = 1; i <= 100; i++) {
+        char bid[16], ts[16], seq[16], json[256];
+        snprintf(bid, sizeof bid, "1.%04d", i);
+        snprintf(ts, sizeof ts, "%d", i);
+        snprintf(seq, sizeof seq, "%d", i);
+        snprintf(json, sizeof json,
+                 "{\"sym\":\"AAPL\",\"kind\":\"quote\",\"bid\":\"%s\",\"bid_size\":1,\"ask\":"
+                 "\"2.0000\",\"ask_size\":1,\"ts\":%s,\"seq\":%s}",
+                 bid, ts, seq);
+        expect(f, plain, frame("quote.AAPL", json));
+    }
+}
+
+static void test_conflated_pattern_sends_pmessages_named_as_subscribed_for_each_symbol(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "PSUBSCRIBE quote.*@20ms\r\n");
+    expect_psubscribed(f, c, "quote.*@20ms", 1);
+    quote(f, "AAPL", 10000, 1, 20000, 1, 1);
+    quote(f, "AAPL", 10100, 1, 20000, 1, 2);
+    trade(f, "AAPL", 10000, 5, 'B', 3);
+    pubsub_flush(f->ps);
+    expect(f, c, pframe("quote.*@20ms", "quote.AAPL@20ms", "Q,2,AAPL,1.0100,1,2.0000,1"));
+    quote(f, "IBM", 30000, 2, 40000, 3, 4);
+    expect(f, c, pframe("quote.*@20ms", "quote.IBM@20ms", "Q,4,IBM,3.0000,2,4.0000,3"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_conflated_trade_channel_sends_one_summary_per_interval(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.AAPL@20ms\r\n");
+    expect_subscribed(f, c, "trade.AAPL@20ms", 1);
+    trade(f, "AAPL", 1012500, 100, 'B', 10);
+    trade(f, "AAPL", 1012600, 250, 'S', 11);
+    trade(f, "AAPL", 1012400, 7, 0, 12);
+    quote(f, "AAPL", 1, 1, 2, 1, 13);
+    expect(f, c,
+           frame("trade.AAPL@20ms", "{\"sym\":\"AAPL\",\"kind\":\"trade_summary\",\"price\":"
+                                    "\"101.2400\",\"size\":357,\"count\":3,\"ts\":12,\"seq\":3}"));
+    trade(f, "AAPL", 1000000, 1, 'B', 20);
+    expect(f, c,
+           frame("trade.AAPL@20ms", "{\"sym\":\"AAPL\",\"kind\":\"trade_summary\",\"price\":"
+                                    "\"100.0000\",\"size\":1,\"count\":1,\"ts\":20,\"seq\":5}"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_conflated_trade_summary_in_csv_is_an_s_line(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "PSUBSCRIBE trade.*@10ms\r\n");
+    expect_psubscribed(f, c, "trade.*@10ms", 1);
+    trade(f, "MSFT", 3000000, 5, 'S', 7);
+    trade(f, "MSFT", 3000100, 6, 'B', 8);
+    expect(f, c, pframe("trade.*@10ms", "trade.MSFT@10ms", "S,8,MSFT,300.0100,11,2"));
+}
+
+static void test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    const char *bad[] = {"quote.AAPL@0ms", "quote.AAPL@5ms",  "quote.AAPL@2h",
+                         "quote.AAPL@abc", "quote.AAPL@",     "@1s",
+                         "quote.AAPL@1d",  "quote.AAPL@61m",  "quote.AAPL@1 s",
+                         "quote.AAPL@ms",  "quote.AAPL@1s@x", "quote.AAPL@99999999999h"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[128], want[512];
+        snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(bad[i]),
+                 bad[i]);
+        snprintf(want, sizeof want,
+                 "-ERR bad conflation interval in '%s': the suffix is @<n>ms, @<n>s, @<n>m or "
+                 "@<n>h, from 10ms to 1h, after a channel name\r\n",
+                 bad[i]);
+        roundtrip(f, c, cmd, want);
+    }
+    send_str(c, "PSUBSCRIBE quote.*@5ms quote.*@10ms\r\n");
+    expect(f, c,
+           "-ERR bad conflation interval in 'quote.*@5ms': the suffix is @<n>ms, @<n>s, @<n>m or "
+           "@<n>h, from 10ms to 1h, after a channel name\r\n");
+    expect_psubscribed(f, c, "quote.*@10ms", 1);
+    assert_int_equal(stats(f).subscriptions, 1);
+    send_str(c, "SUBSCRIBE quote.AAPL@1h quote.AAPL@60m quote.AAPL@3600s quote.AAPL@10ms\r\n");
+    expect_subscribed(f, c, "quote.AAPL@1h", 2);
+    expect_subscribed(f, c, "quote.AAPL@60m", 3);
+    expect_subscribed(f, c, "quote.AAPL@3600s", 4);
+    expect_subscribed(f, c, "quote.AAPL@10ms", 5);
+}
+
+static void test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int a = connect_client(f), b = connect_client(f), d = connect_client(f);
+    send_str(a, "SUBSCRIBE quote.AAPL@1h\r\n");
+    expect_subscribed(f, a, "quote.AAPL@1h", 1);
+    send_str(b, "PSUBSCRIBE quote.*@1h\r\n");
+    expect_psubscribed(f, b, "quote.*@1h", 1);
+    send_str(d, "SUBSCRIBE trade.AAPL@1h\r\n");
+    expect_subscribed(f, d, "trade.AAPL@1h", 1);
+    quote(f, "AAPL", 1, 1, 2, 1, 1);
+    quote(f, "AAPL", 1, 1, 3, 1, 2);
+    trade(f, "AAPL", 1, 1, 'B', 3);
+    /* The market holds the last trade and quote; the conflations hold the
+     * last quote (once more, in two slots) and the last trade. */
+    assert_int_equal(live_ticks(f), 2);
+    quote(f, "AAPL", 1, 1, 4, 1, 4);
+    assert_int_equal(live_ticks(f), 2);
+    send_str(a, "UNSUBSCRIBE quote.AAPL@1h\r\n");
+    expect_unsubscribed(f, a, "quote.AAPL@1h", 0);
+    send_str(b, "RESET\r\n");
+    expect(f, b, "+RESET\r\n");
+    quote(f, "AAPL", 1, 1, 5, 1, 5); /* the old quote is released by all */
+    trade(f, "AAPL", 1, 1, 'B', 6);  /* ... and d's slot holds the new trade */
+    assert_int_equal(live_ticks(f), 2);
+    close(d);
+    f->fds[2] = -1;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).subscriptions != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+    trade(f, "AAPL", 1, 1, 'B', 7);
+    assert_int_equal(live_ticks(f), 2);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_subscribe_replies_are_redis_bytes),
+        T(test_conflated_channel_sends_the_latest_quote_once_per_interval_and_nothing_unchanged),
+        T(test_conflated_pattern_sends_pmessages_named_as_subscribed_for_each_symbol),
+        T(test_conflated_trade_channel_sends_one_summary_per_interval),
+        T(test_conflated_trade_summary_in_csv_is_an_s_line),
+        T(test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing),
+        T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
         T(test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them),
         T(test_get_answers_csv_when_the_payload_is_csv),
         T(test_get_in_resp3_answers_null_and_works_while_subscribed),
