@@ -216,6 +216,7 @@ static void on_client_closed(uv_handle_t *h)
         c->ring_count--;
     }
     TICKD_ASSERT(c->queued == 0);
+    pubsub__conflate_client_free(c);
     heap_free(ps->heap, c->ring);
     heap_free(ps->heap, c->in);
     heap_free(ps->heap, c->subs);
@@ -314,7 +315,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* Bytes the kernel holds for c that the client has not received yet (sent
  * but not acknowledged, or not sent at all); 0 when it cannot tell. */
-static size_t kernel_backlog(const client_t *c)
+size_t pubsub__kernel_backlog(const client_t *c)
 {
     uv_os_fd_t fd;
     int n;
@@ -330,11 +331,14 @@ static size_t kernel_backlog(const client_t *c)
 static void check_soft_limit(client_t *c, uint64_t now)
 {
     const settings_t *o = &c->ps->opt;
-    if (o->soft_limit == 0 || c->queued + kernel_backlog(c) <= o->soft_limit) {
+    if (o->soft_limit == 0 || c->queued + pubsub__kernel_backlog(c) <= o->soft_limit) {
         c->flags &= ~CLIENT_SOFT;
     } else if (!(c->flags & CLIENT_SOFT)) {
         c->flags |= CLIENT_SOFT;
         c->soft_since_ms = now;
+    } else if (o->slow_conflate) {
+        if (!(c->flags & CLIENT_CONFLATED))
+            pubsub__conflate_client_enter(c);
     } else if ((now - c->soft_since_ms) * 1000000 >= o->soft_ns) {
         pubsub__doom(c);
     }
@@ -480,6 +484,7 @@ static void settings_from(settings_t *o, const config_t *cfg)
     o->soft_limit = cfg->pubsub.soft_limit;
     o->soft_ns = cfg->pubsub.soft_ns;
     o->snapshot = cfg->pubsub.snapshot;
+    o->slow_conflate = cfg->pubsub.slow_consumer == CONFIG_SLOW_CONFLATE;
 }
 
 /* Points the parser at a scratch of at least max_request bytes. */

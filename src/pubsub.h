@@ -47,6 +47,9 @@ typedef struct pubsub_stats {
                                               held replies not made durable, waits for room
                                               that timed out */
     uint64_t publish_symbol_limit_total;   /* PUBLISH refused: its symbol would pass the limit */
+    uint64_t conflations_total; /* times a subscriber past the soft limit entered conflation
+                                   (pubsub.slow_consumer: conflate) */
+    uint64_t conflated_clients; /* subscribers in conflation now */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */

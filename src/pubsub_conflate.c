@@ -495,3 +495,309 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
         ps->cf_channels = NULL;
     }
 }
+
+/* ---- slow consumers: conflation instead of a cut ---- */
+
+/* With pubsub.slow_consumer: conflate, a subscriber that falls past the
+ * soft limit is not cut (pubsub_queue.c's pubsub__over_hard_limit() and
+ * housekeeping's soft check call pubsub__conflate_client_enter()). What it
+ * has queued, beyond the write in flight, is taken out of the fan-out
+ * stream: each whole frame is parsed (the frames are tickd's own, so this
+ * is a walk of lengths), a quote frame (its channel starts "quote.") goes
+ * to the client's slot for its key (the frame up to its text: head,
+ * pattern, channel), replacing what was there, and any other frame
+ * (trades, and bytes that are not a whole frame, such as a long pattern's
+ * message tail) is copied, in order, into blocks of the client's own. From
+ * then on every frame of the stream queued on it goes the same way (the
+ * enqueue's fast path already fails on the flag, so other clients pay
+ * nothing). Replies and snapshots, blocks of their own, are queued as
+ * usual. The client so holds no reference into the stream beyond the
+ * write in flight, and its queue grows only by its trades: the hard limit
+ * judges its queued bytes alone and cuts it, as before, once trades fill it.
+ * When its ring is empty (the socket took everything), the pending quotes
+ * go out as one block, the latest of each channel; when it is empty again
+ * with nothing pending and what the kernel holds for it is under the soft
+ * limit, it has caught up and leaves conflation.
+ * Counted in stats.conflations_total (entries) and conflated_clients. */
+
+#define COPY_BLOCK   (16 * 1024) /* other frames are copied into blocks of this size */
+#define CQ_SLOTS     8           /* slots of a client entering conflation; a power of two */
+#define CQ_FRAME_MIN 256         /* a slot's buffer is at least this */
+
+typedef struct cq_slot {
+    char *buf;        /* the latest frame of its key (heap), or NULL: a free slot */
+    uint32_t len;     /* bytes of the frame */
+    uint32_t cap;     /* bytes of buf */
+    uint32_t key_len; /* buf[0..key_len): the frame up to its text */
+    uint32_t hash;    /* of the key */
+    uint32_t pending; /* not queued yet */
+} cq_slot_t;
+
+struct client_conflation {
+    cq_slot_t *slots; /* cap, a power of two; used <= cap * 3 / 4 */
+    uint32_t cap, used, npending;
+    size_t pending_bytes;
+    payload_t *copy; /* the block other frames are copied into (a reference), or NULL */
+    uint32_t copy_cap;
+};
+
+/* "<c><digits>\r\n" at s, before end: the number into *n; the byte after
+ * it, or NULL. */
+static const char *read_len(const char *s, const char *end, char c, uint64_t *n)
+{
+    if (s >= end || *s != c)
+        return NULL;
+    s++;
+    uint64_t v = 0;
+    int d = 0;
+    while (s < end && *s >= '0' && *s <= '9' && d < 10) {
+        v = v * 10 + (uint64_t)(*s++ - '0');
+        d++;
+    }
+    if (d == 0 || end - s < 2 || s[0] != '\r' || s[1] != '\n')
+        return NULL;
+    *n = v;
+    return s + 2;
+}
+
+/* The message or pmessage frame at s[0..len): its length, or 0 when s does
+ * not start a whole one. *key_len is its length up to its last bulk (the
+ * text), *quote whether its channel starts "quote.". */
+static size_t frame_parse(const char *s, size_t len, size_t *key_len, int *quote)
+{
+    const char *p = s, *end = s + len, *chan = NULL;
+    uint64_t k, chlen = 0;
+    if (len == 0 || (*p != '*' && *p != '>'))
+        return 0;
+    p = read_len(p, end, *p, &k);
+    if (p == NULL || k < 3 || k > 4)
+        return 0;
+    for (uint64_t i = 0; i < k; i++) {
+        uint64_t n;
+        const char *b = read_len(p, end, '$', &n);
+        if (b == NULL || (uint64_t)(end - b) < n + 2 || b[n] != '\r' || b[n + 1] != '\n')
+            return 0;
+        if (i == k - 2) {
+            chan = b;
+            chlen = n;
+        } else if (i == k - 1) {
+            *key_len = (size_t)(p - s);
+        }
+        p = b + n + 2;
+    }
+    *quote = chlen > 6 && memcmp(chan, "quote.", 6) == 0;
+    return (size_t)(p - s);
+}
+
+/* Appends s[0..n) to c's output, in its copy block when the ring ends
+ * with it and it has room, else in a new block. 0 or -ENOMEM. */
+static int copy_out(client_t *c, const char *s, size_t n)
+{
+    pubsub_t *ps = c->ps;
+    client_conflation_t *q = c->cq;
+    out_entry_t *e = c->ring_count > c->inflight
+                         ? &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)]
+                         : NULL;
+    if (q->copy != NULL && e != NULL && e->p == q->copy && e->end == q->copy->len &&
+        q->copy->len + n <= q->copy_cap) {
+        memcpy(q->copy->data + q->copy->len, s, n);
+        q->copy->len += (uint32_t)n;
+        e->end += (uint32_t)n;
+        c->queued += n;
+        ps->stats.output_buffer_bytes += n;
+        return 0;
+    }
+    size_t cap = n > COPY_BLOCK ? n : COPY_BLOCK;
+    payload_t *b = payload_alloc(ps->heap, cap);
+    if (b == NULL)
+        return -ENOMEM;
+    memcpy(b->data, s, n);
+    b->len = (uint32_t)n;
+    int r = pubsub__ring_push(c, b, 0, b->len);
+    if (q->copy != NULL)
+        payload_release(ps->heap, &ps->latency, q->copy);
+    q->copy = b; /* keeps payload_alloc()'s reference */
+    q->copy_cap = (uint32_t)cap;
+    return r;
+}
+
+static int cq_resize(pubsub_t *ps, client_conflation_t *q, uint32_t ncap)
+{
+    cq_slot_t *n = pubsub__zalloc(ps->heap, (size_t)ncap * sizeof(cq_slot_t));
+    if (n == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < q->cap; i++) {
+        if (q->slots[i].buf == NULL)
+            continue;
+        uint32_t j = q->slots[i].hash & (ncap - 1);
+        while (n[j].buf != NULL)
+            j = (j + 1) & (ncap - 1);
+        n[j] = q->slots[i];
+    }
+    heap_free(ps->heap, q->slots);
+    q->slots = n;
+    q->cap = ncap;
+    return 0;
+}
+
+/* The quote frame s[0..n) (key s[0..key_len)) replaces the one pending
+ * for its key. 0 or -ENOMEM. */
+static int slot_put(client_t *c, const char *s, size_t n, size_t key_len)
+{
+    pubsub_t *ps = c->ps;
+    client_conflation_t *q = c->cq;
+    uint32_t h = pubsub__hash_name(s, key_len);
+    uint32_t j = h & (q->cap - 1);
+    cq_slot_t *sl;
+
+    for (;; j = (j + 1) & (q->cap - 1)) {
+        sl = &q->slots[j];
+        if (sl->buf == NULL ||
+            (sl->hash == h && sl->key_len == key_len && memcmp(sl->buf, s, key_len) == 0))
+            break;
+    }
+    if (sl->buf == NULL && (q->used + 1) * 4 > q->cap * 3) {
+        if (cq_resize(ps, q, q->cap * 2) != 0)
+            return -ENOMEM;
+        return slot_put(c, s, n, key_len);
+    }
+    if (sl->buf == NULL || sl->cap < n) {
+        uint32_t cap = n > CQ_FRAME_MIN ? (uint32_t)n : CQ_FRAME_MIN;
+        char *buf = heap_alloc(ps->heap, cap);
+        if (buf == NULL)
+            return -ENOMEM;
+        if (sl->buf == NULL)
+            q->used++;
+        heap_free(ps->heap, sl->buf);
+        sl->buf = buf;
+        sl->cap = cap;
+    }
+    if (sl->pending)
+        q->pending_bytes -= sl->len;
+    else
+        q->npending++;
+    memcpy(sl->buf, s, n);
+    sl->len = (uint32_t)n;
+    sl->key_len = (uint32_t)key_len;
+    sl->hash = h;
+    sl->pending = 1;
+    q->pending_bytes += n;
+    return 0;
+}
+
+int pubsub__conflate_client_enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+{
+    const char *s = p->data + off;
+    size_t n = end - off;
+    int r = 0;
+
+    while (n > 0 && r == 0) {
+        size_t key_len = 0, f;
+        int quote = 0;
+        f = frame_parse(s, n, &key_len, &quote);
+        if (f == 0)
+            f = n; /* not a whole frame: copied as it is */
+        r = quote ? slot_put(c, s, f, key_len) : copy_out(c, s, f);
+        s += f;
+        n -= f;
+    }
+    if (r != 0) {
+        pubsub__doom(c);
+        return -EPIPE;
+    }
+    pubsub__dirty_add(c);
+    return 0;
+}
+
+void pubsub__conflate_client_enter(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+    uint32_t n = c->ring_count - c->inflight;
+    client_conflation_t *q = pubsub__zalloc(ps->heap, sizeof *q);
+    cq_slot_t *slots = pubsub__zalloc(ps->heap, CQ_SLOTS * sizeof(cq_slot_t));
+    out_entry_t *saved = n > 0 ? heap_alloc(ps->heap, n * sizeof(out_entry_t)) : NULL;
+
+    if (q == NULL || slots == NULL || (n > 0 && saved == NULL)) {
+        heap_free(ps->heap, q);
+        heap_free(ps->heap, slots);
+        heap_free(ps->heap, saved);
+        pubsub__doom(c);
+        return;
+    }
+    q->slots = slots;
+    q->cap = CQ_SLOTS;
+    c->cq = q;
+    c->flags |= CLIENT_CONFLATED;
+    ps->stats.conflations_total++;
+    ps->stats.conflated_clients++;
+
+    /* Take the entries after the write in flight off the ring, and queue
+     * them again through conflation. */
+    for (uint32_t i = 0; i < n; i++) {
+        saved[i] = c->ring[(c->ring_head + c->inflight + i) & (c->ring_cap - 1)];
+        c->queued -= saved[i].end - saved[i].off;
+        ps->stats.output_buffer_bytes -= saved[i].end - saved[i].off;
+    }
+    c->ring_count = c->inflight;
+    for (uint32_t i = 0; i < n; i++) {
+        out_entry_t *e = &saved[i];
+        if (!(c->flags & (CLIENT_SLOW | CLIENT_CLOSED))) {
+            if (e->p->chunk != NULL)
+                pubsub__conflate_client_enqueue(c, e->p, e->off, e->end);
+            else if (pubsub__ring_push(c, e->p, e->off, e->end) != 0)
+                pubsub__doom(c);
+        }
+        payload_release(ps->heap, &ps->latency, e->p);
+    }
+    heap_free(ps->heap, saved);
+    pubsub__dirty_add(c);
+}
+
+void pubsub__conflate_client_free(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+    client_conflation_t *q = c->cq;
+
+    if (q == NULL)
+        return;
+    for (uint32_t i = 0; i < q->cap; i++)
+        heap_free(ps->heap, q->slots[i].buf);
+    heap_free(ps->heap, q->slots);
+    if (q->copy != NULL)
+        payload_release(ps->heap, &ps->latency, q->copy);
+    heap_free(ps->heap, q);
+    c->cq = NULL;
+    c->flags &= ~CLIENT_CONFLATED;
+    ps->stats.conflated_clients--;
+}
+
+int pubsub__conflate_client_drained(client_t *c)
+{
+    pubsub_t *ps = c->ps;
+    client_conflation_t *q = c->cq;
+
+    if (q->npending == 0) {
+        size_t soft = ps->opt.soft_limit;
+        if (soft == 0 || pubsub__kernel_backlog(c) <= soft)
+            pubsub__conflate_client_free(c); /* caught up */
+        return 0;
+    }
+    payload_t *b = payload_alloc(ps->heap, q->pending_bytes);
+    if (b == NULL) {
+        pubsub__doom(c);
+        return 0;
+    }
+    for (uint32_t i = 0; i < q->cap; i++) {
+        cq_slot_t *sl = &q->slots[i];
+        if (sl->buf == NULL || !sl->pending)
+            continue;
+        memcpy(b->data + b->len, sl->buf, sl->len);
+        b->len += sl->len;
+        sl->pending = 0;
+    }
+    q->npending = 0;
+    q->pending_bytes = 0;
+    int r = pubsub__ring_push(c, b, 0, b->len);
+    payload_release(ps->heap, &ps->latency, b);
+    return r == 0;
+}

@@ -68,6 +68,7 @@ typedef struct topic topic_t;
 typedef struct snapshot_job snapshot_job_t;
 typedef struct conflation conflation_t;
 typedef struct conflate_interval conflate_interval_t;
+typedef struct client_conflation client_conflation_t;
 
 /* One subscription: a client to a channel or a pattern, listed on both. */
 typedef struct sub {
@@ -158,20 +159,22 @@ typedef struct out_entry {
 } out_entry_t;
 
 enum client_flags {
-    CLIENT_AUTHED = 1 << 0,   /* AUTH succeeded, or no password when it connected */
-    CLIENT_CLOSING = 1 << 1,  /* QUIT, protocol error or stop: close once the output is out */
-    CLIENT_CLOSED = 1 << 2,   /* uv_close() called; freed in its callback */
-    CLIENT_WRITING = 1 << 3,  /* a uv_write() is in flight: flushes skip the client */
-    CLIENT_DIRTY = 1 << 4,    /* on the server's dirty list */
-    CLIENT_SLOW = 1 << 5,     /* over an output limit: on the doomed list */
-    CLIENT_SOFT = 1 << 6,     /* over the soft limit at every pass since soft_since_ms */
-    CLIENT_COUNTED = 1 << 7,  /* counted in stats.clients (not a refused connection) */
-    CLIENT_HELD = 1 << 8,     /* PUBLISH replies wait for the journal: output waits with them */
-    CLIENT_RESP3 = 1 << 9,    /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
-    CLIENT_PAUSED = 1 << 10,  /* not read: HELD_MAX replies held, or CLIENT_WAITING */
-    CLIENT_WAITING = 1 << 11, /* a PUBLISH waits in `in` for room in the journal */
-    CLIENT_RETRY = 1 << 12,   /* ... and is run again now (pubsub_journal_ready()) */
-    CLIENT_NO_WAIT = 1 << 13, /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
+    CLIENT_AUTHED = 1 << 0,     /* AUTH succeeded, or no password when it connected */
+    CLIENT_CLOSING = 1 << 1,    /* QUIT, protocol error or stop: close once the output is out */
+    CLIENT_CLOSED = 1 << 2,     /* uv_close() called; freed in its callback */
+    CLIENT_WRITING = 1 << 3,    /* a uv_write() is in flight: flushes skip the client */
+    CLIENT_DIRTY = 1 << 4,      /* on the server's dirty list */
+    CLIENT_SLOW = 1 << 5,       /* over an output limit: on the doomed list */
+    CLIENT_SOFT = 1 << 6,       /* over the soft limit at every pass since soft_since_ms */
+    CLIENT_COUNTED = 1 << 7,    /* counted in stats.clients (not a refused connection) */
+    CLIENT_HELD = 1 << 8,       /* PUBLISH replies wait for the journal: output waits with them */
+    CLIENT_RESP3 = 1 << 9,      /* HELLO 3: replies and messages in RESP3 (RESET ends it) */
+    CLIENT_PAUSED = 1 << 10,    /* not read: HELD_MAX replies held, or CLIENT_WAITING */
+    CLIENT_WAITING = 1 << 11,   /* a PUBLISH waits in `in` for room in the journal */
+    CLIENT_RETRY = 1 << 12,     /* ... and is run again now (pubsub_journal_ready()) */
+    CLIENT_NO_WAIT = 1 << 13,   /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
+    CLIENT_CONFLATED = 1 << 14, /* past the soft limit with slow_consumer conflate: its quotes
+                                   are collapsed (cq) until it catches up */
 };
 
 /* A PUBLISH reply waiting for the journal (fsync always): p is its own block
@@ -219,6 +222,10 @@ struct client {
     /* Pattern snapshots not sent yet, oldest first; each is dropped with
      * its subscription. */
     snapshot_job_t *jobs, *jobs_tail;
+
+    /* CLIENT_CONFLATED: the latest quote frame per channel not sent yet,
+     * and the block its other frames are copied to (pubsub_conflate.c). */
+    client_conflation_t *cq;
 };
 
 /* An INFO report being written: text[0..len), NUL-terminated. */
@@ -239,6 +246,7 @@ typedef struct settings {
     size_t soft_limit;
     uint64_t soft_ns;
     int snapshot;
+    int slow_conflate; /* pubsub.slow_consumer: conflate */
 } settings_t;
 
 /* A listening socket; its own allocation so that a rebind can run the new
@@ -357,8 +365,11 @@ void pubsub__client_set_proto(client_t *c, int proto);
 
 /* ---- pubsub_queue.c ---- */
 
-/* pubsub__enqueue()'s slow path: a new ring entry. */
+/* pubsub__enqueue()'s slow path: a new ring entry, or for a
+ * CLIENT_CONFLATED client's stream frames pubsub__conflate_client_enqueue();
+ * pubsub__ring_push() is the new entry itself. */
 int pubsub__enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end);
+int pubsub__ring_push(client_t *c, payload_t *p, uint32_t off, uint32_t end);
 void pubsub__dirty_remove(client_t *c);
 
 /* Output: written to the socket as far as it takes it; what tickd holds for
@@ -445,6 +456,18 @@ void pubsub__conflate_tick(pubsub_t *ps, tick_t *tick, const char *name, size_t 
 void pubsub__conflate_init(pubsub_t *ps);
 void pubsub__conflate_close(pubsub_t *ps, uv_close_cb close_cb);
 
+/* pubsub.slow_consumer: conflate. _enter() puts c, past the soft limit,
+ * in conflation: what it has queued and not in flight is taken out of the
+ * fan-out stream, its quote frames collapsed to the latest per channel and
+ * the rest copied (-ENOMEM dooms it). While in it, _enqueue() does the
+ * same to each frame of the stream queued on it. _drained() is called when
+ * c's ring is empty: it queues the pending quotes (1), or takes c out of
+ * conflation when none are left (0). _free() drops the state (close). */
+void pubsub__conflate_client_enter(client_t *c);
+int pubsub__conflate_client_enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end);
+int pubsub__conflate_client_drained(client_t *c);
+void pubsub__conflate_client_free(client_t *c);
+
 /* ---- pubsub_info.c ---- */
 
 void pubsub__cmd_info(client_t *c, size_t argc, const resp_arg_t *argv);
@@ -455,6 +478,9 @@ void pubsub__cmd_pubsub_help(client_t *c, size_t argc, const resp_arg_t *argv);
 
 /* ---- pubsub.c ---- */
 
+/* Bytes the kernel holds for c that the client has not received yet;
+ * 0 when it cannot tell (an ioctl: never per tick). */
+size_t pubsub__kernel_backlog(const client_t *c);
 /* Runs the whole requests in data and keeps the rest (see pubsub.c). */
 void pubsub__serve(client_t *c, const char *data, size_t len);
 /* Reads c again; 0 or a libuv error. */
@@ -547,7 +573,8 @@ static inline void pubsub__dirty_add(client_t *c)
  * reads. */
 static inline int pubsub__enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
 {
-    if (HEAP_LIKELY(c->ring_count > c->inflight && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) &&
+    if (HEAP_LIKELY(c->ring_count > c->inflight &&
+                    !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED | CLIENT_CONFLATED)) &&
                     c->ps->reply_client != c)) {
         out_entry_t *e = &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)];
         if (HEAP_LIKELY(e->p == p && e->end == off)) {

@@ -312,6 +312,15 @@ int pubsub__enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end)
         return -EPIPE;
     if (HEAP_UNLIKELY(ps->reply_client == c))
         pubsub__reply_seal(ps); /* replies gathered so far go first */
+    if (HEAP_UNLIKELY(c->flags & CLIENT_CONFLATED) && p->chunk != NULL)
+        return pubsub__conflate_client_enqueue(c, p, off, end);
+    return pubsub__ring_push(c, p, off, end);
+}
+
+int pubsub__ring_push(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+{
+    pubsub_t *ps = c->ps;
+
     if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
         pubsub__doom(c);
         return -EPIPE;
@@ -402,7 +411,7 @@ static void on_write(uv_write_t *req, int status)
 size_t pubsub__held_bytes(const client_t *c)
 {
     size_t held = c->queued;
-    if (c->ring_count == 0)
+    if (c->ring_count == 0 || (c->flags & CLIENT_CONFLATED))
         return held;
     const out_entry_t *e = &c->ring[c->ring_head];
     if (e->p->chunk != NULL) {
@@ -417,8 +426,14 @@ size_t pubsub__held_bytes(const client_t *c)
  * socket: over it, c is marked for disconnection. */
 void pubsub__over_hard_limit(client_t *c)
 {
-    size_t hard = c->ps->opt.hard_limit;
-    if (hard != 0 && pubsub__held_bytes(c) > hard)
+    const settings_t *o = &c->ps->opt;
+    size_t held = pubsub__held_bytes(c);
+    if (HEAP_UNLIKELY(o->slow_conflate) && o->soft_limit != 0 && held > o->soft_limit &&
+        !(c->flags & CLIENT_CONFLATED)) {
+        pubsub__conflate_client_enter(c);
+        held = pubsub__held_bytes(c);
+    }
+    if (o->hard_limit != 0 && held > o->hard_limit)
         pubsub__doom(c);
 }
 
@@ -439,7 +454,8 @@ void pubsub__client_write(client_t *c)
         pubsub__over_hard_limit(c);
         return;
     }
-    while (c->ring_count > 0) {
+    while (c->ring_count > 0 ||
+           (HEAP_UNLIKELY(c->flags & CLIENT_CONFLATED) && pubsub__conflate_client_drained(c))) {
         unsigned n = fill_iov(c, iov, TRY_WRITE_BUFS, &total);
         int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
         if (r == UV_EAGAIN) {

@@ -995,7 +995,7 @@ static void test_info_reports_its_sections_in_redis_format(void **state)
     send_str(c, "info ClIeNtS persistence\r\n");
     char *two = read_text_reply(f, c);
     assert_string_equal(two, "# Clients\r\nconnected_clients:2\r\nmaxclients:100\r\n"
-                             "output_buffer_bytes:0\r\n\r\n"
+                             "output_buffer_bytes:0\r\nconflated_clients:0\r\n\r\n"
                              "# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
     free(two);
     roundtrip(f, c, "INFO nosuch\r\n", "$0\r\n\r\n");
@@ -2566,6 +2566,139 @@ static void test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind(voi
     assert_int_equal(live_ticks(f), 2);
 }
 
+/* ---- slow consumers: conflation instead of a cut ---- */
+
+#define CONFLATE_SYMBOLS 10
+
+/* Publishes rounds quotes of CONFLATE_SYMBOLS symbols (S0..S9; quote i of
+ * symbol k has bid i + 1 and timestamp i), flushing every round. */
+static void publish_quote_rounds(fixture_t *f, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        for (int k = 0; k < CONFLATE_SYMBOLS; k++) {
+            char sym[8];
+            snprintf(sym, sizeof sym, "S%d", k);
+            quote(f, sym, i + 1, 1, 1000000, 1, i);
+        }
+        pubsub_flush(f->ps);
+        pump(f);
+    }
+}
+
+static size_t count_of(const char *buf, size_t len, const char *s)
+{
+    size_t n = 0, sl = strlen(s);
+    for (const char *p = buf; p != NULL && (p = memmem(p, (size_t)(buf + len - p), s, sl)) != NULL;
+         p += sl)
+        n++;
+    return n;
+}
+
+static void
+test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000; /* 1 ms */
+    f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    send_str(slow, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, slow, "quote.*", 1);
+    const int rounds = 20000; /* about 30 MiB of frames: a hundred times the hard limit */
+    publish_quote_rounds(f, rounds);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+    assert_int_equal(stats(f).conflations_total, 1);
+    assert_int_equal(stats(f).conflated_clients, 1);
+    assert_true(stats(f).output_buffer_bytes < 64 * 1024);
+
+    /* It reads again: it gets the latest quote of every symbol, and far
+     * fewer than every quote, then leaves conflation. */
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char last[CONFLATE_SYMBOLS][128];
+    for (int k = 0; k < CONFLATE_SYMBOLS; k++)
+        snprintf(last[k], sizeof last[k], "\"sym\":\"S%d\",\"kind\":\"quote\",\"bid\":\"%d.%04d\"",
+                 k, rounds / 10000, rounds % 10000);
+    int64_t deadline = mono_ns() + GUARD_NS;
+    for (int k = 0; k < CONFLATE_SYMBOLS;) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(slow, &buf, &len, &cap);
+        if (buf != NULL && memmem(buf, len, last[k], strlen(last[k])) != NULL)
+            k++;
+    }
+    while (stats(f).conflated_clients != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(slow, &buf, &len, &cap);
+    }
+    assert_true(count_of(buf, len, "pmessage") < (size_t)rounds * CONFLATE_SYMBOLS / 10);
+    free(buf);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+    /* Caught up, it gets every quote again. */
+    quote(f, "S1", 77, 1, 1000000, 1, 1);
+    pubsub_flush(f->ps);
+    expect(f, slow,
+           pframe("quote.*", "quote.S1",
+                  "{\"sym\":\"S1\",\"kind\":\"quote\",\"bid\":\"0.0077\",\"bid_size\":1,\"ask\":"
+                  "\"100.0000\",\"ask_size\":1,\"ts\":1,\"seq\":200001}"));
+    expect_nothing_before_pong(f, slow, 1);
+}
+
+static void test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    send_str(slow, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, slow, "quote.*", 1);
+    publish_quote_rounds(f, 20000);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 1);
+    assert_int_equal(stats(f).conflations_total, 0);
+}
+
+static void
+test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000;
+    f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    send_str(slow, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, slow, "trade.AAPL", 1);
+    int64_t deadline = mono_ns() + GUARD_NS;
+    uint64_t sent = 0;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 100; i++, sent++)
+            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+        pubsub_flush(f->ps);
+        pump(f);
+        if (stats(f).conflations_total == 1 && stats(f).slow_consumer_disconnects_total == 0)
+            assert_true(stats(f).output_buffer_bytes <= 256 * 1024 + 64 * 1024);
+    }
+    assert_int_equal(stats(f).conflations_total, 1);
+    assert_int_equal(stats(f).conflated_clients, 0);
+    /* What it received before the cut is every trade, in order, from the first. */
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    while (drain_into(slow, &buf, &len, &cap) > 0 || (buf == NULL))
+        if (mono_ns() > deadline)
+            break;
+    assert_true(count_in_order_from(buf, len, 1) > 0);
+    free(buf);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
@@ -2578,6 +2711,9 @@ int main(void)
         T(test_conflated_trade_summary_in_csv_is_an_s_line),
         T(test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing),
         T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
+        T(test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes),
+        T(test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes),
+        T(test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it),
         T(test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them),
         T(test_get_answers_csv_when_the_payload_is_csv),
         T(test_get_in_resp3_answers_null_and_works_while_subscribed),
