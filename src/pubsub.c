@@ -16,7 +16,8 @@
  *
  * Housekeeping. A timer (at most every second, more often when idle_timeout
  * or output_soft_seconds is short) closes idle clients (never subscribers),
- * samples the soft limit, trims output rings, and expires PUBLISH replies
+ * samples the soft limit (a cut, or with slow_consumer: conflate, conflation),
+ * trims output rings, and expires PUBLISH replies
  * the journal has not decided in time.
  *
  * Stopping. pubsub_stop() stops listening, asks every client to close once

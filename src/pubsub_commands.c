@@ -21,6 +21,10 @@
  * password is pubsub.password; no error reply ever repeats an argument
  * that held a credential.
  *
+ * (P)SUBSCRIBE to a name with an @<interval> suffix makes a conflated
+ * subscription (pubsub_conflate.c), without a snapshot; a bad suffix is an
+ * error reply in its place and no subscription.
+ *
  * Commands queue their replies (pubsub_queue.c) and none blocks; only a
  * snapshot over the hard limit offers the socket its output at once.
  */

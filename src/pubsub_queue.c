@@ -60,7 +60,12 @@
  * over the limit at every pass for output_soft_seconds is cut; one that
  * reads through a burst is not. Either way the client is marked (pubsub__doom())
  * and disconnected once the work at hand is over (pubsub__reap_slow()): nobody
- * ever waits for it.
+ * ever waits for it. With pubsub.slow_consumer: conflate, a client past the
+ * soft limit (sampled, or after a write attempt) is put in conflation
+ * instead (pubsub_conflate.c): its quotes collapse, its other frames are
+ * copied out of the stream, and the hard limit then judges its queued
+ * bytes alone, which only its trades grow. The flag that marks it is one
+ * more bit in the enqueue's fast-path test, so nobody else pays for it.
  *
  * Never blocks, never allocates from the system allocator per tick: a ring
  * entry is a reference to a span of the stream or a payload block, and the
