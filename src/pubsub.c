@@ -359,6 +359,8 @@ static void on_housekeeping(uv_timer_t *t)
         } else {
             if (c->flags & CLIENT_WRITING)
                 pubsub__over_hard_limit(c);
+            else if (c->flags & CLIENT_CONFLATED)
+                pubsub__client_write(c); /* caught up since its last write? */
             check_soft_limit(c, now);
             pubsub__ring_shrink(c);
         }

@@ -22,8 +22,8 @@
  * that held a credential.
  *
  * (P)SUBSCRIBE to a name with an @<interval> suffix makes a conflated
- * subscription (pubsub_conflate.c), without a snapshot; a bad suffix is an
- * error reply in its place and no subscription.
+ * subscription (pubsub_conflate.c), without a snapshot; a bad suffix fails
+ * the whole command with one error reply, nothing subscribed.
  *
  * Commands queue their replies (pubsub_queue.c) and none blocks; only a
  * snapshot over the hard limit offers the socket its output at once.
@@ -74,20 +74,25 @@ int pubsub__arg_width(const resp_arg_t *a, size_t max)
     return (int)(n < max ? n : max);
 }
 
+/* A name whose conflation suffix is bad fails the whole command before
+ * anything is subscribed, as a channel a user may not read does in Redis 7:
+ * one error reply, which every client reads as the command's. */
 static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
 {
+    size_t base_len;
+    uint64_t ms;
     for (size_t i = 1; i < argc; i++) {
-        topic_t *t;
-        size_t base_len;
-        uint64_t ms;
-        int conflated = pubsub__conflate_suffix(argv[i].ptr, argv[i].len, &base_len, &ms);
-        if (conflated < 0) {
+        if (pubsub__conflate_suffix(argv[i].ptr, argv[i].len, &base_len, &ms) < 0) {
             pubsub__reply_error(c,
                                 "ERR bad conflation interval in '%.*s': the suffix is @<n>ms, "
                                 "@<n>s, @<n>m or @<n>h, from 10ms to 1h, after a channel name",
                                 pubsub__arg_width(&argv[i], 128), argv[i].ptr);
-            continue;
+            return;
         }
+    }
+    for (size_t i = 1; i < argc; i++) {
+        topic_t *t;
+        int conflated = pubsub__conflate_suffix(argv[i].ptr, argv[i].len, &base_len, &ms);
         int r = pubsub__sub_add(c, is_pattern, argv[i].ptr, argv[i].len, &t);
         if (r == 1 && conflated && t->conflate == NULL &&
             pubsub__conflate_attach(c->ps, t, base_len, ms) != 0) {

@@ -517,7 +517,9 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
  * When its ring is empty (the socket took everything), the pending quotes
  * go out as one block, the latest of each channel; when it is empty again
  * with nothing pending and what the kernel holds for it is under the soft
- * limit, it has caught up and leaves conflation.
+ * limit, it has caught up and leaves conflation (asked again at each
+ * housekeeping pass, for a client that has read the kernel's backlog
+ * since its last write).
  * Counted in stats.conflations_total (entries) and conflated_clients. */
 
 #define COPY_BLOCK   (16 * 1024) /* other frames are copied into blocks of this size */
