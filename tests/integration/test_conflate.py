@@ -48,6 +48,18 @@ def bad_reply(name):
 
 
 class ConflateTest(unittest.TestCase):
+    limit = 60  # seconds a test may run (ASan included) before it fails instead of hanging
+
+    def setUp(self):
+        signal.signal(signal.SIGALRM, self._timed_out)
+        signal.alarm(self.limit)
+        self.addCleanup(signal.alarm, 0)
+
+    def _timed_out(self, signum, frame):
+        log = self.t.log() if hasattr(self, "t") else ""
+        raise AssertionError(f"{self.id()} still running after {self.limit} s; tickd's log:\n"
+                             f"{log}")
+
     def start(self, pubsub_extra=()):
         self.feed_port = free_port()
         self.t = Tickd(feeds=tcp_feed("live", self.feed_port),
