@@ -2484,6 +2484,20 @@ static void test_conflated_trade_channel_sends_one_summary_per_interval(void **s
     expect_nothing_before_pong(f, c, 1);
 }
 
+static void test_a_resp3_client_gets_conflated_messages_as_push_frames(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    send_str(c, "SUBSCRIBE quote.AAPL@10ms\r\n");
+    expect_sub_reply(f, c, RESP3, "subscribe", "quote.AAPL@10ms", 1);
+    quote(f, "AAPL", 10000, 1, 20000, 1, 1);
+    quote(f, "AAPL", 10100, 2, 20000, 1, 2);
+    expect(f, c, push(frame("quote.AAPL@10ms", "Q,2,AAPL,1.0100,2,2.0000,1")));
+}
+
 static void test_conflated_trade_summary_in_csv_is_an_s_line(void **state)
 {
     fixture_t *f = *state;
@@ -2711,6 +2725,7 @@ int main(void)
         T(test_conflated_pattern_sends_pmessages_named_as_subscribed_for_each_symbol),
         T(test_conflated_trade_channel_sends_one_summary_per_interval),
         T(test_conflated_trade_summary_in_csv_is_an_s_line),
+        T(test_a_resp3_client_gets_conflated_messages_as_push_frames),
         T(test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing),
         T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
         T(test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes),
