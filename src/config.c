@@ -1351,6 +1351,8 @@ static int read_feeds(struct loader *ld, const struct field *f, const char *path
 #define DURATION_WHAT "a duration such as 250us, 100ms, 60s, 5m or 1h"
 
 static const struct choice payloads[] = {{"json", 0}, {"csv", 1}, {NULL, 0}};
+static const struct choice slow_consumers[] = {
+    {"disconnect", 0}, {"conflate", CONFIG_SLOW_CONFLATE}, {NULL, 0}};
 static const struct choice fsyncs[] = {{"always", JOURNAL_FSYNC_ALWAYS},
                                        {"interval", JOURNAL_FSYNC_INTERVAL},
                                        {"never", JOURNAL_FSYNC_NEVER},
@@ -1615,6 +1617,8 @@ static const struct field pubsub_fields[] = {
      .read = read_users,
      .what = "a list of users (name, password_sha256, "
              "subscribe, publish)"},
+    {"slow_consumer", read_enum, "disconnect or conflate", CFG(pubsub.slow_consumer),
+     .choices = slow_consumers},
     {0},
 };
 

@@ -22,6 +22,7 @@
 #define CONFIG_MAX_NATS_SERVERS 8
 #define CONFIG_MAX_USERS        64          /* pubsub.users */
 #define CONFIG_USER_TEXT        (32 * 1024) /* every user's patterns, NUL-terminated, together */
+#define CONFIG_SLOW_CONFLATE    1           /* pubsub.slow_consumer: conflate */
 
 enum feed_kind {
     FEED_FILE = 1, /* replay a recorded file */
@@ -137,6 +138,8 @@ typedef struct config {
         size_t soft_limit;            /* pubsub.output_soft_limit, default 8MiB */
         uint64_t soft_ns;             /* pubsub.output_soft_seconds, default 60s */
         int snapshot;                 /* pubsub.snapshot_on_subscribe, default true */
+        int slow_consumer;            /* pubsub.slow_consumer: 0 disconnect (default),
+                                         1 conflate (CONFIG_SLOW_CONFLATE) */
         uint32_t max_publish_symbols; /* pubsub.max_publish_symbols: new symbols a day may
                                          get through PUBLISH, default 100000 */
         uint32_t nusers;              /* pubsub.users, none by default */

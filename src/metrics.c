@@ -427,6 +427,18 @@ static void render_pubsub(out_t *o, const metrics_snapshot_t *d)
     metric_u64(o, "tickd_pubsub_slow_consumer_disconnects_total", "counter",
                "Subscribers cut off for not keeping up with their output.",
                ps->slow_consumer_disconnects_total);
+    metric_u64(o, "tickd_pubsub_conflations_total", "counter",
+               "Times a subscriber past the soft limit had its quotes conflated instead of being "
+               "cut (pubsub.slow_consumer: conflate).",
+               ps->conflations_total);
+    metric_u64(o, "tickd_pubsub_conflated_clients", "gauge",
+               "Subscribers whose quotes are conflated now, until they catch up.",
+               ps->conflated_clients);
+    family(o, "tickd_pubsub_conflation_flush_seconds_total", "counter",
+           "Loop thread CPU time spent sending conflated channels' messages at their intervals' "
+           "ends.");
+    sample_double(o, "tickd_pubsub_conflation_flush_seconds_total",
+                  (double)ps->conflate_flush_ns / 1e9);
     metric_u64(o, "tickd_pubsub_protocol_errors_total", "counter",
                "Clients closed for bad RESP or over a limit.", ps->protocol_errors_total);
     metric_u64(o, "tickd_pubsub_publish_total", "counter", "PUBLISH commands accepted.",

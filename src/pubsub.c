@@ -16,7 +16,8 @@
  *
  * Housekeeping. A timer (at most every second, more often when idle_timeout
  * or output_soft_seconds is short) closes idle clients (never subscribers),
- * samples the soft limit, trims output rings, and expires PUBLISH replies
+ * samples the soft limit (a cut, or with slow_consumer: conflate, conflation),
+ * trims output rings, and expires PUBLISH replies
  * the journal has not decided in time.
  *
  * Stopping. pubsub_stop() stops listening, asks every client to close once
@@ -216,6 +217,7 @@ static void on_client_closed(uv_handle_t *h)
         c->ring_count--;
     }
     TICKD_ASSERT(c->queued == 0);
+    pubsub__conflate_client_free(c);
     heap_free(ps->heap, c->ring);
     heap_free(ps->heap, c->in);
     heap_free(ps->heap, c->subs);
@@ -316,7 +318,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* Bytes the kernel holds for c that the client has not received yet (sent
  * but not acknowledged, or not sent at all); 0 when it cannot tell. */
-static size_t kernel_backlog(const client_t *c)
+size_t pubsub__kernel_backlog(const client_t *c)
 {
     uv_os_fd_t fd;
     int n;
@@ -332,11 +334,14 @@ static size_t kernel_backlog(const client_t *c)
 static void check_soft_limit(client_t *c, uint64_t now)
 {
     const settings_t *o = &c->ps->opt;
-    if (o->soft_limit == 0 || c->queued + kernel_backlog(c) <= o->soft_limit) {
+    if (o->soft_limit == 0 || c->queued + pubsub__kernel_backlog(c) <= o->soft_limit) {
         c->flags &= ~CLIENT_SOFT;
     } else if (!(c->flags & CLIENT_SOFT)) {
         c->flags |= CLIENT_SOFT;
         c->soft_since_ms = now;
+    } else if (o->slow_conflate) {
+        if (!(c->flags & CLIENT_CONFLATED))
+            pubsub__conflate_client_enter(c);
     } else if ((now - c->soft_since_ms) * 1000000 >= o->soft_ns) {
         pubsub__doom(c);
     }
@@ -356,6 +361,8 @@ static void on_housekeeping(uv_timer_t *t)
         } else {
             if (c->flags & CLIENT_WRITING)
                 pubsub__over_hard_limit(c);
+            else if (c->flags & CLIENT_CONFLATED)
+                pubsub__client_write(c); /* caught up since its last write? */
             check_soft_limit(c, now);
             pubsub__ring_shrink(c);
         }
@@ -482,6 +489,7 @@ static void settings_from(settings_t *o, const config_t *cfg)
     o->soft_limit = cfg->pubsub.soft_limit;
     o->soft_ns = cfg->pubsub.soft_ns;
     o->snapshot = cfg->pubsub.snapshot;
+    o->slow_conflate = cfg->pubsub.slow_consumer == CONFIG_SLOW_CONFLATE;
 }
 
 /* Points the parser at a scratch of at least max_request bytes. */
@@ -558,6 +566,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->snapshots.data = ps;
     ps->auth_timer.data = ps;
     ps->handles += 4;
+    pubsub__conflate_init(ps);
     housekeeping_start(ps);
     uv_unref((uv_handle_t *)&ps->housekeeping);
     *out = ps;
@@ -649,6 +658,7 @@ void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void 
     ps->listener = NULL;
     uv_timer_stop(&ps->housekeeping);
     uv_close((uv_handle_t *)&ps->housekeeping, on_handle_closed);
+    pubsub__conflate_close(ps, on_handle_closed);
     uv_idle_stop(&ps->snapshots);
     uv_close((uv_handle_t *)&ps->snapshots, on_handle_closed);
     uv_timer_stop(&ps->auth_timer);

@@ -50,6 +50,11 @@ typedef struct pubsub_stats {
                                               that timed out */
     uint64_t publish_symbol_limit_total;   /* PUBLISH refused: its symbol would pass the limit */
     uint64_t auth_failures_total;          /* AUTH and HELLO AUTH refused (pubsub_acl.c) */
+    uint64_t conflations_total; /* times a subscriber past the soft limit entered conflation
+                                   (pubsub.slow_consumer: conflate) */
+    uint64_t conflated_clients; /* subscribers in conflation now */
+    uint64_t conflate_flush_ns; /* loop thread CPU time spent in conflated channels' interval
+                                   flushes, writes to the sockets included */
 } pubsub_stats_t;
 
 /* What INFO reports that the daemon knows; pubsub knows the rest. */

@@ -148,6 +148,13 @@ int pubsub__acl_may(const acl_user_t *u, enum acl_right right, const char *name,
     return 0;
 }
 
+size_t pubsub__acl_base(const char *name, size_t len)
+{
+    size_t base;
+    uint64_t ms;
+    return pubsub__conflate_suffix(name, len, &base, &ms) > 0 ? base : len;
+}
+
 int pubsub__acl_may_pattern(const acl_user_t *u, const char *pat, size_t len)
 {
     if (u == NULL)
@@ -184,9 +191,10 @@ static const char *subs_forbidden(const client_t *c, const acl_user_t *u)
 {
     for (uint32_t i = 0; u != NULL && i < c->nsubs; i++) {
         const topic_t *t = c->subs[i]->topic;
-        if (t->is_pattern && !pubsub__acl_may_pattern(u, t->name, t->len))
+        size_t n = pubsub__acl_base(t->name, t->len);
+        if (t->is_pattern && !pubsub__acl_may_pattern(u, t->name, n))
             return "the user may not subscribe to a pattern the client holds";
-        if (!t->is_pattern && !pubsub__acl_may(u, ACL_SUBSCRIBE, t->name, t->len))
+        if (!t->is_pattern && !pubsub__acl_may(u, ACL_SUBSCRIBE, t->name, n))
             return "the user may not subscribe to a channel the client holds";
     }
     return NULL;

@@ -22,9 +22,14 @@
  * (P)SUBSCRIBE checks before it subscribes anything; no error reply ever
  * repeats an argument that held a credential.
  *
+ * (P)SUBSCRIBE to a name with an @<interval> suffix makes a conflated
+ * subscription (pubsub_conflate.c), without a snapshot; a bad suffix fails
+ * the whole command with one error reply, nothing subscribed.
+ *
  * Commands queue their replies (pubsub_queue.c) and none blocks; only a
  * snapshot over the hard limit offers the socket its output at once.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -70,36 +75,59 @@ int pubsub__arg_width(const resp_arg_t *a, size_t max)
     return (int)(n < max ? n : max);
 }
 
-/* Whether c's user may (P)SUBSCRIBE to every name of argv; if not, the
- * -NOPERM answer is given and nothing is subscribed, as Redis 7 checks a
- * command's channels before it runs. */
+/* Whether c's user may (P)SUBSCRIBE to every name of argv, judged on the
+ * name without its conflation suffix (quote.AAPL@1s is quote.AAPL's data);
+ * if not, the -NOPERM answer is given and nothing is subscribed, as Redis 7
+ * checks a command's channels before it runs. */
 static int subscribe_allowed(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
 {
     if (HEAP_LIKELY(c->user == NULL))
         return 1;
-    for (size_t i = 1; i < argc; i++)
-        if (is_pattern ? !pubsub__acl_may_pattern(c->user, argv[i].ptr, argv[i].len)
-                       : !pubsub__acl_may(c->user, ACL_SUBSCRIBE, argv[i].ptr, argv[i].len)) {
+    for (size_t i = 1; i < argc; i++) {
+        size_t n = pubsub__acl_base(argv[i].ptr, argv[i].len);
+        if (is_pattern ? !pubsub__acl_may_pattern(c->user, argv[i].ptr, n)
+                       : !pubsub__acl_may(c->user, ACL_SUBSCRIBE, argv[i].ptr, n)) {
             pubsub__reply_str(c, ACL_NOPERM_CHANNEL);
             return 0;
         }
+    }
     return 1;
 }
 
+/* A name whose conflation suffix is bad fails the whole command before
+ * anything is subscribed, as a channel a user may not read does in Redis 7:
+ * one error reply, which every client reads as the command's. */
 static void subscribe_generic(client_t *c, size_t argc, const resp_arg_t *argv, int is_pattern)
 {
+    size_t base_len;
+    uint64_t ms;
+    for (size_t i = 1; i < argc; i++) {
+        if (pubsub__conflate_suffix(argv[i].ptr, argv[i].len, &base_len, &ms) < 0) {
+            pubsub__reply_error(c,
+                                "ERR bad conflation interval in '%.*s': the suffix is @<n>ms, "
+                                "@<n>s, @<n>m or @<n>h, from 10ms to 1h, after a channel name",
+                                pubsub__arg_width(&argv[i], 128), argv[i].ptr);
+            return;
+        }
+    }
     if (!subscribe_allowed(c, argc, argv, is_pattern))
         return;
     for (size_t i = 1; i < argc; i++) {
         topic_t *t;
+        int conflated = pubsub__conflate_suffix(argv[i].ptr, argv[i].len, &base_len, &ms);
         int r = pubsub__sub_add(c, is_pattern, argv[i].ptr, argv[i].len, &t);
+        if (r == 1 && conflated && t->conflate == NULL &&
+            pubsub__conflate_attach(c->ps, t, base_len, ms) != 0) {
+            pubsub__sub_remove(c->ps, c->subs[c->nsubs - 1]); /* the one pubsub__sub_add() made */
+            r = -ENOMEM;
+        }
         if (r < 0) {
             pubsub__reply_error(c, "ERR out of memory");
             continue;
         }
         pubsub__reply_subscription(c, is_pattern ? "psubscribe" : "subscribe", argv[i].ptr,
                                    argv[i].len);
-        if (r == 1 && c->ps->opt.snapshot) {
+        if (r == 1 && c->ps->opt.snapshot && !conflated) {
             if (is_pattern)
                 pubsub__snapshot_pattern(
                     c, c->subs[c->nsubs - 1]); /* the one pubsub__sub_add() made */

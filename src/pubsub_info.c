@@ -104,6 +104,7 @@ static void info_report(pubsub_t *ps, unsigned sections, info_text_t *t)
         info_add(t, "%s# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n",
                  t->len > 0 ? "\r\n" : "", (unsigned long long)st->clients, ps->opt.max_clients);
         info_add(t, "output_buffer_bytes:%llu\r\n", (unsigned long long)st->output_buffer_bytes);
+        info_add(t, "conflated_clients:%llu\r\n", (unsigned long long)st->conflated_clients);
     }
     if (sections & INFO_MEMORY) {
         heap_stats_t hs;
@@ -135,7 +136,9 @@ static void info_report(pubsub_t *ps, unsigned sections, info_text_t *t)
         info_add(t, "slow_consumer_disconnections:%llu\r\nprotocol_error_disconnections:%llu\r\n",
                  (unsigned long long)st->slow_consumer_disconnects_total,
                  (unsigned long long)st->protocol_errors_total);
-        info_add(t, "encode_errors:%llu\r\n", (unsigned long long)st->encode_errors_total);
+        info_add(t, "encode_errors:%llu\r\ntotal_conflations:%llu\r\n",
+                 (unsigned long long)st->encode_errors_total,
+                 (unsigned long long)st->conflations_total);
     }
 }
 

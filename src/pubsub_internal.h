@@ -25,6 +25,8 @@
  *   pubsub_acl.c       entitlements: pubsub.users, AUTH, the checks of
  *                      (P)SUBSCRIBE, PUBLISH and queries, failed AUTH,
  *                      rights narrowed by a reload
+ *   pubsub_conflate.c  conflated channels and patterns (quote.AAPL@250ms):
+ *                      the latest tick per symbol, sent once per interval
  *
  * Names declared here start pubsub__ (internal, not static); everything
  * else in those files is static. The inline functions below are the hot
@@ -67,6 +69,9 @@ typedef struct client client_t;
 typedef struct topic topic_t;
 
 typedef struct snapshot_job snapshot_job_t;
+typedef struct conflation conflation_t;
+typedef struct conflate_interval conflate_interval_t;
+typedef struct client_conflation client_conflation_t;
 
 /* The rights a user's patterns give (pubsub_acl.c). */
 enum acl_right {
@@ -156,6 +161,9 @@ struct topic {
     /* Patterns: the pmessage head for the name in each protocol (payload.h),
      * made when it first has a frame to send (pubsub__pattern_heads()). */
     payload_t *head[PAYLOAD_NPROTO];
+    /* A conflated channel or pattern (name ends in an @<interval> suffix):
+     * its latest ticks and interval (pubsub_conflate.c), else NULL. */
+    conflation_t *conflate;
     char name[]; /* len bytes and a NUL */
 };
 
@@ -197,6 +205,8 @@ enum client_flags {
     CLIENT_RETRY = 1 << 12,     /* ... and is run again now (pubsub_journal_ready()) */
     CLIENT_NO_WAIT = 1 << 13,   /* ... and waited HELD_TIMEOUT_MS: it gets the error instead */
     CLIENT_AUTH_WAIT = 1 << 14, /* a failed AUTH's answer waits (auth_until_ms): not read */
+    CLIENT_CONFLATED = 1 << 15, /* past the soft limit with slow_consumer conflate: its quotes
+                                   are collapsed (cq) until it catches up */
 };
 
 /* A PUBLISH reply waiting for the journal (fsync always): p is its own block
@@ -253,6 +263,9 @@ struct client {
     uint32_t auth_failures;
     uint64_t auth_until_ms;
     client_t *auth_prev, *auth_next;
+    /* CLIENT_CONFLATED: the latest quote frame per channel not sent yet,
+     * and the block its other frames are copied to (pubsub_conflate.c). */
+    client_conflation_t *cq;
 };
 
 /* An INFO report being written: text[0..len), NUL-terminated. */
@@ -273,6 +286,7 @@ typedef struct settings {
     size_t soft_limit;
     uint64_t soft_ns;
     int snapshot;
+    int slow_conflate; /* pubsub.slow_consumer: conflate */
 } settings_t;
 
 /* A listening socket; its own allocation so that a rebind can run the new
@@ -312,6 +326,17 @@ struct pubsub {
     topic_table_t channels;
     topic_table_t patterns;
     group_table_t groups; /* the patterns by literal prefix */
+
+    /* Conflation (pubsub_conflate.c): the conflated channels by the hash
+     * of their base name (CONFLATE_BUCKETS chains, allocated with the first
+     * one), the conflated patterns, the distinct intervals in use, and the
+     * one timer that flushes them, armed for the earliest due. A tick pays
+     * for conflation only while conflations is not 0. */
+    conflation_t **cf_channels;
+    conflation_t *cf_patterns;
+    conflate_interval_t *cf_intervals;
+    uint32_t conflations;
+    uv_timer_t cf_timer;
 
     pubsub_stats_t stats;
     histogram_t latency;
@@ -385,8 +410,11 @@ void pubsub__client_set_proto(client_t *c, int proto);
 
 /* ---- pubsub_queue.c ---- */
 
-/* pubsub__enqueue()'s slow path: a new ring entry. */
+/* pubsub__enqueue()'s slow path: a new ring entry, or for a
+ * CLIENT_CONFLATED client's stream frames pubsub__conflate_client_enqueue();
+ * pubsub__ring_push() is the new entry itself. */
 int pubsub__enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end);
+int pubsub__ring_push(client_t *c, payload_t *p, uint32_t off, uint32_t end);
 void pubsub__dirty_remove(client_t *c);
 
 /* Output: written to the socket as far as it takes it; what tickd holds for
@@ -449,6 +477,48 @@ void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv);
  * through here. */
 const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len);
 
+/* ---- pubsub_conflate.c ---- */
+
+#define CONFLATE_MIN_MS  10ull      /* the shortest interval, @10ms */
+#define CONFLATE_MAX_MS  3600000ull /* the longest, @1h */
+#define CONFLATE_BUCKETS 256        /* hash chains of conflated channels by base name */
+
+/* Splits a channel or pattern name into its base and its conflation
+ * interval: "quote.AAPL@250ms" is base "quote.AAPL" (*base_len 10) every
+ * 250 ms. 1 for a valid suffix, 0 for a name without '@' (not conflated:
+ * *base_len is len), -EINVAL for an '@' whose suffix is not <n>ms, <n>s,
+ * <n>m or <n>h between CONFLATE_MIN_MS and CONFLATE_MAX_MS, or with nothing
+ * before it. What an entitlement check applies to is the base. */
+int pubsub__conflate_suffix(const char *name, size_t len, size_t *base_len, uint64_t *interval_ms);
+
+/* Makes topic t (just created, named base@interval) conflated; 0 or
+ * -ENOMEM. pubsub__conflate_detach() drops its state and ticks, and its
+ * interval (and stops the timer) when it was the last of that interval. */
+int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t interval_ms);
+void pubsub__conflate_detach(pubsub_t *ps, topic_t *t);
+
+/* Notes tick (channel name[0..n), hash its pubsub__hash_name()) in every
+ * conflated channel and pattern it belongs to. Called only while
+ * ps->conflations != 0. */
+void pubsub__conflate_tick(pubsub_t *ps, tick_t *tick, const char *name, size_t n, uint32_t hash);
+
+/* The flush timer: initialised with the server (one handle), closed by
+ * pubsub_stop() with close_cb. */
+void pubsub__conflate_init(pubsub_t *ps);
+void pubsub__conflate_close(pubsub_t *ps, uv_close_cb close_cb);
+
+/* pubsub.slow_consumer: conflate. _enter() puts c, past the soft limit,
+ * in conflation: what it has queued and not in flight is taken out of the
+ * fan-out stream, its quote frames collapsed to the latest per channel and
+ * the rest copied (-ENOMEM dooms it). While in it, _enqueue() does the
+ * same to each frame of the stream queued on it. _drained() is called when
+ * c's ring is empty: it queues the pending quotes (1), or takes c out of
+ * conflation when none are left (0). _free() drops the state (close). */
+void pubsub__conflate_client_enter(client_t *c);
+int pubsub__conflate_client_enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end);
+int pubsub__conflate_client_drained(client_t *c);
+void pubsub__conflate_client_free(client_t *c);
+
 /* ---- pubsub_info.c ---- */
 
 void pubsub__cmd_info(client_t *c, size_t argc, const resp_arg_t *argv);
@@ -469,6 +539,9 @@ void pubsub__acl_free(heap_t *heap, acl_t *acl);
  * patterns of that right matches it. The one rule of entitlements: a
  * conflated channel is checked by its base name. */
 int pubsub__acl_may(const acl_user_t *u, enum acl_right right, const char *name, size_t len);
+/* The length of name[0..len) without its conflation suffix (quote.AAPL of
+ * quote.AAPL@1s): what the rules above are given. */
+size_t pubsub__acl_base(const char *name, size_t len);
 /* PSUBSCRIBE, as Redis 7: pat is one of u's subscribe patterns, byte for
  * byte. */
 int pubsub__acl_may_pattern(const acl_user_t *u, const char *pat, size_t len);
@@ -493,6 +566,9 @@ int pubsub__acl_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t
 
 /* ---- pubsub.c ---- */
 
+/* Bytes the kernel holds for c that the client has not received yet;
+ * 0 when it cannot tell (an ioctl: never per tick). */
+size_t pubsub__kernel_backlog(const client_t *c);
 /* Runs the whole requests in data and keeps the rest (see pubsub.c). */
 void pubsub__serve(client_t *c, const char *data, size_t len);
 /* Reads c again; 0 or a libuv error. */
@@ -585,7 +661,8 @@ static inline void pubsub__dirty_add(client_t *c)
  * reads. */
 static inline int pubsub__enqueue(client_t *c, payload_t *p, uint32_t off, uint32_t end)
 {
-    if (HEAP_LIKELY(c->ring_count > c->inflight && !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED)) &&
+    if (HEAP_LIKELY(c->ring_count > c->inflight &&
+                    !(c->flags & (CLIENT_SLOW | CLIENT_CLOSED | CLIENT_CONFLATED)) &&
                     c->ps->reply_client != c)) {
         out_entry_t *e = &c->ring[(c->ring_head + c->ring_count - 1) & (c->ring_cap - 1)];
         if (HEAP_LIKELY(e->p == p && e->end == off)) {

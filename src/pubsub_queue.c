@@ -60,7 +60,12 @@
  * over the limit at every pass for output_soft_seconds is cut; one that
  * reads through a burst is not. Either way the client is marked (pubsub__doom())
  * and disconnected once the work at hand is over (pubsub__reap_slow()): nobody
- * ever waits for it.
+ * ever waits for it. With pubsub.slow_consumer: conflate, a client past the
+ * soft limit (sampled, or after a write attempt) is put in conflation
+ * instead (pubsub_conflate.c): its quotes collapse, its other frames are
+ * copied out of the stream, and the hard limit then judges its queued
+ * bytes alone, which only its trades grow. The flag that marks it is one
+ * more bit in the enqueue's fast-path test, so nobody else pays for it.
  *
  * Never blocks, never allocates from the system allocator per tick: a ring
  * entry is a reference to a span of the stream or a payload block, and the
@@ -212,6 +217,8 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
 
     char name[PAYLOAD_CHANNEL_MAX];
     size_t n = payload_channel(tick, name);
+    if (HEAP_UNLIKELY(ps->conflations != 0))
+        pubsub__conflate_tick(ps, tick, name, n, pubsub__hash_name(name, n));
     topic_t *ch = channel_to_send(ps, name, n);
     if (ch == NULL)
         return;
@@ -351,6 +358,15 @@ int pubsub__enqueue_entry(client_t *c, payload_t *p, uint32_t off, uint32_t end)
         return -EPIPE;
     if (HEAP_UNLIKELY(ps->reply_client == c))
         pubsub__reply_seal(ps); /* replies gathered so far go first */
+    if (HEAP_UNLIKELY(c->flags & CLIENT_CONFLATED) && p->chunk != NULL)
+        return pubsub__conflate_client_enqueue(c, p, off, end);
+    return pubsub__ring_push(c, p, off, end);
+}
+
+int pubsub__ring_push(client_t *c, payload_t *p, uint32_t off, uint32_t end)
+{
+    pubsub_t *ps = c->ps;
+
     if (HEAP_UNLIKELY(c->ring_count == c->ring_cap) && ring_grow(c) != 0) {
         pubsub__doom(c);
         return -EPIPE;
@@ -441,7 +457,7 @@ static void on_write(uv_write_t *req, int status)
 size_t pubsub__held_bytes(const client_t *c)
 {
     size_t held = c->queued;
-    if (c->ring_count == 0)
+    if (c->ring_count == 0 || (c->flags & CLIENT_CONFLATED))
         return held;
     const out_entry_t *e = &c->ring[c->ring_head];
     if (e->p->chunk != NULL) {
@@ -456,8 +472,14 @@ size_t pubsub__held_bytes(const client_t *c)
  * socket: over it, c is marked for disconnection. */
 void pubsub__over_hard_limit(client_t *c)
 {
-    size_t hard = c->ps->opt.hard_limit;
-    if (hard != 0 && pubsub__held_bytes(c) > hard)
+    const settings_t *o = &c->ps->opt;
+    size_t held = pubsub__held_bytes(c);
+    if (HEAP_UNLIKELY(o->slow_conflate) && o->soft_limit != 0 && held > o->soft_limit &&
+        !(c->flags & CLIENT_CONFLATED)) {
+        pubsub__conflate_client_enter(c);
+        held = pubsub__held_bytes(c);
+    }
+    if (o->hard_limit != 0 && held > o->hard_limit)
         pubsub__doom(c);
 }
 
@@ -478,7 +500,8 @@ void pubsub__client_write(client_t *c)
         pubsub__over_hard_limit(c);
         return;
     }
-    while (c->ring_count > 0) {
+    while (c->ring_count > 0 ||
+           (HEAP_UNLIKELY(c->flags & CLIENT_CONFLATED) && pubsub__conflate_client_drained(c))) {
         unsigned n = fill_iov(c, iov, TRY_WRITE_BUFS, &total);
         int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
         if (r == UV_EAGAIN) {

@@ -29,6 +29,11 @@
  * (un)subscribe and HELLO), so that the fan-out knows which protocol's
  * stream a tick needs (pubsub_queue.c).
  *
+ * A conflated channel or pattern (quote.AAPL@250ms) is a topic like any
+ * other, with its conflation state (pubsub_conflate.c) made with it and
+ * freed with it; its channel topic goes with its last subscriber even while
+ * patterns exist, as no tick ever looks it up.
+ *
  * Never blocks; every table and entry comes from the daemon's heap.
  */
 #include <errno.h>
@@ -330,6 +335,8 @@ static int channel_link(pubsub_t *ps, topic_t *ch)
 static void topic_free(pubsub_t *ps, topic_t *e)
 {
     table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
+    if (e->conflate != NULL)
+        pubsub__conflate_detach(ps, e);
     while (e->nmatches > 0)
         match_remove(ps, e->matches[e->nmatches - 1]);
     if (e->is_pattern) {
@@ -470,7 +477,7 @@ void pubsub__sub_remove(pubsub_t *ps, sub_t *s)
     t->nsubs3 -= pubsub__client_proto(c) == PAYLOAD_RESP3;
     heap_free(ps->heap, s);
     ps->stats.subscriptions--;
-    if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0)) {
+    if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0 || t->conflate != NULL)) {
         topic_table_t *table = t->is_pattern ? &ps->patterns : &ps->channels;
         int was_pattern = t->is_pattern;
         topic_free(ps, t);

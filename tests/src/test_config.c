@@ -103,6 +103,7 @@ static void assert_defaults(const config_t *cfg)
     assert_int_equal(cfg->pubsub.soft_limit, 8 << 20);
     assert_int_equal(cfg->pubsub.soft_ns, 60000000000ULL);
     assert_int_equal(cfg->pubsub.snapshot, 1);
+    assert_int_equal(cfg->pubsub.slow_consumer, 0);
     assert_int_equal(cfg->pubsub.max_publish_symbols, 100000);
     assert_string_equal(cfg->http.listen, "127.0.0.1:9108");
     assert_int_equal(cfg->http.max_connections, 64);
@@ -699,6 +700,19 @@ static void test_rejects_bad_enum_values(void **state)
     assert_rejected(*state, "bad_publish_symbols.yaml",
                     "2:24: pubsub.max_publish_symbols: expected an integer from 0 to 10000000, "
                     "got \"10000001\"");
+}
+
+static void test_slow_consumer_is_disconnect_or_conflate_and_says_so_where_it_is_wrong(void **state)
+{
+    config_t *cfg = *state;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(load_text(cfg, "pubsub:\n  slow_consumer: conflate\n", err), 0);
+    assert_int_equal(cfg->pubsub.slow_consumer, CONFIG_SLOW_CONFLATE);
+    assert_int_equal(load_text(cfg, "pubsub:\n  slow_consumer: disconnect\n", err), 0);
+    assert_int_equal(cfg->pubsub.slow_consumer, 0);
+    assert_text_rejected(cfg, "pubsub:\n  slow_consumer: drop\n",
+                         "2:18: pubsub.slow_consumer: expected disconnect or conflate, got "
+                         "\"drop\"");
 }
 
 static void test_rejects_duplicate_keys(void **state)
@@ -1321,6 +1335,7 @@ int main(void)
         T(test_rejects_listen_without_host_with_the_fix),
         T(test_rejects_listen_with_bad_port_or_hostname),
         T(test_rejects_bad_enum_values),
+        T(test_slow_consumer_is_disconnect_or_conflate_and_says_so_where_it_is_wrong),
         T(test_rejects_duplicate_keys),
         T(test_rejects_soft_output_limit_above_the_hard_one),
         T(test_rejects_roll_at_past_the_end_of_the_day),

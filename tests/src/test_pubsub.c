@@ -996,7 +996,7 @@ static void test_info_reports_its_sections_in_redis_format(void **state)
     send_str(c, "info ClIeNtS persistence\r\n");
     char *two = read_text_reply(f, c);
     assert_string_equal(two, "# Clients\r\nconnected_clients:2\r\nmaxclients:100\r\n"
-                             "output_buffer_bytes:0\r\n\r\n"
+                             "output_buffer_bytes:0\r\nconflated_clients:0\r\n\r\n"
                              "# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
     free(two);
     roundtrip(f, c, "INFO nosuch\r\n", "$0\r\n\r\n");
@@ -2658,12 +2658,353 @@ test_a_delayed_auth_answer_waits_on_a_timer_and_pipelined_requests_wait_for_it(v
     assert_true(mono_ns() - t0 >= 1500000000 - 5000000);
 }
 
+/* ---- conflation ---- */
+
+/* Runs the loop for ms milliseconds of wall time. */
+static void pump_for(fixture_t *f, int64_t ms)
+{
+    int64_t until = mono_ns() + ms * 1000000;
+    while (mono_ns() < until) {
+        pump(f);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Tick objects alive now: what the market's last values and any conflation
+ * slot still hold. */
+static uint64_t live_ticks(fixture_t *f)
+{
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(f->heap, &tick_type, &st), 0);
+    return st.live;
+}
+
+#define QUOTE_JSON(bid, ts, seq)                                                                   \
+    "{\"sym\":\"AAPL\",\"kind\":\"quote\",\"bid\":\"" bid "\",\"bid_size\":1,\"ask\":\"2.0000\","  \
+    "\"ask_size\":1,\"ts\":" ts ",\"seq\":" seq "}"
+
+static void
+test_conflated_channel_sends_the_latest_quote_once_per_interval_and_nothing_unchanged(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    int plain = connect_client(f);
+    send_str(c, "SUBSCRIBE quote.AAPL@50ms\r\n");
+    expect_subscribed(f, c, "quote.AAPL@50ms", 1);
+    send_str(plain, "SUBSCRIBE quote.AAPL\r\n");
+    expect_subscribed(f, plain, "quote.AAPL", 1);
+    for (int i = 1; i <= 100; i++)
+        quote(f, "AAPL", 10000 + i, 1, 20000, 1, i);
+    quote(f, "MSFT", 1, 1, 2, 1, 1);
+    pubsub_flush(f->ps);
+    expect(f, c, frame("quote.AAPL@50ms", QUOTE_JSON("1.0100", "100", "100")));
+    pump_for(f, 150); /* three intervals without a quote: nothing */
+    expect_nothing_before_pong(f, c, 1);
+    quote(f, "AAPL", 10001, 1, 20000, 1, 200);
+    expect(f, c, frame("quote.AAPL@50ms", QUOTE_JSON("1.0001", "200", "102")));
+    expect_nothing_before_pong(f, c, 1);
+    /* The plain subscriber got every tick. */
+    for (int i = 1; i <= 100; i++) {
+        char bid[16], ts[16], seq[16], json[256];
+        snprintf(bid, sizeof bid, "1.%04d", i);
+        snprintf(ts, sizeof ts, "%d", i);
+        snprintf(seq, sizeof seq, "%d", i);
+        snprintf(json, sizeof json,
+                 "{\"sym\":\"AAPL\",\"kind\":\"quote\",\"bid\":\"%s\",\"bid_size\":1,\"ask\":"
+                 "\"2.0000\",\"ask_size\":1,\"ts\":%s,\"seq\":%s}",
+                 bid, ts, seq);
+        expect(f, plain, frame("quote.AAPL", json));
+    }
+}
+
+static void test_conflated_pattern_sends_pmessages_named_as_subscribed_for_each_symbol(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "PSUBSCRIBE quote.*@20ms\r\n");
+    expect_psubscribed(f, c, "quote.*@20ms", 1);
+    quote(f, "AAPL", 10000, 1, 20000, 1, 1);
+    quote(f, "AAPL", 10100, 1, 20000, 1, 2);
+    trade(f, "AAPL", 10000, 5, 'B', 3);
+    pubsub_flush(f->ps);
+    expect(f, c, pframe("quote.*@20ms", "quote.AAPL@20ms", "Q,2,AAPL,1.0100,1,2.0000,1"));
+    quote(f, "IBM", 30000, 2, 40000, 3, 4);
+    expect(f, c, pframe("quote.*@20ms", "quote.IBM@20ms", "Q,4,IBM,3.0000,2,4.0000,3"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_conflated_trade_channel_sends_one_summary_per_interval(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.AAPL@20ms\r\n");
+    expect_subscribed(f, c, "trade.AAPL@20ms", 1);
+    trade(f, "AAPL", 1012500, 100, 'B', 10);
+    trade(f, "AAPL", 1012600, 250, 'S', 11);
+    trade(f, "AAPL", 1012400, 7, 0, 12);
+    quote(f, "AAPL", 1, 1, 2, 1, 13);
+    expect(f, c,
+           frame("trade.AAPL@20ms", "{\"sym\":\"AAPL\",\"kind\":\"trade_summary\",\"price\":"
+                                    "\"101.2400\",\"size\":357,\"count\":3,\"ts\":12,\"seq\":3}"));
+    trade(f, "AAPL", 1000000, 1, 'B', 20);
+    expect(f, c,
+           frame("trade.AAPL@20ms", "{\"sym\":\"AAPL\",\"kind\":\"trade_summary\",\"price\":"
+                                    "\"100.0000\",\"size\":1,\"count\":1,\"ts\":20,\"seq\":5}"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_a_resp3_client_gets_conflated_messages_as_push_frames(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "HELLO 3\r\n", hello_reply(3, 1));
+    send_str(c, "SUBSCRIBE quote.AAPL@10ms\r\n");
+    expect_sub_reply(f, c, RESP3, "subscribe", "quote.AAPL@10ms", 1);
+    quote(f, "AAPL", 10000, 1, 20000, 1, 1);
+    quote(f, "AAPL", 10100, 2, 20000, 1, 2);
+    expect(f, c, push(frame("quote.AAPL@10ms", "Q,2,AAPL,1.0100,2,2.0000,1")));
+}
+
+static void test_conflated_trade_summary_in_csv_is_an_s_line(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "PSUBSCRIBE trade.*@10ms\r\n");
+    expect_psubscribed(f, c, "trade.*@10ms", 1);
+    trade(f, "MSFT", 3000000, 5, 'S', 7);
+    trade(f, "MSFT", 3000100, 6, 'B', 8);
+    expect(f, c, pframe("trade.*@10ms", "trade.MSFT@10ms", "S,8,MSFT,300.0100,11,2"));
+}
+
+static void test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    const char *bad[] = {"quote.AAPL@0ms", "quote.AAPL@5ms",  "quote.AAPL@2h",
+                         "quote.AAPL@abc", "quote.AAPL@",     "@1s",
+                         "quote.AAPL@1d",  "quote.AAPL@61m",  "quote.AAPL@1 s",
+                         "quote.AAPL@ms",  "quote.AAPL@1s@x", "quote.AAPL@99999999999h"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[128], want[512];
+        snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(bad[i]),
+                 bad[i]);
+        snprintf(want, sizeof want,
+                 "-ERR bad conflation interval in '%s': the suffix is @<n>ms, @<n>s, @<n>m or "
+                 "@<n>h, from 10ms to 1h, after a channel name\r\n",
+                 bad[i]);
+        roundtrip(f, c, cmd, want);
+    }
+    send_str(c, "PSUBSCRIBE quote.*@10ms quote.*@5ms\r\n"); /* one bad: none is made */
+    expect(f, c,
+           "-ERR bad conflation interval in 'quote.*@5ms': the suffix is @<n>ms, @<n>s, @<n>m or "
+           "@<n>h, from 10ms to 1h, after a channel name\r\n");
+    assert_int_equal(stats(f).subscriptions, 0);
+    expect_nothing_before_pong(f, c, 0);
+    send_str(c, "PSUBSCRIBE quote.*@10ms\r\n");
+    expect_psubscribed(f, c, "quote.*@10ms", 1);
+    send_str(c, "SUBSCRIBE quote.AAPL@1h quote.AAPL@60m quote.AAPL@3600s quote.AAPL@10ms\r\n");
+    expect_subscribed(f, c, "quote.AAPL@1h", 2);
+    expect_subscribed(f, c, "quote.AAPL@60m", 3);
+    expect_subscribed(f, c, "quote.AAPL@3600s", 4);
+    expect_subscribed(f, c, "quote.AAPL@10ms", 5);
+}
+
+static void test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int a = connect_client(f), b = connect_client(f), d = connect_client(f);
+    send_str(a, "SUBSCRIBE quote.AAPL@1h\r\n");
+    expect_subscribed(f, a, "quote.AAPL@1h", 1);
+    send_str(b, "PSUBSCRIBE quote.*@1h\r\n");
+    expect_psubscribed(f, b, "quote.*@1h", 1);
+    send_str(d, "SUBSCRIBE trade.AAPL@1h\r\n");
+    expect_subscribed(f, d, "trade.AAPL@1h", 1);
+    quote(f, "AAPL", 1, 1, 2, 1, 1);
+    quote(f, "AAPL", 1, 1, 3, 1, 2);
+    trade(f, "AAPL", 1, 1, 'B', 3);
+    /* The market holds the last trade and quote; the conflations hold the
+     * last quote (once more, in two slots) and the last trade. */
+    assert_int_equal(live_ticks(f), 2);
+    quote(f, "AAPL", 1, 1, 4, 1, 4);
+    assert_int_equal(live_ticks(f), 2);
+    send_str(a, "UNSUBSCRIBE quote.AAPL@1h\r\n");
+    expect_unsubscribed(f, a, "quote.AAPL@1h", 0);
+    send_str(b, "RESET\r\n");
+    expect(f, b, "+RESET\r\n");
+    quote(f, "AAPL", 1, 1, 5, 1, 5); /* the old quote is released by all */
+    trade(f, "AAPL", 1, 1, 'B', 6);  /* ... and d's slot holds the new trade */
+    assert_int_equal(live_ticks(f), 2);
+    close(d);
+    f->fds[2] = -1;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (stats(f).subscriptions != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+    }
+    trade(f, "AAPL", 1, 1, 'B', 7);
+    assert_int_equal(live_ticks(f), 2);
+}
+
+/* ---- slow consumers: conflation instead of a cut ---- */
+
+#define CONFLATE_SYMBOLS 10
+
+/* Publishes rounds quotes of CONFLATE_SYMBOLS symbols (S0..S9; quote i of
+ * symbol k has bid i + 1 and timestamp i), flushing every round. */
+static void publish_quote_rounds(fixture_t *f, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        for (int k = 0; k < CONFLATE_SYMBOLS; k++) {
+            char sym[8];
+            snprintf(sym, sizeof sym, "S%d", k);
+            quote(f, sym, i + 1, 1, 1000000, 1, i);
+        }
+        pubsub_flush(f->ps);
+        pump(f);
+    }
+}
+
+static size_t count_of(const char *buf, size_t len, const char *s)
+{
+    size_t n = 0, sl = strlen(s);
+    for (const char *p = buf; p != NULL && (p = memmem(p, (size_t)(buf + len - p), s, sl)) != NULL;
+         p += sl)
+        n++;
+    return n;
+}
+
+static void
+test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000; /* 1 ms */
+    f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    send_str(slow, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, slow, "quote.*", 1);
+    const int rounds = 20000; /* about 30 MiB of frames: a hundred times the hard limit */
+    publish_quote_rounds(f, rounds);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+    assert_int_equal(stats(f).conflations_total, 1);
+    assert_int_equal(stats(f).conflated_clients, 1);
+    assert_true(stats(f).output_buffer_bytes < 64 * 1024);
+
+    /* It reads again: it gets the latest quote of every symbol, and far
+     * fewer than every quote, then leaves conflation. */
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char last[CONFLATE_SYMBOLS][128];
+    for (int k = 0; k < CONFLATE_SYMBOLS; k++)
+        snprintf(last[k], sizeof last[k], "\"sym\":\"S%d\",\"kind\":\"quote\",\"bid\":\"%d.%04d\"",
+                 k, rounds / 10000, rounds % 10000);
+    int64_t deadline = mono_ns() + GUARD_NS;
+    for (int k = 0; k < CONFLATE_SYMBOLS;) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(slow, &buf, &len, &cap);
+        if (buf != NULL && memmem(buf, len, last[k], strlen(last[k])) != NULL)
+            k++;
+    }
+    while (stats(f).conflated_clients != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(slow, &buf, &len, &cap);
+    }
+    assert_true(count_of(buf, len, "pmessage") < (size_t)rounds * CONFLATE_SYMBOLS / 10);
+    free(buf);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+    /* Caught up, it gets every quote again. */
+    quote(f, "S1", 77, 1, 1000000, 1, 1);
+    pubsub_flush(f->ps);
+    expect(f, slow,
+           pframe("quote.*", "quote.S1",
+                  "{\"sym\":\"S1\",\"kind\":\"quote\",\"bid\":\"0.0077\",\"bid_size\":1,\"ask\":"
+                  "\"100.0000\",\"ask_size\":1,\"ts\":1,\"seq\":200001}"));
+    expect_nothing_before_pong(f, slow, 1);
+}
+
+static void test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    send_str(slow, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, slow, "quote.*", 1);
+    publish_quote_rounds(f, 20000);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 1);
+    assert_int_equal(stats(f).conflations_total, 0);
+}
+
+static void
+test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.hard_limit = 256 * 1024;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = 1000000;
+    f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
+    start(f);
+    int slow = connect_client_rcvbuf(f, 4096);
+    send_str(slow, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, slow, "trade.AAPL", 1);
+    int64_t deadline = mono_ns() + GUARD_NS;
+    uint64_t sent = 0;
+    while (stats(f).slow_consumer_disconnects_total == 0) {
+        assert_true(mono_ns() < deadline);
+        for (int i = 0; i < 100; i++, sent++)
+            trade(f, "AAPL", 1012500, 100, 'B', (int64_t)sent);
+        pubsub_flush(f->ps);
+        pump(f);
+        if (stats(f).conflations_total == 1 && stats(f).slow_consumer_disconnects_total == 0)
+            assert_true(stats(f).output_buffer_bytes <= 256 * 1024 + 64 * 1024);
+    }
+    assert_int_equal(stats(f).conflations_total, 1);
+    assert_int_equal(stats(f).conflated_clients, 0);
+    /* What it received before the cut is every trade, in order, from the first. */
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    while (drain_into(slow, &buf, &len, &cap) > 0 || (buf == NULL))
+        if (mono_ns() > deadline)
+            break;
+    assert_true(count_in_order_from(buf, len, 1) > 0);
+    free(buf);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a peer's close is an error, not a signal */
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_subscribe_replies_are_redis_bytes),
+        T(test_conflated_channel_sends_the_latest_quote_once_per_interval_and_nothing_unchanged),
+        T(test_conflated_pattern_sends_pmessages_named_as_subscribed_for_each_symbol),
+        T(test_conflated_trade_channel_sends_one_summary_per_interval),
+        T(test_conflated_trade_summary_in_csv_is_an_s_line),
+        T(test_a_resp3_client_gets_conflated_messages_as_push_frames),
+        T(test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing),
+        T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
+        T(test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes),
+        T(test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes),
+        T(test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it),
         T(test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them),
         T(test_get_answers_csv_when_the_payload_is_csv),
         T(test_get_in_resp3_answers_null_and_works_while_subscribed),
