@@ -244,17 +244,21 @@ symbol_t *market_symbol(market_t *m, const char *sym, size_t len)
     return s;
 }
 
-int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit)
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit,
+                            symbol_t **out)
 {
-    if (!symbol_valid(sym, len))
-        return -EINVAL;
-    if (market_find(m, sym, len) != NULL)
-        return 0;
-    if (m->stats.published_symbols >= limit)
-        return -ENOSPC;
-    if (market_symbol(m, sym, len) == NULL)
-        return -ENOMEM;
-    m->stats.published_symbols++;
+    symbol_t *s = market_find(m, sym, len);
+    if (s == NULL) {
+        if (!symbol_valid(sym, len))
+            return -EINVAL;
+        if (m->stats.published_symbols >= limit)
+            return -ENOSPC;
+        if ((s = market_symbol(m, sym, len)) == NULL)
+            return -ENOMEM;
+        m->stats.published_symbols++;
+    }
+    if (out != NULL)
+        *out = s;
     return 0;
 }
 
@@ -695,6 +699,18 @@ int market_trade(market_t *m, const char *sym, size_t len, int64_t price, uint32
         return symbol_valid(sym, len) ? -ENOMEM : -EINVAL;
     }
     return emit(m, s, TICK_TRADE, side, price, size, 0, 0, seq, ts_exch, ts_recv);
+}
+
+int market_symbol_trade(market_t *m, symbol_t *sym, int64_t price, uint32_t size, char side,
+                        uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    return emit(m, sym, TICK_TRADE, side, price, size, 0, 0, seq, ts_exch, ts_recv);
+}
+
+int market_symbol_quote(market_t *m, symbol_t *sym, int64_t bid, uint32_t bid_size, int64_t ask,
+                        uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, seq, ts_exch, ts_recv);
 }
 
 int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t bid_size,

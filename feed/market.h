@@ -147,17 +147,24 @@ int market_trade(market_t *m, const char *sym, size_t len, int64_t price, uint32
                  uint64_t seq, int64_t ts_exch, int64_t ts_recv);
 int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t bid_size,
                  int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv);
+/* The same for a symbol the caller holds already (market_symbol(),
+ * market_published_symbol()): no lookup by name. Returns 0 or -ENOMEM. */
+int market_symbol_trade(market_t *m, symbol_t *sym, int64_t price, uint32_t size, char side,
+                        uint64_t seq, int64_t ts_exch, int64_t ts_recv);
+int market_symbol_quote(market_t *m, symbol_t *sym, int64_t bid, uint32_t bid_size, int64_t ask,
+                        uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv);
 
 /* The symbol named sym, interned (created if new); NULL for a bad name or
  * no memory. Borrowed: the market holds it. */
 symbol_t *market_symbol(market_t *m, const char *sym, size_t len);
 /* The symbol named sym for a tick that came through PUBLISH, interned if new
  * and the day has made fewer than limit symbols that way (a client can name
- * any symbol; a feed's are the exchange's): 0 when sym exists or was made,
- * -ENOSPC when the limit is reached (nothing changes), -EINVAL for a bad
- * name, -ENOMEM. The count lives as long as the market: a new day starts
- * from zero. */
-int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit);
+ * any symbol; a feed's are the exchange's): 0 when sym exists or was made
+ * (then *out, when out is not NULL, is the symbol, borrowed), -ENOSPC when
+ * the limit is reached (nothing changes), -EINVAL for a bad name, -ENOMEM.
+ * The count lives as long as the market: a new day starts from zero. */
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit,
+                            symbol_t **out);
 /* The symbol named sym if the market has it, else NULL. Borrowed. */
 symbol_t *market_find(const market_t *m, const char *sym, size_t len);
 /* Calls cb for every symbol (in no particular order) until it returns

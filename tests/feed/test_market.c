@@ -388,15 +388,15 @@ static void published_symbols_stop_at_the_days_limit(void **state)
     market_t *m;
     assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
     assert_int_equal(market_trade(m, "FEED", 4, 1, 1, 'B', 0, 1, 1), 0);
-    assert_int_equal(market_published_symbol(m, "FEED", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2), -ENOSPC);
+    assert_int_equal(market_published_symbol(m, "FEED", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2, NULL), -ENOSPC);
     assert_null(market_find(m, "PUB3", 4));
-    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "bad", 3, 2), -EINVAL);
-    assert_int_equal(market_published_symbol(m, "NONE", 4, 0), -ENOSPC);
+    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "bad", 3, 2, NULL), -EINVAL);
+    assert_int_equal(market_published_symbol(m, "NONE", 4, 0, NULL), -ENOSPC);
     assert_int_equal(market_stats(m)->symbols, 3);
     assert_int_equal(market_stats(m)->published_symbols, 2);
     market_destroy(m);
@@ -405,7 +405,38 @@ static void published_symbols_stop_at_the_days_limit(void **state)
     /* A new day counts from zero. */
     heap = new_heap();
     assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
-    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2, NULL), 0);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+/* A PUBLISH finds its symbol once: market_published_symbol() hands it out,
+ * and market_symbol_trade()/market_symbol_quote() make ticks on it that the
+ * symbol keeps as its last values, with the market's next sequence numbers. */
+static void a_published_symbol_takes_its_ticks_without_a_second_lookup(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    symbol_t *sym = NULL, *again = NULL;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    assert_int_equal(market_published_symbol(m, "PUB", 3, 10, &sym), 0);
+    assert_non_null(sym);
+    assert_ptr_equal(sym, market_find(m, "PUB", 3));
+    assert_int_equal(market_published_symbol(m, "PUB", 3, 10, &again), 0);
+    assert_ptr_equal(again, sym);
+    assert_int_equal(market_symbol_trade(m, sym, 1012500, 300, 'S', 0, 5, 6), 0);
+    assert_int_equal(market_symbol_quote(m, sym, 1012400, 100, 1012600, 200, 0, 7, 8), 0);
+    assert_non_null(sym->last_trade);
+    assert_int_equal(sym->last_trade->price, 1012500);
+    assert_int_equal(sym->last_trade->size, 300);
+    assert_int_equal(sym->last_trade->side, 'S');
+    assert_int_equal(sym->last_trade->seq, 1);
+    assert_non_null(sym->last_quote);
+    assert_int_equal(sym->last_quote->ask, 1012600);
+    assert_int_equal(sym->last_quote->ask_size, 200);
+    assert_int_equal(sym->last_quote->seq, 2);
+    assert_int_equal(market_stats(m)->published_symbols, 1);
     market_destroy(m);
     assert_day_reclaimed(heap);
 }
@@ -1081,6 +1112,7 @@ int main(void)
         cmocka_unit_test(withdrawing_a_source_takes_back_only_its_orders_and_quotes_the_change),
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(published_symbols_stop_at_the_days_limit),
+        cmocka_unit_test(a_published_symbol_takes_its_ticks_without_a_second_lookup),
         cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
         cmocka_unit_test(row_A_adds_a_displayed_order_on_its_side_and_quotes_the_new_top),
         cmocka_unit_test(row_F_adds_like_A_whatever_the_attribution),
