@@ -59,6 +59,17 @@ typedef struct tick {
  * keeps of a tick, for the daemon and `tickd replay --journal` to append. */
 void tick_to_journal_rec(const tick_t *t, journal_rec_t *rec);
 
+/* What a consumer above the market keeps on a symbol to skip a lookup per
+ * tick (the pub/sub layer: the topic of each of the symbol's channels). The
+ * market zeroes it when it makes the symbol and never reads it; the owner
+ * decides when an entry is still good (version) and clears what it owns
+ * before it goes away. */
+typedef struct symbol_slot {
+    const void *owner;   /* who filled it; NULL: nobody yet */
+    void *ref[2];        /* by tick kind - 1; the owner's to interpret */
+    uint64_t version[2]; /* the owner's version when ref[k] was filled */
+} symbol_slot_t;
+
 /* An instrument, interned by name in its market. */
 struct symbol {
     obj_t ob;
@@ -67,7 +78,8 @@ struct symbol {
     uint16_t locate;               /* ITCH stock locate, 0 when none */
     tick_t *last_trade;            /* the last-value cache; references */
     tick_t *last_quote;
-    book_t *book; /* price levels of the live orders */
+    book_t *book;       /* price levels of the live orders */
+    symbol_slot_t slot; /* the pub/sub layer's cache (symbol_slot_t) */
 };
 
 /* A live order in a book. */

@@ -169,13 +169,10 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
 
     char name[PAYLOAD_CHANNEL_MAX];
     size_t n = payload_channel(tick, name);
-    uint32_t hash = pubsub__hash_name(name, n);
-    topic_t *ch = pubsub__table_find(&ps->channels, name, n, hash);
-
     /* While patterns exist, a channel's first tick makes its topic, linked
      * to the patterns that match it, once: later ticks find it. */
-    if (ch == NULL &&
-        (ps->patterns.count == 0 || pubsub__topic_create(ps, 0, name, n, hash, &ch) != 0))
+    topic_t *ch = pubsub__channel_of(ps, tick, name, n);
+    if (ch == NULL)
         return;
     uint32_t npat = ch->nmatches;
     if (ch->nsubs == 0 && npat == 0)

@@ -640,6 +640,45 @@ static void test_unsubscribe_stops_delivery_and_counts_down(void **state)
     assert_int_equal(stats(f).subscriptions, 0);
 }
 
+/* A tick finds its channel's topic through its symbol's cache; the cache
+ * follows the channel as its topic comes, goes and comes back between ticks,
+ * a kind at a time: a subscriber made after a tick gets the next one, one
+ * who left gets nothing, and one who came after the topic was freed and made
+ * again gets every tick. */
+static void test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0; /* only the ticks made after a SUBSCRIBE */
+    start(f);
+    int c = connect_client(f), d = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.OTHER\r\n");
+    expect_subscribed(f, c, "trade.OTHER", 1);
+    trade(f, "AAPL", 1012500, 1, 'B', 1); /* trade.AAPL has no topic yet */
+    quote(f, "AAPL", 1012400, 2, 1012600, 3, 2);
+    send_str(c, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, c, "trade.AAPL", 2);
+    trade(f, "AAPL", 1012500, 4, 'B', 3);
+    quote(f, "AAPL", 1012400, 5, 1012600, 6, 4); /* quote.AAPL still has none */
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", "T,3,AAPL,101.2500,4,B"));
+    expect_nothing_before_pong(f, c, 1);
+
+    send_str(c, "UNSUBSCRIBE trade.AAPL\r\n");
+    expect_unsubscribed(f, c, "trade.AAPL", 1);
+    trade(f, "AAPL", 1012500, 7, 'S', 5);
+    send_str(d, "SUBSCRIBE trade.AAPL quote.AAPL\r\n");
+    expect_subscribed(f, d, "trade.AAPL", 1);
+    expect_subscribed(f, d, "quote.AAPL", 2);
+    trade(f, "AAPL", 1012500, 8, 'S', 6);
+    quote(f, "AAPL", 1012400, 9, 1012600, 10, 7);
+    pubsub_flush(f->ps);
+    expect(f, d, frame("trade.AAPL", "T,6,AAPL,101.2500,8,S"));
+    expect(f, d, frame("quote.AAPL", "Q,7,AAPL,101.2400,9,101.2600,10"));
+    expect_nothing_before_pong(f, d, 1);
+    expect_nothing_before_pong(f, c, 1);
+}
+
 static void test_ping_answers_in_both_modes(void **state)
 {
     fixture_t *f = *state;
@@ -2410,6 +2449,7 @@ int main(void)
         T(test_a_long_pattern_gets_the_same_pmessage_frames),
         T(test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order),
         T(test_unsubscribe_stops_delivery_and_counts_down),
+        T(test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
