@@ -388,6 +388,11 @@ static inline void bbo_of(const symbol_t *sym, int64_t *bid, uint32_t *bid_size,
     *ask_size = a != NULL ? clamp32(a->shares) : 0;
 }
 
+uint64_t market_book_version(const symbol_t *sym)
+{
+    return sym->book != NULL ? sym->book->version : 0;
+}
+
 size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_level_t *out,
                           size_t max)
 {

@@ -59,8 +59,9 @@ typedef struct tick {
  * keeps of a tick, for the daemon and `tickd replay --journal` to append. */
 void tick_to_journal_rec(const tick_t *t, journal_rec_t *rec);
 
-/* What a consumer above the market keeps on a symbol to skip a lookup per
- * tick (the pub/sub layer: the topic of each of the symbol's channels). The
+/* What a consumer above the market keeps on a symbol to skip work it would
+ * repeat (the pub/sub layer: the topic of each of the symbol's channels, a
+ * lookup per tick, and the book as GET last rendered it). The
  * market zeroes it when it makes the symbol and never reads it; the owner
  * decides when an entry is still good (version) and clears what it owns
  * before it goes away. */
@@ -68,6 +69,7 @@ typedef struct symbol_slot {
     const void *owner;   /* who filled it; NULL: nobody yet */
     void *ref[2];        /* by tick kind - 1; the owner's to interpret */
     uint64_t version[2]; /* the owner's version when ref[k] was filled */
+    void *book;          /* the owner's copy of what it read of the book, or NULL */
 } symbol_slot_t;
 
 /* An instrument, interned by name in its market. */
@@ -210,6 +212,11 @@ typedef struct market_level {
  * with no book). Costs O(max): the book keeps each side sorted. */
 size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_level_t *out,
                           size_t max);
+
+/* A number that changes whenever any level of sym's book changes (0 for a
+ * symbol with no book): a reader that kept what it read of the book at one
+ * version may use it again while the version stands. */
+uint64_t market_book_version(const symbol_t *sym);
 
 const market_stats_t *market_stats(const market_t *m);
 

@@ -411,6 +411,10 @@ void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_keys(client_t *c, size_t argc, const resp_arg_t *argv);
 void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv);
 
+/* Frees a book copy a symbol's slot kept (symbol_slot_t.book; NULL: none):
+ * pubsub__slots_release() does, for every slot ps owns. */
+void pubsub__book_copy_free(pubsub_t *ps, void *copy);
+
 /* ---- pubsub_info.c ---- */
 
 void pubsub__cmd_info(client_t *c, size_t argc, const resp_arg_t *argv);

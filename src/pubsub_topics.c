@@ -384,6 +384,8 @@ topic_t *pubsub__channel_lookup(pubsub_t *ps, tick_t *tick, const char *name, si
     symbol_slot_t *s = &tick->sym->slot;
     unsigned k = tick->kind - 1u;
     if (s->owner != ps) {
+        if (s->book != NULL)
+            return ch; /* another server's book copy: its slot stays its own */
         s->owner = ps;
         s->version[0] = s->version[1] = 0;
     }
@@ -394,8 +396,11 @@ topic_t *pubsub__channel_lookup(pubsub_t *ps, tick_t *tick, const char *name, si
 
 static int slot_release(symbol_t *sym, void *arg)
 {
-    if (sym->slot.owner == arg)
+    pubsub_t *ps = arg;
+    if (sym->slot.owner == ps) {
+        pubsub__book_copy_free(ps, sym->slot.book);
         memset(&sym->slot, 0, sizeof sym->slot);
+    }
     return 0;
 }
 

@@ -2140,6 +2140,23 @@ static void itch_add(fixture_t *f, const char *sym, uint64_t ref, char side, uin
     assert_int_equal(market_itch(f->market, &m, now_ns()), 0);
 }
 
+/* ITCH X (shares > 0) or D (shares 0) of order ref at ts. */
+static void itch_cancel(fixture_t *f, uint64_t ref, uint32_t shares, uint64_t ts)
+{
+    itch_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.timestamp = ts;
+    if (shares > 0) {
+        m.type = ITCH_ORDER_CANCEL;
+        m.cancel.order_ref = ref;
+        m.cancel.shares = shares;
+    } else {
+        m.type = ITCH_ORDER_DELETE;
+        m.del.order_ref = ref;
+    }
+    assert_int_equal(market_itch(f->market, &m, now_ns()), 0);
+}
+
 /* The bulk reply of text. */
 static char *bulk(const char *text)
 {
@@ -2380,6 +2397,53 @@ static void test_get_book_answers_the_top_levels_of_each_side_from_itch_orders(v
               bulk("{\"sym\":\"IBM\",\"ts\":42,\"bids\":[],\"asks\":[]}"));
 }
 
+/* GET keeps the book it rendered on the symbol and answers it again while
+ * the book stands; every change since shows in the next GET: a level deeper
+ * than the top (the book's version; ts stays), a trade (ts only), a
+ * partial cancel and a delete at the top, a level that leaves, and the
+ * depth asked. The kept copies are freed with the server (teardown checks
+ * the heap is empty). */
+static void test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    itch_add(f, "AAPL", 1, 'B', 100, 1000000, 1000);
+    itch_add(f, "AAPL", 2, 'S', 70, 1000500, 2000);
+    const char *one = "{\"sym\":\"AAPL\",\"ts\":2000,\"bids\":["
+                      "{\"price\":\"100.0000\",\"shares\":100,\"orders\":1}],\"asks\":["
+                      "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(one));
+    char twice[1024];
+    snprintf(twice, sizeof twice, "%s%s", bulk(one), bulk(one));
+    roundtrip(f, c, "GET book.AAPL\r\nGET book.AAPL\r\n", twice);
+
+    itch_add(f, "AAPL", 3, 'B', 10, 999900, 3000); /* below the best bid: no quote, ts stays */
+    const char *two = "{\"sym\":\"AAPL\",\"ts\":2000,\"bids\":["
+                      "{\"price\":\"100.0000\",\"shares\":100,\"orders\":1},"
+                      "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1}],\"asks\":["
+                      "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(two));
+
+    trade(f, "AAPL", 1000500, 5, 'B', 4000); /* a PUBLISHed trade: the book stands, ts moves */
+    const char *three = "{\"sym\":\"AAPL\",\"ts\":4000,\"bids\":["
+                        "{\"price\":\"100.0000\",\"shares\":100,\"orders\":1},"
+                        "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1}],\"asks\":["
+                        "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(three));
+
+    itch_cancel(f, 1, 40, 5000); /* 60 left at the best bid */
+    itch_cancel(f, 2, 0, 6000);  /* the only ask leaves */
+    const char *four = "{\"sym\":\"AAPL\",\"ts\":6000,\"bids\":["
+                       "{\"price\":\"100.0000\",\"shares\":60,\"orders\":1},"
+                       "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1}],\"asks\":[]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(four));
+    roundtrip(f, c, "GET book.AAPL:1\r\n",
+              bulk("{\"sym\":\"AAPL\",\"ts\":6000,\"bids\":["
+                   "{\"price\":\"100.0000\",\"shares\":60,\"orders\":1}],\"asks\":[]}"));
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(four));
+}
+
 static void test_get_book_depth_is_ten_by_default_and_reaches_a_thousand(void **state)
 {
     fixture_t *f = *state;
@@ -2439,6 +2503,7 @@ int main(void)
         T(test_scan_visits_every_key_once_over_a_full_iteration_and_ends_at_zero),
         T(test_scan_refuses_bad_cursors_and_options_in_redis_words),
         T(test_get_book_answers_the_top_levels_of_each_side_from_itch_orders),
+        T(test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same),
         T(test_get_book_depth_is_ten_by_default_and_reaches_a_thousand),
         T(test_get_book_refuses_a_bad_depth_in_redis_words),
         T(test_trade_arrives_as_message_frame_with_json_payload),
