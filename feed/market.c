@@ -181,15 +181,18 @@ const market_stats_t *market_stats(const market_t *m)
 
 /* ---- symbols ---- */
 
+/* The characters of sym are not checked: only valid names are interned, and
+ * a hit has the same length and the same bytes (the key holds all of them),
+ * so an invalid name finds nothing. */
 symbol_t *market_find(const market_t *m, const char *sym, size_t len)
 {
-    if (!symbol_valid(sym, len))
+    if (len == 0 || len > SYMBOL_MAX_LEN)
         return NULL;
     uint64_t key = name_key(sym, len);
     size_t mask = ((size_t)1 << m->symbols_bits) - 1;
     for (size_t i = hash_slot(key, m->symbols_bits);; i = (i + 1) & mask) {
         symbol_t *s = m->symbols[i];
-        if (s == NULL || name_key(s->name, s->len) == key)
+        if (s == NULL || (s->len == len && name_key(s->name, s->len) == key))
             return s;
     }
 }

@@ -441,6 +441,29 @@ static void a_published_symbol_takes_its_ticks_without_a_second_lookup(void **st
     assert_day_reclaimed(heap);
 }
 
+/* market_find() finds only the name interned: not an invalid name, not one
+ * of another length whose padded bytes are the same ("AB" and "AB\0"), not
+ * one too long or empty. */
+static void find_misses_every_name_but_the_one_interned(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    symbol_t *ab = market_symbol(m, "AB", 2);
+    assert_non_null(ab);
+    assert_ptr_equal(market_find(m, "AB", 2), ab);
+    assert_null(market_find(m, "AB\0", 3));
+    assert_null(market_find(m, "ab", 2));
+    assert_null(market_find(m, "A", 1));
+    assert_null(market_find(m, "", 0));
+    assert_null(market_find(m, "ABCDEFGHI", 9));
+    assert_null(market_symbol(m, "AB\0", 3)); /* invalid: not interned either */
+    assert_int_equal(market_stats(m)->symbols, 1);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
 static int count_symbol(symbol_t *sym, void *arg)
 {
     (void)sym;
@@ -1113,6 +1136,7 @@ int main(void)
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(published_symbols_stop_at_the_days_limit),
         cmocka_unit_test(a_published_symbol_takes_its_ticks_without_a_second_lookup),
+        cmocka_unit_test(find_misses_every_name_but_the_one_interned),
         cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
         cmocka_unit_test(row_A_adds_a_displayed_order_on_its_side_and_quotes_the_new_top),
         cmocka_unit_test(row_F_adds_like_A_whatever_the_attribution),
