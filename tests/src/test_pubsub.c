@@ -2444,6 +2444,39 @@ static void test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same(vo
     roundtrip(f, c, "GET book.AAPL\r\n", bulk(four));
 }
 
+/* A new day (pubsub_set_market(), then the old market destroyed, as the
+ * daemon rolls it) frees the books GET kept on the old day's symbols and the
+ * channel topics cached there (teardown checks the heap is empty); the new
+ * day's symbols start with nothing kept, and a tick on them still reaches
+ * its subscriber. */
+static void test_a_new_day_frees_what_the_last_days_symbols_kept(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int c = connect_client(f), s = connect_client(f);
+    send_str(s, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, s, "trade.AAPL", 1);
+    itch_add(f, "AAPL", 1, 'B', 100, 1000000, 1000);
+    trade(f, "AAPL", 1000000, 5, 'S', 2000);
+    pubsub_flush(f->ps);
+    expect(f, s, frame("trade.AAPL", "T,2000,AAPL,100.0000,5,S"));
+    send_str(c, "GET book.AAPL\r\n");
+    free(read_text_reply(f, c));
+
+    market_t *old = f->market;
+    assert_int_equal(market_create(f->heap, 0, sink, f, &f->market), 0);
+    pubsub_set_market(f->ps, f->market);
+    market_destroy(old);
+    roundtrip(f, c, "GET book.AAPL\r\n", "$-1\r\n");
+    trade(f, "AAPL", 1000100, 6, 'B', 3000);
+    pubsub_flush(f->ps);
+    expect(f, s, frame("trade.AAPL", "T,3000,AAPL,100.0100,6,B"));
+    roundtrip(f, c, "GET book.AAPL\r\n",
+              bulk("{\"sym\":\"AAPL\",\"ts\":3000,\"bids\":[],\"asks\":[]}"));
+}
+
 static void test_get_book_depth_is_ten_by_default_and_reaches_a_thousand(void **state)
 {
     fixture_t *f = *state;
@@ -2504,6 +2537,7 @@ int main(void)
         T(test_scan_refuses_bad_cursors_and_options_in_redis_words),
         T(test_get_book_answers_the_top_levels_of_each_side_from_itch_orders),
         T(test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same),
+        T(test_a_new_day_frees_what_the_last_days_symbols_kept),
         T(test_get_book_depth_is_ten_by_default_and_reaches_a_thousand),
         T(test_get_book_refuses_a_bad_depth_in_redis_words),
         T(test_trade_arrives_as_message_frame_with_json_payload),
