@@ -4,8 +4,10 @@
  * replies.
  *
  * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
- * and after one hash lookup when nobody subscribed to the tick's channel and
- * there are no patterns. Otherwise the tick is encoded once and its frames
+ * and after finding the channel's topic when nobody subscribed to the tick's
+ * channel and there are no patterns: the topic is kept on the tick's symbol
+ * (pubsub__channel_of()), so the name is hashed only after the channel
+ * table changed. Otherwise the tick is encoded once and its frames
  * are written at the end of the fan-out stream (fanout.h): the message frame,
  * and a whole pmessage frame for each matching pattern (the pattern's head
  * copied in front of the tick's channel and text; a pattern longer than

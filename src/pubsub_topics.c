@@ -29,6 +29,14 @@
  * (un)subscribe and HELLO), so that the fan-out knows which protocol's
  * stream a tick needs (pubsub_queue.c).
  *
+ * A tick finds its channel's topic without the table: each symbol has a
+ * slot (symbol_slot_t, feed/market.h) where this server keeps the topic of
+ * the symbol's trade and quote channels (or that there is none) with the
+ * channel table's version when it looked; making or freeing a channel
+ * topic bumps the version, and the next tick of each kind looks again.
+ * The slots this server filled are cleared before it leaves the market
+ * (pubsub__slots_release()), the book copies GET kept there freed with them.
+ *
  * Never blocks; every table and entry comes from the daemon's heap.
  */
 #include <errno.h>
