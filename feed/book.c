@@ -104,6 +104,7 @@ int book_add(book_t *book, char side, int64_t price, uint32_t shares)
     int found;
     uint32_t i = find(s, side, price, &found);
     if (found) {
+        book->version++;
         s->levels[i].shares += shares;
         s->levels[i].orders++;
         return i == s->n - 1 && shares > 0;
@@ -119,6 +120,7 @@ int book_add(book_t *book, char side, int64_t price, uint32_t shares)
         s->levels[j] = s->levels[j - 1];
     s->levels[i] = (book_level_t){.price = price, .shares = shares, .orders = 1};
     s->n++;
+    book->version++;
     return i == s->n - 1;
 }
 
@@ -129,6 +131,7 @@ int book_reduce(book_t *book, char side, int64_t price, uint32_t shares, int gon
     uint32_t i = find(s, side, price, &found);
     if (!found)
         return 0;
+    book->version++;
     book_level_t *l = &s->levels[i];
     uint64_t taken = shares < l->shares ? shares : l->shares;
     int top = i == s->n - 1;

@@ -31,6 +31,7 @@ typedef struct book_side {
 struct book {
     book_side_t bid;
     book_side_t ask;
+    uint64_t version; /* bumped by every book_add() and every book_reduce() of a level */
 };
 
 typedef struct book book_t;

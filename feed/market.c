@@ -181,15 +181,18 @@ const market_stats_t *market_stats(const market_t *m)
 
 /* ---- symbols ---- */
 
+/* The characters of sym are not checked: only valid names are interned, and
+ * a hit has the same length and the same bytes (the key holds all of them),
+ * so an invalid name finds nothing. */
 symbol_t *market_find(const market_t *m, const char *sym, size_t len)
 {
-    if (!symbol_valid(sym, len))
+    if (len == 0 || len > SYMBOL_MAX_LEN)
         return NULL;
     uint64_t key = name_key(sym, len);
     size_t mask = ((size_t)1 << m->symbols_bits) - 1;
     for (size_t i = hash_slot(key, m->symbols_bits);; i = (i + 1) & mask) {
         symbol_t *s = m->symbols[i];
-        if (s == NULL || name_key(s->name, s->len) == key)
+        if (s == NULL || (s->len == len && name_key(s->name, s->len) == key))
             return s;
     }
 }
@@ -244,17 +247,21 @@ symbol_t *market_symbol(market_t *m, const char *sym, size_t len)
     return s;
 }
 
-int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit)
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit,
+                            symbol_t **out)
 {
-    if (!symbol_valid(sym, len))
-        return -EINVAL;
-    if (market_find(m, sym, len) != NULL)
-        return 0;
-    if (m->stats.published_symbols >= limit)
-        return -ENOSPC;
-    if (market_symbol(m, sym, len) == NULL)
-        return -ENOMEM;
-    m->stats.published_symbols++;
+    symbol_t *s = market_find(m, sym, len);
+    if (s == NULL) {
+        if (!symbol_valid(sym, len))
+            return -EINVAL;
+        if (m->stats.published_symbols >= limit)
+            return -ENOSPC;
+        if ((s = market_symbol(m, sym, len)) == NULL)
+            return -ENOMEM;
+        m->stats.published_symbols++;
+    }
+    if (out != NULL)
+        *out = s;
     return 0;
 }
 
@@ -382,6 +389,11 @@ static inline void bbo_of(const symbol_t *sym, int64_t *bid, uint32_t *bid_size,
     *bid_size = b != NULL ? clamp32(b->shares) : 0;
     *ask = a != NULL ? a->price : 0;
     *ask_size = a != NULL ? clamp32(a->shares) : 0;
+}
+
+uint64_t market_book_version(const symbol_t *sym)
+{
+    return sym->book != NULL ? sym->book->version : 0;
 }
 
 size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_level_t *out,
@@ -695,6 +707,18 @@ int market_trade(market_t *m, const char *sym, size_t len, int64_t price, uint32
         return symbol_valid(sym, len) ? -ENOMEM : -EINVAL;
     }
     return emit(m, s, TICK_TRADE, side, price, size, 0, 0, seq, ts_exch, ts_recv);
+}
+
+int market_symbol_trade(market_t *m, symbol_t *sym, int64_t price, uint32_t size, char side,
+                        uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    return emit(m, sym, TICK_TRADE, side, price, size, 0, 0, seq, ts_exch, ts_recv);
+}
+
+int market_symbol_quote(market_t *m, symbol_t *sym, int64_t bid, uint32_t bid_size, int64_t ask,
+                        uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv)
+{
+    return emit(m, sym, TICK_QUOTE, 0, bid, bid_size, ask, ask_size, seq, ts_exch, ts_recv);
 }
 
 int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t bid_size,

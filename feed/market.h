@@ -60,6 +60,19 @@ typedef struct tick {
  * keeps of a tick, for the daemon and `tickd replay --journal` to append. */
 void tick_to_journal_rec(const tick_t *t, journal_rec_t *rec);
 
+/* What a consumer above the market keeps on a symbol to skip work it would
+ * repeat (the pub/sub layer: the topic of each of the symbol's channels, a
+ * lookup per tick, and the book as GET last rendered it). The
+ * market zeroes it when it makes the symbol and never reads it; the owner
+ * decides when an entry is still good (version) and clears what it owns
+ * before it goes away. */
+typedef struct symbol_slot {
+    const void *owner;   /* who filled it; NULL: nobody yet */
+    void *ref[2];        /* by tick kind - 1; the owner's to interpret */
+    uint64_t version[2]; /* the owner's version when ref[k] was filled */
+    void *book;          /* the owner's copy of what it read of the book, or NULL */
+} symbol_slot_t;
+
 /* An instrument, interned by name in its market. */
 struct symbol {
     obj_t ob;
@@ -68,7 +81,8 @@ struct symbol {
     uint16_t locate;               /* ITCH stock locate, 0 when none */
     tick_t *last_trade;            /* the last-value cache; references */
     tick_t *last_quote;
-    book_t *book; /* price levels of the live orders */
+    book_t *book;       /* price levels of the live orders */
+    symbol_slot_t slot; /* the pub/sub layer's cache (symbol_slot_t) */
 };
 
 /* A live order in a book. */
@@ -158,17 +172,24 @@ int market_trade(market_t *m, const char *sym, size_t len, int64_t price, uint32
                  uint64_t seq, int64_t ts_exch, int64_t ts_recv);
 int market_quote(market_t *m, const char *sym, size_t len, int64_t bid, uint32_t bid_size,
                  int64_t ask, uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv);
+/* The same for a symbol the caller holds already (market_symbol(),
+ * market_published_symbol()): no lookup by name. Returns 0 or -ENOMEM. */
+int market_symbol_trade(market_t *m, symbol_t *sym, int64_t price, uint32_t size, char side,
+                        uint64_t seq, int64_t ts_exch, int64_t ts_recv);
+int market_symbol_quote(market_t *m, symbol_t *sym, int64_t bid, uint32_t bid_size, int64_t ask,
+                        uint32_t ask_size, uint64_t seq, int64_t ts_exch, int64_t ts_recv);
 
 /* The symbol named sym, interned (created if new); NULL for a bad name or
  * no memory. Borrowed: the market holds it. */
 symbol_t *market_symbol(market_t *m, const char *sym, size_t len);
 /* The symbol named sym for a tick that came through PUBLISH, interned if new
  * and the day has made fewer than limit symbols that way (a client can name
- * any symbol; a feed's are the exchange's): 0 when sym exists or was made,
- * -ENOSPC when the limit is reached (nothing changes), -EINVAL for a bad
- * name, -ENOMEM. The count lives as long as the market: a new day starts
- * from zero. */
-int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit);
+ * any symbol; a feed's are the exchange's): 0 when sym exists or was made
+ * (then *out, when out is not NULL, is the symbol, borrowed), -ENOSPC when
+ * the limit is reached (nothing changes), -EINVAL for a bad name, -ENOMEM.
+ * The count lives as long as the market: a new day starts from zero. */
+int market_published_symbol(market_t *m, const char *sym, size_t len, uint64_t limit,
+                            symbol_t **out);
 /* The symbol named sym if the market has it, else NULL. Borrowed. */
 symbol_t *market_find(const market_t *m, const char *sym, size_t len);
 /* Calls cb for every symbol (in no particular order) until it returns
@@ -202,6 +223,11 @@ typedef struct market_level {
  * with no book). Costs O(max): the book keeps each side sorted. */
 size_t market_book_levels(const symbol_t *sym, char side, size_t from, market_level_t *out,
                           size_t max);
+
+/* A number that changes whenever any level of sym's book changes (0 for a
+ * symbol with no book): a reader that kept what it read of the book at one
+ * version may use it again while the version stands. */
+uint64_t market_book_version(const symbol_t *sym);
 
 const market_stats_t *market_stats(const market_t *m);
 

@@ -297,7 +297,8 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     }
     if ((r = journaling_admit(&d->journal, reason)) != 0)
         return r;
-    r = market_published_symbol(d->market, t.symbol, slen, d->cfg.pubsub.max_publish_symbols);
+    symbol_t *sym;
+    r = market_published_symbol(d->market, t.symbol, slen, d->cfg.pubsub.max_publish_symbols, &sym);
     if (r == -ENOSPC) {
         *reason = "symbol limit reached: this day's PUBLISHes made pubsub.max_publish_symbols "
                   "new symbols already";
@@ -305,11 +306,11 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     }
     uint64_t before = d->journal.records_total;
     if (r == 0 && t.kind == CSV_TRADE)
-        r = market_trade(d->market, t.symbol, slen, t.trade.price, t.trade.size, t.trade.side, 0,
-                         (int64_t)t.ts_ns, now);
+        r = market_symbol_trade(d->market, sym, t.trade.price, t.trade.size, t.trade.side, 0,
+                                (int64_t)t.ts_ns, now);
     else if (r == 0)
-        r = market_quote(d->market, t.symbol, slen, t.quote.bid, t.quote.bid_size, t.quote.ask,
-                         t.quote.ask_size, 0, (int64_t)t.ts_ns, now);
+        r = market_symbol_quote(d->market, sym, t.quote.bid, t.quote.bid_size, t.quote.ask,
+                                t.quote.ask_size, 0, (int64_t)t.ts_ns, now);
     if (r != 0) {
         *reason = "the tick was refused";
         return r;

@@ -516,6 +516,7 @@ void pubsub_free(pubsub_t *ps)
 {
     if (ps == NULL)
         return;
+    pubsub__slots_release(ps);
     pubsub__topics_free(ps);
     pubsub__acl_free(ps->heap, ps->acl);
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
@@ -538,6 +539,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     ps->loop = loop;
     ps->heap = heap;
     ps->market = market;
+    ps->channels_version = 1; /* a zeroed symbol slot holds version 0 */
     ps->on_publish = on_publish;
     ps->publish_arg = arg;
     settings_from(&ps->opt, cfg);
@@ -586,6 +588,7 @@ void pubsub_set_bars(pubsub_t *ps, const bars_t *bars)
 
 void pubsub_set_market(pubsub_t *ps, market_t *market)
 {
+    pubsub__slots_release(ps);
     ps->market = market;
     for (client_t *c = ps->clients; c != NULL; c = c->next)
         for (snapshot_job_t *j = c->jobs; j != NULL; j = j->next) {

@@ -97,7 +97,9 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
 /* Where INFO takes the daemon's figures from (NULL: pubsub's defaults). */
 void pubsub_set_info_source(pubsub_t *ps, pubsub_info_fn fn, void *arg);
 
-/* Points snapshots and PUBLISH at a new market (end of day). */
+/* Points snapshots and PUBLISH at a new market (end of day). The old market
+ * must still be alive: what pub/sub kept on its symbols (symbol_slot_t) is
+ * freed here, before the caller destroys it. */
 void pubsub_set_market(pubsub_t *ps, market_t *market);
 
 /* The journal decided every position up to upto: synced when err is 0,
@@ -147,7 +149,8 @@ int pubsub_reconfigure(pubsub_t *ps, const config_t *cfg, char *err, size_t errl
  * failed): done is called at once. */
 void pubsub_stop(pubsub_t *ps, uint64_t drain_ns, void (*done)(void *arg), void *arg);
 
-/* Frees what is left after pubsub_stop() finished (done was called). */
+/* Frees what is left after pubsub_stop() finished (done was called), with
+ * what it kept on the market's symbols: call it before market_destroy(). */
 void pubsub_free(pubsub_t *ps);
 
 void pubsub_get_stats(const pubsub_t *ps, pubsub_stats_t *out);

@@ -325,6 +325,10 @@ struct pubsub {
 
     topic_table_t channels;
     topic_table_t patterns;
+    /* Bumped whenever a channel topic is made or freed: a symbol's slot
+     * (symbol_slot_t) filled at another version may name a topic that is
+     * gone or miss one that came. From 1, so a zeroed slot is never good. */
+    uint64_t channels_version;
     group_table_t groups; /* the patterns by literal prefix */
 
     /* Conflation (pubsub_conflate.c): the conflated channels by the hash
@@ -394,6 +398,16 @@ int pubsub__pattern_heads(pubsub_t *ps, topic_t *p);
  * 0 or -ENOMEM. */
 int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t len, uint32_t hash,
                          topic_t **out);
+
+/* pubsub__channel_of() when the symbol's slot does not hold the answer:
+ * the lookup by name (and, while patterns exist, the topic made), the
+ * answer kept in the slot. NULL when there is no topic, or none could be
+ * made (then nothing is kept: the next tick tries again). */
+topic_t *pubsub__channel_lookup(pubsub_t *ps, tick_t *tick, const char *name, size_t n);
+
+/* Forgets every symbol slot ps filled in the market's symbols: before ps
+ * goes away or moves to another market (pubsub_set_market()). */
+void pubsub__slots_release(pubsub_t *ps);
 
 /* Subscriptions: c's to t, or NULL; a new one (1), one c had (0) or
  * -ENOMEM, *topic its topic; dropping one, with its topic when nobody else
@@ -519,6 +533,10 @@ int pubsub__conflate_client_enqueue(client_t *c, payload_t *p, uint32_t off, uin
 int pubsub__conflate_client_drained(client_t *c);
 void pubsub__conflate_client_free(client_t *c);
 
+/* Frees a book copy a symbol's slot kept (symbol_slot_t.book; NULL: none):
+ * pubsub__slots_release() does, for every slot ps owns. */
+void pubsub__book_copy_free(pubsub_t *ps, void *copy);
+
 /* ---- pubsub_info.c ---- */
 
 void pubsub__cmd_info(client_t *c, size_t argc, const resp_arg_t *argv);
@@ -624,6 +642,19 @@ static inline topic_t *pubsub__table_find(const topic_table_t *t, const char *na
         if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)
             return e;
     return NULL;
+}
+
+/* The topic of tick's channel, named name[0..n), or NULL when it has none:
+ * from the tick's symbol's slot when the channel table has not changed since
+ * ps filled it, without hashing the name. */
+static inline topic_t *pubsub__channel_of(pubsub_t *ps, tick_t *tick, const char *name, size_t n)
+{
+    const symbol_slot_t *s = &tick->sym->slot;
+    unsigned k = tick->kind - 1u;
+    TICKD_ASSERT(k < 2);
+    if (HEAP_LIKELY(s->owner == ps && s->version[k] == ps->channels_version))
+        return s->ref[k];
+    return pubsub__channel_lookup(ps, tick, name, n);
 }
 
 /* The protocol c's replies and messages are in (enum payload_proto). */

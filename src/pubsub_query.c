@@ -17,6 +17,16 @@
  * in the levels but not in ts. A GET costs O(depth): the book keeps each
  * side sorted (market_book_levels()).
  *
+ * A rendered book is kept on its symbol (book_copy_t, in the symbol's slot:
+ * one per symbol, at the depth last asked) with the book's version
+ * (market_book_version(), which every change of a level bumps), its ts and
+ * its depth: a GET that finds all three unchanged queues a reference to the
+ * kept bulk, and one that does not renders it once, in place when no client
+ * still holds the old one. Books deeper than BOOK_COPY_MAX bytes are
+ * rendered at every GET into a block of their own and not kept, so a symbol
+ * holds at most BOOK_COPY_MAX bytes; the copies go when the server leaves
+ * the market (pubsub__slots_release(): a new day, or pubsub_free()).
+ *
  * Anything else is a key that does not exist: nil, as Redis answers. A book
  * key whose depth is not an integer, or out of range, is an error in GET
  * (Redis' "value is not an integer or out of range" for the first) and nil
@@ -53,8 +63,8 @@
 /* The JSON of one level at most: {"price":"<price>","shares":<u64>,"orders":<u32>}, */
 #define BOOK_LEVEL_MAX (10 + PRICE_TEXT_MAX + 11 + DIGITS_U64_MAX + 10 + 10 + 2)
 #define BOOK_HEAD_MAX  (8 + SYMBOL_MAX_LEN + 7 + DIGITS_U64_MAX + 1 + 10 + 10 + 4)
-#define BOOK_INLINE    4096 /* a book up to this long is written on the stack */
-#define SCAN_COUNT     10   /* SCAN's COUNT when none is given, as in Redis */
+#define BOOK_COPY_MAX  (16 * 1024) /* a bulk of a book up to this bound is kept on its symbol */
+#define SCAN_COUNT     10          /* SCAN's COUNT when none is given, as in Redis */
 
 enum key_kind { KEY_NONE, KEY_TRADE, KEY_QUOTE, KEY_BOOK, KEY_BAR };
 
@@ -64,6 +74,17 @@ typedef struct query_key {
     size_t depth;     /* KEY_BOOK: levels a side */
     const bar_t *bar; /* KEY_BAR: the last bar, NULL for none (nil) */
 } query_key_t;
+
+/* The bulk of a book as the last GET of it rendered it: kept on its symbol
+ * (symbol_slot_t.book) while the symbol's slot is this server's. */
+typedef struct book_copy {
+    payload_t *p;     /* "$<n>\r\n<json>\r\n" from p->data + off to p->len; a reference */
+    uint32_t off;     /* where the bulk starts in p->data */
+    uint32_t cap;     /* bytes p->data has room for */
+    size_t depth;     /* levels a side it shows */
+    uint64_t version; /* market_book_version() it shows */
+    int64_t ts;       /* the ts it shows */
+} book_copy_t;
 
 /* ---- keys ---- */
 
@@ -185,15 +206,22 @@ static char *put_side(char *p, const symbol_t *sym, char side, size_t depth)
     return p;
 }
 
-/* The book of k as JSON at w; returns its end. */
-static char *put_book(char *w, const query_key_t *k)
+/* The ts a book of sym shows: the exchange time of its last trade or quote,
+ * whichever is later, 0 with neither. */
+static int64_t book_ts(const symbol_t *sym)
 {
-    const symbol_t *sym = k->sym;
     int64_t ts = 0;
     if (sym->last_trade != NULL)
         ts = sym->last_trade->ts_exch;
     if (sym->last_quote != NULL && sym->last_quote->ts_exch > ts)
         ts = sym->last_quote->ts_exch;
+    return ts;
+}
+
+/* The book of k, showing ts, as JSON at w; returns its end. */
+static char *put_book(char *w, const query_key_t *k, int64_t ts)
+{
+    const symbol_t *sym = k->sym;
     w = put_str(w, "{\"sym\":\"");
     memcpy(w, sym->name, sym->len);
     w += sym->len;
@@ -212,27 +240,19 @@ static char *put_book(char *w, const query_key_t *k)
     return w;
 }
 
-/* The book of k as one bulk. A book that fits BOOK_INLINE (the default
- * depth does) is written on the stack and copied into the replies like any
- * other; a deeper one into a block of its own, after room for the bulk's
- * "$<n>\r\n", which is then written right before it: queued without a
- * copy, however deep. */
-static void reply_book(client_t *c, const query_key_t *k)
+/* The room a bulk of the book of k may take: its "$<n>\r\n", the JSON of
+ * depth levels a side at their longest, the final CRLF. */
+static size_t book_bound(const query_key_t *k)
 {
-    pubsub_t *ps = c->ps;
-    size_t bound = BOOK_HEAD_MAX + 2 * k->depth * BOOK_LEVEL_MAX + 2;
+    return NUMBER_MAX + BOOK_HEAD_MAX + 2 * k->depth * BOOK_LEVEL_MAX + 2;
+}
 
-    if (bound <= BOOK_INLINE) {
-        char text[BOOK_INLINE];
-        pubsub__reply_bulk(c, text, (size_t)(put_book(text, k) - text));
-        return;
-    }
-    payload_t *p = payload_alloc(ps->heap, NUMBER_MAX + bound + 2);
-    if (p == NULL) {
-        pubsub__reply_error(c, "ERR out of memory");
-        return;
-    }
-    char *text = p->data + NUMBER_MAX, *w = put_book(text, k);
+/* Writes the book of k, showing ts, as one bulk into p (book_bound() bytes
+ * of room): the JSON after room for the "$<n>\r\n", which is then written
+ * right before it. Returns where the bulk starts; p->len is its end. */
+static uint32_t put_book_bulk(payload_t *p, const query_key_t *k, int64_t ts)
+{
+    char *text = p->data + NUMBER_MAX, *w = put_book(text, k, ts);
     size_t n = (size_t)(w - text);
     char head[NUMBER_MAX];
     size_t hlen = pubsub__format_number(head, '$', (long long)n);
@@ -240,8 +260,83 @@ static void reply_book(client_t *c, const query_key_t *k)
     *w++ = '\r';
     *w++ = '\n';
     p->len = (uint32_t)(w - p->data);
+    return (uint32_t)(NUMBER_MAX - hlen);
+}
+
+void pubsub__book_copy_free(pubsub_t *ps, void *copy)
+{
+    book_copy_t *bc = copy;
+    if (bc == NULL)
+        return;
+    if (bc->p != NULL)
+        payload_release(ps->heap, &ps->latency, bc->p);
+    heap_free(ps->heap, bc);
+}
+
+/* The copy of the book of k on its symbol, showing ts and the book's
+ * version: the one kept if it does, else rendered now (into the kept block
+ * when no client holds it and it has room). NULL when memory runs out or
+ * another server owns the symbol's slot. */
+static book_copy_t *book_copy(pubsub_t *ps, const query_key_t *k, int64_t ts)
+{
+    symbol_slot_t *slot = &k->sym->slot;
+    uint64_t version = market_book_version(k->sym);
+    size_t bound = book_bound(k);
+    book_copy_t *bc = slot->book;
+
+    if (slot->owner != ps) {
+        if (slot->owner != NULL)
+            return NULL;
+        slot->owner = ps; /* zeroed: its channel versions are good for nothing */
+    }
+    if (bc != NULL && bc->version == version && bc->ts == ts && bc->depth == k->depth)
+        return bc;
+    if (bc == NULL) {
+        if ((bc = pubsub__zalloc(ps->heap, sizeof *bc)) == NULL)
+            return NULL;
+        slot->book = bc;
+    }
+    if (bc->p == NULL || bc->p->refcnt > 1 || bc->cap < bound) {
+        payload_t *p = payload_alloc(ps->heap, bound);
+        if (p == NULL)
+            return NULL;
+        if (bc->p != NULL)
+            payload_release(ps->heap, &ps->latency, bc->p);
+        bc->p = p;
+        bc->cap = (uint32_t)bound;
+    }
+    bc->off = put_book_bulk(bc->p, k, ts);
+    bc->depth = k->depth;
+    bc->version = version;
+    bc->ts = ts;
+    return bc;
+}
+
+/* The book of k as one bulk, queued by reference after the replies before
+ * it: the copy kept on its symbol (book_copy()), or, for a book too deep to
+ * keep or a symbol whose slot another server owns, a block rendered for
+ * this GET alone. */
+static void reply_book(client_t *c, const query_key_t *k)
+{
+    pubsub_t *ps = c->ps;
+    int64_t ts = book_ts(k->sym);
+    size_t bound = book_bound(k);
+    book_copy_t *bc = bound <= BOOK_COPY_MAX ? book_copy(ps, k, ts) : NULL;
+    payload_t *p;
+    uint32_t off;
+
+    if (bc != NULL) {
+        p = bc->p;
+        off = bc->off;
+        payload_incref(p);
+    } else if ((p = payload_alloc(ps->heap, bound)) != NULL) {
+        off = put_book_bulk(p, k, ts);
+    } else {
+        pubsub__reply_error(c, "ERR out of memory");
+        return;
+    }
     pubsub__reply_seal(ps); /* what came before goes first */
-    pubsub__enqueue(c, p, (uint32_t)(NUMBER_MAX - hlen), p->len);
+    pubsub__enqueue(c, p, off, p->len);
     payload_release(ps->heap, &ps->latency, p);
 }
 

@@ -4,8 +4,10 @@
  * replies.
  *
  * Fan-out. pubsub_tick() returns at once when nothing at all is subscribed,
- * and after one hash lookup when nobody subscribed to the tick's channel and
- * there are no patterns. Otherwise the tick is encoded once and its frames
+ * and after finding the channel's topic when nobody subscribed to the tick's
+ * channel and there are no patterns: the topic is kept on the tick's symbol
+ * (pubsub__channel_of()), so the name is hashed only after the channel
+ * table changed. Otherwise the tick is encoded once and its frames
  * are written at the end of the fan-out stream (fanout.h): the message frame,
  * and a whole pmessage frame for each matching pattern (the pattern's head
  * copied in front of the tick's channel and text; a pattern longer than
@@ -167,10 +169,11 @@ void pubsub_tick(pubsub_t *ps, tick_t *tick)
     pubsub_tick_text(ps, tick, NULL, 0);
 }
 
-/* The channel name[0..n) (hash its pubsub__hash_name()), with at least
- * one subscriber through the channel or a pattern, or NULL. While patterns
- * exist, a channel's first message makes its topic, linked to the patterns
- * that match it, once: later messages find it. */
+/* A bar's channel name[0..n), with at least one subscriber through the
+ * channel or a pattern, or NULL (a tick finds its channel through its
+ * symbol's slot instead: pubsub__channel_of()). While patterns exist, a
+ * channel's first message makes its topic, linked to the patterns that
+ * match it, once: later messages find it. */
 static inline __attribute__((always_inline)) topic_t *channel_to_send(pubsub_t *ps,
                                                                       const char *name, size_t n)
 {
@@ -219,8 +222,10 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
     size_t n = payload_channel(tick, name);
     if (HEAP_UNLIKELY(ps->conflations != 0))
         pubsub__conflate_tick(ps, tick, name, n, pubsub__hash_name(name, n));
-    topic_t *ch = channel_to_send(ps, name, n);
-    if (ch == NULL)
+    /* While patterns exist, a channel's first tick makes its topic, linked
+     * to the patterns that match it, once: later ticks find it. */
+    topic_t *ch = pubsub__channel_of(ps, tick, name, n);
+    if (ch == NULL || (ch->nsubs == 0 && ch->nmatches == 0))
         return;
 
     char buf[PAYLOAD_TEXT_MAX];

@@ -34,6 +34,14 @@
  * freed with it; its channel topic goes with its last subscriber even while
  * patterns exist, as no tick ever looks it up.
  *
+ * A tick finds its channel's topic without the table: each symbol has a
+ * slot (symbol_slot_t, feed/market.h) where this server keeps the topic of
+ * the symbol's trade and quote channels (or that there is none) with the
+ * channel table's version when it looked; making or freeing a channel
+ * topic bumps the version, and the next tick of each kind looks again.
+ * The slots this server filled are cleared before it leaves the market
+ * (pubsub__slots_release()), the book copies GET kept there freed with them.
+ *
  * Never blocks; every table and entry comes from the daemon's heap.
  */
 #include <errno.h>
@@ -337,6 +345,8 @@ static void topic_free(pubsub_t *ps, topic_t *e)
     table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
     if (e->conflate != NULL)
         pubsub__conflate_detach(ps, e);
+    if (!e->is_pattern)
+        ps->channels_version++;
     while (e->nmatches > 0)
         match_remove(ps, e->matches[e->nmatches - 1]);
     if (e->is_pattern) {
@@ -366,6 +376,8 @@ int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t 
         heap_free(ps->heap, e);
         return -ENOMEM;
     }
+    if (!is_pattern)
+        ps->channels_version++;
     int r = is_pattern ? group_add(ps, e) : 0;
     if (r == 0)
         r = is_pattern ? pattern_link(ps, e) : ps->patterns.count > 0 ? channel_link(ps, e) : 0;
@@ -375,6 +387,42 @@ int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t 
     }
     *out = e;
     return 0;
+}
+
+topic_t *pubsub__channel_lookup(pubsub_t *ps, tick_t *tick, const char *name, size_t n)
+{
+    uint32_t hash = pubsub__hash_name(name, n);
+    topic_t *ch = pubsub__table_find(&ps->channels, name, n, hash);
+    if (ch == NULL && ps->patterns.count > 0 &&
+        pubsub__topic_create(ps, 0, name, n, hash, &ch) != 0)
+        return NULL;
+    symbol_slot_t *s = &tick->sym->slot;
+    unsigned k = tick->kind - 1u;
+    if (s->owner != ps) {
+        if (s->book != NULL)
+            return ch; /* another server's book copy: its slot stays its own */
+        s->owner = ps;
+        s->version[0] = s->version[1] = 0;
+    }
+    s->ref[k] = ch;
+    s->version[k] = ps->channels_version;
+    return ch;
+}
+
+static int slot_release(symbol_t *sym, void *arg)
+{
+    pubsub_t *ps = arg;
+    if (sym->slot.owner == ps) {
+        pubsub__book_copy_free(ps, sym->slot.book);
+        memset(&sym->slot, 0, sizeof sym->slot);
+    }
+    return 0;
+}
+
+void pubsub__slots_release(pubsub_t *ps)
+{
+    if (ps->market != NULL)
+        market_foreach(ps->market, slot_release, ps);
 }
 
 /* Drops the channel topics that only held a pattern cache: called when the

@@ -388,15 +388,15 @@ static void published_symbols_stop_at_the_days_limit(void **state)
     market_t *m;
     assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
     assert_int_equal(market_trade(m, "FEED", 4, 1, 1, 'B', 0, 1, 1), 0);
-    assert_int_equal(market_published_symbol(m, "FEED", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2), -ENOSPC);
+    assert_int_equal(market_published_symbol(m, "FEED", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB1", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2, NULL), -ENOSPC);
     assert_null(market_find(m, "PUB3", 4));
-    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2), 0);
-    assert_int_equal(market_published_symbol(m, "bad", 3, 2), -EINVAL);
-    assert_int_equal(market_published_symbol(m, "NONE", 4, 0), -ENOSPC);
+    assert_int_equal(market_published_symbol(m, "PUB2", 4, 2, NULL), 0);
+    assert_int_equal(market_published_symbol(m, "bad", 3, 2, NULL), -EINVAL);
+    assert_int_equal(market_published_symbol(m, "NONE", 4, 0, NULL), -ENOSPC);
     assert_int_equal(market_stats(m)->symbols, 3);
     assert_int_equal(market_stats(m)->published_symbols, 2);
     market_destroy(m);
@@ -405,7 +405,61 @@ static void published_symbols_stop_at_the_days_limit(void **state)
     /* A new day counts from zero. */
     heap = new_heap();
     assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
-    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2), 0);
+    assert_int_equal(market_published_symbol(m, "PUB3", 4, 2, NULL), 0);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+/* A PUBLISH finds its symbol once: market_published_symbol() hands it out,
+ * and market_symbol_trade()/market_symbol_quote() make ticks on it that the
+ * symbol keeps as its last values, with the market's next sequence numbers. */
+static void a_published_symbol_takes_its_ticks_without_a_second_lookup(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    symbol_t *sym = NULL, *again = NULL;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    assert_int_equal(market_published_symbol(m, "PUB", 3, 10, &sym), 0);
+    assert_non_null(sym);
+    assert_ptr_equal(sym, market_find(m, "PUB", 3));
+    assert_int_equal(market_published_symbol(m, "PUB", 3, 10, &again), 0);
+    assert_ptr_equal(again, sym);
+    assert_int_equal(market_symbol_trade(m, sym, 1012500, 300, 'S', 0, 5, 6), 0);
+    assert_int_equal(market_symbol_quote(m, sym, 1012400, 100, 1012600, 200, 0, 7, 8), 0);
+    assert_non_null(sym->last_trade);
+    assert_int_equal(sym->last_trade->price, 1012500);
+    assert_int_equal(sym->last_trade->size, 300);
+    assert_int_equal(sym->last_trade->side, 'S');
+    assert_int_equal(sym->last_trade->seq, 1);
+    assert_non_null(sym->last_quote);
+    assert_int_equal(sym->last_quote->ask, 1012600);
+    assert_int_equal(sym->last_quote->ask_size, 200);
+    assert_int_equal(sym->last_quote->seq, 2);
+    assert_int_equal(market_stats(m)->published_symbols, 1);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
+/* market_find() finds only the name interned: not an invalid name, not one
+ * of another length whose padded bytes are the same ("AB" and "AB\0"), not
+ * one too long or empty. */
+static void find_misses_every_name_but_the_one_interned(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    assert_int_equal(market_create(heap, 0, NULL, NULL, &m), 0);
+    symbol_t *ab = market_symbol(m, "AB", 2);
+    assert_non_null(ab);
+    assert_ptr_equal(market_find(m, "AB", 2), ab);
+    assert_null(market_find(m, "AB\0", 3));
+    assert_null(market_find(m, "ab", 2));
+    assert_null(market_find(m, "A", 1));
+    assert_null(market_find(m, "", 0));
+    assert_null(market_find(m, "ABCDEFGHI", 9));
+    assert_null(market_symbol(m, "AB\0", 3)); /* invalid: not interned either */
+    assert_int_equal(market_stats(m)->symbols, 1);
     market_destroy(m);
     assert_day_reclaimed(heap);
 }
@@ -1141,6 +1195,8 @@ int main(void)
         cmocka_unit_test(withdrawing_a_source_takes_back_only_its_orders_and_quotes_the_change),
         cmocka_unit_test(direct_trades_and_quotes_fill_the_last_value_cache),
         cmocka_unit_test(published_symbols_stop_at_the_days_limit),
+        cmocka_unit_test(a_published_symbol_takes_its_ticks_without_a_second_lookup),
+        cmocka_unit_test(find_misses_every_name_but_the_one_interned),
         cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
         cmocka_unit_test(the_collector_tracks_symbols_and_no_tick),
         cmocka_unit_test(a_last_value_held_by_a_sink_keeps_its_symbol_until_let_go),

@@ -641,6 +641,45 @@ static void test_unsubscribe_stops_delivery_and_counts_down(void **state)
     assert_int_equal(stats(f).subscriptions, 0);
 }
 
+/* A tick finds its channel's topic through its symbol's cache; the cache
+ * follows the channel as its topic comes, goes and comes back between ticks,
+ * a kind at a time: a subscriber made after a tick gets the next one, one
+ * who left gets nothing, and one who came after the topic was freed and made
+ * again gets every tick. */
+static void test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0; /* only the ticks made after a SUBSCRIBE */
+    start(f);
+    int c = connect_client(f), d = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.OTHER\r\n");
+    expect_subscribed(f, c, "trade.OTHER", 1);
+    trade(f, "AAPL", 1012500, 1, 'B', 1); /* trade.AAPL has no topic yet */
+    quote(f, "AAPL", 1012400, 2, 1012600, 3, 2);
+    send_str(c, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, c, "trade.AAPL", 2);
+    trade(f, "AAPL", 1012500, 4, 'B', 3);
+    quote(f, "AAPL", 1012400, 5, 1012600, 6, 4); /* quote.AAPL still has none */
+    pubsub_flush(f->ps);
+    expect(f, c, frame("trade.AAPL", "T,3,AAPL,101.2500,4,B"));
+    expect_nothing_before_pong(f, c, 1);
+
+    send_str(c, "UNSUBSCRIBE trade.AAPL\r\n");
+    expect_unsubscribed(f, c, "trade.AAPL", 1);
+    trade(f, "AAPL", 1012500, 7, 'S', 5);
+    send_str(d, "SUBSCRIBE trade.AAPL quote.AAPL\r\n");
+    expect_subscribed(f, d, "trade.AAPL", 1);
+    expect_subscribed(f, d, "quote.AAPL", 2);
+    trade(f, "AAPL", 1012500, 8, 'S', 6);
+    quote(f, "AAPL", 1012400, 9, 1012600, 10, 7);
+    pubsub_flush(f->ps);
+    expect(f, d, frame("trade.AAPL", "T,6,AAPL,101.2500,8,S"));
+    expect(f, d, frame("quote.AAPL", "Q,7,AAPL,101.2400,9,101.2600,10"));
+    expect_nothing_before_pong(f, d, 1);
+    expect_nothing_before_pong(f, c, 1);
+}
+
 static void test_ping_answers_in_both_modes(void **state)
 {
     fixture_t *f = *state;
@@ -2102,6 +2141,23 @@ static void itch_add(fixture_t *f, const char *sym, uint64_t ref, char side, uin
     assert_int_equal(market_itch(f->market, &m, now_ns()), 0);
 }
 
+/* ITCH X (shares > 0) or D (shares 0) of order ref at ts. */
+static void itch_cancel(fixture_t *f, uint64_t ref, uint32_t shares, uint64_t ts)
+{
+    itch_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.timestamp = ts;
+    if (shares > 0) {
+        m.type = ITCH_ORDER_CANCEL;
+        m.cancel.order_ref = ref;
+        m.cancel.shares = shares;
+    } else {
+        m.type = ITCH_ORDER_DELETE;
+        m.del.order_ref = ref;
+    }
+    assert_int_equal(market_itch(f->market, &m, now_ns()), 0);
+}
+
 /* The bulk reply of text. */
 static char *bulk(const char *text)
 {
@@ -2340,6 +2396,86 @@ static void test_get_book_answers_the_top_levels_of_each_side_from_itch_orders(v
     trade(f, "IBM", 1500000, 10, 'S', 42); /* a symbol with no ITCH book */
     roundtrip(f, c, "GET book.IBM\r\n",
               bulk("{\"sym\":\"IBM\",\"ts\":42,\"bids\":[],\"asks\":[]}"));
+}
+
+/* GET keeps the book it rendered on the symbol and answers it again while
+ * the book stands; every change since shows in the next GET: a level deeper
+ * than the top (the book's version; ts stays), a trade (ts only), a
+ * partial cancel and a delete at the top, a level that leaves, and the
+ * depth asked. The kept copies are freed with the server (teardown checks
+ * the heap is empty). */
+static void test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    itch_add(f, "AAPL", 1, 'B', 100, 1000000, 1000);
+    itch_add(f, "AAPL", 2, 'S', 70, 1000500, 2000);
+    const char *one = "{\"sym\":\"AAPL\",\"ts\":2000,\"bids\":["
+                      "{\"price\":\"100.0000\",\"shares\":100,\"orders\":1}],\"asks\":["
+                      "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(one));
+    char twice[1024];
+    snprintf(twice, sizeof twice, "%s%s", bulk(one), bulk(one));
+    roundtrip(f, c, "GET book.AAPL\r\nGET book.AAPL\r\n", twice);
+
+    itch_add(f, "AAPL", 3, 'B', 10, 999900, 3000); /* below the best bid: no quote, ts stays */
+    const char *two = "{\"sym\":\"AAPL\",\"ts\":2000,\"bids\":["
+                      "{\"price\":\"100.0000\",\"shares\":100,\"orders\":1},"
+                      "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1}],\"asks\":["
+                      "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(two));
+
+    trade(f, "AAPL", 1000500, 5, 'B', 4000); /* a PUBLISHed trade: the book stands, ts moves */
+    const char *three = "{\"sym\":\"AAPL\",\"ts\":4000,\"bids\":["
+                        "{\"price\":\"100.0000\",\"shares\":100,\"orders\":1},"
+                        "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1}],\"asks\":["
+                        "{\"price\":\"100.0500\",\"shares\":70,\"orders\":1}]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(three));
+
+    itch_cancel(f, 1, 40, 5000); /* 60 left at the best bid */
+    itch_cancel(f, 2, 0, 6000);  /* the only ask leaves */
+    const char *four = "{\"sym\":\"AAPL\",\"ts\":6000,\"bids\":["
+                       "{\"price\":\"100.0000\",\"shares\":60,\"orders\":1},"
+                       "{\"price\":\"99.9900\",\"shares\":10,\"orders\":1}],\"asks\":[]}";
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(four));
+    roundtrip(f, c, "GET book.AAPL:1\r\n",
+              bulk("{\"sym\":\"AAPL\",\"ts\":6000,\"bids\":["
+                   "{\"price\":\"100.0000\",\"shares\":60,\"orders\":1}],\"asks\":[]}"));
+    roundtrip(f, c, "GET book.AAPL\r\n", bulk(four));
+}
+
+/* A new day (pubsub_set_market(), then the old market destroyed, as the
+ * daemon rolls it) frees the books GET kept on the old day's symbols and the
+ * channel topics cached there (teardown checks the heap is empty); the new
+ * day's symbols start with nothing kept, and a tick on them still reaches
+ * its subscriber. */
+static void test_a_new_day_frees_what_the_last_days_symbols_kept(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int c = connect_client(f), s = connect_client(f);
+    send_str(s, "SUBSCRIBE trade.AAPL\r\n");
+    expect_subscribed(f, s, "trade.AAPL", 1);
+    itch_add(f, "AAPL", 1, 'B', 100, 1000000, 1000);
+    trade(f, "AAPL", 1000000, 5, 'S', 2000);
+    pubsub_flush(f->ps);
+    expect(f, s, frame("trade.AAPL", "T,2000,AAPL,100.0000,5,S"));
+    send_str(c, "GET book.AAPL\r\n");
+    free(read_text_reply(f, c));
+
+    market_t *old = f->market;
+    assert_int_equal(market_create(f->heap, 0, sink, f, &f->market), 0);
+    pubsub_set_market(f->ps, f->market);
+    market_destroy(old);
+    roundtrip(f, c, "GET book.AAPL\r\n", "$-1\r\n");
+    trade(f, "AAPL", 1000100, 6, 'B', 3000);
+    pubsub_flush(f->ps);
+    expect(f, s, frame("trade.AAPL", "T,3000,AAPL,100.0100,6,B"));
+    roundtrip(f, c, "GET book.AAPL\r\n",
+              bulk("{\"sym\":\"AAPL\",\"ts\":3000,\"bids\":[],\"asks\":[]}"));
 }
 
 static void test_get_book_depth_is_ten_by_default_and_reaches_a_thousand(void **state)
@@ -3015,6 +3151,8 @@ int main(void)
         T(test_scan_visits_every_key_once_over_a_full_iteration_and_ends_at_zero),
         T(test_scan_refuses_bad_cursors_and_options_in_redis_words),
         T(test_get_book_answers_the_top_levels_of_each_side_from_itch_orders),
+        T(test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same),
+        T(test_a_new_day_frees_what_the_last_days_symbols_kept),
         T(test_get_book_depth_is_ten_by_default_and_reaches_a_thousand),
         T(test_get_book_refuses_a_bad_depth_in_redis_words),
         T(test_trade_arrives_as_message_frame_with_json_payload),
@@ -3025,6 +3163,7 @@ int main(void)
         T(test_a_long_pattern_gets_the_same_pmessage_frames),
         T(test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order),
         T(test_unsubscribe_stops_delivery_and_counts_down),
+        T(test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
