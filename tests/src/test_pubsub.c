@@ -2726,6 +2726,35 @@ static void test_a_reload_that_narrows_rights_disconnects_exactly_the_affected_c
     free(cfg);
 }
 
+/* A conflated name is judged by its base (quote.AAPL@1s is quote.AAPL's
+ * data): a user whose literal pattern is trade.IBM may have trade.IBM@1s,
+ * and PSUBSCRIBE trade.A*@1s is its own pattern trade.A* as written; what
+ * the base may not have is refused with a suffix too; and a reload that
+ * keeps the rights keeps the conflated subscriptions. */
+static void test_a_conflated_name_is_entitled_by_its_base_name(void **state)
+{
+    fixture_t *f = *state;
+    add_alice_and_bob(f->cfg);
+    start(f);
+    int c = connect_client(f);
+    roundtrip(f, c, "AUTH alice pw-alice\r\n", "+OK\r\n");
+    roundtrip(f, c, "SUBSCRIBE trade.MSFT@1s\r\n", NOPERM_CHANNEL);
+    roundtrip(f, c, "PSUBSCRIBE trade.*@1s\r\n", NOPERM_CHANNEL);
+    roundtrip(f, c, "PSUBSCRIBE trade.A@1s\r\n", NOPERM_CHANNEL);
+    send_str(c, "SUBSCRIBE trade.IBM@1s\r\n");
+    expect_subscribed(f, c, "trade.IBM@1s", 1);
+    send_str(c, "PSUBSCRIBE trade.A*@250ms\r\n");
+    expect_psubscribed(f, c, "trade.A*@250ms", 2);
+
+    config_t *cfg = calloc(1, sizeof *cfg);
+    *cfg = *f->cfg;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(pubsub_reconfigure(f->ps, cfg, err, sizeof err), 0);
+    expect_nothing_before_pong(f, c, 1);
+    assert_int_equal(stats(f).clients, 1);
+    free(cfg);
+}
+
 static void test_auth_as_a_user_who_may_not_hold_the_subscriptions_closes_the_client(void **state)
 {
     fixture_t *f = *state;
@@ -3217,6 +3246,7 @@ int main(void)
         T(test_users_authenticate_as_redis_7_and_the_default_user_is_off_without_a_password),
         T(test_the_default_user_of_pubsub_password_keeps_every_right_beside_users),
         T(test_subscribe_psubscribe_publish_and_get_outside_the_rights_answer_noperm),
+        T(test_a_conflated_name_is_entitled_by_its_base_name),
         T(test_no_way_in_delivers_a_forbidden_channel_to_a_restricted_user),
         T(test_a_reload_that_narrows_rights_disconnects_exactly_the_affected_clients),
         T(test_auth_as_a_user_who_may_not_hold_the_subscriptions_closes_the_client),
