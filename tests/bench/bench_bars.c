@@ -33,30 +33,6 @@
 #define CHUNK      (4u << 20) /* the replay command's read size */
 #define MAX_ROUNDS 15
 
-typedef struct day {
-    uint8_t *data;
-    size_t len, cap;
-    uint64_t messages;
-} day_t;
-
-static int day_write(void *ctx, const void *p, size_t len)
-{
-    day_t *d = ctx;
-    if (d->len + len > d->cap) {
-        size_t cap = d->cap != 0 ? d->cap : 1 << 20;
-        while (cap < d->len + len)
-            cap *= 2;
-        uint8_t *grown = realloc(d->data, cap);
-        if (grown == NULL)
-            return -ENOMEM;
-        d->data = grown;
-        d->cap = cap;
-    }
-    memcpy(d->data + d->len, p, len);
-    d->len += len;
-    return 0;
-}
-
 static int64_t cpu_ns(void)
 {
     struct timespec ts;
@@ -87,8 +63,8 @@ static void report_error(void *arg, uint64_t where, const char *reason)
 
 /* One run of the day, with a builder of the n intervals iv when n > 0:
  * CPU ns into *ns, trades into *trades, bars closed into *bars. */
-static int run_day(const day_t *day, const int64_t *iv, size_t n, int64_t *ns, uint64_t *trades,
-                   uint64_t *bars)
+static int run_day(const bench_day_t *day, const int64_t *iv, size_t n, int64_t *ns,
+                   uint64_t *trades, uint64_t *bars)
 {
     static ingest_t ing;
     heap_t *heap = NULL;
@@ -174,8 +150,8 @@ int main(int argc, char **argv)
         }
     }
 
-    day_t day = {.messages = o.messages};
-    int err = gen_itch(&o, day_write, &day);
+    bench_day_t day = {.messages = o.messages};
+    int err = gen_itch(&o, bench_day_write, &day);
     if (err != 0) {
         fprintf(stderr, "tickd-bench-bars: gen_itch: %s\n", strerror(-err));
         return err == -EINVAL ? usage() : 1;

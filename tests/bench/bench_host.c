@@ -2,6 +2,7 @@
  * bench_host.c - the machine the benchmarks ran on, for their headers.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -79,4 +80,22 @@ pid_t bench_spawn(char *const argv[], const char *log)
     }
     execvp(argv[0], argv);
     _exit(127);
+}
+
+int bench_day_write(void *ctx, const void *p, size_t len)
+{
+    bench_day_t *d = ctx;
+    if (d->len + len > d->cap) {
+        size_t cap = d->cap != 0 ? d->cap : 1 << 20;
+        while (cap < d->len + len)
+            cap *= 2;
+        uint8_t *grown = realloc(d->data, cap);
+        if (grown == NULL)
+            return -ENOMEM;
+        d->data = grown;
+        d->cap = cap;
+    }
+    memcpy(d->data + d->len, p, len);
+    d->len += len;
+    return 0;
 }

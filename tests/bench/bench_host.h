@@ -6,6 +6,7 @@
 #define TICKD_BENCH_HOST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The CPU's "model name" from /proc/cpuinfo, or "unknown CPU". */
@@ -24,5 +25,15 @@ int bench_free_port(void);
  * stdout and stderr in the file log, killed when the benchmark dies. The
  * child's pid, or -1 when fork failed. */
 pid_t bench_spawn(char *const argv[], const char *log);
+
+/* A generated day in memory: gen_itch() (feed/gen.h) writes it through
+ * bench_day_write(), which grows data by doubling (0 or -ENOMEM). */
+typedef struct bench_day {
+    uint8_t *data;
+    size_t len, cap;
+    uint64_t messages;
+} bench_day_t;
+
+int bench_day_write(void *ctx, const void *p, size_t len);
 
 #endif

@@ -26,7 +26,7 @@
  * tickd/floor, the floor's time over tickd's (above 1.0: tickd is faster).
  * Then one more pass of each with a clock read around every message gives
  * ns per message type (the clock's own cost, measured, is subtracted; see
- * tickd_day_timed() for what tickd's pass runs).
+ * tickd_bench_day_timed() for what tickd's pass runs).
  * After tickd's first round, before the market is dropped, it reports the
  * resident bytes the day added to the process against the bytes of the live
  * objects (heap blocks in use and book levels in use), with the target of at
@@ -57,30 +57,6 @@
 #define MIB        (1024.0 * 1024.0)
 
 static const char types[] = "AFECXDUPQ"; /* the per-type table's rows; the rest is "other" */
-
-typedef struct day {
-    uint8_t *data;
-    size_t len, cap;
-    uint64_t messages;
-} day_t;
-
-static int day_write(void *ctx, const void *p, size_t len)
-{
-    day_t *d = ctx;
-    if (d->len + len > d->cap) {
-        size_t cap = d->cap != 0 ? d->cap : 1 << 20;
-        while (cap < d->len + len)
-            cap *= 2;
-        uint8_t *grown = realloc(d->data, cap);
-        if (grown == NULL)
-            return -ENOMEM;
-        d->data = grown;
-        d->cap = cap;
-    }
-    memcpy(d->data + d->len, p, len);
-    d->len += len;
-    return 0;
-}
 
 static int64_t now_ns(void)
 {
@@ -268,7 +244,7 @@ static int floor_apply(floor_t *f, const uint8_t *p)
 
 /* One pass of the day through a fresh floor; with pt, a clock read around
  * every message. The floor is left for the caller to compare and free. */
-static int floor_day(const day_t *day, floor_t *f, per_type_t *pt)
+static int floor_day(const bench_day_t *day, floor_t *f, per_type_t *pt)
 {
     int err = floor_init(f);
     const uint8_t *p = day->data, *end = day->data + day->len;
@@ -295,7 +271,7 @@ static int floor_day(const day_t *day, floor_t *f, per_type_t *pt)
 typedef struct tickd_day {
     heap_t *heap;
     market_t *market;
-} tickd_day_t;
+} tickd_bench_day_t;
 
 static void collect_if_due(heap_t *heap)
 {
@@ -304,7 +280,7 @@ static void collect_if_due(heap_t *heap)
         gc_collect(heap, gen);
 }
 
-static int tickd_open(tickd_day_t *t)
+static int tickd_open(tickd_bench_day_t *t)
 {
     int err = heap_create(NULL, &t->heap);
     if (err == 0)
@@ -314,7 +290,7 @@ static int tickd_open(tickd_day_t *t)
     return err;
 }
 
-static void tickd_close(tickd_day_t *t)
+static void tickd_close(tickd_bench_day_t *t)
 {
     market_destroy(t->market);
     if (t->heap != NULL) {
@@ -330,7 +306,7 @@ static void report_error(void *arg, uint64_t where, const char *reason)
 }
 
 /* The day through tickd's ingest, as `tickd replay --speed max` runs it. */
-static int tickd_day(const day_t *day, tickd_day_t *t)
+static int tickd_day(const bench_day_t *day, tickd_bench_day_t *t)
 {
     static ingest_t ing;
     int err = tickd_open(t);
@@ -352,7 +328,7 @@ static int tickd_day(const day_t *day, tickd_day_t *t)
  * before this benchmark has too, so that one source measures both. No
  * look-ahead (a hint for the next messages would be charged to this one):
  * the figures compare the types, the rounds give the total. */
-static int tickd_day_timed(const day_t *day, tickd_day_t *t, per_type_t *pt)
+static int tickd_bench_day_timed(const bench_day_t *day, tickd_bench_day_t *t, per_type_t *pt)
 {
     int err = tickd_open(t);
     if (err != 0)
@@ -399,7 +375,7 @@ static int agree_symbol(symbol_t *s, void *arg)
     return 0;
 }
 
-static uint64_t disagreements(const tickd_day_t *t, const floor_t *f)
+static uint64_t disagreements(const tickd_bench_day_t *t, const floor_t *f)
 {
     agree_ctx_t c = {f, 0};
     market_foreach(t->market, agree_symbol, &c);
@@ -413,7 +389,7 @@ static int add_levels(symbol_t *s, void *arg)
 }
 
 /* The live bytes of a day: heap blocks in use, book levels in use. */
-static uint64_t live_bytes(const tickd_day_t *t)
+static uint64_t live_bytes(const tickd_bench_day_t *t)
 {
     heap_stats_t hs;
     heap_get_stats(t->heap, &hs);
@@ -503,8 +479,8 @@ int main(int argc, char **argv)
         i++;
     }
 
-    day_t day = {.messages = o.messages};
-    int err = gen_itch(&o, day_write, &day);
+    bench_day_t day = {.messages = o.messages};
+    int err = gen_itch(&o, bench_day_write, &day);
     if (err != 0) {
         fprintf(stderr, "tickd-bench-replay: gen_itch: %s\n", strerror(-err));
         return err == -EINVAL ? usage() : 1;
@@ -517,7 +493,7 @@ int main(int argc, char **argv)
 
     double tk_ns[MAX_ROUNDS], fl_ns[MAX_ROUNDS];
     for (uint64_t round = 0; round < rounds && err == 0; round++) {
-        tickd_day_t t = {0};
+        tickd_bench_day_t t = {0};
         floor_t f = {0};
         uint64_t rss0 = resident_bytes();
         int64_t t0 = cpu_ns();
@@ -560,10 +536,10 @@ int main(int argc, char **argv)
                fl / tk >= 1.0 ? "met" : "MISSED");
 
         static per_type_t tk_types, fl_types;
-        tickd_day_t t = {0};
+        tickd_bench_day_t t = {0};
         floor_t f = {0};
         int64_t clock_ns = clock_cost();
-        err = tickd_day_timed(&day, &t, &tk_types);
+        err = tickd_bench_day_timed(&day, &t, &tk_types);
         if (err == 0)
             err = floor_day(&day, &f, &fl_types);
         if (err == 0) {
