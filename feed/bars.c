@@ -73,7 +73,6 @@
 
 #define BAR_SLOT        4 /* after feed/tick.c's tick 1, symbol 2, order 3 */
 #define ENTRIES_INITIAL (1u << 8)
-#define HASH_MULTIPLIER 0x9E3779B97F4A7C15ull
 #define NONE            INT64_MIN /* no open bar */
 
 const obj_type_t bar_type = {
@@ -267,24 +266,10 @@ int bars_interval_index(const bars_t *b, const char *name, size_t len)
 
 /* ---- symbols ---- */
 
-static uint64_t name_key(const char *name, size_t len)
-{
-    char padded[SYMBOL_MAX_LEN] = {0};
-    memcpy(padded, name, len);
-    uint64_t key;
-    memcpy(&key, padded, sizeof(key));
-    return key;
-}
-
-static size_t hash_slot(uint64_t key, uint32_t bits)
-{
-    return (size_t)((key * HASH_MULTIPLIER) >> (64 - bits));
-}
-
 static entry_t *find(const bars_t *b, uint64_t key)
 {
     size_t mask = ((size_t)1 << b->bits) - 1;
-    for (size_t i = hash_slot(key, b->bits);; i = (i + 1) & mask) {
+    for (size_t i = symbol_key_slot(key, b->bits);; i = (i + 1) & mask) {
         entry_t *e = b->table[i];
         if (e == NULL || e->key == key)
             return e;
@@ -302,7 +287,7 @@ static int grow(bars_t *b)
         entry_t *e = b->table[i];
         if (e == NULL)
             continue;
-        size_t j = hash_slot(e->key, bits);
+        size_t j = symbol_key_slot(e->key, bits);
         while (grown[j] != NULL)
             j = (j + 1) & mask;
         grown[j] = e;
@@ -316,7 +301,7 @@ static int grow(bars_t *b)
 /* The entry of sym, made if new; NULL: no memory. */
 static entry_t *entry_of(bars_t *b, const char *sym, size_t len)
 {
-    uint64_t key = name_key(sym, len);
+    uint64_t key = symbol_key(sym, len);
     entry_t *e = find(b, key);
     if (HEAP_LIKELY(e != NULL))
         return e;
@@ -332,7 +317,7 @@ static entry_t *entry_of(bars_t *b, const char *sym, size_t len)
         e->acc[i].start = NONE;
         e->acc[i].floor = INT64_MIN;
     }
-    size_t mask = ((size_t)1 << b->bits) - 1, i = hash_slot(key, b->bits);
+    size_t mask = ((size_t)1 << b->bits) - 1, i = symbol_key_slot(key, b->bits);
     while (b->table[i] != NULL)
         i = (i + 1) & mask;
     b->table[i] = e;
@@ -344,7 +329,7 @@ const bar_t *bars_last(const bars_t *b, const char *sym, size_t len, size_t i)
 {
     if (i >= b->n || !symbol_valid(sym, len))
         return NULL;
-    entry_t *e = find(b, name_key(sym, len));
+    entry_t *e = find(b, symbol_key(sym, len));
     return e != NULL ? e->acc[i].last : NULL;
 }
 

@@ -81,7 +81,6 @@
 
 #define LOCATE_SLOTS    65536
 #define SYMBOLS_INITIAL (1u << 10)
-#define HASH_MULTIPLIER 0x9E3779B97F4A7C15ull
 
 struct market {
     heap_t *heap;
@@ -108,20 +107,6 @@ int symbol_valid(const char *name, size_t len)
             return 0;
     }
     return 1;
-}
-
-static uint64_t name_key(const char *name, size_t len)
-{
-    char padded[SYMBOL_MAX_LEN] = {0};
-    memcpy(padded, name, len);
-    uint64_t key;
-    memcpy(&key, padded, sizeof(key));
-    return key;
-}
-
-static size_t hash_slot(uint64_t key, uint32_t bits)
-{
-    return (size_t)((key * HASH_MULTIPLIER) >> (64 - bits));
 }
 
 int market_create(heap_t *heap, int64_t day_start_ns, market_sink_fn sink, void *arg,
@@ -188,11 +173,11 @@ symbol_t *market_find(const market_t *m, const char *sym, size_t len)
 {
     if (len == 0 || len > SYMBOL_MAX_LEN)
         return NULL;
-    uint64_t key = name_key(sym, len);
+    uint64_t key = symbol_key(sym, len);
     size_t mask = ((size_t)1 << m->symbols_bits) - 1;
-    for (size_t i = hash_slot(key, m->symbols_bits);; i = (i + 1) & mask) {
+    for (size_t i = symbol_key_slot(key, m->symbols_bits);; i = (i + 1) & mask) {
         symbol_t *s = m->symbols[i];
-        if (s == NULL || (s->len == len && name_key(s->name, s->len) == key))
+        if (s == NULL || (s->len == len && symbol_key(s->name, s->len) == key))
             return s;
     }
 }
@@ -208,7 +193,7 @@ static int symbols_grow(market_t *m)
         symbol_t *s = m->symbols[i];
         if (s == NULL)
             continue;
-        size_t j = hash_slot(name_key(s->name, s->len), bits);
+        size_t j = symbol_key_slot(symbol_key(s->name, s->len), bits);
         while (grown[j] != NULL)
             j = (j + 1) & mask;
         grown[j] = s;
@@ -236,9 +221,9 @@ symbol_t *market_symbol(market_t *m, const char *sym, size_t len)
     }
     memcpy(s->name, sym, len);
     s->len = (uint8_t)len;
-    uint64_t key = name_key(sym, len);
+    uint64_t key = symbol_key(sym, len);
     size_t mask = ((size_t)1 << m->symbols_bits) - 1;
-    size_t i = hash_slot(key, m->symbols_bits);
+    size_t i = symbol_key_slot(key, m->symbols_bits);
     while (m->symbols[i] != NULL)
         i = (i + 1) & mask;
     m->symbols[i] = s;

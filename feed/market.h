@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "alloc/object.h"
 #include "feed/journal.h"
@@ -247,5 +248,24 @@ order_t *market_order(const market_t *m, uint64_t ref);
 
 /* Is name a valid symbol (1..8 characters of A-Z, 0-9, '.', '-')? */
 int symbol_valid(const char *name, size_t len);
+
+/* A symbol name (1..SYMBOL_MAX_LEN bytes) as one 64-bit key, its bytes
+ * zero-padded: two names have the same key only when they are the same
+ * name; and the slot of a key in an open-addressed table of 2^bits slots
+ * (Fibonacci hashing). The market's symbol table and the bar builder's
+ * table of symbols both use them. */
+static inline uint64_t symbol_key(const char *name, size_t len)
+{
+    char padded[SYMBOL_MAX_LEN] = {0};
+    memcpy(padded, name, len);
+    uint64_t key;
+    memcpy(&key, padded, sizeof(key));
+    return key;
+}
+
+static inline size_t symbol_key_slot(uint64_t key, uint32_t bits)
+{
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
 
 #endif
