@@ -48,8 +48,9 @@
  * per-user state and do no per-tick check: a client of a restricted user
  * costs per tick exactly what a client of the default user costs, and the
  * default user (client->user NULL) costs one pointer test per command, none
- * per tick. KEYS and SCAN, which walk the market, skip the channels the
- * user may not see (a glob per listed key, only for a restricted user).
+ * per tick. KEYS and SCAN, which walk the market, skip the keys (tick and
+ * bar channels) the user may not read (pubsub__acl_may_read(): a glob per
+ * listed key, only for a restricted user).
  *
  * Reload. pubsub__acl_reconfigure() builds the new users, then walks the
  * clients: one whose user is gone or has a new password, or holds a

@@ -563,7 +563,8 @@ size_t pubsub__acl_base(const char *name, size_t len);
 /* PSUBSCRIBE, as Redis 7: pat is one of u's subscribe patterns, byte for
  * byte. */
 int pubsub__acl_may_pattern(const acl_user_t *u, const char *pat, size_t len);
-/* GET, MGET: the channel the key reads (book.X[:n] reads quote.X). */
+/* GET, MGET, and KEYS and SCAN for each key they would list: the channel
+ * the key reads (book.X[:n] reads quote.X). */
 int pubsub__acl_may_read(const acl_user_t *u, const char *key, size_t len);
 
 /* AUTH and HELLO AUTH (user NULL: AUTH <password>, the default user): 1

@@ -32,13 +32,23 @@
  * (Redis' "value is not an integer or out of range" for the first) and nil
  * in MGET, which never fails a key. GET bar.1m.AAPL answers the last bar
  * of that interval (feed/bars.h, the builder's last value, in the text a
- * subscriber of the channel reads), nil when there is none yet. KEYS and
- * SCAN list the tick channels that have a last value (trade.X and quote.X,
- * never book.X, nor bar keys: a bar's key appears only once its first
- * interval closed, so a listing would change with the clock); SCAN's cursor is
- * the symbol table's slot with its generation above bit 32, so a table that
- * grows mid-iteration is walked again from its start: a key may come twice,
- * never be missed, as Redis promises.
+ * subscriber of the channel reads), nil when there is none yet.
+ *
+ * KEYS and SCAN list the keys that have a last value, the keys a GET
+ * answers with one: trade.X and quote.X, and bar.<interval>.X for each
+ * interval of the builder (pubsub_set_bars()) with a last bar of X; never
+ * book.X, whose GET answers an empty book as readily as a full one. A bar
+ * key is listed from the moment its first bar closed, as GET answers it.
+ * The walk goes over the market's symbols and takes each symbol's keys
+ * together: a symbol with a last bar has traded today, so it is in the
+ * market (the day's roll makes a new market and forgets the builder's
+ * symbols at once). SCAN's cursor is the symbol table's slot with its
+ * generation above bit 32, so a table that grows mid-iteration is walked
+ * again from its start: a key may come twice, never be missed, as Redis
+ * promises. Because the cursor counts symbols, not keys, a reload that
+ * changes the intervals between two calls moves no cursor; a call may
+ * answer up to 2 + BARS_MAX_INTERVALS keys past COUNT, which is a hint
+ * (Redis too answers a whole bucket).
  *
  * A user of pubsub.users reads only the channels it may subscribe to
  * (pubsub_acl.c): a GET or MGET of any other key is -NOPERM, KEYS and SCAN
@@ -65,6 +75,8 @@
 #define BOOK_HEAD_MAX  (8 + SYMBOL_MAX_LEN + 7 + DIGITS_U64_MAX + 1 + 10 + 10 + 4)
 #define BOOK_COPY_MAX  (16 * 1024) /* a bulk of a book up to this bound is kept on its symbol */
 #define SCAN_COUNT     10          /* SCAN's COUNT when none is given, as in Redis */
+/* The longest key KEYS and SCAN list: "bar.<interval>.<SYMBOL>". */
+#define LISTED_KEY_MAX (4 + BARS_INTERVAL_NAME_MAX + SYMBOL_MAX_LEN)
 
 enum key_kind { KEY_NONE, KEY_TRADE, KEY_QUOTE, KEY_BOOK, KEY_BAR };
 
@@ -425,8 +437,8 @@ void pubsub__cmd_mget(client_t *c, size_t argc, const resp_arg_t *argv)
 
 /* ---- KEYS and SCAN ---- */
 
-/* A walk of the symbols for the channels with a last value whose names
- * match pattern: counted first (the array's length), then written. */
+/* A walk of the symbols for the keys with a last value whose names match
+ * pattern: counted first (the array's length), then written. */
 typedef struct key_walk {
     client_t *c;
     const char *pattern; /* NULL: every key */
@@ -437,24 +449,47 @@ typedef struct key_walk {
     size_t stop;  /* stop after the symbol that brings found to this (0: never) */
 } key_walk_t;
 
+/* Counts the key name[0..n), and writes it, if it matches the walk's
+ * pattern and the client's user may read it (as GET would let it). */
+static void walk_key(key_walk_t *w, const char *name, size_t n)
+{
+    if ((w->pattern != NULL && !glob_match(w->pattern, w->plen, name, n)) ||
+        !pubsub__acl_may_read(w->c->user, name, n))
+        return;
+    w->found++;
+    if (w->write)
+        pubsub__reply_bulk(w->c, name, n);
+}
+
+/* The keys of sym with a last value: its channels with a last tick, then
+ * bar.<interval>.<SYMBOL> in the builder's order of intervals. */
 static int walk_symbol(symbol_t *sym, void *arg)
 {
     key_walk_t *w = arg;
     static const int kinds[2] = {KEY_TRADE, KEY_QUOTE};
-    char name[PAYLOAD_CHANNEL_MAX];
+    const bars_t *bars = w->c->ps->bars;
+    char name[LISTED_KEY_MAX];
 
-    for (int i = 0; i < 2 && !w->none; i++) {
+    if (w->none)
+        return 0;
+    for (int i = 0; i < 2; i++) {
         if (channel_tick(sym, kinds[i]) == NULL)
             continue;
         memcpy(name, kinds[i] == KEY_TRADE ? "trade." : "quote.", 6);
         memcpy(name + 6, sym->name, sym->len);
-        size_t n = 6 + (size_t)sym->len;
-        if ((w->pattern != NULL && !glob_match(w->pattern, w->plen, name, n)) ||
-            (w->c->user != NULL && !pubsub__acl_may(w->c->user, ACL_SUBSCRIBE, name, n)))
+        walk_key(w, name, 6 + (size_t)sym->len);
+    }
+    for (size_t i = 0, n = bars != NULL ? bars_count(bars) : 0; i < n; i++) {
+        const bar_t *bar = bars_last(bars, sym->name, sym->len, i);
+        if (bar == NULL)
             continue;
-        w->found++;
-        if (w->write)
-            pubsub__reply_bulk(w->c, name, n);
+        size_t ilen = strlen(bar->name);
+        char *p = PUT_LIT(name, "bar.");
+        memcpy(p, bar->name, ilen);
+        p += ilen;
+        *p++ = '.';
+        memcpy(p, sym->name, sym->len);
+        walk_key(w, name, (size_t)(p + sym->len - name));
     }
     return w->stop != 0 && w->found >= w->stop;
 }
@@ -493,8 +528,9 @@ static int parse_cursor(const resp_arg_t *a, uint64_t *out)
 }
 
 /* SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: visits up to ten
- * times COUNT slots of the symbol table, stopping once COUNT keys are
- * found, as Redis does over its buckets; "0" as the next cursor ends the
+ * times COUNT slots of the symbol table, stopping after the symbol whose
+ * keys bring those found to COUNT, as Redis does over its buckets: at most
+ * 2 + BARS_MAX_INTERVALS keys a slot. "0" as the next cursor ends the
  * iteration. Every key is a string (TYPE string lists them, another type
  * none). */
 void pubsub__cmd_scan(client_t *c, size_t argc, const resp_arg_t *argv)

@@ -127,8 +127,10 @@ class AclTest(unittest.TestCase):
             self.assertEqual(admin.call("PUBLISH", f"trade.{sym}", f"T,1,{sym},1.0000,1,B"), 0)
         self.assertEqual(self.cli(t, "alice", "pw-a", "KEYS", "*"), "trade.AAPL\n")
         self.assertEqual(self.cli(t, "alice", "pw-a", "--scan"), "trade.AAPL\n")
-        self.assertEqual(sorted(self.cli(t, "default", "pw-default", "--scan").split()),
-                         ["trade.AAPL", "trade.MSFT"])
+        # The default user reads every key; its pattern leaves out the bar
+        # keys, which the timer adds a second after a trade.
+        self.assertEqual(sorted(self.cli(t, "default", "pw-default", "--scan", "--pattern",
+                                         "trade.*").split()), ["trade.AAPL", "trade.MSFT"])
         alice = self.login(t, "alice", "pw-a")
         self.assertEqual(alice.call_frame("PSUBSCRIBE", "trade.A*"), [b"psubscribe", b"trade.A*", 1])
         self.assertEqual(alice.read_frame(),

@@ -8,8 +8,11 @@ interval or an --out it cannot create with the documented exit codes.
 A daemon fed by PUBLISH publishes bars on bar.<interval>.<SYMBOL> to
 redis-cli, redis-py (Debian's, run by /usr/bin/python3) and node-redis
 (tests/node_modules), each with its default options, and answers GET
-bar.1m.<SYMBOL> with the last closed bar; the loop's timer closes a bar when
-no tick comes; a new subscriber gets the last bar as a snapshot.
+bar.1m.<SYMBOL> with the last closed bar, and lists bar.<interval>.<SYMBOL>
+in KEYS and SCAN (redis-cli --scan, redis-py's scan_iter, node-redis's
+scanIterator) once that key has a last bar, none with `bars.intervals: []`;
+the loop's timer closes a bar when no tick comes; a new subscriber gets the
+last bar as a snapshot.
 """
 
 import json
@@ -162,6 +165,10 @@ r = redis.Redis("127.0.0.1", int(port))
 if mode == "get":
     print(r.get(name).decode())
     sys.exit(0)
+if mode == "scan":
+    for key in r.scan_iter(match=name, count=1):
+        print(key.decode())
+    sys.exit(0)
 p = r.pubsub()
 p.subscribe(name)
 assert p.get_message(timeout=10)["type"] == "subscribe"
@@ -191,13 +198,16 @@ class DaemonBarsTest(unittest.TestCase):
             self.assertEqual(self.c.call("PUBLISH", "trade.XYZ", line), 0)
 
     def clients(self, mode, name):
-        """redis-cli, redis-py and node-redis, each running mode on name."""
+        """redis-cli, redis-py and node-redis, each running mode (subscribe,
+        get, scan: a SCAN iteration with MATCH name) on name."""
         node = shutil.which("node")
         self.assertIsNotNone(node, "node is not installed: deploy/setup.sh deps installs it")
         self.assertTrue(os.path.isdir(os.path.join(NODE_MODULES, "redis")),
                         f"node-redis is not in {NODE_MODULES}: run `npm ci --prefix tests`")
         port = str(self.t.pubsub_port)
-        cli = ["redis-cli", "-p", port, "SUBSCRIBE" if mode == "subscribe" else "GET", name]
+        cli = {"subscribe": ["redis-cli", "-p", port, "SUBSCRIBE", name],
+               "get": ["redis-cli", "-p", port, "GET", name],
+               "scan": ["redis-cli", "-p", port, "--scan", "--pattern", name]}[mode]
         return {
             "redis-cli": cli,
             "redis-py": [DEBIAN_PYTHON, "-c", REDIS_PY, mode, port, name],
@@ -235,6 +245,25 @@ class DaemonBarsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, f"{who}: {r.stdout}{r.stderr}")
             got = r.stdout.strip()
             self.assertEqual(json.loads(got) if who == "node-redis" else got, BAR_1M, who)
+
+    def test_keys_and_each_clients_scan_list_the_bar_keys_that_have_a_last_bar(self):
+        self.publish(trade_line(BASE + 200000000, "10.0000", 100, "B"))
+        self.assertEqual(self.c.call("PUBLISH", "trade.ABC", f"T,{BASE + 300000000},ABC,20.0000,5,S"),
+                         0)
+        # At 61s the exchange clock has passed second 0 and minute 0 (plus
+        # the grace): both symbols' bars of each close, whatever the timer did.
+        self.publish(trade_line(BASE + 61 * S, "11.0000", 10, "B"))
+        bars = ["bar.1m.ABC", "bar.1m.XYZ", "bar.1s.ABC", "bar.1s.XYZ"]
+        self.assertEqual(sorted(self.c.call("KEYS", "bar.*")), [k.encode() for k in bars])
+        for key in bars:
+            self.assertIsNotNone(self.c.call("GET", key), key)
+        self.assertEqual(sorted(self.c.call("KEYS", "*")),
+                         sorted(k.encode() for k in bars + ["trade.ABC", "trade.XYZ"]))
+        self.assertEqual(sorted(self.c.call("KEYS", "bar.1m.*")), [b"bar.1m.ABC", b"bar.1m.XYZ"])
+        for who, argv in self.clients("scan", "bar.*").items():
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, f"{who}: {r.stdout}{r.stderr}")
+            self.assertEqual(sorted(r.stdout.split()), bars, who)  # each key once
 
     def test_the_timer_closes_a_bar_when_no_tick_comes_and_a_new_subscriber_gets_it(self):
         sub = self.t.resp()
@@ -289,6 +318,22 @@ class DaemonBarsTest(unittest.TestCase):
         self.assertEqual((bar["start"], bar["open"], bar["volume"]), (BASE + 5 * S, "11.0000", 5))
         self.assertEqual(self.c.call("GET", "bar.5s.XYZ"), msg[3])
         self.assertIsNone(self.c.call("GET", "bar.1m.XYZ"))  # the old intervals are gone
+
+
+class NoBarsTest(unittest.TestCase):
+    def test_a_daemon_with_no_intervals_lists_no_bar_key(self):
+        t = Tickd(extra="bars:\n  intervals: []\n")
+        self.addCleanup(t.close)
+        t.start()
+        c = t.resp()
+        self.addCleanup(c.close)
+        for ts, price in ((BASE + 200000000, "10.0000"), (BASE + 61 * S, "11.0000")):
+            self.assertEqual(c.call("PUBLISH", "trade.XYZ", f"T,{ts},XYZ,{price},1,B"), 0)
+        self.assertEqual(c.call("KEYS", "*"), [b"trade.XYZ"])
+        self.assertIsNone(c.call("GET", "bar.1m.XYZ"))
+        r = subprocess.run(["redis-cli", "-p", str(t.pubsub_port), "--scan"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, "trade.XYZ\n"), r.stderr)
 
 
 class LoopingFileBarsTest(unittest.TestCase):

@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "alloc/object.h"
+#include "feed/bars.h"
 #include "feed/csv.h"
 #include "feed/itch.h"
 #include "src/fanout.h"
@@ -45,6 +46,7 @@ typedef struct fixture {
     uv_loop_t loop;
     heap_t *heap;
     market_t *market;
+    bars_t *bars; /* NULL unless the test starts a builder (start_bars()) */
     pubsub_t *ps;
     config_t *cfg;
     int port;
@@ -57,11 +59,27 @@ typedef struct fixture {
 
 /* ---- the daemon's part: the sink and PUBLISH ---- */
 
+/* As the daemon: the bars first, so a trade that closes a bar comes after
+ * it on every channel. */
 static void sink(void *arg, tick_t *t)
 {
     fixture_t *f = arg;
+    if (f->bars != NULL) {
+        if (t->kind == TICK_TRADE)
+            bars_trade(f->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch,
+                       t->ts_recv);
+        else
+            bars_clock(f->bars, t->ts_exch, t->ts_recv);
+    }
     if (f->ps != NULL)
         pubsub_tick(f->ps, t);
+}
+
+static void bar_sink(void *arg, bar_t *bar)
+{
+    fixture_t *f = arg;
+    if (f->ps != NULL)
+        pubsub_bar(f->ps, bar);
 }
 
 static int64_t now_ns(void)
@@ -147,6 +165,16 @@ static void start(fixture_t *f)
     assert_true(f->port > 0);
 }
 
+/* A bar builder of 1s and 1m bars, closing by the exchange clock with no
+ * grace, aligned to the market's day (0), that the server reads its last
+ * bars from. After start(). */
+static void start_bars(fixture_t *f)
+{
+    static const int64_t intervals[2] = {1000000000ll, 60000000000ll};
+    assert_int_equal(bars_create(f->heap, intervals, 2, 0, 0, bar_sink, f, &f->bars), 0);
+    pubsub_set_bars(f->ps, f->bars);
+}
+
 static void on_stopped(void *arg)
 {
     ((fixture_t *)arg)->stopped = 1;
@@ -164,6 +192,7 @@ static int teardown(void **state)
         assert_true(f->stopped);
         pubsub_free(f->ps);
     }
+    bars_destroy(f->bars);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     market_destroy(f->market);
     gc_collect(f->heap, GC_NGENERATIONS - 1);
@@ -2282,31 +2311,196 @@ static void test_keys_lists_the_channels_with_a_last_value_that_match(void **sta
     assert_non_null(strstr(reply, "$10\r\nquote.MSFT\r\n"));
 }
 
-/* Reads a SCAN reply: the next cursor, and the keys appended to keys
- * (space separated). Returns the cursor. */
-static unsigned long long read_scan_reply(fixture_t *f, int fd, char *keys, size_t cap)
+/* Reads an array of bulk strings (a KEYS reply, the keys of a SCAN
+ * reply), appending each to keys with a space after it. Returns how many
+ * it read. */
+static long read_keys(fixture_t *f, int fd, char *keys, size_t cap)
 {
     char line[64];
-    recv_n(f, fd, line, 4);
-    assert_memory_equal(line, "*2\r\n", 4);
-    char *cursor = read_text_reply(f, fd);
-    unsigned long long next = strtoull(cursor, NULL, 10);
-    free(cursor);
     size_t n = 0;
     char ch = 0;
     while (ch != '\n') {
         recv_n(f, fd, &ch, 1);
+        assert_true(n < sizeof line - 1);
         line[n++] = ch;
     }
+    line[n] = '\0';
     assert_int_equal(line[0], '*');
-    for (long k = strtol(line + 1, NULL, 10); k > 0; k--) {
+    long count = strtol(line + 1, NULL, 10);
+    for (long k = count; k > 0; k--) {
         char *key = read_text_reply(f, fd);
         assert_true(strlen(keys) + strlen(key) + 2 < cap);
         strcat(keys, key);
         strcat(keys, " ");
         free(key);
     }
+    return count;
+}
+
+/* Reads a SCAN reply: the next cursor, and the keys appended to keys
+ * (space separated). Returns the cursor. */
+static unsigned long long read_scan_reply(fixture_t *f, int fd, char *keys, size_t cap)
+{
+    char line[4];
+    recv_n(f, fd, line, 4);
+    assert_memory_equal(line, "*2\r\n", 4);
+    char *cursor = read_text_reply(f, fd);
+    unsigned long long next = strtoull(cursor, NULL, 10);
+    free(cursor);
+    read_keys(f, fd, keys, cap);
     return next;
+}
+
+/* How many times key is one of the space-separated keys. */
+static int key_count(const char *keys, const char *key)
+{
+    size_t n = strlen(key);
+    int count = 0;
+    for (const char *at = keys; (at = strstr(at, key)) != NULL; at += n)
+        if ((at == keys || at[-1] == ' ') && at[n] == ' ')
+            count++;
+    return count;
+}
+
+/* The reply of KEYS pattern, its keys space separated into keys. Returns
+ * how many. */
+static long keys_of(fixture_t *f, int fd, const char *pattern, char *keys, size_t cap)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "KEYS %s\r\n", pattern);
+    send_str(fd, cmd);
+    keys[0] = '\0';
+    return read_keys(f, fd, keys, cap);
+}
+
+/* Whether GET key answers a value (1) or nil (0), the value read. */
+static int get_has_value(fixture_t *f, int fd, const char *key)
+{
+    char cmd[64], line[32];
+    size_t n = 0;
+    snprintf(cmd, sizeof cmd, "GET %s\r\n", key);
+    send_str(fd, cmd);
+    do {
+        assert_true(n < sizeof line - 1);
+        recv_n(f, fd, &line[n], 1);
+    } while (line[n++] != '\n');
+    line[n] = '\0';
+    assert_int_equal(line[0], '$');
+    if (strcmp(line, "$-1\r\n") == 0)
+        return 0;
+    size_t len = strtoul(line + 1, NULL, 10);
+    char *body = malloc(len + 2);
+    recv_n(f, fd, body, len + 2);
+    free(body);
+    return 1;
+}
+
+#define SEC 1000000000ll
+
+static void test_keys_lists_a_bar_key_exactly_when_its_get_answers_a_bar(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    start_bars(f);
+    int c = connect_client(f);
+    char keys[1024];
+    trade(f, "AAPL", 1012500, 100, 'B', SEC / 10);
+    trade(f, "MSFT", 3000000, 5, 'S', SEC / 5);
+    quote(f, "IBM", 1500000, 1, 1500100, 1, SEC / 4);
+    /* Open bars are no last value yet. */
+    assert_int_equal(keys_of(f, c, "bar.*", keys, sizeof keys), 0);
+    /* MSFT's trade at 1.5s moves the clock past AAPL's and its own first
+     * 1s bar: those close; the 1m bars stay open. */
+    trade(f, "MSFT", 3000100, 5, 'S', 3 * SEC / 2);
+    assert_int_equal(keys_of(f, c, "bar.*", keys, sizeof keys), 2);
+    assert_int_equal(key_count(keys, "bar.1s.AAPL"), 1);
+    assert_int_equal(key_count(keys, "bar.1s.MSFT"), 1);
+    /* A quote at 61s closes every bar still open; IBM never traded. */
+    quote(f, "IBM", 1500000, 1, 1500100, 1, 61 * SEC);
+    assert_int_equal(keys_of(f, c, "bar.*", keys, sizeof keys), 4);
+    static const char *const candidates[] = {
+        "bar.1s.AAPL", "bar.1s.MSFT", "bar.1s.IBM",  "bar.1s.NOPE", "bar.1m.AAPL",
+        "bar.1m.MSFT", "bar.1m.IBM",  "bar.1m.NOPE", "bar.5m.AAPL", "bar.1m.",
+    };
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        int has_value = get_has_value(f, c, candidates[i]);
+        if (key_count(keys, candidates[i]) != has_value)
+            fail_msg("%s: listed %d times, GET %s", candidates[i], key_count(keys, candidates[i]),
+                     has_value ? "answers a bar" : "answers nil");
+    }
+    assert_int_equal(keys_of(f, c, "bar.1m.*", keys, sizeof keys), 2);
+    assert_int_equal(key_count(keys, "bar.1m.AAPL") + key_count(keys, "bar.1m.MSFT"), 2);
+    assert_int_equal(keys_of(f, c, "*AAPL", keys, sizeof keys), 3);
+    assert_int_equal(key_count(keys, "trade.AAPL") + key_count(keys, "bar.1s.AAPL") +
+                         key_count(keys, "bar.1m.AAPL"),
+                     3);
+    assert_int_equal(keys_of(f, c, "*", keys, sizeof keys), 7); /* + trade.MSFT, quote.IBM */
+}
+
+static void test_scan_visits_every_bar_key_once_and_a_call_stays_bounded(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    start_bars(f);
+    int c = connect_client(f);
+    char sym[16], keys[16384] = "", cmd[128];
+    for (int i = 0; i < 100; i++) {
+        snprintf(sym, sizeof sym, "S%d", i);
+        trade(f, sym, 10000 + i, 1, 'B', i + 1);
+    }
+    quote(f, "S0", 10000, 1, 10100, 1, 61 * SEC); /* closes every bar */
+    /* All keys, COUNT 1: each call answers the keys of the one symbol that
+     * reaches COUNT, at most its trade, quote and two bars. */
+    unsigned long long cursor = 0;
+    int calls = 0;
+    do {
+        snprintf(cmd, sizeof cmd, "SCAN %llu COUNT 1\r\n", cursor);
+        send_str(c, cmd);
+        size_t before = strlen(keys);
+        cursor = read_scan_reply(f, c, keys, sizeof keys);
+        int got = 0;
+        for (size_t i = before; keys[i] != '\0'; i++)
+            got += keys[i] == ' ';
+        assert_true(got <= 4);
+        assert_true(++calls < 100000);
+    } while (cursor != 0);
+    for (int i = 0; i < 100; i++) {
+        static const char *const kinds[] = {"trade", "bar.1s", "bar.1m"};
+        for (size_t k = 0; k < 3; k++) {
+            char want[32];
+            snprintf(want, sizeof want, "%s.S%d", kinds[k], i);
+            if (key_count(keys, want) != 1)
+                fail_msg("%s came %d times", want, key_count(keys, want));
+        }
+    }
+    assert_int_equal(key_count(keys, "quote.S0"), 1);
+    /* 301 keys and nothing else. */
+    int total = 0;
+    for (size_t i = 0; keys[i] != '\0'; i++)
+        total += keys[i] == ' ';
+    assert_int_equal(total, 301);
+    /* Only bar keys, by MATCH, COUNT 7: each once, over several calls. */
+    keys[0] = '\0';
+    cursor = 0;
+    calls = 0;
+    do {
+        snprintf(cmd, sizeof cmd, "SCAN %llu MATCH bar.* COUNT 7\r\n", cursor);
+        send_str(c, cmd);
+        cursor = read_scan_reply(f, c, keys, sizeof keys);
+        assert_true(++calls < 100000);
+    } while (cursor != 0);
+    assert_true(calls > 1);
+    total = 0;
+    for (size_t i = 0; keys[i] != '\0'; i++)
+        total += keys[i] == ' ';
+    assert_int_equal(total, 200);
+    for (int i = 0; i < 100; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "bar.1s.S%d", i);
+        assert_int_equal(key_count(keys, want), 1);
+        snprintf(want, sizeof want, "bar.1m.S%d", i);
+        assert_int_equal(key_count(keys, want), 1);
+    }
 }
 
 static void test_scan_visits_every_key_once_over_a_full_iteration_and_ends_at_zero(void **state)
@@ -2633,6 +2827,37 @@ static void test_subscribe_psubscribe_publish_and_get_outside_the_rights_answer_
     expect(f, c, pframe("trade.A*", "trade.AAPL", "T,3,AAPL,1.0000,1,B"));
     roundtrip(f, c, "SUBSCRIBE trade.MSFT\r\n", NOPERM_CHANNEL);
     expect_nothing_before_pong(f, c, 1);
+}
+
+static void test_keys_and_scan_list_only_the_bar_keys_a_user_may_read(void **state)
+{
+    fixture_t *f = *state;
+    add_user(f->cfg, "carol", "pw-carol", (const char *const[]){"bar.1m.A*", NULL}, NULL);
+    add_user(f->cfg, "bob", "pw-bob", (const char *const[]){"trade.*", NULL}, NULL);
+    start(f);
+    start_bars(f);
+    int c = connect_client(f), b = connect_client(f);
+    roundtrip(f, c, "AUTH carol pw-carol\r\n", "+OK\r\n");
+    roundtrip(f, b, "AUTH bob pw-bob\r\n", "+OK\r\n");
+    trade(f, "AAPL", 10000, 1, 'B', SEC / 10);
+    trade(f, "AMZN", 20000, 2, 'B', SEC / 5);
+    trade(f, "MSFT", 30000, 3, 'B', SEC / 4);
+    quote(f, "MSFT", 30000, 1, 30100, 1, 61 * SEC); /* closes every bar */
+    char keys[1024];
+    assert_int_equal(keys_of(f, c, "*", keys, sizeof keys), 2);
+    assert_int_equal(key_count(keys, "bar.1m.AAPL"), 1);
+    assert_int_equal(key_count(keys, "bar.1m.AMZN"), 1);
+    keys[0] = '\0';
+    send_str(c, "SCAN 0 COUNT 1000\r\n");
+    assert_int_equal(read_scan_reply(f, c, keys, sizeof keys), 0);
+    assert_int_equal(key_count(keys, "bar.1m.AAPL") + key_count(keys, "bar.1m.AMZN"), 2);
+    assert_int_equal(strlen(keys), 2 * strlen("bar.1m.AAPL "));
+    roundtrip(f, c, "SCAN 0 MATCH bar.1s.* COUNT 1000\r\n", "*2\r\n$1\r\n0\r\n*0\r\n");
+    roundtrip(f, c, "GET bar.1s.AAPL\r\n", NOPERM_KEY); /* as KEYS left it out */
+    assert_int_equal(get_has_value(f, c, "bar.1m.AAPL"), 1);
+    /* bob reads the trade channels and no bar. */
+    assert_int_equal(keys_of(f, b, "*", keys, sizeof keys), 3);
+    assert_int_equal(keys_of(f, b, "bar.*", keys, sizeof keys), 0);
 }
 
 static void test_no_way_in_delivers_a_forbidden_channel_to_a_restricted_user(void **state)
@@ -3179,6 +3404,8 @@ int main(void)
         T(test_keys_lists_the_channels_with_a_last_value_that_match),
         T(test_scan_visits_every_key_once_over_a_full_iteration_and_ends_at_zero),
         T(test_scan_refuses_bad_cursors_and_options_in_redis_words),
+        T(test_keys_lists_a_bar_key_exactly_when_its_get_answers_a_bar),
+        T(test_scan_visits_every_bar_key_once_and_a_call_stays_bounded),
         T(test_get_book_answers_the_top_levels_of_each_side_from_itch_orders),
         T(test_get_book_after_a_change_shows_it_and_a_repeat_shows_the_same),
         T(test_a_new_day_frees_what_the_last_days_symbols_kept),
@@ -3247,6 +3474,7 @@ int main(void)
         T(test_the_default_user_of_pubsub_password_keeps_every_right_beside_users),
         T(test_subscribe_psubscribe_publish_and_get_outside_the_rights_answer_noperm),
         T(test_a_conflated_name_is_entitled_by_its_base_name),
+        T(test_keys_and_scan_list_only_the_bar_keys_a_user_may_read),
         T(test_no_way_in_delivers_a_forbidden_channel_to_a_restricted_user),
         T(test_a_reload_that_narrows_rights_disconnects_exactly_the_affected_clients),
         T(test_auth_as_a_user_who_may_not_hold_the_subscriptions_closes_the_client),

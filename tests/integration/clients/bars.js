@@ -5,6 +5,8 @@
 //   node bars.js subscribe <port> <channel>   prints "subscribed", then the
 //                                             first message's text, and exits
 //   node bars.js get <port> <key>             prints GET's answer as JSON
+//   node bars.js scan <port> <pattern>        prints each key scanIterator
+//                                             visits (MATCH pattern, COUNT 1)
 //
 // Exits 1 with the error on anything unexpected, or after 20 s.
 
@@ -23,6 +25,13 @@ async function run() {
   await client.connect();
   if (mode === 'get') {
     process.stdout.write(`${JSON.stringify(await client.get(name))}\n`);
+    await client.quit();
+    return;
+  }
+  if (mode === 'scan') {
+    for await (const batch of client.scanIterator({ MATCH: name, COUNT: 1 })) {
+      for (const key of Array.isArray(batch) ? batch : [batch]) process.stdout.write(`${key}\n`);
+    }
     await client.quit();
     return;
   }

@@ -14,7 +14,9 @@ redis-server the ACL user `&trade.A* ~trade.A*`), and for tickd
 `payload: csv`, so that a PUBLISHed tick comes back as the very CSV line that
 was sent when that line is already in tickd's normal form (prices with four
 decimals), exactly as Redis echoes it. The tick lines below are in that form,
-so a test asserts byte-for-byte content on both servers.
+so a test asserts byte-for-byte content on both servers. tickd makes no bars
+(`bars.intervals: []`), so that its keys are the seeded ones, as on
+redis-server.
 """
 
 import hashlib
@@ -136,7 +138,11 @@ class TickdServer:
         digest = hashlib.sha256(ALICE_PASSWORD.encode()).hexdigest()
         users = ["users:", f"  - name: {ALICE}", f"    password_sha256: {digest}",
                  f'    subscribe: ["{ALICE_CHANNELS}"]', f'    publish: ["{ALICE_CHANNELS}"]']
-        self.tickd = Tickd(pubsub_extra=["payload: csv", f'password: "{password}"', *users]).start()
+        # No bars: redis-server holds only the seeded keys, and tickd's bars
+        # (1s and 1m by default, a 1s bar closed by the timer about a second
+        # after a seeded trade) would add bar keys to KEYS and SCAN.
+        self.tickd = Tickd(pubsub_extra=["payload: csv", f'password: "{password}"', *users],
+                           extra="bars:\n  intervals: []\n").start()
         self.port = self.tickd.pubsub_port
 
     def seed(self, channel, line):
