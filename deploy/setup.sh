@@ -9,7 +9,7 @@
 #                           given after "run" replace "--config config/tickd.yaml")
 #   deploy/setup.sh test    install that and the test tools, check that every C
 #                           file is formatted (clang-format, the diff if not),
-#                           build with the tests, install the npm Redis clients
+#                           build with the tests, install the npm clients
 #                           the tests drive (npm ci --prefix tests, from
 #                           tests/package-lock.json), then run the whole test
 #                           suite (ctest); then again under AddressSanitizer and
@@ -48,7 +48,7 @@ test_packages=(
   python3-redis libhiredis-dev
   chromium chromium-driver
 )
-# Node and npm for the node-redis and ioredis tests: Debian's, unless a node is
+# Node and npm for the node-redis, ioredis and nats.js tests: Debian's, unless a node is
 # already installed (CI machines bring their own, with its npm).
 command -v node >/dev/null || test_packages+=(nodejs npm)
 
@@ -96,8 +96,8 @@ check_format() {
   log "formatting: every C file under alloc feed src tests is clang-format clean"
 }
 
-# The Redis clients from npm that tests/integration/clients/ drives (node-redis,
-# ioredis), exactly as tests/package-lock.json pins them, into tests/node_modules.
+# The clients from npm that tests/integration/clients/ drives (node-redis,
+# ioredis, nats.js), exactly as tests/package-lock.json pins them, into tests/node_modules.
 install_npm_clients() {
   if ! command -v npm >/dev/null; then
     log "npm is missing: install Debian's npm (or a Node.js that brings it) and retry"
