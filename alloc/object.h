@@ -171,6 +171,17 @@ obj_t *obj_new(heap_t *heap, const obj_type_t *type);
  * objects whose fields it then writes anyway. */
 obj_t *obj_new_uninit(heap_t *heap, const obj_type_t *type);
 
+/* Makes obj, which only the caller holds (a count of one) and which is not
+ * a container, a new object of its type in place: the caller then writes
+ * its fields as it would a new one's from obj_new_uninit(), and keeps the
+ * references it holds that the new object holds too. Nobody else can tell
+ * the new object from a fresh block, since nobody else held the old one.
+ * The type's counters say what happened: one object destroyed and one
+ * created (live unchanged). For the hot path, where an object replaces
+ * another of its type that dies at once (a symbol's last quote): no trip
+ * through the heap, no dealloc. */
+void obj_renew(heap_t *heap, obj_t *obj);
+
 /* Slow path of obj_decref(): destroys an object whose count reached zero,
  * and reports an underflow (count below zero) as a fatal error. */
 void obj__release(heap_t *heap, obj_t *obj);
@@ -196,8 +207,8 @@ static inline void obj_decref(heap_t *heap, obj_t *obj)
 typedef struct obj_type_stats {
     const obj_type_t *type;
     uint64_t live;      /* objects alive now */
-    uint64_t created;   /* obj_new() calls that succeeded, over the heap's life */
-    uint64_t destroyed; /* objects freed, over the heap's life */
+    uint64_t created;   /* obj_new() calls that succeeded, and obj_renew() calls */
+    uint64_t destroyed; /* objects freed, and objects renewed (obj_renew()) */
 } obj_type_stats_t;
 
 /* Counters of type on heap. Returns 0, or -ENOENT when type is not
