@@ -89,17 +89,9 @@ obj_t *obj_new(heap_t *heap, const obj_type_t *type)
     return obj;
 }
 
-obj_t *obj_new_uninit(heap_t *heap, const obj_type_t *type)
+obj_t *obj__new_uninit(heap_t *heap, const obj_type_t *type)
 {
     return obj_alloc(heap, type);
-}
-
-void obj_renew(heap_t *heap, obj_t *obj)
-{
-    TICKD_ASSERT(obj->refcnt == 1 && obj->type->traverse == NULL);
-    obj_type_slot_t *slot = &heap->rt->types[obj->type->slot];
-    slot->destroyed++;
-    slot->created++;
 }
 
 /* Word an object's refcnt field holds once its block was freed in debug

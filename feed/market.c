@@ -513,7 +513,7 @@ static int order_reduce(market_t *m, order_t *o, uint32_t shares, int all)
         int changed = book_reduce(o->sym->book, o->side, o->price, o->shares, 1);
         order_table_remove(&m->orders, o);
         m->stats.orders_live--;
-        obj_decref(m->heap, &o->ob);
+        obj_decref_inline(m->heap, &o->ob);
         return changed;
     }
     o->shares -= shares;
