@@ -89,7 +89,7 @@ obj_t *obj_new(heap_t *heap, const obj_type_t *type)
     return obj;
 }
 
-obj_t *obj_new_uninit(heap_t *heap, const obj_type_t *type)
+obj_t *obj__new_uninit(heap_t *heap, const obj_type_t *type)
 {
     return obj_alloc(heap, type);
 }

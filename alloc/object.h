@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "alloc/alloc.h"
+#include "alloc/assert.h"
 
 typedef struct obj obj_t;
 typedef struct obj_type obj_type_t;
@@ -163,13 +164,65 @@ int obj_type_register(heap_t *heap, const obj_type_t *type);
  * obj_type_register() refuses is a programming error and aborts. */
 obj_t *obj_new(heap_t *heap, const obj_type_t *type);
 
+/* Counters of one type slot: the runtime's type table (alloc/runtime.h)
+ * is an array of them, at the start of the runtime, so that the inline
+ * paths below can count without a call. */
+typedef struct obj_type_slot {
+    /* The type registered in this slot, NULL while the slot is free. */
+    const obj_type_t *type;
+    uint64_t created;
+    uint64_t destroyed;
+} obj_type_slot_t;
+
+static inline obj_type_slot_t *obj__type_slots(const heap_t *heap)
+{
+    return (obj_type_slot_t *)(void *)heap->rt;
+}
+
+/* Out-of-line obj_new_uninit(), for what its inline path leaves. */
+obj_t *obj__new_uninit(heap_t *heap, const obj_type_t *type);
+
 /* obj_new() for a caller that writes every field of the object right away:
  * the bytes after the header are left as the heap block had them (garbage).
  * The object must be whole before anything can read it: before the caller
  * hands it on, drops it, or lets the collector run (for a container, its
  * traverse reads the reference fields). For the hot path, which creates
- * objects whose fields it then writes anyway. */
-obj_t *obj_new_uninit(heap_t *heap, const obj_type_t *type);
+ * objects whose fields it then writes anyway: an object of a registered
+ * type that is not a container is made inline (heap_alloc()'s fast path,
+ * the header, the count), anything else by obj__new_uninit(). */
+static inline __attribute__((always_inline)) obj_t *obj_new_uninit(heap_t *heap,
+                                                                   const obj_type_t *type)
+{
+    TICKD_ASSERT(heap->rt != NULL && "obj_runtime_create() comes before obj_new()");
+    if (HEAP_LIKELY(type->traverse == NULL && type->slot < OBJ_TYPE_SLOTS &&
+                    obj__type_slots(heap)[type->slot].type == type)) {
+        obj_t *obj = heap_alloc(heap, type->size);
+        if (HEAP_UNLIKELY(obj == NULL))
+            return NULL;
+        obj->type = type;
+        obj->refcnt = 1;
+        obj__type_slots(heap)[type->slot].created++;
+        return obj;
+    }
+    return obj__new_uninit(heap, type);
+}
+
+/* Makes obj, which only the caller holds (a count of one) and which is not
+ * a container, a new object of its type in place: the caller then writes
+ * its fields as it would a new one's from obj_new_uninit(), and keeps the
+ * references it holds that the new object holds too. Nobody else can tell
+ * the new object from a fresh block, since nobody else held the old one.
+ * The type's counters say what happened: one object destroyed and one
+ * created (live unchanged). For the hot path, where an object replaces
+ * another of its type that dies at once (a symbol's last quote): no trip
+ * through the heap, no dealloc. */
+static inline void obj_renew(heap_t *heap, obj_t *obj)
+{
+    TICKD_ASSERT(obj->refcnt == 1 && obj->type->traverse == NULL);
+    obj_type_slot_t *slot = &obj__type_slots(heap)[obj->type->slot];
+    slot->destroyed++;
+    slot->created++;
+}
 
 /* Slow path of obj_decref(): destroys an object whose count reached zero,
  * and reports an underflow (count below zero) as a fatal error. */
@@ -192,12 +245,29 @@ static inline void obj_decref(heap_t *heap, obj_t *obj)
         obj__release(heap, obj);
 }
 
+/* obj_decref() for a hot call site: the death of an object that holds
+ * nothing (its type has neither traverse nor dealloc: nothing dies with it,
+ * there is no nesting to bound) is inline, its block going straight back
+ * to the heap's free cache; any other death is obj__release()'s. */
+static inline __attribute__((always_inline)) void obj_decref_inline(heap_t *heap, obj_t *obj)
+{
+    if (HEAP_UNLIKELY(--obj->refcnt <= 0)) {
+        const obj_type_t *type = obj->type;
+        if (HEAP_LIKELY(obj->refcnt == 0 && type->traverse == NULL && type->dealloc == NULL)) {
+            obj__type_slots(heap)[type->slot].destroyed++;
+            heap_free(heap, obj);
+            return;
+        }
+        obj__release(heap, obj);
+    }
+}
+
 /* Counters of one registered type. */
 typedef struct obj_type_stats {
     const obj_type_t *type;
     uint64_t live;      /* objects alive now */
-    uint64_t created;   /* obj_new() calls that succeeded, over the heap's life */
-    uint64_t destroyed; /* objects freed, over the heap's life */
+    uint64_t created;   /* obj_new() calls that succeeded, and obj_renew() calls */
+    uint64_t destroyed; /* objects freed, and objects renewed (obj_renew()) */
 } obj_type_stats_t;
 
 /* Counters of type on heap. Returns 0, or -ENOENT when type is not

@@ -4,7 +4,9 @@
  * Types are `static const` definitions shared by every heap; what is per heap
  * is the slot table: slot n holds the type that claimed slot n first, plus
  * the number of its objects created and destroyed on this heap. obj_new()
- * and the death of an object bump those counters directly (one add each);
+ * and the death of an object bump those counters directly (one add each),
+ * and obj_renew() both (an object reborn in place is one death and one
+ * birth);
  * this file validates and registers types, and reads the counters back for
  * the metrics (tickd_objects{type}, tickd_objects_created_total{type}).
  *

@@ -17,6 +17,7 @@
 #ifndef TICKD_ALLOC_RUNTIME_H
 #define TICKD_ALLOC_RUNTIME_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "alloc/alloc.h"
@@ -83,15 +84,10 @@ typedef struct gc_gen_totals {
     uint64_t last_ns[GC_LAST_PAUSES];
 } gc_gen_totals_t;
 
-/* Counters of one type slot. */
-typedef struct obj_type_slot {
-    /* The type registered in this slot, NULL while the slot is free. */
-    const obj_type_t *type;
-    uint64_t created;
-    uint64_t destroyed;
-} obj_type_slot_t;
-
 struct obj_runtime {
+    /* The type table, first: the inline paths of alloc/object.h reach it
+     * through obj__type_slots(). */
+    obj_type_slot_t types[OBJ_TYPE_SLOTS];
     /* Generations 0 (young) .. 2 (oldest). */
     gc_generation_t gens[GC_NGENERATIONS];
     /* Frozen containers: tracked, never examined (gc_freeze()). */
@@ -111,8 +107,9 @@ struct obj_runtime {
     unsigned dealloc_depth;
     obj_t *deferred;
     gc_gen_totals_t totals[GC_NGENERATIONS];
-    obj_type_slot_t types[OBJ_TYPE_SLOTS];
 };
+_Static_assert(offsetof(struct obj_runtime, types) == 0,
+               "obj__type_slots() reads the type table at the runtime's start");
 
 static inline gc_head_t *gc__head(const obj_t *obj)
 {

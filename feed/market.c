@@ -15,7 +15,9 @@
  *
  * Every tick goes to the sink first and then into its symbol's last-value
  * slot, which takes the market's reference; the tick it replaces is released
- * then and there, so a symbol holds exactly its latest trade and quote.
+ * then and there, so a symbol holds exactly its latest trade and quote. A
+ * last value nothing else holds is not released but renewed in place as the
+ * tick that replaces it (tick_new()).
  *
  * What each ITCH 5.0 message that touches trades or books does here, and
  * which of its fields (the specification's names) it reads besides Message
@@ -310,15 +312,26 @@ order_t *market_order(const market_t *m, uint64_t ref)
 /* ---- ticks ---- */
 
 /* A new tick of sym with its sequence number and times; the caller writes
- * the rest of its fields and hands it to publish(). NULL: out of memory. */
+ * the rest of its fields and hands it to publish(). When the last value of
+ * its kind that it will replace is held by nothing but sym (a count of one:
+ * no sink kept it), that tick is made the new one in place (obj_renew():
+ * counted as one tick destroyed and one created) instead of a new block
+ * taken and the old one released after, and it keeps its reference to sym.
+ * Nobody can see the difference: nobody else held the old tick. NULL: out
+ * of memory. */
 static inline tick_t *tick_new(market_t *m, symbol_t *sym, uint8_t kind, uint64_t seq,
                                int64_t ts_exch, int64_t ts_recv)
 {
-    tick_t *t = (tick_t *)obj_new_uninit(m->heap, &tick_type);
-    if (HEAP_UNLIKELY(t == NULL))
-        return NULL;
-    obj_incref(&sym->ob);
-    t->sym = sym;
+    tick_t *t = kind == TICK_TRADE ? sym->last_trade : sym->last_quote;
+    if (t != NULL && t->ob.refcnt == 1) {
+        obj_renew(m->heap, &t->ob);
+    } else {
+        t = (tick_t *)obj_new_uninit(m->heap, &tick_type);
+        if (HEAP_UNLIKELY(t == NULL))
+            return NULL;
+        obj_incref(&sym->ob);
+        t->sym = sym;
+    }
     t->kind = kind;
     t->seq = seq != 0 ? seq : m->seq + 1;
     if (t->seq > m->seq)
@@ -329,7 +342,8 @@ static inline tick_t *tick_new(market_t *m, symbol_t *sym, uint8_t kind, uint64_
 }
 
 /* Hands t to the sink, then into its symbol's last-value slot, which takes
- * tick_new()'s reference; the tick it replaces is released. */
+ * tick_new()'s reference; the tick it replaces is released. A tick renewed
+ * in place is in the slot already (the sink sees it there too). */
 static inline void publish(market_t *m, tick_t *t)
 {
     if (m->sink != NULL)
@@ -341,7 +355,7 @@ static inline void publish(market_t *m, tick_t *t)
         m->stats.trades++;
     else
         m->stats.quotes++;
-    if (old != NULL)
+    if (old != NULL && old != t)
         obj_decref(m->heap, &old->ob);
 }
 
@@ -484,7 +498,7 @@ static int order_reduce(market_t *m, order_t *o, uint32_t shares, int all)
         int changed = book_reduce(o->sym->book, o->side, o->price, o->shares, 1);
         order_table_remove(&m->orders, o);
         m->stats.orders_live--;
-        obj_decref(m->heap, &o->ob);
+        obj_decref_inline(m->heap, &o->ob);
         return changed;
     }
     o->shares -= shares;

@@ -197,6 +197,55 @@ test_uninit_object_is_counted_and_tracked_as_obj_new_and_its_payload_left_alone(
     obj_heap_assert_empty_and_destroy(heap);
 }
 
+/* obj_decref_inline() frees an object that holds nothing on the spot and
+ * counts it; an object whose type has a dealloc goes through obj__release()
+ * (its dealloc runs, its child dies with it); a count left above zero frees
+ * nothing. */
+static void test_inline_decref_frees_a_leaf_and_leaves_other_deaths_to_release(void **state)
+{
+    (void)state;
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_OFF);
+    plain_t *p = (plain_t *)obj_new_uninit(heap, &plain_type);
+    assert_non_null(p);
+    obj_incref(&p->ob);
+    obj_decref_inline(heap, &p->ob);
+    assert_int_equal(live_of(heap, &plain_type), 1);
+    obj_decref_inline(heap, &p->ob);
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(heap, &plain_type, &st), 0);
+    assert_int_equal(st.destroyed, 1);
+    assert_int_equal(st.live, 0);
+    /* the block went to its class's free cache: the next one of its size is it */
+    assert_ptr_equal(obj_new_uninit(heap, &plain_type), p);
+
+    holder_t *h = (holder_t *)obj_new(heap, &holder_type);
+    h->child = &p->ob;
+    obj_decref_inline(heap, &h->ob);
+    assert_int_equal(live_of(heap, &holder_type), 0);
+    assert_int_equal(live_of(heap, &plain_type), 0);
+    obj_heap_assert_empty_and_destroy(heap);
+}
+
+/* obj_renew() makes an object only its caller holds a new one in place:
+ * one destroyed and one created in its type's counters, live unchanged. */
+static void test_renew_counts_a_death_and_a_birth_and_keeps_the_object(void **state)
+{
+    (void)state;
+    heap_t *heap = obj_heap_new(HEAP_DEBUG_FROM_ENV);
+    plain_t *p = (plain_t *)obj_new(heap, &plain_type);
+    p->value = 7;
+    obj_renew(heap, &p->ob);
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(heap, &plain_type, &st), 0);
+    assert_int_equal(st.created, 2);
+    assert_int_equal(st.destroyed, 1);
+    assert_int_equal(st.live, 1);
+    assert_int_equal(p->ob.refcnt, 1);
+    assert_int_equal(p->value, 7);
+    obj_decref(heap, &p->ob);
+    obj_heap_assert_empty_and_destroy(heap);
+}
+
 static void test_object_lives_until_its_last_reference_is_dropped(void **state)
 {
     (void)state;
@@ -729,6 +778,8 @@ int main(void)
         cmocka_unit_test(
             test_uninit_object_is_counted_and_tracked_as_obj_new_and_its_payload_left_alone),
         cmocka_unit_test(test_object_lives_until_its_last_reference_is_dropped),
+        cmocka_unit_test(test_inline_decref_frees_a_leaf_and_leaves_other_deaths_to_release),
+        cmocka_unit_test(test_renew_counts_a_death_and_a_birth_and_keeps_the_object),
         cmocka_unit_test(test_object_takes_one_block_of_its_size_class_gc_header_included),
         cmocka_unit_test(test_object_over_the_small_limit_comes_from_the_large_path),
         cmocka_unit_test(test_dealloc_releases_children_which_die_with_their_last_reference),

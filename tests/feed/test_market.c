@@ -569,6 +569,87 @@ static void a_last_value_held_by_a_sink_keeps_its_symbol_until_let_go(void **sta
     assert_day_reclaimed(heap);
 }
 
+/* A sink that keeps a reference to the ticks it is given while asked to. */
+typedef struct keeper {
+    int keep;
+    tick_t *kept;
+} keeper_t;
+
+static void keep_when_asked(void *arg, tick_t *t)
+{
+    keeper_t *k = arg;
+    if (k->keep) {
+        obj_incref(&t->ob);
+        k->kept = t;
+    }
+}
+
+static obj_type_stats_t tick_stats(heap_t *heap)
+{
+    obj_type_stats_t st;
+    assert_int_equal(obj_type_get_stats(heap, &tick_type, &st), 0);
+    return st;
+}
+
+/* A last value that nothing but its symbol holds is made the tick that
+ * replaces it, in place, and counted as one tick destroyed and one created;
+ * a last value a sink holds is left as the sink saw it, and the next tick is
+ * a new object. */
+static void a_last_value_only_its_symbol_holds_is_renewed_in_place_and_counted(void **state)
+{
+    (void)state;
+    heap_t *heap = new_heap();
+    market_t *m;
+    keeper_t k = {0, NULL};
+    assert_int_equal(market_create(heap, 0, keep_when_asked, &k, &m), 0);
+    assert_int_equal(market_quote(m, "SPY", 3, 4512400, 100, 4512600, 200, 0, 1, 2), 0);
+    symbol_t *s = market_find(m, "SPY", 3);
+    tick_t *first = s->last_quote;
+
+    assert_int_equal(market_quote(m, "SPY", 3, 4512300, 300, 4512700, 400, 0, 3, 4), 0);
+    assert_ptr_equal(s->last_quote, first);
+    assert_int_equal(first->price, 4512300);
+    assert_int_equal(first->ask_size, 400);
+    assert_int_equal(first->seq, 2);
+    assert_int_equal(first->ts_exch, 3);
+    assert_int_equal(first->ob.refcnt, 1);
+    obj_type_stats_t st = tick_stats(heap);
+    assert_int_equal(st.created, 2);
+    assert_int_equal(st.destroyed, 1);
+    assert_int_equal(st.live, 1);
+
+    k.keep = 1; /* the sink holds the third quote: it must stay as it was */
+    assert_int_equal(market_quote(m, "SPY", 3, 4512200, 500, 4512800, 600, 0, 5, 6), 0);
+    k.keep = 0;
+    tick_t *kept = k.kept;
+    assert_int_equal(kept->ob.refcnt, 2);
+    assert_int_equal(market_quote(m, "SPY", 3, 4512100, 700, 4512900, 800, 0, 7, 8), 0);
+    assert_ptr_not_equal(s->last_quote, kept);
+    assert_int_equal(s->last_quote->price, 4512100);
+    assert_int_equal(kept->price, 4512200);
+    assert_int_equal(kept->ask_size, 600);
+    assert_int_equal(kept->seq, 3);
+    assert_int_equal(kept->ob.refcnt, 1);
+    st = tick_stats(heap);
+    assert_int_equal(st.created, 4);
+    assert_int_equal(st.destroyed, 2);
+    assert_int_equal(st.live, 2);
+    obj_decref(heap, &kept->ob);
+    assert_int_equal(tick_stats(heap).live, 1);
+
+    assert_int_equal(market_trade(m, "SPY", 3, 4512500, 10, 'B', 0, 9, 10), 0);
+    tick_t *trade = s->last_trade;
+    assert_int_equal(market_trade(m, "SPY", 3, 4512600, 20, 'S', 0, 11, 12), 0);
+    assert_ptr_equal(s->last_trade, trade);
+    assert_int_equal(trade->size, 20);
+    assert_int_equal(trade->side, 'S');
+    st = tick_stats(heap);
+    assert_int_equal(st.created, 6);
+    assert_int_equal(st.live, 2);
+    market_destroy(m);
+    assert_day_reclaimed(heap);
+}
+
 /* ---- one test per row of market.c's table, from bytes built by hand ---- */
 
 #define ROW_TS 34200000000000ull /* 09:30 */
@@ -1200,6 +1281,7 @@ int main(void)
         cmocka_unit_test(a_walk_in_steps_sees_every_symbol),
         cmocka_unit_test(the_collector_tracks_symbols_and_no_tick),
         cmocka_unit_test(a_last_value_held_by_a_sink_keeps_its_symbol_until_let_go),
+        cmocka_unit_test(a_last_value_only_its_symbol_holds_is_renewed_in_place_and_counted),
         cmocka_unit_test(row_A_adds_a_displayed_order_on_its_side_and_quotes_the_new_top),
         cmocka_unit_test(row_F_adds_like_A_whatever_the_attribution),
         cmocka_unit_test(row_E_prints_at_the_resting_price_on_the_aggressor_side_and_quotes),
