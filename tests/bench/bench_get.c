@@ -80,21 +80,6 @@ static int64_t mono_ns(void)
 static volatile pid_t pids[NSRV];
 static char tmp_dir[64];
 
-static void cleanup_files(void)
-{
-    char path[128];
-    if (tmp_dir[0] == '\0')
-        return;
-    snprintf(path, sizeof path, "%s/tickd.yaml", tmp_dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/tickd.log", tmp_dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/redis.log", tmp_dir);
-    unlink(path);
-    rmdir(tmp_dir);
-    tmp_dir[0] = '\0';
-}
-
 static void stop_servers(void)
 {
     for (int i = 0; i < NSRV; i++)
@@ -103,7 +88,7 @@ static void stop_servers(void)
             waitpid(pids[i], NULL, 0);
             pids[i] = 0;
         }
-    cleanup_files();
+    bench_remove_dir(tmp_dir);
 }
 
 static void on_signal(int sig)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,4 +99,22 @@ int bench_day_write(void *ctx, const void *p, size_t len)
     memcpy(d->data + d->len, p, len);
     d->len += len;
     return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    if (remove(path) != 0)
+        fprintf(stderr, "cannot remove %s: %s\n", path, strerror(errno));
+    return 0;
+}
+
+void bench_remove_dir(char *dir)
+{
+    if (dir[0] == '\0')
+        return;
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dir[0] = '\0';
 }

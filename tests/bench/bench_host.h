@@ -26,6 +26,11 @@ int bench_free_port(void);
  * child's pid, or -1 when fork failed. */
 pid_t bench_spawn(char *const argv[], const char *log);
 
+/* Removes the temporary directory dir (mkdtemp()) with everything in it,
+ * and empties dir so a second call does nothing: a benchmark calls it at
+ * its end and when a signal stops it. */
+void bench_remove_dir(char *dir);
+
 /* A generated day in memory: gen_itch() (feed/gen.h) writes it through
  * bench_day_write(), which grows data by doubling (0 or -ENOMEM). */
 typedef struct bench_day {

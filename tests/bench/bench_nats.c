@@ -117,13 +117,7 @@ static void kill_all(void)
         waitpid(procs[i], NULL, 0);
     }
     nprocs = 0;
-    if (tmp_dir[0] != '\0') {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "tickd-bench-nats: could not remove %s\n", tmp_dir);
-        tmp_dir[0] = '\0';
-    }
+    bench_remove_dir(tmp_dir);
 }
 
 static void on_signal(int sig)

@@ -89,19 +89,6 @@ static int64_t clock_ns(clockid_t id)
 static volatile pid_t tickd_pid;
 static char tmp_dir[64];
 
-static void cleanup_files(void)
-{
-    char path[128];
-    if (tmp_dir[0] == '\0')
-        return;
-    snprintf(path, sizeof path, "%s/tickd.yaml", tmp_dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/tickd.log", tmp_dir);
-    unlink(path);
-    rmdir(tmp_dir);
-    tmp_dir[0] = '\0';
-}
-
 static void on_signal(int sig)
 {
     if (tickd_pid > 0)
@@ -165,7 +152,7 @@ static void tickd_stop(void)
         waitpid(tickd_pid, NULL, 0);
         tickd_pid = 0;
     }
-    cleanup_files();
+    bench_remove_dir(tmp_dir);
 }
 
 /* ---- clients ---- */
