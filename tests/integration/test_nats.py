@@ -790,30 +790,76 @@ class ClusterTest(unittest.TestCase):
 
 @unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
 class HoldTest(unittest.TestCase):
-    def test_pending_messages_kept_elsewhere_hold_a_restart_only_until_hold_timeout(self):
-        nats = NatsServer().start()
-        self.addCleanup(nats.close)
-        js = NatsClient(nats.port)
-        self.addCleanup(js.close)
-        js.js_api("STREAM.CREATE.TICKS", {"name": "TICKS", "subjects": ["tickd.>"],
-                                          "storage": "file"})
-        b = Tickd(extra=nats_section([nats.url()], publish=False),
-                  feeds=nats_feed("upstream", "TICKS", "edge1") + "    hold_timeout: 2s\n",
-                  pubsub_extra=["snapshot_on_subscribe: false"])
-        self.addCleanup(b.close)
-        b.start()  # B's first run makes the durable consumer, and stops
-        wait_for(lambda: b.metric('tickd_feed_up{feed="upstream"}') == 1, timeout=15,
+    STREAM = {"name": "TICKS", "subjects": ["tickd.>"], "storage": "file"}
+
+    def setUp(self):
+        """B's consumer of stream TICKS, made by B's first run, which stops;
+        then, while B is down, 30 trades of X (ts 1..30) come into the
+        stream, and another process bound to B's consumer takes the first 10
+        (self.taken: their reply subjects and payloads) and does not
+        acknowledge them: they are pending."""
+        self.nats = NatsServer().start()
+        self.addCleanup(self.nats.close)
+        self.js = NatsClient(self.nats.port)
+        self.addCleanup(self.js.close)
+        self.js.js_api("STREAM.CREATE.TICKS", self.STREAM)
+        self.b = Tickd(extra=nats_section([self.nats.url()], publish=False),
+                       feeds=nats_feed("upstream", "TICKS", "edge1"),
+                       pubsub_extra=["snapshot_on_subscribe: false"])
+        self.addCleanup(self.b.close)
+        self.b.start()
+        wait_for(lambda: self.b.metric('tickd_feed_up{feed="upstream"}') == 1, timeout=15,
                  what="B's durable consumer")
+        self.assertEqual(self.b.stop(), 0, self.b.log()[-4000:])
+        for i in range(1, 31):
+            self.js.pub("tickd.trade.X", f"T,{i},X,{i}.0000,{i},B".encode())
+        self.taken = self.js.replies("_INBOX.pull", "$JS.API.CONSUMER.MSG.NEXT.TICKS.edge1",
+                                     b'{"batch":10,"expires":2000000000}', 10)
+        self.assertEqual([int(p.split(b",")[1]) for _, p in self.taken], list(range(1, 11)))
+        self.assertEqual(self.js.js_api("CONSUMER.INFO.TICKS.edge1")["num_ack_pending"], 10)
+
+    def restart_b(self, hold_timeout):
+        """B started again without its feed, a subscriber of trade.X, and
+        then (SIGHUP) the feed with that hold_timeout; the subscriber."""
+        b = self.b
+        b.feeds = ""
+        b.write_config()
+        b.start()
+        sub = b.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.X")
+        sub.sock.settimeout(10)
+        b.feeds = nats_feed("upstream", "TICKS", "edge1") + f"    hold_timeout: {hold_timeout}\n"
+        b.write_config()
+        b.signal(signal.SIGHUP)
+        b.wait_note("READY=1", 10)
+        return sub
+
+    def holding_seconds(self):
+        """/healthz's holding_seconds of B's feed: null when it does not hold."""
+        return json.loads(self.b.http_get("/healthz?verbose=1")[2])["feeds"][0]["holding_seconds"]
+
+    def test_messages_the_stream_dropped_while_b_was_down_do_not_hold_it(self):
+        # The stream's limit drops the 10 pending messages (max_msgs 20 keeps
+        # ts 11..30): nats-server takes them off the consumer's pending ones,
+        # and B, back with a hold_timeout far away, does not hold at all.
+        self.js.js_api("STREAM.UPDATE.TICKS", dict(self.STREAM, max_msgs=20))
+        self.assertEqual(self.js.js_api("CONSUMER.INFO.TICKS.edge1")["num_ack_pending"], 0)
+        b = self.b
+        sub = self.restart_b("30s")
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 20,
+                 timeout=10, what="B applying what the stream kept")
+        self.assertNotIn("never acknowledged come again", b.log())
+        self.assertEqual([json.loads(sub.read_frame()[2])["ts"] for _ in range(20)],
+                         list(range(11, 31)))
+        self.assertEqual(b.metric('tickd_feed_hold_timeouts_total{feed="upstream"}'), 0)
+        self.assertNotIn("stopped holding", b.log())
         self.assertEqual(b.stop(), 0, b.log()[-4000:])
 
-        # While B is down, 30 trades come into the stream, and another
-        # process bound to B's consumer takes the first 10 and keeps them in
-        # progress, never acknowledged: they stay pending, and do not come.
-        for i in range(1, 31):
-            js.pub("tickd.trade.X", f"T,{i},X,{i}.0000,{i},B".encode())
-        taken = js.replies("_INBOX.pull", "$JS.API.CONSUMER.MSG.NEXT.TICKS.edge1",
-                           b'{"batch":10,"expires":2000000000}', 10)
-        self.assertEqual([int(p.split(b",")[1]) for _, p in taken], list(range(1, 11)))
+    def test_pending_messages_kept_elsewhere_hold_a_restart_only_until_hold_timeout(self):
+        # The other process keeps its 10 in progress: they stay pending,
+        # and do not come.
+        js, taken, b = self.js, self.taken, self.b
         keeping = threading.Event()
         keeping.set()
 
@@ -830,22 +876,17 @@ class HoldTest(unittest.TestCase):
         # B comes back: the 10 pending messages never come, and B holds back
         # the 20 it fetches, and says so on /healthz, only until its
         # hold_timeout; then the 20 go on in stream order.
-        b.start()
-        sub = b.resp()
-        self.addCleanup(sub.close)
-        sub.call_frame("SUBSCRIBE", "trade.X")
+        sub = self.restart_b("2s")
         started = time.monotonic()
-        wait_for(lambda: json.loads(b.http_get("/healthz?verbose=1")[2])["feeds"][0]
-                 ["holding_seconds"] is not None, timeout=5, what="B holding, on /healthz")
+        wait_for(lambda: self.holding_seconds() is not None, timeout=5,
+                 what="B holding, on /healthz")
         wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 20,
                  timeout=10, what="B going on past the messages it waited for")
         self.assertGreaterEqual(time.monotonic() - started, 1.5)  # it did wait
-        sub.sock.settimeout(10)
         self.assertEqual([json.loads(sub.read_frame()[2])["ts"] for _ in range(20)],
                          list(range(11, 31)))
         self.assertEqual(b.metric('tickd_feed_hold_timeouts_total{feed="upstream"}'), 1)
-        self.assertIsNone(json.loads(b.http_get("/healthz?verbose=1")[2])["feeds"][0]
-                          ["holding_seconds"])
+        self.assertIsNone(self.holding_seconds())
         self.assertIn("feed upstream: consumer edge1 of stream TICKS: stopped holding after 2.",
                       b.log())
         self.assertIn("(hold_timeout 2s) with 10 messages delivered before and never "
