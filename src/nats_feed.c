@@ -103,7 +103,8 @@ typedef struct done_msg {
 typedef struct gave_up {
     int due;            /* the thread gave up and the loop has not logged it yet */
     size_t held;        /* messages it held, handed on in stream order ... */
-    uint64_t missing;   /* ... and pending messages it did not hold, not waited for longer */
+    int64_t missing;    /* ... and pending messages it did not hold, not waited for longer;
+                         * -1: unknown (the consumer's state could not be read) */
     int64_t waited_ns;  /* how long it held */
     int64_t timeout_ns; /* the limit that passed */
 } gave_up_t;
@@ -262,15 +263,17 @@ static void on_wake(nats_conn_t *c)
                     f->cfg.name, (unsigned long long)pending);
     }
     if (gave_up.due) {
+        char missing[64] = "messages (how many: NATS did not answer)";
+        if (gave_up.missing >= 0)
+            snprintf(missing, sizeof(missing), "%lld messages", (long long)gave_up.missing);
         f->hold_timeouts++;
         log_msg(LOG_WARNING,
                 "feed %s: consumer %s of stream %s: stopped holding after %.1fs (hold_timeout "
-                "%gs) with %llu messages delivered before and never acknowledged still missing; "
-                "the %zu held go on in stream order, and a missing one that comes later is "
-                "applied then, out of order",
+                "%gs) with %s delivered before and never acknowledged still missing; the %zu "
+                "held go on in stream order, and a missing one that comes later is applied "
+                "then, out of order",
                 f->cfg.name, f->cfg.durable, f->cfg.stream, (double)gave_up.waited_ns / 1e9,
-                (double)gave_up.timeout_ns / 1e9, (unsigned long long)gave_up.missing,
-                gave_up.held);
+                (double)gave_up.timeout_ns / 1e9, missing, gave_up.held);
     }
 
     if (n == 0)
@@ -591,7 +594,7 @@ static void gate_hold(nats_feed_t *f, const in_msg_t *got, size_t n)
         f->gave_up = (gave_up_t){
             .due = 1,
             .held = f->hold_count,
-            .missing = pending > (int64_t)f->hold_count ? (uint64_t)pending - f->hold_count : 0,
+            .missing = pending < 0 ? -1 : pending - (int64_t)f->hold_count,
             .waited_ns = now - f->gate_since,
             .timeout_ns = f->hold_timeout,
         };
