@@ -1101,7 +1101,8 @@ enum {
     FK_STREAM,
     FK_DURABLE,
     FK_DELIVER,
-    FK_START_TIME
+    FK_START_TIME,
+    FK_HOLD_TIMEOUT
 };
 
 /* What each feed type takes: its formats, and the keys it requires. */
@@ -1155,6 +1156,8 @@ static const struct field feed_fields[] = {
                     .choices = delivers, .kinds = NATS_KIND},
     [FK_START_TIME] = {"start_time", read_start_time, "a UTC time such as 2026-12-03T13:30:00Z",
                        FEED(start_time_ns), .kinds = NATS_KIND},
+    [FK_HOLD_TIMEOUT] = {"hold_timeout", read_duration, "a duration from 100ms to 1h, such as 15s",
+                         FEED(hold_timeout_ns), 100 * MSEC, HOUR, .kinds = NATS_KIND},
     {0},
 };
 
@@ -1213,8 +1216,8 @@ static int check_nats_feed(struct loader *ld, const char *path, const struct fee
         return fail(ld, keys->seen.at[FK_STREAM], keypath,
                     "a JetStream feed needs a durable consumer: add durable (e.g. durable: edge1)");
     }
-    static const size_t js_only[] = {FK_DURABLE, FK_DELIVER, FK_START_TIME};
-    for (size_t k = 0; k < 3; k++) {
+    static const size_t js_only[] = {FK_DURABLE, FK_DELIVER, FK_START_TIME, FK_HOLD_TIMEOUT};
+    for (size_t k = 0; k < sizeof(js_only) / sizeof(js_only[0]); k++) {
         if ((m & (1u << js_only[k])) && !(m & (1u << FK_STREAM))) {
             join(keypath, path, feed_fields[js_only[k]].name);
             return fail(ld, keys->seen.at[js_only[k]], keypath,

@@ -67,6 +67,8 @@ typedef struct config_feed {
     char durable[64];        /* nats: the durable consumer's name (with stream) */
     int deliver;             /* nats: enum nats_deliver */
     int64_t start_time_ns;   /* nats: deliver by_start_time from here (CLOCK_REALTIME ns) */
+    int64_t hold_timeout_ns; /* nats: a restart holds back for the consumer's pending messages
+                              * at most this long; 0: three times its ack wait */
 } config_feed_t;
 
 /* NATS: the sink that publishes every tick, and the connection settings of

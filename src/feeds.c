@@ -172,6 +172,7 @@ void feed_get_stats(const feed_t *f, feed_stats_t *out)
         ingest_stats_t ns;
         nats_feed_stats(f->nats, &ns, &out->duplicates);
         add_stats(out, &ns);
+        out->hold_timeouts += nats_feed_hold_timeouts(f->nats);
     }
     if (f->cfg.kind == FEED_UDP)
         udp_stats(f, out);
@@ -789,6 +790,7 @@ void feed_get_health(const feed_t *f, health_feed_t *out)
             .connected = f->nats != NULL && nats_feed_connected(f->nats),
             .last_message_ns = f->nats != NULL ? nats_feed_last_ns(f->nats) : 0,
             .quiet_since_ns = quiet,
+            .hold_since_ns = f->nats != NULL ? nats_feed_holding_since(f->nats) : 0,
             .stale_after_ns = f->cfg.stale_after_ns,
         };
         return;

@@ -50,6 +50,7 @@ typedef struct feed_stats {
     uint64_t duplicates;      /* MoldUDP64 messages skipped as already delivered */
     uint64_t session_changes; /* MoldUDP64 session name changes */
     uint64_t rejected;        /* decoded but refused by the market */
+    uint64_t hold_timeouts;   /* nats (JetStream): holds given up on hold_timeout */
     uint64_t connections;     /* tcp: connected sources now */
     int up;                   /* file open / listener bound */
 } feed_stats_t;

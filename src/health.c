@@ -48,7 +48,9 @@ int health_judge(const health_feed_t *h, int64_t now_ns, char *reason, size_t le
         return 1;
     const char *what = !h->connected && strcmp(h->type, "tcp") == 0 ? "no source connected"
                        : h->finished                                ? "finished, no message"
-                                                                    : "no message";
+                       : h->hold_since_ns != 0
+                           ? "holding back for the consumer's pending messages, no message"
+                           : "no message";
     snprintf(reason, len, "%s for %.1fs (stale_after %gs)", what, (double)quiet_ns / NS_PER_SEC,
              (double)h->stale_after_ns / NS_PER_SEC);
     return 0;
@@ -101,6 +103,10 @@ static int render_feed_json(http_body_t *b, const health_feed_t *h, int healthy,
         err = h->stale_after_ns != 0 ? http_body_printf(b, ",\"stale_after_seconds\":%.9g",
                                                         (double)h->stale_after_ns / NS_PER_SEC)
                                      : http_body_printf(b, ",\"stale_after_seconds\":null");
+    if (err == 0)
+        err = h->hold_since_ns != 0 ? http_body_printf(b, ",\"holding_seconds\":%.3f",
+                                                       seconds_since(h->hold_since_ns, now_ns))
+                                    : http_body_printf(b, ",\"holding_seconds\":null");
     if (err == 0)
         err = http_body_printf(b, ",\"healthy\":%s,\"reason\":", json_bool(healthy));
     if (err == 0)

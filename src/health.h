@@ -8,7 +8,10 @@
  * limit and has been quiet for longer than that. A non-looping file feed at
  * its end is finished, which is healthy unless it has a limit: then it goes
  * stale like any other feed once the limit has passed since its last
- * message.
+ * message. A JetStream nats feed that holds back what it fetches at a
+ * restart (waiting for messages delivered before, for at most its
+ * hold_timeout) says so and since when; holding is not a fault in itself,
+ * but a stale feed that holds says that is why it is quiet.
  *
  * Pure: no clock, no loop, no feed; the caller says what time it is.
  */
@@ -34,6 +37,9 @@ typedef struct health_feed {
     int64_t quiet_since_ns;  /* silence counts from here: the latest of the feed's start, its
                               * last message and (tcp) a source's connect or disconnect */
     uint64_t stale_after_ns; /* feeds[].stale_after; 0: no limit */
+    int64_t hold_since_ns;   /* nats (JetStream): CLOCK_REALTIME since which it holds back what
+                              * it fetches for the consumer's pending messages, at most
+                              * hold_timeout (nats_feed.h); 0 when it does not */
 } health_feed_t;
 
 /* Judges h at now_ns: 1 healthy, 0 not. When not, why goes in reason (a
@@ -64,7 +70,7 @@ typedef struct health_reload {
  * JSON: {"status":"ok"|"unhealthy","stopping":false,"feeds":[{"name":..,
  * "type":..,"up":true,"connected":true,"finished":false,
  * "seconds_since_last_message":1.25 or null,"stale_after_seconds":5 or null,
- * "healthy":true,"reason":null or "..."}, ...],
+ * "holding_seconds":2.5 or null,"healthy":true,"reason":null or "..."}, ...],
  * "last_reload":null or {"ok":false,"error":"..." or null,"seconds_ago":3.5}}
  */
 int health_render(const health_feed_t *feeds, size_t n, const health_reload_t *reload, int stopping,

@@ -387,6 +387,10 @@ static void render_feeds(out_t *o, const metrics_snapshot_t *d)
         feed_family(o, st, n, "tickd_feed_rejected_total", "counter",
                     "Inputs decoded but refused by the market, per feed.",
                     offsetof(feed_stats_t, rejected));
+        feed_family(o, st, n, "tickd_feed_hold_timeouts_total", "counter",
+                    "JetStream nats feeds: restarts that stopped holding back for the consumer's "
+                    "pending messages when hold_timeout passed, per feed.",
+                    offsetof(feed_stats_t, hold_timeouts));
         feed_family(o, st, n, "tickd_feed_connections", "gauge",
                     "Sources connected now (TCP feeds), per feed.",
                     offsetof(feed_stats_t, connections));

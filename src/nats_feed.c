@@ -39,6 +39,25 @@
  * of the NATS_FEED_WINDOW messages between NATS and their acknowledgement
  * (the consumer's max_ack_pending).
  *
+ * The hold is bounded. A pending message that never comes (another process
+ * bound to the same consumer keeps it in progress, or the consumer's ack
+ * wait is long) would hold the feed forever; so the gate also opens when
+ * feeds[].hold_timeout has passed since it closed (default three times the
+ * consumer's ack wait, read at the bind). The thread then hands what it
+ * holds to the loop in stream order, as above, and the loop logs one line
+ * (the feed, the consumer, how many it held and how many it waited for)
+ * and counts it (nats_feed_hold_timeouts()). A message the server removed
+ * from the stream (a purge, the stream's limits, a deleted message) needs
+ * no timeout: nats-server drops it from the consumer's pending messages,
+ * so NumAckPending falls and the gate opens at the next check. What the
+ * gate gave up on and still comes later (the other process lets it go) is
+ * applied when it comes, out of stream order: per-symbol order breaks for
+ * those messages only. It is applied once: the loop's window (below) knows
+ * it was never applied, as long as fewer than DEDUP_WINDOW later stream
+ * sequences were applied first; one later still is taken as applied,
+ * acknowledged and counted as a duplicate, not applied. The journal keeps
+ * no stream sequences: it records ticks in the order the loop applied them.
+ *
  * The loop never calls libnats but to read a message's bytes (memory the
  * message owns) and never frees one: every natsMsg is created and destroyed
  * on libnats's side of the queues. On stop the loop hands its parked
@@ -59,13 +78,14 @@
 #include "src/nats_conn.h"
 #include "src/nats_decode.h"
 
-#define FETCH_BATCH   256
-#define FETCH_WAIT_MS 100
-#define RETRY_WAIT_MS 50
-#define DEDUP_WINDOW  (4 * NATS_FEED_WINDOW) /* bits: stream sequences above applied_upto */
-#define ACK_WAIT_NS   (5LL * 1000000000LL)   /* JetStream delivers again after this */
-#define GATE_CHECK_NS (200LL * 1000000LL)    /* the consumer's state, read while holding */
-#define GATE_KEEP_NS  (ACK_WAIT_NS / 3)      /* held messages marked in progress this often */
+#define FETCH_BATCH    256
+#define FETCH_WAIT_MS  100
+#define RETRY_WAIT_MS  50
+#define DEDUP_WINDOW   (4 * NATS_FEED_WINDOW) /* bits: stream sequences above applied_upto */
+#define ACK_WAIT_NS    (5LL * 1000000000LL)   /* JetStream delivers again after this */
+#define GATE_CHECK_NS  (200LL * 1000000LL)    /* the consumer's state, read while holding */
+#define GATE_KEEP_NS   (ACK_WAIT_NS / 3)      /* held messages marked in progress this often */
+#define HOLD_ACK_WAITS 3                      /* hold_timeout by default: this many ack waits */
 
 /* A fetched message and its stream sequence number (0 on core NATS). */
 typedef struct in_msg {
@@ -78,6 +98,16 @@ typedef struct done_msg {
     natsMsg *msg;
     int ack; /* acknowledge it (JetStream), else just destroy it */
 } done_msg_t;
+
+/* The gate opened on hold_timeout: what the loop logs. */
+typedef struct gave_up {
+    int due;            /* the thread gave up and the loop has not logged it yet */
+    size_t held;        /* messages it held, handed on in stream order ... */
+    int64_t missing;    /* ... and pending messages it did not hold, not waited for longer;
+                         * -1: unknown (the consumer's state could not be read) */
+    int64_t waited_ns;  /* how long it held */
+    int64_t timeout_ns; /* the limit that passed */
+} gave_up_t;
 
 /* A message applied, waiting for the journal to reach mark. */
 typedef struct parked_msg {
@@ -101,13 +131,15 @@ struct nats_feed {
     uint64_t floor;   /* the consumer's ack floor at the bind ... */
     uint64_t pending; /* ... and its pending messages then ... */
     int floor_new;    /* ... not read by the loop yet */
+    gave_up_t gave_up;
 
     /* the loop's */
-    in_msg_t *taken;       /* scratch: the messages taken from in */
-    natsMsg **batch;       /* scratch: messages to hand back */
-    uint64_t applied_upto; /* JetStream: every stream sequence up to here applied */
-    uint64_t *applied;     /* DEDUP_WINDOW bits: applied_upto + 1 + i applied */
-    uint64_t duplicates;   /* redeliveries of ticks applied already */
+    in_msg_t *taken;        /* scratch: the messages taken from in */
+    natsMsg **batch;        /* scratch: messages to hand back */
+    uint64_t applied_upto;  /* JetStream: every stream sequence up to here applied */
+    uint64_t *applied;      /* DEDUP_WINDOW bits: applied_upto + 1 + i applied */
+    uint64_t duplicates;    /* redeliveries of ticks applied already */
+    uint64_t hold_timeouts; /* times the gate opened on hold_timeout */
     parked_msg_t *parked;
     size_t parked_head, parked_count;
     ingest_stats_t stats;
@@ -118,8 +150,11 @@ struct nats_feed {
     natsSubscription *sub;
     jsCtx *js;
     atomic_int subscribed;
-    int gate_closed; /* holding back until the consumer's pending messages came */
-    in_msg_t *hold;  /* what it holds, hold_count of them, each stream sequence once */
+    int gate_closed;            /* holding back until the consumer's pending messages came */
+    atomic_llong holding_since; /* CLOCK_REALTIME the gate closed; 0 open (the loop reads it) */
+    int64_t gate_since;         /* CLOCK_MONOTONIC the gate closed */
+    int64_t hold_timeout;       /* ns: the gate opens after this long, whatever is missing */
+    in_msg_t *hold;             /* what it holds, hold_count of them, each stream sequence once */
     size_t hold_count;
     int64_t gate_checked; /* CLOCK_MONOTONIC: the consumer's state last read */
     int64_t gate_kept;    /* CLOCK_MONOTONIC: the held messages last marked in progress */
@@ -215,6 +250,8 @@ static void on_wake(nats_conn_t *c)
     int bound = f->floor_new;
     uint64_t floor = f->floor, pending = f->pending;
     f->floor_new = 0;
+    gave_up_t gave_up = f->gave_up;
+    f->gave_up.due = 0;
     pthread_mutex_unlock(&c->mu);
     if (bound) {
         f->applied_upto = floor;
@@ -225,6 +262,20 @@ static void on_wake(nats_conn_t *c)
                     "again; later ones wait for them, to keep the stream's order",
                     f->cfg.name, (unsigned long long)pending);
     }
+    if (gave_up.due) {
+        char missing[64] = "messages (how many: NATS did not answer)";
+        if (gave_up.missing >= 0)
+            snprintf(missing, sizeof(missing), "%lld messages", (long long)gave_up.missing);
+        f->hold_timeouts++;
+        log_msg(LOG_WARNING,
+                "feed %s: consumer %s of stream %s: stopped holding after %.1fs (hold_timeout "
+                "%gs) with %s delivered before and never acknowledged still missing; the %zu "
+                "held go on in stream order, and a missing one that comes later is applied "
+                "then, out of order",
+                f->cfg.name, f->cfg.durable, f->cfg.stream, (double)gave_up.waited_ns / 1e9,
+                (double)gave_up.timeout_ns / 1e9, missing, gave_up.held);
+    }
+
     if (n == 0)
         return;
 
@@ -290,6 +341,16 @@ void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out, uint64_t *duplic
     *duplicates = f->duplicates;
 }
 
+uint64_t nats_feed_hold_timeouts(const nats_feed_t *f)
+{
+    return f->hold_timeouts;
+}
+
+int64_t nats_feed_holding_since(const nats_feed_t *f)
+{
+    return atomic_load(&f->holding_since);
+}
+
 int nats_feed_up(const nats_feed_t *f)
 {
     return atomic_load(&f->subscribed);
@@ -323,6 +384,10 @@ static natsStatus read_consumer(nats_feed_t *f, jsOptions *jo)
     if (s != NATS_OK)
         return s;
     uint64_t pending = ci->NumAckPending > 0 ? (uint64_t)ci->NumAckPending : 0;
+    f->hold_timeout = f->cfg.hold_timeout_ns != 0 ? f->cfg.hold_timeout_ns
+                      : ci->Config != NULL && ci->Config->AckWait > 0
+                          ? HOLD_ACK_WAITS * ci->Config->AckWait
+                          : HOLD_ACK_WAITS * ACK_WAIT_NS;
     pthread_mutex_lock(&f->conn.mu);
     f->floor = ci->AckFloor.Stream;
     f->pending = pending;
@@ -330,7 +395,8 @@ static natsStatus read_consumer(nats_feed_t *f, jsOptions *jo)
     pthread_mutex_unlock(&f->conn.mu);
     jsConsumerInfo_Destroy(ci);
     f->gate_closed = pending > 0;
-    f->gate_checked = f->gate_kept = clock_monotonic_ns();
+    f->gate_since = f->gate_checked = f->gate_kept = clock_monotonic_ns();
+    atomic_store(&f->holding_since, f->gate_closed ? clock_realtime_ns() : 0);
     return NATS_OK;
 }
 
@@ -485,8 +551,9 @@ static int holding(const nats_feed_t *f, uint64_t seq)
 
 /* The gate is closed: got[0..n) is held back (a second delivery of one
  * held is destroyed); the held messages are kept from the ack wait; and
- * once the consumer has no pending message but those held, they go to the
- * loop in stream order and the gate opens. */
+ * once the consumer has no pending message but those held, or once
+ * hold_timeout has passed, they go to the loop in stream order and the
+ * gate opens. */
 static void gate_hold(nats_feed_t *f, const in_msg_t *got, size_t n)
 {
     size_t kept = 0;
@@ -513,16 +580,29 @@ static void gate_hold(nats_feed_t *f, const in_msg_t *got, size_t n)
     f->gate_checked = now;
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
-    if (js_GetConsumerInfo(&ci, f->js, f->cfg.stream, f->cfg.durable, NULL, &jerr) != NATS_OK)
-        return; /* disconnected: again next time */
-    int64_t pending = ci->NumAckPending;
-    jsConsumerInfo_Destroy(ci);
-    if (pending > (int64_t)f->hold_count)
-        return;
+    int64_t pending = -1; /* unknown: disconnected */
+    if (js_GetConsumerInfo(&ci, f->js, f->cfg.stream, f->cfg.durable, NULL, &jerr) == NATS_OK) {
+        pending = ci->NumAckPending;
+        jsConsumerInfo_Destroy(ci);
+    }
+    int complete = pending >= 0 && pending <= (int64_t)f->hold_count;
+    if (!complete && now - f->gate_since < f->hold_timeout)
+        return; /* again next time */
     qsort(f->hold, f->hold_count, sizeof(*f->hold), by_seq);
+    pthread_mutex_lock(&f->conn.mu);
+    if (!complete)
+        f->gave_up = (gave_up_t){
+            .due = 1,
+            .held = f->hold_count,
+            .missing = pending < 0 ? -1 : pending - (int64_t)f->hold_count,
+            .waited_ns = now - f->gate_since,
+            .timeout_ns = f->hold_timeout,
+        };
+    pthread_mutex_unlock(&f->conn.mu);
     hand_over(f, f->hold, f->hold_count, 0);
     f->hold_count = 0;
     f->gate_closed = 0;
+    atomic_store(&f->holding_since, 0);
 }
 
 static void feed_run(nats_conn_t *c)

@@ -20,7 +20,9 @@
  * nothing, and applies such messages ahead of those after them in the
  * stream (the order holds across a restart). A redelivery of a message
  * whose tick was applied (its acknowledgement was lost with a server) is
- * skipped: applied exactly once.
+ * skipped: applied exactly once. A restart holds back what it fetches until
+ * the consumer's pending messages came again, at most feeds[].hold_timeout
+ * (nats_feed.c's essay).
  */
 #ifndef TICKD_SRC_NATS_FEED_H
 #define TICKD_SRC_NATS_FEED_H
@@ -63,6 +65,14 @@ void nats_feed_set_market(nats_feed_t *f, market_t *m);
 /* Its counters: messages, decode errors, rejected; and JetStream
  * redeliveries of ticks applied already (skipped). */
 void nats_feed_stats(const nats_feed_t *f, ingest_stats_t *out, uint64_t *duplicates);
+
+/* Times the hold-back at a bind gave up on pending messages that did not
+ * come within hold_timeout (counted when the loop takes what it held). */
+uint64_t nats_feed_hold_timeouts(const nats_feed_t *f);
+
+/* CLOCK_REALTIME since which the feed holds back what it fetches, waiting
+ * for the consumer's pending messages; 0 when it does not. */
+int64_t nats_feed_holding_since(const nats_feed_t *f);
 
 /* Subscribed (the subscription or consumer exists) and connected now. */
 int nats_feed_up(const nats_feed_t *f);

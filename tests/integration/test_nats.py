@@ -22,6 +22,9 @@ with its default options:
   nats.max_pending, and publishes what it held once the server comes.
 - refused credentials are a clear error, never shown, and tickd keeps
   serving; bad payloads on a nats feed are counted and skipped.
+- the hold is bounded: a restarted edge whose consumer's pending messages
+  are kept by another process holds back what it fetches for at most its
+  hold_timeout, then goes on in stream order, says so and counts it.
 """
 
 import json
@@ -32,6 +35,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -469,13 +473,52 @@ class NatsClient:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
-    def pub(self, subject, payload):
-        self.sock.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload), payload))
+    def pub(self, subject, payload, reply=None):
+        reply = b" " + reply.encode() if reply else b""
+        self.sock.sendall(b"PUB %s%s %d\r\n%s\r\n" % (subject.encode(), reply, len(payload),
+                                                        payload))
 
     def flush(self):
         self.sock.sendall(b"PING\r\n")
         while self._line() != b"PONG":
             pass
+
+    def _payload(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by nats-server")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def replies(self, inbox, payload_subject, payload, n):
+        """Publishes payload to payload_subject with inbox as the reply
+        subject and returns the first n (reply subject or None, payload)
+        messages that come to inbox (headers dropped)."""
+        self.sock.sendall(b"SUB %s 1\r\n" % inbox.encode())
+        self.pub(payload_subject, payload, inbox)
+        out = []
+        while len(out) < n:
+            words = self._line().split()
+            if words[0] == b"PING":
+                self.sock.sendall(b"PONG\r\n")
+            elif words[0] == b"MSG":  # MSG subject sid [reply] size
+                reply = words[3].decode() if len(words) == 5 else None
+                out.append((reply, self._payload(int(words[-1]))))
+            elif words[0] == b"HMSG":  # HMSG subject sid [reply] header-size total-size
+                reply = words[3].decode() if len(words) == 6 else None
+                out.append((reply, self._payload(int(words[-1]))[int(words[-2]):]))
+        self.sock.sendall(b"UNSUB 1\r\n")
+        return out
+
+    def js_api(self, what, request=None):
+        """A JetStream API request ($JS.API.<what>) and its JSON answer."""
+        body = json.dumps(request).encode() if request is not None else b""
+        [(_, answer)] = self.replies("_INBOX.api", "$JS.API." + what, body, 1)
+        answer = json.loads(answer)
+        assert "error" not in answer, answer
+        return answer
 
     def close(self):
         self.sock.close()
@@ -743,6 +786,129 @@ class ClusterTest(unittest.TestCase):
         # Every tick of A once in B's journal, in A's order: what was lost
         # with the node is sent again, oldest first, before anything newer.
         self.assertEqual(journal_ticks(b), journal_ticks(a))
+
+
+@unittest.skipUnless(NATS_SERVER, "nats-server is not installed (apt-get install nats-server)")
+class HoldTest(unittest.TestCase):
+    STREAM = {"name": "TICKS", "subjects": ["tickd.>"], "storage": "file"}
+
+    def setUp(self):
+        """B's consumer of stream TICKS, made by B's first run, which stops;
+        then, while B is down, 30 trades of X (ts 1..30) come into the
+        stream, and another process bound to B's consumer takes the first 10
+        (self.taken: their reply subjects and payloads) and does not
+        acknowledge them: they are pending."""
+        self.nats = NatsServer().start()
+        self.addCleanup(self.nats.close)
+        self.js = NatsClient(self.nats.port)
+        self.addCleanup(self.js.close)
+        self.js.js_api("STREAM.CREATE.TICKS", self.STREAM)
+        self.b = Tickd(extra=nats_section([self.nats.url()], publish=False),
+                       feeds=nats_feed("upstream", "TICKS", "edge1"),
+                       pubsub_extra=["snapshot_on_subscribe: false"])
+        self.addCleanup(self.b.close)
+        self.b.start()
+        wait_for(lambda: self.b.metric('tickd_feed_up{feed="upstream"}') == 1, timeout=15,
+                 what="B's durable consumer")
+        self.assertEqual(self.b.stop(), 0, self.b.log()[-4000:])
+        for i in range(1, 31):
+            self.js.pub("tickd.trade.X", f"T,{i},X,{i}.0000,{i},B".encode())
+        self.taken = self.js.replies("_INBOX.pull", "$JS.API.CONSUMER.MSG.NEXT.TICKS.edge1",
+                                     b'{"batch":10,"expires":2000000000}', 10)
+        self.assertEqual([int(p.split(b",")[1]) for _, p in self.taken], list(range(1, 11)))
+        self.assertEqual(self.js.js_api("CONSUMER.INFO.TICKS.edge1")["num_ack_pending"], 10)
+
+    def restart_b(self, hold_timeout):
+        """B started again without its feed, a subscriber of trade.X, and
+        then (SIGHUP) the feed with that hold_timeout; the subscriber."""
+        b = self.b
+        b.feeds = ""
+        b.write_config()
+        b.start()
+        sub = b.resp()
+        self.addCleanup(sub.close)
+        sub.call_frame("SUBSCRIBE", "trade.X")
+        sub.sock.settimeout(10)
+        b.feeds = nats_feed("upstream", "TICKS", "edge1") + f"    hold_timeout: {hold_timeout}\n"
+        b.write_config()
+        b.signal(signal.SIGHUP)
+        b.wait_note("READY=1", 10)
+        return sub
+
+    def holding_seconds(self):
+        """/healthz's holding_seconds of B's feed: null when it does not hold."""
+        return json.loads(self.b.http_get("/healthz?verbose=1")[2])["feeds"][0]["holding_seconds"]
+
+    def test_messages_the_stream_dropped_while_b_was_down_do_not_hold_it(self):
+        # The stream's limit drops the 10 pending messages (max_msgs 20 keeps
+        # ts 11..30): nats-server takes them off the consumer's pending ones,
+        # and B, back with a hold_timeout far away, does not hold at all.
+        self.js.js_api("STREAM.UPDATE.TICKS", dict(self.STREAM, max_msgs=20))
+        self.assertEqual(self.js.js_api("CONSUMER.INFO.TICKS.edge1")["num_ack_pending"], 0)
+        b = self.b
+        sub = self.restart_b("30s")
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 20,
+                 timeout=10, what="B applying what the stream kept")
+        self.assertNotIn("never acknowledged come again", b.log())
+        self.assertEqual([json.loads(sub.read_frame()[2])["ts"] for _ in range(20)],
+                         list(range(11, 31)))
+        self.assertEqual(b.metric('tickd_feed_hold_timeouts_total{feed="upstream"}'), 0)
+        self.assertNotIn("stopped holding", b.log())
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
+
+    def test_pending_messages_kept_elsewhere_hold_a_restart_only_until_hold_timeout(self):
+        # The other process keeps its 10 in progress: they stay pending,
+        # and do not come.
+        js, taken, b = self.js, self.taken, self.b
+        keeping = threading.Event()
+        keeping.set()
+
+        def keep_in_progress():
+            while keeping.is_set():
+                for reply, _ in taken:
+                    js.pub(reply, b"+WPI")
+                time.sleep(0.5)
+        keeper = threading.Thread(target=keep_in_progress)
+        keeper.start()
+        self.addCleanup(keeper.join)
+        self.addCleanup(keeping.clear)
+
+        # B comes back: the 10 pending messages never come, and B holds back
+        # the 20 it fetches, and says so on /healthz, only until its
+        # hold_timeout; then the 20 go on in stream order.
+        sub = self.restart_b("2s")
+        started = time.monotonic()
+        wait_for(lambda: self.holding_seconds() is not None, timeout=5,
+                 what="B holding, on /healthz")
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 20,
+                 timeout=10, what="B going on past the messages it waited for")
+        self.assertGreaterEqual(time.monotonic() - started, 1.5)  # it did wait
+        self.assertEqual([json.loads(sub.read_frame()[2])["ts"] for _ in range(20)],
+                         list(range(11, 31)))
+        self.assertEqual(b.metric('tickd_feed_hold_timeouts_total{feed="upstream"}'), 1)
+        self.assertIsNone(self.holding_seconds())
+        self.assertIn("feed upstream: consumer edge1 of stream TICKS: stopped holding after 2.",
+                      b.log())
+        self.assertIn("(hold_timeout 2s) with 10 messages delivered before and never "
+                      "acknowledged still missing; the 20 held go on in stream order", b.log())
+
+        # The other process lets them go: they come to B late, and B applies
+        # each once, after the others, out of stream order.
+        keeping.clear()
+        keeper.join()
+        for reply, _ in taken:
+            js.pub(reply, b"-NAK")
+        js.flush()
+        wait_for(lambda: b.metric('tickd_feed_messages_total{feed="upstream"}') == 30,
+                 timeout=10, what="the late ones applied")
+        self.assertEqual([json.loads(sub.read_frame()[2])["ts"] for _ in range(10)],
+                         list(range(1, 11)))
+        time.sleep(0.5)  # and nothing more comes
+        m = b.metrics()
+        self.assertEqual(m['tickd_feed_messages_total{feed="upstream"}'], 30)
+        self.assertEqual(m['tickd_feed_duplicate_messages_total{feed="upstream"}'], 0)
+        self.assertEqual(m['tickd_feed_hold_timeouts_total{feed="upstream"}'], 1)
+        self.assertEqual(b.stop(), 0, b.log()[-4000:])
 
 
 if __name__ == "__main__":

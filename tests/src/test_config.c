@@ -1163,12 +1163,15 @@ static void test_nats_feed_reads_core_and_jetstream_settings(void **state)
                       "feeds:\n"
                       "  - {name: core, type: nats, subject: 'tickd.trade.*'}\n"
                       "  - {name: js, type: nats, subject: 'tickd.>', stream: TICKS, durable: "
-                      "edge1, deliver: by_start_time, start_time: 2026-12-03T13:30:00Z}\n",
+                      "edge1, deliver: by_start_time, start_time: 2026-12-03T13:30:00Z, "
+                      "hold_timeout: 30s}\n"
+                      "  - {name: js2, type: nats, subject: 'tickd.>', stream: TICKS, durable: "
+                      "edge2}\n",
                       err);
     if (r != 0)
         print_error("%s\n", err);
     assert_int_equal(r, 0);
-    assert_int_equal(cfg->nfeeds, 2);
+    assert_int_equal(cfg->nfeeds, 3);
     assert_int_equal(cfg->feeds[0].kind, FEED_NATS);
     assert_string_equal(cfg->feeds[0].subject, "tickd.trade.*");
     assert_string_equal(cfg->feeds[0].stream, "");
@@ -1176,6 +1179,8 @@ static void test_nats_feed_reads_core_and_jetstream_settings(void **state)
     assert_string_equal(cfg->feeds[1].durable, "edge1");
     assert_int_equal(cfg->feeds[1].deliver, NATS_DELIVER_BY_START_TIME);
     assert_int_equal(cfg->feeds[1].start_time_ns, 1796304600LL * 1000000000LL);
+    assert_int_equal(cfg->feeds[1].hold_timeout_ns, 30LL * 1000000000LL);
+    assert_int_equal(cfg->feeds[2].hold_timeout_ns, 0); /* three of the consumer's ack waits */
 }
 
 static void test_nats_feed_rejects_what_cannot_work(void **state)
@@ -1221,6 +1226,23 @@ static void test_nats_feed_rejects_what_cannot_work(void **state)
                          "feeds: [{name: a, type: nats, subject: t.>, format: csv}]\n",
                          "2:45: feeds[0].format: a nats feed takes no format (format is for "
                          "file and tcp and udp feeds); remove it");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, hold_timeout: 5s}]\n",
+                         "2:45: feeds[0].hold_timeout: only for a JetStream feed; add stream or "
+                         "remove hold_timeout");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, stream: S, durable: d, "
+                         "hold_timeout: 0}]\n",
+                         "2:82: feeds[0].hold_timeout: expected a duration from 100ms to 1h, "
+                         "got \"0\"");
+    assert_text_rejected(cfg,
+                         "nats: {servers: nats://a:4222, publish: false}\n"
+                         "feeds: [{name: a, type: nats, subject: t.>, stream: S, durable: d, "
+                         "hold_timeout: soon}]\n",
+                         "2:82: feeds[0].hold_timeout: expected a duration from 100ms to 1h, "
+                         "such as 15s, got \"soon\"");
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

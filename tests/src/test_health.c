@@ -174,15 +174,48 @@ static void the_json_page_reports_every_feed_with_null_for_what_does_not_apply(v
         b.data,
         "{\"status\":\"unhealthy\",\"stopping\":false,\"feeds\":["
         "{\"name\":\"live\",\"type\":\"tcp\",\"up\":true,\"connected\":false,\"finished\":false,"
-        "\"seconds_since_last_message\":null,\"stale_after_seconds\":2.5,\"healthy\":false,"
+        "\"seconds_since_last_message\":null,\"stale_after_seconds\":2.5,"
+        "\"holding_seconds\":null,\"healthy\":false,"
         "\"reason\":\"no source connected for 3.5s (stale_after 2.5s)\"},"
         "{\"name\":\"day\",\"type\":\"file\",\"up\":true,\"connected\":true,\"finished\":true,"
-        "\"seconds_since_last_message\":1.500,\"stale_after_seconds\":null,\"healthy\":true,"
-        "\"reason\":null}],\"last_reload\":null}\n");
+        "\"seconds_since_last_message\":1.500,\"stale_after_seconds\":null,"
+        "\"holding_seconds\":null,\"healthy\":true,\"reason\":null}],\"last_reload\":null}\n");
     b.len = 0;
     assert_int_equal(render(feeds + 1, 1, 0, T0 + 3 * SEC, 1, &b), 1);
     assert_non_null(strstr(b.data, "{\"status\":\"ok\",\"stopping\":false,\"feeds\":[{"));
     http_body_free(&b);
+}
+
+/* A JetStream nats feed restarted at T0 + 1s, holding back what it fetches
+ * for its consumer's pending messages since then. */
+static health_feed_t holding_nats(void)
+{
+    return (health_feed_t){.name = "edge",
+                           .type = "nats",
+                           .up = 1,
+                           .connected = 1,
+                           .quiet_since_ns = T0 + SEC,
+                           .hold_since_ns = T0 + SEC};
+}
+
+static void a_holding_nats_feed_says_since_when_and_is_healthy_until_stale(void **state)
+{
+    (void)state;
+    char reason[128];
+    health_feed_t h = holding_nats();
+    http_body_t b = {0};
+    assert_int_equal(render(&h, 1, 0, T0 + 3 * SEC + SEC / 4, 1, &b), 1);
+    assert_non_null(strstr(b.data, "\"stale_after_seconds\":null,\"holding_seconds\":2.250,"
+                                   "\"healthy\":true,\"reason\":null}"));
+    http_body_free(&b);
+    h.stale_after_ns = 2 * SEC;
+    assert_int_equal(judge(&h, T0 + 3 * SEC, reason), 1);
+    assert_int_equal(judge(&h, T0 + 3 * SEC + SEC / 2, reason), 0);
+    assert_string_equal(reason, "holding back for the consumer's pending messages, no message "
+                                "for 2.5s (stale_after 2s)");
+    h.hold_since_ns = 0; /* the hold is over, and still nothing came */
+    assert_int_equal(judge(&h, T0 + 3 * SEC + SEC / 2, reason), 0);
+    assert_string_equal(reason, "no message for 2.5s (stale_after 2s)");
 }
 
 static void a_file_feed_in_error_says_why_it_is_not_up(void **state)
@@ -252,6 +285,7 @@ int main(void)
         cmocka_unit_test(the_text_page_is_ok_or_names_each_faulty_feed_on_a_line),
         cmocka_unit_test(a_stopping_daemon_is_unhealthy_whatever_its_feeds_say),
         cmocka_unit_test(the_json_page_reports_every_feed_with_null_for_what_does_not_apply),
+        cmocka_unit_test(a_holding_nats_feed_says_since_when_and_is_healthy_until_stale),
         cmocka_unit_test(a_file_feed_in_error_says_why_it_is_not_up),
         cmocka_unit_test(a_failed_reload_shows_on_both_pages_and_leaves_the_status_ok),
         cmocka_unit_test(json_strings_are_escaped),

@@ -83,6 +83,7 @@ static int setup(void **state)
                                              .duplicates = 6,
                                              .session_changes = 8,
                                              .rejected = 3,
+                                             .hold_timeouts = 9,
                                              .connections = 0,
                                              .up = 1},
                                    .connected = 1,
@@ -251,6 +252,7 @@ static void required_families_are_there_with_their_types(void **state)
         {"tickd_feed_sequence_jumps_total", "counter"},
         {"tickd_feed_duplicate_messages_total", "counter"},
         {"tickd_feed_session_changes_total", "counter"},
+        {"tickd_feed_hold_timeouts_total", "counter"},
         {"tickd_feed_up", "gauge"},
         {"tickd_feed_connected", "gauge"},
         {"tickd_feed_last_message_timestamp_seconds", "gauge"},
@@ -430,6 +432,8 @@ static void feed_labels_are_escaped_and_values_are_the_feeds(void **state)
     assert_sample(page, "tickd_feed_session_changes_total{feed=\"nasdaq\"}", "8");
     assert_sample(page, "tickd_feed_sequence_jumps_total{feed=\"" ODD_FEED_ESCAPED "\"}", "0");
     assert_sample(page, "tickd_feed_rejected_total{feed=\"nasdaq\"}", "3");
+    assert_sample(page, "tickd_feed_hold_timeouts_total{feed=\"nasdaq\"}", "9");
+    assert_sample(page, "tickd_feed_hold_timeouts_total{feed=\"" ODD_FEED_ESCAPED "\"}", "0");
     assert_sample(page, "tickd_feed_up{feed=\"nasdaq\"}", "1");
     assert_sample(page, "tickd_feed_messages_total{feed=\"" ODD_FEED_ESCAPED "\"}", "7");
     assert_sample(page, "tickd_feed_up{feed=\"" ODD_FEED_ESCAPED "\"}", "0");
