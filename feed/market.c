@@ -754,11 +754,27 @@ static const uint8_t names_order[256] = {
     [ITCH_ORDER_REPLACE] = 1,
 };
 
+/* The best level of a side, where both the book's search and a quote
+ * start. */
+static inline void prefetch_best(const book_side_t *s)
+{
+    if (s->n > 0)
+        __builtin_prefetch(&s->levels[s->n - 1], 1);
+}
+
 void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, market_lookahead_t *la)
 {
-    /* Near: the message hinted last time comes next. Its order's slot and
-     * its symbol were fetched then; the slot is looked up again by
-     * reference, since the table may have grown in between. */
+    /* Last: the message hinted two calls ago comes next. Its symbol was
+     * fetched then and its book's header on the last call: the levels at
+     * the top of each side (its order's side is not known without the
+     * order, and a quote reads both). */
+    if (la->book_sym != NULL && la->book_sym->book != NULL) {
+        prefetch_best(&la->book_sym->book->bid);
+        prefetch_best(&la->book_sym->book->ask);
+    }
+    /* Near: the message hinted last time. Its order's slot and its symbol
+     * were fetched then; the slot is looked up again by reference, since
+     * the table may have grown in between. */
     order_t *const *slot = order_table_slot(&m->orders, la->ref);
     if (slot != NULL && *slot != NULL)
         __builtin_prefetch(*slot, 1);
@@ -766,10 +782,12 @@ void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, market_l
         __builtin_prefetch(la->sym->book);
         __builtin_prefetch(la->sym->last_quote, 1);
     }
+    la->book_sym = la->sym;
     /* Far: any bytes; only the header and the reference are read, and only
      * when there are that many. */
     if (msg == NULL || len < ITCH_AT_REF + 8 || !names_order[msg[0]]) {
-        *la = (market_lookahead_t){0, NULL};
+        la->ref = 0;
+        la->sym = NULL;
         return;
     }
     la->ref = ref_at(msg);
