@@ -876,6 +876,13 @@ static __attribute__((noinline)) int apply_decoded(market_t *m, const uint8_t *m
 static inline __attribute__((always_inline)) int itch_apply(market_t *m, const uint8_t *msg,
                                                             size_t len, int64_t ts_recv)
 {
+    /* The day's two common types (over 40% of the messages each) are tested
+     * first: two direct branches, which predict better than one indirect
+     * jump over a mix this even. */
+    if (HEAP_LIKELY(msg[0] == ITCH_ADD_ORDER))
+        return apply_add(m, msg, ts_recv);
+    if (HEAP_LIKELY(msg[0] == ITCH_ORDER_DELETE))
+        return apply_delete(m, msg, ts_recv);
     switch (msg[0]) {
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID:
