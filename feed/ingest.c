@@ -95,6 +95,7 @@ void ingest_push(ingest_t *ing, const void *chunk, size_t len, int64_t ts_recv)
     switch (ing->fmt) {
     case INGEST_ITCH:
         binfile_reader_push(&ing->bin, chunk, len);
+        ing->ahead_end = 0; /* look_ahead() walks the new chunk from its start */
         break;
     case INGEST_CSV:
         csv_reader_push(&ing->csv, chunk, len);
@@ -267,16 +268,31 @@ static const uint8_t *peek(const binfile_reader_t *r, size_t pos, size_t *len)
                                                            : NULL;
 }
 
-/* Hints the market about the message after next (market_prefetch(), which
- * also takes the next one, hinted last time, a step further): each message
- * is hinted once, two messages before it is applied. */
+/* Hints the market about the message three ahead of the one framed now
+ * (market_prefetch(), which also takes the two hinted before it a step
+ * further each): each message is hinted once, three messages before it is
+ * applied. ing->ahead_end is where the message after the one hinted last
+ * begins in the framer's chunk, so that a message reads one length prefix
+ * for its hint; 0 after a new chunk, or when the message hinted last was
+ * not wholly in it, and the walk starts again from the framer's position.
+ * The hints read the prefixes the framer will judge; a bad length only
+ * makes them miss. */
 static void look_ahead(ingest_t *ing)
 {
-    size_t len1, len2 = 0;
-    const uint8_t *next = peek(&ing->bin, ing->bin.pos, &len1);
-    const uint8_t *after =
-        next != NULL ? peek(&ing->bin, ing->bin.pos + BINFILE_PREFIX_LEN + len1, &len2) : NULL;
-    market_prefetch(ing->market, after, len2, &ing->ahead);
+    const binfile_reader_t *r = &ing->bin;
+    size_t len = 0, end = ing->ahead_end;
+    const uint8_t *msg = NULL;
+    if (end == 0) {
+        end = r->pos;
+        for (int skip = 0; skip < 2 && (msg = peek(r, end, &len)) != NULL; skip++)
+            end += BINFILE_PREFIX_LEN + len;
+    }
+    if ((msg = peek(r, end, &len)) != NULL)
+        end += BINFILE_PREFIX_LEN + len;
+    else
+        end = 0;
+    ing->ahead_end = end;
+    market_prefetch(ing->market, msg, len, &ing->ahead);
 }
 
 /* ingest_run()'s loop for ITCH: next_input() and apply_input() for this one

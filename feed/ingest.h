@@ -72,7 +72,9 @@ typedef struct ingest {
                            datagram (or the framer's copy of a split one) until it is
                            applied */
     size_t raw_len;
-    market_lookahead_t ahead; /* ITCH: the message hinted to the market last (market_prefetch()) */
+    market_lookahead_t ahead; /* ITCH: the messages hinted to the market last (market_prefetch()) */
+    size_t ahead_end;         /* ITCH: where the message after the one hinted last begins in the
+                                 framer's chunk; 0: not known (look_ahead()) */
     union {
         csv_tick_t csv;
         journal_rec_t rec;

@@ -148,22 +148,26 @@ int market_itch_raw(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv
  * is not made twice. A build with TICKD_ASSERTS checks it anyway. */
 int market_itch_framed(market_t *m, const uint8_t *msg, size_t len, int64_t ts_recv);
 
-/* What market_prefetch() keeps of the message it was last given, for its
- * next call: the reference (0 for none) and the symbol it names. Start it
- * at {0, NULL}. */
+/* What market_prefetch() keeps of the messages it was given on its last
+ * two calls, for its next: the reference (0 for none) and the symbol the
+ * last one names, and the symbol the one before names. Start it at
+ * {0, NULL, NULL}. */
 typedef struct market_lookahead {
     uint64_t ref;
     const symbol_t *sym;
+    const symbol_t *book_sym;
 } market_lookahead_t;
 
 /* Hints for a reader that applies its messages in order and gives each one
- * here about two messages before it is applied, once: the market prefetches
- * what applying it will touch, in two steps a call apart, each reading only
- * what the step before brought in. For msg[0..len) (NULL: none, at the end
- * of the input), far: the order's slot and the symbol; for the message of
- * the call before (in *la), near: the order, the book and the symbol's last
- * quote. *la then describes msg. Changes nothing in the market and reads no
- * byte past len: any bytes are safe. */
+ * here about three messages before it is applied, once: the market
+ * prefetches what applying it will touch, in three steps a call apart, each
+ * reading only what the step before brought in. For msg[0..len) (NULL:
+ * none, at the end of the input), far: the order's slot and the symbol; for
+ * the message of the call before (in *la), near: the order, the book's
+ * header and the symbol's last quote; for the message of the call before
+ * that, last: the best level of each side of its book. *la then describes
+ * the last two. Changes nothing in the market and reads no byte past len:
+ * any bytes are safe. */
 void market_prefetch(const market_t *m, const uint8_t *msg, size_t len, market_lookahead_t *la);
 
 /* A trade or a quote from a source that already speaks in ticks (CSV,

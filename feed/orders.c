@@ -25,6 +25,7 @@ int order_table_init(order_table_t *t)
 {
     t->base = 1;
     t->window_bits = WINDOW_INITIAL_BITS;
+    t->window_mask = ((uint64_t)1 << WINDOW_INITIAL_BITS) - 1;
     t->window_count = 0;
     t->window = calloc((size_t)1 << WINDOW_INITIAL_BITS, sizeof(*t->window));
     t->hash_bits = HASH_INITIAL_BITS;
@@ -138,6 +139,7 @@ static int window_grow(order_table_t *t)
     free(t->window);
     t->window = grown;
     t->window_bits = bits;
+    t->window_mask = size - 1;
     return 0;
 }
 

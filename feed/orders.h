@@ -45,8 +45,10 @@ typedef struct order_slot {
 } order_slot_t;
 
 typedef struct order_table {
-    order_t **window;      /* [ref & (size - 1)] for base <= ref < base + size */
+    order_t **window;      /* [ref & window_mask] for base <= ref <= base + window_mask */
     uint64_t base;         /* the lowest reference the window covers; never 0 */
+    uint64_t window_mask;  /* the window's size - 1 (kept, not shifted out of window_bits, on
+                              the hot path) */
     uint32_t window_bits;  /* log2 of the window's size */
     uint64_t window_count; /* orders in the window */
     order_slot_t *hash;    /* the orders outside the window */
@@ -65,9 +67,8 @@ order_t *order_table_find_outlier(const order_table_t *t, uint64_t ref);
 /* The live order with reference ref, or NULL (always for ref 0). */
 static inline order_t *order_table_find(const order_table_t *t, uint64_t ref)
 {
-    uint64_t size = (uint64_t)1 << t->window_bits;
-    if (__builtin_expect(ref - t->base < size, 1))
-        return t->window[ref & (size - 1)];
+    if (__builtin_expect(ref - t->base <= t->window_mask, 1))
+        return t->window[ref & t->window_mask];
     return ref < t->base ? order_table_find_outlier(t, ref) : (order_t *)0;
 }
 
@@ -75,8 +76,7 @@ static inline order_t *order_table_find(const order_table_t *t, uint64_t ref)
  * NULL when ref is outside the window. For a prefetch. */
 static inline order_t *const *order_table_slot(const order_table_t *t, uint64_t ref)
 {
-    uint64_t size = (uint64_t)1 << t->window_bits;
-    return ref - t->base < size ? &t->window[ref & (size - 1)] : (order_t *const *)0;
+    return ref - t->base <= t->window_mask ? &t->window[ref & t->window_mask] : (order_t *const *)0;
 }
 
 /* order_table_insert() for a reference outside the window. */
@@ -88,10 +88,9 @@ void order_table_remove_outlier(order_table_t *t, const order_t *o);
  * -ENOMEM (nothing changed). */
 static inline int order_table_insert(order_table_t *t, order_t *o)
 {
-    uint64_t size = (uint64_t)1 << t->window_bits;
-    if (__builtin_expect(o->ref - t->base >= size, 0))
+    if (__builtin_expect(o->ref - t->base > t->window_mask, 0))
         return order_table_insert_generic(t, o);
-    t->window[o->ref & (size - 1)] = o;
+    t->window[o->ref & t->window_mask] = o;
     t->window_count++;
     return 0;
 }
@@ -99,12 +98,11 @@ static inline int order_table_insert(order_table_t *t, order_t *o)
 /* Takes o (live in the table) out. */
 static inline void order_table_remove(order_table_t *t, const order_t *o)
 {
-    uint64_t size = (uint64_t)1 << t->window_bits;
-    if (__builtin_expect(o->ref - t->base >= size, 0)) {
+    if (__builtin_expect(o->ref - t->base > t->window_mask, 0)) {
         order_table_remove_outlier(t, o);
         return;
     }
-    t->window[o->ref & (size - 1)] = NULL;
+    t->window[o->ref & t->window_mask] = NULL;
     t->window_count--;
 }
 

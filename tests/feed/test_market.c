@@ -986,7 +986,7 @@ static void a_prefetch_hint_reads_only_its_bytes_and_changes_nothing(void **stat
         junk[i] = (uint8_t)(i * 37 + 11);
     /* Every length of a real message and of junk, flush against a page
      * that faults on a read past its end. */
-    market_lookahead_t ahead = {0, NULL};
+    market_lookahead_t ahead = {0, NULL, NULL};
     for (size_t len = 0; len <= ITCH_MAX_LEN; len++) {
         market_prefetch(r.m, guard_place(&g, w.b, len < w.n ? len : w.n), len < w.n ? len : w.n,
                         &ahead);
