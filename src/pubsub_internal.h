@@ -325,9 +325,10 @@ struct pubsub {
 
     topic_table_t channels;
     topic_table_t patterns;
-    /* Bumped whenever a channel topic is made or freed: a symbol's slot
-     * (symbol_slot_t) filled at another version may name a topic that is
-     * gone or miss one that came. From 1, so a zeroed slot is never good. */
+    /* Bumped whenever a channel topic is made or freed, or a pattern made:
+     * a symbol's slot (symbol_slot_t) filled at another version may name a
+     * topic that is gone, or miss one that came or that a pattern makes on
+     * the next tick. From 1, so a zeroed slot is never good. */
     uint64_t channels_version;
     group_table_t groups; /* the patterns by literal prefix */
 

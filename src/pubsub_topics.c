@@ -38,7 +38,9 @@
  * slot (symbol_slot_t, feed/market.h) where this server keeps the topic of
  * the symbol's trade and quote channels (or that there is none) with the
  * channel table's version when it looked; making or freeing a channel
- * topic bumps the version, and the next tick of each kind looks again.
+ * topic bumps the version, and so does making a pattern (a channel that
+ * had no topic gets one on its next tick now), and the next tick of each
+ * kind looks again.
  * The slots this server filled are cleared before it leaves the market
  * (pubsub__slots_release()), the book copies GET kept there freed with them.
  *
@@ -376,8 +378,9 @@ int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t 
         heap_free(ps->heap, e);
         return -ENOMEM;
     }
-    if (!is_pattern)
-        ps->channels_version++;
+    /* A new channel topic, or a new pattern that makes a channel's first
+     * tick create its topic: a slot that found none must look again. */
+    ps->channels_version++;
     int r = is_pattern ? group_add(ps, e) : 0;
     if (r == 0)
         r = is_pattern ? pattern_link(ps, e) : ps->patterns.count > 0 ? channel_link(ps, e) : 0;

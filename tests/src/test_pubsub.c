@@ -709,6 +709,26 @@ static void test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed(v
     expect_nothing_before_pong(f, c, 1);
 }
 
+/* A tick's symbol remembers that its channel had no topic; a pattern that
+ * comes later and matches the channel is not missed for it. */
+static void test_a_pattern_that_comes_after_a_channel_had_no_topic_gets_its_ticks(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.OTHER\r\n");
+    expect_subscribed(f, c, "trade.OTHER", 1);
+    quote(f, "AAPL", 1012400, 2, 1012600, 3, 1); /* quote.AAPL has no topic, nor a pattern */
+    send_str(c, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, c, "quote.*", 2);
+    quote(f, "AAPL", 1012400, 5, 1012600, 6, 2);
+    pubsub_flush(f->ps);
+    expect(f, c, pframe("quote.*", "quote.AAPL", "Q,2,AAPL,101.2400,5,101.2600,6"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
 static void test_ping_answers_in_both_modes(void **state)
 {
     fixture_t *f = *state;
@@ -3420,6 +3440,7 @@ int main(void)
         T(test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order),
         T(test_unsubscribe_stops_delivery_and_counts_down),
         T(test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed),
+        T(test_a_pattern_that_comes_after_a_channel_had_no_topic_gets_its_ticks),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
