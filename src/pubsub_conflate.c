@@ -77,9 +77,8 @@ struct conflation {
     topic_t *topic;                  /* the conflated channel or pattern */
     conflate_interval_t *iv;         /* its interval */
     conflation_t *iv_prev, *iv_next; /* the interval's conflations */
-    conflation_t *prev, *next;       /* channels: the hash chain; patterns: the list */
+    conflation_t *prev, *next;       /* patterns: the server's list (cf_patterns) */
     uint32_t base_len;               /* topic->name[0..base_len) is the base */
-    uint32_t base_hash;              /* pubsub__hash_name() of the base */
     conflate_slot_t *slots;          /* cap slots, a power of two */
     uint32_t cap, used;              /* used <= cap * 3 / 4 */
 };
@@ -228,15 +227,19 @@ static void note(pubsub_t *ps, conflation_t *cf, tick_t *tick)
     s->tick = tick;
 }
 
-void pubsub__conflate_tick(pubsub_t *ps, tick_t *tick, const char *name, size_t n, uint32_t hash)
+void pubsub__conflate_tick(pubsub_t *ps, const topic_t *ch, tick_t *tick)
 {
-    for (conflation_t *cf = ps->cf_channels[hash & (CONFLATE_BUCKETS - 1)]; cf != NULL;
-         cf = cf->next)
-        if (cf->base_hash == hash && cf->base_len == n && memcmp(cf->topic->name, name, n) == 0)
-            note(ps, cf, tick);
+    for (uint32_t i = 0; i < ch->ncf_links; i++)
+        note(ps, ch->cf_links[i]->pattern->conflate, tick);
+}
+
+int pubsub__conflate_channel_new(pubsub_t *ps, topic_t *ch)
+{
     for (conflation_t *cf = ps->cf_patterns; cf != NULL; cf = cf->next)
-        if (glob_match(cf->topic->name, cf->base_len, name, n))
-            note(ps, cf, tick);
+        if (glob_match(cf->topic->name, cf->base_len, ch->name, ch->len) &&
+            pubsub__cf_link(ps, cf->topic, ch) != 0)
+            return -ENOMEM;
+    return 0;
 }
 
 /* ---- the flush ---- */
@@ -413,11 +416,6 @@ static void on_timer(uv_timer_t *timer)
 
 int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t interval_ms)
 {
-    if (ps->cf_channels == NULL) {
-        ps->cf_channels = pubsub__zalloc(ps->heap, CONFLATE_BUCKETS * sizeof(conflation_t *));
-        if (ps->cf_channels == NULL)
-            return -ENOMEM;
-    }
     conflation_t *cf = pubsub__zalloc(ps->heap, sizeof(conflation_t));
     conflate_slot_t *slots = pubsub__zalloc(ps->heap, SLOTS_INITIAL * sizeof(conflate_slot_t));
     conflate_interval_t *iv = ps->cf_intervals;
@@ -431,10 +429,6 @@ int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t 
         heap_free(ps->heap, slots);
         if (new_iv)
             heap_free(ps->heap, iv);
-        if (ps->conflations == 0) {
-            heap_free(ps->heap, ps->cf_channels);
-            ps->cf_channels = NULL;
-        }
         return -ENOMEM;
     }
     if (new_iv) {
@@ -450,19 +444,24 @@ int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t 
         iv->first->iv_prev = cf;
     iv->first = cf;
     cf->base_len = (uint32_t)base_len;
-    cf->base_hash = pubsub__hash_name(t->name, base_len);
     cf->slots = slots;
     cf->cap = SLOTS_INITIAL;
-    conflation_t **list =
-        t->is_pattern ? &ps->cf_patterns : &ps->cf_channels[cf->base_hash & (CONFLATE_BUCKETS - 1)];
-    cf->next = *list;
-    if (*list != NULL)
-        (*list)->prev = cf;
-    *list = cf;
+    if (t->is_pattern) {
+        cf->next = ps->cf_patterns;
+        if (ps->cf_patterns != NULL)
+            ps->cf_patterns->prev = cf;
+        ps->cf_patterns = cf;
+    }
     t->conflate = cf;
-    ps->conflations++;
     if (new_iv)
         timer_arm(ps);
+    int r = t->is_pattern ? pubsub__cf_link_pattern(ps, t, base_len)
+                          : pubsub__cf_link_channel(ps, t, base_len);
+    if (r != 0) {
+        pubsub__cf_unlink(ps, t);
+        pubsub__conflate_detach(ps, t);
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -480,8 +479,6 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
         cf->prev->next = cf->next;
     else if (t->is_pattern)
         ps->cf_patterns = cf->next;
-    else
-        ps->cf_channels[cf->base_hash & (CONFLATE_BUCKETS - 1)] = cf->next;
     if (cf->next != NULL)
         cf->next->prev = cf->prev;
 
@@ -501,10 +498,6 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
     }
     heap_free(ps->heap, cf);
     t->conflate = NULL;
-    if (--ps->conflations == 0) {
-        heap_free(ps->heap, ps->cf_channels);
-        ps->cf_channels = NULL;
-    }
 }
 
 /* ---- slow consumers: conflation instead of a cut ---- */

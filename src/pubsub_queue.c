@@ -220,12 +220,14 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
 
     char name[PAYLOAD_CHANNEL_MAX];
     size_t n = payload_channel(tick, name);
-    if (HEAP_UNLIKELY(ps->conflations != 0))
-        pubsub__conflate_tick(ps, tick, name, n, pubsub__hash_name(name, n));
     /* While patterns exist, a channel's first tick makes its topic, linked
      * to the patterns that match it, once: later ticks find it. */
     topic_t *ch = pubsub__channel_of(ps, tick, name, n);
-    if (ch == NULL || (ch->nsubs == 0 && ch->nmatches == 0))
+    if (ch == NULL)
+        return;
+    if (HEAP_UNLIKELY(ch->ncf_links != 0))
+        pubsub__conflate_tick(ps, ch, tick);
+    if (ch->nsubs == 0 && ch->nmatches == 0)
         return;
 
     char buf[PAYLOAD_TEXT_MAX];

@@ -3266,6 +3266,65 @@ static void test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind(voi
     assert_int_equal(live_ticks(f), 2);
 }
 
+/* A tick finds the conflations it belongs to on its channel's topic: the
+ * links follow the topics as conflated and plain subscriptions, patterns
+ * and channel topics come and go in any order, so every conflated
+ * subscriber gets what it asked for and nothing else. */
+static void test_conflations_follow_channel_topics_as_they_come_and_go(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int other = connect_client(f), pat = connect_client(f), chan = connect_client(f),
+        plain = connect_client(f);
+    send_str(other, "SUBSCRIBE trade.OTHER\r\n");
+    expect_subscribed(f, other, "trade.OTHER", 1);
+    quote(f, "AAPL", 1, 1, 2, 1, 1); /* quote.AAPL: no topic, and the slot says so */
+    send_str(pat, "PSUBSCRIBE quote.A*@10ms\r\n");
+    expect_psubscribed(f, pat, "quote.A*@10ms", 1);
+    quote(f, "AAPL", 2, 1, 3, 1, 2);
+    quote(f, "IBM", 3, 1, 4, 1, 3); /* the pattern's base does not match it */
+    expect(f, pat, pframe("quote.A*@10ms", "quote.AAPL@10ms", "Q,2,AAPL,0.0002,1,0.0003,1"));
+
+    /* A conflated channel on a topic a pattern's link made; a plain
+     * subscriber of the channel that comes and goes takes neither away. */
+    send_str(chan, "SUBSCRIBE quote.AAPL@10ms\r\n");
+    expect_subscribed(f, chan, "quote.AAPL@10ms", 1);
+    send_str(plain, "SUBSCRIBE quote.AAPL\r\n");
+    expect_subscribed(f, plain, "quote.AAPL", 1);
+    quote(f, "AAPL", 4, 1, 5, 1, 4);
+    pubsub_flush(f->ps);
+    expect(f, plain, frame("quote.AAPL", "Q,4,AAPL,0.0004,1,0.0005,1"));
+    send_str(plain, "UNSUBSCRIBE quote.AAPL\r\n");
+    expect_unsubscribed(f, plain, "quote.AAPL", 0);
+    expect(f, chan, frame("quote.AAPL@10ms", "Q,4,AAPL,0.0004,1,0.0005,1"));
+    expect(f, pat, pframe("quote.A*@10ms", "quote.AAPL@10ms", "Q,4,AAPL,0.0004,1,0.0005,1"));
+
+    /* The last pattern goes (the channel topics only patterns held go with
+     * it): the conflated channel still gets its quotes, the pattern none. */
+    send_str(pat, "PUNSUBSCRIBE quote.A*@10ms\r\n");
+    expect_punsubscribed(f, pat, "quote.A*@10ms", 0);
+    quote(f, "AAPL", 5, 1, 6, 1, 5);
+    expect(f, chan, frame("quote.AAPL@10ms", "Q,5,AAPL,0.0005,1,0.0006,1"));
+    /* A pattern that comes now is linked to the topic the channel holds. */
+    send_str(pat, "PSUBSCRIBE quote.*@10ms\r\n");
+    expect_psubscribed(f, pat, "quote.*@10ms", 1);
+    quote(f, "AAPL", 6, 1, 7, 1, 6);
+    expect(f, chan, frame("quote.AAPL@10ms", "Q,6,AAPL,0.0006,1,0.0007,1"));
+    expect(f, pat, pframe("quote.*@10ms", "quote.AAPL@10ms", "Q,6,AAPL,0.0006,1,0.0007,1"));
+    send_str(chan, "UNSUBSCRIBE quote.AAPL@10ms\r\n");
+    expect_unsubscribed(f, chan, "quote.AAPL@10ms", 0);
+    send_str(pat, "PUNSUBSCRIBE quote.*@10ms\r\n");
+    expect_punsubscribed(f, pat, "quote.*@10ms", 0);
+    quote(f, "AAPL", 7, 1, 8, 1, 7);
+    pump_for(f, 30);
+    expect_nothing_before_pong(f, chan, 0);
+    expect_nothing_before_pong(f, pat, 0);
+    expect_nothing_before_pong(f, plain, 0);
+    assert_int_equal(live_ticks(f), 2); /* the market's last trade and quote: no slot holds one */
+}
+
 /* ---- slow consumers: conflation instead of a cut ---- */
 
 #define CONFLATE_SYMBOLS 10
@@ -3412,6 +3471,7 @@ int main(void)
         T(test_a_resp3_client_gets_conflated_messages_as_push_frames),
         T(test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing),
         T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
+        T(test_conflations_follow_channel_topics_as_they_come_and_go),
         T(test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes),
         T(test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes),
         T(test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it),
