@@ -458,6 +458,11 @@ void pubsub__dirty_remove(client_t *c);
 void pubsub__client_write(client_t *c);
 size_t pubsub__held_bytes(const client_t *c);
 void pubsub__over_hard_limit(client_t *c);
+/* The soft limit's clock, for c seen over the limit at loop time now: started
+ * (CLIENT_SOFT, soft_since_ms) if it was not running; whether c has been
+ * over for output_soft_seconds (soft_ns; 0: at once). Housekeeping stops it
+ * when a sample finds c under. */
+int pubsub__soft_expired(client_t *c, uint64_t now);
 void pubsub__doom(client_t *c);
 void pubsub__reap_slow(pubsub_t *ps);
 void pubsub__ring_shrink(client_t *c);

@@ -3359,7 +3359,7 @@ test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes(void
     fixture_t *f = *state;
     f->cfg->pubsub.hard_limit = 256 * 1024;
     f->cfg->pubsub.soft_limit = 64 * 1024;
-    f->cfg->pubsub.soft_ns = 1000000; /* 1 ms */
+    f->cfg->pubsub.soft_ns = 0; /* conflated as soon as it is over */
     f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
     f->cfg->pubsub.snapshot = 0;
     start(f);
@@ -3407,6 +3407,63 @@ test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes(void
     expect_nothing_before_pong(f, slow, 1);
 }
 
+/* As the disconnect policy cuts, conflation takes a subscriber only once
+ * it has been over the soft limit for output_soft_seconds: one that reads
+ * its backlog sooner gets every quote, one that does not is conflated, and
+ * not before. */
+static void test_conflation_waits_output_soft_seconds_over_the_soft_limit(void **state)
+{
+    fixture_t *f = *state;
+    const int64_t soft_ms = 1000;
+    f->cfg->pubsub.hard_limit = 64u << 20;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = (uint64_t)soft_ms * 1000000;
+    f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int brief = connect_client_rcvbuf(f, 4096), slow = connect_client_rcvbuf(f, 4096);
+    send_str(brief, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, brief, "quote.*", 1);
+    send_str(slow, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, slow, "quote.*", 1);
+    const int rounds = 4000; /* about 6 MiB of frames each: more than the kernel takes */
+    int64_t t0 = mono_ns();
+    publish_quote_rounds(f, rounds);
+    assert_int_equal(stats(f).conflations_total, 0); /* both over, neither for long */
+
+    /* brief reads its backlog at once: every quote. */
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (count_of(buf, len, "pmessage") < (size_t)rounds * CONFLATE_SYMBOLS) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(brief, &buf, &len, &cap);
+    }
+    assert_true(mono_ns() - t0 < soft_ms * 1000000); /* the test's premise: brief was brief */
+    free(buf);
+
+    /* slow never reads: conflated, once it has been over for soft_ms. */
+    while (stats(f).conflations_total == 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(mono_ns() - t0 >= (soft_ms - 20) * 1000000); /* loop time is in whole ms */
+    pump_for(f, soft_ms / 2); /* a housekeeping pass, at least: brief stays as it is */
+    assert_int_equal(stats(f).conflations_total, 1);
+    assert_int_equal(stats(f).conflated_clients, 1);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+    quote(f, "S1", 77, 1, 1000000, 1, 1);
+    pubsub_flush(f->ps);
+    expect(f, brief,
+           pframe("quote.*", "quote.S1",
+                  "{\"sym\":\"S1\",\"kind\":\"quote\",\"bid\":\"0.0077\",\"bid_size\":1,\"ask\":"
+                  "\"100.0000\",\"ask_size\":1,\"ts\":1,\"seq\":40001}"));
+    expect_nothing_before_pong(f, brief, 1);
+}
+
 static void test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes(void **state)
 {
     fixture_t *f = *state;
@@ -3429,7 +3486,7 @@ test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it(voi
     fixture_t *f = *state;
     f->cfg->pubsub.hard_limit = 256 * 1024;
     f->cfg->pubsub.soft_limit = 64 * 1024;
-    f->cfg->pubsub.soft_ns = 1000000;
+    f->cfg->pubsub.soft_ns = 0; /* conflated as soon as it is over */
     f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
     start(f);
     int slow = connect_client_rcvbuf(f, 4096);
@@ -3473,6 +3530,7 @@ int main(void)
         T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
         T(test_conflations_follow_channel_topics_as_they_come_and_go),
         T(test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes),
+        T(test_conflation_waits_output_soft_seconds_over_the_soft_limit),
         T(test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes),
         T(test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it),
         T(test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them),
