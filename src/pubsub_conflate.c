@@ -36,12 +36,21 @@
  * next interval allocates nothing. A slot's key is the symbol's address,
  * compared only.
  *
- * Cost. A tick pays one flag test (ps->conflations) while nobody has a
- * conflated subscription. While someone has, a tick pays a walk of one of
- * CONFLATE_BUCKETS chains of conflated channels (the hash of its channel
- * name is already made for the ordinary fan-out), one glob per distinct
- * conflated pattern, and a slot update (a reference swapped) per
- * conflation it belongs to. The fan-out to subscribers happens at the
+ * Links. A conflated topic is linked to each channel topic whose ticks it
+ * takes, as a pattern is to the channels it matches (match_t, on the
+ * topics' cf_links; pubsub_topics.c): a conflated channel to the topic of
+ * its base, made if there is none and kept while the link lasts; a
+ * conflated pattern to every channel topic its base matches, found in one
+ * pass at PSUBSCRIBE, and to each channel topic made later when it is made
+ * (pubsub__conflate_channel_new(): while patterns exist, every tick's
+ * channel gets a topic on its first tick).
+ *
+ * Cost. A tick finds its channel topic through its symbol's slot
+ * (pubsub__channel_of()) and its conflations on that topic: a tick on a
+ * channel nobody conflates pays one test of a count it reads beside the
+ * topic's subscribers, no hash and no glob, whatever others conflate; a
+ * tick that belongs to conflations pays a slot update (a reference
+ * swapped) for each. The fan-out to subscribers happens at the
  * flush, never per tick: one timer for the whole server, armed for the
  * earliest due among the distinct intervals in use; each interval flushes
  * all its conflations when due and is due again one interval later (an
@@ -502,9 +511,12 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
 
 /* ---- slow consumers: conflation instead of a cut ---- */
 
-/* With pubsub.slow_consumer: conflate, a subscriber that falls past the
- * soft limit is not cut (pubsub_queue.c's pubsub__over_hard_limit() and
- * housekeeping's soft check call pubsub__conflate_client_enter()). What it
+/* With pubsub.slow_consumer: conflate, a subscriber over the soft limit
+ * for output_soft_seconds is not cut (pubsub_queue.c's
+ * pubsub__over_hard_limit() after a write attempt, and housekeeping's soft
+ * check, on the soft limit's one clock, call
+ * pubsub__conflate_client_enter()); before that the hard limit applies to
+ * it as to anyone. What it
  * has queued, beyond the write in flight, is taken out of the fan-out
  * stream: each whole frame is parsed (the frames are tickd's own, so this
  * is a walk of lengths), a quote frame (its channel starts "quote.") goes

@@ -32,7 +32,12 @@
  * A conflated channel or pattern (quote.AAPL@250ms) is a topic like any
  * other, with its conflation state (pubsub_conflate.c) made with it and
  * freed with it; its channel topic goes with its last subscriber even while
- * patterns exist, as no tick ever looks it up.
+ * patterns exist, as no tick ever looks it up. It is neither linked to
+ * patterns nor grouped as one; instead it is linked to the channel topics
+ * whose ticks it takes (cf_links, the same match_t), so a tick finds its
+ * conflations on its channel's topic as it finds its patterns. A channel
+ * topic so linked stays while the link does, subscribed or not, patterns
+ * or not (topic_unheld()).
  *
  * A tick finds its channel's topic without the table: each symbol has a
  * slot (symbol_slot_t, feed/market.h) where this server keeps the topic of
