@@ -796,8 +796,10 @@ int pubsub__conflate_client_drained(client_t *c)
 
     if (q->npending == 0) {
         size_t soft = ps->opt.soft_limit;
-        if (soft == 0 || pubsub__kernel_backlog(c) <= soft)
-            pubsub__conflate_client_free(c); /* caught up */
+        if (soft == 0 || pubsub__kernel_backlog(c) <= soft) {
+            pubsub__conflate_client_free(c); /* caught up: under the soft limit, */
+            c->flags &= ~CLIENT_SOFT;        /* so its clock starts again when it is next over */
+        }
         return 0;
     }
     payload_t *b = payload_alloc(ps->heap, q->pending_bytes);

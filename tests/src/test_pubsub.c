@@ -3467,6 +3467,31 @@ static void test_conflation_waits_output_soft_seconds_over_the_soft_limit(void *
                   "{\"sym\":\"S1\",\"kind\":\"quote\",\"bid\":\"0.0077\",\"bid_size\":1,\"ask\":"
                   "\"100.0000\",\"ask_size\":1,\"ts\":1,\"seq\":40001}"));
     expect_nothing_before_pong(f, brief, 1);
+
+    /* slow reads and catches up: out of conflation, under the limit, its
+     * clock starts again, so a new stall waits soft_ms again too. */
+    buf = NULL;
+    len = cap = 0;
+    while (stats(f).conflated_clients != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(slow, &buf, &len, &cap);
+    }
+    free(buf);
+    buf = NULL; /* brief's, from here: it reads all along */
+    len = cap = 0;
+    int64_t t1 = mono_ns();
+    publish_quote_rounds(f, rounds);
+    assert_int_equal(stats(f).conflations_total, 1);
+    while (stats(f).conflations_total == 1) {
+        assert_true(mono_ns() < deadline + GUARD_NS);
+        pump(f);
+        drain_into(brief, &buf, &len, &cap);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    free(buf);
+    assert_true(mono_ns() - t1 >= (soft_ms - 20) * 1000000);
 }
 
 static void test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes(void **state)
