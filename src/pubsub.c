@@ -329,21 +329,19 @@ size_t pubsub__kernel_backlog(const client_t *c)
 
 /* The soft limit, sampled: a client whose output not yet received (tickd's
  * queue and the kernel's) is over the limit at every pass for soft_ns is
- * marked for disconnection. Sampling lets a burst that the client reads
- * through pass, however big; a client that stops reading stays over. */
+ * marked for disconnection, or with slow_consumer: conflate put in
+ * conflation. Sampling lets a burst that the client reads through pass,
+ * however big; a client that stops reading stays over. */
 static void check_soft_limit(client_t *c, uint64_t now)
 {
     const settings_t *o = &c->ps->opt;
     if (o->soft_limit == 0 || c->queued + pubsub__kernel_backlog(c) <= o->soft_limit) {
         c->flags &= ~CLIENT_SOFT;
-    } else if (!(c->flags & CLIENT_SOFT)) {
-        c->flags |= CLIENT_SOFT;
-        c->soft_since_ms = now;
-    } else if (o->slow_conflate) {
-        if (!(c->flags & CLIENT_CONFLATED))
+    } else if (pubsub__soft_expired(c, now)) {
+        if (!o->slow_conflate)
+            pubsub__doom(c);
+        else if (!(c->flags & CLIENT_CONFLATED))
             pubsub__conflate_client_enter(c);
-    } else if ((now - c->soft_since_ms) * 1000000 >= o->soft_ns) {
-        pubsub__doom(c);
     }
 }
 

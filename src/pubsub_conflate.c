@@ -36,12 +36,21 @@
  * next interval allocates nothing. A slot's key is the symbol's address,
  * compared only.
  *
- * Cost. A tick pays one flag test (ps->conflations) while nobody has a
- * conflated subscription. While someone has, a tick pays a walk of one of
- * CONFLATE_BUCKETS chains of conflated channels (the hash of its channel
- * name is already made for the ordinary fan-out), one glob per distinct
- * conflated pattern, and a slot update (a reference swapped) per
- * conflation it belongs to. The fan-out to subscribers happens at the
+ * Links. A conflated topic is linked to each channel topic whose ticks it
+ * takes, as a pattern is to the channels it matches (match_t, on the
+ * topics' cf_links; pubsub_topics.c): a conflated channel to the topic of
+ * its base, made if there is none and kept while the link lasts; a
+ * conflated pattern to every channel topic its base matches, found in one
+ * pass at PSUBSCRIBE, and to each channel topic made later when it is made
+ * (pubsub__conflate_channel_new(): while patterns exist, every tick's
+ * channel gets a topic on its first tick).
+ *
+ * Cost. A tick finds its channel topic through its symbol's slot
+ * (pubsub__channel_of()) and its conflations on that topic: a tick on a
+ * channel nobody conflates pays one test of a count it reads beside the
+ * topic's subscribers, no hash and no glob, whatever others conflate; a
+ * tick that belongs to conflations pays a slot update (a reference
+ * swapped) for each. The fan-out to subscribers happens at the
  * flush, never per tick: one timer for the whole server, armed for the
  * earliest due among the distinct intervals in use; each interval flushes
  * all its conflations when due and is due again one interval later (an
@@ -77,9 +86,8 @@ struct conflation {
     topic_t *topic;                  /* the conflated channel or pattern */
     conflate_interval_t *iv;         /* its interval */
     conflation_t *iv_prev, *iv_next; /* the interval's conflations */
-    conflation_t *prev, *next;       /* channels: the hash chain; patterns: the list */
+    conflation_t *prev, *next;       /* patterns: the server's list (cf_patterns) */
     uint32_t base_len;               /* topic->name[0..base_len) is the base */
-    uint32_t base_hash;              /* pubsub__hash_name() of the base */
     conflate_slot_t *slots;          /* cap slots, a power of two */
     uint32_t cap, used;              /* used <= cap * 3 / 4 */
 };
@@ -228,15 +236,19 @@ static void note(pubsub_t *ps, conflation_t *cf, tick_t *tick)
     s->tick = tick;
 }
 
-void pubsub__conflate_tick(pubsub_t *ps, tick_t *tick, const char *name, size_t n, uint32_t hash)
+void pubsub__conflate_tick(pubsub_t *ps, const topic_t *ch, tick_t *tick)
 {
-    for (conflation_t *cf = ps->cf_channels[hash & (CONFLATE_BUCKETS - 1)]; cf != NULL;
-         cf = cf->next)
-        if (cf->base_hash == hash && cf->base_len == n && memcmp(cf->topic->name, name, n) == 0)
-            note(ps, cf, tick);
+    for (uint32_t i = 0; i < ch->ncf_links; i++)
+        note(ps, ch->cf_links[i]->pattern->conflate, tick);
+}
+
+int pubsub__conflate_channel_new(pubsub_t *ps, topic_t *ch)
+{
     for (conflation_t *cf = ps->cf_patterns; cf != NULL; cf = cf->next)
-        if (glob_match(cf->topic->name, cf->base_len, name, n))
-            note(ps, cf, tick);
+        if (glob_match(cf->topic->name, cf->base_len, ch->name, ch->len) &&
+            pubsub__cf_link(ps, cf->topic, ch) != 0)
+            return -ENOMEM;
+    return 0;
 }
 
 /* ---- the flush ---- */
@@ -413,11 +425,6 @@ static void on_timer(uv_timer_t *timer)
 
 int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t interval_ms)
 {
-    if (ps->cf_channels == NULL) {
-        ps->cf_channels = pubsub__zalloc(ps->heap, CONFLATE_BUCKETS * sizeof(conflation_t *));
-        if (ps->cf_channels == NULL)
-            return -ENOMEM;
-    }
     conflation_t *cf = pubsub__zalloc(ps->heap, sizeof(conflation_t));
     conflate_slot_t *slots = pubsub__zalloc(ps->heap, SLOTS_INITIAL * sizeof(conflate_slot_t));
     conflate_interval_t *iv = ps->cf_intervals;
@@ -431,10 +438,6 @@ int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t 
         heap_free(ps->heap, slots);
         if (new_iv)
             heap_free(ps->heap, iv);
-        if (ps->conflations == 0) {
-            heap_free(ps->heap, ps->cf_channels);
-            ps->cf_channels = NULL;
-        }
         return -ENOMEM;
     }
     if (new_iv) {
@@ -450,19 +453,24 @@ int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t 
         iv->first->iv_prev = cf;
     iv->first = cf;
     cf->base_len = (uint32_t)base_len;
-    cf->base_hash = pubsub__hash_name(t->name, base_len);
     cf->slots = slots;
     cf->cap = SLOTS_INITIAL;
-    conflation_t **list =
-        t->is_pattern ? &ps->cf_patterns : &ps->cf_channels[cf->base_hash & (CONFLATE_BUCKETS - 1)];
-    cf->next = *list;
-    if (*list != NULL)
-        (*list)->prev = cf;
-    *list = cf;
+    if (t->is_pattern) {
+        cf->next = ps->cf_patterns;
+        if (ps->cf_patterns != NULL)
+            ps->cf_patterns->prev = cf;
+        ps->cf_patterns = cf;
+    }
     t->conflate = cf;
-    ps->conflations++;
     if (new_iv)
         timer_arm(ps);
+    int r = t->is_pattern ? pubsub__cf_link_pattern(ps, t, base_len)
+                          : pubsub__cf_link_channel(ps, t, base_len);
+    if (r != 0) {
+        pubsub__cf_unlink(ps, t);
+        pubsub__conflate_detach(ps, t);
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -480,8 +488,6 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
         cf->prev->next = cf->next;
     else if (t->is_pattern)
         ps->cf_patterns = cf->next;
-    else
-        ps->cf_channels[cf->base_hash & (CONFLATE_BUCKETS - 1)] = cf->next;
     if (cf->next != NULL)
         cf->next->prev = cf->prev;
 
@@ -501,17 +507,16 @@ void pubsub__conflate_detach(pubsub_t *ps, topic_t *t)
     }
     heap_free(ps->heap, cf);
     t->conflate = NULL;
-    if (--ps->conflations == 0) {
-        heap_free(ps->heap, ps->cf_channels);
-        ps->cf_channels = NULL;
-    }
 }
 
 /* ---- slow consumers: conflation instead of a cut ---- */
 
-/* With pubsub.slow_consumer: conflate, a subscriber that falls past the
- * soft limit is not cut (pubsub_queue.c's pubsub__over_hard_limit() and
- * housekeeping's soft check call pubsub__conflate_client_enter()). What it
+/* With pubsub.slow_consumer: conflate, a subscriber over the soft limit
+ * for output_soft_seconds is not cut (pubsub_queue.c's
+ * pubsub__over_hard_limit() after a write attempt, and housekeeping's soft
+ * check, on the soft limit's one clock, call
+ * pubsub__conflate_client_enter()); before that the hard limit applies to
+ * it as to anyone. What it
  * has queued, beyond the write in flight, is taken out of the fan-out
  * stream: each whole frame is parsed (the frames are tickd's own, so this
  * is a walk of lengths), a quote frame (its channel starts "quote.") goes
@@ -791,8 +796,10 @@ int pubsub__conflate_client_drained(client_t *c)
 
     if (q->npending == 0) {
         size_t soft = ps->opt.soft_limit;
-        if (soft == 0 || pubsub__kernel_backlog(c) <= soft)
-            pubsub__conflate_client_free(c); /* caught up */
+        if (soft == 0 || pubsub__kernel_backlog(c) <= soft) {
+            pubsub__conflate_client_free(c); /* caught up: under the soft limit, */
+            c->flags &= ~CLIENT_SOFT;        /* so its clock starts again when it is next over */
+        }
         return 0;
     }
     payload_t *b = payload_alloc(ps->heap, q->pending_bytes);

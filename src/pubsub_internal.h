@@ -113,7 +113,9 @@ typedef struct sub {
 /* A pattern matching a channel's name, listed on both topics as a
  * subscription is on its client and topic: made when the second of the two
  * comes, dropped when the first goes, so neither ever rescans the other's
- * table to keep the lists true. */
+ * table to keep the lists true. The same link, on the topics' cf_links
+ * instead, ties a conflated channel or pattern (as pattern) to each channel
+ * topic whose ticks it takes (as channel). */
 typedef struct match {
     topic_t *pattern;
     topic_t *channel;
@@ -148,6 +150,11 @@ struct topic {
     uint32_t hash;
     uint32_t len;
     uint8_t is_pattern;
+    uint8_t is_conflated; /* the name ends in a valid @<interval> suffix */
+    /* Channels: the conflated channels and patterns that take this
+     * channel's ticks; conflated topics: the channel topics whose ticks
+     * they take (cf_links, below). Here, beside nsubs, as a tick reads both. */
+    uint32_t ncf_links;
     sub_t **subs; /* the subscriptions to it */
     uint32_t nsubs, subs_cap;
     uint32_t nsubs3; /* of the nsubs, those of RESP3 clients (push frames) */
@@ -164,6 +171,8 @@ struct topic {
     /* A conflated channel or pattern (name ends in an @<interval> suffix):
      * its latest ticks and interval (pubsub_conflate.c), else NULL. */
     conflation_t *conflate;
+    match_t **cf_links; /* ncf_links of them (above), pattern the conflated topic */
+    uint32_t cf_links_cap;
     char name[]; /* len bytes and a NUL */
 };
 
@@ -325,21 +334,20 @@ struct pubsub {
 
     topic_table_t channels;
     topic_table_t patterns;
-    /* Bumped whenever a channel topic is made or freed: a symbol's slot
-     * (symbol_slot_t) filled at another version may name a topic that is
-     * gone or miss one that came. From 1, so a zeroed slot is never good. */
+    /* Bumped whenever a channel topic is made or freed, or a pattern made:
+     * a symbol's slot (symbol_slot_t) filled at another version may name a
+     * topic that is gone, or miss one that came or that a pattern makes on
+     * the next tick. From 1, so a zeroed slot is never good. */
     uint64_t channels_version;
     group_table_t groups; /* the patterns by literal prefix */
 
-    /* Conflation (pubsub_conflate.c): the conflated channels by the hash
-     * of their base name (CONFLATE_BUCKETS chains, allocated with the first
-     * one), the conflated patterns, the distinct intervals in use, and the
-     * one timer that flushes them, armed for the earliest due. A tick pays
-     * for conflation only while conflations is not 0. */
-    conflation_t **cf_channels;
+    /* Conflation (pubsub_conflate.c): the conflated patterns (a new channel
+     * topic is linked to those whose base matches it), the distinct
+     * intervals in use, and the one timer that flushes them, armed for the
+     * earliest due. A tick finds the conflations it belongs to on its
+     * channel's topic (cf_links). */
     conflation_t *cf_patterns;
     conflate_interval_t *cf_intervals;
-    uint32_t conflations;
     uv_timer_t cf_timer;
 
     pubsub_stats_t stats;
@@ -399,6 +407,19 @@ int pubsub__pattern_heads(pubsub_t *ps, topic_t *p);
 int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t len, uint32_t hash,
                          topic_t **out);
 
+/* Conflation links (match_t on cf_links): conflated topic t takes the ticks
+ * of channel topic ch (0 or -ENOMEM); conflated channel t, named
+ * base@interval, takes those of the channel topic base[0..base_len), made
+ * if there is none; conflated pattern t those of every channel topic whose
+ * name its base matches. The channel topics hold the links and go only
+ * once nothing holds them: no subscriber, no conflation link, no pattern
+ * that would make them again. pubsub__cf_unlink() drops t's links, and
+ * the channel topics nothing holds then. */
+int pubsub__cf_link(pubsub_t *ps, topic_t *t, topic_t *ch);
+int pubsub__cf_link_channel(pubsub_t *ps, topic_t *t, size_t base_len);
+int pubsub__cf_link_pattern(pubsub_t *ps, topic_t *t, size_t base_len);
+void pubsub__cf_unlink(pubsub_t *ps, topic_t *t);
+
 /* pubsub__channel_of() when the symbol's slot does not hold the answer:
  * the lookup by name (and, while patterns exist, the topic made), the
  * answer kept in the slot. NULL when there is no topic, or none could be
@@ -437,6 +458,11 @@ void pubsub__dirty_remove(client_t *c);
 void pubsub__client_write(client_t *c);
 size_t pubsub__held_bytes(const client_t *c);
 void pubsub__over_hard_limit(client_t *c);
+/* The soft limit's clock, for c seen over the limit at loop time now: started
+ * (CLIENT_SOFT, soft_since_ms) if it was not running; whether c has been
+ * over for output_soft_seconds (soft_ns; 0: at once). Housekeeping stops it
+ * when a sample finds c under. */
+int pubsub__soft_expired(client_t *c, uint64_t now);
 void pubsub__doom(client_t *c);
 void pubsub__reap_slow(pubsub_t *ps);
 void pubsub__ring_shrink(client_t *c);
@@ -493,9 +519,8 @@ const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len);
 
 /* ---- pubsub_conflate.c ---- */
 
-#define CONFLATE_MIN_MS  10ull      /* the shortest interval, @10ms */
-#define CONFLATE_MAX_MS  3600000ull /* the longest, @1h */
-#define CONFLATE_BUCKETS 256        /* hash chains of conflated channels by base name */
+#define CONFLATE_MIN_MS 10ull      /* the shortest interval, @10ms */
+#define CONFLATE_MAX_MS 3600000ull /* the longest, @1h */
 
 /* Splits a channel or pattern name into its base and its conflation
  * interval: "quote.AAPL@250ms" is base "quote.AAPL" (*base_len 10) every
@@ -505,16 +530,21 @@ const bar_t *pubsub__bar_of(const pubsub_t *ps, const char *key, size_t len);
  * before it. What an entitlement check applies to is the base. */
 int pubsub__conflate_suffix(const char *name, size_t len, size_t *base_len, uint64_t *interval_ms);
 
-/* Makes topic t (just created, named base@interval) conflated; 0 or
- * -ENOMEM. pubsub__conflate_detach() drops its state and ticks, and its
- * interval (and stops the timer) when it was the last of that interval. */
+/* Makes topic t (just created, named base@interval) conflated and links
+ * it to the channel topics whose ticks it takes; 0, or -ENOMEM with t
+ * left as it was. pubsub__conflate_detach() drops its state and ticks,
+ * and its interval (and stops the timer) when it was the last of that
+ * interval; its links go with the topic. */
 int pubsub__conflate_attach(pubsub_t *ps, topic_t *t, size_t base_len, uint64_t interval_ms);
 void pubsub__conflate_detach(pubsub_t *ps, topic_t *t);
 
-/* Notes tick (channel name[0..n), hash its pubsub__hash_name()) in every
- * conflated channel and pattern it belongs to. Called only while
- * ps->conflations != 0. */
-void pubsub__conflate_tick(pubsub_t *ps, tick_t *tick, const char *name, size_t n, uint32_t hash);
+/* Notes tick in every conflated channel and pattern linked to its channel
+ * topic ch. Called only when ch has such links (ch->ncf_links != 0). */
+void pubsub__conflate_tick(pubsub_t *ps, const topic_t *ch, tick_t *tick);
+
+/* Links the new channel topic ch to the conflated patterns whose base
+ * matches its name; 0 or -ENOMEM. */
+int pubsub__conflate_channel_new(pubsub_t *ps, topic_t *ch);
 
 /* The flush timer: initialised with the server (one handle), closed by
  * pubsub_stop() with close_cb. */

@@ -62,11 +62,15 @@
  * over the limit at every pass for output_soft_seconds is cut; one that
  * reads through a burst is not. Either way the client is marked (pubsub__doom())
  * and disconnected once the work at hand is over (pubsub__reap_slow()): nobody
- * ever waits for it. With pubsub.slow_consumer: conflate, a client past the
- * soft limit (sampled, or after a write attempt) is put in conflation
- * instead (pubsub_conflate.c): its quotes collapse, its other frames are
- * copied out of the stream, and the hard limit then judges its queued
- * bytes alone, which only its trades grow. The flag that marks it is one
+ * ever waits for it. With pubsub.slow_consumer: conflate, a client over
+ * the soft limit for output_soft_seconds is put in conflation instead of
+ * being cut (pubsub_conflate.c), on the same clock: started when it is
+ * first seen over (sampled, or, under this policy, after a write attempt
+ * too), stopped when a sample finds it under, and judged at both. In
+ * conflation its quotes collapse, its other frames are copied out of the
+ * stream, and the hard limit then judges its queued bytes alone, which
+ * only its trades grow. Until then the hard limit applies as to anyone: a
+ * client that falls that far behind sooner is cut. The flag that marks it is one
  * more bit in the enqueue's fast-path test, so nobody else pays for it.
  *
  * Never blocks, never allocates from the system allocator per tick: a ring
@@ -220,12 +224,14 @@ void pubsub_tick_text(pubsub_t *ps, tick_t *tick, const char *given, size_t give
 
     char name[PAYLOAD_CHANNEL_MAX];
     size_t n = payload_channel(tick, name);
-    if (HEAP_UNLIKELY(ps->conflations != 0))
-        pubsub__conflate_tick(ps, tick, name, n, pubsub__hash_name(name, n));
     /* While patterns exist, a channel's first tick makes its topic, linked
      * to the patterns that match it, once: later ticks find it. */
     topic_t *ch = pubsub__channel_of(ps, tick, name, n);
-    if (ch == NULL || (ch->nsubs == 0 && ch->nmatches == 0))
+    if (ch == NULL)
+        return;
+    if (HEAP_UNLIKELY(ch->ncf_links != 0))
+        pubsub__conflate_tick(ps, ch, tick);
+    if (ch->nsubs == 0 && ch->nmatches == 0)
         return;
 
     char buf[PAYLOAD_TEXT_MAX];
@@ -473,14 +479,27 @@ size_t pubsub__held_bytes(const client_t *c)
     return held;
 }
 
+int pubsub__soft_expired(client_t *c, uint64_t now)
+{
+    if (!(c->flags & CLIENT_SOFT)) {
+        c->flags |= CLIENT_SOFT;
+        c->soft_since_ms = now;
+    }
+    return (now - c->soft_since_ms) * 1000000 >= c->ps->opt.soft_ns;
+}
+
 /* The hard limit, on what tickd still holds for c after offering it to the
- * socket: over it, c is marked for disconnection. */
+ * socket: over it, c is marked for disconnection. With slow_consumer:
+ * conflate, holding more than the soft limit starts the soft limit's clock
+ * too (pubsub__soft_expired()), and a client over it for soft_ns enters
+ * conflation here, at once, rather than at the next housekeeping pass: a
+ * burst would otherwise meet the hard limit first. */
 void pubsub__over_hard_limit(client_t *c)
 {
     const settings_t *o = &c->ps->opt;
     size_t held = pubsub__held_bytes(c);
     if (HEAP_UNLIKELY(o->slow_conflate) && o->soft_limit != 0 && held > o->soft_limit &&
-        !(c->flags & CLIENT_CONFLATED)) {
+        !(c->flags & CLIENT_CONFLATED) && pubsub__soft_expired(c, uv_now(c->ps->loop))) {
         pubsub__conflate_client_enter(c);
         held = pubsub__held_bytes(c);
     }

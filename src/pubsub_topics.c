@@ -32,13 +32,20 @@
  * A conflated channel or pattern (quote.AAPL@250ms) is a topic like any
  * other, with its conflation state (pubsub_conflate.c) made with it and
  * freed with it; its channel topic goes with its last subscriber even while
- * patterns exist, as no tick ever looks it up.
+ * patterns exist, as no tick ever looks it up. It is neither linked to
+ * patterns nor grouped as one; instead it is linked to the channel topics
+ * whose ticks it takes (cf_links, the same match_t), so a tick finds its
+ * conflations on its channel's topic as it finds its patterns. A channel
+ * topic so linked stays while the link does, subscribed or not, patterns
+ * or not (topic_unheld()).
  *
  * A tick finds its channel's topic without the table: each symbol has a
  * slot (symbol_slot_t, feed/market.h) where this server keeps the topic of
  * the symbol's trade and quote channels (or that there is none) with the
  * channel table's version when it looked; making or freeing a channel
- * topic bumps the version, and the next tick of each kind looks again.
+ * topic bumps the version, and so does making a pattern (a channel that
+ * had no topic gets one on its next tick now), and the next tick of each
+ * kind looks again.
  * The slots this server filled are cleared before it leaves the market
  * (pubsub__slots_release()), the book copies GET kept there freed with them.
  *
@@ -340,6 +347,92 @@ static int channel_link(pubsub_t *ps, topic_t *ch)
     return 0;
 }
 
+/* ---- conflation links ---- */
+
+int pubsub__cf_link(pubsub_t *ps, topic_t *t, topic_t *ch)
+{
+    match_t *m = heap_alloc(ps->heap, sizeof(match_t));
+    if (m == NULL ||
+        grow(ps->heap, (void **)&t->cf_links, &t->cf_links_cap, sizeof(match_t *),
+             t->ncf_links + 1) != 0 ||
+        grow(ps->heap, (void **)&ch->cf_links, &ch->cf_links_cap, sizeof(match_t *),
+             ch->ncf_links + 1) != 0) {
+        heap_free(ps->heap, m);
+        return -ENOMEM;
+    }
+    m->pattern = t;
+    m->channel = ch;
+    m->pattern_idx = t->ncf_links;
+    m->channel_idx = ch->ncf_links;
+    t->cf_links[t->ncf_links++] = m;
+    ch->cf_links[ch->ncf_links++] = m;
+    return 0;
+}
+
+static void cf_link_remove(pubsub_t *ps, match_t *m)
+{
+    topic_t *t = m->pattern, *ch = m->channel;
+
+    t->cf_links[m->pattern_idx] = t->cf_links[--t->ncf_links];
+    t->cf_links[m->pattern_idx]->pattern_idx = m->pattern_idx;
+    ch->cf_links[m->channel_idx] = ch->cf_links[--ch->ncf_links];
+    ch->cf_links[m->channel_idx]->channel_idx = m->channel_idx;
+    heap_free(ps->heap, m);
+}
+
+/* Whether nothing holds topic t any more: no subscriber and, for a plain
+ * channel, no conflation taking its ticks and no pattern that would make it
+ * again on its next tick. */
+static int topic_unheld(const pubsub_t *ps, const topic_t *t)
+{
+    return t->nsubs == 0 &&
+           (t->is_pattern || t->is_conflated || (ps->patterns.count == 0 && t->ncf_links == 0));
+}
+
+static void topic_free(pubsub_t *ps, topic_t *e);
+
+void pubsub__cf_unlink(pubsub_t *ps, topic_t *t)
+{
+    while (t->ncf_links > 0) {
+        match_t *m = t->cf_links[t->ncf_links - 1];
+        topic_t *ch = m->channel;
+        cf_link_remove(ps, m);
+        if (ch != t && topic_unheld(ps, ch))
+            topic_free(ps, ch);
+    }
+}
+
+int pubsub__cf_link_channel(pubsub_t *ps, topic_t *t, size_t base_len)
+{
+    if (memchr(t->name, '@', base_len) != NULL)
+        return 0; /* no tick's channel has one: a symbol is A-Z, 0-9, '.' and '-' */
+    uint32_t hash = pubsub__hash_name(t->name, base_len);
+    topic_t *ch = pubsub__table_find(&ps->channels, t->name, base_len, hash);
+    if (ch == NULL && pubsub__topic_create(ps, 0, t->name, base_len, hash, &ch) != 0)
+        return -ENOMEM;
+    if (pubsub__cf_link(ps, t, ch) != 0) {
+        if (topic_unheld(ps, ch))
+            topic_free(ps, ch);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* One pass over the channel topics, as pattern_link() makes for a plain
+ * pattern: a byte compare of the base's literal prefix before any glob. */
+int pubsub__cf_link_pattern(pubsub_t *ps, topic_t *t, size_t base_len)
+{
+    size_t pre = pubsub__literal_prefix(t->name, base_len);
+    for (uint32_t i = 0; i <= ps->channels.mask; i++)
+        for (topic_t *ch = ps->channels.buckets[i]; ch != NULL; ch = ch->next)
+            if (!ch->is_conflated && ch->len >= pre && memcmp(ch->name, t->name, pre) == 0 &&
+                glob_match(t->name, base_len, ch->name, ch->len) && pubsub__cf_link(ps, t, ch) != 0)
+                return -ENOMEM;
+    return 0;
+}
+
+/* ---- freeing a topic ---- */
+
 static void topic_free(pubsub_t *ps, topic_t *e)
 {
     table_remove(e->is_pattern ? &ps->patterns : &ps->channels, e);
@@ -349,6 +442,7 @@ static void topic_free(pubsub_t *ps, topic_t *e)
         ps->channels_version++;
     while (e->nmatches > 0)
         match_remove(ps, e->matches[e->nmatches - 1]);
+    pubsub__cf_unlink(ps, e);
     if (e->is_pattern) {
         group_remove(ps, e);
         for (int v = 0; v < PAYLOAD_NPROTO; v++)
@@ -357,6 +451,7 @@ static void topic_free(pubsub_t *ps, topic_t *e)
     }
     heap_free(ps->heap, e->subs);
     heap_free(ps->heap, e->matches);
+    heap_free(ps->heap, e->cf_links);
     heap_free(ps->heap, e);
 }
 
@@ -372,15 +467,28 @@ int pubsub__topic_create(pubsub_t *ps, int is_pattern, const char *name, size_t 
     e->len = (uint32_t)len;
     e->hash = hash;
     e->is_pattern = (uint8_t)is_pattern;
+    size_t base_len;
+    uint64_t interval_ms;
+    e->is_conflated = pubsub__conflate_suffix(name, len, &base_len, &interval_ms) > 0;
     if (table_insert(ps->heap, is_pattern ? &ps->patterns : &ps->channels, e) != 0) {
         heap_free(ps->heap, e);
         return -ENOMEM;
     }
-    if (!is_pattern)
-        ps->channels_version++;
-    int r = is_pattern ? group_add(ps, e) : 0;
-    if (r == 0)
-        r = is_pattern ? pattern_link(ps, e) : ps->patterns.count > 0 ? channel_link(ps, e) : 0;
+    /* A new channel topic, or a new pattern that makes a channel's first
+     * tick create its topic: a slot that found none must look again. */
+    ps->channels_version++;
+    /* A conflated topic is linked to the channels whose ticks it takes by
+     * pubsub__conflate_attach(), never as a pattern or a channel of ticks. */
+    int r = 0;
+    if (is_pattern && !e->is_conflated) {
+        r = group_add(ps, e);
+        if (r == 0)
+            r = pattern_link(ps, e);
+    } else if (!e->is_conflated && ps->patterns.count > 0) {
+        r = channel_link(ps, e);
+        if (r == 0 && ps->cf_patterns != NULL)
+            r = pubsub__conflate_channel_new(ps, e);
+    }
     if (r != 0) {
         topic_free(ps, e);
         return -ENOMEM;
@@ -433,7 +541,7 @@ static void sweep_channels(pubsub_t *ps)
         topic_t *e = ps->channels.buckets[i];
         while (e != NULL) {
             topic_t *next = e->next;
-            if (e->nsubs == 0)
+            if (topic_unheld(ps, e))
                 topic_free(ps, e);
             e = next;
         }
@@ -525,7 +633,7 @@ void pubsub__sub_remove(pubsub_t *ps, sub_t *s)
     t->nsubs3 -= pubsub__client_proto(c) == PAYLOAD_RESP3;
     heap_free(ps->heap, s);
     ps->stats.subscriptions--;
-    if (t->nsubs == 0 && (t->is_pattern || ps->patterns.count == 0 || t->conflate != NULL)) {
+    if (topic_unheld(ps, t)) {
         topic_table_t *table = t->is_pattern ? &ps->patterns : &ps->channels;
         int was_pattern = t->is_pattern;
         topic_free(ps, t);

@@ -3,6 +3,7 @@
  * the loop (issue #20, section 1).
  *
  *   tickd-bench-conflate [--symbols N] [--subscribers K] [--interval MS] [--rate R]
+ *                        [--trades PCT] [--pattern P] [--phase none|subscribed]
  *                        [--seconds S] [--rounds M] [--quick] [--json]
  *
  * In process: tickd's own pub/sub server (src/pubsub.h) and market on a libuv
@@ -12,11 +13,17 @@
  * (a batch every millisecond, as many as the time since the last batch
  * owes, so a late timer catches up; the N symbols in turn, each quote's bid a new
  * price), each through market_quote() into pubsub_tick() as a feed's does,
- * and flushes after each batch.
+ * and flushes after each batch. --trades PCT makes that share of the ticks
+ * trades instead (market_trade(), the same symbols in turn): ticks on
+ * trade.<SYM> channels, which no quote.* pattern matches, so nobody
+ * conflates them.
  *
  * Two phases of S seconds, the server started afresh for each:
  *   none        no subscriber at all: the loop's cost of making the ticks.
- *   conflated   K subscribers, each PSUBSCRIBE quote.*@<interval>ms.
+ *   conflated   K subscribers, each PSUBSCRIBE quote.*@<interval>ms, or P
+ *               (--pattern; the phase is called "plain" when P has no
+ *               conflation suffix). --phase runs only one of the two (to
+ *               count one phase's instructions under callgrind).
  * Per phase: the loop thread's CPU time (CLOCK_THREAD_CPUTIME_ID) per tick;
  * the loop thread's CPU time in the conflation flush timer
  * (pubsub_stats_t.conflate_flush_ns: the frames and their writes to the
@@ -28,8 +35,9 @@
  * times (--rounds, default 3) in turns and the medians are printed.
  *
  * Exit status: 0 success; 1 a measurement failed (a subscriber not
- * confirmed, more messages than conflation allows, none at all); 2 bad
- * usage. --quick: N 100, K 4, S 0.3, M 1 unless given.
+ * confirmed, more messages than conflation allows, none at all on the
+ * default pattern while quotes flow); 2 bad usage. --quick: N 100, K 4,
+ * S 0.3, M 1 unless given.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -60,6 +68,11 @@
 
 typedef struct options {
     unsigned symbols, subscribers, interval_ms, rounds;
+    unsigned trades_pct; /* the share of ticks that are trades */
+    int phase;           /* -1 both, else the one phase to run */
+    char pattern[128];   /* what each subscriber PSUBSCRIBEs */
+    int default_pattern; /* pattern is quote.*@<interval>ms */
+    int conflated;       /* pattern has a conflation suffix */
     double rate, seconds;
     int json;
 } options_t;
@@ -112,6 +125,7 @@ typedef struct bench {
     int64_t last_gen; /* CLOCK_MONOTONIC of the last batch */
     uint64_t ticks, seq;
     unsigned next_sym;
+    unsigned trade_acc; /* + trades_pct a tick; past 100, the tick is a trade */
     char (*names)[12];
     int stopped;
 } bench_t;
@@ -140,8 +154,14 @@ static void on_gen(uv_timer_t *t)
         b->next_sym = (b->next_sym + 1) % b->o->symbols;
         b->seq++;
         int64_t bid = 1000000 + (int64_t)(b->seq % 10000);
-        market_quote(b->market, sym, strlen(sym), bid, 100, bid + 100, 100, 0, (int64_t)b->seq,
-                     recv);
+        b->trade_acc += b->o->trades_pct;
+        if (b->trade_acc >= 100) {
+            b->trade_acc -= 100;
+            market_trade(b->market, sym, strlen(sym), bid, 100, 'B', 0, (int64_t)b->seq, recv);
+        } else {
+            market_quote(b->market, sym, strlen(sym), bid, 100, bid + 100, 100, 0, (int64_t)b->seq,
+                         recv);
+        }
         b->ticks++;
         b->owed -= 1.0;
     }
@@ -165,7 +185,8 @@ static int connect_to(int port)
     return fd;
 }
 
-/* One phase: conflated 0 (nobody subscribed) or 1 (K conflated patterns). */
+/* One phase: conflated 0 (nobody subscribed) or 1 (K subscribers on the
+ * pattern). */
 static int run_phase(const options_t *o, int conflated, phase_result_t *res)
 {
     bench_t b = {.o = o};
@@ -188,10 +209,9 @@ static int run_phase(const options_t *o, int conflated, phase_result_t *res)
         return -1;
     }
     reader_t r = {.epfd = epoll_create1(0)};
-    char cmd[128];
-    int n = snprintf(cmd, sizeof cmd, "*2\r\n$10\r\nPSUBSCRIBE\r\n$%zu\r\nquote.*@%ums\r\n",
-                     strlen("quote.*@ms") + (size_t)snprintf(NULL, 0, "%u", o->interval_ms),
-                     o->interval_ms);
+    char cmd[256];
+    int n = snprintf(cmd, sizeof cmd, "*2\r\n$10\r\nPSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+                     strlen(o->pattern), o->pattern);
     for (unsigned i = 0; i < nsub; i++) {
         fds[i] = connect_to(pubsub_port(b.ps));
         if (send(fds[i], cmd, (size_t)n, 0) != n) {
@@ -267,7 +287,8 @@ static int run_phase(const options_t *o, int conflated, phase_result_t *res)
 static void usage(void)
 {
     fprintf(stderr, "usage: tickd-bench-conflate [--symbols N] [--subscribers K] "
-                    "[--interval MS] [--rate R] [--seconds S] [--rounds M] [--quick] [--json]\n");
+                    "[--interval MS] [--rate R] [--trades PCT] [--pattern P] "
+                    "[--phase none|subscribed] [--seconds S] [--rounds M] [--quick] [--json]\n");
 }
 
 static double median_of(phase_result_t *r, unsigned n, size_t off)
@@ -280,17 +301,15 @@ static double median_of(phase_result_t *r, unsigned n, size_t off)
 
 int main(int argc, char **argv)
 {
-    options_t o = {.symbols = 0, .subscribers = 0, .interval_ms = 100, .rounds = 0};
+    options_t o = {.symbols = 0, .subscribers = 0, .interval_ms = 100, .rounds = 0, .phase = -1};
     int quick = 0;
-    static const struct option longopts[] = {{"symbols", required_argument, NULL, 'n'},
-                                             {"subscribers", required_argument, NULL, 'k'},
-                                             {"interval", required_argument, NULL, 'i'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"seconds", required_argument, NULL, 's'},
-                                             {"rounds", required_argument, NULL, 'm'},
-                                             {"quick", no_argument, NULL, 'q'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"symbols", required_argument, NULL, 'n'},  {"subscribers", required_argument, NULL, 'k'},
+        {"interval", required_argument, NULL, 'i'}, {"rate", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 's'},  {"rounds", required_argument, NULL, 'm'},
+        {"trades", required_argument, NULL, 't'},   {"pattern", required_argument, NULL, 'p'},
+        {"phase", required_argument, NULL, 'f'},    {"quick", no_argument, NULL, 'q'},
+        {"json", no_argument, NULL, 'j'},           {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -311,6 +330,23 @@ int main(int argc, char **argv)
             break;
         case 'm':
             o.rounds = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            o.trades_pct = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            if (strlen(optarg) >= sizeof o.pattern) {
+                usage();
+                return 2;
+            }
+            strcpy(o.pattern, optarg);
+            break;
+        case 'f':
+            o.phase = strcmp(optarg, "none") == 0 ? 0 : strcmp(optarg, "subscribed") == 0 ? 1 : -2;
+            if (o.phase == -2) {
+                usage();
+                return 2;
+            }
             break;
         case 'q':
             quick = 1;
@@ -338,26 +374,30 @@ int main(int argc, char **argv)
     if (o.rounds == 0)
         o.rounds = quick ? 1 : 3;
     if (o.subscribers > MAX_SUBSCRIBERS || o.rounds > 64 || o.interval_ms < 10 ||
-        o.interval_ms > 3600000 || o.rate < 1000 || o.seconds <= 0) {
+        o.interval_ms > 3600000 || o.rate < 1000 || o.seconds <= 0 || o.trades_pct > 100) {
         fprintf(stderr,
                 "tickd-bench-conflate: at most %d subscribers and 64 rounds, an "
-                "interval from 10 to 3600000 ms, a rate of at least 1000\n",
+                "interval from 10 to 3600000 ms, a rate of at least 1000, trades at most 100%%\n",
                 MAX_SUBSCRIBERS);
         return 2;
     }
+    o.default_pattern = o.pattern[0] == '\0';
+    if (o.default_pattern)
+        snprintf(o.pattern, sizeof o.pattern, "quote.*@%ums", o.interval_ms);
+    o.conflated = strchr(o.pattern, '@') != NULL;
     signal(SIGPIPE, SIG_IGN);
 
-    phase_result_t res[2][64];
+    static phase_result_t res[2][64];
     for (unsigned m = 0; m < o.rounds; m++)
         for (int p = 0; p < 2; p++) {
             int phase = m % 2 == 0 ? p : 1 - p; /* the phases take turns going first */
-            if (run_phase(&o, phase, &res[phase][m]) != 0)
+            if ((o.phase < 0 || o.phase == phase) && run_phase(&o, phase, &res[phase][m]) != 0)
                 return 1;
         }
 
     char cpu[128];
     bench_cpu_model(cpu, sizeof cpu);
-    static const char *names[2] = {"none", "conflated"};
+    const char *names[2] = {"none", o.conflated ? "conflated" : "plain"};
     double cpu_tick[2], flush_s[2], flush_tick[2], flush_msg[2], msgs[2], rate[2];
     for (int p = 0; p < 2; p++) {
         cpu_tick[p] = median_of(res[p], o.rounds, offsetof(phase_result_t, cpu_ns_per_tick));
@@ -369,38 +409,47 @@ int main(int argc, char **argv)
     }
     double allowed = res[1][0].allowed_per_s;
     int ok = 1;
-    for (unsigned m = 0; m < o.rounds; m++) {
+    for (unsigned m = 0; m < o.rounds && o.phase != 0; m++) {
         /* One interval's slack: a phase of S seconds can end just after a flush. */
         double slack = (double)o.subscribers * o.symbols / (o.seconds);
-        if (res[1][m].messages_per_s <= 0 || res[1][m].messages_per_s > allowed + slack)
+        if ((o.default_pattern && o.trades_pct < 100 && res[1][m].messages_per_s <= 0) ||
+            (o.conflated && res[1][m].messages_per_s > allowed + slack))
             ok = 0;
     }
 
     if (o.json) {
         for (int p = 0; p < 2; p++)
-            printf("{\"phase\":\"%s\",\"symbols\":%u,\"subscribers\":%u,\"interval_ms\":%u,"
-                   "\"rate\":%.0f,\"ticks_per_s\":%.0f,\"cpu_ns_per_tick\":%.1f,\"flush_ms_per_s\":"
-                   "%.3f,"
-                   "\"flush_ns_per_tick\":%.1f,\"flush_ns_per_message\":%.1f,"
-                   "\"messages_per_s\":%.0f,\"rounds\":%u}\n",
-                   names[p], o.symbols, p ? o.subscribers : 0, o.interval_ms, o.rate, rate[p],
-                   cpu_tick[p], flush_s[p], flush_tick[p], flush_msg[p], msgs[p], o.rounds);
+            if (o.phase < 0 || o.phase == p)
+                printf("{\"phase\":\"%s\",\"pattern\":\"%s\",\"symbols\":%u,\"subscribers\":%u,"
+                       "\"interval_ms\":%u,\"rate\":%.0f,\"trades_pct\":%u,\"ticks\":%llu,"
+                       "\"ticks_per_s\":%.0f,\"cpu_ns_per_tick\":%.1f,\"flush_ms_per_s\":%.3f,"
+                       "\"flush_ns_per_tick\":%.1f,\"flush_ns_per_message\":%.1f,"
+                       "\"messages_per_s\":%.0f,\"rounds\":%u}\n",
+                       names[p], p ? o.pattern : "", o.symbols, p ? o.subscribers : 0,
+                       o.interval_ms, o.rate, o.trades_pct,
+                       (unsigned long long)res[p][o.rounds - 1].ticks, rate[p], cpu_tick[p],
+                       flush_s[p], flush_tick[p], flush_msg[p], msgs[p], o.rounds);
     } else {
-        printf("tickd-bench-conflate: %s, %ld CPUs; %u symbols, %.0f quotes/s, %u subscribers "
-               "on quote.*@%ums, %.1f s a phase, median of %u rounds\n\n",
-               cpu, sysconf(_SC_NPROCESSORS_ONLN), o.symbols, o.rate, o.subscribers, o.interval_ms,
-               o.seconds, o.rounds);
+        printf("tickd-bench-conflate: %s, %ld CPUs; %u symbols, %.0f ticks/s (%u%% trades), %u "
+               "subscribers on %s, %.1f s a phase, median of %u rounds\n\n",
+               cpu, sysconf(_SC_NPROCESSORS_ONLN), o.symbols, o.rate, o.trades_pct, o.subscribers,
+               o.pattern, o.seconds, o.rounds);
         printf("%-10s %10s %14s %16s %14s %14s %14s\n", "phase", "ticks/s", "loop ns/tick",
                "flush ms per s", "flush ns/tick", "flush ns/msg", "messages/s");
         for (int p = 0; p < 2; p++)
-            printf("%-10s %10.0f %14.0f %16.3f %14.1f %14.1f %14.0f\n", names[p], rate[p],
-                   cpu_tick[p], flush_s[p], flush_tick[p], flush_msg[p], msgs[p]);
-        printf("\nconflation costs the loop %.0f ns a tick: %.0f in the flush timer (%.2f%% of "
+            if (o.phase < 0 || o.phase == p)
+                printf("%-10s %10.0f %14.0f %16.3f %14.1f %14.1f %14.0f\n", names[p], rate[p],
+                       cpu_tick[p], flush_s[p], flush_tick[p], flush_msg[p], msgs[p]);
+        if (o.phase >= 0)
+            return ok ? 0 : 1;
+        printf("\nthe subscribers cost the loop %.0f ns a tick: %.0f in the flush timer (%.2f%% of "
                "the loop's time), %.0f on the tick path;\n",
                cpu_tick[1] - cpu_tick[0], flush_tick[1], flush_s[1] / 10.0,
                cpu_tick[1] - cpu_tick[0] - flush_tick[1]);
-        printf("at most %.0f messages/s allowed (one per symbol, interval and subscriber): %s\n",
-               allowed, ok ? "kept" : "BROKEN");
+        if (o.conflated)
+            printf("at most %.0f messages/s allowed (one per symbol, interval and subscriber): "
+                   "%s\n",
+                   allowed, ok ? "kept" : "BROKEN");
     }
     return ok ? 0 : 1;
 }

@@ -9,8 +9,12 @@ at once, so that a burst lands inside one interval.
   exact summary (last price, summed size, count); a bad suffix is an error
   and subscribes nothing.
 - A subscriber that stops reading and later reads again: with
-  pubsub.slow_consumer: disconnect it is cut (as before); after a SIGHUP to
-  conflate it is kept, and ends with the latest quote of every symbol.
+  pubsub.slow_consumer: disconnect it is cut once it has been over the soft
+  limit for output_soft_seconds (as before); after a SIGHUP to conflate it
+  is kept instead, and ends with the latest quote of every symbol.
+- Conflation, like the cut, waits output_soft_seconds: a reader that reads
+  its backlog sooner gets every quote; one that does not is conflated, and
+  not before.
 """
 
 import json
@@ -203,10 +207,33 @@ class ConflateTest(unittest.TestCase):
         want = before + self.ROUNDS * len(self.SYMBOLS)
         wait_for(lambda: self.quotes_received() == want, 60, "the feed's quotes taken")
 
+    def read_latest(self, sock, base):
+        """Reads sock until every symbol's latest quote of a flood(base) came;
+        returns how many quote frames that took."""
+        latest = {}
+        frames = 0
+        buf = b""
+        sock.settimeout(10)
+        last = f"{base + self.ROUNDS - 1}.0000"
+        while len(latest) < len(self.SYMBOLS) or any(v != last for v in latest.values()):
+            chunk = sock.recv(1 << 20)
+            self.assertTrue(chunk, "the conflated reader was closed")
+            buf += chunk
+            while True:
+                end = buf.find(b"\r\n", buf.find(b"Q,"))
+                if buf.find(b"Q,") < 0 or end < 0:
+                    break
+                line = buf[buf.find(b"Q,"):end].decode().split(",")
+                latest[line[2]] = line[3]
+                frames += 1
+                buf = buf[end + 2:]
+        self.assertEqual(sorted(latest), self.SYMBOLS)
+        return frames
+
     def test_a_slow_reader_is_cut_with_disconnect_and_kept_current_with_conflate(self):
-        self.start(["output_hard_limit: 256KiB", "output_soft_limit: 64KiB",
-                    "output_soft_seconds: 1s", "snapshot_on_subscribe: false",
-                    "slow_consumer: disconnect"])
+        # The hard limit (32 MiB) is above the flood: the soft limit decides.
+        self.start(["output_soft_limit: 64KiB", "output_soft_seconds: 1s",
+                    "snapshot_on_subscribe: false", "slow_consumer: disconnect"])
         cut = self.slow_reader()
         self.flood(1)
         wait_for(lambda: self.t.metric("tickd_pubsub_slow_consumer_disconnects_total") == 1, 10,
@@ -226,36 +253,59 @@ class ConflateTest(unittest.TestCase):
         self.t.wait_note("READY=1", 10)
         slow = self.slow_reader()
         self.flood(100000)
+        wait_for(lambda: self.t.metric("tickd_pubsub_conflations_total") == 1, 10,
+                 "the slow reader conflated")
         self.assertEqual(self.t.metric("tickd_pubsub_slow_consumer_disconnects_total"), 1)
-        self.assertEqual(self.t.metric("tickd_pubsub_conflations_total"), 1)
         self.assertEqual(self.t.metric("tickd_pubsub_conflated_clients"), 1)
 
         # It reads again: the latest quote of every symbol, far fewer frames
         # than quotes, and it leaves conflation.
-        latest = {}
-        frames = 0
-        buf = b""
-        slow.settimeout(10)
-        last = f"{100000 + self.ROUNDS - 1}.0000"
-        while len(latest) < len(self.SYMBOLS) or any(v != last for v in latest.values()):
-            chunk = slow.recv(1 << 20)
-            self.assertTrue(chunk, "the conflated reader was closed")
-            buf += chunk
-            while True:
-                end = buf.find(b"\r\n", buf.find(b"Q,"))
-                if buf.find(b"Q,") < 0 or end < 0:
-                    break
-                line = buf[buf.find(b"Q,"):end].decode().split(",")
-                latest[line[2]] = line[3]
-                frames += 1
-                buf = buf[end + 2:]
-        self.assertEqual(sorted(latest), self.SYMBOLS)
+        frames = self.read_latest(slow, 100000)
         self.assertLess(frames, self.ROUNDS * len(self.SYMBOLS) // 2)
         wait_for(lambda: self.t.metric("tickd_pubsub_conflated_clients") == 0, 10,
                  "the reader out of conflation")
         info = self.admin.call("INFO").decode()
         self.assertIn("conflated_clients:0\r\n", info)
         self.assertIn("total_conflations:1\r\n", info)
+        self.assertEqual(self.t.stop(), 0)
+
+    def test_conflation_waits_output_soft_seconds_so_a_brief_stall_gets_every_quote(self):
+        soft = 5
+        self.start(["output_soft_limit: 64KiB", f"output_soft_seconds: {soft}s",
+                    "snapshot_on_subscribe: false", "slow_consumer: conflate"])
+        brief = self.slow_reader()
+        slow = self.slow_reader()
+        t0 = time.monotonic()
+        self.flood(1)  # about 9 MB each: more than the kernel holds for a reader
+
+        # brief reads its backlog now: every quote, though it was over the
+        # soft limit for a while.
+        flooded = time.monotonic() - t0
+        last = f"Q,{self.ROUNDS - 1},{self.SYMBOLS[-1]},".encode()
+        chunks = []
+        tail = b""
+        brief.settimeout(10)
+        while last not in tail or not tail.endswith(b"\r\n"):
+            chunk = brief.recv(1 << 20)
+            self.assertTrue(chunk, "the brief reader was closed")
+            chunks.append(chunk)
+            tail = (tail + chunk)[-256:]
+        conflations = self.t.metric("tickd_pubsub_conflations_total")
+        stalled = time.monotonic() - t0
+        self.assertLess(stalled, soft, "the test's premise: the brief reader read in time "
+                        f"(the flood took {flooded:.1f} s)")
+        self.assertEqual(conflations, 0)
+        self.assertEqual(b"".join(chunks).count(b"pmessage"), self.ROUNDS * len(self.SYMBOLS))
+
+        # slow never reads: conflated once it has been over for soft seconds.
+        wait_for(lambda: self.t.metric("tickd_pubsub_conflations_total") == 1, soft + 15,
+                 "the slow reader conflated")
+        self.assertGreaterEqual(time.monotonic() - t0, soft)
+        self.assertEqual(self.t.metric("tickd_pubsub_conflated_clients"), 1)
+        self.assertEqual(self.t.metric("tickd_pubsub_slow_consumer_disconnects_total"), 0)
+        frames = self.read_latest(slow, 1)
+        self.assertLess(frames, self.ROUNDS * len(self.SYMBOLS) // 2)
+        self.assertEqual(self.t.metric("tickd_pubsub_conflations_total"), 1)
         self.assertEqual(self.t.stop(), 0)
 
 

@@ -709,6 +709,26 @@ static void test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed(v
     expect_nothing_before_pong(f, c, 1);
 }
 
+/* A tick's symbol remembers that its channel had no topic; a pattern that
+ * comes later and matches the channel is not missed for it. */
+static void test_a_pattern_that_comes_after_a_channel_had_no_topic_gets_its_ticks(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int c = connect_client(f);
+    send_str(c, "SUBSCRIBE trade.OTHER\r\n");
+    expect_subscribed(f, c, "trade.OTHER", 1);
+    quote(f, "AAPL", 1012400, 2, 1012600, 3, 1); /* quote.AAPL has no topic, nor a pattern */
+    send_str(c, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, c, "quote.*", 2);
+    quote(f, "AAPL", 1012400, 5, 1012600, 6, 2);
+    pubsub_flush(f->ps);
+    expect(f, c, pframe("quote.*", "quote.AAPL", "Q,2,AAPL,101.2400,5,101.2600,6"));
+    expect_nothing_before_pong(f, c, 1);
+}
+
 static void test_ping_answers_in_both_modes(void **state)
 {
     fixture_t *f = *state;
@@ -3246,6 +3266,65 @@ static void test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind(voi
     assert_int_equal(live_ticks(f), 2);
 }
 
+/* A tick finds the conflations it belongs to on its channel's topic: the
+ * links follow the topics as conflated and plain subscriptions, patterns
+ * and channel topics come and go in any order, so every conflated
+ * subscriber gets what it asked for and nothing else. */
+static void test_conflations_follow_channel_topics_as_they_come_and_go(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg->pubsub.payload = 1;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int other = connect_client(f), pat = connect_client(f), chan = connect_client(f),
+        plain = connect_client(f);
+    send_str(other, "SUBSCRIBE trade.OTHER\r\n");
+    expect_subscribed(f, other, "trade.OTHER", 1);
+    quote(f, "AAPL", 1, 1, 2, 1, 1); /* quote.AAPL: no topic, and the slot says so */
+    send_str(pat, "PSUBSCRIBE quote.A*@10ms\r\n");
+    expect_psubscribed(f, pat, "quote.A*@10ms", 1);
+    quote(f, "AAPL", 2, 1, 3, 1, 2);
+    quote(f, "IBM", 3, 1, 4, 1, 3); /* the pattern's base does not match it */
+    expect(f, pat, pframe("quote.A*@10ms", "quote.AAPL@10ms", "Q,2,AAPL,0.0002,1,0.0003,1"));
+
+    /* A conflated channel on a topic a pattern's link made; a plain
+     * subscriber of the channel that comes and goes takes neither away. */
+    send_str(chan, "SUBSCRIBE quote.AAPL@10ms\r\n");
+    expect_subscribed(f, chan, "quote.AAPL@10ms", 1);
+    send_str(plain, "SUBSCRIBE quote.AAPL\r\n");
+    expect_subscribed(f, plain, "quote.AAPL", 1);
+    quote(f, "AAPL", 4, 1, 5, 1, 4);
+    pubsub_flush(f->ps);
+    expect(f, plain, frame("quote.AAPL", "Q,4,AAPL,0.0004,1,0.0005,1"));
+    send_str(plain, "UNSUBSCRIBE quote.AAPL\r\n");
+    expect_unsubscribed(f, plain, "quote.AAPL", 0);
+    expect(f, chan, frame("quote.AAPL@10ms", "Q,4,AAPL,0.0004,1,0.0005,1"));
+    expect(f, pat, pframe("quote.A*@10ms", "quote.AAPL@10ms", "Q,4,AAPL,0.0004,1,0.0005,1"));
+
+    /* The last pattern goes (the channel topics only patterns held go with
+     * it): the conflated channel still gets its quotes, the pattern none. */
+    send_str(pat, "PUNSUBSCRIBE quote.A*@10ms\r\n");
+    expect_punsubscribed(f, pat, "quote.A*@10ms", 0);
+    quote(f, "AAPL", 5, 1, 6, 1, 5);
+    expect(f, chan, frame("quote.AAPL@10ms", "Q,5,AAPL,0.0005,1,0.0006,1"));
+    /* A pattern that comes now is linked to the topic the channel holds. */
+    send_str(pat, "PSUBSCRIBE quote.*@10ms\r\n");
+    expect_psubscribed(f, pat, "quote.*@10ms", 1);
+    quote(f, "AAPL", 6, 1, 7, 1, 6);
+    expect(f, chan, frame("quote.AAPL@10ms", "Q,6,AAPL,0.0006,1,0.0007,1"));
+    expect(f, pat, pframe("quote.*@10ms", "quote.AAPL@10ms", "Q,6,AAPL,0.0006,1,0.0007,1"));
+    send_str(chan, "UNSUBSCRIBE quote.AAPL@10ms\r\n");
+    expect_unsubscribed(f, chan, "quote.AAPL@10ms", 0);
+    send_str(pat, "PUNSUBSCRIBE quote.*@10ms\r\n");
+    expect_punsubscribed(f, pat, "quote.*@10ms", 0);
+    quote(f, "AAPL", 7, 1, 8, 1, 7);
+    pump_for(f, 30);
+    expect_nothing_before_pong(f, chan, 0);
+    expect_nothing_before_pong(f, pat, 0);
+    expect_nothing_before_pong(f, plain, 0);
+    assert_int_equal(live_ticks(f), 2); /* the market's last trade and quote: no slot holds one */
+}
+
 /* ---- slow consumers: conflation instead of a cut ---- */
 
 #define CONFLATE_SYMBOLS 10
@@ -3280,7 +3359,7 @@ test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes(void
     fixture_t *f = *state;
     f->cfg->pubsub.hard_limit = 256 * 1024;
     f->cfg->pubsub.soft_limit = 64 * 1024;
-    f->cfg->pubsub.soft_ns = 1000000; /* 1 ms */
+    f->cfg->pubsub.soft_ns = 0; /* conflated as soon as it is over */
     f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
     f->cfg->pubsub.snapshot = 0;
     start(f);
@@ -3328,6 +3407,97 @@ test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes(void
     expect_nothing_before_pong(f, slow, 1);
 }
 
+/* As the disconnect policy cuts, conflation takes a subscriber only once
+ * it has been over the soft limit for output_soft_seconds: one that reads
+ * its backlog sooner gets every quote, one that does not is conflated, and
+ * not before. */
+static void test_conflation_waits_output_soft_seconds_over_the_soft_limit(void **state)
+{
+    fixture_t *f = *state;
+    const int64_t soft_ms = 2000;
+    f->cfg->pubsub.hard_limit = 64u << 20;
+    f->cfg->pubsub.soft_limit = 64 * 1024;
+    f->cfg->pubsub.soft_ns = (uint64_t)soft_ms * 1000000;
+    f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
+    f->cfg->pubsub.snapshot = 0;
+    start(f);
+    int brief = connect_client_rcvbuf(f, 4096), slow = connect_client_rcvbuf(f, 4096);
+    send_str(brief, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, brief, "quote.*", 1);
+    send_str(slow, "PSUBSCRIBE quote.*\r\n");
+    expect_psubscribed(f, slow, "quote.*", 1);
+    const int rounds = 4000; /* about 6 MiB of frames each: more than the kernel takes */
+    int64_t t0 = mono_ns();
+    publish_quote_rounds(f, rounds);
+    uint64_t conflations = stats(f).conflations_total;
+    assert_true(mono_ns() - t0 < soft_ms * 1000000); /* the test's premise: a short burst */
+    assert_int_equal(conflations, 0);                /* both over, neither for long */
+
+    /* brief reads its backlog at once: every quote, the last one last. */
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char last[128];
+    snprintf(last, sizeof last, "\"sym\":\"S%d\",\"kind\":\"quote\",\"bid\":\"%d.%04d\"",
+             CONFLATE_SYMBOLS - 1, rounds / 10000, rounds % 10000);
+    int64_t deadline = mono_ns() + GUARD_NS;
+    while (len < 512 || memmem(buf + len - 512, 512, last, strlen(last)) == NULL ||
+           memcmp(buf + len - 3, "}\r\n", 3) != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(brief, &buf, &len, &cap);
+    }
+    assert_true(mono_ns() - t0 < soft_ms * 1000000); /* the test's premise: brief was brief */
+    assert_int_equal(count_of(buf, len, "pmessage"), (size_t)rounds * CONFLATE_SYMBOLS);
+    free(buf);
+
+    /* slow never reads: conflated, once it has been over for soft_ms. */
+    while (stats(f).conflations_total == 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(mono_ns() - t0 >= (soft_ms - 20) * 1000000); /* loop time is in whole ms */
+    pump_for(f, soft_ms / 2); /* a housekeeping pass, at least: brief stays as it is */
+    assert_int_equal(stats(f).conflations_total, 1);
+    assert_int_equal(stats(f).conflated_clients, 1);
+    assert_int_equal(stats(f).slow_consumer_disconnects_total, 0);
+    quote(f, "S1", 77, 1, 1000000, 1, 1);
+    pubsub_flush(f->ps);
+    expect(f, brief,
+           pframe("quote.*", "quote.S1",
+                  "{\"sym\":\"S1\",\"kind\":\"quote\",\"bid\":\"0.0077\",\"bid_size\":1,\"ask\":"
+                  "\"100.0000\",\"ask_size\":1,\"ts\":1,\"seq\":40001}"));
+    expect_nothing_before_pong(f, brief, 1);
+
+    /* slow reads and catches up: out of conflation, under the limit, its
+     * clock starts again, so a new stall waits soft_ms again too. */
+    buf = NULL;
+    len = cap = 0;
+    while (stats(f).conflated_clients != 0) {
+        assert_true(mono_ns() < deadline);
+        pump(f);
+        drain_into(slow, &buf, &len, &cap);
+    }
+    free(buf);
+    buf = NULL; /* brief's, from here: it reads all along */
+    len = cap = 0;
+    int64_t t1 = mono_ns();
+    publish_quote_rounds(f, rounds);
+    conflations = stats(f).conflations_total;
+    assert_true(mono_ns() - t1 < soft_ms * 1000000);
+    assert_int_equal(conflations, 1);
+    while (stats(f).conflations_total == 1) {
+        assert_true(mono_ns() < deadline + GUARD_NS);
+        pump(f);
+        drain_into(brief, &buf, &len, &cap);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    free(buf);
+    assert_true(mono_ns() - t1 >= (soft_ms - 20) * 1000000);
+}
+
 static void test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes(void **state)
 {
     fixture_t *f = *state;
@@ -3350,7 +3520,7 @@ test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it(voi
     fixture_t *f = *state;
     f->cfg->pubsub.hard_limit = 256 * 1024;
     f->cfg->pubsub.soft_limit = 64 * 1024;
-    f->cfg->pubsub.soft_ns = 1000000;
+    f->cfg->pubsub.soft_ns = 0; /* conflated as soon as it is over */
     f->cfg->pubsub.slow_consumer = CONFIG_SLOW_CONFLATE;
     start(f);
     int slow = connect_client_rcvbuf(f, 4096);
@@ -3392,7 +3562,9 @@ int main(void)
         T(test_a_resp3_client_gets_conflated_messages_as_push_frames),
         T(test_a_bad_conflation_suffix_is_an_error_and_subscribes_nothing),
         T(test_unsubscribe_reset_and_disconnect_leave_no_conflation_behind),
+        T(test_conflations_follow_channel_topics_as_they_come_and_go),
         T(test_slow_consumer_with_conflate_is_not_cut_and_ends_with_the_latest_quotes),
+        T(test_conflation_waits_output_soft_seconds_over_the_soft_limit),
         T(test_slow_consumer_with_disconnect_is_cut_by_the_same_quotes),
         T(test_a_conflated_slow_consumer_keeps_its_trades_until_the_hard_limit_cuts_it),
         T(test_get_answers_the_last_trade_and_quote_as_a_subscriber_reads_them),
@@ -3420,6 +3592,7 @@ int main(void)
         T(test_a_flush_over_many_stream_chunks_arrives_whole_and_in_order),
         T(test_unsubscribe_stops_delivery_and_counts_down),
         T(test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed),
+        T(test_a_pattern_that_comes_after_a_channel_had_no_topic_gets_its_ticks),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
