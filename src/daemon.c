@@ -238,8 +238,7 @@ static void on_tick(void *arg, tick_t *t)
     /* Bars first: a trade that closes a bar comes after it on every channel. */
     if (d->bars != NULL) {
         if (t->kind == TICK_TRADE)
-            bars_trade(d->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch,
-                       t->ts_recv);
+            bars_symbol_trade(d->bars, t->sym, t->price, t->size, t->ts_exch, t->ts_recv);
         else
             bars_clock(d->bars, t->ts_exch, t->ts_recv);
     }

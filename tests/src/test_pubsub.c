@@ -66,8 +66,7 @@ static void sink(void *arg, tick_t *t)
     fixture_t *f = arg;
     if (f->bars != NULL) {
         if (t->kind == TICK_TRADE)
-            bars_trade(f->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch,
-                       t->ts_recv);
+            bars_symbol_trade(f->bars, t->sym, t->price, t->size, t->ts_exch, t->ts_recv);
         else
             bars_clock(f->bars, t->ts_exch, t->ts_recv);
     }
