@@ -792,6 +792,30 @@ static void test_client_and_command_answers_let_clients_connect(void **state)
     roundtrip(f, c, "pUbLiSh x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
 }
 
+/* A byte wrong at any place of a command's name, in the middle of a long
+ * name too, makes it unknown. */
+static void test_a_command_name_with_any_byte_wrong_is_unknown(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    static const char *const names[] = {"GET",        "MGET",        "QUIT",
+                                        "RESET",      "PUBLISH",     "SUBSCRIBE",
+                                        "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        size_t n = strlen(names[k]);
+        for (size_t i = 0; i < n; i++) {
+            char name[16], req[64], want[160];
+            memcpy(name, names[k], n + 1);
+            name[i] = (char)(name[i] + 1); /* a neighbour: no other command's name */
+            snprintf(req, sizeof req, "%s a\r\n", name);
+            snprintf(want, sizeof want,
+                     "-ERR unknown command '%s', with args beginning with: 'a' \r\n", name);
+            roundtrip(f, c, req, want);
+        }
+    }
+}
+
 static void test_hello_without_a_version_or_with_2_answers_the_resp2_array(void **state)
 {
     fixture_t *f = *state;
@@ -3423,6 +3447,7 @@ int main(void)
         T(test_inline_commands_are_case_insensitive_and_pipelined),
         T(test_large_and_many_replies_keep_their_order),
         T(test_client_and_command_answers_let_clients_connect),
+        T(test_a_command_name_with_any_byte_wrong_is_unknown),
         T(test_hello_without_a_version_or_with_2_answers_the_resp2_array),
         T(test_hello_3_answers_a_map_and_switches_the_connection_to_resp3),
         T(test_hello_refuses_bad_versions_and_options_in_redis_words),
