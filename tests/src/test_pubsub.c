@@ -737,6 +737,31 @@ static void test_inline_commands_are_case_insensitive_and_pipelined(void **state
     expect(f, c, "$3\r\nabc\r\n");
 }
 
+/* Two clients whose requests are cut at every place, their pieces read in
+ * turn: each unfinished request goes on with its own client's bytes (every
+ * read lands in one shared buffer, behind the request it finishes). */
+static void test_requests_cut_anywhere_in_two_clients_at_once_are_each_served(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int a = connect_client(f), b = connect_client(f);
+    const char *ra = "*2\r\n$4\r\nPING\r\n$5\r\naaaaa\r\n",
+               *rb = "*2\r\n$4\r\nPING\r\n$3\r\nbbb\r\n";
+    size_t na = strlen(ra), nb = strlen(rb);
+    for (size_t i = 1; i < na; i++) {
+        size_t j = i < nb ? i : nb - 1;
+        send_bytes(a, ra, i);
+        pump(f);
+        send_bytes(b, rb, j);
+        pump(f);
+        send_bytes(a, ra + i, na - i);
+        pump(f);
+        send_bytes(b, rb + j, nb - j);
+        expect(f, a, "$5\r\naaaaa\r\n");
+        expect(f, b, "$3\r\nbbb\r\n");
+    }
+}
+
 static void test_large_and_many_replies_keep_their_order(void **state)
 {
     fixture_t *f = *state;
@@ -3445,6 +3470,7 @@ int main(void)
         T(test_a_channel_topic_that_comes_and_goes_between_ticks_is_followed),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
+        T(test_requests_cut_anywhere_in_two_clients_at_once_are_each_served),
         T(test_large_and_many_replies_keep_their_order),
         T(test_client_and_command_answers_let_clients_connect),
         T(test_a_command_name_with_any_byte_wrong_is_unknown),
