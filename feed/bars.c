@@ -516,10 +516,42 @@ static int open_push(open_list_t *l, entry_t *e)
     return 0;
 }
 
+/* A trade into the open bar a. */
+static inline void add(acc_t *a, int64_t price, uint32_t size)
+{
+    if (price > a->high)
+        a->high = price;
+    if (price < a->low)
+        a->low = price;
+    a->close = price;
+    a->volume += size;
+    a->trades++;
+    a->notional += (__int128)price * size;
+}
+
 /* A trade of size > 0 for the symbol of e (bars_trade()). */
 static int trade(bars_t *b, entry_t *e, int64_t price, uint32_t size, int64_t ts, int64_t ts_recv)
 {
     int64_t starts[BARS_MAX_INTERVALS];
+    /* Nearly every trade falls in its symbol's open bar on every interval,
+     * with room for its size in each bar's volume. Then it is neither late
+     * nor refused, the clock cannot close those bars (each ends after ts,
+     * grace or not), and it only adds to them. */
+    size_t n = 0;
+    for (uint64_t sum; n < b->n; n++) {
+        const acc_t *a = &e->acc[n];
+        if (a->start == NONE || ts < a->start ||
+            (uint64_t)ts - (uint64_t)a->start >= (uint64_t)b->iv[n] ||
+            __builtin_add_overflow(a->volume, size, &sum))
+            break;
+    }
+    if (HEAP_LIKELY(n == b->n)) {
+        bars_clock(b, ts, ts_recv);
+        for (size_t i = 0; i < b->n; i++)
+            add(&e->acc[i], price, size);
+        b->stats.trades++;
+        return 0;
+    }
     for (size_t i = 0; i < b->n; i++) {
         const acc_t *a = &e->acc[i];
         /* Most trades fall in their symbol's open bar: no division. */
@@ -567,14 +599,7 @@ static int trade(bars_t *b, entry_t *e, int64_t price, uint32_t size, int64_t ts
             if (due < b->open[i].due)
                 b->open[i].due = due;
         }
-        if (price > a->high)
-            a->high = price;
-        if (price < a->low)
-            a->low = price;
-        a->close = price;
-        a->volume += size;
-        a->trades++;
-        a->notional += (__int128)price * size;
+        add(a, price, size);
     }
     if (err == 0)
         b->stats.trades++;
