@@ -305,6 +305,7 @@ static void test_every_byte_at_every_place_of_a_symbol_is_judged_alike(void **st
                 if (symbol_byte(b) && len <= 8) {
                     assert_int_equal(rc, 1);
                     assert_string_equal(t.symbol, sym);
+                    assert_int_equal(csv_symbol_len(&t), len);
                 } else {
                     assert_int_equal(rc, -EINVAL);
                     assert_string_equal(reason, "bad symbol (want 1-8 of A-Z 0-9 . -)");
