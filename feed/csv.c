@@ -203,7 +203,12 @@ static int size_field(struct cursor *c, uint32_t *out, const char *malformed, co
 /* The side, the optional last field of a trade, after its ','. */
 static int side_field(struct cursor *c, char *side, const char **reason)
 {
-    const char *f = c->p, *comma = memchr(f, ',', (size_t)(c->end - f));
+    const char *f = c->p;
+    if (c->end - f == 1 && (f[0] == CSV_SIDE_BUY || f[0] == CSV_SIDE_SELL)) { /* the usual */
+        *side = f[0];
+        return 0;
+    }
+    const char *comma = memchr(f, ',', (size_t)(c->end - f));
     size_t n = (size_t)((comma != NULL ? comma : c->end) - f);
     if (n > 0 && (n != 1 || (f[0] != CSV_SIDE_BUY && f[0] != CSV_SIDE_SELL)))
         return fail(reason, -EINVAL, "bad side (want B or S)");
