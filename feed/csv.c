@@ -125,7 +125,8 @@ static inline uint64_t eight_value(uint64_t x)
  * cannot wrap 64 bits, so they are read without a check per digit, eight
  * at a time while eight digits lie before the end; a longer run is read
  * again with a check. */
-static int scan_uint(struct cursor *c, uint64_t max, uint64_t *out)
+__attribute__((always_inline)) static inline int scan_uint(struct cursor *c, uint64_t max,
+                                                           uint64_t *out)
 {
     const char *start = c->p, *p = start;
     uint64_t v = 0, x;
