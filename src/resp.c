@@ -27,6 +27,15 @@
 /* read_count(): a whole line was read (else RESP_NEED_MORE or RESP_ERROR). */
 #define LINE_OK 1
 
+/* Are p[0] and p[1] "\r\n"? One 16-bit comparison. */
+static inline int crlf_at(const char *p)
+{
+    uint16_t x, want;
+    memcpy(&x, p, 2);
+    memcpy(&want, "\r\n", 2);
+    return x == want;
+}
+
 static int fail(resp_parser_t *p, const char *text)
 {
     snprintf(p->err, sizeof p->err, "Protocol error: %s", text);
@@ -94,13 +103,12 @@ read_count(resp_parser_t *p, const char *buf, size_t avail, size_t start, const 
      * the loop. What does not fit this shape goes on below as before. */
     if (start + 4 < avail && buf[start + 1] >= '1' && buf[start + 1] <= '9') {
         long long d1 = buf[start + 1] - '0';
-        if (buf[start + 2] == '\r' && buf[start + 3] == '\n') {
+        if (crlf_at(buf + start + 2)) {
             *value = d1;
             *next = start + 4;
             return LINE_OK;
         }
-        if (buf[start + 2] >= '0' && buf[start + 2] <= '9' && buf[start + 3] == '\r' &&
-            buf[start + 4] == '\n') {
+        if (buf[start + 2] >= '0' && buf[start + 2] <= '9' && crlf_at(buf + start + 3)) {
             *value = d1 * 10 + (buf[start + 2] - '0');
             *next = start + 5;
             return LINE_OK;
@@ -172,7 +180,7 @@ static int parse_multibulk(resp_parser_t *p, const char *buf, size_t avail)
                 r = RESP_NEED_MORE;
             goto out;
         }
-        if (buf[pos + blen] != '\r' || buf[pos + blen + 1] != '\n') {
+        if (!crlf_at(buf + pos + blen)) {
             r = fail(p, "bulk data not followed by CRLF");
             goto out;
         }
