@@ -61,6 +61,16 @@
  * comparison per interval; one that has walks that list once. Entries and
  * lists come from the system allocator when a symbol is new or a list
  * grows (doubling), never per trade; each bar is one object from the heap.
+ * A trade given by the market's symbol (bars_symbol_trade(), the daemon's
+ * and the replay's way) finds its entry on the symbol itself, without the
+ * name's check and hash: the builder leaves its entry there (bars_entry)
+ * with its generation (bars_gen), a number no other builder, and no other
+ * set of this builder's entries, has had (one is drawn at bars_create()
+ * and at every forget(), the only place entries are freed). A symbol whose
+ * bars_gen is not the builder's is looked up by name and its cache filled
+ * again. Generations are counted in 32 bits from 1; 0 is the symbol's
+ * state before any builder saw it, and a builder drawn after the count ran
+ * out gets 0 too and goes without the cache, by name, never a stale entry.
  * The sink is called from inside bars_trade(), bars_clock(), bars_idle(),
  * bars_flush(), bars_rewind() and bars_roll(), and must not call back into
  * the builder.
@@ -115,6 +125,7 @@ struct bars {
     int64_t iv[BARS_MAX_INTERVALS]; /* their lengths */
     char names[BARS_MAX_INTERVALS][BARS_INTERVAL_NAME_MAX];
     int64_t grace;
+    uint32_t gen;              /* the entries' generation (bars_symbol_trade()); 0: none */
     int64_t day;               /* day_start_ns */
     int64_t clock, clock_recv; /* the exchange clock, and when it was seen */
     entry_t **table;           /* open addressing by name, linear probing */
@@ -169,6 +180,18 @@ size_t bars_interval_name(int64_t ns, char buf[BARS_INTERVAL_NAME_MAX])
 
 /* ---- the builder ---- */
 
+/* A generation never drawn before, or 0 once the 32 bits are spent. */
+static uint32_t draw_generation(void)
+{
+    static uint32_t last;
+    uint32_t g = __atomic_load_n(&last, __ATOMIC_RELAXED);
+    do {
+        if (g == UINT32_MAX)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&last, &g, g + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return g + 1;
+}
+
 int bars_create(heap_t *heap, const int64_t *intervals_ns, size_t n, int64_t grace_ns,
                 int64_t day_start_ns, bars_sink_fn sink, void *arg, bars_t **out)
 {
@@ -193,6 +216,7 @@ int bars_create(heap_t *heap, const int64_t *intervals_ns, size_t n, int64_t gra
     b->grace = grace_ns;
     b->day = day_start_ns;
     b->clock = INT64_MIN;
+    b->gen = draw_generation();
     for (size_t i = 0; i < n; i++) {
         b->iv[i] = intervals_ns[i];
         bars_interval_name(intervals_ns[i], b->names[i]);
@@ -215,9 +239,10 @@ int bars_create(heap_t *heap, const int64_t *intervals_ns, size_t n, int64_t gra
 }
 
 /* Forgets every symbol: their last values are released, their open bars
- * dropped. */
+ * dropped, and the entries left on symbols are no longer the builder's. */
 static void forget(bars_t *b)
 {
+    b->gen = draw_generation();
     for (size_t s = 0; s < (size_t)1 << b->bits; s++) {
         entry_t *e = b->table[s];
         if (e == NULL)
@@ -491,18 +516,41 @@ static int open_push(open_list_t *l, entry_t *e)
     return 0;
 }
 
-int bars_trade(bars_t *b, const char *sym, size_t len, int64_t price, uint32_t size, int64_t ts,
-               int64_t ts_recv)
+/* A trade into the open bar a. */
+static inline void add(acc_t *a, int64_t price, uint32_t size)
+{
+    if (price > a->high)
+        a->high = price;
+    if (price < a->low)
+        a->low = price;
+    a->close = price;
+    a->volume += size;
+    a->trades++;
+    a->notional += (__int128)price * size;
+}
+
+/* A trade of size > 0 for the symbol of e (bars_trade()). */
+static int trade(bars_t *b, entry_t *e, int64_t price, uint32_t size, int64_t ts, int64_t ts_recv)
 {
     int64_t starts[BARS_MAX_INTERVALS];
-    if (HEAP_UNLIKELY(size == 0 || !symbol_valid(sym, len))) {
-        b->stats.refused++;
-        return -EINVAL;
+    /* Nearly every trade falls in its symbol's open bar on every interval,
+     * with room for its size in each bar's volume. Then it is neither late
+     * nor refused, the clock cannot close those bars (each ends after ts,
+     * grace or not), and it only adds to them. */
+    size_t n = 0;
+    for (uint64_t sum; n < b->n; n++) {
+        const acc_t *a = &e->acc[n];
+        if (a->start == NONE || ts < a->start ||
+            (uint64_t)ts - (uint64_t)a->start >= (uint64_t)b->iv[n] ||
+            __builtin_add_overflow(a->volume, size, &sum))
+            break;
     }
-    entry_t *e = entry_of(b, sym, len);
-    if (HEAP_UNLIKELY(e == NULL)) {
-        b->stats.no_memory++;
-        return -ENOMEM;
+    if (HEAP_LIKELY(n == b->n)) {
+        bars_clock(b, ts, ts_recv);
+        for (size_t i = 0; i < b->n; i++)
+            add(&e->acc[i], price, size);
+        b->stats.trades++;
+        return 0;
     }
     for (size_t i = 0; i < b->n; i++) {
         const acc_t *a = &e->acc[i];
@@ -551,16 +599,46 @@ int bars_trade(bars_t *b, const char *sym, size_t len, int64_t price, uint32_t s
             if (due < b->open[i].due)
                 b->open[i].due = due;
         }
-        if (price > a->high)
-            a->high = price;
-        if (price < a->low)
-            a->low = price;
-        a->close = price;
-        a->volume += size;
-        a->trades++;
-        a->notional += (__int128)price * size;
+        add(a, price, size);
     }
     if (err == 0)
         b->stats.trades++;
     return err;
+}
+
+int bars_trade(bars_t *b, const char *sym, size_t len, int64_t price, uint32_t size, int64_t ts,
+               int64_t ts_recv)
+{
+    if (HEAP_UNLIKELY(size == 0 || !symbol_valid(sym, len))) {
+        b->stats.refused++;
+        return -EINVAL;
+    }
+    entry_t *e = entry_of(b, sym, len);
+    if (HEAP_UNLIKELY(e == NULL)) {
+        b->stats.no_memory++;
+        return -ENOMEM;
+    }
+    return trade(b, e, price, size, ts, ts_recv);
+}
+
+int bars_symbol_trade(bars_t *b, symbol_t *sym, int64_t price, uint32_t size, int64_t ts,
+                      int64_t ts_recv)
+{
+    if (HEAP_UNLIKELY(size == 0)) {
+        b->stats.refused++;
+        return -EINVAL;
+    }
+    entry_t *e = sym->bars_entry;
+    if (HEAP_UNLIKELY(sym->bars_gen != b->gen || e == NULL)) {
+        e = entry_of(b, sym->name, sym->len);
+        if (HEAP_UNLIKELY(e == NULL)) {
+            b->stats.no_memory++;
+            return -ENOMEM;
+        }
+        if (b->gen != 0) {
+            sym->bars_gen = b->gen;
+            sym->bars_entry = e;
+        }
+    }
+    return trade(b, e, price, size, ts, ts_recv);
 }

@@ -70,6 +70,12 @@ void bars_destroy(bars_t *b);
  * volume past 2^64), -EALREADY (late: dropped), -ENOMEM; each counted. */
 int bars_trade(bars_t *b, const char *sym, size_t len, int64_t price, uint32_t size, int64_t ts,
                int64_t ts_recv);
+/* bars_trade() for a symbol of a market (its name valid, as the market
+ * interns only those): the same, found without the name's check and hash
+ * through a cache the builder keeps on the symbol (bars_gen, bars_entry;
+ * feed/bars.c), which it may write. */
+int bars_symbol_trade(bars_t *b, symbol_t *sym, int64_t price, uint32_t size, int64_t ts,
+                      int64_t ts_recv);
 
 /* The exchange clock is at ts (a tick of any symbol was stamped ts, and
  * received at ts_recv; an earlier ts changes nothing): every open bar whose

@@ -40,16 +40,6 @@ static bool symbol_char(char c)
     return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
 }
 
-static bool symbol_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > CSV_SYMBOL_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!symbol_char(s[i]))
-            return false;
-    return true;
-}
-
 /* What follows a field: 1 at a ',' (stepped over), 0 at the end of the
  * line, -1 at any other byte (the field is malformed). */
 static int delimiter(struct cursor *c)
@@ -85,6 +75,30 @@ static inline uint64_t load8(const char *p)
     return x;
 }
 
+/* x as eight bytes at p, the lowest first: load8()'s inverse. */
+static inline void store8(char *p, uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    memcpy(p, &x, sizeof x);
+}
+
+/* Bit 7 of every byte of x (as load8() gives them) that symbol_char()
+ * refuses, the others 0: a byte is kept when its low seven bits lie in one
+ * of the ranges A-Z, 0-9 and '-'..'.' and its bit 7 is clear. Adding
+ * 0x80 - lo to the low seven bits sets bit 7 exactly when they are lo or
+ * more, adding 0x7F - hi when they are above hi; neither carries into the
+ * next byte. */
+static inline uint64_t symbol_refused(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101u, top = 0x80 * ones, l = x & ~top;
+    uint64_t upper = (l + (0x80 - 'A') * ones) & ~(l + (0x7F - 'Z') * ones);
+    uint64_t digit = (l + (0x80 - '0') * ones) & ~(l + (0x7F - '9') * ones);
+    uint64_t punct = (l + (0x80 - '-') * ones) & ~(l + (0x7F - '.') * ones);
+    return (x | ~(upper | digit | punct)) & top;
+}
+
 /* All eight bytes of x (as load8() gives them) are '0'..'9': every high
  * nibble is 3, and adding 6 to each byte leaves it 3 (':' and above become
  * 4). With every high nibble 3 no byte carries into the next. */
@@ -111,7 +125,8 @@ static inline uint64_t eight_value(uint64_t x)
  * cannot wrap 64 bits, so they are read without a check per digit, eight
  * at a time while eight digits lie before the end; a longer run is read
  * again with a check. */
-static int scan_uint(struct cursor *c, uint64_t max, uint64_t *out)
+__attribute__((always_inline)) static inline int scan_uint(struct cursor *c, uint64_t max,
+                                                           uint64_t *out)
 {
     const char *start = c->p, *p = start;
     uint64_t v = 0, x;
@@ -189,7 +204,12 @@ static int size_field(struct cursor *c, uint32_t *out, const char *malformed, co
 /* The side, the optional last field of a trade, after its ','. */
 static int side_field(struct cursor *c, char *side, const char **reason)
 {
-    const char *f = c->p, *comma = memchr(f, ',', (size_t)(c->end - f));
+    const char *f = c->p;
+    if (c->end - f == 1 && (f[0] == CSV_SIDE_BUY || f[0] == CSV_SIDE_SELL)) { /* the usual */
+        *side = f[0];
+        return 0;
+    }
+    const char *comma = memchr(f, ',', (size_t)(c->end - f));
     size_t n = (size_t)((comma != NULL ? comma : c->end) - f);
     if (n > 0 && (n != 1 || (f[0] != CSV_SIDE_BUY && f[0] != CSV_SIDE_SELL)))
         return fail(reason, -EINVAL, "bad side (want B or S)");
@@ -230,15 +250,31 @@ int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **
     if ((rc = field_ends(&c, "malformed timestamp", reason)) != 0)
         return rc;
 
+    /* The symbol's characters up to the first other byte, eight at most
+     * (a ninth is a byte the field's end refuses): all eight at once when
+     * the line has them. */
     const char *sym = c.p;
-    while (c.p < c.end && c.p - sym <= CSV_SYMBOL_MAX && symbol_char(*c.p))
-        c.p++;
-    size_t symlen = (size_t)(c.p - sym);
-    if (symlen == 0 || symlen > CSV_SYMBOL_MAX)
+    size_t symlen = 0;
+    if (c.end - sym >= 8) {
+        _Static_assert(CSV_SYMBOL_MAX == 8, "a symbol is one word");
+        uint64_t word = load8(sym), refused = symbol_refused(word);
+        if (refused != 0) {
+            symlen = (size_t)__builtin_ctzll(refused) >> 3;
+            word &= ~(~UINT64_C(0) << (8 * symlen)); /* symlen < 8 */
+        } else {
+            symlen = 8;
+        }
+        store8(t.symbol, word);
+    } else {
+        while (sym + symlen < c.end && symbol_char(sym[symlen]))
+            symlen++;
+        memcpy(t.symbol, sym, symlen);
+    }
+    if (symlen == 0)
         return fail(reason, -EINVAL, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+    c.p = sym + symlen;
     if ((rc = field_ends(&c, "bad symbol (want 1-8 of A-Z 0-9 . -)", reason)) != 0)
         return rc;
-    memcpy(t.symbol, sym, symlen);
 
     if (kind == CSV_TRADE) {
         if ((rc = price_field(&c, F_PRICE, &t.trade.price, reason)) != 0 ||
@@ -282,9 +318,11 @@ int csv_format(const csv_tick_t *tick, char *buf, size_t cap)
 {
     char tmp[CSV_FORMAT_MAX];
     char *out = cap >= CSV_FORMAT_MAX ? buf : tmp, *p = out;
-    size_t symlen = strnlen(tick->symbol, sizeof tick->symbol);
-
-    if (!symbol_ok(tick->symbol, symlen))
+    /* The symbol is 1-8 characters symbol_char() takes, then its NUL: the
+     * first byte of the eight it refuses must be the NUL, or the ninth. */
+    uint64_t refused = symbol_refused(load8(tick->symbol));
+    size_t symlen = refused != 0 ? (size_t)__builtin_ctzll(refused) >> 3 : CSV_SYMBOL_MAX;
+    if (symlen == 0 || tick->symbol[symlen] != '\0')
         return -EINVAL;
     if (tick->kind == CSV_TRADE) {
         const csv_trade_t *tr = &tick->trade;
@@ -303,7 +341,7 @@ int csv_format(const csv_tick_t *tick, char *buf, size_t cap)
     *p++ = ',';
     p = digits_u64(p, tick->ts_ns);
     *p++ = ',';
-    memcpy(p, tick->symbol, symlen);
+    memcpy(p, tick->symbol, CSV_SYMBOL_MAX); /* what follows the name overwrites the rest */
     p += symlen;
     *p++ = ',';
     if (tick->kind == CSV_TRADE) {

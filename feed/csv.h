@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CSV_SYMBOL_MAX   8
 #define CSV_LINE_MAX     256 /* bytes of a line before its "\n", "\r" included */
@@ -67,6 +68,21 @@ typedef struct csv_tick {
         csv_quote_t quote; /* Q */
     };
 } csv_tick_t;
+
+/* strlen(tick->symbol) for a tick csv_parse_line() filled (a symbol of 1-8
+ * bytes, then NULs to the end of the field): the first zero byte of its
+ * first eight, found at once. */
+static inline size_t csv_symbol_len(const csv_tick_t *tick)
+{
+    uint64_t x;
+    memcpy(&x, tick->symbol, sizeof x);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    /* Bit 7 of the first zero byte is set (and maybe of bytes after it) */
+    uint64_t zero = (x - 0x0101010101010101u) & ~x & 0x8080808080808080u;
+    return zero != 0 ? (size_t)__builtin_ctzll(zero) >> 3 : CSV_SYMBOL_MAX;
+}
 
 /* Parse one line, line[0..len), with or without its "\n" or "\r\n".
  * Returns 1 with *tick filled, 0 for a line that carries no tick (empty or a

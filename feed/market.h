@@ -80,10 +80,13 @@ struct symbol {
     char name[SYMBOL_MAX_LEN + 1]; /* NUL terminated */
     uint8_t len;                   /* strlen(name), 1..8 */
     uint16_t locate;               /* ITCH stock locate, 0 when none */
+    uint32_t bars_gen;             /* generation of the bar builder that set bars_entry */
     tick_t *last_trade;            /* the last-value cache; references */
     tick_t *last_quote;
     book_t *book;       /* price levels of the live orders */
     symbol_slot_t slot; /* the pub/sub layer's cache (symbol_slot_t) */
+    void *bars_entry;   /* its entry for the symbol (feed/bars.c), while bars_gen is
+                           its generation; the market zeroes both, never reads them */
 };
 
 /* A live order in a book. */

@@ -61,8 +61,7 @@ int price_scan(const char *s, size_t len, int64_t *out, size_t *used)
         }
         if (i == start)
             return PRICE_EMALFORMED;
-        for (size_t n = i - start; n < PRICE_DECIMALS; n++)
-            frac *= 10;
+        frac *= digits_pow10[PRICE_DECIMALS - (i - start)];
     }
 
     uint64_t v = whole * PRICE_SCALE + frac;

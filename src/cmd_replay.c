@@ -153,7 +153,7 @@ static void replay_sink(void *arg, tick_t *t)
     if (r->bars == NULL)
         return;
     if (t->kind == TICK_TRADE)
-        bars_trade(r->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch, t->ts_recv);
+        bars_symbol_trade(r->bars, t->sym, t->price, t->size, t->ts_exch, t->ts_recv);
     else
         bars_clock(r->bars, t->ts_exch, t->ts_recv);
 }

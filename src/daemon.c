@@ -238,8 +238,7 @@ static void on_tick(void *arg, tick_t *t)
     /* Bars first: a trade that closes a bar comes after it on every channel. */
     if (d->bars != NULL) {
         if (t->kind == TICK_TRADE)
-            bars_trade(d->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch,
-                       t->ts_recv);
+            bars_symbol_trade(d->bars, t->sym, t->price, t->size, t->ts_exch, t->ts_recv);
         else
             bars_clock(d->bars, t->ts_exch, t->ts_recv);
     }
@@ -275,6 +274,22 @@ static void batch_done(void *arg)
     journaling_kick(&d->journal);
 }
 
+/* Is channel[0..chlen) prefix (6 bytes) then sym[0..slen), slen 1-8? In
+ * loads of fixed size, the symbol's last four overlapping its first. */
+static int channel_is(const char *channel, size_t chlen, const char *prefix, const char *sym,
+                      size_t slen)
+{
+    if (chlen != 6 + slen || memcmp(channel, prefix, 6) != 0)
+        return 0;
+    channel += 6;
+    if (slen >= 4)
+        return memcmp(channel, sym, 4) == 0 && memcmp(channel + slen - 4, sym + slen - 4, 4) == 0;
+    for (size_t i = 0; i < slen; i++)
+        if (channel[i] != sym[i])
+            return 0;
+    return 1;
+}
+
 /* PUBLISH trade.AAPL "T,<ts>,AAPL,101.25,100,B": the CSV line is the tick;
  * the channel must name its kind and symbol. */
 static int on_publish(void *arg, const char *channel, size_t chlen, const char *payload, size_t len,
@@ -288,10 +303,8 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
             *reason = "empty or a comment";
         return -EBADMSG; /* pubsub's reply says what a tick line is and quotes the payload */
     }
-    const char *prefix = t.kind == CSV_TRADE ? "trade." : "quote.";
-    size_t plen = strlen(prefix), slen = strlen(t.symbol);
-    if (chlen != plen + slen || memcmp(channel, prefix, plen) != 0 ||
-        memcmp(channel + plen, t.symbol, slen) != 0) {
+    size_t slen = csv_symbol_len(&t);
+    if (!channel_is(channel, chlen, t.kind == CSV_TRADE ? "trade." : "quote.", t.symbol, slen)) {
         *reason = "the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick";
         return -EINVAL;
     }

@@ -40,6 +40,7 @@
 
 #define LISTEN_BACKLOG  511
 #define INPUT_KEEP      (16 * 1024) /* an emptied input buffer bigger than this is freed */
+#define READ_HEADROOM   4096        /* room before a read for the request it finishes */
 #define HOUSEKEEPING_MS 1000        /* at most; shorter when idle_timeout or soft_seconds is */
 
 static const char max_clients_error[] = "-ERR max number of clients reached\r\n";
@@ -96,11 +97,19 @@ static int input_reserve(client_t *c, size_t n)
     return 0;
 }
 
+/* Every read lands READ_HEADROOM bytes into the shared buffer. A client with
+ * an unfinished request that fits the headroom has it copied there, right
+ * before where the read lands, so that the two are one run of bytes for
+ * on_read(): the unfinished request is copied, never the read. libuv calls
+ * on_read() for this read before any other client's on_alloc(). */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     client_t *c = h->data;
+    char *at = c->ps->rbuf + READ_HEADROOM;
     (void)suggested;
-    *buf = uv_buf_init(c->ps->rbuf, READ_BUF_SIZE);
+    if (c->in_len > 0 && c->in_len <= READ_HEADROOM)
+        memcpy(at - c->in_len, c->in, c->in_len);
+    *buf = uv_buf_init(at, READ_BUF_SIZE);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -126,6 +135,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
          * re-parse: just keep the bytes. */
         int skip = c->in[0] != '*' && memchr(data, '\n', len) == NULL &&
                    c->in_len + len < ps->opt.max_request;
+        if (!skip && c->in_len <= READ_HEADROOM) { /* on_alloc() put it before the read */
+            data -= c->in_len;
+            len += c->in_len;
+            c->in_len = 0;
+            pubsub__serve(c, data, len);
+            return;
+        }
         if (input_reserve(c, c->in_len + len) != 0) {
             pubsub__client_close(c);
             return;
@@ -545,7 +561,7 @@ int pubsub_start(uv_loop_t *loop, heap_t *heap, market_t *market, const config_t
     for (int v = 0; v < PAYLOAD_NPROTO; v++)
         fanout_init(&ps->stream[v], heap, &ps->latency);
     ps->start_ns = clock_realtime_ns();
-    ps->rbuf = heap_alloc(heap, READ_BUF_SIZE);
+    ps->rbuf = heap_alloc(heap, READ_HEADROOM + READ_BUF_SIZE);
     if (ps->rbuf == NULL || pubsub__topics_init(ps) != 0 ||
         parser_setup(ps, ps->opt.max_request) != 0 || pubsub__acl_build(heap, cfg, &ps->acl) != 0) {
         pubsub_free(ps);

@@ -47,6 +47,7 @@ enum command_flags {
 
 struct command {
     const char *name;     /* lowercase */
+    size_t len;           /* strlen(name) */
     const char *fullname; /* as Redis names it in errors: "client|setname" */
     int arity;            /* Redis' convention: n exactly, -n at least n (the name included) */
     unsigned flags;       /* enum command_flags */
@@ -396,56 +397,93 @@ static void cmd_command_count(client_t *c, size_t argc, const resp_arg_t *argv)
     pubsub__reply_str(c, ":0\r\n");
 }
 
+/* A name and its length, for a row of a table. */
+#define NAME(s) s, sizeof s - 1
+
 static const command_t client_subcommands[] = {
-    {"setname", "client|setname", 3, 0, cmd_client_setname, NULL},
-    {"setinfo", "client|setinfo", 4, 0, cmd_ok, NULL},
-    {NULL, NULL, 0, 0, NULL, NULL},
+    {NAME("setname"), "client|setname", 3, 0, cmd_client_setname, NULL},
+    {NAME("setinfo"), "client|setinfo", 4, 0, cmd_ok, NULL},
+    {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
 static const command_t command_subcommands[] = {
-    {"docs", "command|docs", -2, 0, cmd_command_docs, NULL},
-    {"info", "command|info", -2, 0, cmd_command_empty, NULL},
-    {"list", "command|list", -2, 0, cmd_command_empty, NULL},
-    {"count", "command|count", 2, 0, cmd_command_count, NULL},
-    {NULL, NULL, 0, 0, NULL, NULL},
+    {NAME("docs"), "command|docs", -2, 0, cmd_command_docs, NULL},
+    {NAME("info"), "command|info", -2, 0, cmd_command_empty, NULL},
+    {NAME("list"), "command|list", -2, 0, cmd_command_empty, NULL},
+    {NAME("count"), "command|count", 2, 0, cmd_command_count, NULL},
+    {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
 static const command_t pubsub_subcommands[] = {
-    {"channels", "pubsub|channels", -2, 0, pubsub__cmd_pubsub_channels, NULL},
-    {"numsub", "pubsub|numsub", -2, 0, pubsub__cmd_pubsub_numsub, NULL},
-    {"numpat", "pubsub|numpat", 2, 0, pubsub__cmd_pubsub_numpat, NULL},
-    {"help", "pubsub|help", 2, 0, pubsub__cmd_pubsub_help, NULL},
-    {NULL, NULL, 0, 0, NULL, NULL},
+    {NAME("channels"), "pubsub|channels", -2, 0, pubsub__cmd_pubsub_channels, NULL},
+    {NAME("numsub"), "pubsub|numsub", -2, 0, pubsub__cmd_pubsub_numsub, NULL},
+    {NAME("numpat"), "pubsub|numpat", 2, 0, pubsub__cmd_pubsub_numpat, NULL},
+    {NAME("help"), "pubsub|help", 2, 0, pubsub__cmd_pubsub_help, NULL},
+    {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
 /* PUBLISH first: a publisher sends nothing else, as fast as it can; then
  * GET and MGET, which a poller sends as fast. */
 static const command_t commands[] = {
-    {"publish", "publish", 3, 0, pubsub__cmd_publish, NULL},
-    {"get", "get", 2, 0, pubsub__cmd_get, NULL},
-    {"mget", "mget", -2, 0, pubsub__cmd_mget, NULL},
-    {"subscribe", "subscribe", -2, CMD_SUBSCRIBED, cmd_subscribe, NULL},
-    {"psubscribe", "psubscribe", -2, CMD_SUBSCRIBED, cmd_psubscribe, NULL},
-    {"unsubscribe", "unsubscribe", -1, CMD_SUBSCRIBED, cmd_unsubscribe, NULL},
-    {"punsubscribe", "punsubscribe", -1, CMD_SUBSCRIBED, cmd_punsubscribe, NULL},
-    {"ping", "ping", -1, CMD_SUBSCRIBED, cmd_ping, NULL},
-    {"quit", "quit", -1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_quit, NULL},
-    {"reset", "reset", 1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_reset, NULL},
-    {"auth", "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
-    {"hello", "hello", -1, CMD_NO_AUTH, cmd_hello, NULL},
-    {"info", "info", -1, 0, pubsub__cmd_info, NULL},
-    {"keys", "keys", 2, 0, pubsub__cmd_keys, NULL},
-    {"scan", "scan", -2, 0, pubsub__cmd_scan, NULL},
-    {"pubsub", "pubsub", -2, 0, NULL, pubsub_subcommands},
-    {"client", "client", -2, 0, NULL, client_subcommands},
-    {"command", "command", -1, 0, cmd_command_empty, command_subcommands},
-    {NULL, NULL, 0, 0, NULL, NULL},
+    {NAME("publish"), "publish", 3, 0, pubsub__cmd_publish, NULL},
+    {NAME("get"), "get", 2, 0, pubsub__cmd_get, NULL},
+    {NAME("mget"), "mget", -2, 0, pubsub__cmd_mget, NULL},
+    {NAME("subscribe"), "subscribe", -2, CMD_SUBSCRIBED, cmd_subscribe, NULL},
+    {NAME("psubscribe"), "psubscribe", -2, CMD_SUBSCRIBED, cmd_psubscribe, NULL},
+    {NAME("unsubscribe"), "unsubscribe", -1, CMD_SUBSCRIBED, cmd_unsubscribe, NULL},
+    {NAME("punsubscribe"), "punsubscribe", -1, CMD_SUBSCRIBED, cmd_punsubscribe, NULL},
+    {NAME("ping"), "ping", -1, CMD_SUBSCRIBED, cmd_ping, NULL},
+    {NAME("quit"), "quit", -1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_quit, NULL},
+    {NAME("reset"), "reset", 1, CMD_SUBSCRIBED | CMD_NO_AUTH, cmd_reset, NULL},
+    {NAME("auth"), "auth", -2, CMD_NO_AUTH, cmd_auth, NULL},
+    {NAME("hello"), "hello", -1, CMD_NO_AUTH, cmd_hello, NULL},
+    {NAME("info"), "info", -1, 0, pubsub__cmd_info, NULL},
+    {NAME("keys"), "keys", 2, 0, pubsub__cmd_keys, NULL},
+    {NAME("scan"), "scan", -2, 0, pubsub__cmd_scan, NULL},
+    {NAME("pubsub"), "pubsub", -2, 0, NULL, pubsub_subcommands},
+    {NAME("client"), "client", -2, 0, NULL, client_subcommands},
+    {NAME("command"), "command", -1, 0, cmd_command_empty, command_subcommands},
+    {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
+
+/* pubsub__arg_is() for a name of n bytes, a->len being n: in fixed-size
+ * words, the last of which may overlap the one before (never a byte
+ * outside either string), each byte of a with bit 5 set as
+ * pubsub__arg_is() sets it. */
+static int name_is(const resp_arg_t *a, const char *name, size_t n)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+    if (n >= 8) {
+        for (size_t i = 0;; i += 8) {
+            size_t at = i + 8 <= n ? i : n - 8;
+            memcpy(&x, a->ptr + at, 8);
+            memcpy(&y, name + at, 8);
+            if ((x | 0x2020202020202020u) != y)
+                return 0;
+            if (at + 8 == n)
+                return 1;
+        }
+    }
+    if (n >= 4) {
+        memcpy(&u, a->ptr, 4);
+        memcpy(&v, name, 4);
+        if ((u | 0x20202020u) != v)
+            return 0;
+        memcpy(&u, a->ptr + n - 4, 4);
+        memcpy(&v, name + n - 4, 4);
+        return (u | 0x20202020u) == v;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((a->ptr[i] | 0x20) != name[i])
+            return 0;
+    return 1;
+}
 
 static const command_t *lookup(const command_t *table, const resp_arg_t *name)
 {
     for (const command_t *cmd = table; cmd->name != NULL; cmd++)
-        if (pubsub__arg_is(name, cmd->name))
+        if (name->len == cmd->len && name_is(name, cmd->name, cmd->len))
             return cmd;
     return NULL;
 }

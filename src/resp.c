@@ -27,6 +27,15 @@
 /* read_count(): a whole line was read (else RESP_NEED_MORE or RESP_ERROR). */
 #define LINE_OK 1
 
+/* Are p[0] and p[1] "\r\n"? One 16-bit comparison. */
+static inline int crlf_at(const char *p)
+{
+    uint16_t x, want;
+    memcpy(&x, p, 2);
+    memcpy(&want, "\r\n", 2);
+    return x == want;
+}
+
 static int fail(resp_parser_t *p, const char *text)
 {
     snprintf(p->err, sizeof p->err, "Protocol error: %s", text);
@@ -94,13 +103,12 @@ read_count(resp_parser_t *p, const char *buf, size_t avail, size_t start, const 
      * the loop. What does not fit this shape goes on below as before. */
     if (start + 4 < avail && buf[start + 1] >= '1' && buf[start + 1] <= '9') {
         long long d1 = buf[start + 1] - '0';
-        if (buf[start + 2] == '\r' && buf[start + 3] == '\n') {
+        if (crlf_at(buf + start + 2)) {
             *value = d1;
             *next = start + 4;
             return LINE_OK;
         }
-        if (buf[start + 2] >= '0' && buf[start + 2] <= '9' && buf[start + 3] == '\r' &&
-            buf[start + 4] == '\n') {
+        if (buf[start + 2] >= '0' && buf[start + 2] <= '9' && crlf_at(buf + start + 3)) {
             *value = d1 * 10 + (buf[start + 2] - '0');
             *next = start + 5;
             return LINE_OK;
@@ -134,36 +142,57 @@ static int parse_multibulk(resp_parser_t *p, const char *buf, size_t avail)
         return fail(p, "unauthenticated multibulk length");
     if (count > 0 && (size_t)count > p->max_args)
         return fail(p, "too many arguments");
-    p->argc = 0;
-    for (long long i = 0; i < count; i++) {
-        if (pos >= avail)
-            return RESP_NEED_MORE;
+    /* The arguments are counted in argc and p->argc is set once, on the
+     * way out; a bulk that fits the window passes every limit on the one
+     * comparison (its length is below avail - pos <= max_request), so only
+     * the unauthenticated limit is left to check; any other goes the long
+     * way, which finds the first fault in the order of the checks. */
+    resp_arg_t *argv = p->argv;
+    size_t argc = 0, n = count > 0 ? (size_t)count : 0;
+    for (; argc < n; argc++) {
+        if (pos >= avail) {
+            r = RESP_NEED_MORE;
+            goto out;
+        }
         if (buf[pos] != '$') {
             char c = buf[pos] == '\r' || buf[pos] == '\n' || buf[pos] == '\0' ? ' ' : buf[pos];
             snprintf(p->err, sizeof p->err, "Protocol error: expected '$', got '%c'", c);
-            return RESP_ERROR;
+            r = RESP_ERROR;
+            goto out;
         }
         r = read_count(p, buf, avail, pos, "too big bulk count string", "invalid bulk length",
                        &blen, &pos);
         if (r != LINE_OK)
-            return r;
-        if (blen < 0 || (unsigned long long)blen > p->max_request)
-            return fail(p, "invalid bulk length");
-        if (p->unauthenticated && blen > RESP_UNAUTH_MAX_BULK)
-            return fail(p, "unauthenticated bulk length");
-        if ((size_t)blen + 2 > p->max_request - pos)
-            return fail(p, "too big request");
-        if ((size_t)blen + 2 > avail - pos)
-            return RESP_NEED_MORE;
-        if (buf[pos + blen] != '\r' || buf[pos + blen + 1] != '\n')
-            return fail(p, "bulk data not followed by CRLF");
-        p->argv[p->argc].ptr = buf + pos;
-        p->argv[p->argc].len = (size_t)blen;
-        p->argc++;
+            goto out;
+        if (__builtin_expect(blen >= 0 && (size_t)blen + 2 <= avail - pos, 1)) {
+            if (p->unauthenticated && blen > RESP_UNAUTH_MAX_BULK) {
+                r = fail(p, "unauthenticated bulk length");
+                goto out;
+            }
+        } else {
+            if (blen < 0 || (unsigned long long)blen > p->max_request)
+                r = fail(p, "invalid bulk length");
+            else if (p->unauthenticated && blen > RESP_UNAUTH_MAX_BULK)
+                r = fail(p, "unauthenticated bulk length");
+            else if ((size_t)blen + 2 > p->max_request - pos)
+                r = fail(p, "too big request");
+            else
+                r = RESP_NEED_MORE;
+            goto out;
+        }
+        if (!crlf_at(buf + pos + blen)) {
+            r = fail(p, "bulk data not followed by CRLF");
+            goto out;
+        }
+        argv[argc].ptr = buf + pos;
+        argv[argc].len = (size_t)blen;
         pos += (size_t)blen + 2;
     }
     p->consumed = pos;
-    return RESP_COMMAND;
+    r = RESP_COMMAND;
+out:
+    p->argc = argc;
+    return r;
 }
 
 static int is_space(char c)

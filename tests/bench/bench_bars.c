@@ -8,7 +8,7 @@
  *
  * Without bars the market has no sink, as `tickd replay --speed max` runs
  * without --journal or --bars. With bars the sink hands every trade to
- * bars_trade() and every quote's exchange time to bars_clock(), as
+ * bars_symbol_trade() and every quote's exchange time to bars_clock(), as
  * `tickd replay --bars` and the daemon do; each closed bar goes to a sink
  * that only counts it (writing the CSV is the replay command's I/O, not the
  * builder's cost). Each round runs the day both ways; the median over rounds
@@ -50,7 +50,7 @@ static void to_bars(void *arg, tick_t *t)
 {
     bars_t *b = arg;
     if (t->kind == TICK_TRADE)
-        bars_trade(b, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch, t->ts_recv);
+        bars_symbol_trade(b, t->sym, t->price, t->size, t->ts_exch, t->ts_recv);
     else
         bars_clock(b, t->ts_exch, t->ts_recv);
 }

@@ -1,8 +1,8 @@
 /*
  * test_bars.c - the bar builder: exact bars from known trade sequences,
  * what closes a bar (a later trade, the clock, the timer, the day's roll),
- * empty intervals, VWAP rounding, late trades, interval names, and a heap
- * left empty.
+ * empty intervals, VWAP rounding, late trades, interval names, trades given
+ * by the market's symbol, and a heap left empty.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -312,6 +312,82 @@ static void test_a_rewind_publishes_open_bars_and_lets_the_same_times_make_bars_
     finish(&f);
 }
 
+/* ---- trades by the market's symbol (bars_symbol_trade()) ---- */
+
+static symbol_t *market_symbol_of(fixture_t *f, market_t **m, const char *name)
+{
+    if (*m == NULL)
+        assert_int_equal(market_create(f->heap, DAY, NULL, NULL, m), 0);
+    symbol_t *sym = market_symbol(*m, name, strlen(name));
+    assert_non_null(sym);
+    return sym;
+}
+
+static void test_trades_by_symbol_and_by_name_go_into_the_same_bar(void **state)
+{
+    (void)state;
+    fixture_t f;
+    market_t *m = NULL;
+    start(&f, one_minute, 1, 0);
+    symbol_t *sym = market_symbol_of(&f, &m, "MSFT");
+    assert_int_equal(bars_symbol_trade(f.b, sym, 100, 1, DAY + S, DAY + S), 0);
+    trade(&f, "MSFT", 300, 1, DAY + 2 * S);
+    assert_int_equal(bars_symbol_trade(f.b, sym, 200, 2, DAY + 3 * S, DAY + 3 * S), 0);
+    assert_int_equal(bars_symbol_trade(f.b, sym, 200, 0, DAY + 4 * S, DAY + 4 * S), -EINVAL);
+    assert_int_equal(bars_stats(f.b)->refused, 1);
+    bars_flush(f.b);
+    assert_int_equal(f.seen.n, 1);
+    assert_bar(&f.seen.bars[0], "MSFT", "1m", DAY, 100, 300, 100, 200, 4, 200, 3);
+    market_destroy(m);
+    finish(&f);
+}
+
+/* The entries a roll frees are never reached again through the symbols
+ * that knew them (ASan would see the read of a freed entry). */
+static void test_a_symbol_traded_before_the_days_roll_gets_a_new_entry_after_it(void **state)
+{
+    (void)state;
+    fixture_t f;
+    market_t *m = NULL;
+    start(&f, one_minute, 1, 0);
+    symbol_t *sym = market_symbol_of(&f, &m, "ROLL");
+    assert_int_equal(bars_symbol_trade(f.b, sym, 100, 5, DAY + S, DAY + S), 0);
+    int64_t next = DAY + 24 * 3600 * S;
+    bars_roll(f.b, next);
+    assert_int_equal(f.seen.n, 1);
+    assert_int_equal(bars_symbol_trade(f.b, sym, 200, 1, next + S, next + S), 0);
+    bars_flush(f.b);
+    assert_int_equal(f.seen.n, 2);
+    assert_bar(&f.seen.bars[1], "ROLL", "1m", next, 200, 200, 200, 200, 1, 200, 1);
+    assert_int_equal(bars_last(f.b, "ROLL", 4, 0)->volume, 1);
+    market_destroy(m);
+    finish(&f);
+}
+
+/* A reload makes a second builder while the first still lives: each keeps
+ * its own bars of a symbol both are given. */
+static void test_two_builders_given_one_symbol_keep_their_own_bars(void **state)
+{
+    (void)state;
+    fixture_t f, g;
+    market_t *m = NULL;
+    start(&f, one_minute, 1, 0);
+    start(&g, one_minute, 1, 0);
+    symbol_t *sym = market_symbol_of(&f, &m, "BOTH");
+    assert_int_equal(bars_symbol_trade(f.b, sym, 100, 1, DAY + S, DAY + S), 0);
+    assert_int_equal(bars_symbol_trade(g.b, sym, 500, 7, DAY + S, DAY + S), 0);
+    assert_int_equal(bars_symbol_trade(f.b, sym, 300, 1, DAY + 2 * S, DAY + 2 * S), 0);
+    bars_flush(f.b);
+    bars_flush(g.b);
+    assert_int_equal(f.seen.n, 1);
+    assert_bar(&f.seen.bars[0], "BOTH", "1m", DAY, 100, 300, 100, 300, 2, 200, 2);
+    assert_int_equal(g.seen.n, 1);
+    assert_bar(&g.seen.bars[0], "BOTH", "1m", DAY, 500, 500, 500, 500, 7, 500, 1);
+    market_destroy(m);
+    finish(&g);
+    finish(&f);
+}
+
 static void test_interval_names_parse_and_print_in_the_largest_exact_unit(void **state)
 {
     (void)state;
@@ -366,6 +442,9 @@ int main(void)
         cmocka_unit_test(test_each_interval_gets_its_own_bars_from_the_same_trades),
         cmocka_unit_test(test_the_days_roll_publishes_open_bars_and_forgets_last_values),
         cmocka_unit_test(test_a_rewind_publishes_open_bars_and_lets_the_same_times_make_bars_again),
+        cmocka_unit_test(test_trades_by_symbol_and_by_name_go_into_the_same_bar),
+        cmocka_unit_test(test_a_symbol_traded_before_the_days_roll_gets_a_new_entry_after_it),
+        cmocka_unit_test(test_two_builders_given_one_symbol_keep_their_own_bars),
         cmocka_unit_test(test_interval_names_parse_and_print_in_the_largest_exact_unit),
         cmocka_unit_test(test_create_refuses_bad_interval_lists),
     };

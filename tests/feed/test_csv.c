@@ -278,6 +278,44 @@ static void test_every_byte_is_judged_as_a_symbol_byte_alike(void **state)
     }
 }
 
+static int symbol_byte(int b)
+{
+    return (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' || b == '-';
+}
+
+/* Symbols of 1 to 9 bytes with every byte value at every place, in lines
+ * long enough that the symbol is read eight bytes at once: a symbol of 1-8
+ * good bytes is taken whole, anything else is a bad symbol (',' splits the
+ * line into other fields, which the other tests cover). */
+static void test_every_byte_at_every_place_of_a_symbol_is_judged_alike(void **state)
+{
+    (void)state;
+    for (size_t len = 1; len <= 9; len++)
+        for (size_t k = 0; k < len; k++)
+            for (int b = 1; b < 256; b++) {
+                if (b == ',')
+                    continue;
+                char sym[10] = "ABCDEFGHI", line[32];
+                sym[len] = '\0';
+                sym[k] = (char)b;
+                int n = snprintf(line, sizeof line, "T,1,%s,1,100", sym);
+                csv_tick_t t;
+                const char *reason = NULL;
+                int rc = csv_parse_line(line, (size_t)n, &t, &reason);
+                if (symbol_byte(b) && len <= 8) {
+                    assert_int_equal(rc, 1);
+                    assert_string_equal(t.symbol, sym);
+                    assert_int_equal(csv_symbol_len(&t), len);
+                } else {
+                    assert_int_equal(rc, -EINVAL);
+                    assert_string_equal(reason, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+                }
+            }
+    assert_rejected("T,1,ABCDEFGH", -EINVAL, "missing field");
+    assert_rejected("T,1,ABCDEFGHI", -EINVAL, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+    assert_rejected("T,1,ABCDEFGHIJ,1,100", -EINVAL, "bad symbol (want 1-8 of A-Z 0-9 . -)");
+}
+
 static void test_prices_parse_exactly_and_errors_name_the_field(void **state)
 {
     (void)state;
@@ -469,6 +507,37 @@ static void test_format_refuses_ticks_it_could_not_read_back(void **state)
     t.kind = CSV_QUOTE;
     t.quote.ask = -5;
     assert_int_equal(csv_format(&t, buf, sizeof buf), -EINVAL);
+}
+
+/* csv_format() takes a symbol of 1-8 good bytes and its NUL, whatever byte
+ * stands at whichever place of the field, and refuses every other. */
+static void test_format_judges_every_byte_at_every_place_of_the_symbol(void **state)
+{
+    (void)state;
+    for (size_t len = 1; len <= 8; len++)
+        for (size_t k = 0; k < sizeof((csv_tick_t *)0)->symbol; k++)
+            for (int b = 0; b < 256; b++) {
+                csv_tick_t t;
+                memset(&t, 0, sizeof t);
+                t.kind = CSV_TRADE;
+                memcpy(t.symbol, "ABCDEFGH", len);
+                t.symbol[k] = (char)b;
+                t.trade.price = 1;
+                t.trade.size = 1;
+                size_t n = strnlen(t.symbol, sizeof t.symbol);
+                int want = n >= 1 && n <= CSV_SYMBOL_MAX;
+                for (size_t i = 0; i < n && want; i++)
+                    want = symbol_byte((unsigned char)t.symbol[i]);
+                char buf[CSV_FORMAT_MAX], expect[CSV_FORMAT_MAX];
+                int rc = csv_format(&t, buf, sizeof buf);
+                if (!want) {
+                    assert_int_equal(rc, -EINVAL);
+                    continue;
+                }
+                int m = snprintf(expect, sizeof expect, "T,0,%.*s,0.0001,1\n", (int)n, t.symbol);
+                assert_int_equal(rc, m);
+                assert_string_equal(buf, expect);
+            }
 }
 
 static void test_format_needs_room_for_the_line_and_its_nul(void **state)
@@ -674,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_bad_sides_are_rejected),
         cmocka_unit_test(test_symbol_is_1_to_8_of_upper_letters_digits_dot_dash),
         cmocka_unit_test(test_every_byte_is_judged_as_a_symbol_byte_alike),
+        cmocka_unit_test(test_every_byte_at_every_place_of_a_symbol_is_judged_alike),
         cmocka_unit_test(test_timestamps_of_every_length_read_alike_and_nothing_past_the_line),
         cmocka_unit_test(test_timestamp_is_an_unsigned_64_bit_integer),
         cmocka_unit_test(test_prices_parse_exactly_and_errors_name_the_field),
@@ -683,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_formats_trade_and_quote_lines_exactly),
         cmocka_unit_test(test_format_then_parse_gives_the_same_tick),
         cmocka_unit_test(test_format_refuses_ticks_it_could_not_read_back),
+        cmocka_unit_test(test_format_judges_every_byte_at_every_place_of_the_symbol),
         cmocka_unit_test(test_format_needs_room_for_the_line_and_its_nul),
         cmocka_unit_test(test_reader_splits_lines_and_strips_lf_and_crlf),
         cmocka_unit_test(test_reader_returns_lines_in_place_when_whole_in_the_chunk),

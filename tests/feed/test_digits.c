@@ -69,12 +69,35 @@ static void test_zeros_inside_each_group_of_eight_are_written_as_printf_does(voi
         assert_digits(p * 9 + 100000000ull * (p % 7));
 }
 
+/* digits_put8() works on the two halves of four digits side by side: every
+ * half, next to halves at their edges and to itself, is written as printf
+ * writes it, leading zeros too. */
+static void test_every_half_of_an_eight_digit_group_is_written_as_printf_does(void **state)
+{
+    (void)state;
+    static const uint32_t edges[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000, 5050, 9990, 9999};
+    for (uint32_t a = 0; a < 10000; a++)
+        for (size_t i = 0; i <= sizeof edges / sizeof edges[0]; i++) {
+            uint32_t b = i < sizeof edges / sizeof edges[0] ? edges[i] : a;
+            uint32_t vs[2] = {a * 10000 + b, b * 10000 + a};
+            for (int k = 0; k < 2; k++) {
+                char got[9], want[9];
+                got[8] = '#';
+                digits_put8(got, vs[k]);
+                snprintf(want, sizeof want, "%08u", (unsigned)vs[k]);
+                assert_memory_equal(got, want, 8);
+                assert_int_equal(got[8], '#');
+            }
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_digit_count_and_its_edges_are_written_as_printf_does),
         cmocka_unit_test(test_values_across_the_range_are_written_as_printf_does),
         cmocka_unit_test(test_zeros_inside_each_group_of_eight_are_written_as_printf_does),
+        cmocka_unit_test(test_every_half_of_an_eight_digit_group_is_written_as_printf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -467,6 +467,19 @@ class Resp3Test(unittest.TestCase):
         c.roundtrip(command("PUBLISH", "trade.QQQ", self.TRADE),
                     b"-ERR the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick\r\n")
 
+    def test_a_publish_whose_channel_differs_from_its_tick_anywhere_is_refused(self):
+        c = self.raw()
+        refused = b"-ERR the channel must be trade.<SYMBOL> or quote.<SYMBOL> of the tick\r\n"
+        for sym in ("A", "ABC", "ABCD", "ABCDEFG", "ABCDEFGH"):
+            for line, right, other in (("T,1,%s,1,1" % sym, "trade." + sym, "quote." + sym),
+                                       ("Q,1,%s,1,1,2,1" % sym, "quote." + sym, "trade." + sym)):
+                wrong = [other, right[:-1], right + "X", right[:5] + sym, right.upper()]
+                wrong += [right[:i] + chr(ord(right[i]) + 1) + right[i + 1:]
+                          for i in range(len(right))]
+                for channel in wrong:
+                    c.roundtrip(command("PUBLISH", channel, line), refused)
+                c.roundtrip(command("PUBLISH", right, line), b":0\r\n")
+
     def test_a_trade_without_a_side_has_no_side_key(self):
         two, three, pub = self.raw(), self.raw(), self.raw()
         three.roundtrip(command("HELLO", "3"), hello_reply(3, 2))

@@ -66,8 +66,7 @@ static void sink(void *arg, tick_t *t)
     fixture_t *f = arg;
     if (f->bars != NULL) {
         if (t->kind == TICK_TRADE)
-            bars_trade(f->bars, t->sym->name, t->sym->len, t->price, t->size, t->ts_exch,
-                       t->ts_recv);
+            bars_symbol_trade(f->bars, t->sym, t->price, t->size, t->ts_exch, t->ts_recv);
         else
             bars_clock(f->bars, t->ts_exch, t->ts_recv);
     }
@@ -758,6 +757,31 @@ static void test_inline_commands_are_case_insensitive_and_pipelined(void **state
     expect(f, c, "$3\r\nabc\r\n");
 }
 
+/* Two clients whose requests are cut at every place, their pieces read in
+ * turn: each unfinished request goes on with its own client's bytes (every
+ * read lands in one shared buffer, behind the request it finishes). */
+static void test_requests_cut_anywhere_in_two_clients_at_once_are_each_served(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int a = connect_client(f), b = connect_client(f);
+    const char *ra = "*2\r\n$4\r\nPING\r\n$5\r\naaaaa\r\n",
+               *rb = "*2\r\n$4\r\nPING\r\n$3\r\nbbb\r\n";
+    size_t na = strlen(ra), nb = strlen(rb);
+    for (size_t i = 1; i < na; i++) {
+        size_t j = i < nb ? i : nb - 1;
+        send_bytes(a, ra, i);
+        pump(f);
+        send_bytes(b, rb, j);
+        pump(f);
+        send_bytes(a, ra + i, na - i);
+        pump(f);
+        send_bytes(b, rb + j, nb - j);
+        expect(f, a, "$5\r\naaaaa\r\n");
+        expect(f, b, "$3\r\nbbb\r\n");
+    }
+}
+
 static void test_large_and_many_replies_keep_their_order(void **state)
 {
     fixture_t *f = *state;
@@ -811,6 +835,30 @@ static void test_client_and_command_answers_let_clients_connect(void **state)
     roundtrip(f, c, "PUBLISHX x y\r\n",
               "-ERR unknown command 'PUBLISHX', with args beginning with: 'x' 'y' \r\n");
     roundtrip(f, c, "pUbLiSh x\r\n", "-ERR wrong number of arguments for 'publish' command\r\n");
+}
+
+/* A byte wrong at any place of a command's name, in the middle of a long
+ * name too, makes it unknown. */
+static void test_a_command_name_with_any_byte_wrong_is_unknown(void **state)
+{
+    fixture_t *f = *state;
+    start(f);
+    int c = connect_client(f);
+    static const char *const names[] = {"GET",        "MGET",        "QUIT",
+                                        "RESET",      "PUBLISH",     "SUBSCRIBE",
+                                        "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        size_t n = strlen(names[k]);
+        for (size_t i = 0; i < n; i++) {
+            char name[16], req[64], want[160];
+            memcpy(name, names[k], n + 1);
+            name[i] = (char)(name[i] + 1); /* a neighbour: no other command's name */
+            snprintf(req, sizeof req, "%s a\r\n", name);
+            snprintf(want, sizeof want,
+                     "-ERR unknown command '%s', with args beginning with: 'a' \r\n", name);
+            roundtrip(f, c, req, want);
+        }
+    }
 }
 
 static void test_hello_without_a_version_or_with_2_answers_the_resp2_array(void **state)
@@ -3595,8 +3643,10 @@ int main(void)
         T(test_a_pattern_that_comes_after_a_channel_had_no_topic_gets_its_ticks),
         T(test_ping_answers_in_both_modes),
         T(test_inline_commands_are_case_insensitive_and_pipelined),
+        T(test_requests_cut_anywhere_in_two_clients_at_once_are_each_served),
         T(test_large_and_many_replies_keep_their_order),
         T(test_client_and_command_answers_let_clients_connect),
+        T(test_a_command_name_with_any_byte_wrong_is_unknown),
         T(test_hello_without_a_version_or_with_2_answers_the_resp2_array),
         T(test_hello_3_answers_a_map_and_switches_the_connection_to_resp3),
         T(test_hello_refuses_bad_versions_and_options_in_redis_words),
