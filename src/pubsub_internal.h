@@ -365,7 +365,7 @@ struct pubsub {
     resp_arg_t argv[RESP_MAX_ARGS];
     char *scratch; /* parser.scratch, scratch_cap >= max_request */
     size_t scratch_cap;
-    char *rbuf; /* READ_BUF_SIZE: every read lands here */
+    char *rbuf; /* READ_HEADROOM + READ_BUF_SIZE: every read lands after the headroom (pubsub.c) */
 
     info_text_t info; /* the INFO report being written */
 
