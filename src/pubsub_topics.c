@@ -279,36 +279,60 @@ int pubsub__pattern_heads(pubsub_t *ps, topic_t *p)
     return 0;
 }
 
-/* Records that pattern p matches channel ch. 0 or -ENOMEM. */
-static int match_add(pubsub_t *ps, topic_t *p, topic_t *ch)
+/* A pattern's matches and a conflated topic's links (cf_links) are the same
+ * two-sided link, a match_t held in an array on each of its two topics; a
+ * link_list_t names one topic's array of one kind. */
+typedef enum { LINK_MATCH, LINK_CONFLATE } link_kind_t;
+
+typedef struct link_list {
+    match_t ***v;
+    uint32_t *n, *cap;
+} link_list_t;
+
+static link_list_t links_of(topic_t *t, link_kind_t kind)
 {
+    if (kind == LINK_MATCH)
+        return (link_list_t){&t->matches, &t->nmatches, &t->matches_cap};
+    return (link_list_t){&t->cf_links, &t->ncf_links, &t->cf_links_cap};
+}
+
+/* Links topic a (a pattern, or a conflated topic) to channel topic ch. 0 or
+ * -ENOMEM, with nothing linked. */
+static int link_add(pubsub_t *ps, link_kind_t kind, topic_t *a, topic_t *ch)
+{
+    link_list_t la = links_of(a, kind), lc = links_of(ch, kind);
     match_t *m = heap_alloc(ps->heap, sizeof(match_t));
-    if (m == NULL || pubsub__pattern_heads(ps, p) != 0 ||
-        grow(ps->heap, (void **)&p->matches, &p->matches_cap, sizeof(match_t *), p->nmatches + 1) !=
-            0 ||
-        grow(ps->heap, (void **)&ch->matches, &ch->matches_cap, sizeof(match_t *),
-             ch->nmatches + 1) != 0) {
+    if (m == NULL || grow(ps->heap, (void **)la.v, la.cap, sizeof(match_t *), *la.n + 1) != 0 ||
+        grow(ps->heap, (void **)lc.v, lc.cap, sizeof(match_t *), *lc.n + 1) != 0) {
         heap_free(ps->heap, m);
         return -ENOMEM;
     }
-    m->pattern = p;
+    m->pattern = a;
     m->channel = ch;
-    m->pattern_idx = p->nmatches;
-    m->channel_idx = ch->nmatches;
-    p->matches[p->nmatches++] = m;
-    ch->matches[ch->nmatches++] = m;
+    m->pattern_idx = *la.n;
+    m->channel_idx = *lc.n;
+    (*la.v)[(*la.n)++] = m;
+    (*lc.v)[(*lc.n)++] = m;
     return 0;
 }
 
-static void match_remove(pubsub_t *ps, match_t *m)
+static void link_remove(pubsub_t *ps, link_kind_t kind, match_t *m)
 {
-    topic_t *p = m->pattern, *ch = m->channel;
+    link_list_t la = links_of(m->pattern, kind), lc = links_of(m->channel, kind);
 
-    p->matches[m->pattern_idx] = p->matches[--p->nmatches];
-    p->matches[m->pattern_idx]->pattern_idx = m->pattern_idx;
-    ch->matches[m->channel_idx] = ch->matches[--ch->nmatches];
-    ch->matches[m->channel_idx]->channel_idx = m->channel_idx;
+    (*la.v)[m->pattern_idx] = (*la.v)[--*la.n];
+    (*la.v)[m->pattern_idx]->pattern_idx = m->pattern_idx;
+    (*lc.v)[m->channel_idx] = (*lc.v)[--*lc.n];
+    (*lc.v)[m->channel_idx]->channel_idx = m->channel_idx;
     heap_free(ps->heap, m);
+}
+
+/* Records that pattern p matches channel ch. 0 or -ENOMEM. */
+static int match_add(pubsub_t *ps, topic_t *p, topic_t *ch)
+{
+    if (pubsub__pattern_heads(ps, p) != 0)
+        return -ENOMEM;
+    return link_add(ps, LINK_MATCH, p, ch);
 }
 
 /* Links a new pattern to the channel topics it matches: one pass over the
@@ -351,33 +375,7 @@ static int channel_link(pubsub_t *ps, topic_t *ch)
 
 int pubsub__cf_link(pubsub_t *ps, topic_t *t, topic_t *ch)
 {
-    match_t *m = heap_alloc(ps->heap, sizeof(match_t));
-    if (m == NULL ||
-        grow(ps->heap, (void **)&t->cf_links, &t->cf_links_cap, sizeof(match_t *),
-             t->ncf_links + 1) != 0 ||
-        grow(ps->heap, (void **)&ch->cf_links, &ch->cf_links_cap, sizeof(match_t *),
-             ch->ncf_links + 1) != 0) {
-        heap_free(ps->heap, m);
-        return -ENOMEM;
-    }
-    m->pattern = t;
-    m->channel = ch;
-    m->pattern_idx = t->ncf_links;
-    m->channel_idx = ch->ncf_links;
-    t->cf_links[t->ncf_links++] = m;
-    ch->cf_links[ch->ncf_links++] = m;
-    return 0;
-}
-
-static void cf_link_remove(pubsub_t *ps, match_t *m)
-{
-    topic_t *t = m->pattern, *ch = m->channel;
-
-    t->cf_links[m->pattern_idx] = t->cf_links[--t->ncf_links];
-    t->cf_links[m->pattern_idx]->pattern_idx = m->pattern_idx;
-    ch->cf_links[m->channel_idx] = ch->cf_links[--ch->ncf_links];
-    ch->cf_links[m->channel_idx]->channel_idx = m->channel_idx;
-    heap_free(ps->heap, m);
+    return link_add(ps, LINK_CONFLATE, t, ch);
 }
 
 /* Whether nothing holds topic t any more: no subscriber and, for a plain
@@ -396,7 +394,7 @@ void pubsub__cf_unlink(pubsub_t *ps, topic_t *t)
     while (t->ncf_links > 0) {
         match_t *m = t->cf_links[t->ncf_links - 1];
         topic_t *ch = m->channel;
-        cf_link_remove(ps, m);
+        link_remove(ps, LINK_CONFLATE, m);
         if (ch != t && topic_unheld(ps, ch))
             topic_free(ps, ch);
     }
@@ -441,7 +439,7 @@ static void topic_free(pubsub_t *ps, topic_t *e)
     if (!e->is_pattern)
         ps->channels_version++;
     while (e->nmatches > 0)
-        match_remove(ps, e->matches[e->nmatches - 1]);
+        link_remove(ps, LINK_MATCH, e->matches[e->nmatches - 1]);
     pubsub__cf_unlink(ps, e);
     if (e->is_pattern) {
         group_remove(ps, e);
