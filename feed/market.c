@@ -431,7 +431,7 @@ typedef struct top {
     uint64_t shares;
 } top_t;
 
-static top_t top_of(const symbol_t *sym, char side)
+static inline __attribute__((always_inline)) top_t top_of(const symbol_t *sym, char side)
 {
     const book_level_t *l = book_best(side == 'B' ? &sym->book->bid : &sym->book->ask);
     return l != NULL ? (top_t){l->price, l->shares} : (top_t){0, 0};
@@ -452,8 +452,9 @@ static inline __attribute__((always_inline)) int quote(market_t *m, symbol_t *sy
 
 /* Emits a quote if the top of sym's side differs from before (a change on
  * one side leaves the other as it was). */
-static int quote_if_changed(market_t *m, symbol_t *sym, char side, top_t before, int64_t ts_exch,
-                            int64_t ts_recv)
+static inline __attribute__((always_inline)) int quote_if_changed(market_t *m, symbol_t *sym,
+                                                                  char side, top_t before,
+                                                                  int64_t ts_exch, int64_t ts_recv)
 {
     top_t now = top_of(sym, side);
     if (now.price == before.price && now.shares == before.shares)
@@ -519,7 +520,7 @@ static char aggressor_of(char resting_side)
     return resting_side == 'B' ? 'S' : 'B';
 }
 
-static order_t *live_order(market_t *m, uint64_t ref)
+static inline __attribute__((always_inline)) order_t *live_order(market_t *m, uint64_t ref)
 {
     order_t *o = order_table_find(&m->orders, ref);
     if (HEAP_UNLIKELY(o == NULL))
@@ -564,8 +565,8 @@ order_cancel(market_t *m, uint64_t ref, uint32_t shares, int all, int64_t ts_exc
  * under its new reference, price and shares: an order leaves and one joins
  * without a trip through the heap. A replacement the market refuses (a new
  * reference of 0 or already live, 0 shares) still takes the original off. */
-static int order_replace(market_t *m, const itch_order_replace_t *u, int64_t ts_exch,
-                         int64_t ts_recv)
+static inline __attribute__((always_inline)) int
+order_replace(market_t *m, const itch_order_replace_t *u, int64_t ts_exch, int64_t ts_recv)
 {
     order_t *o = live_order(m, u->orig_ref);
     if (o == NULL)
