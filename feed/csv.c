@@ -229,7 +229,8 @@ static inline bool plain_digits(const char *start, const char *end)
 /* What the shape notes of the price line[at - used, at): false if its
  * integer part has a leading zero; else the zeros it lacks, if any, go in
  * the shape's next pad. */
-static inline bool shape_price(csv_shape_t *sh, const char *line, const char *at, size_t used)
+__attribute__((always_inline)) static inline bool shape_price(csv_shape_t *sh, const char *line,
+                                                              const char *at, size_t used)
 {
     const char *s = at - used;
     size_t frac = 0; /* decimals after the '.'; 0 also when there is no '.' */
@@ -393,21 +394,46 @@ int csv_parse_line_shape(const char *line, size_t len, csv_tick_t *tick, csv_sha
     return parse_line(line, len, tick, shape, reason);
 }
 
-size_t csv_shape_text(const char *line, const csv_shape_t *shape, char *buf)
+/* d[0..n) = s[0..n), n below CSV_FORMAT_MAX: in words, the last word
+ * overlapping the one before it, so that nothing outside either range is
+ * read or written. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            memcpy(d + i, s + i, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+const char *csv_shape_text(const char *line, const csv_shape_t *shape, char *buf, size_t *len)
 {
     static const char zeros[5] = {'.', '0', '0', '0', '0'};
+    if (shape->npad == 0) {
+        *len = shape->len;
+        return line;
+    }
     char *p = buf;
     size_t from = 0;
     for (unsigned i = 0; i < shape->npad; i++) {
         size_t at = shape->pad_at[i], n = shape->pad_len[i];
-        memcpy(p, line + from, at - from);
+        copy_short(p, line + from, at - from);
         p += at - from;
-        memcpy(p, zeros + 5 - n, n);
+        if (n == 5)
+            *p++ = '.', n = 4;
+        memcpy(p, zeros + 1, 4); /* n of them are kept: what follows overwrites the rest */
         p += n;
         from = at;
     }
-    memcpy(p, line + from, shape->len - from);
-    return (size_t)(p - buf) + shape->len - from;
+    copy_short(p, line + from, shape->len - from);
+    *len = (size_t)(p - buf) + shape->len - from;
+    return buf;
 }
 
 int csv_format(const csv_tick_t *tick, char *buf, size_t cap)

@@ -110,10 +110,11 @@ typedef struct csv_shape {
 int csv_parse_line_shape(const char *line, size_t len, csv_tick_t *tick, csv_shape_t *shape,
                          const char **reason);
 
-/* csv_format()'s line for the tick line[] parsed as, without its "\n", into
- * buf[0..CSV_FORMAT_MAX), for a shape that is reusable; returns its length
- * (no NUL is written). */
-size_t csv_shape_text(const char *line, const csv_shape_t *shape, char *buf);
+/* csv_format()'s line for the tick line[] parsed as, without its "\n", for
+ * a shape that is reusable: line itself when it is that line already, or
+ * buf[0..CSV_FORMAT_MAX) with the short prices' zeros put in. *len is set
+ * to its length; no NUL is written. */
+const char *csv_shape_text(const char *line, const csv_shape_t *shape, char *buf, size_t *len);
 
 /* Write *tick as one line, "\n" included, plus a NUL, into buf[0..cap).
  * Returns the line's length without the NUL, -EINVAL if the tick could not

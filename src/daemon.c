@@ -336,8 +336,7 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
     uint64_t before = d->journal.records_total;
     char text[CSV_FORMAT_MAX];
     if (r == 0 && csv_out && shape.reusable) {
-        c->published_len = csv_shape_text(payload, &shape, text);
-        c->published = text;
+        c->published = csv_shape_text(payload, &shape, text, &c->published_len);
     }
     if (r == 0 && t.kind == CSV_TRADE)
         r = market_symbol_trade(d->market, sym, t.trade.price, t.trade.size, t.trade.side, 0,
