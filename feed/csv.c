@@ -188,8 +188,10 @@ static int price_field(struct cursor *c, enum price_field which, int64_t *out, c
 
 /* The size at the cursor; the two reasons name the field. What follows is
  * the caller's to judge, as for every field. */
-static int size_field(struct cursor *c, uint32_t *out, const char *malformed, const char *overflows,
-                      const char **reason)
+__attribute__((always_inline)) static inline int size_field(struct cursor *c, uint32_t *out,
+                                                            const char *malformed,
+                                                            const char *overflows,
+                                                            const char **reason)
 {
     uint64_t v;
     int rc = scan_uint(c, UINT32_MAX, &v);
