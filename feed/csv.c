@@ -7,7 +7,10 @@
  * touches *tick only once the whole line is valid. Numbers are read digit by
  * digit with overflow checks; prices go through price.c, so no float is ever
  * involved. Formatting writes digits by hand, without stdio, because
- * pub/sub formats a line per published tick.
+ * pub/sub formats a line per published tick. csv_parse_line_shape() also
+ * notes, as it reads, whether the line is already csv_format()'s but for
+ * short prices, so that a PUBLISHed line can be sent on as it came, zeros
+ * put in, rather than be formatted again (csv.h, csv_shape_t).
  *
  * The reader holds at most one line split across chunks in a fixed buffer of
  * CSV_LINE_MAX bytes; a longer line is dropped as it streams past and
@@ -429,7 +432,9 @@ const char *csv_shape_text(const char *line, const csv_shape_t *shape, char *buf
         p += at - from;
         if (n == 5)
             *p++ = '.', n = 4;
-        memcpy(p, zeros + 1, 4); /* n of them are kept: what follows overwrites the rest */
+        /* n of the 4 are kept: the rest is overwritten by what follows or
+         * lies past the text (a price is followed by at least ",<digit>") */
+        memcpy(p, zeros + 1, 4);
         p += n;
         from = at;
     }
