@@ -135,9 +135,12 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
     if (with_msg)
         at += (uint32_t)payload_put_frame(span->data + at, payload_message_head(proto),
                                           PAYLOAD_MESSAGE_HEAD, name, n, text, len);
+    /* Every subscriber speaks proto (the usual: one protocol in use), or
+     * each is asked. */
+    int all_proto = pubsub__subs_in(ch, proto) == ch->nsubs;
     for (uint32_t i = 0; i < ch->nsubs; i++) {
         client_t *c = ch->subs[i]->client;
-        if (pubsub__client_proto(c) == proto)
+        if (all_proto || pubsub__client_proto(c) == proto)
             sent += pubsub__enqueue(c, span, msg_at, msg_at + (uint32_t)msg) == 0;
     }
     whole = 0;
