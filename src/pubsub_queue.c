@@ -25,8 +25,9 @@
  * both variants in one stream would break every subscriber's run of frames
  * into one queue entry per tick; with a stream each, a RESP3 subscriber's
  * frames follow on just as a RESP2 subscriber's do. A RESP2-only fan-out
- * pays a sum of counts and a flag test per subscriber, nothing more; the
- * RESP3 stream then takes no chunk at all. A tick's latency is observed
+ * pays a sum of counts, nothing more (a channel's subscribers are asked
+ * their protocol one by one only when its counts say they are mixed; a
+ * pattern's always are); the RESP3 stream then takes no chunk at all. A tick's latency is observed
  * once, in the first stream it went to (the RESP2 one when it has
  * subscribers in both).
  *
