@@ -7,7 +7,10 @@
  * touches *tick only once the whole line is valid. Numbers are read digit by
  * digit with overflow checks; prices go through price.c, so no float is ever
  * involved. Formatting writes digits by hand, without stdio, because
- * pub/sub formats a line per published tick.
+ * pub/sub formats a line per published tick. csv_parse_line_shape() also
+ * notes, as it reads, whether the line is already csv_format()'s but for
+ * short prices, so that a PUBLISHed line can be sent on as it came, zeros
+ * put in, rather than be formatted again (csv.h, csv_shape_t).
  *
  * The reader holds at most one line split across chunks in a fixed buffer of
  * CSV_LINE_MAX bytes; a longer line is dropped as it streams past and
@@ -188,8 +191,10 @@ static int price_field(struct cursor *c, enum price_field which, int64_t *out, c
 
 /* The size at the cursor; the two reasons name the field. What follows is
  * the caller's to judge, as for every field. */
-static int size_field(struct cursor *c, uint32_t *out, const char *malformed, const char *overflows,
-                      const char **reason)
+__attribute__((always_inline)) static inline int size_field(struct cursor *c, uint32_t *out,
+                                                            const char *malformed,
+                                                            const char *overflows,
+                                                            const char **reason)
 {
     uint64_t v;
     int rc = scan_uint(c, UINT32_MAX, &v);
@@ -219,10 +224,43 @@ static int side_field(struct cursor *c, char *side, const char **reason)
     return 0;
 }
 
+/* A number's digits [start, end) as csv_format() writes them: no leading
+ * zero, unless the number is 0. */
+static inline bool plain_digits(const char *start, const char *end)
+{
+    return start[0] != '0' || end - start == 1;
+}
+
+/* What the shape notes of the price line[at - used, at): false if its
+ * integer part has a leading zero; else the zeros it lacks, if any, go in
+ * the shape's next pad. */
+__attribute__((always_inline)) static inline bool shape_price(csv_shape_t *sh, const char *line,
+                                                              const char *at, size_t used)
+{
+    const char *s = at - used;
+    size_t frac = 0; /* decimals after the '.'; 0 also when there is no '.' */
+    while (frac < used && frac < 4 && at[-1 - (ptrdiff_t)frac] != '.')
+        frac++;
+    bool dot = frac < used && at[-1 - (ptrdiff_t)frac] == '.';
+    if (!dot)
+        frac = 0;
+    size_t whole = used - (dot ? frac + 1 : 0);
+    if (!plain_digits(s, s + whole))
+        return false;
+    if (dot && frac == 4)
+        return true;
+    sh->pad_at[sh->npad] = (uint8_t)(at - line);
+    sh->pad_len[sh->npad] = (uint8_t)(dot ? 4 - frac : 5);
+    sh->npad++;
+    return true;
+}
+
 /* Fields are read left to right and the first fault found is the one
  * reported: "T,1,AAPL" is missing a field, "T,x,AAPL" has a malformed
- * timestamp. */
-int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **reason)
+ * timestamp. With sh (a constant NULL in csv_parse_line(), where all of
+ * it folds away) the line's shape is noted on the way. */
+__attribute__((always_inline)) static inline int
+parse_line(const char *line, size_t len, csv_tick_t *tick, csv_shape_t *sh, const char **reason)
 {
     if (len > 0 && line[len - 1] == '\n')
         len--;
@@ -241,12 +279,18 @@ int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **
     csv_tick_t t;
     memset(&t, 0, sizeof t);
     t.kind = kind;
+    /* csv_format()'s line is under CSV_FORMAT_MAX with its "\n" and NUL */
+    bool plain = len <= CSV_FORMAT_MAX - 2;
+    if (sh != NULL)
+        sh->npad = 0;
 
     int rc = scan_uint(&c, UINT64_MAX, &t.ts_ns);
     if (rc == -ERANGE)
         return fail(reason, rc, "timestamp overflows");
     if (rc != 0)
         return fail(reason, rc, "malformed timestamp");
+    if (sh != NULL)
+        plain = plain && plain_digits(line + 2, c.p);
     if ((rc = field_ends(&c, "malformed timestamp", reason)) != 0)
         return rc;
 
@@ -276,13 +320,21 @@ int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **
     if ((rc = field_ends(&c, "bad symbol (want 1-8 of A-Z 0-9 . -)", reason)) != 0)
         return rc;
 
+    const char *f; /* the field being read */
     if (kind == CSV_TRADE) {
-        if ((rc = price_field(&c, F_PRICE, &t.trade.price, reason)) != 0 ||
-            (rc = field_ends(&c, "malformed price", reason)) != 0)
+        f = c.p;
+        if ((rc = price_field(&c, F_PRICE, &t.trade.price, reason)) != 0)
             return rc;
+        if (sh != NULL)
+            plain = plain && shape_price(sh, line, c.p, (size_t)(c.p - f));
+        if ((rc = field_ends(&c, "malformed price", reason)) != 0)
+            return rc;
+        f = c.p;
         rc = size_field(&c, &t.trade.size, "malformed size", "size overflows", reason);
         if (rc != 0)
             return rc;
+        if (sh != NULL)
+            plain = plain && plain_digits(f, c.p);
         int d = delimiter(&c); /* the size may end the line */
         if (d < 0)
             return fail(reason, -EINVAL, "malformed size");
@@ -291,27 +343,104 @@ int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **
         t.trade.side = CSV_SIDE_UNKNOWN;
         if (d == 1 && (rc = side_field(&c, &t.trade.side, reason)) != 0)
             return rc;
+        if (sh != NULL && d == 1 && t.trade.side == CSV_SIDE_UNKNOWN)
+            plain = false; /* a ',' before an empty side, which csv_format() leaves out */
     } else {
-        if ((rc = price_field(&c, F_BID, &t.quote.bid, reason)) != 0 ||
-            (rc = field_ends(&c, "malformed bid", reason)) != 0)
+        f = c.p;
+        if ((rc = price_field(&c, F_BID, &t.quote.bid, reason)) != 0)
             return rc;
+        if (sh != NULL)
+            plain = plain && shape_price(sh, line, c.p, (size_t)(c.p - f));
+        if ((rc = field_ends(&c, "malformed bid", reason)) != 0)
+            return rc;
+        f = c.p;
         rc = size_field(&c, &t.quote.bid_size, "malformed bid size", "bid size overflows", reason);
-        if (rc != 0 || (rc = field_ends(&c, "malformed bid size", reason)) != 0)
+        if (rc != 0)
             return rc;
-        if ((rc = price_field(&c, F_ASK, &t.quote.ask, reason)) != 0 ||
-            (rc = field_ends(&c, "malformed ask", reason)) != 0)
+        if (sh != NULL)
+            plain = plain && plain_digits(f, c.p);
+        if ((rc = field_ends(&c, "malformed bid size", reason)) != 0)
             return rc;
+        f = c.p;
+        if ((rc = price_field(&c, F_ASK, &t.quote.ask, reason)) != 0)
+            return rc;
+        if (sh != NULL)
+            plain = plain && shape_price(sh, line, c.p, (size_t)(c.p - f));
+        if ((rc = field_ends(&c, "malformed ask", reason)) != 0)
+            return rc;
+        f = c.p;
         rc = size_field(&c, &t.quote.ask_size, "malformed ask size", "ask size overflows", reason);
         if (rc != 0)
             return rc;
+        if (sh != NULL)
+            plain = plain && plain_digits(f, c.p);
         int d = delimiter(&c); /* the ask size ends the line */
         if (d < 0)
             return fail(reason, -EINVAL, "malformed ask size");
         if (d > 0)
             return fail(reason, -EINVAL, "extra field");
     }
+    if (sh != NULL) {
+        sh->reusable = plain;
+        sh->len = (uint8_t)len; /* below CSV_FORMAT_MAX when plain */
+    }
     *tick = t;
     return 1;
+}
+
+int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **reason)
+{
+    return parse_line(line, len, tick, NULL, reason);
+}
+
+int csv_parse_line_shape(const char *line, size_t len, csv_tick_t *tick, csv_shape_t *shape,
+                         const char **reason)
+{
+    return parse_line(line, len, tick, shape, reason);
+}
+
+/* d[0..n) = s[0..n), n below CSV_FORMAT_MAX: in words, the last word
+ * overlapping the one before it, so that nothing outside either range is
+ * read or written. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            memcpy(d + i, s + i, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+const char *csv_shape_text(const char *line, const csv_shape_t *shape, char *buf, size_t *len)
+{
+    static const char zeros[5] = {'.', '0', '0', '0', '0'};
+    if (shape->npad == 0) {
+        *len = shape->len;
+        return line;
+    }
+    char *p = buf;
+    size_t from = 0;
+    for (unsigned i = 0; i < shape->npad; i++) {
+        size_t at = shape->pad_at[i], n = shape->pad_len[i];
+        copy_short(p, line + from, at - from);
+        p += at - from;
+        if (n == 5)
+            *p++ = '.', n = 4;
+        /* n of the 4 are kept: the rest is overwritten by what follows or
+         * lies past the text (a price is followed by at least ",<digit>") */
+        memcpy(p, zeros + 1, 4);
+        p += n;
+        from = at;
+    }
+    copy_short(p, line + from, shape->len - from);
+    *len = (size_t)(p - buf) + shape->len - from;
+    return buf;
 }
 
 int csv_format(const csv_tick_t *tick, char *buf, size_t cap)

@@ -91,6 +91,31 @@ static inline size_t csv_symbol_len(const csv_tick_t *tick)
  * ("T,x" has a malformed timestamp, "T,1,AAPL" is missing a field). */
 int csv_parse_line(const char *line, size_t len, csv_tick_t *tick, const char **reason);
 
+/* How a line csv_parse_line_shape() read stands to csv_format()'s line for
+ * its tick: when they differ only in prices written with fewer than 4
+ * decimals (or none), csv_format()'s line without its "\n" is the line's
+ * own bytes with zeros put in after those prices, and csv_shape_text()
+ * writes it from the line without formatting a number. Any other
+ * difference (a leading zero, a ',' before an empty side, a line that is
+ * too long) makes the shape not reusable. */
+typedef struct csv_shape {
+    uint8_t reusable;   /* 1: csv_shape_text() gives csv_format()'s bytes */
+    uint8_t npad;       /* prices written short, 0-2 */
+    uint8_t len;        /* the line's length without its "\n" or "\r\n" */
+    uint8_t pad_at[2];  /* the offset in the line where each short price ends */
+    uint8_t pad_len[2]; /* what that price lacks: 1-3 zeros, or 5 for ".0000" */
+} csv_shape_t;
+
+/* csv_parse_line(), and *shape filled when it returns 1. */
+int csv_parse_line_shape(const char *line, size_t len, csv_tick_t *tick, csv_shape_t *shape,
+                         const char **reason);
+
+/* csv_format()'s line for the tick line[] parsed as, without its "\n", for
+ * a shape that is reusable: line itself when it is that line already, or
+ * buf[0..CSV_FORMAT_MAX) with the short prices' zeros put in. *len is set
+ * to its length; no NUL is written. */
+const char *csv_shape_text(const char *line, const csv_shape_t *shape, char *buf, size_t *len);
+
 /* Write *tick as one line, "\n" included, plus a NUL, into buf[0..cap).
  * Returns the line's length without the NUL, -EINVAL if the tick could not
  * be read back (unknown kind or side, bad symbol, negative price, trade size

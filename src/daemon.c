@@ -69,6 +69,7 @@
 #include "src/metrics.h"
 #include "src/nats_conn.h"
 #include "src/notify.h"
+#include "src/tick_format.h"
 
 #define TICKD_DRAIN_NS     (5ull * 1000000000ull)
 #define NATS_EXIT_WAIT_MS  5000 /* at exit, for the NATS threads to publish and close */
@@ -104,6 +105,11 @@ typedef struct daemon_ctx {
     uint64_t input_errors_logged;
     int64_t input_errors_second;
     int exit_code;
+    /* While on_publish() makes its tick: the tick's CSV text, the PUBLISHed
+     * line's own bytes (csv_shape_text()), for on_tick() to hand pub/sub
+     * in place of formatting it again; NULL otherwise. */
+    const char *published;
+    size_t published_len;
 } daemon_ctx_t;
 
 static daemon_ctx_t *ctx_of(daemon_t *d)
@@ -252,6 +258,12 @@ static void on_tick(void *arg, tick_t *t)
         if (d->cfg.nats.payload != d->cfg.pubsub.payload)
             text = NULL;
     }
+    daemon_ctx_t *c = ctx_of(d);
+    if (c->published != NULL) { /* the same bytes, already written */
+        text = c->published;
+        n = c->published_len;
+        c->published = NULL;
+    }
     if (d->pubsub != NULL)
         pubsub_tick_text(d->pubsub, t, n > 0 ? text : NULL, n);
 }
@@ -296,8 +308,12 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
                       int64_t now, const char **reason, uint64_t *durable_at)
 {
     daemon_t *d = arg;
+    daemon_ctx_t *c = ctx_of(d);
     csv_tick_t t;
-    int r = csv_parse_line(payload, len, &t, reason);
+    csv_shape_t shape;
+    int csv_out = d->pubsub != NULL && d->cfg.pubsub.payload == PAYLOAD_CSV;
+    int r = csv_out ? csv_parse_line_shape(payload, len, &t, &shape, reason)
+                    : csv_parse_line(payload, len, &t, reason);
     if (r <= 0) {
         if (r == 0)
             *reason = "empty or a comment";
@@ -318,12 +334,17 @@ static int on_publish(void *arg, const char *channel, size_t chlen, const char *
         return r; /* pubsub counts it */
     }
     uint64_t before = d->journal.records_total;
+    char text[CSV_FORMAT_MAX];
+    if (r == 0 && csv_out && shape.reusable) {
+        c->published = csv_shape_text(payload, &shape, text, &c->published_len);
+    }
     if (r == 0 && t.kind == CSV_TRADE)
         r = market_symbol_trade(d->market, sym, t.trade.price, t.trade.size, t.trade.side, 0,
                                 (int64_t)t.ts_ns, now);
     else if (r == 0)
         r = market_symbol_quote(d->market, sym, t.quote.bid, t.quote.bid_size, t.quote.ask,
                                 t.quote.ask_size, 0, (int64_t)t.ts_ns, now);
+    c->published = NULL; /* on_tick() took it, or the tick was refused */
     if (r != 0) {
         *reason = "the tick was refused";
         return r;

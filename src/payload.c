@@ -47,12 +47,6 @@ void payload__free(heap_t *heap, histogram_t *latency, payload_t *p)
     heap_free(heap, p);
 }
 
-/* Bytes of "$<n>\r\n". */
-static size_t bulk_len_size(size_t n)
-{
-    return 1 + digits_count(n) + 2;
-}
-
 /* "$<n>\r\n" */
 /* $<n>\r\n; a channel's or a tick's length, below 100, without the
  * general loop. */
@@ -70,11 +64,6 @@ static inline char *put_bulk_len(char *p, size_t n)
     *p++ = '\r';
     *p++ = '\n';
     return p;
-}
-
-size_t payload_frame_size(size_t hlen, size_t chlen, size_t n)
-{
-    return hlen + bulk_len_size(chlen) + chlen + 2 + bulk_len_size(n) + n + 2;
 }
 
 size_t payload_put_frame(char *dst, const char *head, size_t hlen, const char *channel,
@@ -118,7 +107,7 @@ int payload_message(heap_t *heap, const tick_t *t, int format, int proto, const 
 int payload_pattern_head(heap_t *heap, const char *pattern, size_t len, int proto, payload_t **out)
 {
     static const char head[] = "*4\r\n$8\r\npmessage\r\n";
-    payload_t *p = payload_alloc(heap, sizeof head - 1 + bulk_len_size(len) + len + 2);
+    payload_t *p = payload_alloc(heap, sizeof head - 1 + payload_bulk_len_size(len) + len + 2);
     if (p == NULL)
         return -ENOMEM;
     char *w = p->data;

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "alloc/alloc.h"
+#include "feed/digits.h"
 #include "feed/market.h"
 #include "src/histogram.h"
 #include "src/tick_format.h"
@@ -99,8 +100,19 @@ static inline const char *payload_message_head(int proto)
     return proto == PAYLOAD_RESP3 ? PAYLOAD_PUSH_TEXT : PAYLOAD_MESSAGE_TEXT;
 }
 
-/* Bytes of a frame: a head of hlen, then channel and text as two bulks. */
-size_t payload_frame_size(size_t hlen, size_t chlen, size_t n);
+/* Bytes of "$<n>\r\n"; a channel's or a tick's length, below 100,
+ * without counting digits. */
+static inline size_t payload_bulk_len_size(size_t n)
+{
+    return n < 10 ? 4 : n < 100 ? 5 : 3 + digits_count(n);
+}
+
+/* Bytes of a frame: a head of hlen, then channel and text as two bulks.
+ * Inline: the fan-out asks it for every tick. */
+static inline size_t payload_frame_size(size_t hlen, size_t chlen, size_t n)
+{
+    return hlen + payload_bulk_len_size(chlen) + chlen + 2 + payload_bulk_len_size(n) + n + 2;
+}
 
 /* Writes head[0..hlen), channel[0..chlen) and text[0..n) as a message (head
  * payload_message_head()) or pmessage (a pattern's head) frame at dst;

@@ -25,8 +25,9 @@
  * both variants in one stream would break every subscriber's run of frames
  * into one queue entry per tick; with a stream each, a RESP3 subscriber's
  * frames follow on just as a RESP2 subscriber's do. A RESP2-only fan-out
- * pays a sum of counts and a flag test per subscriber, nothing more; the
- * RESP3 stream then takes no chunk at all. A tick's latency is observed
+ * pays a sum of counts, nothing more (a channel's subscribers are asked
+ * their protocol one by one only when its counts say they are mixed; a
+ * pattern's always are); the RESP3 stream then takes no chunk at all. A tick's latency is observed
  * once, in the first stream it went to (the RESP2 one when it has
  * subscribers in both).
  *
@@ -135,9 +136,12 @@ static uint64_t fan_out(pubsub_t *ps, const topic_t *ch, uint32_t npat, int prot
     if (with_msg)
         at += (uint32_t)payload_put_frame(span->data + at, payload_message_head(proto),
                                           PAYLOAD_MESSAGE_HEAD, name, n, text, len);
+    /* Every subscriber speaks proto (the usual: one protocol in use), or
+     * each is asked. */
+    int all_proto = pubsub__subs_in(ch, proto) == ch->nsubs;
     for (uint32_t i = 0; i < ch->nsubs; i++) {
         client_t *c = ch->subs[i]->client;
-        if (pubsub__client_proto(c) == proto)
+        if (all_proto || pubsub__client_proto(c) == proto)
             sent += pubsub__enqueue(c, span, msg_at, msg_at + (uint32_t)msg) == 0;
     }
     whole = 0;

@@ -470,6 +470,149 @@ static void test_format_then_parse_gives_the_same_tick(void **state)
     }
 }
 
+/* csv_format()'s line for the tick `line` parses as, without its "\n". */
+static size_t formatted(const char *line, size_t len, char *out)
+{
+    csv_tick_t t;
+    const char *reason = NULL;
+    assert_int_equal(csv_parse_line(line, len, &t, &reason), 1);
+    int n = csv_format(&t, out, CSV_FORMAT_MAX);
+    assert_true(n > 0);
+    return (size_t)n - 1;
+}
+
+/* A line whose shape is reusable gives csv_format()'s bytes, and one with
+ * any difference but short prices is not reusable. */
+static void assert_shape(const char *line, int reusable, const char *text)
+{
+    csv_tick_t t, u;
+    csv_shape_t shape;
+    const char *reason = NULL;
+    size_t len = strlen(line);
+    assert_int_equal(csv_parse_line_shape(line, len, &t, &shape, &reason), 1);
+    assert_int_equal(csv_parse_line(line, len, &u, &reason), 1);
+    assert_memory_equal(&t, &u, sizeof t);
+    if (shape.reusable != reusable)
+        print_error("line \"%s\": reusable %d, want %d\n", line, shape.reusable, reusable);
+    assert_int_equal(shape.reusable, reusable);
+    if (!reusable)
+        return;
+    char buf[CSV_FORMAT_MAX], want[CSV_FORMAT_MAX];
+    size_t n;
+    const char *got = csv_shape_text(line, &shape, buf, &n);
+    /* the line itself when nothing is put in */
+    assert_ptr_equal(got, shape.npad == 0 ? line : buf);
+    assert_int_equal(formatted(line, len, want), n);
+    assert_memory_equal(got, want, n);
+    assert_int_equal(n, strlen(text));
+    assert_memory_equal(got, text, n);
+}
+
+static void test_shape_text_is_the_formatted_line_with_short_prices_padded(void **state)
+{
+    (void)state;
+    assert_shape("T,34200000000123,AAPL,101.2500,300,B", 1, "T,34200000000123,AAPL,101.2500,300,B");
+    assert_shape("T,34200000000123,AAPL,101.25,300,B\n", 1, "T,34200000000123,AAPL,101.2500,300,B");
+    assert_shape("T,1,A,7,1\r\n", 1, "T,1,A,7.0000,1");
+    assert_shape("T,1,A,0.5,1,S", 1, "T,1,A,0.5000,1,S");
+    assert_shape("T,1,A,10.123,1", 1, "T,1,A,10.1230,1");
+    assert_shape("Q,0,BRK.A,0,0,0,0", 1, "Q,0,BRK.A,0.0000,0,0.0000,0");
+    assert_shape("Q,5,X,1.1,10,2.22,20", 1, "Q,5,X,1.1000,10,2.2200,20");
+    assert_shape("Q,18446744073709551615,ABCDEFGH,922337203685477.5807,4294967295,"
+                 "922337203685477.5807,4294967295",
+                 1,
+                 "Q,18446744073709551615,ABCDEFGH,922337203685477.5807,4294967295,"
+                 "922337203685477.5807,4294967295");
+    /* Every other difference from csv_format()'s line */
+    assert_shape("T,01,A,1.0000,1", 0, NULL);
+    assert_shape("T,1,A,01.0000,1", 0, NULL);
+    assert_shape("T,1,A,00.5,1", 0, NULL);
+    assert_shape("T,1,A,1.0000,01", 0, NULL);
+    assert_shape("T,1,A,1.0000,1,", 0, NULL);
+    assert_shape("Q,1,A,1.0000,00,1.0000,0", 0, NULL);
+    assert_shape("Q,1,A,1.0000,0,1.0000,007", 0, NULL);
+    assert_shape("Q,1,A,1.0000,0,0001,0", 0, NULL);
+}
+
+/* A number's digits with `zeros` leading zeros put before them. */
+static int put_number(char *p, int zeros, uint64_t v)
+{
+    return sprintf(p, "%.*s%llu", zeros, "000", (unsigned long long)v);
+}
+
+/* A price with `decimals` digits after its '.' (0: no '.') and `zeros`
+ * leading zeros; the digits cut off must be zeros. */
+static int put_price(char *p, int zeros, int64_t price, int decimals)
+{
+    static const unsigned scale[5] = {10000, 1000, 100, 10, 1};
+    int n = put_number(p, zeros, (uint64_t)price / 10000);
+    if (decimals == 0)
+        return n;
+    return n + sprintf(p + n, ".%0*u", decimals, (unsigned)(price % 10000) / scale[decimals]);
+}
+
+static void test_shape_text_matches_csv_format_for_generated_lines(void **state)
+{
+    (void)state;
+    srand(1717);
+    for (int i = 0; i < 50000; i++) {
+        char line[CSV_LINE_MAX + 32];
+        int plain = 1, n = 0;
+        /* a leading zero one time in eight per number */
+#define ZEROS() (rand() % 8 == 0 ? (plain = 0, 1 + rand() % 3) : 0)
+        uint64_t ts =
+            rand() % 4 == 0 ? (uint64_t)rand() % 10 : (uint64_t)rand() << 33 ^ (uint64_t)rand();
+        int kind = rand() % 2;
+        n += sprintf(line + n, "%c,", kind ? 'T' : 'Q');
+        n += put_number(line + n, ZEROS(), ts);
+        line[n++] = ',';
+        size_t symlen = 1 + (size_t)rand() % CSV_SYMBOL_MAX;
+        for (size_t k = 0; k < symlen; k++)
+            line[n++] = "ABCXYZ019.-"[rand() % 11];
+        for (int f = 0; f < (kind ? 1 : 2); f++) {
+            /* prices with a whole part of 0 too, and a decimal part of
+             * every length, cut where its digits are zeros */
+            int64_t price = rand() % 3 == 0 ? rand() % 10000 : (int64_t)rand() * (rand() % 1000);
+            int dec = rand() % 5;
+            static const int64_t keep[5] = {10000, 1000, 100, 10, 1};
+            price -= price % keep[dec];
+            line[n++] = ',';
+            n += put_price(line + n, price >= 10000 || rand() % 2 ? ZEROS() : 0, price, dec);
+            line[n++] = ',';
+            uint32_t size = rand() % 4 == 0 ? (uint32_t)rand() % 10 : (uint32_t)rand();
+            if (kind && size == 0)
+                size = 1;
+            n += put_number(line + n, ZEROS(), size);
+        }
+        if (kind) {
+            switch (rand() % 4) {
+            case 0:
+                n += sprintf(line + n, ",B");
+                break;
+            case 1:
+                n += sprintf(line + n, ",S");
+                break;
+            case 2:
+                n += sprintf(line + n, ",");
+                plain = 0;
+                break;
+            default:
+                break;
+            }
+        }
+#undef ZEROS
+        n += sprintf(line + n, "%s", (const char *[]){"", "\n", "\r\n"}[rand() % 3]);
+        if (plain) {
+            char want[CSV_FORMAT_MAX];
+            size_t m = formatted(line, (size_t)n, want);
+            want[m] = '\0';
+            assert_shape(line, 1, want);
+        } else {
+            assert_shape(line, 0, NULL);
+        }
+    }
+}
+
 static void test_format_refuses_ticks_it_could_not_read_back(void **state)
 {
     (void)state;
@@ -752,6 +895,8 @@ int main(void)
         cmocka_unit_test(test_parse_reads_only_the_given_length),
         cmocka_unit_test(test_formats_trade_and_quote_lines_exactly),
         cmocka_unit_test(test_format_then_parse_gives_the_same_tick),
+        cmocka_unit_test(test_shape_text_is_the_formatted_line_with_short_prices_padded),
+        cmocka_unit_test(test_shape_text_matches_csv_format_for_generated_lines),
         cmocka_unit_test(test_format_refuses_ticks_it_could_not_read_back),
         cmocka_unit_test(test_format_judges_every_byte_at_every_place_of_the_symbol),
         cmocka_unit_test(test_format_needs_room_for_the_line_and_its_nul),

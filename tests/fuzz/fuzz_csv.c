@@ -10,7 +10,9 @@
  * Each line, and the whole text as one line, also goes to csv_parse_line()
  * directly, in a buffer of its exact size. A line that parses is written
  * back with csv_format() and must read back as the same tick (csv.h's
- * promise); a line that does not parse must say why.
+ * promise); a line that does not parse must say why. csv_parse_line_shape()
+ * must agree with csv_parse_line(), and a reusable shape's text must be
+ * csv_format()'s line, as a line already in that form must be reusable.
  *
  * Seeds (corpus/fuzz_csv/): lines from `tickd gen csv`, and hand-written
  * edge cases (CRLF, comments, blank lines, every field at its limits).
@@ -39,17 +41,23 @@ static int same_tick(const csv_tick_t *a, const csv_tick_t *b)
 static void check_line(const uint8_t *p, size_t len)
 {
     char *line = fuzz_dup(p, len);
-    csv_tick_t t;
+    csv_tick_t t, shaped;
+    csv_shape_t shape;
     const char *reason = NULL;
     int r = csv_parse_line(line, len, &t, &reason);
-    free(line);
+    int rs = csv_parse_line_shape(line, len, &shaped, &shape, &reason);
+    if (rs != r || (r == 1 && memcmp(&t, &shaped, sizeof t) != 0))
+        fuzz_fail("csv_parse_line_shape gave %d, csv_parse_line %d", rs, r);
     if (r < 0) {
+        free(line);
         if (reason == NULL || reason[0] == '\0')
             fuzz_fail("csv_parse_line failed (%d) without a reason", r);
         return;
     }
-    if (r == 0)
+    if (r == 0) {
+        free(line);
         return;
+    }
     if (r != 1)
         fuzz_fail("csv_parse_line returned %d", r);
     if (t.kind != CSV_TRADE && t.kind != CSV_QUOTE)
@@ -59,6 +67,24 @@ static void check_line(const uint8_t *p, size_t len)
     int n = csv_format(&t, buf, sizeof(buf));
     if (n <= 0 || (size_t)n >= sizeof(buf) || buf[n - 1] != '\n' || buf[n] != '\0')
         fuzz_fail("csv_format of a parsed tick gave %d", n);
+    /* The shape: reusable gives csv_format()'s bytes; a line that is those
+     * bytes (its "\n" or "\r\n" aside) is reusable. */
+    size_t body = len;
+    if (body > 0 && line[body - 1] == '\n')
+        body--;
+    if (body > 0 && line[body - 1] == '\r')
+        body--;
+    if (shape.reusable) {
+        char text[CSV_FORMAT_MAX];
+        size_t m;
+        const char *got = csv_shape_text(line, &shape, text, &m);
+        if (m != (size_t)n - 1 || memcmp(got, buf, m) != 0)
+            fuzz_fail("the shape's text \"%.*s\" is not csv_format()'s \"%.*s\"", (int)m, got,
+                      n - 1, buf);
+    } else if (body == (size_t)n - 1 && memcmp(line, buf, body) == 0) {
+        fuzz_fail("\"%.*s\" is csv_format()'s line but its shape is not reusable", (int)body, line);
+    }
+    free(line);
     char *again = fuzz_dup(buf, (size_t)n);
     csv_tick_t u;
     r = csv_parse_line(again, (size_t)n, &u, &reason);

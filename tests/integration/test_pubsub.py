@@ -347,6 +347,40 @@ class PubSubResp3Test(PubSubCases, unittest.TestCase):
     PROTOCOL = 3
 
 
+class CsvPublishTest(unittest.TestCase):
+    """With the CSV payload a PUBLISHed line reaches subscribers as the
+    formatted tick whatever its spelling: the published bytes themselves when
+    they are that line but for short prices, the tick formatted otherwise."""
+
+    CASES = [  # (channel, published, what subscribers get)
+        ("trade.SPY", "T,77,SPY,450.0100,3,B", "T,77,SPY,450.0100,3,B"),
+        ("trade.SPY", "T,78,SPY,450.01,3,S\r\n", "T,78,SPY,450.0100,3,S"),
+        ("trade.SPY", "T,79,SPY,450,3\n", "T,79,SPY,450.0000,3"),
+        ("trade.SPY", "T,80,SPY,0.5,1,", "T,80,SPY,0.5000,1"),
+        ("trade.SPY", "T,081,SPY,0450.1,03,B", "T,81,SPY,450.1000,3,B"),
+        ("quote.SPY", "Q,82,SPY,1.1,0,2.22,20", "Q,82,SPY,1.1000,0,2.2200,20"),
+        ("quote.SPY", "Q,83,SPY,1.1,00,2.22,020", "Q,83,SPY,1.1000,0,2.2200,20"),
+    ]
+
+    def test_published_lines_reach_subscribers_as_the_formatted_tick(self):
+        tickd = Tickd(pubsub_extra=["payload: csv"]).start()
+        self.addCleanup(tickd.close)
+        subs, pub = [], Raw(tickd.pubsub_port)
+        self.addCleanup(pub.close)
+        for proto, kind in ((2, b"*"), (3, b">")):
+            sub = Raw(tickd.pubsub_port)
+            self.addCleanup(sub.close)
+            if proto == 3:
+                sub.roundtrip(command("HELLO", "3"), hello_reply(3, 3))
+            for i, ch in enumerate(("trade.SPY", "quote.SPY")):
+                sub.roundtrip(command("SUBSCRIBE", ch), frame(kind, "subscribe", ch, i + 1))
+            subs.append((sub, kind))
+        for ch, line, want in self.CASES:
+            pub.roundtrip(command("PUBLISH", ch, line), b":2\r\n")
+            for sub, kind in subs:
+                sub.expect(frame(kind, "message", ch, want))
+
+
 class Resp3Test(unittest.TestCase):
     """HELLO, RESP3 push frames, INFO and PUBSUB through the real binary."""
 
