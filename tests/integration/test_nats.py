@@ -292,13 +292,19 @@ class ChainTest(unittest.TestCase):
         self.addCleanup(b.close)
         return b
 
-    def test_b_fed_from_nats_gives_its_subscribers_the_ticks_of_a_and_resumes_after_restart(self):
+    def upstream(self, journal=False):
+        """A: a feed handler on a TCP ITCH feed, publishing into the stream
+        TICKS, started and connected; A and its feed's port."""
         feed_port = free_port()
         a = Tickd(extra=nats_section([self.nats.url()], extra=["jetstream:", "  stream: TICKS"]),
-                  feeds=tcp_feed("itch", feed_port, "itch"), journal=True)
+                  feeds=tcp_feed("itch", feed_port, "itch"), journal=journal)
         self.addCleanup(a.close)
         a.start()
         wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        return a, feed_port
+
+    def test_b_fed_from_nats_gives_its_subscribers_the_ticks_of_a_and_resumes_after_restart(self):
+        a, feed_port = self.upstream(journal=True)
         b = self.edge()
         b.journal = True
         b.write_config()
@@ -354,12 +360,7 @@ class ChainTest(unittest.TestCase):
 
 
     def test_a_late_joiner_reads_the_day_from_the_stream_with_nats_js(self):
-        feed_port = free_port()
-        a = Tickd(extra=nats_section([self.nats.url()], extra=["jetstream:", "  stream: TICKS"]),
-                  feeds=tcp_feed("itch", feed_port, "itch"))
-        self.addCleanup(a.close)
-        a.start()
-        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        a, feed_port = self.upstream()
         sub = a.resp()
         self.addCleanup(sub.close)
         sub.call_frame("PSUBSCRIBE", "*")
@@ -389,12 +390,7 @@ class ChainTest(unittest.TestCase):
         self.assertEqual(a.stop(), 0, a.log()[-4000:])
 
     def test_b_stopped_mid_stream_and_restarted_gives_each_symbols_ticks_in_order_once(self):
-        feed_port = free_port()
-        a = Tickd(extra=nats_section([self.nats.url()], extra=["jetstream:", "  stream: TICKS"]),
-                  feeds=tcp_feed("itch", feed_port, "itch"), journal=True)
-        self.addCleanup(a.close)
-        a.start()
-        wait_for(lambda: a.metric("tickd_nats_connected") == 1, what="A connected to NATS")
+        a, feed_port = self.upstream(journal=True)
         # B consumes the stream from its start while A publishes the day, and
         # is stopped while it does. A slow disk (each sync 300 ms) keeps
         # applied messages waiting for their journal batch, as a busy one
